@@ -1,0 +1,1 @@
+"""The SQL store shared by alerts, console and ingest: models, engine and migrations."""

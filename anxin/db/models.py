@@ -1,0 +1,166 @@
+"""SQL tables: homes, residents, responders, assignments, alerts and timelines, SMS outbox, dead letters, audit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import DateTime, TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        from datetime import UTC
+
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON()}
+
+
+class Home(Base):
+    """A home, known on the wire only by its opaque id."""
+
+    __tablename__ = "homes"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    label: Mapped[str] = mapped_column(String(80))
+    district: Mapped[str] = mapped_column(String(80), index=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    created_at: Mapped[datetime]
+    maintenance_until: Mapped[datetime | None]
+    assignments: Mapped[list[Assignment]] = relationship(back_populates="home", order_by="Assignment.priority")
+
+
+class Resident(Base):
+    """A person living in a home; personal data, shown only to roles that may see it."""
+
+    __tablename__ = "residents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    home_id: Mapped[str] = mapped_column(ForeignKey("homes.id"), index=True)
+    full_name: Mapped[str] = mapped_column(String(120))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class Responder(Base):
+    """A volunteer, grid worker or operator who can be sent an SMS."""
+
+    __tablename__ = "responders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    phone: Mapped[str] = mapped_column(String(32), unique=True)
+    lang: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    role: Mapped[str] = mapped_column(String(16), default="volunteer")
+    verified: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Assignment(Base):
+    """A responder assigned to a home, lower priority first."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("home_id", "responder_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    home_id: Mapped[str] = mapped_column(ForeignKey("homes.id"), index=True)
+    responder_id: Mapped[int] = mapped_column(ForeignKey("responders.id"), index=True)
+    priority: Mapped[int] = mapped_column(default=1)
+    home: Mapped[Home] = relationship(back_populates="assignments")
+    responder: Mapped[Responder] = relationship()
+
+
+class Alert(Base):
+    """One alert per home and kind while open; repeated findings raise its count."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_open", "home_id", "kind", "state"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    home_id: Mapped[str] = mapped_column(ForeignKey("homes.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    code: Mapped[str] = mapped_column(String(12), index=True)
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    since: Mapped[datetime]
+    count: Mapped[int] = mapped_column(default=1)
+    first_finding_id: Mapped[str] = mapped_column(String(96), unique=True)
+    evidence: Mapped[dict[str, Any]]
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("responders.id"))
+    resolved_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    home: Mapped[Home] = relationship()
+    timeline: Mapped[list[AlertEvent]] = relationship(order_by="AlertEvent.id", back_populates="alert")
+
+
+class AlertEvent(Base):
+    """One entry of an alert's timeline: who did what, when."""
+
+    __tablename__ = "alert_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]]
+    alert: Mapped[Alert] = relationship(back_populates="timeline")
+
+
+class SmsOutbox(Base):
+    """An SMS, written before it is sent so a crash never sends it twice or loses it."""
+
+    __tablename__ = "sms_outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
+    responder_id: Mapped[int | None] = mapped_column(ForeignKey("responders.id"))
+    to_number: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_sid: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class DeadLetter(Base):
+    """A message ingest rejected, kept with its reason for inspection."""
+
+    __tablename__ = "dead_letters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    topic: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(String(32), index=True)
+    detail: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditLog(Base):
+    """Who viewed or changed what."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(128))
+    detail: Mapped[dict[str, Any]]

@@ -1,0 +1,209 @@
+"""Start and stop the real servers (Mosquitto, InfluxDB, VictoriaMetrics) as the user's own processes."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from anxin.broker import write_broker_files
+
+
+class ServerError(RuntimeError):
+    """A server could not be started; the message says which and where its log is."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on the port."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def find_binary(name: str, *extra: str) -> str:
+    """Path of a server binary, looking in sbin too (Debian puts mosquitto there)."""
+    for candidate in (shutil.which(name), *extra):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise ServerError(f"{name} is not installed; run the README's setup (it installs it with apt-get)")
+
+
+@dataclass
+class ManagedProcess:
+    """A child server process with its log file."""
+
+    name: str
+    cmd: list[str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self, ready: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Start the process and wait until `ready()` is true."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"{self.name} exited with {self.proc.returncode}; see {self.log}")
+            if ready():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ServerError(f"{self.name} not ready after {timeout:.0f}s; see {self.log}")
+
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        """Send a signal (SIGHUP reloads Mosquitto's password and ACL files)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop gracefully, then kill."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@dataclass
+class Mosquitto:
+    """A private Mosquitto broker under a state folder."""
+
+    state: Path
+    port: int
+    users: dict[str, str]
+    process: ManagedProcess | None = None
+
+    def start(self) -> Mosquitto:
+        """Write the generated config and start the broker."""
+        conf = write_broker_files(self.state, self.port, self.users)
+        binary = find_binary("mosquitto", "/usr/sbin/mosquitto")
+        self.process = ManagedProcess("mosquitto", [binary, "-c", str(conf)], self.state / "mosquitto.out")
+        self.process.start(lambda: port_open(self.port))
+        return self
+
+    def reload(self, users: dict[str, str]) -> None:
+        """Rewrite the password and ACL files and make the running broker reload them."""
+        self.users = users
+        write_broker_files(self.state, self.port, users)
+        if self.process:
+            self.process.signal(signal.SIGHUP)
+
+    def stop(self) -> None:
+        """Stop the broker."""
+        if self.process:
+            self.process.stop()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return bool(200 <= r.status < 300)
+    except OSError:
+        return False
+
+
+INFLUXD_CONF = """\
+reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+[meta]
+  dir = "{state}/meta"
+[data]
+  dir = "{state}/data"
+  wal-dir = "{state}/wal"
+  query-log-enabled = false
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{port}"
+  log-enabled = false
+[logging]
+  level = "warn"
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+"""
+
+
+@dataclass
+class InfluxD:
+    """A private InfluxDB 1.x (Debian's influxd) under a state folder."""
+
+    state: Path
+    port: int
+    process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of its HTTP API."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, database: str = "anxin") -> InfluxD:
+        """Start influxd and create the database."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        conf = self.state / "influxdb.conf"
+        conf.write_text(INFLUXD_CONF.format(state=self.state, port=self.port, rpc_port=free_port()))
+        binary = find_binary("influxd")
+        self.process = ManagedProcess("influxd", [binary, "-config", str(conf)], self.state / "influxd.log")
+        self.process.start(lambda: _http_ok(f"{self.url}/ping"), timeout=60)
+        body = urllib.parse.urlencode({"q": f'CREATE DATABASE "{database}"'}).encode()
+        with urllib.request.urlopen(f"{self.url}/query", data=body, timeout=10) as r:
+            r.read()
+        return self
+
+    def stop(self) -> None:
+        """Stop influxd."""
+        if self.process:
+            self.process.stop()
+
+
+@dataclass
+class VictoriaMetrics:
+    """A private VictoriaMetrics (Debian's victoria-metrics), a real server for the v2 write path."""
+
+    state: Path
+    port: int
+    process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of its HTTP API."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> VictoriaMetrics:
+        """Start victoria-metrics."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        binary = find_binary("victoria-metrics")
+        cmd = [binary, f"-storageDataPath={self.state}/data", f"-httpListenAddr=127.0.0.1:{self.port}",
+               "-search.latencyOffset=0s", "-loggerLevel=WARN"]
+        self.process = ManagedProcess("victoria-metrics", cmd, self.state / "vm.log")
+        self.process.start(lambda: _http_ok(f"{self.url}/health"), timeout=60)
+        return self
+
+    def stop(self) -> None:
+        """Stop victoria-metrics."""
+        if self.process:
+            self.process.stop()
