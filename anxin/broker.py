@@ -102,6 +102,7 @@ def mosquitto_conf(state: Path, port: int, host: str = "127.0.0.1", max_queued: 
             "persistent_client_expiration 14d",
             "set_tcp_nodelay true",
             f"log_dest file {state / 'mosquitto.log'}",
+            f"pid_file {state / 'mosquitto.pid'}",
             "log_type error",
             "log_type warning",
             "log_type notice",
@@ -121,3 +122,19 @@ def write_broker_files(state: Path, port: int, users: dict[str, str]) -> Path:
     with os.fdopen(fd, "w") as fh:
         fh.write(passwd_text(users))
     return conf
+
+
+def reload_running_broker(state: Path, users: dict[str, str]) -> bool:
+    """Rewrite password and ACL files of a broker started under `state` and SIGHUP it; False if none runs."""
+    import signal
+
+    conf = state / "mosquitto.conf"
+    if not conf.exists():
+        return False
+    port = int(next(line.split()[1] for line in conf.read_text().splitlines() if line.startswith("listener ")))
+    write_broker_files(state, port, users)
+    try:
+        os.kill(int((state / "mosquitto.pid").read_text().strip()), signal.SIGHUP)
+    except (OSError, ValueError):
+        return False
+    return True

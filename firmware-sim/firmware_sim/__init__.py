@@ -1,1 +1,1 @@
-"""firmware_sim package."""
+"""firmware-sim: simulated homes, residents and sensors, played live over MQTT or written to files."""

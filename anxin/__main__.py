@@ -1,0 +1,5 @@
+"""`python -m anxin` is the `anxin` command."""
+
+from anxin.cli import app
+
+app()

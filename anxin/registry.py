@@ -1,0 +1,77 @@
+"""Register homes: SQL rows, broker accounts and the simulator's homes file, in one step."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from anxin.broker import SERVICE_ACL, Credentials, reload_running_broker
+from anxin.db.engine import make_engine, session_factory, upgrade
+from anxin.db.models import Assignment, Home, Responder
+from firmware_sim.homes import SimHome, SimHomes, standard_kit
+
+DISTRICTS = ("新华街道", "东湖社区", "西园社区")
+
+
+def new_home_id() -> str:
+    """An opaque home id: nothing about the home or its resident can be read from it."""
+    return "h-" + secrets.token_hex(6)
+
+
+def credentials_path(state_dir: Path) -> Path:
+    """Where the broker accounts of a state folder live."""
+    return state_dir / "credentials.json"
+
+
+def homes_path(state_dir: Path) -> Path:
+    """Where the simulator's homes file of a state folder lives."""
+    return state_dir / "sim" / "homes.json"
+
+
+def ensure_service_accounts(state_dir: Path) -> Credentials:
+    """Create broker accounts for every service (kept in the state folder, 0600)."""
+    creds = Credentials.load(credentials_path(state_dir))
+    for user in SERVICE_ACL:
+        creds.ensure(user)
+    creds.save()
+    return creds
+
+
+def register_demo_homes(db_url: str, state_dir: Path, count: int) -> SimHomes:
+    """Make sure `count` simulated homes exist, each with a verified volunteer; returns the homes file."""
+    upgrade(db_url)
+    creds = ensure_service_accounts(state_dir)
+    path = homes_path(state_dir)
+    homes = SimHomes.load(path) if path.exists() else SimHomes()
+    engine = make_engine(db_url)
+    now = datetime.now(UTC)
+    try:
+        with session_factory(engine)() as s, s.begin():
+            known = set(s.scalars(select(Home.id)))
+            while len(homes.homes) < count:
+                n = len(homes.homes) + 1
+                district = DISTRICTS[n % len(DISTRICTS)]
+                home = SimHome(home=new_home_id(), agent=f"pi-{n:04d}", password="", label=f"{n // 6 + 1}-{101 + n}",
+                               district=district, sensors=standard_kit())
+                home.password = creds.ensure(home.home)
+                homes.homes.append(home)
+                lang = "zh-CN" if n % 3 else "en"
+                volunteer = Responder(name=f"Volunteer {n:02d}", phone=f"+861390000{n:04d}", lang=lang,
+                                      role="volunteer", verified=True, active=True)
+                s.add(volunteer)
+                s.flush()
+                s.add(Home(id=home.home, label=home.label, district=district, created_at=now))
+                s.add(Assignment(home_id=home.home, responder_id=volunteer.id, priority=1))
+            for h in homes.homes:  # a homes file from an earlier run with a fresh database
+                if h.home not in known and not s.get(Home, h.home):
+                    s.add(Home(id=h.home, label=h.label, district=h.district, created_at=now))
+                creds.users[h.home] = h.password
+    finally:
+        engine.dispose()
+    creds.save()
+    homes.save(path)
+    reload_running_broker(state_dir / "mosquitto", creds.users)
+    return homes

@@ -1,0 +1,30 @@
+"""Simulator settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from anxin.settings import MqttSettings, Section, ServiceSettings
+
+
+class SimOptions(Section):
+    """What the live simulator plays and how fast."""
+
+    homes_file: Path | None = None
+    backfill_s: float = Field(0.0, ge=0, le=7 * 86400, description="Replay this much past routine on start")
+    heartbeat_s: float = Field(60.0, gt=0)
+    seed: int | None = None
+    timezone: str = "Asia/Shanghai"
+
+
+class SimSettings(ServiceSettings):
+    """Everything `anxin sim` reads; each home connects with its own credentials from the homes file."""
+
+    mqtt: MqttSettings = MqttSettings(username="sim")
+    sim: SimOptions = SimOptions()
+
+    def homes_path(self) -> Path:
+        """The homes file: configured, or the one `anxin demo` writes in the state folder."""
+        return self.sim.homes_file or self.state_dir / "sim" / "homes.json"

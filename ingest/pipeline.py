@@ -1,0 +1,65 @@
+"""Pure ingest logic: one MQTT message in, a point to store or a reason to reject out."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from contracts import ContractError, TopicKind, parse_event, parse_heartbeat, parse_status, parse_topic
+from ingest.dedupe import Seen, SeqTracker
+from ingest.lineprotocol import event_line, heartbeat_line, status_line
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A message that breaks the contract, with a stable reason code and a human detail."""
+
+    reason: str
+    detail: str
+
+
+@dataclass
+class Validator:
+    """Turns messages into line protocol, dropping duplicates and rejecting bad input; counts everything."""
+
+    known_homes: frozenset[str] | None = None
+    max_future: timedelta = timedelta(minutes=5)
+    seqs: SeqTracker = field(default_factory=SeqTracker)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def handle(self, topic: str, payload: bytes, now: datetime) -> str | Rejected | None:
+        """A line to store, a rejection, or None for a duplicate."""
+        self.counts["received"] += 1
+        result = self._handle(topic, payload, now)
+        if isinstance(result, Rejected):
+            self.counts[f"invalid:{result.reason}"] += 1
+        elif result is None:
+            self.counts["duplicate"] += 1
+        return result
+
+    def _handle(self, topic: str, payload: bytes, now: datetime) -> str | Rejected | None:
+        parsed = parse_topic(topic)
+        if parsed is None or parsed[0] is TopicKind.FINDINGS:
+            return Rejected("bad_topic", f"not a home topic of the contract: {topic[:120]}")
+        kind, home = parsed
+        if self.known_homes is not None and home not in self.known_homes:
+            return Rejected("unknown_home", f"home {home} is not registered")
+        try:
+            if kind is TopicKind.EVENTS:
+                event = parse_event(payload)
+                if event.home != home:
+                    return Rejected("home_mismatch", f"topic says {home}, payload says {event.home}")
+                if event.ts - now > self.max_future:
+                    return Rejected("future_ts", f"ts {event.ts.isoformat()} is ahead of now {now.isoformat()}")
+                if self.seqs.check(home, event.agent, event.seq) is Seen.DUPLICATE:
+                    return None
+                return event_line(event)
+            if kind is TopicKind.STATUS:
+                return status_line(home, parse_status(payload))
+            hb = parse_heartbeat(payload)
+            if hb.home != home:
+                return Rejected("home_mismatch", f"topic says {home}, payload says {hb.home}")
+            return heartbeat_line(hb)
+        except ContractError as err:
+            return Rejected(err.reason, err.detail)

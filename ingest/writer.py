@@ -1,0 +1,130 @@
+"""Write line protocol to InfluxDB: the v2 API through influxdb-client, or v1 `/write` for servers before 1.8."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Protocol
+
+from anxin.settings import InfluxSettings
+
+log = logging.getLogger(__name__)
+
+
+class WriteError(RuntimeError):
+    """A batch was not stored; `retryable` says whether trying again can help."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class LineWriter(Protocol):
+    """Stores a batch of line-protocol points, all or nothing."""
+
+    api: str
+
+    def write(self, lines: list[str]) -> None:
+        """Store the points or raise WriteError."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+def server_version(url: str, timeout: float = 5.0) -> str | None:
+    """The version InfluxDB reports on /ping (X-Influxdb-Version), or None when it says none."""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/ping", timeout=timeout) as resp:
+            return resp.headers.get("X-Influxdb-Version")
+    except OSError as err:
+        raise WriteError(f"InfluxDB at {url} is not reachable: {err}", retryable=True) from err
+
+
+def needs_v1(version: str | None) -> bool:
+    """Whether a server must be written through the v1 `/write` API (InfluxDB older than 1.8)."""
+    if not version:
+        return False  # servers that do not say (VictoriaMetrics, proxies) speak the v2 write API
+    m = re.match(r"v?(\d+)\.(\d+)", version)
+    return bool(m) and (int(m.group(1)), int(m.group(2))) < (1, 8)
+
+
+class V1Writer:
+    """InfluxDB 1.x `/write` with gzip, precision ns."""
+
+    api = "v1"
+
+    def __init__(self, settings: InfluxSettings) -> None:
+        query = {"db": settings.database, "precision": "ns", "rp": settings.retention_policy}
+        self._url = f"{settings.url.rstrip('/')}/write?{urllib.parse.urlencode(query)}"
+        self._timeout = settings.timeout_s
+        self._token = settings.token.get_secret_value() if settings.token else None
+
+    def write(self, lines: list[str]) -> None:
+        """POST the batch; 4xx is permanent (bad points), 5xx and network errors are retryable."""
+        body = gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
+        req = urllib.request.Request(self._url, data=body, method="POST")
+        req.add_header("Content-Encoding", "gzip")
+        req.add_header("Content-Type", "text/plain; charset=utf-8")
+        if self._token:
+            req.add_header("Authorization", f"Token {self._token}")
+        try:
+            with urllib.request.urlopen(req, timeout=self._timeout) as resp:
+                resp.read()
+        except urllib.error.HTTPError as err:
+            detail = err.read()[:300].decode(errors="replace")
+            raise WriteError(f"InfluxDB /write answered {err.code}: {detail}", retryable=err.code >= 500) from err
+        except OSError as err:
+            raise WriteError(f"InfluxDB /write failed: {err}", retryable=True) from err
+
+    def close(self) -> None:
+        """Nothing to release: one request per batch."""
+
+
+class V2Writer:
+    """The v2 write API through influxdb-client (InfluxDB 1.8+, 2.x, 3.x, VictoriaMetrics)."""
+
+    api = "v2"
+
+    def __init__(self, settings: InfluxSettings) -> None:
+        from influxdb_client import InfluxDBClient
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
+        token = settings.token.get_secret_value() if settings.token else ""
+        self._client = InfluxDBClient(url=settings.url, token=token, org=settings.org,
+                                      timeout=int(settings.timeout_s * 1000), enable_gzip=True)
+        self._api = self._client.write_api(write_options=SYNCHRONOUS)
+        # 1.8+ maps bucket "db/rp" onto a database and retention policy; 2.x buckets are named the same way here.
+        self._bucket = f"{settings.database}/{settings.retention_policy}"
+        self._org = settings.org
+
+    def write(self, lines: list[str]) -> None:
+        """Write the batch synchronously."""
+        from influxdb_client.rest import ApiException
+        from urllib3.exceptions import HTTPError as Urllib3Error
+
+        try:
+            self._api.write(bucket=self._bucket, org=self._org, record="\n".join(lines), write_precision="ns")
+        except ApiException as err:
+            status = int(err.status or 0)
+            raise WriteError(f"InfluxDB v2 write answered {status}: {str(err.body)[:300]}",
+                             retryable=status >= 500 or status in (0, 429)) from err
+        except (Urllib3Error, OSError) as err:
+            raise WriteError(f"InfluxDB v2 write failed: {err}", retryable=True) from err
+
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        self._client.close()
+
+
+def make_writer(settings: InfluxSettings) -> LineWriter:
+    """The writer for the configured API, or for the version the server reports when `api` is auto."""
+    api = settings.api
+    if api == "auto":
+        version = server_version(settings.url)
+        api = "v1" if needs_v1(version) else "v2"
+        log.info("InfluxDB at %s reports version %s: using the %s write API", settings.url, version or "?", api)
+    return V1Writer(settings) if api == "v1" else V2Writer(settings)
