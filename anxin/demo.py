@@ -17,7 +17,7 @@ from anxin.servers import InfluxD, ManagedProcess, Mosquitto, ServerError, free_
 from anxin.settings import ServiceSettings
 
 # Started in this order, stopped in reverse: the simulator stops first so nothing is left half-sent.
-SERVICES = (("console", []), ("ingest", []), ("anomaly", []), ("alerts", []), ("sim", ["run", "--backfill-min", "120"]))
+SERVICES: tuple[tuple[str, list[str]], ...] = (("console", []), ("ingest", []), ("anomaly", []), ("alerts", []), ("sim", ["run", "--backfill-min", "120"]))
 
 
 def _port(preferred: int) -> int:

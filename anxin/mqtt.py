@@ -51,7 +51,7 @@ def make_client(
 
 def session_properties(expiry_s: int) -> Properties:
     """CONNECT properties asking the broker to keep our session for `expiry_s` seconds."""
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = expiry_s
     return props
 
@@ -73,7 +73,7 @@ def connect_and_wait(
         result["reason"] = reason
         done.set()
         if previous is not None:
-            previous(c, userdata, flags, reason, props)
+            previous(c, userdata, flags, reason, props)  # type: ignore[call-arg]
 
     client.on_connect = on_connect
     props = session_properties(session_expiry_s) if session_expiry_s else None

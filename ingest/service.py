@@ -68,7 +68,7 @@ class IngestService:
         log.info("ingest connected (session present: %s)", getattr(flags, "session_present", "?"))
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(_Msg(msg.mid, msg.qos, msg.topic, msg.payload))
+        self._inbox.put(_Msg(msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
 
     def _refresh_homes(self) -> None:
         if self._sessions is None or time.monotonic() - self._homes_loaded_at < self.settings.ingest.homes_refresh_s:

@@ -39,7 +39,8 @@ def server_version(url: str, timeout: float = 5.0) -> str | None:
     """The version InfluxDB reports on /ping (X-Influxdb-Version), or None when it says none."""
     try:
         with urllib.request.urlopen(f"{url.rstrip('/')}/ping", timeout=timeout) as resp:
-            return resp.headers.get("X-Influxdb-Version")
+            version = resp.headers.get("X-Influxdb-Version")
+            return str(version) if version else None
     except OSError as err:
         raise WriteError(f"InfluxDB at {url} is not reachable: {err}", retryable=True) from err
 
@@ -49,7 +50,7 @@ def needs_v1(version: str | None) -> bool:
     if not version:
         return False  # servers that do not say (VictoriaMetrics, proxies) speak the v2 write API
     m = re.match(r"v?(\d+)\.(\d+)", version)
-    return bool(m) and (int(m.group(1)), int(m.group(2))) < (1, 8)
+    return m is not None and (int(m.group(1)), int(m.group(2))) < (1, 8)
 
 
 class V1Writer:
@@ -90,7 +91,7 @@ class V2Writer:
     api = "v2"
 
     def __init__(self, settings: InfluxSettings) -> None:
-        from influxdb_client import InfluxDBClient
+        from influxdb_client.client.influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
 
         token = settings.token.get_secret_value() if settings.token else ""
@@ -103,11 +104,12 @@ class V2Writer:
 
     def write(self, lines: list[str]) -> None:
         """Write the batch synchronously."""
+        from influxdb_client.domain.write_precision import WritePrecision
         from influxdb_client.rest import ApiException
         from urllib3.exceptions import HTTPError as Urllib3Error
 
         try:
-            self._api.write(bucket=self._bucket, org=self._org, record="\n".join(lines), write_precision="ns")
+            self._api.write(bucket=self._bucket, org=self._org, record="\n".join(lines), write_precision=WritePrecision.NS)  # type: ignore[arg-type]
         except ApiException as err:
             status = int(err.status or 0)
             raise WriteError(f"InfluxDB v2 write answered {status}: {str(err.body)[:300]}",
@@ -117,7 +119,7 @@ class V2Writer:
 
     def close(self) -> None:
         """Close the client's connection pool."""
-        self._client.close()
+        self._client.close()  # type: ignore[no-untyped-call]
 
 
 def make_writer(settings: InfluxSettings) -> LineWriter:

@@ -57,7 +57,7 @@ class Resident:
 
     def day(self, midnight: datetime) -> list[SimEvent]:
         """Every event of one day, midnight to midnight, in time order."""
-        r, out = self.rng, []
+        r, out = self.rng, list[SimEvent]()
         wake = midnight + self.wake + timedelta(minutes=r.gauss(0, 20))
         bed = midnight + self.bed + timedelta(minutes=r.gauss(0, 25))
         # Night toilet visits before waking.
