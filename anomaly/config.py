@@ -23,5 +23,7 @@ class AnomalyOptions(Section):
 class AnomalySettings(ServiceSettings):
     """Everything `anxin anomaly` reads."""
 
-    mqtt: MqttSettings = MqttSettings(username="anomaly")
+    service_account = "anomaly"
+
+    mqtt: MqttSettings = MqttSettings()
     anomaly: AnomalyOptions = AnomalyOptions()

@@ -11,17 +11,19 @@ import urllib.request
 from pathlib import Path
 
 from anxin.broker import Credentials
+from anxin.mqtt import ensure_session
 from anxin.registry import credentials_path, register_demo_homes
 from anxin.runtime import settings_or_exit, setup_logging
 from anxin.servers import InfluxD, ManagedProcess, Mosquitto, ServerError, free_port, port_open
-from anxin.settings import ServiceSettings
+from anxin.settings import MqttSettings, ServiceSettings
 
-# Started in this order, stopped in reverse: the simulator stops first so nothing is left half-sent.
-SERVICES: tuple[tuple[str, list[str]], ...] = (("console", []), ("ingest", []), ("anomaly", []), ("alerts", []), ("sim", ["run", "--backfill-min", "120"]))
+# Started in this order, stopped in reverse: the simulator stops first so nothing is left half-sent. The simulator
+# first replays a day of routine, as agents replay their queues, so the console has history from the start.
+SERVICES: tuple[tuple[str, list[str]], ...] = (("console", []), ("ingest", []), ("anomaly", []), ("alerts", []), ("sim", ["run", "--backfill-min", "1440"]))
 
 
 def _port(preferred: int) -> int:
-    return preferred if not port_open(preferred) else free_port()
+    return preferred if preferred and not port_open(preferred) else free_port()
 
 
 def _config_text(state: Path, mqtt_port: int, influx_url: str, console_port: int) -> str:
@@ -64,6 +66,7 @@ def run_demo(homes: int, console_port: int) -> int:
         print(f"  mosquitto  127.0.0.1:{mqtt_port}  (ACLs: each home writes only its own topics)")
         influx.start()
         print(f"  influxdb   {influx.url}  (database anxin)")
+        _prime_sessions(mqtt_port, users)
         for name, args in SERVICES:
             cmd = [sys.executable, "-m", "anxin", name, *args]
             proc = ManagedProcess(name, cmd, logs / f"{name}.log")
@@ -96,6 +99,25 @@ def run_demo(homes: int, console_port: int) -> int:
         influx.stop()
         print("anxin demo: stopped", flush=True)
     return code
+
+
+def _prime_sessions(port: int, users: dict[str, str]) -> None:
+    """Open each consumer's persistent session first, so nothing the simulator sends early is lost."""
+    from pydantic import SecretStr
+
+    from anomaly.config import AnomalySettings
+    from contracts.topics import FINDINGS_FILTER, TopicKind, home_filter
+    from ingest.config import IngestSettings
+
+    homes = [home_filter(k) for k in (TopicKind.EVENTS, TopicKind.STATUS, TopicKind.HEARTBEAT)]
+    ingest, anomaly = IngestSettings().ingest, AnomalySettings().anomaly
+    for user, client_id, filters, expiry in (
+        ("ingest", ingest.client_id, homes, ingest.session_expiry_s),
+        ("anomaly", anomaly.client_id, [home_filter(TopicKind.EVENTS)], anomaly.session_expiry_s),
+        ("alerts", "anxin-alerts", [FINDINGS_FILTER], 86_400),
+    ):
+        settings = MqttSettings(port=port, username=user, password=SecretStr(users[user]))
+        ensure_session(settings, client_id, filters, expiry)
 
 
 def _wait_http(url: str, children: list[ManagedProcess], timeout: float = 60) -> None:

@@ -91,3 +91,18 @@ def connect_and_wait(
     if reason.is_failure:
         client.loop_stop()
         raise MqttConnectError(f"MQTT broker refused {settings.username or 'anonymous'}: {reason}")
+
+
+def ensure_session(settings: MqttSettings, client_id: str, filters: list[str], expiry_s: int) -> None:
+    """Create a persistent QoS 1 session with its subscriptions, so the broker queues for it before it first runs."""
+    client = make_client(settings, client_id)
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *_a: subscribed.set()
+    connect_and_wait(client, settings, clean_start=False, session_expiry_s=expiry_s)
+    try:
+        client.subscribe([(f, 1) for f in filters])
+        if not subscribed.wait(10):
+            raise MqttConnectError(f"broker did not acknowledge the subscriptions of {client_id}")
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -6,12 +6,12 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
+from firmware_sim.homes import SimHome, SimHomes, standard_kit
 from sqlalchemy import select
 
 from anxin.broker import SERVICE_ACL, Credentials, reload_running_broker
 from anxin.db.engine import make_engine, session_factory, upgrade
 from anxin.db.models import Assignment, Home, Responder
-from firmware_sim.homes import SimHome, SimHomes, standard_kit
 
 DISTRICTS = ("新华街道", "东湖社区", "西园社区")
 

@@ -21,7 +21,7 @@ def setup_logging(level: str) -> None:
     """One log format for every service."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
                         force=True)
-    for noisy in ("urllib3", "twilio.http_client", "httpx", "uvicorn.access"):
+    for noisy in ("alembic", "urllib3", "twilio.http_client", "httpx", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -91,8 +91,19 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ANXIN_", env_nested_delimiter="__", extra="forbid")
 
+    # The broker account this service uses when none is configured.
+    service_account: ClassVar[str | None] = None
+
     state_dir: Path = Path(".anxin-state")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _default_account(self) -> ServiceSettings:
+        # Not a field default: a [mqtt] table or ANXIN_MQTT__* variable rebuilds the whole section without it.
+        mqtt = getattr(self, "mqtt", None)
+        if isinstance(mqtt, MqttSettings) and mqtt.username is None and self.service_account:
+            mqtt.username = self.service_account
+        return self
 
     @classmethod
     def settings_customise_sources(

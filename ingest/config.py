@@ -24,7 +24,9 @@ class IngestOptions(Section):
 class IngestSettings(ServiceSettings):
     """Everything `anxin ingest` reads."""
 
-    mqtt: MqttSettings = MqttSettings(username="ingest")
+    service_account = "ingest"
+
+    mqtt: MqttSettings = MqttSettings()
     influx: InfluxSettings = InfluxSettings()
     database: DatabaseSettings = DatabaseSettings()
     ingest: IngestOptions = IngestOptions()

@@ -127,19 +127,21 @@ class IngestService:
         """Validate, store and acknowledge one batch."""
         self._refresh_homes()
         now = datetime.now(UTC)
-        lines: dict[str, _Msg] = {}
+        lines: list[str] = []
+        source: dict[str, _Msg] = {}
         dead: list[tuple[_Msg, Rejected]] = []
         for m in batch:
             out = self.validator.handle(m.topic, m.payload, now)
             if isinstance(out, str):
-                lines[out] = m
+                lines.append(out)
+                source[out] = m
             elif isinstance(out, Rejected):
                 dead.append((m, out))
         if lines:
-            refused = self._write(list(lines), stop)
+            refused = self._write(lines, stop)
             self.stored += len(lines) - len(refused)
             self.validator.counts["stored"] += len(lines) - len(refused)
-            dead += [(lines[r], Rejected("db_refused", "InfluxDB refused the point")) for r in refused]
+            dead += [(source[r], Rejected("db_refused", "InfluxDB refused the point")) for r in refused]
         if dead:
             self._store_dead_letters(dead)
         for m in batch:

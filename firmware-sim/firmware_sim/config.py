@@ -22,7 +22,9 @@ class SimOptions(Section):
 class SimSettings(ServiceSettings):
     """Everything `anxin sim` reads; each home connects with its own credentials from the homes file."""
 
-    mqtt: MqttSettings = MqttSettings(username="sim")
+    service_account = "sim"
+
+    mqtt: MqttSettings = MqttSettings()
     sim: SimOptions = SimOptions()
 
     def homes_path(self) -> Path:

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
+from pydantic import SecretStr
 
 from anxin.broker import SIM_CONTROL_ROOT
 from anxin.mqtt import connect_and_wait, make_client
@@ -48,7 +49,7 @@ class SimRunner:
         return datetime.now(self.tz)
 
     def _link(self, h: SimHome) -> AgentLink:
-        mq = self.settings.mqtt.model_copy(update={"username": h.home, "password": h.password})
+        mq = self.settings.mqtt.model_copy(update={"username": h.home, "password": SecretStr(h.password)})
         return AgentLink(mq, h.home, h.agent, self.seqs, self.now())
 
     def _start_control(self) -> None:
