@@ -1,0 +1,58 @@
+"""Settings of the alerts service: env ANXIN_ALERTS__..., or the [alerts] table of the shared TOML file."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+
+from anxin.settings import DatabaseSettings, MqttSettings, Section, ServiceSettings
+
+DEFAULT_TWILIO_API = "https://api.twilio.com"
+
+
+class TwilioSettings(Section):
+    """Twilio credentials; with none, SMS go to the local outbox only."""
+
+    account_sid: str | None = Field(None, pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: SecretStr | None = None
+    from_number: str | None = Field(None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    api_base: str = Field(DEFAULT_TWILIO_API, pattern=r"^https?://")
+    status_callback_url: str | None = Field(None, pattern=r"^https?://")
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _all_or_none(self) -> TwilioSettings:
+        given = {
+            "account_sid": self.account_sid is not None,
+            "auth_token": self.auth_token is not None,
+            "from_number": self.from_number is not None,
+        }
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(k for k, v in given.items() if not v)
+            raise ValueError(f"Twilio needs account_sid, auth_token and from_number together; missing {missing}")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        """True when real SMS can be sent through Twilio."""
+        return self.account_sid is not None and self.auth_token is not None and self.from_number is not None
+
+
+class AlertsOptions(Section):
+    """Options of the alerts service itself."""
+
+    client_id: str = Field("anxin-alerts", pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    session_expiry_s: int = Field(86400, ge=0, le=7 * 86400)
+    console_url: str | None = Field(None, pattern=r"^https?://")
+    twilio: TwilioSettings = TwilioSettings()
+    max_send_attempts: int = Field(5, ge=1, le=20)
+    retry_backoff_s: list[float] = Field(default_factory=lambda: [5.0, 30.0, 120.0, 600.0], min_length=1)
+
+
+class AlertsSettings(ServiceSettings):
+    """Everything the alerts service reads."""
+
+    service_account = "alerts"
+
+    mqtt: MqttSettings = MqttSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    alerts: AlertsOptions = AlertsOptions()

@@ -1,0 +1,163 @@
+"""Pure stages of the alert pipeline: dedupe, route, outbox messages, reply codes, retry timing. No I/O here."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from enum import StrEnum
+
+from alerts import templates
+
+# Alert states: open (no one told yet) -> notified (an SMS went out) -> acknowledged -> resolved. While an alert is
+# in any state but a closed one, new findings of its home and kind join it; the console counts open alerts alike.
+STATE_OPEN = "open"
+STATE_NOTIFIED = "notified"
+STATE_ACKNOWLEDGED = "acknowledged"
+STATE_RESOLVED = "resolved"
+CLOSED_STATES = (STATE_RESOLVED, "expired")
+
+# Outbox statuses: pending (to send; attempts counts tries so far), sent (the provider accepted it), local (kept in
+# the local outbox, no provider configured), failed (permanent error or out of attempts).
+OUTBOX_PENDING = "pending"
+OUTBOX_SENT = "sent"
+OUTBOX_LOCAL = "local"
+OUTBOX_FAILED = "failed"
+
+ROLE_VOLUNTEER = "volunteer"
+
+# No 0/O/Q, 1/I/L, 2/Z, 5/S, 6/G, 8/B: a code read off a small screen and typed on a keypad stays unambiguous.
+CODE_ALPHABET = "34679ACDEFHJKMNPRTUVWXY"
+CODE_LENGTH = 5
+
+
+class Action(StrEnum):
+    """What a finding does to the alerts of its home."""
+
+    OPEN = "open"
+    JOIN = "join"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class ExistingAlert:
+    """The unresolved alert of a home and kind, as dedupe needs it."""
+
+    id: int
+    state: str
+    count: int
+    code: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The dedupe verdict for one finding; `alert_id` is the alert it joins or repeats."""
+
+    action: Action
+    alert_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A responder assigned to a home, with what routing looks at."""
+
+    responder_id: int
+    phone: str
+    lang: str
+    role: str
+    verified: bool
+    active: bool
+    priority: int
+
+
+@dataclass(frozen=True)
+class AlertFacts:
+    """What a message needs to know about an alert and its home."""
+
+    alert_id: int
+    kind: str
+    code: str
+    since: datetime
+    label: str
+    district: str
+    tz: tzinfo
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """One SMS to write to the outbox before it is sent."""
+
+    key: str
+    responder_id: int
+    to: str
+    lang: str
+    body: str
+
+
+def dedupe(finding_id: str, unresolved: ExistingAlert | None, seen_finding_ids: Collection[str]) -> Decision:
+    """Open a new alert, join the unresolved one of the same home and kind, or drop a redelivered finding."""
+    if finding_id in seen_finding_ids:
+        return Decision(Action.DUPLICATE, unresolved.id if unresolved else None)
+    if unresolved is None:
+        return Decision(Action.OPEN)
+    return Decision(Action.JOIN, unresolved.id)
+
+
+def route(candidates: Iterable[Candidate]) -> list[Candidate]:
+    """First step of the ladder: the active, verified volunteers sharing the home's lowest assignment priority."""
+    eligible = [c for c in candidates if c.active and c.verified and c.role == ROLE_VOLUNTEER and c.phone]
+    if not eligible:
+        return []
+    first = min(c.priority for c in eligible)
+    chosen: dict[int, Candidate] = {}
+    for c in sorted(eligible, key=lambda c: (c.priority, c.responder_id)):
+        if c.priority == first:
+            chosen.setdefault(c.responder_id, c)
+    return list(chosen.values())
+
+
+def outbox_key(alert_id: int, step: int, responder_id: int) -> str:
+    """Idempotency key of the SMS of one ladder step to one responder."""
+    return f"alert:{alert_id}:step{step}:responder:{responder_id}"
+
+
+def build_messages(
+    alert: AlertFacts,
+    recipients: Sequence[Candidate],
+    now: datetime,
+    *,
+    step: int = 1,
+    link: str | None = None,
+) -> list[OutboxMessage]:
+    """The outbox messages telling each recipient about an alert, each in the recipient's language."""
+    messages = []
+    for r in recipients:
+        lang = templates.lang_of(r.lang)
+        body = templates.alert_sms(
+            lang=lang, label=alert.label, district=alert.district, kind=alert.kind, since=alert.since, now=now,
+            tz=alert.tz, code=alert.code, link=link,
+        )
+        messages.append(OutboxMessage(outbox_key(alert.alert_id, step, r.responder_id), r.responder_id, r.phone,
+                                      lang, body))
+    return messages
+
+
+def reply_code(rng: random.Random, length: int = CODE_LENGTH) -> str:
+    """A short reply code drawn from `rng` (SystemRandom in service, seeded Random in tests)."""
+    return "".join(rng.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def next_attempt_at(created_at: datetime, attempts: int, backoff_s: Sequence[float]) -> datetime:
+    """When an outbox row that has had `attempts` tries is due again: the backoff delays add up from creation."""
+    total = sum(backoff_s[min(i, len(backoff_s) - 1)] for i in range(attempts))
+    return created_at + timedelta(seconds=total)
+
+
+def status_after_send(ok: bool, retryable: bool, attempts: int, max_attempts: int, *, local: bool) -> str:
+    """The outbox status after an attempt; `attempts` includes the one just made."""
+    if ok:
+        return OUTBOX_LOCAL if local else OUTBOX_SENT
+    if retryable and attempts < max_attempts:
+        return OUTBOX_PENDING
+    return OUTBOX_FAILED

@@ -1,0 +1,207 @@
+"""Pure stages of the alerts pipeline: dedupe, routing, messages, codes, templates, redaction, settings."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from alerts import pipeline, templates
+from alerts.config import AlertsSettings, TwilioSettings
+from alerts.notifier import LocalOutboxNotifier, classify_http_error, make_notifier
+from alerts.pipeline import Action, AlertFacts, Candidate, ExistingAlert
+from alerts.redact import mask_phone, redact
+from anxin.settings import ConfigError, load_settings
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2024, 5, 1, 6, 30, tzinfo=UTC)  # 14:30 in Shanghai
+
+
+def cand(rid: int, prio: int = 1, *, role: str = "volunteer", verified: bool = True, active: bool = True,
+         lang: str = "zh-CN") -> Candidate:
+    return Candidate(responder_id=rid, phone=f"+861380000{rid:04d}", lang=lang, role=role, verified=verified,
+                     active=active, priority=prio)
+
+
+def facts(**kw: object) -> AlertFacts:
+    base: dict[str, object] = {"alert_id": 42, "kind": "panic", "code": "K7MP3", "since": NOW - timedelta(minutes=3),
+                               "label": "3号楼2单元501", "district": "朝阳区", "tz": SHANGHAI}
+    base.update(kw)
+    return AlertFacts(**base)  # type: ignore[arg-type]
+
+
+# dedupe
+
+
+def test_first_finding_opens_an_alert() -> None:
+    assert pipeline.dedupe("f1", None, set()) == pipeline.Decision(Action.OPEN)
+
+
+def test_finding_joins_the_unresolved_alert() -> None:
+    existing = ExistingAlert(id=7, state=pipeline.STATE_OPEN, count=1, code="AAAAA")
+    assert pipeline.dedupe("f2", existing, {"f1"}) == pipeline.Decision(Action.JOIN, 7)
+
+
+def test_redelivered_finding_is_a_duplicate() -> None:
+    existing = ExistingAlert(id=7, state=pipeline.STATE_ACKNOWLEDGED, count=2, code="AAAAA")
+    assert pipeline.dedupe("f1", existing, {"f1", "f2"}).action is Action.DUPLICATE
+    assert pipeline.dedupe("f1", None, {"f1"}).action is Action.DUPLICATE
+
+
+# routing
+
+
+def test_route_picks_active_verified_volunteers_of_lowest_priority() -> None:
+    chosen = pipeline.route([
+        cand(1, prio=2),
+        cand(2, prio=1, verified=False),
+        cand(3, prio=1, active=False),
+        cand(4, prio=0, role="grid_worker"),
+        cand(5, prio=1),
+        cand(6, prio=3),
+    ])
+    assert [c.responder_id for c in chosen] == [5]
+
+
+def test_route_includes_every_volunteer_sharing_the_first_priority() -> None:
+    chosen = pipeline.route([cand(9, prio=1), cand(3, prio=1), cand(4, prio=2)])
+    assert [c.responder_id for c in chosen] == [3, 9]
+
+
+def test_route_with_nobody_eligible_is_empty() -> None:
+    assert pipeline.route([cand(1, verified=False), cand(2, role="operator")]) == []
+
+
+# outbox messages and codes
+
+
+def test_build_messages_keys_language_and_code() -> None:
+    msgs = pipeline.build_messages(facts(), [cand(5), cand(6, lang="en")], NOW)
+    assert [m.key for m in msgs] == ["alert:42:step1:responder:5", "alert:42:step1:responder:6"]
+    assert [m.lang for m in msgs] == ["zh-CN", "en"]
+    assert msgs[0].to == "+8613800000005"
+    assert all("K7MP3" in m.body for m in msgs)
+    assert "紧急" in msgs[0].body and "panic button" in msgs[1].body
+
+
+def test_reply_code_is_deterministic_for_a_seed_and_unambiguous() -> None:
+    a = pipeline.reply_code(random.Random(1))
+    assert a == pipeline.reply_code(random.Random(1))
+    assert len(a) == pipeline.CODE_LENGTH
+    codes = {pipeline.reply_code(random.Random(i)) for i in range(500)}
+    assert len(codes) > 490
+    assert not set("".join(codes)) & set("0O1IL2Z5S8B")
+
+
+def test_retry_timing_and_status() -> None:
+    created = NOW
+    assert pipeline.next_attempt_at(created, 0, [5, 30]) == created
+    assert pipeline.next_attempt_at(created, 2, [5, 30]) == created + timedelta(seconds=35)
+    assert pipeline.next_attempt_at(created, 4, [5, 30]) == created + timedelta(seconds=95)
+    assert pipeline.status_after_send(True, False, 1, 5, local=False) == pipeline.OUTBOX_SENT
+    assert pipeline.status_after_send(True, False, 1, 5, local=True) == pipeline.OUTBOX_LOCAL
+    assert pipeline.status_after_send(False, True, 1, 5, local=False) == pipeline.OUTBOX_PENDING
+    assert pipeline.status_after_send(False, True, 5, 5, local=False) == pipeline.OUTBOX_FAILED
+    assert pipeline.status_after_send(False, False, 1, 5, local=False) == pipeline.OUTBOX_FAILED
+
+
+# templates
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+@pytest.mark.parametrize("kind", ["panic", "long_inactivity", "night_exit", "door_left_open", "something_new"])
+def test_sms_is_one_segment_with_label_district_time_and_code(lang: str, kind: str) -> None:
+    district = "朝阳区" if lang == "zh-CN" else "Chaoyang"
+    label = "3号楼2单元501" if lang == "zh-CN" else "Bldg 3 Unit 2-501"
+    body = templates.alert_sms(lang=lang, label=label, district=district, kind=kind, since=NOW - timedelta(minutes=25),
+                               now=NOW, tz=SHANGHAI, code="K7MP3")
+    assert templates.segments(body) == 1
+    for part in (label, district, "14:05", "K7MP3"):
+        assert part in body
+    if kind == "something_new":
+        assert "something new" in body
+
+
+def test_sms_never_holds_a_resident_name() -> None:
+    # The template only takes the home's label and district; the resident's name is not an input at all.
+    msgs = pipeline.build_messages(facts(label="Home 12"), [cand(1), cand(2, lang="en")], NOW)
+    for m in msgs:
+        assert "Wang" not in m.body and "王" not in m.body
+
+
+def test_sms_shortens_a_long_label_to_stay_in_one_segment() -> None:
+    long_label = "北京市朝阳区幸福里小区东门进去左手边第三栋楼二单元五楼五零一室老房子" * 2
+    body = templates.alert_sms(lang="zh-CN", label=long_label, district="朝阳区", kind="panic", since=NOW, now=NOW,
+                               tz=SHANGHAI, code="K7MP3")
+    assert templates.segments(body) == 1
+    assert "…" in body and "K7MP3" in body and "14:30" in body
+
+
+def test_since_shows_the_date_when_not_today() -> None:
+    yesterday = NOW - timedelta(days=1)
+    assert templates.since_text(yesterday, NOW, SHANGHAI) == "04-30 14:30"
+    assert templates.since_text(NOW, NOW, SHANGHAI) == "14:30"
+
+
+def test_language_fallback() -> None:
+    assert templates.lang_of("en-GB") == "en"
+    assert templates.lang_of("zh") == "zh-CN"
+    assert templates.lang_of("fr") == "zh-CN"
+
+
+def test_segments_counts_gsm_and_ucs2() -> None:
+    assert templates.segments("a" * 160) == 1
+    assert templates.segments("a" * 161) == 2
+    assert templates.segments("中" * 70) == 1
+    assert templates.segments("中" * 71) == 2
+
+
+# redaction
+
+
+def test_mask_phone() -> None:
+    assert mask_phone("+8613812341234") == "+86*******1234"
+    assert "13812341234" not in mask_phone("13812341234")
+
+
+def test_redact_removes_token_and_numbers_but_keeps_codes_and_dates() -> None:
+    token = "f00dbabe" * 4
+    text = f"HTTP 400 code 21211: The 'To' number +15005550001 is not valid (auth {token}) on 2024-05-01; 13812345678"
+    out = redact(text, [token])
+    assert token not in out and "+15005550001" not in out and "13812345678" not in out
+    assert "21211" in out and "2024-05-01" in out and "0001" in out
+
+
+def test_http_error_classification() -> None:
+    assert classify_http_error(503, 20503)
+    assert classify_http_error(429, 20429)
+    assert not classify_http_error(400, 21211)
+    assert not classify_http_error(400, 21610)
+    assert not classify_http_error(401, 20003)
+
+
+# settings
+
+
+def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANXIN_ALERTS__TWILIO__ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("ANXIN_ALERTS__TWILIO__AUTH_TOKEN", "secret-token")
+    monkeypatch.setenv("ANXIN_ALERTS__TWILIO__FROM_NUMBER", "+15005550006")
+    monkeypatch.setenv("ANXIN_MQTT__PASSWORD", "pw")
+    s = load_settings(AlertsSettings)
+    assert s.alerts.twilio.configured
+    assert s.mqtt.username == "alerts"  # kept although the env gave only the password
+    assert s.alerts.client_id == "anxin-alerts" and s.alerts.session_expiry_s == 86400
+
+
+def test_partial_twilio_settings_are_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANXIN_ALERTS__TWILIO__ACCOUNT_SID", "AC" + "0" * 32)
+    with pytest.raises(ConfigError) as err:
+        load_settings(AlertsSettings)
+    assert "auth_token" in str(err.value)
+
+
+def test_no_credentials_means_local_outbox() -> None:
+    assert isinstance(make_notifier(TwilioSettings()), LocalOutboxNotifier)
