@@ -100,8 +100,10 @@ class TwilioNotifier:
             code = err.code if isinstance(err.code, int) else None
             return self._failed(classify_http_error(err.status, code), f"HTTP {err.status} code {code}: {err.msg}")
         except TwilioServiceException as err:
-            return self._failed(classify_http_error(err.status, err.code),
-                                f"HTTP {err.status} code {err.code}: {err.title} {err.detail or ''}".strip())
+            return self._failed(
+                classify_http_error(err.status, err.code),
+                f"HTTP {err.status} code {err.code}: {err.title} {err.detail or ''}".strip(),
+            )
         except RequestException as err:
             return self._failed(True, f"network: {type(err).__name__}: {err}")
         except (ValueError, KeyError) as err:

@@ -135,11 +135,19 @@ def build_messages(
     for r in recipients:
         lang = templates.lang_of(r.lang)
         body = templates.alert_sms(
-            lang=lang, label=alert.label, district=alert.district, kind=alert.kind, since=alert.since, now=now,
-            tz=alert.tz, code=alert.code, link=link,
+            lang=lang,
+            label=alert.label,
+            district=alert.district,
+            kind=alert.kind,
+            since=alert.since,
+            now=now,
+            tz=alert.tz,
+            code=alert.code,
+            link=link,
         )
-        messages.append(OutboxMessage(outbox_key(alert.alert_id, step, r.responder_id), r.responder_id, r.phone,
-                                      lang, body))
+        messages.append(
+            OutboxMessage(outbox_key(alert.alert_id, step, r.responder_id), r.responder_id, r.phone, lang, body)
+        )
     return messages
 
 

@@ -126,8 +126,15 @@ def _candidates(session: Session, home_id: str) -> list[Candidate]:
         .where(Assignment.home_id == home_id)
     ).all()
     return [
-        Candidate(responder_id=r.id, phone=r.phone, lang=r.lang, role=r.role, verified=r.verified, active=r.active,
-                  priority=prio)
+        Candidate(
+            responder_id=r.id,
+            phone=r.phone,
+            lang=r.lang,
+            role=r.role,
+            verified=r.verified,
+            active=r.active,
+            priority=prio,
+        )
         for prio, r in rows
     ]
 
@@ -152,8 +159,11 @@ def record_finding(
         .order_by(Alert.id.desc())
         .limit(1)
     ).first()
-    existing = None if unresolved is None else ExistingAlert(unresolved.id, unresolved.state, unresolved.count,
-                                                             unresolved.code)
+    existing = (
+        None
+        if unresolved is None
+        else ExistingAlert(unresolved.id, unresolved.state, unresolved.count, unresolved.code)
+    )
     decision = pipeline.dedupe(finding.id, existing, _seen_finding_ids(session, finding, unresolved))
 
     if decision.action is Action.DUPLICATE:
@@ -172,8 +182,9 @@ def record_finding(
         return Outcome("joined", unresolved.id)
 
     try:
-        alert, rows = _open_alert(session, finding, home, now, provider=provider, rng=rng or random.SystemRandom(),
-                                  console_url=console_url)
+        alert, rows = _open_alert(
+            session, finding, home, now, provider=provider, rng=rng or random.SystemRandom(), console_url=console_url
+        )
         session.commit()
     except IntegrityError:
         # Another instance opened it first (first_finding_id is unique): the finding is already handled.
@@ -182,31 +193,70 @@ def record_finding(
     return Outcome("opened", alert.id, tuple(r.id for r in rows))
 
 
-def _open_alert(session: Session, finding: Finding, home: Home, now: datetime, *, provider: str, rng: random.Random,
-                console_url: str | None) -> tuple[Alert, list[SmsOutbox]]:
+def _open_alert(
+    session: Session,
+    finding: Finding,
+    home: Home,
+    now: datetime,
+    *,
+    provider: str,
+    rng: random.Random,
+    console_url: str | None,
+) -> tuple[Alert, list[SmsOutbox]]:
     alert = Alert(
-        home_id=home.id, kind=finding.kind, severity=finding.severity.value, state=pipeline.STATE_OPEN,
-        code=_new_code(session, rng), opened_at=now, updated_at=now, since=finding.since, count=1,
-        first_finding_id=finding.id, evidence=dict(finding.evidence),
+        home_id=home.id,
+        kind=finding.kind,
+        severity=finding.severity.value,
+        state=pipeline.STATE_OPEN,
+        code=_new_code(session, rng),
+        opened_at=now,
+        updated_at=now,
+        since=finding.since,
+        count=1,
+        first_finding_id=finding.id,
+        evidence=dict(finding.evidence),
     )
     session.add(alert)
     session.flush()
     session.add(_event(alert.id, now, "opened", _finding_detail(finding)))
 
     recipients = pipeline.route(_candidates(session, home.id))
-    facts = AlertFacts(alert_id=alert.id, kind=alert.kind, code=alert.code, since=alert.since, label=home.label,
-                       district=home.district, tz=home_tz(home.timezone))
+    facts = AlertFacts(
+        alert_id=alert.id,
+        kind=alert.kind,
+        code=alert.code,
+        since=alert.since,
+        label=home.label,
+        district=home.district,
+        tz=home_tz(home.timezone),
+    )
     link = f"{console_url.rstrip('/')}/alerts/{alert.id}" if console_url else None
     rows = [
-        SmsOutbox(key=m.key, alert_id=alert.id, responder_id=m.responder_id, to_number=m.to, body=m.body, lang=m.lang,
-                  status=pipeline.OUTBOX_PENDING, provider=provider, attempts=0, created_at=now)
+        SmsOutbox(
+            key=m.key,
+            alert_id=alert.id,
+            responder_id=m.responder_id,
+            to_number=m.to,
+            body=m.body,
+            lang=m.lang,
+            status=pipeline.OUTBOX_PENDING,
+            provider=provider,
+            attempts=0,
+            created_at=now,
+        )
         for m in pipeline.build_messages(facts, recipients, now, link=link)
     ]
     session.add_all(rows)
     session.flush()
     for row in rows:
-        session.add(_event(alert.id, now, "sms_queued",
-                           {"outbox": row.id, "responder": row.responder_id, "key": row.key, "provider": provider}))
+        session.add(
+            _event(
+                alert.id,
+                now,
+                "sms_queued",
+                {"outbox": row.id, "responder": row.responder_id, "key": row.key, "provider": provider},
+            )
+        )
     if not rows:
         session.add(_event(alert.id, now, "no_recipients", {"step": 1}))
         log.warning("alert %s (%s, %s): no active verified volunteer assigned", alert.id, home.id, alert.kind)
@@ -238,8 +288,9 @@ def deliver(
 
     row.attempts += 1
     row.provider = notifier.provider
-    row.status = pipeline.status_after_send(result.ok, result.retryable, row.attempts, max_attempts,
-                                            local=notifier.provider == "local")
+    row.status = pipeline.status_after_send(
+        result.ok, result.retryable, row.attempts, max_attempts, local=notifier.provider == "local"
+    )
     row.provider_sid = result.provider_sid
     row.error = result.error
     at = now()
@@ -250,19 +301,30 @@ def deliver(
         alert.state = pipeline.STATE_NOTIFIED
         alert.updated_at = at
     if row.alert_id is not None:
-        detail: dict[str, Any] = {"outbox": row.id, "responder": row.responder_id, "provider": notifier.provider,
-                                  "attempt": row.attempts}
+        detail: dict[str, Any] = {
+            "outbox": row.id,
+            "responder": row.responder_id,
+            "provider": notifier.provider,
+            "attempt": row.attempts,
+        }
         if result.ok:
             session.add(_event(row.alert_id, at, "sms_sent", {**detail, "sid": result.provider_sid}))
         else:
-            session.add(_event(row.alert_id, at, "sms_failed",
-                               {**detail, "error": result.error, "retrying": row.status == pipeline.OUTBOX_PENDING}))
+            session.add(
+                _event(
+                    row.alert_id,
+                    at,
+                    "sms_failed",
+                    {**detail, "error": result.error, "retrying": row.status == pipeline.OUTBOX_PENDING},
+                )
+            )
     session.commit()
     if result.ok:
         log.info("sms %s to %s: %s (%s)", key, mask_phone(to), row.status, notifier.provider)
     else:
-        log.warning("sms %s to %s: %s after attempt %d: %s", key, mask_phone(to), row.status, row.attempts,
-                    result.error)
+        log.warning(
+            "sms %s to %s: %s after attempt %d: %s", key, mask_phone(to), row.status, row.attempts, result.error
+        )
     return row.status
 
 
@@ -314,8 +376,15 @@ class _Inbound:
 class _Worker:
     """Does every DB write and send off the paho network thread, acknowledging each message once committed."""
 
-    def __init__(self, settings: AlertsSettings, client: mqtt.Client, sessions: sessionmaker[Session],
-                 notifier: Notifier, stats: ServiceStats, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        settings: AlertsSettings,
+        client: mqtt.Client,
+        sessions: sessionmaker[Session],
+        notifier: Notifier,
+        stats: ServiceStats,
+        stop: threading.Event,
+    ) -> None:
         self.settings = settings
         self.client = client
         self.sessions = sessions
@@ -346,8 +415,13 @@ class _Worker:
         opts = self.settings.alerts
         try:
             with self.sessions() as session:
-                send_due(session, self.notifier, datetime.now(UTC), backoff_s=opts.retry_backoff_s,
-                         max_attempts=opts.max_send_attempts)
+                send_due(
+                    session,
+                    self.notifier,
+                    datetime.now(UTC),
+                    backoff_s=opts.retry_backoff_s,
+                    max_attempts=opts.max_send_attempts,
+                )
         except Exception:
             log.exception("outbox sweep failed")
 
@@ -365,8 +439,14 @@ class _Worker:
         if outcome.action == "unknown_home":
             log.warning("finding %s for unknown home %s: ignored", finding.id, finding.home)
         elif outcome.action != "error":
-            log.info("finding %s (%s, %s): %s alert %s", finding.id, finding.home, finding.kind, outcome.action,
-                     outcome.alert_id)
+            log.info(
+                "finding %s (%s, %s): %s alert %s",
+                finding.id,
+                finding.home,
+                finding.kind,
+                outcome.action,
+                outcome.alert_id,
+            )
         for oid in outcome.outbox_ids:
             status = self._deliver(oid)
             if status is not None:
@@ -389,8 +469,9 @@ class _Worker:
         if finding is None:
             self.stats.incr("invalid")
             self.stats.incr(f"invalid_{reason}")
-            log.warning("invalid finding on %s (%d bytes): %s: %s", item.topic[:120], len(item.payload), reason,
-                        detail[:200])
+            log.warning(
+                "invalid finding on %s (%d bytes): %s: %s", item.topic[:120], len(item.payload), reason, detail[:200]
+            )
         return finding
 
     def _record(self, finding: Finding) -> Outcome | None:
@@ -398,15 +479,24 @@ class _Worker:
         while True:
             try:
                 with self.sessions() as session:
-                    return record_finding(session, finding, datetime.now(UTC), provider=self.notifier.provider,
-                                          rng=self.rng, console_url=self.settings.alerts.console_url)
+                    return record_finding(
+                        session,
+                        finding,
+                        datetime.now(UTC),
+                        provider=self.notifier.provider,
+                        rng=self.rng,
+                        console_url=self.settings.alerts.console_url,
+                    )
             except OperationalError as err:
                 # The database is away or locked: wait for it rather than drop an alert or ack what is not stored.
-                log.error("database unavailable for finding %s, retrying in %.1fs: %s", finding.id, delay,
-                          type(err.orig).__name__ if err.orig else err)
+                log.error(
+                    "database unavailable for finding %s, retrying in %.1fs: %s",
+                    finding.id,
+                    delay,
+                    type(err.orig).__name__ if err.orig else err,
+                )
             except Exception:
-                log.exception("finding %s could not be processed; acknowledged so it cannot block the rest",
-                              finding.id)
+                log.exception("finding %s could not be processed; acknowledged so it cannot block the rest", finding.id)
                 return Outcome("error")
             if self.stop.wait(delay):
                 return None
@@ -415,8 +505,13 @@ class _Worker:
     def _deliver(self, outbox_id: int) -> str | None:
         try:
             with self.sessions() as session:
-                return deliver(session, outbox_id, self.notifier, lambda: datetime.now(UTC),
-                               max_attempts=self.settings.alerts.max_send_attempts)
+                return deliver(
+                    session,
+                    outbox_id,
+                    self.notifier,
+                    lambda: datetime.now(UTC),
+                    max_attempts=self.settings.alerts.max_send_attempts,
+                )
         except Exception:
             # The row stays pending; the sweep sends it later.
             log.exception("sending outbox row %s failed", outbox_id)

@@ -96,8 +96,12 @@ def alert_sms(
 ) -> str:
     """The SMS body that tells a responder about an alert, shortened to one segment where the label allows."""
     lang = lang_of(lang)
-    fields = {"district": district.strip(), "what": what_happened(kind, lang), "since": since_text(since, now, tz),
-              "code": code}
+    fields = {
+        "district": district.strip(),
+        "what": what_happened(kind, lang),
+        "since": since_text(since, now, tz),
+        "code": code,
+    }
     label = " ".join(label.split())
 
     def render(shown: str) -> str:

@@ -13,7 +13,9 @@ class AnomalyOptions(Section):
     client_id: str = "anxin-anomaly"
     session_expiry_s: int = Field(86_400, ge=60)
     inactivity_limit_s: float = Field(4 * 3600, ge=60, description="No motion this long while at home: a finding")
-    night_limit_s: float = Field(11 * 3600, ge=60, description="The limit while asleep: last seen in the bedroom at night")
+    night_limit_s: float = Field(
+        11 * 3600, ge=60, description="The limit while asleep: last seen in the bedroom at night"
+    )
     night_hours: tuple[int, int] = Field((21, 9), description="Local hours [start, end) that count as night")
     timezone: str = "Asia/Shanghai"
     exit_grace_s: float = Field(600, ge=30, description="No motion this long after the front door closed: away")

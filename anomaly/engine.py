@@ -38,8 +38,11 @@ class NightRule:
         if room != "bedroom":
             return False
         h = last_motion.astimezone(self.tz).hour
-        return h >= self.start_hour or h < self.end_hour if self.start_hour > self.end_hour else (
-            self.start_hour <= h < self.end_hour)
+        return (
+            h >= self.start_hour or h < self.end_hour
+            if self.start_hour > self.end_hour
+            else (self.start_hour <= h < self.end_hour)
+        )
 
 
 @dataclass
@@ -60,11 +63,18 @@ class HomeMonitor:
         """Update state from one event; a panic press is a finding at once."""
         out: list[Finding] = []
         if event.kind == "button" and event.value in ("press", "long_press"):
-            out.append(Finding(
-                id=f"{event.home}:panic:{event.agent}:{event.seq}", home=event.home, kind="panic",
-                severity=Severity.CRITICAL, ts=event.ts, since=event.ts, detector=DETECTOR,
-                evidence={"sensor": event.sensor, "room": event.room, "press": str(event.value)},
-            ))
+            out.append(
+                Finding(
+                    id=f"{event.home}:panic:{event.agent}:{event.seq}",
+                    home=event.home,
+                    kind="panic",
+                    severity=Severity.CRITICAL,
+                    ts=event.ts,
+                    since=event.ts,
+                    detector=DETECTOR,
+                    evidence={"sensor": event.sensor, "room": event.room, "press": str(event.value)},
+                )
+            )
         elif event.kind in ("motion", "pressure") and event.value == 1:
             if self.last_motion is None or event.ts >= self.last_motion:
                 self.last_motion, self.last_motion_room = event.ts, event.room
@@ -87,17 +97,29 @@ class HomeMonitor:
         if self.presence is not Presence.HOME or self.last_motion is None:
             return []
         still = now - self.last_motion
-        limit = self.night.limit if self.night.applies(self.last_motion, self.last_motion_room) else self.inactivity_limit
+        limit = (
+            self.night.limit if self.night.applies(self.last_motion, self.last_motion_room) else self.inactivity_limit
+        )
         if still < limit or self.reported_inactivity_for == self.last_motion:
             return []
         self.reported_inactivity_for = self.last_motion
-        return [Finding(
-            id=f"{self.home}:long_inactivity:{int(self.last_motion.timestamp())}", home=self.home,
-            kind="long_inactivity", severity=Severity.CRITICAL, ts=now, since=self.last_motion, detector=DETECTOR,
-            evidence={"last_motion": self.last_motion.isoformat(), "room": self.last_motion_room,
-                      "still_min": round(still.total_seconds() / 60), "limit_min":
-                      round(limit.total_seconds() / 60)},
-        )]
+        return [
+            Finding(
+                id=f"{self.home}:long_inactivity:{int(self.last_motion.timestamp())}",
+                home=self.home,
+                kind="long_inactivity",
+                severity=Severity.CRITICAL,
+                ts=now,
+                since=self.last_motion,
+                detector=DETECTOR,
+                evidence={
+                    "last_motion": self.last_motion.isoformat(),
+                    "room": self.last_motion_room,
+                    "still_min": round(still.total_seconds() / 60),
+                    "limit_min": round(limit.total_seconds() / 60),
+                },
+            )
+        ]
 
 
 @dataclass

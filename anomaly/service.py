@@ -26,8 +26,9 @@ class AnomalyService:
     def __init__(self, settings: AnomalySettings) -> None:
         self.settings = settings
         opts = settings.anomaly
-        night = NightRule(timedelta(seconds=opts.night_limit_s), opts.night_hours[0], opts.night_hours[1],
-                          ZoneInfo(opts.timezone))
+        night = NightRule(
+            timedelta(seconds=opts.night_limit_s), opts.night_hours[0], opts.night_hours[1], ZoneInfo(opts.timezone)
+        )
         self.engine = Engine(timedelta(seconds=opts.inactivity_limit_s), timedelta(seconds=opts.exit_grace_s), night)
         self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._client = make_client(settings.mqtt, opts.client_id)

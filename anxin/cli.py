@@ -11,8 +11,9 @@ import typer
 
 from anxin.runtime import run_until_signalled, settings_or_exit, setup_logging
 
-app = typer.Typer(help="Anxin (安心): elderly-safety monitoring and alerting.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Anxin (安心): elderly-safety monitoring and alerting.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 contracts_app = typer.Typer(help="The wire contract.", no_args_is_help=True)
 sim_app = typer.Typer(help="Simulated homes.", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL database.", no_args_is_help=True)
@@ -29,8 +30,9 @@ def _use_config(config: Path | None) -> None:
 
 
 @contracts_app.command("schema")
-def contracts_schema(out: Annotated[Path | None, typer.Option(help="Write one NAME.schema.json per message")] = None
-                     ) -> None:
+def contracts_schema(
+    out: Annotated[Path | None, typer.Option(help="Write one NAME.schema.json per message")] = None,
+) -> None:
     """Print (or write) the JSON Schema of every message of the wire contract."""
     from contracts.messages import json_schemas
 
@@ -136,8 +138,9 @@ def sim_run(
 
 
 @sim_app.command("press")
-def sim_press(home: Annotated[str, typer.Argument(help="Home id (h-...) or its label")], config: ConfigOpt = None
-              ) -> None:
+def sim_press(
+    home: Annotated[str, typer.Argument(help="Home id (h-...) or its label")], config: ConfigOpt = None
+) -> None:
     """Press a simulated home's panic button (the running `anxin sim run` or `anxin demo` does it)."""
     _use_config(config)
     from firmware_sim.config import SimSettings

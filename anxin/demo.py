@@ -19,7 +19,13 @@ from anxin.settings import MqttSettings, ServiceSettings
 
 # Started in this order, stopped in reverse: the simulator stops first so nothing is left half-sent. The simulator
 # first replays a day of routine, as agents replay their queues, so the console has history from the start.
-SERVICES: tuple[tuple[str, list[str]], ...] = (("console", []), ("ingest", []), ("anomaly", []), ("alerts", []), ("sim", ["run", "--backfill-min", "1440"]))
+SERVICES: tuple[tuple[str, list[str]], ...] = (
+    ("console", []),
+    ("ingest", []),
+    ("anomaly", []),
+    ("alerts", []),
+    ("sim", ["run", "--backfill-min", "1440"]),
+)
 
 
 def _port(preferred: int) -> int:
@@ -72,8 +78,7 @@ def run_demo(homes: int, console_port: int) -> int:
             proc = ManagedProcess(name, cmd, logs / f"{name}.log")
             proc.log.parent.mkdir(parents=True, exist_ok=True)
             with open(proc.log, "ab") as out:
-                proc.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                             start_new_session=True)
+                proc.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
             children.append(proc)
         _wait_http(f"http://127.0.0.1:{web_port}/healthz", children)
         example = sim_homes.homes[min(2, len(sim_homes.homes) - 1)].label
@@ -84,8 +89,11 @@ def run_demo(homes: int, console_port: int) -> int:
         while not stopping:
             for c in children:
                 if not c.running():
-                    print(f"anxin demo: {c.name} exited with {c.proc.returncode if c.proc else '?'}; "
-                          f"last lines of {c.log}:\n{_tail(c.log)}", file=sys.stderr)
+                    print(
+                        f"anxin demo: {c.name} exited with {c.proc.returncode if c.proc else '?'}; "
+                        f"last lines of {c.log}:\n{_tail(c.log)}",
+                        file=sys.stderr,
+                    )
                     stopping, code = True, 1
             time.sleep(0.5)
     except ServerError as err:

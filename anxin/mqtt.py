@@ -39,7 +39,9 @@ def make_client(
         password = settings.password.get_secret_value() if settings.password else None
         client.username_pw_set(settings.username, password)
     if settings.tls:
-        client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.tls_set(
+            ca_certs=str(settings.ca_file) if settings.ca_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT
+        )
     if will is not None:
         client.will_set(will[0], will[1], qos=1, retain=True)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -78,8 +80,9 @@ def connect_and_wait(
     client.on_connect = on_connect
     props = session_properties(session_expiry_s) if session_expiry_s else None
     try:
-        client.connect(settings.host, settings.port, keepalive=settings.keepalive_s, clean_start=clean_start,
-                       properties=props)
+        client.connect(
+            settings.host, settings.port, keepalive=settings.keepalive_s, clean_start=clean_start, properties=props
+        )
     except OSError as err:
         raise MqttConnectError(f"cannot reach MQTT broker at {settings.host}:{settings.port}: {err}") from err
     client.loop_start()

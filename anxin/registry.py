@@ -54,13 +54,25 @@ def register_demo_homes(db_url: str, state_dir: Path, count: int) -> SimHomes:
             while len(homes.homes) < count:
                 n = len(homes.homes) + 1
                 district = DISTRICTS[n % len(DISTRICTS)]
-                home = SimHome(home=new_home_id(), agent=f"pi-{n:04d}", password="", label=f"{n // 6 + 1}-{101 + n}",
-                               district=district, sensors=standard_kit())
+                home = SimHome(
+                    home=new_home_id(),
+                    agent=f"pi-{n:04d}",
+                    password="",
+                    label=f"{n // 6 + 1}-{101 + n}",
+                    district=district,
+                    sensors=standard_kit(),
+                )
                 home.password = creds.ensure(home.home)
                 homes.homes.append(home)
                 lang = "zh-CN" if n % 3 else "en"
-                volunteer = Responder(name=f"Volunteer {n:02d}", phone=f"+861390000{n:04d}", lang=lang,
-                                      role="volunteer", verified=True, active=True)
+                volunteer = Responder(
+                    name=f"Volunteer {n:02d}",
+                    phone=f"+861390000{n:04d}",
+                    lang=lang,
+                    role="volunteer",
+                    verified=True,
+                    active=True,
+                )
                 s.add(volunteer)
                 s.flush()
                 s.add(Home(id=home.home, label=home.label, district=district, created_at=now))

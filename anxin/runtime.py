@@ -19,8 +19,9 @@ S = TypeVar("S", bound=ServiceSettings)
 
 def setup_logging(level: str) -> None:
     """One log format for every service."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
-                        force=True)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
+    )
     for noisy in ("alembic", "urllib3", "twilio.http_client", "httpx", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

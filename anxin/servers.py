@@ -197,9 +197,14 @@ class VictoriaMetrics:
         """Start victoria-metrics."""
         self.state.mkdir(parents=True, exist_ok=True)
         binary = find_binary("victoria-metrics")
-        cmd = [binary, f"-storageDataPath={self.state}/data", f"-httpListenAddr=127.0.0.1:{self.port}",
-               "-search.latencyOffset=0s", "-loggerLevel=WARN",
-               "-dedup.minScrapeInterval=1ms"]  # same series and time: one sample, like InfluxDB
+        cmd = [
+            binary,
+            f"-storageDataPath={self.state}/data",
+            f"-httpListenAddr=127.0.0.1:{self.port}",
+            "-search.latencyOffset=0s",
+            "-loggerLevel=WARN",
+            "-dedup.minScrapeInterval=1ms",
+        ]  # same series and time: one sample, like InfluxDB
         self.process = ManagedProcess("victoria-metrics", cmd, self.state / "vm.log")
         self.process.start(lambda: _http_ok(f"{self.url}/health"), timeout=60)
         return self

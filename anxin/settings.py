@@ -76,7 +76,9 @@ class _TomlSource(PydanticBaseSettingsSource):
             raise ConfigError(f"{path}: not valid TOML: {err}") from err
         unknown = sorted(set(data) - KNOWN_SECTIONS)
         if unknown:
-            raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_SECTIONS))}")
+            raise ConfigError(
+                f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_SECTIONS))}"
+            )
         self._data = {k: v for k, v in data.items() if k in settings_cls.model_fields}
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:

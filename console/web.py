@@ -73,9 +73,7 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
     lang = request_lang(request)
     t = translator(lang)
     # Relative links, so they stay right behind a reverse proxy.
-    links = {
-        code: f"{request.url.path}?{urlencode({**request.query_params, 'lang': code})}" for code in SUPPORTED
-    }
+    links = {code: f"{request.url.path}?{urlencode({**request.query_params, 'lang': code})}" for code in SUPPORTED}
     templates: Jinja2Templates = request.app.state.templates
     response = templates.TemplateResponse(
         request,

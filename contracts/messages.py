@@ -58,7 +58,9 @@ class SensorEvent(_Message):
     def _value_fits_kind(self) -> SensorEvent:
         allowed = KNOWN_VALUES.get(self.kind)
         if allowed is not None and (isinstance(self.value, float) or self.value not in allowed):
-            raise ValueError(f"value {self.value!r} is not valid for kind {self.kind!r}: one of {sorted(map(str, allowed))}")
+            raise ValueError(
+                f"value {self.value!r} is not valid for kind {self.kind!r}: one of {sorted(map(str, allowed))}"
+            )
         return self
 
 

@@ -60,7 +60,6 @@ def parse_topic(topic: str) -> tuple[TopicKind, str] | None:
         home, leaf = parts[3], parts[4]
         if _HOME_RE.match(home) and leaf in ("events", "status", "heartbeat"):
             return TopicKind(leaf), home
-    elif len(parts) == 4 and parts[0] + "/" + parts[1] == ROOT and parts[2] == "findings":
-        if _HOME_RE.match(parts[3]):
-            return TopicKind.FINDINGS, parts[3]
+    elif len(parts) == 4 and parts[0] + "/" + parts[1] == ROOT and parts[2] == "findings" and _HOME_RE.match(parts[3]):
+        return TopicKind.FINDINGS, parts[3]
     return None

@@ -43,25 +43,52 @@ class AgentLink:
 
     def start(self) -> None:
         """Connect in the background; events published before the connection are queued."""
-        self._client.connect_async(self._settings.host, self._settings.port, keepalive=self._settings.keepalive_s,
-                                   clean_start=True)
+        self._client.connect_async(
+            self._settings.host, self._settings.port, keepalive=self._settings.keepalive_s, clean_start=True
+        )
         self._client.loop_start()
 
-    def publish_event(self, ts: datetime, sensor: str, kind: str, value: int | float | str,
-                      room: str | None = None, battery: int | None = None) -> SensorEvent:
+    def publish_event(
+        self,
+        ts: datetime,
+        sensor: str,
+        kind: str,
+        value: int | float | str,
+        room: str | None = None,
+        battery: int | None = None,
+    ) -> SensorEvent:
         """Number, serialise and publish one event at QoS 1."""
-        event = SensorEvent(home=self.home, agent=self.agent, seq=self._seqs.next(self.agent), ts=ts, sensor=sensor,
-                            kind=kind, value=value, room=room, battery=battery)
+        event = SensorEvent(
+            home=self.home,
+            agent=self.agent,
+            seq=self._seqs.next(self.agent),
+            ts=ts,
+            sensor=sensor,
+            kind=kind,
+            value=value,
+            room=room,
+            battery=battery,
+        )
         self._client.publish(events_topic(self.home), dump(event), qos=1)
-        self.sensors[sensor] = SensorHealth(last_seen=ts, battery=battery if battery is not None else
-                                            (self.sensors[sensor].battery if sensor in self.sensors else None))
+        self.sensors[sensor] = SensorHealth(
+            last_seen=ts,
+            battery=battery
+            if battery is not None
+            else (self.sensors[sensor].battery if sensor in self.sensors else None),
+        )
         self.sent += 1
         return event
 
     def heartbeat(self, now: datetime) -> None:
         """Publish a health report."""
-        hb = Heartbeat(home=self.home, agent=self.agent, ts=now, queue_depth=0,
-                       uptime_s=round(time.monotonic() - self._started, 1), sensors=dict(self.sensors))
+        hb = Heartbeat(
+            home=self.home,
+            agent=self.agent,
+            ts=now,
+            queue_depth=0,
+            uptime_s=round(time.monotonic() - self._started, 1),
+            sensors=dict(self.sensors),
+        )
         self._client.publish(heartbeat_topic(self.home), dump(hb), qos=1)
 
     def stop(self, now: datetime, timeout: float = 5.0) -> None:

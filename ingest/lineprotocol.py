@@ -24,9 +24,12 @@ def _str(v: str) -> str:
 
 def _ns(ts: datetime) -> int:
     # Integer arithmetic: float seconds would lose the microseconds the contract may carry.
-    return (ts.toordinal() - 719163) * 86_400_000_000_000 - _offset_ns(ts) + (
-        ts.hour * 3600 + ts.minute * 60 + ts.second
-    ) * 1_000_000_000 + ts.microsecond * 1000
+    return (
+        (ts.toordinal() - 719163) * 86_400_000_000_000
+        - _offset_ns(ts)
+        + (ts.hour * 3600 + ts.minute * 60 + ts.second) * 1_000_000_000
+        + ts.microsecond * 1000
+    )
 
 
 def _offset_ns(ts: datetime) -> int:
@@ -45,7 +48,10 @@ def event_timestamp_ns(event: SensorEvent) -> int:
 
 def event_line(event: SensorEvent) -> str:
     """One sensor event as a `sensor_event` point."""
-    tags = f"sensor_event,home={_tag(event.home)},agent={_tag(event.agent)},sensor={_tag(event.sensor)},kind={_tag(event.kind)}"
+    tags = (
+        f"sensor_event,home={_tag(event.home)},agent={_tag(event.agent)},"
+        f"sensor={_tag(event.sensor)},kind={_tag(event.kind)}"
+    )
     if event.room:
         tags += f",room={_tag(event.room)}"
     value = event.value

@@ -84,8 +84,16 @@ class IngestService:
         now = datetime.now(UTC)
         for msg, rej in dead:
             log.warning("rejected message on %s: %s (%s)", msg.topic[:120], rej.reason, rej.detail[:200])
-        rows = [DeadLetter(received_at=now, topic=msg.topic[:256], reason=rej.reason, detail=rej.detail[:2000],
-                           payload=msg.payload[:65536]) for msg, rej in dead]
+        rows = [
+            DeadLetter(
+                received_at=now,
+                topic=msg.topic[:256],
+                reason=rej.reason,
+                detail=rej.detail[:2000],
+                payload=msg.payload[:65536],
+            )
+            for msg, rej in dead
+        ]
         try:
             assert self._sessions is not None
             with self._sessions() as s, s.begin():
@@ -96,8 +104,18 @@ class IngestService:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "a") as fh:
                 for msg, rej in dead:
-                    fh.write(json.dumps({"at": now.isoformat(), "topic": msg.topic, "reason": rej.reason,
-                                         "detail": rej.detail, "payload": msg.payload.decode(errors="replace")}) + "\n")
+                    fh.write(
+                        json.dumps(
+                            {
+                                "at": now.isoformat(),
+                                "topic": msg.topic,
+                                "reason": rej.reason,
+                                "detail": rej.detail,
+                                "payload": msg.payload.decode(errors="replace"),
+                            }
+                        )
+                        + "\n"
+                    )
             log.warning("dead letters kept in %s (database: %s)", path, err)
 
     def _write(self, lines: list[str], stop: threading.Event) -> list[str]:
@@ -161,7 +179,9 @@ class IngestService:
             while len(batch) < opts.batch_size:
                 remaining = deadline - time.monotonic()
                 try:
-                    batch.append(self._inbox.get(timeout=max(remaining, 0)) if remaining > 0 else self._inbox.get_nowait())
+                    batch.append(
+                        self._inbox.get(timeout=max(remaining, 0)) if remaining > 0 else self._inbox.get_nowait()
+                    )
                 except queue.Empty:
                     break
             try:
@@ -170,8 +190,11 @@ class IngestService:
                 return
             if time.monotonic() - last_report > 60:
                 last_report = time.monotonic()
-                log.info("ingest counts: %s; seq gaps: %d", dict(self.validator.counts),
-                         sum(self.validator.seqs.gaps().values()))
+                log.info(
+                    "ingest counts: %s; seq gaps: %d",
+                    dict(self.validator.counts),
+                    sum(self.validator.seqs.gaps().values()),
+                )
 
     def run(self, stop: threading.Event) -> None:
         """Run until `stop` is set, then finish the batch in hand and disconnect."""

@@ -8,7 +8,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Protocol
+from typing import Any, Protocol
 
 from anxin.settings import InfluxSettings
 
@@ -95,8 +95,9 @@ class V2Writer:
         from influxdb_client.client.write_api import SYNCHRONOUS
 
         token = settings.token.get_secret_value() if settings.token else ""
-        self._client = InfluxDBClient(url=settings.url, token=token, org=settings.org,
-                                      timeout=int(settings.timeout_s * 1000), enable_gzip=True)
+        self._client = InfluxDBClient(
+            url=settings.url, token=token, org=settings.org, timeout=int(settings.timeout_s * 1000), enable_gzip=True
+        )
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
         # 1.8+ maps bucket "db/rp" onto a database and retention policy; 2.x buckets are named the same way here.
         self._bucket = f"{settings.database}/{settings.retention_policy}"
@@ -109,11 +110,14 @@ class V2Writer:
         from urllib3.exceptions import HTTPError as Urllib3Error
 
         try:
-            self._api.write(bucket=self._bucket, org=self._org, record="\n".join(lines), write_precision=WritePrecision.NS)  # type: ignore[arg-type]
+            precision: Any = WritePrecision.NS  # a str constant, though the signature says WritePrecision
+            self._api.write(bucket=self._bucket, org=self._org, record="\n".join(lines), write_precision=precision)
         except ApiException as err:
             status = int(err.status or 0)
-            raise WriteError(f"InfluxDB v2 write answered {status}: {str(err.body)[:300]}",
-                             retryable=status >= 500 or status in (0, 429)) from err
+            raise WriteError(
+                f"InfluxDB v2 write answered {status}: {str(err.body)[:300]}",
+                retryable=status >= 500 or status in (0, 429),
+            ) from err
         except (Urllib3Error, OSError) as err:
             raise WriteError(f"InfluxDB v2 write failed: {err}", retryable=True) from err
 

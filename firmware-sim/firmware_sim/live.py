@@ -106,7 +106,7 @@ class SimRunner:
                         break
                 now = self.now()
                 while heap and heap[0][0] <= now:
-                    ts, home_id, e = heapq.heappop(heap)
+                    _, home_id, e = heapq.heappop(heap)
                     self.links[home_id].publish_event(e.ts, e.sensor, e.kind, e.value, room=e.room)
                     nxt = next(gens[home_id])
                     heapq.heappush(heap, (nxt.ts, home_id, nxt))

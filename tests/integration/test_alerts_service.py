@@ -45,36 +45,61 @@ def new_home_id() -> str:
 def seed(db_url: str, home_id: str, phone: str, *, lang: str = "zh-CN") -> None:
     """A home with one verified volunteer (priority 1), plus an unverified one at priority 0 who must not be sent."""
     with session_factory(make_engine(db_url))() as s:
-        s.add(Home(id=home_id, label="3号楼2单元501", district="朝阳区", timezone="Asia/Shanghai",
-                   created_at=datetime.now(UTC)))
+        s.add(
+            Home(
+                id=home_id,
+                label="3号楼2单元501",
+                district="朝阳区",
+                timezone="Asia/Shanghai",
+                created_at=datetime.now(UTC),
+            )
+        )
         vol = Responder(name="Li Volunteer", phone=phone, lang=lang, role="volunteer", verified=True, active=True)
-        unverified = Responder(name="New Person", phone=phone[:-1] + "9", lang="zh-CN", role="volunteer",
-                               verified=False, active=True)
+        unverified = Responder(
+            name="New Person", phone=phone[:-1] + "9", lang="zh-CN", role="volunteer", verified=False, active=True
+        )
         s.add_all([vol, unverified])
         s.flush()
-        s.add_all([Assignment(home_id=home_id, responder_id=vol.id, priority=1),
-                   Assignment(home_id=home_id, responder_id=unverified.id, priority=0)])
+        s.add_all(
+            [
+                Assignment(home_id=home_id, responder_id=vol.id, priority=1),
+                Assignment(home_id=home_id, responder_id=unverified.id, priority=0),
+            ]
+        )
         s.commit()
 
 
 def finding(home: str, kind: str = "panic", fid: str | None = None) -> Finding:
     now = datetime.now(UTC)
-    return Finding(id=fid or "f-" + secrets.token_hex(8), home=home, kind=kind, severity=Severity.CRITICAL, ts=now,
-                   since=now - timedelta(minutes=2), detector="button", evidence={"sensor": "btn1"})
+    return Finding(
+        id=fid or "f-" + secrets.token_hex(8),
+        home=home,
+        kind=kind,
+        severity=Severity.CRITICAL,
+        ts=now,
+        since=now - timedelta(minutes=2),
+        detector="button",
+        evidence={"sensor": "btn1"},
+    )
 
 
 def settings_for(broker: Broker, db_url: str, twilio: TwilioSettings | None = None, **opts: Any) -> AlertsSettings:
     return AlertsSettings(
         mqtt=broker.settings("alerts"),
         database=DatabaseSettings(url=db_url),
-        alerts=AlertsOptions(client_id="test-alerts-" + secrets.token_hex(4), twilio=twilio or TwilioSettings(),
-                             **opts),
+        alerts=AlertsOptions(
+            client_id="test-alerts-" + secrets.token_hex(4), twilio=twilio or TwilioSettings(), **opts
+        ),
     )
 
 
 def twilio_for(standin: TwilioStandin) -> TwilioSettings:
-    return TwilioSettings(account_sid=standin.account_sid, auth_token=standin.auth_token,  # type: ignore[arg-type]
-                          from_number=FROM, api_base=standin.url)
+    return TwilioSettings(
+        account_sid=standin.account_sid,
+        auth_token=standin.auth_token,  # type: ignore[arg-type]
+        from_number=FROM,
+        api_base=standin.url,
+    )
 
 
 @contextmanager
@@ -142,8 +167,9 @@ def timeline_of(db_url: str, alert_id: int) -> list[AlertEvent]:
         return list(s.scalars(select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)))
 
 
-def test_finding_opens_alert_and_sends_one_sms_through_twilio(broker: Broker, db_url: str,
-                                                             standin: TwilioStandin) -> None:
+def test_finding_opens_alert_and_sends_one_sms_through_twilio(
+    broker: Broker, db_url: str, standin: TwilioStandin
+) -> None:
     home, phone = new_home_id(), "+8613800138000"
     seed(db_url, home, phone)
     first = finding(home)
@@ -185,8 +211,9 @@ def test_without_twilio_credentials_sms_stays_in_local_outbox(broker: Broker, db
     seed(db_url, home, "+8613800138001", lang="en")
     with running(settings_for(broker, db_url)), anomaly_publisher(broker) as publish:
         publish(findings_topic(home), dump(finding(home, kind="long_inactivity")))
-        rows = wait_until(lambda: [r for a in alerts_of(db_url, home) for r in outbox_of(db_url, a.id)
-                                   if r.status == "local"])
+        rows = wait_until(
+            lambda: [r for a in alerts_of(db_url, home) for r in outbox_of(db_url, a.id) if r.status == "local"]
+        )
     assert len(rows) == 1
     row = rows[0]
     assert row.provider == "local" and row.to_number == "+8613800138001" and row.lang == "en"
@@ -273,8 +300,12 @@ def test_transient_failure_is_retried_after_backoff(db_url: str, standin: Twilio
 def test_wrong_auth_token_is_a_permanent_failure(db_url: str, standin: TwilioStandin) -> None:
     home = new_home_id()
     seed(db_url, home, "+8613800138005")
-    bad = TwilioSettings(account_sid=standin.account_sid, auth_token="wrong-token-123",  # type: ignore[arg-type]
-                         from_number=FROM, api_base=standin.url)
+    bad = TwilioSettings(
+        account_sid=standin.account_sid,
+        auth_token="wrong-token-123",  # type: ignore[arg-type]
+        from_number=FROM,
+        api_base=standin.url,
+    )
     with session_factory(make_engine(db_url))() as s:
         outcome = process_finding(s, finding(home), datetime.now(UTC), TwilioNotifier(bad))
     assert outcome.alert_id is not None

@@ -57,11 +57,13 @@ def _write(influxd: InfluxD, lines: list[str]) -> None:
 def _seed_sql(db_url: str, a: str, b: str, c: str, now: datetime) -> None:
     engine = make_engine(db_url)
     with session_factory(engine)() as s, s.begin():
-        s.add_all([
-            Home(id=a, label="青山里 3-201", district="青山社区", created_at=now),
-            Home(id=b, label="Elm Court 7", district="Riverside", created_at=now),
-            Home(id=c, label="桂花园 12-3", district="青山社区", created_at=now),
-        ])
+        s.add_all(
+            [
+                Home(id=a, label="青山里 3-201", district="青山社区", created_at=now),
+                Home(id=b, label="Elm Court 7", district="Riverside", created_at=now),
+                Home(id=c, label="桂花园 12-3", district="青山社区", created_at=now),
+            ]
+        )
         li = Responder(name="李伟", phone=PHONE, verified=True)
         s.add_all([li, Responder(name="Wang Fang", phone=PHONE_2, verified=True)])
         s.flush()
@@ -69,31 +71,60 @@ def _seed_sql(db_url: str, a: str, b: str, c: str, now: datetime) -> None:
         def alert(home: str, kind: str, severity: str, state: str, code: str, since_min: int, **kw: object) -> Alert:
             since = now - timedelta(minutes=since_min)
             return Alert(
-                home_id=home, kind=kind, severity=severity, state=state, code=code, opened_at=since,
-                updated_at=now, since=since, first_finding_id=f"f-{code}", evidence={}, **kw,
+                home_id=home,
+                kind=kind,
+                severity=severity,
+                state=state,
+                code=code,
+                opened_at=since,
+                updated_at=now,
+                since=since,
+                first_finding_id=f"f-{code}",
+                evidence={},
+                **kw,
             )
 
         lie = alert(a, "long_inactivity", "critical", "acknowledged", "K7Q2", 45, count=3, acknowledged_by=li.id)
-        s.add_all([
-            lie,
-            alert(a, "battery_low", "warning", "open", "B3X9", 600),
-            alert(b, "night_exit", "critical", "resolved", "R111", 900, resolved_at=now),
-            alert(c, "agent_offline", "warning", "expired", "E222", 900),
-            alert(c, "mystery_signal", "info", "snoozed", "M333", 20),
-        ])
+        s.add_all(
+            [
+                lie,
+                alert(a, "battery_low", "warning", "open", "B3X9", 600),
+                alert(b, "night_exit", "critical", "resolved", "R111", 900, resolved_at=now),
+                alert(c, "agent_offline", "warning", "expired", "E222", 900),
+                alert(c, "mystery_signal", "info", "snoozed", "M333", 20),
+            ]
+        )
         s.flush()
-        s.add_all([
-            SmsOutbox(
-                key="k1", alert_id=lie.id, responder_id=li.id, to_number=PHONE,
-                body="安心告警 青山里 3-201（青山社区）：长时间无活动，自 09:15 起。回复 K7Q2 确认。", lang="zh-CN",
-                status="local", provider="local", attempts=1, created_at=now - timedelta(minutes=44), sent_at=now,
-            ),
-            SmsOutbox(
-                key="k2", alert_id=lie.id, responder_id=None, to_number=PHONE_2, body="Anxin: reply K7Q2",
-                lang="en", status="failed", provider="twilio", attempts=3, created_at=now - timedelta(minutes=40),
-                error=f"The 'To' number {PHONE_2} is not a valid phone number.",
-            ),
-        ])
+        s.add_all(
+            [
+                SmsOutbox(
+                    key="k1",
+                    alert_id=lie.id,
+                    responder_id=li.id,
+                    to_number=PHONE,
+                    body="安心告警 青山里 3-201（青山社区）：长时间无活动，自 09:15 起。回复 K7Q2 确认。",
+                    lang="zh-CN",
+                    status="local",
+                    provider="local",
+                    attempts=1,
+                    created_at=now - timedelta(minutes=44),
+                    sent_at=now,
+                ),
+                SmsOutbox(
+                    key="k2",
+                    alert_id=lie.id,
+                    responder_id=None,
+                    to_number=PHONE_2,
+                    body="Anxin: reply K7Q2",
+                    lang="en",
+                    status="failed",
+                    provider="twilio",
+                    attempts=3,
+                    created_at=now - timedelta(minutes=40),
+                    error=f"The 'To' number {PHONE_2} is not a valid phone number.",
+                ),
+            ]
+        )
     engine.dispose()
 
 
@@ -104,17 +135,21 @@ def seeded(db_url: str, influxd: InfluxD) -> Seeded:
     now = datetime.now(UTC).replace(microsecond=0)
     _seed_sql(db_url, a, b, c, now)
     last_a = now - timedelta(minutes=2)
-    _write(influxd, [
-        f"sensor_event,home={a},agent=pi1,sensor=pir1,kind=motion,room=living value=1,seq=5i,battery=80i "
-        f"{_ms(now - timedelta(minutes=10))}",
-        f'sensor_event,home={a},agent=pi1,sensor=door1,kind=door,room=hall text="open",seq=6i {_ms(last_a)}',
-        # Older than the 30-day window: the home counts as having no recent activity.
-        f"sensor_event,home={b},agent=pi1,sensor=pir1,kind=motion value=1,seq=9i {_ms(now - timedelta(days=40))}",
-        f'agent_status,home={a},agent=pi1 online=1i,state="online",version="0.1.0" {_ms(now - timedelta(hours=1))}',
-        f'agent_status,home={b},agent=pi1 online=1i,state="online",version="0.1.0" {_ms(now - timedelta(hours=2))}',
-        f'agent_status,home={b},agent=pi1 online=0i,state="offline",version="0.1.0" {_ms(now - timedelta(hours=1))}',
-        f"heartbeat,home={a},agent=pi1 queue_depth=0i,uptime_s=3600.0 {_ms(now - timedelta(minutes=1))}",
-    ])
+    _write(
+        influxd,
+        [
+            f"sensor_event,home={a},agent=pi1,sensor=pir1,kind=motion,room=living value=1,seq=5i,battery=80i "
+            f"{_ms(now - timedelta(minutes=10))}",
+            f'sensor_event,home={a},agent=pi1,sensor=door1,kind=door,room=hall text="open",seq=6i {_ms(last_a)}',
+            # Older than the 30-day window: the home counts as having no recent activity.
+            f"sensor_event,home={b},agent=pi1,sensor=pir1,kind=motion value=1,seq=9i {_ms(now - timedelta(days=40))}",
+            f'agent_status,home={a},agent=pi1 online=1i,state="online",version="0.1.0" {_ms(now - timedelta(hours=1))}',
+            f'agent_status,home={b},agent=pi1 online=1i,state="online",version="0.1.0" {_ms(now - timedelta(hours=2))}',
+            f'agent_status,home={b},agent=pi1 online=0i,state="offline",version="0.1.0" '
+            f"{_ms(now - timedelta(hours=1))}",
+            f"heartbeat,home={a},agent=pi1 queue_depth=0i,uptime_s=3600.0 {_ms(now - timedelta(minutes=1))}",
+        ],
+    )
     return Seeded(a, b, c, last_a, now)
 
 
@@ -155,7 +190,10 @@ def test_api_alerts_lists_only_open_alerts_most_severe_first(client: TestClient,
     lie = alerts[0]
     assert lie["home_id"] == seeded.a
     assert (lie["home_label"], lie["district"], lie["kind"], lie["severity"]) == (
-        "青山里 3-201", "青山社区", "long_inactivity", "critical",
+        "青山里 3-201",
+        "青山社区",
+        "long_inactivity",
+        "critical",
     )
     assert (lie["state"], lie["count"], lie["acknowledged_by"]) == ("acknowledged", 3, "李伟")
     assert datetime.fromisoformat(lie["since"]) == seeded.now - timedelta(minutes=45)

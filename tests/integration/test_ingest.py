@@ -36,8 +36,18 @@ def _register(db_url: str, *homes: str) -> None:
 
 
 def _event(home: str, seq: int, ts: datetime, value: int = 1) -> bytes:
-    return json.dumps({"home": home, "agent": "pi-1", "seq": seq, "ts": ts.isoformat(), "sensor": "pir_living",
-                       "kind": "motion", "value": value, "room": "living"}).encode()
+    return json.dumps(
+        {
+            "home": home,
+            "agent": "pi-1",
+            "seq": seq,
+            "ts": ts.isoformat(),
+            "sensor": "pir_living",
+            "kind": "motion",
+            "value": value,
+            "room": "living",
+        }
+    ).encode()
 
 
 def _publisher(broker: Broker, user: str) -> mqtt.Client:
@@ -48,13 +58,14 @@ def _publisher(broker: Broker, user: str) -> mqtt.Client:
 
 
 @pytest.fixture
-def run_ingest(broker: Broker, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        callable]:  # type: ignore[valid-type]
+def run_ingest(broker: Broker, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[callable]:  # type: ignore[valid-type]
     started: list[tuple[IngestService, threading.Event, threading.Thread]] = []
 
     def start(influx: InfluxSettings, client_id: str) -> IngestService:
         settings = IngestSettings(
-            mqtt=broker.settings("ingest"), influx=influx, database={"url": db_url},
+            mqtt=broker.settings("ingest"),
+            influx=influx,
+            database={"url": db_url},
             state_dir=tmp_path_factory.mktemp("ingest-state"),
             ingest=IngestOptions(client_id=client_id, batch_interval_s=0.05, homes_refresh_s=0.5),
         )
@@ -106,8 +117,14 @@ def test_events_stored_once_in_influxdb_1x(broker: Broker, influxd: InfluxD, db_
     rows = q.query(f"SELECT seq FROM sensor_event WHERE home='{home}' ORDER BY time")[0].records()
     assert [r["seq"] for r in rows] == list(range(1, 201))
     engine = make_engine(db_url)
-    dead = wait_for(lambda: session_factory(engine)().scalars(select(DeadLetter)).all() if len(
-        session_factory(engine)().scalars(select(DeadLetter)).all()) >= 3 else None, what="dead letters")
+    dead = wait_for(
+        lambda: (
+            session_factory(engine)().scalars(select(DeadLetter)).all()
+            if len(session_factory(engine)().scalars(select(DeadLetter)).all()) >= 3
+            else None
+        ),
+        what="dead letters",
+    )
     reasons = sorted(d.reason for d in dead)
     assert reasons == ["not_json", "schema", "unknown_home"]
     assert any(d.payload == b"{broken" for d in dead)
@@ -115,8 +132,9 @@ def test_events_stored_once_in_influxdb_1x(broker: Broker, influxd: InfluxD, db_
     sp.disconnect()
 
 
-def test_v2_write_path_against_victoriametrics(broker: Broker, victoria: VictoriaMetrics, db_url: str,
-                                               run_ingest) -> None:  # type: ignore[no-untyped-def]
+def test_v2_write_path_against_victoriametrics(
+    broker: Broker, victoria: VictoriaMetrics, db_url: str, run_ingest
+) -> None:  # type: ignore[no-untyped-def]
     home = "h-ingest02"
     _register(db_url, home)
     svc = run_ingest(InfluxSettings(url=victoria.url, database="anxin"), "ingest-v2")

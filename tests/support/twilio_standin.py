@@ -125,15 +125,23 @@ class TwilioStandin:
             self._requests.append(req)
             self._lock.notify_all()
 
-    def _answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any],
-                                                                                             StandinRequest]:
+    def _answer(
+        self, method: str, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, Any], StandinRequest]:
         form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
-        auth_ok = headers.get("authorization", "") == "Basic " + base64.b64encode(
-            f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        auth_ok = (
+            headers.get("authorization", "")
+            == "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        )
         to, from_, body = form.get("To"), form.get("From"), form.get("Body")
         parts = path.split("?")[0].strip("/").split("/")
-        is_messages = (method == "POST" and len(parts) == 4 and parts[0] == API_VERSION and parts[1] == "Accounts"
-                       and parts[3] == "Messages.json")
+        is_messages = (
+            method == "POST"
+            and len(parts) == 4
+            and parts[0] == API_VERSION
+            and parts[1] == "Accounts"
+            and parts[3] == "Messages.json"
+        )
         sid: str | None = None
         with self._lock:
             rejected = self._rejected.get(to or "")
@@ -157,9 +165,19 @@ class TwilioStandin:
         else:
             sid = "SM" + secrets.token_hex(16)
             status, payload = 201, self._message(sid, to, from_, body, form.get("StatusCallback"))
-        req = StandinRequest(method=method, path=path, to=to, from_=from_, body=body,
-                             status_callback=form.get("StatusCallback"), auth_ok=auth_ok,
-                             user_agent=headers.get("user-agent", ""), at=time.time(), status=status, sid=sid)
+        req = StandinRequest(
+            method=method,
+            path=path,
+            to=to,
+            from_=from_,
+            body=body,
+            status_callback=form.get("StatusCallback"),
+            auth_ok=auth_ok,
+            user_agent=headers.get("user-agent", ""),
+            at=time.time(),
+            status=status,
+            sid=sid,
+        )
         return status, payload, req
 
     def _message(self, sid: str, to: str, from_: str, body: str, callback: str | None) -> dict[str, Any]:
@@ -190,8 +208,12 @@ class TwilioStandin:
 
     @staticmethod
     def _error(status: int, code: int, **fmt: str) -> dict[str, Any]:
-        return {"code": code, "message": _ERRORS.get(code, "Error").format(**fmt),
-                "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+        return {
+            "code": code,
+            "message": _ERRORS.get(code, "Error").format(**fmt),
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         standin = self

@@ -50,8 +50,13 @@ class Demo:
             return str(r.read().decode())
 
     def anxin(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "anxin", *args, "-c", str(self.state / "anxin.toml")],
-                              capture_output=True, text=True, timeout=60, env=os.environ.copy())
+        return subprocess.run(
+            [sys.executable, "-m", "anxin", *args, "-c", str(self.state / "anxin.toml")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=os.environ.copy(),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +74,18 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     env.pop("ANXIN_CONFIG", None)
     log = state / "demo.out"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "anxin", "demo", "--homes", "4", "--console-port", "0"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "anxin", "demo", "--homes", "4", "--console-port", "0"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        wait_for(lambda: "Console: http" in log.read_text() or proc.poll() is not None, timeout=120,
-                 what="the demo's console address")
+        wait_for(
+            lambda: "Console: http" in log.read_text() or proc.poll() is not None,
+            timeout=120,
+            what="the demo's console address",
+        )
         assert proc.poll() is None, log.read_text()
         config = tomllib.loads((state / "anxin.toml").read_text())
         yield Demo(proc, state, config, twilio, log)
@@ -98,8 +110,11 @@ def test_simulated_homes_reach_influxdb(demo: Demo) -> None:
     assert wait_for(lambda: homes_with_events() >= {h.home for h in homes}, timeout=60, what="events of every home")
     online = q.query('SELECT last("online") FROM agent_status GROUP BY "home"')
     assert {s.tags["home"] for s in online if s.values[0][1] == 1} == {h.home for h in homes}
-    listed = wait_for(lambda: [h for h in demo.get_json("/api/homes")["homes"] if h["last_activity"] and h["online"]] or None,
-                      timeout=30, what="the console listing homes with activity")
+    listed = wait_for(
+        lambda: [h for h in demo.get_json("/api/homes")["homes"] if h["last_activity"] and h["online"]] or None,
+        timeout=30,
+        what="the console listing homes with activity",
+    )
     assert len(listed) == 4
 
 
@@ -110,14 +125,17 @@ def test_panic_press_becomes_an_sms_and_an_open_alert(demo: Demo) -> None:
     done = demo.anxin("sim", "press", target.label)
     assert done.returncode == 0, done.stderr
     assert demo.twilio.wait_for(lambda reqs: any(r.to == "+8613900000002" for r in reqs), timeout=30), (
-        demo.log.read_text()[-3000:])
+        demo.log.read_text()[-3000:]
+    )
     took = time.monotonic() - t0
     (sms,) = [r for r in demo.twilio.requests if r.to == "+8613900000002"]
     assert sms.auth_ok and sms.from_ == FROM_NUMBER
     assert target.label in sms.body
     assert "Volunteer" not in sms.body  # names never travel in SMS
-    alerts = wait_for(lambda: [a for a in demo.get_json("/api/alerts")["alerts"] if a["home_id"] == target.home] or None,
-                      what="the alert in the console API")
+    alerts = wait_for(
+        lambda: [a for a in demo.get_json("/api/alerts")["alerts"] if a["home_id"] == target.home] or None,
+        what="the alert in the console API",
+    )
     assert alerts[0]["kind"] == "panic" and alerts[0]["code"] in sms.body
     page = demo.get_text("/alerts?lang=en")
     assert target.label in page and alerts[0]["code"] in page
@@ -130,8 +148,18 @@ def test_home_credentials_cannot_publish_for_another_home(demo: Demo) -> None:
     settings = MqttSettings(port=demo.config["mqtt"]["port"], username=intruder.home, password=intruder.password)
     client = make_client(settings, "intruder")
     connect_and_wait(client, settings)
-    forged = json.dumps({"home": victim.home, "agent": victim.agent, "seq": 999_999, "ts": "2026-11-26T03:00:00+08:00",
-                         "sensor": "panic", "kind": "button", "value": "press", "room": "bedroom"})
+    forged = json.dumps(
+        {
+            "home": victim.home,
+            "agent": victim.agent,
+            "seq": 999_999,
+            "ts": "2026-11-26T03:00:00+08:00",
+            "sensor": "panic",
+            "kind": "button",
+            "value": "press",
+            "room": "bedroom",
+        }
+    )
     client.publish(events_topic(victim.home), forged, qos=1).wait_for_publish(5)
     client.disconnect()
     time.sleep(2)

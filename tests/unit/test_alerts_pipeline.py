@@ -19,15 +19,30 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2024, 5, 1, 6, 30, tzinfo=UTC)  # 14:30 in Shanghai
 
 
-def cand(rid: int, prio: int = 1, *, role: str = "volunteer", verified: bool = True, active: bool = True,
-         lang: str = "zh-CN") -> Candidate:
-    return Candidate(responder_id=rid, phone=f"+861380000{rid:04d}", lang=lang, role=role, verified=verified,
-                     active=active, priority=prio)
+def cand(
+    rid: int, prio: int = 1, *, role: str = "volunteer", verified: bool = True, active: bool = True, lang: str = "zh-CN"
+) -> Candidate:
+    return Candidate(
+        responder_id=rid,
+        phone=f"+861380000{rid:04d}",
+        lang=lang,
+        role=role,
+        verified=verified,
+        active=active,
+        priority=prio,
+    )
 
 
 def facts(**kw: object) -> AlertFacts:
-    base: dict[str, object] = {"alert_id": 42, "kind": "panic", "code": "K7MP3", "since": NOW - timedelta(minutes=3),
-                               "label": "3号楼2单元501", "district": "朝阳区", "tz": SHANGHAI}
+    base: dict[str, object] = {
+        "alert_id": 42,
+        "kind": "panic",
+        "code": "K7MP3",
+        "since": NOW - timedelta(minutes=3),
+        "label": "3号楼2单元501",
+        "district": "朝阳区",
+        "tz": SHANGHAI,
+    }
     base.update(kw)
     return AlertFacts(**base)  # type: ignore[arg-type]
 
@@ -54,14 +69,16 @@ def test_redelivered_finding_is_a_duplicate() -> None:
 
 
 def test_route_picks_active_verified_volunteers_of_lowest_priority() -> None:
-    chosen = pipeline.route([
-        cand(1, prio=2),
-        cand(2, prio=1, verified=False),
-        cand(3, prio=1, active=False),
-        cand(4, prio=0, role="grid_worker"),
-        cand(5, prio=1),
-        cand(6, prio=3),
-    ])
+    chosen = pipeline.route(
+        [
+            cand(1, prio=2),
+            cand(2, prio=1, verified=False),
+            cand(3, prio=1, active=False),
+            cand(4, prio=0, role="grid_worker"),
+            cand(5, prio=1),
+            cand(6, prio=3),
+        ]
+    )
     assert [c.responder_id for c in chosen] == [5]
 
 
@@ -115,8 +132,16 @@ def test_retry_timing_and_status() -> None:
 def test_sms_is_one_segment_with_label_district_time_and_code(lang: str, kind: str) -> None:
     district = "朝阳区" if lang == "zh-CN" else "Chaoyang"
     label = "3号楼2单元501" if lang == "zh-CN" else "Bldg 3 Unit 2-501"
-    body = templates.alert_sms(lang=lang, label=label, district=district, kind=kind, since=NOW - timedelta(minutes=25),
-                               now=NOW, tz=SHANGHAI, code="K7MP3")
+    body = templates.alert_sms(
+        lang=lang,
+        label=label,
+        district=district,
+        kind=kind,
+        since=NOW - timedelta(minutes=25),
+        now=NOW,
+        tz=SHANGHAI,
+        code="K7MP3",
+    )
     assert templates.segments(body) == 1
     for part in (label, district, "14:05", "K7MP3"):
         assert part in body
@@ -133,8 +158,9 @@ def test_sms_never_holds_a_resident_name() -> None:
 
 def test_sms_shortens_a_long_label_to_stay_in_one_segment() -> None:
     long_label = "北京市朝阳区幸福里小区东门进去左手边第三栋楼二单元五楼五零一室老房子" * 2
-    body = templates.alert_sms(lang="zh-CN", label=long_label, district="朝阳区", kind="panic", since=NOW, now=NOW,
-                               tz=SHANGHAI, code="K7MP3")
+    body = templates.alert_sms(
+        lang="zh-CN", label=long_label, district="朝阳区", kind="panic", since=NOW, now=NOW, tz=SHANGHAI, code="K7MP3"
+    )
     assert templates.segments(body) == 1
     assert "…" in body and "K7MP3" in body and "14:30" in body
 

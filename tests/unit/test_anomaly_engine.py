@@ -19,8 +19,9 @@ class Agent:
 
     def __call__(self, ts: datetime, sensor: str, kind: str, value: int | str, room: str) -> SensorEvent:
         self.seq += 1
-        return SensorEvent(home=HOME, agent="pi-1", seq=self.seq, ts=ts, sensor=sensor, kind=kind, value=value,
-                           room=room)
+        return SensorEvent(
+            home=HOME, agent="pi-1", seq=self.seq, ts=ts, sensor=sensor, kind=kind, value=value, room=room
+        )
 
 
 def _engine() -> Engine:

@@ -27,8 +27,16 @@ from contracts import (
 from contracts.messages import json_schemas
 
 GOOD: dict[str, Any] = {
-    "v": 1, "home": "h-3f9a2c1b", "agent": "pi-0001", "seq": 42, "ts": "2026-11-26T07:15:02.120+08:00",
-    "sensor": "pir_kitchen", "kind": "motion", "value": 1, "battery": 87, "room": "kitchen",
+    "v": 1,
+    "home": "h-3f9a2c1b",
+    "agent": "pi-0001",
+    "seq": 42,
+    "ts": "2026-11-26T07:15:02.120+08:00",
+    "sensor": "pir_kitchen",
+    "kind": "motion",
+    "value": 1,
+    "battery": 87,
+    "room": "kitchen",
 }
 
 
@@ -45,8 +53,15 @@ def test_good_event_round_trips() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "value"),
-    [("door", "open"), ("door", "closed"), ("button", "press"), ("button", "long_press"), ("pressure", 0),
-     ("temperature", 21.5), ("water_leak", "wet")],
+    [
+        ("door", "open"),
+        ("door", "closed"),
+        ("button", "press"),
+        ("button", "long_press"),
+        ("pressure", 0),
+        ("temperature", 21.5),
+        ("water_leak", "wet"),
+    ],
 )
 def test_known_and_extension_kinds(kind: str, value: Any) -> None:
     assert parse_event(_raw(kind=kind, value=value)).value == value
@@ -89,15 +104,31 @@ def test_size_limit_is_4_kib() -> None:
 
 def test_status_heartbeat_finding() -> None:
     assert parse_status(b'{"state":"offline","agent":"pi-1","version":"0.1.0","ts":"2026-11-26T08:00:00Z"}').state == (
-        "offline")
-    hb = parse_heartbeat(json.dumps({
-        "home": "h-3f9a2c1b", "agent": "pi-1", "ts": "2026-11-26T08:00:00Z", "queue_depth": 3, "uptime_s": 12.5,
-        "sensors": {"pir_kitchen": {"last_seen": "2026-11-26T07:59:00Z", "battery": 80}},
-    }))
+        "offline"
+    )
+    hb = parse_heartbeat(
+        json.dumps(
+            {
+                "home": "h-3f9a2c1b",
+                "agent": "pi-1",
+                "ts": "2026-11-26T08:00:00Z",
+                "queue_depth": 3,
+                "uptime_s": 12.5,
+                "sensors": {"pir_kitchen": {"last_seen": "2026-11-26T07:59:00Z", "battery": 80}},
+            }
+        )
+    )
     assert hb.sensors["pir_kitchen"].battery == 80
-    f = Finding(id="h-3f9a2c1b:panic:pi-1:9", home="h-3f9a2c1b", kind="panic", severity=Severity.CRITICAL,
-                ts=datetime(2026, 11, 26, tzinfo=UTC), since=datetime(2026, 11, 26, tzinfo=UTC), detector="t",
-                evidence={"room": "bedroom"})
+    f = Finding(
+        id="h-3f9a2c1b:panic:pi-1:9",
+        home="h-3f9a2c1b",
+        kind="panic",
+        severity=Severity.CRITICAL,
+        ts=datetime(2026, 11, 26, tzinfo=UTC),
+        since=datetime(2026, 11, 26, tzinfo=UTC),
+        detector="t",
+        evidence={"room": "bedroom"},
+    )
     assert parse_finding(dump(f)) == f
     with pytest.raises(ContractError):
         parse_status(b'{"state":"maybe","agent":"pi-1","version":"0.1.0","ts":"2026-11-26T08:00:00Z"}')

@@ -14,8 +14,17 @@ NOW = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
 
 
 def _event(seq: int, **kw: object) -> bytes:
-    data = {"home": "h-aaaaaa", "agent": "pi-1", "seq": seq, "ts": "2026-11-26T07:00:00.000001+08:00",
-            "sensor": "door1", "kind": "door", "value": "open", "room": "entrance", **kw}
+    data = {
+        "home": "h-aaaaaa",
+        "agent": "pi-1",
+        "seq": seq,
+        "ts": "2026-11-26T07:00:00.000001+08:00",
+        "sensor": "door1",
+        "kind": "door",
+        "value": "open",
+        "room": "entrance",
+        **kw,
+    }
     return json.dumps(data).encode()
 
 
