@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo
 from contracts import Finding, SensorEvent, Severity
 
 DETECTOR = "spine-fixed-limits"
+# An event this far behind the clock comes from an agent replaying its queue; inactivity waits until it has settled.
+REPLAY_LAG = timedelta(minutes=2)
+REPLAY_SETTLE = timedelta(seconds=60)
 
 
 class Presence(StrEnum):
@@ -58,10 +61,13 @@ class HomeMonitor:
     last_motion_room: str | None = None
     door_closed_at: datetime | None = None
     reported_inactivity_for: datetime | None = None
+    replaying_at: datetime | None = None
 
-    def observe(self, event: SensorEvent) -> list[Finding]:
-        """Update state from one event; a panic press is a finding at once."""
+    def observe(self, event: SensorEvent, received: datetime | None = None) -> list[Finding]:
+        """Update state from one event, received at `received`; a panic press is a finding at once."""
         out: list[Finding] = []
+        if received is not None and received - event.ts > REPLAY_LAG:
+            self.replaying_at = received
         if event.kind == "button" and event.value in ("press", "long_press"):
             out.append(
                 Finding(
@@ -96,6 +102,8 @@ class HomeMonitor:
             self.door_closed_at = None
         if self.presence is not Presence.HOME or self.last_motion is None:
             return []
+        if self.replaying_at is not None and now - self.replaying_at < REPLAY_SETTLE:
+            return []  # the agent is still replaying its queue: stillness so far is only a gap in what arrived
         still = now - self.last_motion
         limit = (
             self.night.limit if self.night.applies(self.last_motion, self.last_motion_room) else self.inactivity_limit
@@ -138,9 +146,9 @@ class Engine:
             m = self.homes[home] = HomeMonitor(home, self.inactivity_limit, self.exit_grace, self.night)
         return m
 
-    def observe(self, event: SensorEvent) -> list[Finding]:
+    def observe(self, event: SensorEvent, received: datetime | None = None) -> list[Finding]:
         """Feed one event to its home."""
-        return self.monitor(event.home).observe(event)
+        return self.monitor(event.home).observe(event, received)
 
     def tick(self, now: datetime) -> list[Finding]:
         """Advance every home's clock."""

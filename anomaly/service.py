@@ -57,7 +57,7 @@ class AnomalyService:
                 try:
                     msg = self._inbox.get(timeout=0.2)
                     try:
-                        self._publish(self.engine.observe(parse_event(bytes(msg.payload))))
+                        self._publish(self.engine.observe(parse_event(bytes(msg.payload)), datetime.now(UTC)))
                     except ContractError as err:
                         log.debug("ignored invalid event on %s: %s", msg.topic, err.reason)
                 except queue.Empty:

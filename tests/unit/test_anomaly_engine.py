@@ -64,3 +64,13 @@ def test_sleep_gets_the_night_limit() -> None:
     eng.observe(ev(bedtime, "pir_bedroom", "motion", 1, "bedroom"))
     assert eng.tick(bedtime + timedelta(hours=8)) == []
     assert len(eng.tick(bedtime + timedelta(hours=10, minutes=1))) == 1
+
+
+def test_a_replayed_backlog_raises_no_inactivity_while_it_drains() -> None:
+    eng, ev = _engine(), Agent()
+    wall = T0 + timedelta(hours=6)
+    eng.observe(ev(T0, "pir_kitchen", "motion", 1, "kitchen"), received=wall)
+    assert eng.tick(wall + timedelta(seconds=5)) == []  # more of the backlog may still be on its way
+    eng.observe(ev(wall - timedelta(seconds=30), "pir_kitchen", "motion", 1, "kitchen"), received=wall)
+    assert eng.tick(wall + timedelta(minutes=5)) == []
+    assert len(eng.tick(wall + timedelta(hours=2, minutes=1))) == 1
