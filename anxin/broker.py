@@ -16,8 +16,8 @@ from contracts.topics import ROOT
 # Service accounts and what each may touch; homes get one write-only pattern for their own subtree.
 SERVICE_ACL: dict[str, list[str]] = {
     "ingest": [f"topic read {ROOT}/homes/#"],
-    "anomaly": [f"topic read {ROOT}/homes/#", f"topic write {ROOT}/findings/#"],
-    "alerts": [f"topic read {ROOT}/findings/#"],
+    "anomaly": [f"topic read {ROOT}/homes/#", f"topic write {ROOT}/findings/#", f"topic read {ROOT}/feedback/#"],
+    "alerts": [f"topic read {ROOT}/findings/#", f"topic write {ROOT}/feedback/#"],
     "sim": ["topic readwrite anxin/sim/#"],
 }
 SIM_CONTROL_ROOT = "anxin/sim"

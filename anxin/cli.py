@@ -1,32 +1,43 @@
-"""The `anxin` command: one subcommand per service, plus the demo."""
+"""The `anxin` command. Each package adds its own commands through `<package>.cli.register(app, bench)`."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from anxin.runtime import run_until_signalled, settings_or_exit, setup_logging
+from anxin.cli_common import ConfigOpt, use_config
+from anxin.runtime import settings_or_exit
 
 app = typer.Typer(
     help="Anxin (安心): elderly-safety monitoring and alerting.", no_args_is_help=True, pretty_exceptions_enable=False
 )
 contracts_app = typer.Typer(help="The wire contract.", no_args_is_help=True)
-sim_app = typer.Typer(help="Simulated homes.", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL database.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks, printed as ratios against a baseline measured in the same run.", no_args_is_help=True
+)
 app.add_typer(contracts_app, name="contracts")
-app.add_typer(sim_app, name="sim")
 app.add_typer(db_app, name="db")
+app.add_typer(bench_app, name="bench")
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file (or ANXIN_CONFIG)")]
+# Packages whose CLI module is importable with the extras installed; a Pi with only .[edge] gets the edge commands.
+PACKAGES = ("edge", "ingest", "anomaly", "alerts", "console", "firmware_sim")
 
 
-def _use_config(config: Path | None) -> None:
-    if config is not None:
-        os.environ["ANXIN_CONFIG"] = str(config)
+def _register_packages() -> None:
+    import importlib
+
+    for name in PACKAGES:
+        try:
+            module = importlib.import_module(f"{name}.cli")
+        except ModuleNotFoundError as err:
+            if err.name and err.name.startswith(f"{name}.cli"):
+                continue
+            raise
+        module.register(app, bench_app)
 
 
 @contracts_app.command("schema")
@@ -49,123 +60,28 @@ def contracts_schema(
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None) -> None:
     """Create or migrate the SQL schema."""
-    _use_config(config)
+    use_config(config)
     from anxin.db.engine import upgrade
-    from console.config import ConsoleSettings
+    from anxin.settings import DatabaseSettings, ServiceSettings
 
-    settings = settings_or_exit(ConsoleSettings)
-    upgrade(settings.database.url)
+    class _DbSettings(ServiceSettings):
+        database: DatabaseSettings = DatabaseSettings()
+
+    upgrade(settings_or_exit(_DbSettings).database.url)
     typer.echo("database schema is up to date")
-
-
-@app.command()
-def ingest(config: ConfigOpt = None) -> None:
-    """Run the ingest service: MQTT events into InfluxDB."""
-    _use_config(config)
-    from ingest.config import IngestSettings
-    from ingest.service import run_service
-
-    settings = settings_or_exit(IngestSettings)
-    setup_logging(settings.log_level)
-    run_until_signalled("ingest", lambda stop: run_service(settings, stop))
-
-
-@app.command()
-def anomaly(config: ConfigOpt = None) -> None:
-    """Run the anomaly service: events in, findings out."""
-    _use_config(config)
-    from anomaly.config import AnomalySettings
-    from anomaly.service import run_service
-
-    settings = settings_or_exit(AnomalySettings)
-    setup_logging(settings.log_level)
-    run_until_signalled("anomaly", lambda stop: run_service(settings, stop))
-
-
-@app.command()
-def alerts(config: ConfigOpt = None) -> None:
-    """Run the alerts service: findings in, SMS out."""
-    _use_config(config)
-    from alerts.config import AlertsSettings
-    from alerts.service import run_service
-
-    settings = settings_or_exit(AlertsSettings)
-    setup_logging(settings.log_level)
-    run_until_signalled("alerts", lambda stop: run_service(settings, stop))
-
-
-@app.command()
-def console(config: ConfigOpt = None) -> None:
-    """Run the operators' web console."""
-    _use_config(config)
-    from console.config import ConsoleSettings
-    from console.service import run_service
-
-    settings = settings_or_exit(ConsoleSettings)
-    setup_logging(settings.log_level)
-    run_service(settings)
-
-
-@sim_app.command("run")
-def sim_run(
-    config: ConfigOpt = None,
-    homes: Annotated[int | None, typer.Option(help="Play this many homes, registering any that are missing")] = None,
-    backfill_min: Annotated[float, typer.Option(help="First replay this many minutes of past routine")] = 0.0,
-) -> None:
-    """Play simulated homes live over MQTT, each with its own credentials."""
-    _use_config(config)
-    from firmware_sim.config import SimSettings
-    from firmware_sim.homes import SimHomes
-    from firmware_sim.live import SimRunner
-
-    settings = settings_or_exit(SimSettings)
-    setup_logging(settings.log_level)
-    path = settings.homes_path()
-    loaded = SimHomes.load(path) if path.exists() else SimHomes()
-    if homes is not None and len(loaded.homes) < homes:
-        from anxin.registry import register_demo_homes
-        from console.config import ConsoleSettings
-
-        loaded = register_demo_homes(settings_or_exit(ConsoleSettings).database.url, settings.state_dir, homes)
-    chosen = loaded.homes[:homes] if homes is not None else loaded.homes
-    if not chosen:
-        typer.echo(f"no simulated homes in {path}: pass --homes N or run `anxin demo`", err=True)
-        raise typer.Exit(2)
-    if backfill_min:
-        settings.sim.backfill_s = backfill_min * 60
-    runner = SimRunner(settings, chosen)
-    run_until_signalled("sim", runner.run)
-
-
-@sim_app.command("press")
-def sim_press(
-    home: Annotated[str, typer.Argument(help="Home id (h-...) or its label")], config: ConfigOpt = None
-) -> None:
-    """Press a simulated home's panic button (the running `anxin sim run` or `anxin demo` does it)."""
-    _use_config(config)
-    from firmware_sim.config import SimSettings
-    from firmware_sim.homes import SimHomes
-    from firmware_sim.live import send_press
-
-    settings = settings_or_exit(SimSettings)
-    path = settings.homes_path()
-    if path.exists():
-        for h in SimHomes.load(path).homes:
-            if home in (h.home, h.label):
-                home = h.home
-                break
-    send_press(settings, home)
-    typer.echo(f"pressed the panic button of {home}")
 
 
 @app.command()
 def demo(
     config: ConfigOpt = None,
     homes: Annotated[int, typer.Option(help="How many simulated homes")] = 10,
-    console_port: Annotated[int, typer.Option(help="Console port (a free one if taken)")] = 8080,
+    console_port: Annotated[int, typer.Option(help="Console port (a free one if taken; 0: any free port)")] = 8080,
 ) -> None:
     """Run everything on this machine: Mosquitto, InfluxDB, every service and simulated homes."""
-    _use_config(config)
+    use_config(config)
     from anxin.demo import run_demo
 
     raise typer.Exit(run_demo(homes=homes, console_port=console_port))
+
+
+_register_packages()

@@ -120,6 +120,19 @@ class Finding(_Message):
     evidence: dict[Annotated[str, Field(max_length=64)], Scalar] = Field(default_factory=dict, max_length=32)
 
 
+class Feedback(_Message):
+    """How an alert ended, sent by alerts to anomaly so a home's thresholds learn from responders' verdicts."""
+
+    v: Literal[1] = 1
+    home: HomeId
+    alert_id: Annotated[int, Field(ge=1)]
+    kind: Kind
+    finding_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,96}$")]] = Field(max_length=64)
+    since: AwareDatetime
+    outcome: Literal["resident_fine", "needed_help", "emergency_services", "false_alarm", "device_fault"]
+    ts: AwareDatetime
+
+
 M = TypeVar("M", bound=_Message)
 
 
@@ -158,6 +171,11 @@ def parse_finding(payload: bytes | str) -> Finding:
     return _parse(Finding, payload)
 
 
+def parse_feedback(payload: bytes | str) -> Feedback:
+    """Parse and validate an alert outcome."""
+    return _parse(Feedback, payload)
+
+
 def dump(message: BaseModel) -> bytes:
     """Serialise a message compactly, refusing to emit one over the size limit."""
     raw = message.model_dump_json(exclude_none=True).encode()
@@ -173,6 +191,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         "status": Status.model_json_schema(),
         "heartbeat": Heartbeat.model_json_schema(),
         "finding": Finding.model_json_schema(),
+        "feedback": Feedback.model_json_schema(),
     }
 
 

@@ -17,6 +17,7 @@ class TopicKind(StrEnum):
     STATUS = "status"
     HEARTBEAT = "heartbeat"
     FINDINGS = "findings"
+    FEEDBACK = "feedback"
 
 
 def _check_home(home: str) -> str:
@@ -51,6 +52,12 @@ def home_filter(kind: TopicKind) -> str:
 
 
 FINDINGS_FILTER = f"{ROOT}/findings/+"
+FEEDBACK_FILTER = f"{ROOT}/feedback/+"
+
+
+def feedback_topic(home: str) -> str:
+    """Topic on which alerts tells anomaly how a home's alert ended (responders' verdicts)."""
+    return f"{ROOT}/feedback/{_check_home(home)}"
 
 
 def parse_topic(topic: str) -> tuple[TopicKind, str] | None:
@@ -60,6 +67,11 @@ def parse_topic(topic: str) -> tuple[TopicKind, str] | None:
         home, leaf = parts[3], parts[4]
         if _HOME_RE.match(home) and leaf in ("events", "status", "heartbeat"):
             return TopicKind(leaf), home
-    elif len(parts) == 4 and parts[0] + "/" + parts[1] == ROOT and parts[2] == "findings" and _HOME_RE.match(parts[3]):
-        return TopicKind.FINDINGS, parts[3]
+    elif (
+        len(parts) == 4
+        and parts[0] + "/" + parts[1] == ROOT
+        and parts[2] in ("findings", "feedback")
+        and _HOME_RE.match(parts[3])
+    ):
+        return TopicKind(parts[2]), parts[3]
     return None

@@ -40,7 +40,7 @@ class Validator:
 
     def _handle(self, topic: str, payload: bytes, now: datetime) -> str | Rejected | None:
         parsed = parse_topic(topic)
-        if parsed is None or parsed[0] is TopicKind.FINDINGS:
+        if parsed is None or parsed[0] in (TopicKind.FINDINGS, TopicKind.FEEDBACK):
             return Rejected("bad_topic", f"not a home topic of the contract: {topic[:120]}")
         kind, home = parsed
         if self.known_homes is not None and home not in self.known_homes:

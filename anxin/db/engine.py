@@ -51,4 +51,5 @@ def upgrade(url: str) -> None:
     from alembic import command
 
     make_engine(url).dispose()  # creates the SQLite folder
-    command.upgrade(_alembic_config(url), "head")
+    # "heads": packages add migrations on their own branches from 0001; all of them apply.
+    command.upgrade(_alembic_config(url), "heads")

@@ -146,5 +146,5 @@ def test_topics() -> None:
 
 def test_every_message_has_a_json_schema() -> None:
     schemas = json_schemas()
-    assert set(schemas) == {"sensor_event", "status", "heartbeat", "finding"}
+    assert set(schemas) == {"sensor_event", "status", "heartbeat", "finding", "feedback"}
     assert schemas["sensor_event"]["additionalProperties"] is False
