@@ -21,11 +21,15 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-need_packages() {  # pairs of "binary:package"
+need_packages() {  # pairs of "binary:package"; a binary may be an absolute path (a glob) that must exist
   local missing=()
   for pair in "$@"; do
     local bin="${pair%%:*}" pkg="${pair##*:}"
-    command -v "$bin" >/dev/null || [ -x "/usr/sbin/$bin" ] || missing+=("$pkg")
+    if [ "${bin:0:1}" = / ]; then
+      compgen -G "$bin" >/dev/null || missing+=("$pkg")
+    else
+      command -v "$bin" >/dev/null || [ -x "/usr/sbin/$bin" ] || missing+=("$pkg")
+    fi
   done
   if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
