@@ -14,6 +14,9 @@ class SimOptions(Section):
 
     homes_file: Path | None = None
     backfill_s: float = Field(0.0, ge=0, le=7 * 86400, description="Replay this much past routine on start")
+    speed: float = Field(
+        0.0, ge=0, description="Model seconds per wall second while replaying the past; 0: as fast as possible"
+    )
     heartbeat_s: float = Field(60.0, gt=0)
     seed: int | None = None
     timezone: str = "Asia/Shanghai"

@@ -8,7 +8,9 @@ import queue
 import random
 import threading
 import time
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +23,7 @@ from edge.link import AgentLink
 from edge.seqstore import SeqStore
 from firmware_sim.config import SimSettings
 from firmware_sim.homes import SimHome, SimHomes
-from firmware_sim.routine import Resident, SimEvent
+from firmware_sim.model import DAY, LAYOUTS, PROFILES, Event, HomeSim, HomeSpec, IncidentPlan, SensorModel, kit_sensors
 
 log = logging.getLogger(__name__)
 PRESS_TOPIC = f"{SIM_CONTROL_ROOT}/press"
@@ -35,8 +37,21 @@ def press_topic(home: str) -> str:
 class SimRunner:
     """Runs every home's resident against the wall clock and publishes through each home's agent link."""
 
-    def __init__(self, settings: SimSettings, homes: list[SimHome]) -> None:
+    def __init__(
+        self,
+        settings: SimSettings,
+        homes: list[SimHome],
+        incidents: list[tuple[str, float, float | None, str | None]] | None = None,
+    ) -> None:
         self.settings = settings
+        self.scheduled = incidents or []
+        self.sims: dict[str, HomeSim] = {}
+        self.streams: dict[str, Iterator[Event]] = {}
+        self.held: dict[str, list[Event]] = {}
+        self.replayed: dict[str, int] = {}
+        self.battery: dict[tuple[str, str], int] = {}
+        self.base = datetime.now(ZoneInfo(settings.sim.timezone))
+        self.sim_start = self.wall0 = 0.0
         self.homes = {h.home: h for h in homes}
         self.tz = ZoneInfo(settings.sim.timezone)
         self.seqs = SeqStore(settings.state_dir / "sim" / "seq.sqlite")
@@ -84,18 +99,29 @@ class SimRunner:
     def run(self, stop: threading.Event) -> None:
         """Play until `stop` is set, then say offline and disconnect every home."""
         opts = self.settings.sim
-        rng = random.Random(opts.seed)
-        start = self.now() - timedelta(seconds=opts.backfill_s)
-        heap: list[tuple[datetime, str, SimEvent]] = []
-        gens = {}
+        wall0 = self.now()
+        t_start = wall0 - timedelta(seconds=opts.backfill_s)
+        self.base = datetime.combine(t_start.date(), datetime.min.time(), tzinfo=self.tz)
+        self.sim_start = (t_start - self.base).total_seconds()
+        self.wall0 = (wall0 - self.base).total_seconds()
+        seed = opts.seed if opts.seed is not None else random.randrange(1 << 30)
+        heap: list[tuple[float, int, str, Event]] = []
+        order = 0
         for home_id, h in self.homes.items():
             link = self.links[home_id] = self._link(h)
             link.start()
-            gens[home_id] = Resident(h.sensors, random.Random(rng.random())).events(start)
-            e = next(gens[home_id])
-            heapq.heappush(heap, (e.ts, home_id, e))
+            spec = spec_for(h, f"{seed}:{home_id}", t_start.date())
+            wanted = [inc for home, inc in self.incidents(self.wall0) if home in (None, home_id, h.label)]
+            sim = self.sims[home_id] = HomeSim(spec, wanted)
+            self.streams[home_id] = stream(sim, self.sim_start)
+            e = next(self.streams[home_id])
+            heapq.heappush(heap, (e.t, order, home_id, e))
+            order += 1
+            for lb in sim.labels:
+                log.info("home %s: %s planned at %s", home_id, lb.type, self.base + timedelta(seconds=lb.start))
         self._start_control()
-        log.info("simulating %d homes (backfill %.0f min)", len(self.homes), opts.backfill_s / 60)
+        log.info("simulating %d homes (backfill %.0f min, speed %s)", len(self.homes), opts.backfill_s / 60,
+                 opts.speed or "max")  # fmt: skip
         next_hb = time.monotonic()
         try:
             while not stop.is_set():
@@ -104,17 +130,20 @@ class SimRunner:
                         self.press(self.presses.get_nowait())
                     except queue.Empty:
                         break
-                now = self.now()
+                now = self.sim_now()
                 while heap and heap[0][0] <= now:
-                    _, home_id, e = heapq.heappop(heap)
-                    self.links[home_id].publish_event(e.ts, e.sensor, e.kind, e.value, room=e.room)
-                    nxt = next(gens[home_id])
-                    heapq.heappush(heap, (nxt.ts, home_id, nxt))
+                    _, _, home_id, e = heapq.heappop(heap)
+                    self._play(home_id, e)
+                    nxt = next(self.streams[home_id])
+                    heapq.heappush(heap, (nxt.t, order, home_id, nxt))
+                    order += 1
                 if time.monotonic() >= next_hb:
-                    for link in self.links.values():
-                        link.heartbeat(now)
+                    wall = self.now()
+                    for home_id, link in self.links.items():
+                        if home_id not in self.held:
+                            link.heartbeat(wall)
                     next_hb = time.monotonic() + opts.heartbeat_s
-                wait = (heap[0][0] - now).total_seconds() if heap else 1.0
+                wait = self.wall_wait(heap[0][0] - now) if heap else 1.0
                 stop.wait(min(max(wait, 0.0), 0.5))
         finally:
             for link in self.links.values():
@@ -123,6 +152,89 @@ class SimRunner:
                 self._control.disconnect()
                 self._control.loop_stop()
             self.seqs.close()
+
+    def sim_now(self) -> float:
+        """Model time now: the past window played at `speed`, never ahead of the wall clock."""
+        wall = (self.now() - self.base).total_seconds()
+        speed = self.settings.sim.speed
+        if not speed:
+            return wall
+        return min(wall, self.sim_start + speed * (wall - self.wall0))
+
+    def wall_wait(self, model_s: float) -> float:
+        """Wall seconds until `model_s` more model time has passed."""
+        speed = self.settings.sim.speed
+        if speed and self.sim_now() < (self.now() - self.base).total_seconds():
+            return model_s / speed
+        return model_s
+
+    def incidents(self, wall0: float) -> list[tuple[str | None, IncidentPlan]]:
+        """The scheduled incidents as model-time plans."""
+        return [(home, IncidentPlan(kind, at=wall0 + offset, dur=dur)) for kind, offset, dur, home in self.scheduled]
+
+    def _play(self, home_id: str, e: Event) -> None:
+        """Publish one model event through the home's agent, as an agent that loses power or network would."""
+        h = self.homes[home_id]
+        ts = self.base + timedelta(seconds=e.t)
+        if e.kind == "battery":
+            self.battery[(home_id, e.sensor)] = int(e.value)
+            return
+        if e.kind == "status":
+            if e.value == "offline" and home_id not in self.held:
+                log.info("home %s: agent offline (as planned)", home_id)
+                self.links[home_id].kill()
+                self.held[home_id] = []
+            elif e.value == "online" and home_id in self.held:
+                link = self.links[home_id] = self._link(h)
+                link.start()
+                backlog = self.held.pop(home_id)
+                log.info("home %s: agent back online, replaying %d events", home_id, len(backlog))
+                self.replayed[home_id] = self.replayed.get(home_id, 0) + len(backlog)
+                for old in backlog:
+                    self._publish(home_id, old)
+            return
+        if home_id in self.held:
+            self.held[home_id].append(e)  # a power cut loses them in the model already; network: replay later
+            return
+        self._publish(home_id, e, ts)
+
+    def _publish(self, home_id: str, e: Event, ts: datetime | None = None) -> None:
+        value: int | str = int(e.value) if e.kind in ("motion", "pressure") else e.value
+        self.links[home_id].publish_event(
+            ts or self.base + timedelta(seconds=e.t),
+            e.sensor,
+            e.kind,
+            value,
+            room=e.room,
+            battery=self.battery.get((home_id, e.sensor)),
+        )
+
+
+def spec_for(h: SimHome, seed: str, start: date) -> HomeSpec:
+    """The model of a registered home: layout from its sensors' rooms, hardware quirks drawn from the seed."""
+    rooms = {s.room for s in h.sensors}
+    layout = "two_bedroom" if "study" in rooms else "one_bedroom" if "living" in rooms else "studio"
+    r = random.Random(f"{seed}:sensors")
+    drawn = {s.id: s for s in kit_sensors("rich", LAYOUTS[layout], r)}
+    sensors = []
+    for s in h.sensors:
+        like = drawn.get(s.id) or next((d for d in drawn.values() if d.kind == s.kind), None)
+        base = replace(like, id=s.id, room=s.room) if like is not None else SensorModel(s.id, s.kind, s.room)
+        sensors.append(base)
+    profile = h.profile if h.profile in PROFILES else "regular"
+    return HomeSpec(h.home, profile, layout, tuple(sensors), seed, start)
+
+
+def stream(sim: HomeSim, t0: float) -> Iterator[Event]:
+    """The home's events from model time `t0` on, forever."""
+    k = int(t0 // DAY)
+    for d in range(k):
+        sim.day_events(d)  # keeps the model's state (PIRs, plans) as it would be
+    while True:
+        for e in sim.day_events(k):
+            if e.t >= t0:
+                yield e
+        k += 1
 
 
 def run_service(settings: SimSettings, stop: threading.Event) -> None:
@@ -137,3 +249,28 @@ def send_press(settings: SimSettings, home: str) -> None:
     client.publish(press_topic(home), b"press", qos=1).wait_for_publish(10)
     client.disconnect()
     client.loop_stop()
+
+
+def parse_incident(text: str) -> tuple[str, float, float | None, str | None]:
+    """`TYPE@WHEN[~DURATION][:HOME]`, e.g. `long_lie@+5m`, `agent_offline@+2m~10m:1-103`; WHEN is relative to the
+    start of the run (`+90s`, `+5m`, `+1h`, or negative within the backfilled past)."""
+    from firmware_sim.model import INCIDENT_TYPES
+
+    home = None
+    if ":" in text:
+        text, home = text.split(":", 1)
+    kind, sep, when = text.partition("@")
+    if not sep or kind not in INCIDENT_TYPES:
+        raise ValueError(f"incident {text!r}: expected TYPE@+5m with TYPE one of {', '.join(INCIDENT_TYPES)}")
+    when, _, dur = when.partition("~")
+    return kind, _duration(when), _duration(dur) if dur else None, home
+
+
+def _duration(text: str) -> float:
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError as err:
+        raise ValueError(f"bad duration {text!r}: use e.g. +90s, 5m, 2h") from err
