@@ -44,8 +44,25 @@ class AlertsOptions(Section):
     session_expiry_s: int = Field(86400, ge=0, le=7 * 86400)
     console_url: str | None = Field(None, pattern=r"^https?://")
     twilio: TwilioSettings = TwilioSettings()
-    max_send_attempts: int = Field(5, ge=1, le=20)
-    retry_backoff_s: list[float] = Field(default_factory=lambda: [5.0, 30.0, 120.0, 600.0], min_length=1)
+    max_send_attempts: int = Field(6, ge=1, le=20)
+    retry_backoff_s: list[float] = Field(default_factory=lambda: [5.0, 30.0, 120.0, 300.0, 600.0], min_length=1)
+    # The alerts service's own HTTP server: Twilio webhooks and the mobile page. Port 0 turns it off.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8090, ge=0, le=65535)
+    # The public base URL Twilio and phones reach that server at (behind a proxy, say); it is also the URL Twilio
+    # signs, so it must match what is configured in the Twilio console. Default: http://http_host:http_port.
+    public_url: str | None = Field(None, pattern=r"^https?://")
+    link_secret: SecretStr | None = None  # default: a random key kept in STATE_DIR/alerts-link.key (0600)
+    link_ttl_s: int = Field(86400, ge=300, le=7 * 86400)
+    # Per-number rate limit: at most rate_per_number SMS to one number in rate_window_s; the rest wait their turn.
+    rate_per_number: int = Field(5, ge=1, le=100)
+    rate_window_s: float = Field(60.0, gt=0, le=3600)
+    send_lease_s: float = Field(60.0, ge=5, le=3600)
+    sweep_every_s: float = Field(1.0, gt=0, le=60)
+
+    def base_url(self) -> str:
+        """Where the alerts HTTP server is reached from outside."""
+        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
 
 
 class AlertsSettings(ServiceSettings):

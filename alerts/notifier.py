@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from alerts.config import DEFAULT_TWILIO_API, TwilioSettings
@@ -41,6 +42,10 @@ class Notifier(Protocol):
         """Send an SMS and say whether it was accepted and, if not, whether a retry may help."""
         ...
 
+    def find_sent(self, to: str, body: str, since: datetime) -> str | None:
+        """The provider id of this very message if the provider already has it (after a crash mid-send), else None."""
+        ...
+
 
 class LocalOutboxNotifier:
     """No provider: the outbox row itself is the message, shown by the console."""
@@ -50,6 +55,10 @@ class LocalOutboxNotifier:
     def send(self, to: str, body: str, key: str) -> SendResult:
         """Accept the message as delivered to the local outbox."""
         return SendResult(ok=True)
+
+    def find_sent(self, to: str, body: str, since: datetime) -> str | None:
+        """Nothing leaves this machine, so a repeated local send cannot reach anyone twice."""
+        return None
 
 
 def classify_http_error(status: int, code: int | None) -> bool:
@@ -62,7 +71,7 @@ class TwilioNotifier:
 
     provider = PROVIDER_TWILIO
 
-    def __init__(self, settings: TwilioSettings) -> None:
+    def __init__(self, settings: TwilioSettings, status_callback_url: str | None = None) -> None:
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
@@ -71,7 +80,7 @@ class TwilioNotifier:
         self._token = settings.auth_token.get_secret_value()
         self._sid = settings.account_sid
         self._from = settings.from_number
-        self._callback = settings.status_callback_url
+        self._callback = settings.status_callback_url or status_callback_url
         # Our own logger for the client's per-request INFO lines (URL with the account SID, headers): quiet by default.
         http_log = logging.getLogger(f"{__name__}.http")
         http_log.setLevel(logging.WARNING)
@@ -111,12 +120,28 @@ class TwilioNotifier:
         sid = message.sid
         return SendResult(ok=True, provider_sid=str(sid) if sid else None)
 
+    def find_sent(self, to: str, body: str, since: datetime) -> str | None:
+        """Look for this message among the newest ones sent to `to` (Twilio has no idempotency key for Messages)."""
+        from twilio.base.exceptions import TwilioException
+
+        try:
+            recent = self._client.messages.list(to=to, from_=self._from, limit=50)
+        except (TwilioException, OSError) as err:
+            # Unknown: the caller must not send blindly, so it asks again later.
+            raise LookupError(redact(f"{type(err).__name__}: {err}", [self._token])[:300]) from err
+        slack = timedelta(minutes=5)  # provider and local clocks differ a little
+        for m in recent:
+            created = m.date_created
+            if m.body == body and (created is None or created >= since - slack):
+                return str(m.sid)
+        return None
+
     def _failed(self, retryable: bool, text: str) -> SendResult:
         return SendResult(ok=False, retryable=retryable, error=redact(text, [self._token])[:500])
 
 
-def make_notifier(settings: TwilioSettings) -> Notifier:
+def make_notifier(settings: TwilioSettings, status_callback_url: str | None = None) -> Notifier:
     """Twilio when credentials are configured, otherwise the local outbox."""
     if settings.configured:
-        return TwilioNotifier(settings)
+        return TwilioNotifier(settings, status_callback_url)
     return LocalOutboxNotifier()

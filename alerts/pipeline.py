@@ -7,23 +7,30 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
+from typing import Protocol
 
-from alerts import templates
+from alerts import escalation, templates
 
-# Alert states: open (no one told yet) -> notified (an SMS went out) -> acknowledged -> resolved. While an alert is
-# in any state but a closed one, new findings of its home and kind join it; the console counts open alerts alike.
-STATE_OPEN = "open"
-STATE_NOTIFIED = "notified"
-STATE_ACKNOWLEDGED = "acknowledged"
-STATE_RESOLVED = "resolved"
-CLOSED_STATES = (STATE_RESOLVED, "expired")
+# Alert states live in alerts.escalation; the names stay importable from here.
+STATE_OPEN = escalation.STATE_OPEN
+STATE_NOTIFYING = escalation.STATE_NOTIFYING
+STATE_ACKNOWLEDGED = escalation.STATE_ACKNOWLEDGED
+STATE_RESOLVED = escalation.STATE_RESOLVED
+CLOSED_STATES = escalation.CLOSED_STATES
 
-# Outbox statuses: pending (to send; attempts counts tries so far), sent (the provider accepted it), local (kept in
-# the local outbox, no provider configured), failed (permanent error or out of attempts).
+# Outbox statuses (see alerts.store for the full set).
 OUTBOX_PENDING = "pending"
 OUTBOX_SENT = "sent"
 OUTBOX_LOCAL = "local"
 OUTBOX_FAILED = "failed"
+
+# Inhibition and silences. A panic press is never held back. An offline hub explains silent sensors and flat
+# batteries, so it inhibits those; a device alert never inhibits anything that concerns the person.
+NEVER_SILENCED = frozenset({"panic"})
+DEVICE_KINDS = frozenset({"agent_offline", "sensor_offline", "low_battery"})
+INHIBITS: dict[str, frozenset[str]] = {"agent_offline": frozenset({"sensor_offline", "low_battery"})}
+# What a resident away by arrangement explains: no activity, not up, a door, no one coming home at night.
+AWAY_KINDS = frozenset({"long_inactivity", "no_wake", "night_exit", "door_left_open"})
 
 ROLE_VOLUNTEER = "volunteer"
 
@@ -169,3 +176,56 @@ def status_after_send(ok: bool, retryable: bool, attempts: int, max_attempts: in
     if retryable and attempts < max_attempts:
         return OUTBOX_PENDING
     return OUTBOX_FAILED
+
+
+class SilenceLike(Protocol):
+    """What silence_reason reads of a silence (the SQL row fits)."""
+
+    @property
+    def category(self) -> str: ...
+    @property
+    def kinds(self) -> list[str] | None: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def reason(self) -> str: ...
+
+
+def silence_reason(kind: str, silences: Iterable[SilenceLike], now: datetime) -> str | None:
+    """Why a finding of `kind` is held by one of the silences at `now`, or None; a panic press never is."""
+    if kind in NEVER_SILENCED:
+        return None
+    for s in silences:
+        if not (s.starts_at <= now < s.ends_at):
+            continue
+        if s.kinds:
+            if kind not in s.kinds:
+                continue
+        elif s.category == "away" and kind not in AWAY_KINDS:
+            continue
+        return f"{s.category}: {s.reason}"[:200]
+    return None
+
+
+def inhibited_by(kind: str, open_kinds: Collection[str]) -> str | None:
+    """The open alert kind of the same home that explains a finding of `kind`, or None."""
+    for source in sorted(open_kinds):
+        if kind in INHIBITS.get(source, frozenset()):
+            return source
+    return None
+
+
+def retry_at(now: datetime, attempts: int, backoff_s: Sequence[float]) -> datetime:
+    """When a row that just failed its `attempts`-th try is due again (the last delay repeats)."""
+    return now + timedelta(seconds=backoff_s[min(max(attempts, 1), len(backoff_s)) - 1])
+
+
+def rate_limited_until(sent_times: Sequence[datetime], now: datetime, limit: int, window_s: float) -> datetime | None:
+    """When one more SMS to a number may go, given its sends in the last window; None when it may go now."""
+    window = timedelta(seconds=window_s)
+    recent = sorted(t for t in sent_times if now - window < t <= now)
+    if len(recent) < limit:
+        return None
+    return recent[len(recent) - limit] + window

@@ -46,6 +46,11 @@ class Home(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     created_at: Mapped[datetime]
     maintenance_until: Mapped[datetime | None]
+    # alerts (0002_alerts): where the home is, for ranking responders by distance; the address is told only to
+    # whoever acknowledged an alert.
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    address: Mapped[str | None] = mapped_column(String(200))
     assignments: Mapped[list[Assignment]] = relationship(back_populates="home", order_by="Assignment.priority")
 
 
@@ -71,6 +76,18 @@ class Responder(Base):
     role: Mapped[str] = mapped_column(String(16), default="volunteer")
     verified: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
+    # alerts (0002_alerts): vetting, where they are, when they are on duty, STOP, and their reliability record.
+    district: Mapped[str | None] = mapped_column(String(80), index=True)
+    verified_at: Mapped[datetime | None]
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    availability: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai", server_default="Asia/Shanghai")
+    opted_out: Mapped[bool] = mapped_column(default=False, server_default="0")
+    notified_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    ack_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    ack_seconds_total: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    helped_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Assignment(Base):
@@ -106,6 +123,17 @@ class Alert(Base):
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("responders.id"))
     resolved_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(32))
+    # alerts (0002_alerts): the escalation policy frozen at open, where the ladder stands, who acted.
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    step: Mapped[int] = mapped_column(default=0, server_default="0")
+    round: Mapped[int] = mapped_column(default=1, server_default="1")
+    next_action_at: Mapped[datetime | None] = mapped_column(index=True)
+    acknowledged_at: Mapped[datetime | None]
+    ack_actor: Mapped[str | None] = mapped_column(String(160))
+    reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
+    resolved_by: Mapped[str | None] = mapped_column(String(160))
+    silenced_reason: Mapped[str | None] = mapped_column(String(200))
+    feedback_sent_at: Mapped[datetime | None]
     home: Mapped[Home] = relationship()
     timeline: Mapped[list[AlertEvent]] = relationship(order_by="AlertEvent.id", back_populates="alert")
 
@@ -141,6 +169,15 @@ class SmsOutbox(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # alerts (0002_alerts): why it is sent, when it is due, who holds it (a lease, so a crash never sends it twice),
+    # and what the status callback said.
+    purpose: Mapped[str] = mapped_column(String(16), default="page", server_default="page")
+    step: Mapped[int | None]
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(String(16))
 
 
 class DeadLetter(Base):
@@ -165,3 +202,105 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(128))
     detail: Mapped[dict[str, Any]]
+
+
+class Operator(Base):
+    """A console account: username, argon2 password hash, role and failed log-in counter."""
+
+    __tablename__ = "operators"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class ConsoleSession(Base):
+    """A logged-in browser session; only the SHA-256 of its cookie is stored."""
+
+    __tablename__ = "console_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A token for the console's JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AlertFinding(Base):
+    """A finding counted on an alert; the unique finding id makes a redelivered finding a no-op."""
+
+    __tablename__ = "alert_findings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    finding_id: Mapped[str] = mapped_column(String(96), unique=True)
+    at: Mapped[datetime]
+
+
+class EscalationPolicy(Base):
+    """An escalation policy for a district (home_id empty) or an override for one home (merged over its district)."""
+
+    __tablename__ = "escalation_policies"
+    __table_args__ = (UniqueConstraint("district", "home_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district: Mapped[str | None] = mapped_column(String(80), index=True)
+    home_id: Mapped[str | None] = mapped_column(ForeignKey("homes.id"), index=True)
+    spec: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+class Silence(Base):
+    """No paging for a home (some kinds, or all) until `ends_at`: maintenance, or the resident away by arrangement."""
+
+    __tablename__ = "silences"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    home_id: Mapped[str] = mapped_column(ForeignKey("homes.id"), index=True)
+    category: Mapped[str] = mapped_column(String(16))
+    kinds: Mapped[list[str] | None] = mapped_column(JSON)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[datetime]
+
+
+class SmsInbound(Base):
+    """An SMS reply received on the Twilio webhook, kept once per MessageSid (Twilio may post it again)."""
+
+    __tablename__ = "sms_inbound"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    responder_id: Mapped[int | None] = mapped_column(ForeignKey("responders.id"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime]
+
+
+class RoutineSummary(Base):
+    """anomaly (0004_anomaly): what a home's learned routine looks like, for the console; one row per home."""
+
+    __tablename__ = "routine_summaries"
+    home_id: Mapped[str] = mapped_column(ForeignKey("homes.id"), primary_key=True)
+    updated_at: Mapped[datetime]
+    days_learned: Mapped[int] = mapped_column(default=0)
+    confidence: Mapped[float] = mapped_column(default=0.0)
+    summary: Mapped[dict[str, Any]]

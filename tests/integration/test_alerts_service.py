@@ -185,9 +185,9 @@ def test_finding_opens_alert_and_sends_one_sms_through_twilio(
         assert req.auth_ok and req.user_agent.startswith("twilio-python/")
         assert (req.to, req.from_) == (phone, FROM)
         assert req.body is not None and alert.code in req.body and "3号楼2单元501" in req.body
-        assert (alert.state, alert.count, alert.kind, alert.first_finding_id) == ("notified", 1, "panic", first.id)
+        assert (alert.state, alert.count, alert.kind, alert.first_finding_id) == ("notifying", 1, "panic", first.id)
         assert len(sent) == 1 and sent[0].provider == "twilio" and sent[0].provider_sid == req.sid
-        assert sent[0].key.startswith(f"alert:{alert.id}:step1:responder:")
+        assert sent[0].key.startswith(f"alert:{alert.id}:r1:step1:responder:")
         assert stats.get("invalid") == 1 and stats.get("opened") == 1
 
         # Same kind while open: joins (count 2), no second SMS; a redelivered finding changes nothing.
@@ -198,7 +198,7 @@ def test_finding_opens_alert_and_sends_one_sms_through_twilio(
         time.sleep(0.3)
         assert len(standin.requests) == 1
         assert [a.count for a in alerts_of(db_url, home)] == [2]
-        assert [e.action for e in timeline_of(db_url, alert.id)] == ["opened", "sms_queued", "sms_sent", "joined"]
+        assert [e.action for e in timeline_of(db_url, alert.id)] == ["opened", "paged", "sms_sent", "joined"]
 
         # Another kind is another alert.
         publish(findings_topic(home), dump(finding(home, kind="door_left_open")))
@@ -218,7 +218,7 @@ def test_without_twilio_credentials_sms_stays_in_local_outbox(broker: Broker, db
     row = rows[0]
     assert row.provider == "local" and row.to_number == "+8613800138001" and row.lang == "en"
     assert "no activity" in row.body and row.sent_at is not None and row.attempts == 1
-    assert [a.state for a in alerts_of(db_url, home)] == ["notified"]
+    assert [a.state for a in alerts_of(db_url, home)] == ["notifying"]
 
 
 def test_a_finding_after_resolution_opens_a_new_alert(db_url: str) -> None:

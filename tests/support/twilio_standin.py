@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
+from urllib.request import Request, urlopen
 
 API_VERSION = "2010-04-01"
 _GSM7 = set(
@@ -66,6 +67,8 @@ class TwilioStandin:
         self._rejected: dict[str, int] = {}
         self._fail_next = 0
         self._fail_status = 503
+        self._delay_s = 0.0
+        self._sent: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -102,6 +105,74 @@ class TwilioStandin:
         with self._lock:
             self._fail_next, self._fail_status = count, status
 
+    def fail_all(self, status: int = 503) -> None:
+        """Answer every message request with `status` (503, 500, 429, ...) until `recover()`."""
+        self.fail_next(10**9, status)
+
+    def recover(self) -> None:
+        """Stop failing and delaying."""
+        with self._lock:
+            self._fail_next, self._delay_s = 0, 0.0
+
+    def delay(self, seconds: float) -> None:
+        """Hold every message request this long before answering (longer than the client timeout: a timeout)."""
+        with self._lock:
+            self._delay_s = seconds
+
+    @property
+    def accepted(self) -> list[StandinRequest]:
+        """The message requests answered 201: the SMS Twilio would deliver."""
+        return [r for r in self.requests if r.status == 201 and r.method == "POST"]
+
+    def post_signed(self, url: str, params: dict[str, str], *, token: str | None = None) -> tuple[int, str]:
+        """POST a form to a webhook URL signed as Twilio signs it (with `token`, default the real auth token)."""
+        from twilio.request_validator import RequestValidator
+
+        signature = RequestValidator(token or self.auth_token).compute_signature(url, params)
+        req = Request(
+            url,
+            data=urlencode(params).encode(),
+            headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        try:
+            with urlopen(req, timeout=10) as r:
+                return r.status, r.read().decode()
+        except Exception as err:  # HTTPError carries the status
+            code = getattr(err, "code", 0)
+            body = err.read().decode() if hasattr(err, "read") else str(err)
+            return int(code), body
+
+    def status_callback(self, sid: str, status: str, error_code: str | None = None) -> tuple[int, str]:
+        """Tell the message's StatusCallback URL its new status, as Twilio does."""
+        with self._lock:
+            msg = next(m for m in self._sent if m["sid"] == sid)
+        params = {
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "AccountSid": self.account_sid,
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "To": msg["to"],
+            "From": msg["from"],
+            "ApiVersion": API_VERSION,
+        }
+        if error_code:
+            params["ErrorCode"] = error_code
+        return self.post_signed(msg["callback"], params)
+
+    def reply(self, url: str, from_: str, body: str, *, token: str | None = None) -> tuple[int, str]:
+        """Deliver an incoming SMS to the messaging webhook at `url`, as Twilio does."""
+        params = {
+            "MessageSid": "SM" + secrets.token_hex(16),
+            "AccountSid": self.account_sid,
+            "From": from_,
+            "To": "+15005550006",
+            "Body": body,
+            "NumMedia": "0",
+            "ApiVersion": API_VERSION,
+        }
+        return self.post_signed(url, params, token=token)
+
     def wait_for(self, predicate: Callable[[list[StandinRequest]], bool], timeout: float = 10.0) -> bool:
         """Wait until `predicate(requests)` holds; False on timeout."""
         deadline = time.monotonic() + timeout
@@ -135,6 +206,12 @@ class TwilioStandin:
         )
         to, from_, body = form.get("To"), form.get("From"), form.get("Body")
         parts = path.split("?")[0].strip("/").split("/")
+        if method == "GET" and auth_ok and len(parts) == 4 and parts[3] == "Messages.json":
+            return self._list(path)
+        with self._lock:
+            delay = self._delay_s
+        if delay:
+            time.sleep(delay)
         is_messages = (
             method == "POST"
             and len(parts) == 4
@@ -153,7 +230,10 @@ class TwilioStandin:
         elif not is_messages or parts[2] != self.account_sid:
             status, payload = 404, self._error(404, 20404)
         elif failing:
-            status, payload = self._fail_status, self._error(self._fail_status, 20503)
+            status, payload = (
+                self._fail_status,
+                self._error(self._fail_status, 20429 if self._fail_status == 429 else 20503),
+            )
         elif not to:
             status, payload = 400, self._error(400, 21604)
         elif not from_:
@@ -165,6 +245,10 @@ class TwilioStandin:
         else:
             sid = "SM" + secrets.token_hex(16)
             status, payload = 201, self._message(sid, to, from_, body, form.get("StatusCallback"))
+            with self._lock:
+                self._sent.append(
+                    {"sid": sid, "to": to, "from": from_, "callback": form.get("StatusCallback"), **payload}
+                )
         req = StandinRequest(
             method=method,
             path=path,
@@ -179,6 +263,33 @@ class TwilioStandin:
             sid=sid,
         )
         return status, payload, req
+
+    def _list(self, path: str) -> tuple[int, dict[str, Any], StandinRequest]:
+        query = {k: v[0] for k, v in parse_qs(path.partition("?")[2]).items()}
+        with self._lock:
+            found = [
+                m
+                for m in reversed(self._sent)
+                if m["to"] == query.get("To", m["to"]) and m["from"] == query.get("From", m["from"])
+            ]
+        fields = ("account_sid", "api_version", "body", "date_created", "date_sent", "date_updated", "direction")
+        messages = [{k: v for k, v in m.items() if k not in ("callback",)} for m in found]
+        for m in messages:
+            for f in fields:
+                m.setdefault(f, None)
+        page = {
+            "messages": messages,
+            "end": max(len(messages) - 1, 0),
+            "first_page_uri": path,
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": 50,
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": path,
+        }
+        req = StandinRequest("GET", path, query.get("To"), None, None, None, True, "", time.time(), 200, None)
+        return 200, page, req
 
     def _message(self, sid: str, to: str, from_: str, body: str, callback: str | None) -> dict[str, Any]:
         now = format_datetime(datetime.now(UTC), usegmt=False)
@@ -224,6 +335,7 @@ class TwilioStandin:
                 raw = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, payload, req = standin._answer(self.command, self.path, headers, raw)
+                standin._record(req)  # before answering: once the client has its answer, the test sees the request
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -232,7 +344,6 @@ class TwilioStandin:
                     self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
                 self.end_headers()
                 self.wfile.write(data)
-                standin._record(req)
 
             do_POST = _serve
             do_GET = _serve

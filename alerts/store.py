@@ -1,0 +1,375 @@
+"""SQL side of the alerts: policies frozen onto alerts, ladder state, who to page, outbox rows, timeline entries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from alerts import escalation, responders, templates
+from alerts.escalation import LadderState, SeverityPolicy
+from alerts.replies import sign_link
+from anxin.db.models import Alert, AlertEvent, Assignment, EscalationPolicy, Home, Responder, SmsOutbox
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "alerts"
+
+# Outbox statuses: pending (to send when next_attempt_at has passed), sending (claimed by a sender until
+# claimed_until: a lease, so a crash mid-send is found and checked, never blindly sent again), sent (the provider
+# accepted it), local (kept in the local outbox, no provider configured), failed (permanent error or out of
+# attempts), cancelled (no longer needed: the alert was taken or closed before it went out).
+OUTBOX_PENDING = "pending"
+OUTBOX_SENDING = "sending"
+OUTBOX_SENT = "sent"
+OUTBOX_LOCAL = "local"
+OUTBOX_FAILED = "failed"
+OUTBOX_CANCELLED = "cancelled"
+DELIVERED_STATES = (OUTBOX_SENT, OUTBOX_LOCAL)
+PROVIDER_UNSENT = "-"
+
+PURPOSE_PAGE = "page"
+PURPOSE_TAKEN = "taken"
+PURPOSE_CLOSED = "closed"
+PURPOSE_REMINDER = "reminder"
+PURPOSE_REPLY = "reply"
+
+
+def tz_of(name: str | None) -> tzinfo:
+    """A timezone by name, UTC when unknown."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+@dataclass(frozen=True)
+class LinkMaker:
+    """Makes the signed, expiring link to the mobile page that each alert SMS carries."""
+
+    base_url: str
+    secret: bytes
+    ttl: timedelta = timedelta(hours=24)
+
+    def make(self, alert_id: int, responder_id: int | None, now: datetime) -> str:
+        """The link for one alert and one responder."""
+        return f"{self.base_url.rstrip('/')}/l/{sign_link(self.secret, alert_id, responder_id, now + self.ttl)}"
+
+
+def event(
+    session: Session, alert_id: int, now: datetime, actor: str, action: str, detail: dict[str, Any]
+) -> AlertEvent:
+    """Add one timeline entry."""
+    ev = AlertEvent(alert_id=alert_id, at=now, actor=actor[:64], action=action, detail=detail)
+    session.add(ev)
+    return ev
+
+
+def policy_for(session: Session, home: Home) -> dict[str, Any]:
+    """The escalation policy of a home: built-in defaults, then its district's policy, then its own override."""
+    district = session.scalar(
+        select(EscalationPolicy.spec).where(
+            EscalationPolicy.district == home.district, EscalationPolicy.home_id.is_(None)
+        )
+    )
+    own = session.scalar(select(EscalationPolicy.spec).where(EscalationPolicy.home_id == home.id))
+    return escalation.merge_spec(escalation.DEFAULT_POLICY, district, own)
+
+
+def severity_policy(alert: Alert) -> SeverityPolicy:
+    """The frozen policy of an alert for its severity (defaults for alerts opened before policies existed)."""
+    return escalation.severity_policy(alert.policy or escalation.DEFAULT_POLICY, alert.severity)
+
+
+def ladder_of(alert: Alert) -> LadderState:
+    """An alert's escalation state as the pure ladder sees it."""
+    return LadderState(
+        state=alert.state,
+        opened_at=alert.opened_at,
+        step=alert.step,
+        round=alert.round,
+        next_at=alert.next_action_at,
+        acknowledged_at=alert.acknowledged_at,
+        reminders_sent=alert.reminders_sent,
+    )
+
+
+def save_ladder(alert: Alert, s: LadderState, now: datetime) -> None:
+    """Write the ladder state back onto the alert."""
+    alert.state, alert.step, alert.round = s.state, s.step, s.round
+    alert.next_action_at, alert.acknowledged_at, alert.reminders_sent = s.next_at, s.acknowledged_at, s.reminders_sent
+    alert.updated_at = now
+
+
+def people_for(session: Session, home: Home, now: datetime) -> list[responders.Person]:
+    """Everyone who could be paged for a home: assigned to it, of its district, or an operator."""
+    rows = session.execute(
+        select(Responder, Assignment.priority)
+        .outerjoin(Assignment, and_(Assignment.responder_id == Responder.id, Assignment.home_id == home.id))
+        .where(
+            or_(
+                Assignment.id.is_not(None),
+                Responder.district == home.district,
+                Responder.role == responders.ROLE_OPERATOR,
+            )
+        )
+    ).all()
+    home_at = (home.latitude, home.longitude) if home.latitude is not None and home.longitude is not None else None
+    people = []
+    for r, prio in rows:
+        where = (r.latitude, r.longitude) if r.latitude is not None and r.longitude is not None else None
+        people.append(
+            responders.Person(
+                responder_id=r.id,
+                name=r.name,
+                phone=r.phone,
+                lang=r.lang,
+                role=r.role,
+                verified=r.verified,
+                active=r.active,
+                opted_out=r.opted_out,
+                district=r.district,
+                assigned_priority=prio,
+                distance_km=responders.distance_km(home_at, where),
+                available=responders.is_available(r.availability, now, tz_of(r.timezone)),
+                reliability=responders.reliability(r.notified_count, r.ack_count),
+            )
+        )
+    return people
+
+
+def page_key(alert_id: int, rnd: int, step: int, responder_id: int) -> str:
+    """Idempotency key of the page of one ladder step in one round to one responder."""
+    return f"alert:{alert_id}:r{rnd}:step{step}:responder:{responder_id}"
+
+
+def queue_sms(
+    session: Session,
+    *,
+    key: str,
+    to: str,
+    lang: str,
+    body: str,
+    now: datetime,
+    purpose: str,
+    alert_id: int | None,
+    responder_id: int | None,
+    step: int | None = None,
+) -> SmsOutbox | None:
+    """Write a pending outbox row, unless one with the same key exists (then None): the send is idempotent."""
+    if session.scalar(select(SmsOutbox.id).where(SmsOutbox.key == key)) is not None:
+        return None
+    row = SmsOutbox(
+        key=key,
+        alert_id=alert_id,
+        responder_id=responder_id,
+        to_number=to,
+        body=body,
+        lang=templates.lang_of(lang),
+        status=OUTBOX_PENDING,
+        provider=PROVIDER_UNSENT,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+        purpose=purpose,
+        step=step,
+    )
+    session.add(row)
+    return row
+
+
+def alert_text_fields(alert: Alert, home: Home) -> dict[str, str]:
+    """The fields follow-up templates fill in."""
+    return {"label": home.label, "district": home.district, "code": alert.code}
+
+
+def page_people(
+    session: Session,
+    alert: Alert,
+    home: Home,
+    people: Sequence[responders.Person],
+    step: int,
+    rnd: int,
+    now: datetime,
+    links: LinkMaker | None,
+) -> list[SmsOutbox]:
+    """Queue the alert SMS to each person for a ladder step; count the page on their record."""
+    rows = []
+    tz = tz_of(home.timezone)
+    for p in people:
+        link = links.make(alert.id, p.responder_id, now) if links else None
+        body = templates.alert_sms(
+            lang=p.lang,
+            label=home.label,
+            district=home.district,
+            kind=alert.kind,
+            since=alert.since,
+            now=now,
+            tz=tz,
+            code=alert.code,
+            link=link,
+        )
+        row = queue_sms(
+            session,
+            key=page_key(alert.id, rnd, step, p.responder_id),
+            to=p.phone,
+            lang=p.lang,
+            body=body,
+            now=now,
+            purpose=PURPOSE_PAGE,
+            alert_id=alert.id,
+            responder_id=p.responder_id,
+            step=step,
+        )
+        if row is not None:
+            rows.append(row)
+            session.execute(
+                update(Responder)
+                .where(Responder.id == p.responder_id)
+                .values(notified_count=Responder.notified_count + 1)
+            )
+    session.flush()
+    return rows
+
+
+def paged_this_round(session: Session, alert_id: int, rnd: int) -> set[int]:
+    """Responders already paged for an alert in a round, and any whose page for it failed for good."""
+    keys = session.scalars(
+        select(SmsOutbox.responder_id).where(
+            SmsOutbox.alert_id == alert_id,
+            SmsOutbox.purpose == PURPOSE_PAGE,
+            or_(SmsOutbox.key.like(f"alert:{alert_id}:r{rnd}:%"), SmsOutbox.status == OUTBOX_FAILED),
+        )
+    ).all()
+    return {k for k in keys if k is not None}
+
+
+def page_step(
+    session: Session, alert: Alert, home: Home, step: int, rnd: int, now: datetime, links: LinkMaker | None
+) -> list[SmsOutbox]:
+    """Page the people a ladder step names: per group, the best ranked on-duty ones not yet paged this round."""
+    spec = severity_policy(alert).steps[step - 1]
+    chosen = responders.select(
+        people_for(session, home, now), spec.counts, home.district, exclude=paged_this_round(session, alert.id, rnd)
+    )
+    rows = page_people(session, alert, home, chosen, step, rnd, now, links)
+    names = {p.responder_id: p.name for p in chosen}
+    detail = {
+        "step": step,
+        "round": rnd,
+        "responders": [{"id": r.responder_id, "name": names.get(r.responder_id or 0, "")} for r in rows],
+        "outbox": [r.id for r in rows],
+    }
+    event(session, alert.id, now, SYSTEM_ACTOR, "paged" if rows else "no_one_available", detail)
+    if not rows:
+        log.warning("alert %s step %d round %d: no one on duty to page", alert.id, step, rnd)
+    return rows
+
+
+def page_next_in_line(
+    session: Session, alert: Alert, home: Home, failed_responder: int | None, now: datetime, links: LinkMaker | None
+) -> list[SmsOutbox]:
+    """A send failed for good: page the next best person of the current step now, or move the ladder on."""
+    if alert.state not in (escalation.STATE_OPEN, escalation.STATE_NOTIFYING) or alert.step < 1:
+        return []
+    pol = severity_policy(alert)
+    spec = pol.steps[min(alert.step, len(pol.steps)) - 1]
+    exclude = paged_this_round(session, alert.id, alert.round)
+    nxt = responders.next_in_line(people_for(session, home, now), spec.counts, home.district, exclude)
+    if nxt is None:
+        alert.next_action_at = now  # nobody left in this step: the next step is due now
+        event(session, alert.id, now, SYSTEM_ACTOR, "step_exhausted", {"step": alert.step, "after": failed_responder})
+        return []
+    rows = page_people(session, alert, home, [nxt], alert.step, alert.round, now, links)
+    event(
+        session,
+        alert.id,
+        now,
+        SYSTEM_ACTOR,
+        "paged",
+        {
+            "step": alert.step,
+            "round": alert.round,
+            "replacing": failed_responder,
+            "responders": [{"id": nxt.responder_id, "name": nxt.name}],
+            "outbox": [r.id for r in rows],
+        },
+    )
+    return rows
+
+
+def paged_responders(session: Session, alert_id: int) -> dict[int, datetime]:
+    """Each responder paged for an alert (sent or still going out), with when they were first paged."""
+    rows = session.execute(
+        select(SmsOutbox.responder_id, SmsOutbox.created_at).where(
+            SmsOutbox.alert_id == alert_id,
+            SmsOutbox.purpose == PURPOSE_PAGE,
+            SmsOutbox.status.in_((OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_LOCAL)),
+        )
+    ).all()
+    first: dict[int, datetime] = {}
+    for rid, at in rows:
+        if rid is not None and (rid not in first or at < first[rid]):
+            first[rid] = at
+    return first
+
+
+def cancel_pending_pages(session: Session, alert_id: int) -> int:
+    """Cancel pages of an alert that have not gone out yet; returns how many."""
+    result = session.execute(
+        update(SmsOutbox)
+        .where(
+            SmsOutbox.alert_id == alert_id,
+            SmsOutbox.purpose.in_((PURPOSE_PAGE, PURPOSE_REMINDER)),
+            SmsOutbox.status == OUTBOX_PENDING,
+        )
+        .values(status=OUTBOX_CANCELLED)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def tell_others(
+    session: Session, alert: Alert, home: Home, template: str, skip: int | None, now: datetime, **fields: str
+) -> list[SmsOutbox]:
+    """Queue one follow-up SMS (taken, closed) to everyone paged for the alert except `skip`."""
+    rows = []
+    for rid in paged_responders(session, alert.id):
+        if rid == skip:
+            continue
+        r = session.get(Responder, rid)
+        if r is None or r.opted_out:
+            continue
+        body = templates.follow_up(template, r.lang, **alert_text_fields(alert, home), **fields)
+        row = queue_sms(
+            session,
+            key=f"alert:{alert.id}:{template}:responder:{rid}",
+            to=r.phone,
+            lang=r.lang,
+            body=body,
+            now=now,
+            purpose=template,
+            alert_id=alert.id,
+            responder_id=rid,
+        )
+        if row is not None:
+            rows.append(row)
+    session.flush()
+    return rows
+
+
+def taker_name(session: Session, alert: Alert) -> str:
+    """The display name of whoever acknowledged an alert."""
+    detail = session.scalar(
+        select(AlertEvent.detail)
+        .where(AlertEvent.alert_id == alert.id, AlertEvent.action == "acknowledged")
+        .order_by(AlertEvent.id.desc())
+        .limit(1)
+    )
+    name = detail.get("by") if isinstance(detail, dict) else None
+    return str(name) if name else "someone"
