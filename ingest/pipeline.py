@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,6 +18,15 @@ class Rejected:
 
     reason: str
     detail: str
+
+
+# A seq beyond this cannot be stored as an InfluxDB integer field and would poison the agent's dedupe window.
+MAX_SEQ = 2**53
+# Numeric values beyond this are sensor garbage (and ±inf/NaN are refused by InfluxDB).
+MAX_ABS_VALUE = 1e12
+# Events older than this are not late but wrong (a Pi without RTC booting at 1970).
+MIN_TS = datetime(2000, 1, 1).astimezone()
+_RANGE_FIELDS = ("battery:", "seq:")
 
 
 @dataclass
@@ -52,6 +62,9 @@ class Validator:
                     return Rejected("home_mismatch", f"topic says {home}, payload says {event.home}")
                 if event.ts - now > self.max_future:
                     return Rejected("future_ts", f"ts {event.ts.isoformat()} is ahead of now {now.isoformat()}")
+                out_of_range = _out_of_range(event.seq, event.value, event.ts)
+                if out_of_range:
+                    return Rejected("out_of_range", out_of_range)
                 if self.seqs.check(home, event.agent, event.seq) is Seen.DUPLICATE:
                     return None
                 return event_line(event)
@@ -62,4 +75,19 @@ class Validator:
                 return Rejected("home_mismatch", f"topic says {home}, payload says {hb.home}")
             return heartbeat_line(hb)
         except ContractError as err:
+            if err.reason == "schema" and err.detail.startswith(_RANGE_FIELDS) and "than" in err.detail:
+                # Within the schema but outside the field's bounds (battery 0-100, seq >= 1): its own reason.
+                return Rejected("out_of_range", err.detail)
             return Rejected(err.reason, err.detail)
+
+
+def _out_of_range(seq: int, value: object, ts: datetime) -> str | None:
+    if seq > MAX_SEQ:
+        return f"seq {seq} is beyond {MAX_SEQ}"
+    if isinstance(value, float) and not (math.isfinite(value) and abs(value) <= MAX_ABS_VALUE):
+        return f"value {value!r} is out of range (finite, at most {MAX_ABS_VALUE:g} in magnitude)"
+    if isinstance(value, int) and abs(value) > MAX_ABS_VALUE:
+        return f"value {value} is out of range (at most {MAX_ABS_VALUE:g} in magnitude)"
+    if ts < MIN_TS:
+        return f"ts {ts.isoformat()} is before {MIN_TS.date()}"
+    return None

@@ -1,74 +1,84 @@
-"""The ingest service: MQTT QoS 1 in, InfluxDB out, acknowledged only once stored."""
+"""The ingest service: MQTT QoS 1 in, InfluxDB out, acknowledged only once stored or durably spilled."""
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import paho.mqtt.client as mqtt
 from sqlalchemy import select
 
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import DeadLetter, Home
-from anxin.mqtt import connect_and_wait, make_client
 from contracts.topics import TopicKind, home_filter
 from ingest.config import IngestSettings
+from ingest.metrics import IngestMetrics
+from ingest.mqttlink import Message, Subscriber
 from ingest.pipeline import Rejected, Validator
-from ingest.writer import LineWriter, WriteError, make_writer
+from ingest.spill import Spill, SpillFull
+from ingest.writer import LineWriter, WriteError, ensure_retention, make_writer
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class _Msg:
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
+# At most this many lag observations per batch: a histogram observation costs about a microsecond.
+_LAG_SAMPLES = 256
 
 
 class _Stopping(Exception):
-    """Raised inside the writer loop when the service stops before a batch could be stored."""
+    """Raised inside the writer loop when the service stops before a batch could be stored or spilled."""
 
 
 class IngestService:
-    """Subscribes, validates, batches, writes and only then acknowledges."""
+    """Subscribes, validates, batches, writes (or spills) and only then acknowledges."""
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
         opts = settings.ingest
         self.validator = Validator(max_future=timedelta(seconds=opts.max_future_s))
         self.validator.seqs.window = opts.dedupe_window
-        self._inbox: queue.Queue[_Msg] = queue.Queue()
+        self.metrics = IngestMetrics(self.validator.seqs.gaps)
+        self.metrics_port: int | None = None
+        self.spill = Spill(
+            opts.spill_dir or settings.state_dir / "ingest-spill",
+            opts.spill_max_bytes,
+            opts.spill_alarm_fraction,
+            opts.spill_segment_bytes,
+        )
+        self.metrics.spill_limit.set(opts.spill_max_bytes)
+        self._inbox: deque[list[Message]] = deque()
+        self._inbox_ready = threading.Event()
+        self._replay_wake = threading.Event()
         self._engine = make_engine(settings.database.url) if opts.check_homes else None
         self._sessions = session_factory(self._engine) if self._engine else None
         self._homes_loaded_at = 0.0
         self._writer: LineWriter | None = None
-        self._client = make_client(settings.mqtt, opts.client_id, manual_ack=True)
-        self._client.on_connect = self._on_connect
-        self._client.on_message = self._on_message
+        self._writer_lock = threading.Lock()
+        self._retention_done = opts.retention is None
+        self.link = Subscriber(
+            settings.mqtt,
+            opts.client_id,
+            self._filters(),
+            self._deliver,
+            session_expiry_s=opts.session_expiry_s,
+            receive_maximum=opts.receive_maximum,
+        )
+        self.link.on_state = lambda up: self.metrics.mqtt_up.set(1 if up else 0)
         self.stored = 0
+        self._update_spill_gauges()
+
+    # -- inputs ------------------------------------------------------------------------------------------------------
 
     def _filters(self) -> list[str]:
         group = self.settings.ingest.shared_group
         tops = [home_filter(k) for k in (TopicKind.EVENTS, TopicKind.STATUS, TopicKind.HEARTBEAT)]
         return [f"$share/{group}/{t}" for t in tops] if group else tops
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            log.error("broker refused ingest: %s", reason)
-            return
-        client.subscribe([(t, 1) for t in self._filters()])
-        log.info("ingest connected (session present: %s)", getattr(flags, "session_present", "?"))
-
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(_Msg(msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
+    def _deliver(self, msgs: list[Message]) -> None:
+        self._inbox.append(msgs)
+        self._inbox_ready.set()
 
     def _refresh_homes(self) -> None:
         if self._sessions is None or time.monotonic() - self._homes_loaded_at < self.settings.ingest.homes_refresh_s:
@@ -80,22 +90,27 @@ class IngestService:
         except Exception as err:  # keep the last known list; a DB blip must not stop ingest
             log.warning("could not refresh the home registry: %s", err)
 
-    def _store_dead_letters(self, dead: list[tuple[_Msg, Rejected]]) -> None:
+    def healthy(self) -> bool:
+        """Connected to the broker, and InfluxDB taking writes (nothing waiting in the spill)."""
+        return self.link.connected.is_set() and self.spill.empty()
+
+    # -- outputs -----------------------------------------------------------------------------------------------------
+
+    def _store_dead_letters(self, dead: list[tuple[str, bytes, Rejected]]) -> None:
         now = datetime.now(UTC)
-        for msg, rej in dead:
-            log.warning("rejected message on %s: %s (%s)", msg.topic[:120], rej.reason, rej.detail[:200])
+        for topic, _payload, rej in dead[:20]:
+            log.warning("rejected message on %s: %s (%s)", topic[:120], rej.reason, rej.detail[:200])
+        if len(dead) > 20:
+            log.warning("... and %d more rejected messages in this batch", len(dead) - 20)
         rows = [
             DeadLetter(
-                received_at=now,
-                topic=msg.topic[:256],
-                reason=rej.reason,
-                detail=rej.detail[:2000],
-                payload=msg.payload[:65536],
+                received_at=now, topic=topic[:256], reason=rej.reason, detail=rej.detail[:2000], payload=payload[:65536]
             )
-            for msg, rej in dead
+            for topic, payload, rej in dead
         ]
         try:
-            assert self._sessions is not None
+            if self._sessions is None:
+                raise RuntimeError("no database configured (check_homes off)")
             with self._sessions() as s, s.begin():
                 s.add_all(rows)
         except Exception as err:
@@ -103,115 +118,225 @@ class IngestService:
             path = self.settings.state_dir / "dead-letters.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "a") as fh:
-                for msg, rej in dead:
-                    fh.write(
-                        json.dumps(
-                            {
-                                "at": now.isoformat(),
-                                "topic": msg.topic,
-                                "reason": rej.reason,
-                                "detail": rej.detail,
-                                "payload": msg.payload.decode(errors="replace"),
-                            }
-                        )
-                        + "\n"
-                    )
+                for topic, payload, rej in dead:
+                    record = {
+                        "at": now.isoformat(),
+                        "topic": topic,
+                        "reason": rej.reason,
+                        "detail": rej.detail,
+                        "payload": payload.decode(errors="replace"),
+                    }
+                    fh.write(json.dumps(record) + "\n")
             log.warning("dead letters kept in %s (database: %s)", path, err)
 
-    def _write(self, lines: list[str], stop: threading.Event) -> list[str]:
-        """Write until stored; returns lines the server refused permanently (kept as dead letters)."""
-        delay = 0.5
+    def _get_writer(self) -> LineWriter:
+        with self._writer_lock:
+            if not self._retention_done:
+                assert self.settings.ingest.retention is not None
+                log.info("%s", ensure_retention(self.settings.influx, self.settings.ingest.retention))
+                self._retention_done = True
+            if self._writer is None:
+                self._writer = make_writer(self.settings.influx)
+            return self._writer
+
+    def _write(self, lines: list[str]) -> list[str]:
+        """Write once; returns lines the server refused permanently. Raises WriteError when worth retrying."""
+        t0 = time.perf_counter()
+        try:
+            self._get_writer().write(lines)
+        except WriteError as err:
+            self.metrics.write_errors.labels(str(err.retryable).lower()).inc()
+            if err.retryable:
+                self.metrics.influx_up.set(0)
+                raise
+            if len(lines) == 1:
+                log.error("InfluxDB refused a point: %s", err)
+                return lines
+            # Find the bad point(s) by halving; the rest is stored.
+            mid = len(lines) // 2
+            return self._write(lines[:mid]) + self._write(lines[mid:])
+        self.metrics.write_latency.observe(time.perf_counter() - t0)
+        self.metrics.influx_up.set(1)
+        self.metrics.stored.inc(len(lines))
+        self.stored += len(lines)
+        self.validator.counts["stored"] += len(lines)
+        self._observe_lag(lines)
+        return []
+
+    def _observe_lag(self, lines: list[str]) -> None:
+        now_ns = time.time_ns()
+        step = max(1, len(lines) // _LAG_SAMPLES)
+        observe = self.metrics.event_lag.observe
+        for line in lines[::step]:
+            observe((now_ns - int(line[line.rindex(" ") + 1 :])) / 1e9)
+
+    def _store(self, lines: list[str], stop: threading.Event) -> list[str]:
+        """Write to InfluxDB, or spill when it is unreachable or the spill is not drained yet (order)."""
+        warned = False
         while True:
+            if self.spill.empty():
+                try:
+                    return self._write(lines)
+                except WriteError as err:
+                    log.warning("InfluxDB unreachable (%s): spilling to %s", err, self.spill.folder)
             try:
-                if self._writer is None:
-                    self._writer = make_writer(self.settings.influx)
-                self._writer.write(lines)
-                return []
-            except WriteError as err:
-                if not err.retryable:
-                    if len(lines) == 1:
-                        log.error("InfluxDB refused a point: %s", err)
-                        return lines
-                    # Find the bad point(s) by halving; the rest is stored.
-                    mid = len(lines) // 2
-                    return self._write(lines[:mid], stop) + self._write(lines[mid:], stop)
-                log.warning("InfluxDB write failed, retrying in %.1fs: %s", delay, err)
-                if stop.wait(delay):
+                self.spill.append(lines)
+            except (SpillFull, OSError) as err:
+                if not warned:
+                    log.error("cannot spill, holding acknowledgements: %s", err)
+                    warned = True
+                self._update_spill_gauges()
+                if stop.wait(1.0):
                     # Shutting down: leave the batch unacknowledged, the broker redelivers it next start.
                     raise _Stopping from err
-                delay = min(delay * 2, 10.0)
+                continue
+            self.metrics.spilled.inc(len(lines))
+            self._update_spill_gauges()
+            self._replay_wake.set()
+            return []
 
-    def process_batch(self, batch: list[_Msg], stop: threading.Event) -> None:
-        """Validate, store and acknowledge one batch."""
+    def _update_spill_gauges(self) -> None:
+        self.metrics.spill_events.set(self.spill.events)
+        self.metrics.spill_bytes.set(self.spill.bytes_used)
+        self.metrics.spill_alarm.set(1 if self.spill.alarm else 0)
+
+    # -- the pipeline ------------------------------------------------------------------------------------------------
+
+    def process_batch(self, batch: list[Message], stop: threading.Event) -> None:
+        """Validate, store (or spill) and acknowledge one batch."""
         self._refresh_homes()
         now = datetime.now(UTC)
         lines: list[str] = []
-        source: dict[str, _Msg] = {}
-        dead: list[tuple[_Msg, Rejected]] = []
+        line_source: list[Message] = []
+        dead: list[tuple[str, bytes, Rejected]] = []
+        duplicates = 0
+        handle = self.validator.handle
         for m in batch:
-            out = self.validator.handle(m.topic, m.payload, now)
+            out = handle(m.topic, m.payload, now)
             if isinstance(out, str):
                 lines.append(out)
-                source[out] = m
-            elif isinstance(out, Rejected):
-                dead.append((m, out))
+                line_source.append(m)
+            elif out is None:
+                duplicates += 1
+            else:
+                dead.append((m.topic, m.payload, out))
         if lines:
-            refused = self._write(lines, stop)
-            self.stored += len(lines) - len(refused)
-            self.validator.counts["stored"] += len(lines) - len(refused)
-            dead += [(source[r], Rejected("db_refused", "InfluxDB refused the point")) for r in refused]
+            refused = set(self._store(lines, stop))
+            if refused:
+                for line, m in zip(lines, line_source, strict=True):
+                    if line in refused:
+                        dead.append((m.topic, m.payload, Rejected("db_refused", "InfluxDB refused the point")))
         if dead:
             self._store_dead_letters(dead)
-        for m in batch:
-            if m.qos:
-                self._client.ack(m.mid, m.qos)
+            for _t, _p, rej in dead:
+                self.metrics.invalid.labels(rej.reason).inc()
+        self.metrics.received.inc(len(batch))
+        self.metrics.duplicates.inc(duplicates)
+        self.metrics.batch_size.observe(len(batch))
+        self.metrics.acked.inc(self.link.ack(batch))
 
     def _worker(self, stop: threading.Event) -> None:
         opts = self.settings.ingest
+        flush_at = min(opts.batch_size, max(1, opts.receive_maximum // 2))
         last_report = time.monotonic()
-        while not (stop.is_set() and self._inbox.empty()):
-            try:
-                first = self._inbox.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            batch = [first]
-            deadline = time.monotonic() + opts.batch_interval_s
-            while len(batch) < opts.batch_size:
-                remaining = deadline - time.monotonic()
+        batch: list[Message] = []
+        deadline = 0.0
+        while True:
+            while self._inbox and len(batch) < flush_at:
+                if not batch:
+                    deadline = time.monotonic() + opts.batch_interval_s
+                batch.extend(self._inbox.popleft())
+            now = time.monotonic()
+            stopping = stop.is_set()
+            if batch and (len(batch) >= flush_at or now >= deadline or stopping):
                 try:
-                    batch.append(
-                        self._inbox.get(timeout=max(remaining, 0)) if remaining > 0 else self._inbox.get_nowait()
-                    )
-                except queue.Empty:
-                    break
-            try:
-                self.process_batch(batch, stop)
-            except _Stopping:
+                    for i in range(0, len(batch), opts.batch_size):
+                        self.process_batch(batch[i : i + opts.batch_size], stop)
+                except _Stopping:
+                    return
+                batch = []
+                continue
+            if stopping and not self._inbox:
                 return
-            if time.monotonic() - last_report > 60:
-                last_report = time.monotonic()
+            if not self._inbox:
+                self._inbox_ready.clear()
+                if not self._inbox:
+                    self._inbox_ready.wait(max(0.001, deadline - now) if batch else 0.5)
+            if now - last_report > 60:
+                last_report = now
+                gaps = self.validator.seqs.gaps()
                 log.info(
-                    "ingest counts: %s; seq gaps: %d",
+                    "ingest counts: %s; seq gaps: %d in %d agents",
                     dict(self.validator.counts),
-                    sum(self.validator.seqs.gaps().values()),
+                    sum(gaps.values()),
+                    len(gaps),
                 )
 
+    def _replayer(self, stop: threading.Event) -> None:
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                record = self.spill.peek()
+            except OSError as err:
+                log.error("cannot read the spill: %s", err)
+                stop.wait(5)
+                continue
+            if record is None:
+                self._replay_wake.wait(1.0)
+                self._replay_wake.clear()
+                continue
+            try:
+                refused = self._write(record.lines)
+            except WriteError as err:
+                log.info("spill replay waiting for InfluxDB (%d events spilled): %s", self.spill.events, err)
+                stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            delay = 0.5
+            if refused:
+                self._store_dead_letters(
+                    [
+                        ("(spill replay)", r.encode(), Rejected("db_refused", "InfluxDB refused the point"))
+                        for r in refused
+                    ]
+                )
+                self.metrics.invalid.labels("db_refused").inc(len(refused))
+            self.spill.commit(record)
+            self._update_spill_gauges()
+            if self.spill.empty():
+                log.info("spill drained: InfluxDB is taking writes again")
+
     def run(self, stop: threading.Event) -> None:
-        """Run until `stop` is set, then finish the batch in hand and disconnect."""
-        self._refresh_homes()
+        """Run until `stop` is set, then finish the batches in hand and disconnect."""
         opts = self.settings.ingest
-        connect_and_wait(self._client, self.settings.mqtt, clean_start=False, session_expiry_s=opts.session_expiry_s)
-        worker_stop = threading.Event()
+        if opts.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(opts.metrics_host, opts.metrics_port)
+        self._refresh_homes()
+        if not self.spill.empty():
+            log.info("spill holds %d events from before: replaying them first", self.spill.events)
+        try:
+            self._get_writer()
+        except WriteError as err:
+            log.warning("InfluxDB not reachable at start (%s): events go to the spill until it is", err)
+        worker_stop, replay_stop = threading.Event(), threading.Event()
         worker = threading.Thread(target=self._worker, args=(worker_stop,), name="ingest-writer", daemon=True)
+        replayer = threading.Thread(target=self._replayer, args=(replay_stop,), name="ingest-replay", daemon=True)
         worker.start()
+        replayer.start()
+        self.link.start()
         log.info("ingest running: %s -> %s", ", ".join(self._filters()), self.settings.influx.url)
         try:
             stop.wait()
         finally:
             worker_stop.set()
+            self._inbox_ready.set()
             worker.join(timeout=30)
-            self._client.disconnect()
-            self._client.loop_stop()
+            replay_stop.set()
+            self._replay_wake.set()
+            replayer.join(timeout=30)
+            self.link.stop()
+            self.spill.close()
+            self.metrics.shutdown()
             if self._writer:
                 self._writer.close()
 

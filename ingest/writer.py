@@ -134,3 +134,56 @@ def make_writer(settings: InfluxSettings) -> LineWriter:
         api = "v1" if needs_v1(version) else "v2"
         log.info("InfluxDB at %s reports version %s: using the %s write API", settings.url, version or "?", api)
     return V1Writer(settings) if api == "v1" else V2Writer(settings)
+
+
+def _influxql_post(settings: InfluxSettings, statement: str) -> dict[str, Any]:
+    import json
+
+    req = urllib.request.Request(
+        f"{settings.url.rstrip('/')}/query", data=urllib.parse.urlencode({"q": statement}).encode(), method="POST"
+    )
+    if settings.token:
+        req.add_header("Authorization", f"Token {settings.token.get_secret_value()}")
+    try:
+        with urllib.request.urlopen(req, timeout=settings.timeout_s) as resp:
+            body: dict[str, Any] = json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        raise WriteError(f"InfluxDB answered {err.code} to {statement.split()[0]}", retryable=err.code >= 500) from err
+    except (OSError, ValueError) as err:
+        raise WriteError(f"InfluxDB query failed: {err}", retryable=True) from err
+    for result in body.get("results", []):
+        if "error" in result:
+            raise WriteError(f"InfluxQL error: {result['error']}", retryable=False)
+    return body
+
+
+def ensure_retention(settings: InfluxSettings, duration: str) -> str:
+    """Create the database and the retention policy with `duration` (1.x), or alter its duration; returns what it did.
+
+    InfluxDB 2.x/3.x and VictoriaMetrics keep retention on the bucket or server instead: nothing to do there.
+    """
+    version = server_version(settings.url)
+    if not version or not re.match(r"v?1\.", version):
+        return f"retention left to the server (version {version or 'unknown'})"
+    db, rp = settings.database, settings.retention_policy
+    _influxql_post(settings, f'CREATE DATABASE "{db}"')  # a no-op when it exists
+    body = _influxql_post(settings, f'SHOW RETENTION POLICIES ON "{db}"')
+    series = (body.get("results") or [{}])[0].get("series") or [{"columns": [], "values": []}]
+    cols = series[0]["columns"]
+    existing = {row[cols.index("name")]: row[cols.index("duration")] for row in series[0]["values"]}
+    influx_duration = "0s" if duration == "INF" else duration
+    if rp not in existing:
+        _influxql_post(settings, f'CREATE RETENTION POLICY "{rp}" ON "{db}" DURATION {influx_duration} REPLICATION 1')
+        return f"created retention policy {rp} on {db} with duration {duration}"
+    if _hours(existing[rp]) != _hours(influx_duration):
+        _influxql_post(settings, f'ALTER RETENTION POLICY "{rp}" ON "{db}" DURATION {influx_duration}')
+        return f"changed retention policy {rp} on {db} from {existing[rp]} to {duration}"
+    return f"retention policy {rp} on {db} already keeps {duration}"
+
+
+def _hours(d: str) -> int:
+    """Hours in an InfluxDB duration such as `2184h0m0s`, `104w`, `7d` or `0s` (infinite)."""
+    total = 0
+    for n, unit in re.findall(r"(\d+)([wdhms])", d):
+        total += int(n) * {"w": 168, "d": 24, "h": 1, "m": 0, "s": 0}[unit]
+    return total

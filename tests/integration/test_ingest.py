@@ -67,13 +67,13 @@ def run_ingest(broker: Broker, db_url: str, tmp_path_factory: pytest.TempPathFac
             influx=influx,
             database={"url": db_url},
             state_dir=tmp_path_factory.mktemp("ingest-state"),
-            ingest=IngestOptions(client_id=client_id, batch_interval_s=0.05, homes_refresh_s=0.5),
+            ingest=IngestOptions(client_id=client_id, batch_interval_s=0.05, homes_refresh_s=0.5, metrics_port=0),
         )
         svc = IngestService(settings)
         stop = threading.Event()
         t = threading.Thread(target=svc.run, args=(stop,), daemon=True)
         t.start()
-        wait_for(lambda: svc._client.is_connected(), what="ingest connected")
+        wait_for(lambda: svc.link.connected.is_set(), what="ingest connected")
         time.sleep(0.3)  # subscription acknowledged
         started.append((svc, stop, t))
         return svc

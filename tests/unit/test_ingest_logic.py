@@ -69,3 +69,20 @@ def test_validator_reasons() -> None:
         out = v.handle(t, payload, NOW)
         assert isinstance(out, Rejected) and out.reason == reason, (reason, out)
     assert v.counts["duplicate"] == 1 and v.counts["invalid:schema"] == 1 and v.counts["received"] == 9
+
+
+def test_values_out_of_range_have_their_own_reason() -> None:
+    v = Validator()
+    topic = "anxin/v1/homes/h-aaaaaa/events"
+    temp = {"kind": "temp", "sensor": "t1", "value": 21.5}
+    for payload in (
+        _event(1, battery=150),
+        _event(0),
+        _event(2**60),
+        _event(4, **{**temp, "value": 1e20}),
+        _event(5, ts="1970-01-01T00:00:00+00:00"),
+    ):
+        out = v.handle(topic, payload, NOW)
+        assert isinstance(out, Rejected) and out.reason == "out_of_range", out
+    late = v.handle(topic, _event(6, ts=(NOW - timedelta(days=1)).isoformat()), NOW)  # a day-old replay: stored
+    assert isinstance(late, str) and late.endswith(f" {int((NOW - timedelta(days=1)).timestamp()) * 10**9 + 6}")
