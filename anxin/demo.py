@@ -50,6 +50,7 @@ def run_demo(homes: int, console_port: int) -> int:
     db_url = f"sqlite:///{state / 'anxin.db'}"
     print(f"anxin demo: state in {state}")
     sim_homes = register_demo_homes(db_url, state, homes)
+    login_file = _demo_operator(db_url, state)
     users = Credentials.load(credentials_path(state)).users
     mqtt_port, influx_port, web_port = _port(18830), _port(18086), _port(console_port)
     config = state / "anxin.toml"
@@ -84,6 +85,7 @@ def run_demo(homes: int, console_port: int) -> int:
         example = sim_homes.homes[min(2, len(sim_homes.homes) - 1)].label
         print(f"  {len(sim_homes.homes)} simulated homes; services ingest, anomaly, alerts, console; logs in {logs}")
         print(f"\n  Console: http://127.0.0.1:{web_port}/\n")
+        print(f"  Log in as admin; the password (and an API token) are in {login_file}")
         print(f"  Press a panic button:  .venv/bin/anxin sim press {example} -c {config}")
         print("  Ctrl-C stops everything.\n", flush=True)
         while not stopping:
@@ -109,11 +111,29 @@ def run_demo(homes: int, console_port: int) -> int:
     return code
 
 
+def _demo_operator(db_url: str, state: Path) -> Path:
+    """Create the demo's console admin; its password and an API token go to a 0600 file in the state folder."""
+    from datetime import UTC, datetime
+
+    from anxin.db.engine import make_engine, session_factory
+    from console.accounts import ensure_demo_admin
+
+    path = state / "console-admin.json"
+    engine = make_engine(db_url)
+    try:
+        with session_factory(engine)() as s:
+            ensure_demo_admin(s, path, datetime.now(UTC))
+    finally:
+        engine.dispose()
+    return path
+
+
 def _prime_sessions(port: int, users: dict[str, str]) -> None:
     """Open each consumer's persistent session first, so nothing the simulator sends early is lost."""
     from pydantic import SecretStr
 
     from anomaly.config import AnomalySettings
+    from anomaly.service import SUBSCRIPTIONS as ANOMALY_TOPICS
     from contracts.topics import FINDINGS_FILTER, TopicKind, home_filter
     from ingest.config import IngestSettings
 
@@ -121,7 +141,7 @@ def _prime_sessions(port: int, users: dict[str, str]) -> None:
     ingest, anomaly = IngestSettings().ingest, AnomalySettings().anomaly
     for user, client_id, filters, expiry in (
         ("ingest", ingest.client_id, homes, ingest.session_expiry_s),
-        ("anomaly", anomaly.client_id, [home_filter(TopicKind.EVENTS)], anomaly.session_expiry_s),
+        ("anomaly", anomaly.client_id, list(ANOMALY_TOPICS), anomaly.session_expiry_s),
         ("alerts", "anxin-alerts", [FINDINGS_FILTER], 86_400),
     ):
         settings = MqttSettings(port=port, username=user, password=SecretStr(users[user]))

@@ -6,42 +6,68 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import RedirectResponse, Response
 
 from anxin.db.engine import make_engine, session_factory
 from anxin.influxql import InfluxQL
 from console.config import ConsoleSettings
+from console.data import OverviewCache
 from console.i18n import translator
-from console.routers import alerts, homes, outbox
-from console.web import SessionDep, make_templates, render, request_lang
+from console.routers import alerts, audit, auth, homes, live, outbox, responders
+from console.snapshot import ActivitySnapshot
+from console.web import STATIC, LoginRequired, SessionDep, login_redirect, make_templates, render, request_lang
 
 log = logging.getLogger(__name__)
 
+DESCRIPTION = (
+    "The operators' console of Anxin. Every page has a JSON twin under `/api/`. Authenticate with an API token "
+    "(`Authorization: Bearer anx_...`, made with `anxin console token create`) or a browser session; changes made "
+    "with a session also need its CSRF token in `X-CSRF-Token`. Residents' personal data is never returned to viewers."
+)
 
-def create_app(settings: ConsoleSettings) -> FastAPI:
-    """The console app for these settings; the engine is disposed when the app shuts down."""
+
+def create_app(settings: ConsoleSettings, *, background: bool = True) -> FastAPI:
+    """The console app for these settings; activity is refreshed in the background while the app runs."""
     engine = make_engine(settings.database.url)
+    token = settings.influx.token.get_secret_value() if settings.influx.token else None
+    timeout = min(settings.influx.timeout_s, settings.console.influx_timeout_s)
+    influx = InfluxQL(settings.influx.url, settings.influx.database, token, timeout)
+    snapshot = ActivitySnapshot(influx, settings.console.refresh_s)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if background:
+            _app.state.snapshot.start()
         yield
+        _app.state.snapshot.stop()
         engine.dispose()
 
-    app = FastAPI(title="Anxin console", version="0.1.0", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
-    token = settings.influx.token.get_secret_value() if settings.influx.token else None
-    timeout = min(settings.influx.timeout_s, settings.console.influx_timeout_s)
+    app = FastAPI(
+        title="Anxin console",
+        version="0.2.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
     app.state.settings = settings
     app.state.sessions = session_factory(engine)
-    app.state.influx = InfluxQL(settings.influx.url, settings.influx.database, token, timeout)
+    app.state.influx = influx
+    app.state.snapshot = snapshot
+    app.state.overview = OverviewCache()
     app.state.templates = make_templates(settings.console.timezone)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    app.include_router(homes.router)
-    app.include_router(alerts.router)
-    app.include_router(outbox.router)
+    for router in (auth, homes, alerts, responders, outbox, audit, live):
+        app.include_router(router.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz(session: SessionDep) -> Response:
@@ -53,6 +79,23 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
             return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
         return JSONResponse({"status": "ok", "database": True})
 
+    @app.exception_handler(LoginRequired)
+    async def login_required(_request: Request, err: LoginRequired) -> Response:
+        return RedirectResponse(login_redirect(err.next_path), status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/api/") or err.status_code < 400 or request.method != "GET":
+            if not request.url.path.startswith("/api/") and request.method != "GET" and err.status_code in (403, 404):
+                return _page_error(request, err)
+            return await http_exception_handler(request, err)
+        return _page_error(request, err)
+
+    def _page_error(request: Request, err: StarletteHTTPException) -> Response:
+        t = translator(request_lang(request))
+        key = {403: "error.forbidden", 404: "error.not_found"}.get(err.status_code, "error.generic")
+        return render(request, "error.html", {"message": t(key)}, status_code=err.status_code)
+
     @app.exception_handler(SQLAlchemyError)
     async def database_down(request: Request, err: SQLAlchemyError) -> Response:
         log.error("database error on %s: %s", request.url.path, err)
@@ -63,3 +106,6 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
         return render(request, "error.html", {"message": translator(lang)("error.database")}, status_code=503)
 
     return app
+
+
+__all__ = ["HTTPException", "create_app"]

@@ -1,11 +1,18 @@
-"""`anxin console` and the console package's other commands."""
+"""`anxin console` and the console package's other commands: accounts, API tokens and the overview benchmark."""
 
 from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
 
 import typer
 
 from anxin.cli_common import ConfigOpt, use_config
 from anxin.runtime import settings_or_exit, setup_logging
+
+PASSWORD_ENV = "ANXIN_CONSOLE_PASSWORD"
 
 
 def run_console(config: ConfigOpt = None) -> None:
@@ -19,6 +26,96 @@ def run_console(config: ConfigOpt = None) -> None:
     run_service(settings)
 
 
+def _db_url() -> str:
+    from console.config import ConsoleSettings
+
+    return settings_or_exit(ConsoleSettings).database.url
+
+
+def user_add(
+    username: Annotated[str, typer.Argument(help="Log-in name: lower-case letters, digits, '.', '_', '-'")],
+    role: Annotated[str, typer.Option(help="admin, operator or viewer")] = "operator",
+    name: Annotated[str | None, typer.Option(help="Name shown on pages and timelines")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a console account; the password is read from ANXIN_CONSOLE_PASSWORD or asked for."""
+    use_config(config)
+    from anxin.db.engine import make_engine, session_factory, upgrade
+    from console.accounts import AccountError, audit, create_operator
+
+    password = os.environ.get(PASSWORD_ENV) or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    url = _db_url()
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as s:
+            now = datetime.now(UTC)
+            op = create_operator(s, username, password, role, now, name)
+            audit(s, now, "cli", "operator_created", f"operator:{op.username}", {"role": role})
+            s.commit()
+    except AccountError as err:
+        typer.echo(f"anxin console user add: {err}", err=True)
+        raise typer.Exit(2) from err
+    finally:
+        engine.dispose()
+    typer.echo(f"created {role} {op.username!r}")
+
+
+def token_create(
+    username: Annotated[str, typer.Argument(help="The account the token acts as")],
+    name: Annotated[str, typer.Option(help="What the token is for")] = "integration",
+    config: ConfigOpt = None,
+) -> None:
+    """Create an API token for an account and print it once (only its hash is stored)."""
+    use_config(config)
+    from anxin.db.engine import make_engine, session_factory, upgrade
+    from console.accounts import AccountError, create_token
+
+    url = _db_url()
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as s:
+            token = create_token(s, username, name, datetime.now(UTC))
+            s.commit()
+    except AccountError as err:
+        typer.echo(f"anxin console token create: {err}", err=True)
+        raise typer.Exit(2) from err
+    finally:
+        engine.dispose()
+    typer.echo(token)
+
+
+def bench_console(
+    homes: Annotated[int, typer.Option(help="How many homes")] = 10_000,
+    events: Annotated[int, typer.Option(help="Sensor events per home written to InfluxDB")] = 20,
+    rounds: Annotated[int, typer.Option(help="Timed requests per variant")] = 5,
+) -> None:
+    """Serve the overview of N homes: the spine's per-request InfluxQL against the snapshot, same run, same data."""
+    sys.path.insert(0, os.getcwd())
+    try:
+        from bench.console_overview import main
+    except ModuleNotFoundError as err:
+        typer.echo("run from the repository root (bench/ is not installed)", err=True)
+        raise typer.Exit(2) from err
+    raise typer.Exit(main(homes=homes, events=events, rounds=rounds))
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this package's commands to `anxin`."""
-    app.command("console")(run_console)
+    console_app = typer.Typer(help="The operators' web console.", invoke_without_command=True)
+
+    @console_app.callback()
+    def _console(ctx: typer.Context, config: ConfigOpt = None) -> None:
+        """Run the operators' web console (or one of its commands)."""
+        if ctx.invoked_subcommand is None:
+            run_console(config)
+
+    user_app = typer.Typer(help="Console accounts.", no_args_is_help=True)
+    user_app.command("add")(user_add)
+    token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+    token_app.command("create")(token_create)
+    console_app.add_typer(user_app, name="user")
+    console_app.add_typer(token_app, name="token")
+    app.add_typer(console_app, name="console")
+    bench.command("console")(bench_console)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -14,7 +15,14 @@ class ConsoleOptions(Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    refresh_s: int = Field(10, ge=2, le=3600, description="Pages reload themselves this often")
+    refresh_s: int = Field(5, ge=1, le=3600, description="Activity data is re-read from InfluxDB this often")
+    stream_poll_s: float = Field(1.0, gt=0, le=60, description="Live updates check the database this often")
+    session_hours: float = Field(12, gt=0, le=24 * 30, description="A log-in lasts this long without use")
+    lockout_after: int = Field(5, ge=1, le=100, description="Failed log-ins in a row before an account is locked")
+    lockout_minutes: float = Field(15, gt=0, le=24 * 60)
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure cookies: auto = when the request arrived over HTTPS"
+    )
     timezone: str = Field("Asia/Shanghai", description="Times on pages are shown in this zone")
     # Shorter than influx.timeout_s: a hung InfluxDB must not hold a page that refreshes every few seconds.
     influx_timeout_s: float = Field(3.0, gt=0, le=60)

@@ -27,6 +27,8 @@ def run_service(settings: ConsoleSettings) -> None:
         lifespan="on",
         log_config=None,  # uvicorn's loggers propagate to the caller's logging setup, one format for all services
         server_header=False,
+        # Live-update streams never end by themselves: give them a moment, then close them on Ctrl-C.
+        timeout_graceful_shutdown=3,
     )
     log.info("console on http://%s:%d/", settings.console.host, settings.console.port)
     uvicorn.Server(config).run()

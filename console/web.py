@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 
+from anxin.db.models import Alert
 from anxin.influxql import InfluxQL
+from console import accounts
+from console.accounts import Principal
 from console.config import ConsoleSettings
 from console.i18n import LANG_COOKIE, LANG_NAMES, SUPPORTED, negotiate, normalize, translator
+from console.snapshot import ActivitySnapshot
 
 TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
 COOKIE_MAX_AGE_S = 365 * 86400
+SESSION_COOKIE = "anxin_session"
+LOGIN_CSRF_COOKIE = "anxin_login_csrf"
+CSRF_HEADER = "x-csrf-token"
+
+
+class LoginRequired(Exception):
+    """A page was asked for without a session: the app redirects to the log-in page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
 
 
 def make_templates(timezone: str) -> Jinja2Templates:
@@ -30,7 +48,23 @@ def make_templates(timezone: str) -> Jinja2Templates:
     def localtime(value: datetime | None) -> str:
         return "—" if value is None else value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
+    def localtime_s(value: datetime | None) -> str:
+        return "—" if value is None else value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    def evidence(value: Any) -> str:
+        # Evidence carries ISO times and plain numbers; show times in the console's zone.
+        if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and "T" in value:
+            try:
+                return localtime_s(datetime.fromisoformat(value))
+            except ValueError:
+                return value
+        if isinstance(value, float):
+            return f"{value:.1f}"
+        return str(value)
+
     templates.env.filters["localtime"] = localtime
+    templates.env.filters["evidence"] = evidence
+    templates.env.filters["localtime_s"] = localtime_s
     return templates
 
 
@@ -53,9 +87,95 @@ def get_influx(request: Request) -> InfluxQL:
     return influx
 
 
+def get_snapshot(request: Request) -> ActivitySnapshot:
+    """The background-refreshed activity snapshot."""
+    snapshot: ActivitySnapshot = request.app.state.snapshot
+    return snapshot
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 InfluxDep = Annotated[InfluxQL, Depends(get_influx)]
 SettingsDep = Annotated[ConsoleSettings, Depends(get_settings)]
+SnapshotDep = Annotated[ActivitySnapshot, Depends(get_snapshot)]
+
+
+def now_utc() -> datetime:
+    """The current time, aware, UTC."""
+    return datetime.now(UTC)
+
+
+def find_principal(request: Request, session: Session) -> Principal | None:
+    """Who is asking: a `Bearer` API token first, else the session cookie; None when neither is valid."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() == "bearer" and credential.strip():
+        return accounts.token_principal(session, credential.strip(), now_utc())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return accounts.session_principal(session, cookie, now_utc(), get_settings(request).console.session_hours)
+    return None
+
+
+def api_user(request: Request, session: SessionDep) -> Principal:
+    """The caller of an API endpoint, or 401."""
+    principal = find_principal(request, session)
+    if principal is None:
+        raise HTTPException(
+            401, "log in, or send an API token as 'Authorization: Bearer anx_...'", {"WWW-Authenticate": "Bearer"}
+        )
+    request.state.principal = principal
+    return principal
+
+
+def page_user(request: Request, session: SessionDep) -> Principal:
+    """The operator looking at a page, or a redirect to the log-in page."""
+    principal = find_principal(request, session)
+    if principal is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target)
+    request.state.principal = principal
+    return principal
+
+
+ApiUser = Annotated[Principal, Depends(api_user)]
+PageUser = Annotated[Principal, Depends(page_user)]
+
+
+def require_actor(principal: Principal) -> None:
+    """403 unless the role may change alerts."""
+    if not principal.may_act:
+        raise HTTPException(403, "viewers may not change alerts")
+
+
+def require_admin(principal: Principal) -> None:
+    """403 unless an admin."""
+    if not principal.is_admin:
+        raise HTTPException(403, "only admins may see this")
+
+
+def check_csrf(request: Request, principal: Principal, submitted: str | None) -> None:
+    """403 unless a session-authenticated change carries its session's CSRF token (API tokens need none)."""
+    if principal.via == "token":
+        return
+    expected = principal.csrf or ""
+    given = submitted or request.headers.get(CSRF_HEADER) or ""
+    if not expected or not secrets.compare_digest(expected, given):
+        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+
+
+def login_redirect(next_path: str) -> str:
+    """The log-in page's address, returning to `next_path` afterwards."""
+    return f"/login?next={quote(next_path, safe='')}"
+
+
+def secure_cookies(request: Request) -> bool:
+    """Whether cookies get the Secure flag on this request."""
+    mode = get_settings(request).console.cookie_secure
+    if mode == "always":
+        return True
+    if mode == "never":
+        return False
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "") == "https"
 
 
 def request_lang(request: Request) -> str:
@@ -75,6 +195,17 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
     # Relative links, so they stay right behind a reverse proxy.
     links = {code: f"{request.url.path}?{urlencode({**request.query_params, 'lang': code})}" for code in SUPPORTED}
     templates: Jinja2Templates = request.app.state.templates
+    principal: Principal | None = getattr(request.state, "principal", None)
+    open_count = 0
+    if principal is not None:
+        sessions: sessionmaker[Session] = request.app.state.sessions
+        with sessions() as session:
+            open_count = (
+                session.scalar(
+                    select(func.count()).select_from(Alert).where(Alert.state.not_in(("resolved", "expired")))
+                )
+                or 0
+            )
     response = templates.TemplateResponse(
         request,
         name,
@@ -83,6 +214,16 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
             "t": t,
             "now": datetime.now(UTC),
             "refresh_s": settings.console.refresh_s,
+            "user": principal,
+            "tz": settings.console.timezone,
+            "js_strings": {
+                "states": {st: t.label("home_state", st) for st in ("alert", "offline", "watch", "learning", "ok")},
+                "new_alert": t("live.new_alert"),
+                "live_on": t("live.on"),
+                "live_off": t("live.off"),
+            },
+            "csrf": principal.csrf if principal is not None else "",
+            "open_count": open_count,
             "lang_links": links,
             "lang_names": LANG_NAMES,
             "path": request.url.path,
@@ -93,5 +234,7 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
     )
     chosen = normalize(request.query_params.get("lang"))
     if chosen and chosen != request.cookies.get(LANG_COOKIE):
-        response.set_cookie(LANG_COOKIE, chosen, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="lax")
+        response.set_cookie(
+            LANG_COOKIE, chosen, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="lax", secure=secure_cookies(request)
+        )
     return response

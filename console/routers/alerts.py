@@ -1,23 +1,169 @@
-"""Open alerts: the page and /api/alerts."""
+"""Alerts: the list, one alert's page, and the actions (acknowledge, note, resolve, silence) as forms and API."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from starlette.responses import Response
+from typing import Annotated
 
-from console import data
-from console.web import SessionDep, render
+from fastapi import APIRouter, Form, HTTPException, Request
+from pydantic import ValidationError
+from starlette.responses import RedirectResponse, Response
+
+from console import actions, data
+from console.accounts import Principal, audit
+from console.i18n import translator
+from console.web import ApiUser, PageUser, SessionDep, check_csrf, now_utc, render, request_lang, require_actor
 
 router = APIRouter(tags=["alerts"])
 
 
 @router.get("/api/alerts", response_model=data.AlertsView)
-def alerts_json(session: SessionDep) -> data.AlertsView:
-    """Alerts neither resolved nor expired."""
+def alerts_json(session: SessionDep, _user: ApiUser) -> data.AlertsView:
+    """Alerts neither resolved nor expired, most severe and oldest first."""
     return data.open_alerts(session)
 
 
+@router.get("/api/alerts/closed", response_model=data.AlertsView)
+def closed_alerts_json(session: SessionDep, _user: ApiUser) -> data.AlertsView:
+    """The newest 50 resolved or expired alerts."""
+    return data.recent_closed_alerts(session)
+
+
 @router.get("/alerts", include_in_schema=False)
-def alerts_page(request: Request, session: SessionDep) -> Response:
-    """The open alerts page."""
-    return render(request, "alerts.html", {"view": data.open_alerts(session)})
+def alerts_page(request: Request, session: SessionDep, _user: PageUser) -> Response:
+    """Open alerts, and the most recently closed."""
+    return render(
+        request,
+        "alerts.html",
+        {"view": data.open_alerts(session), "closed": data.recent_closed_alerts(session, 20)},
+    )
+
+
+def _detail(session: SessionDep, alert_id: int, who: Principal) -> data.AlertDetail:
+    detail = data.alert_detail(session, alert_id)
+    if detail is None:
+        raise HTTPException(404, f"no alert {alert_id}")
+    audit(session, now_utc(), who.actor, "view_alert", f"alert:{alert_id}", {"home": detail.alert.home_id})
+    session.commit()
+    return detail
+
+
+@router.get("/api/alerts/{alert_id}", response_model=data.AlertDetail)
+def alert_json(alert_id: int, session: SessionDep, user: ApiUser) -> data.AlertDetail:
+    """One alert: evidence, timeline (each SMS with its delivery status) and its SMS."""
+    return _detail(session, alert_id, user)
+
+
+@router.get("/alerts/{alert_id}", include_in_schema=False)
+def alert_page(request: Request, alert_id: int, session: SessionDep, user: PageUser) -> Response:
+    """One alert's page with its actions."""
+    detail = _detail(session, alert_id, user)
+    return render(
+        request,
+        "alert.html",
+        {"d": detail, "outcomes": data.OUTCOMES, "done": request.query_params.get("done"), "error": None},
+    )
+
+
+def _run(session: SessionDep, fn: object) -> actions.ActionResult:
+    try:
+        result = fn()  # type: ignore[operator]
+    except actions.ActionError as err:
+        session.rollback()
+        raise HTTPException(actions.STATUS_OF_CODE.get(err.code, 409), str(err)) from err
+    assert isinstance(result, actions.ActionResult)
+    return result
+
+
+@router.post("/api/alerts/{alert_id}/acknowledge", response_model=actions.ActionResult)
+def acknowledge_json(request: Request, alert_id: int, session: SessionDep, user: ApiUser) -> actions.ActionResult:
+    """Take an alert: the ladder stops and the others paged are told who took it."""
+    require_actor(user)
+    check_csrf(request, user, None)
+    return _run(session, lambda: actions.acknowledge(session, alert_id, user, now_utc()))
+
+
+@router.post("/api/alerts/{alert_id}/notes", response_model=actions.ActionResult)
+def note_json(
+    request: Request, alert_id: int, body: actions.NoteBody, session: SessionDep, user: ApiUser
+) -> actions.ActionResult:
+    """Add a note to the timeline."""
+    require_actor(user)
+    check_csrf(request, user, None)
+    return _run(session, lambda: actions.note(session, alert_id, user, body, now_utc()))
+
+
+@router.post("/api/alerts/{alert_id}/resolve", response_model=actions.ActionResult)
+def resolve_json(
+    request: Request, alert_id: int, body: actions.ResolveBody, session: SessionDep, user: ApiUser
+) -> actions.ActionResult:
+    """Close the alert with an outcome (resident_fine, needed_help, emergency_services, false_alarm, device_fault)."""
+    require_actor(user)
+    check_csrf(request, user, None)
+    return _run(session, lambda: actions.resolve(session, alert_id, user, body, now_utc()))
+
+
+@router.post("/api/homes/{home_id}/silence", response_model=actions.ActionResult, tags=["homes"])
+def silence_json(
+    request: Request, home_id: str, body: actions.SilenceBody, session: SessionDep, user: ApiUser
+) -> actions.ActionResult:
+    """Hold paging for a home for some minutes, with a reason (a panic press still pages)."""
+    require_actor(user)
+    check_csrf(request, user, None)
+    return _run(session, lambda: actions.silence(session, home_id, user, body, now_utc()))
+
+
+@router.post("/alerts/{alert_id}/action", include_in_schema=False)
+def alert_form(
+    request: Request,
+    alert_id: int,
+    session: SessionDep,
+    user: PageUser,
+    action: Annotated[str, Form(max_length=16)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    text: Annotated[str, Form(max_length=4000)] = "",
+    outcome: Annotated[str, Form(max_length=32)] = "",
+    minutes: Annotated[str, Form(max_length=8)] = "",
+    reason: Annotated[str, Form(max_length=400)] = "",
+) -> Response:
+    """The alert page's forms; back to the page with a message, or the page with the error."""
+    require_actor(user)
+    check_csrf(request, user, csrf)
+    now = now_utc()
+    t = translator(request_lang(request))
+    try:
+        if action == "ack":
+            actions.acknowledge(session, alert_id, user, now)
+        elif action == "note":
+            actions.note(session, alert_id, user, actions.NoteBody(text=text.strip()), now)
+        elif action == "resolve":
+            body = actions.ResolveBody(outcome=outcome, note=text.strip() or None)
+            actions.resolve(session, alert_id, user, body, now)
+        elif action == "silence":
+            detail = data.alert_detail(session, alert_id)
+            if detail is None:
+                raise actions.ActionError("not_found", f"no alert {alert_id}")
+            mins = int(minutes) if minutes.isdigit() else 0
+            actions.silence(session, detail.alert.home_id, user, actions.SilenceBody(minutes=mins, reason=reason), now)
+        else:
+            raise actions.ActionError("invalid", f"unknown action {action!r}")
+    except (actions.ActionError, ValidationError) as err:
+        session.rollback()
+        code = err.code if isinstance(err, actions.ActionError) else "invalid"
+        detail = data.alert_detail(session, alert_id)
+        if detail is None:
+            raise HTTPException(404, f"no alert {alert_id}") from err
+        message = t(f"action.error.{code}") if f"action.error.{code}" in _keys(t.lang) else t("action.error.invalid")
+        status = actions.STATUS_OF_CODE.get(code, 409)
+        return render(
+            request,
+            "alert.html",
+            {"d": detail, "outcomes": data.OUTCOMES, "done": None, "error": message},
+            status_code=status,
+        )
+    return RedirectResponse(f"/alerts/{alert_id}?done={action}", status_code=303)
+
+
+def _keys(lang: str) -> set[str]:
+    from console.i18n import MESSAGES
+
+    return set(MESSAGES[lang])

@@ -1,31 +1,210 @@
-"""Homes: the list page and /api/homes."""
+"""Homes: the overview (page and /api/homes) and one home's page."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from console import data
-from console.web import InfluxDep, SessionDep, render
+from anxin.db.models import Home
+from console import charts, data
+from console.accounts import Principal, audit
+from console.i18n import translator
+from console.snapshot import ActivitySnapshot
+from console.web import (
+    ApiUser,
+    InfluxDep,
+    PageUser,
+    SessionDep,
+    SettingsDep,
+    SnapshotDep,
+    now_utc,
+    render,
+    request_lang,
+)
 
 router = APIRouter(tags=["homes"])
+District = Annotated[str | None, Query(max_length=80)]
+StateQ = Annotated[data.HomeState | None, Query()]
+ResponderQ = Annotated[int | None, Query(ge=1)]
+Search = Annotated[str | None, Query(max_length=80)]
+
+
+class SensorOut(BaseModel):
+    """A sensor with its battery and when it was last heard."""
+
+    sensor: str
+    kind: str
+    room: str
+    last_seen: Any
+    battery: int | None
+
+
+class HomeDetail(BaseModel):
+    """One home: activity series, sensors, hub, routine, alerts, and residents when the role allows."""
+
+    id: str
+    label: str
+    district: str
+    activity_available: bool
+    hours: list[Any]
+    rooms_by_hour: dict[str, list[float]]
+    days: list[Any]
+    door_openings: list[float]
+    night_activity: list[float]
+    sensors: list[SensorOut]
+    agent: dict[str, Any]
+    heartbeat: dict[str, Any]
+    routine: data.Routine | None
+    silenced_until: Any
+    alerts: list[data.AlertRow]
+    residents: list[data.ResidentRow] | None
+
+
+def _blank(value: str | None) -> str | None:
+    return value or None
+
+
+def _overview(request: Request, session: Session, snapshot: ActivitySnapshot) -> data.HomesView:
+    cache: data.OverviewCache = request.app.state.overview
+    return cache.get(session, snapshot.get(), now_utc())[0]
 
 
 @router.get("/api/homes", response_model=data.HomesView)
-def homes_json(session: SessionDep, influx: InfluxDep) -> data.HomesView:
-    """Every home with last activity, hub state and open alert count."""
-    return data.list_homes(session, influx)
+def homes_json(
+    request: Request,
+    session: SessionDep,
+    snapshot: SnapshotDep,
+    _user: ApiUser,
+    district: District = None,
+    state: StateQ = None,
+    responder: ResponderQ = None,
+    q: Search = None,
+) -> Response:
+    """Every home with its state (alert/offline/watch/learning/ok), last activity, hub and open alerts; filterable."""
+    full = _overview(request, session, snapshot)
+    view = data.filter_view(full, district=_blank(district), state=state, responder=responder, q=_blank(q))
+    if view is not full:
+        return Response(view.model_dump_json(), media_type="application/json")
+    extras = request.app.state.overview.extras
+    if "json" not in extras:
+        extras["json"] = full.model_dump_json().encode()
+    return Response(extras["json"], media_type="application/json")
 
 
 @router.get("/", include_in_schema=False)
 @router.get("/homes", include_in_schema=False)
-def homes_page(request: Request, session: SessionDep, influx: InfluxDep) -> Response:
-    """The home list page."""
-    view = data.list_homes(session, influx)
-    summary = {
-        "total": len(view.homes),
-        "online": sum(1 for h in view.homes if h.online is True),
-        "offline": sum(1 for h in view.homes if h.online is False),
-        "alerting": sum(1 for h in view.homes if h.open_alerts),
+def homes_page(
+    request: Request,
+    session: SessionDep,
+    snapshot: SnapshotDep,
+    _user: PageUser,
+    district: District = None,
+    state: Annotated[str | None, Query(max_length=16)] = None,
+    responder: Annotated[str | None, Query(max_length=12)] = None,
+    q: Search = None,
+) -> Response:
+    """The overview: every home coloured by state, with filters and live updates."""
+    chosen_state = state if state in data.HOME_STATES else None
+    chosen_responder = int(responder) if responder and responder.isdigit() else None
+    full = _overview(request, session, snapshot)
+    view = data.filter_view(
+        full, district=_blank(district), state=chosen_state, responder=chosen_responder, q=_blank(q)
+    )
+    filters = {"district": district or "", "state": chosen_state or "", "responder": chosen_responder, "q": q or ""}
+    lang = request_lang(request)
+    rows_key = ("rows", lang)
+    extras = request.app.state.overview.extras
+    rows_html = extras.get(rows_key) if view is full else None
+    if rows_html is None:
+        rows_html = _render_rows(request, view, lang)
+        if view is full:
+            extras[rows_key] = rows_html
+    return render(
+        request,
+        "homes.html",
+        {
+            "view": view,
+            "filters": filters,
+            "states": data.HOME_STATES,
+            "responders": data.responder_choices(session),
+            "filtered": any(v for v in filters.values()),
+            "rows_html": rows_html,
+        },
+    )
+
+
+def _render_rows(request: Request, view: data.HomesView, lang: str) -> str:
+    """The overview's table rows, rendered once per change and language (10k rows cost ~0.3 s to render)."""
+    t = translator(lang)
+    template = request.app.state.templates.env.get_template("homes_rows.html")
+    states = {st: t.label("home_state", st) for st in data.HOME_STATES}
+    return str(template.render(view=view, t=t, st_names=states))
+
+
+def _home_detail(session: Session, influx: Any, home_id: str, who: Principal, timezone: str) -> HomeDetail:
+    home = session.get(Home, home_id)
+    if home is None:
+        raise HTTPException(404, f"no home {home_id}")
+    now = now_utc()
+    act = charts.read_home_activity(influx, home.id, timezone, now)
+    show = who.sees_personal_data
+    audit(session, now, who.actor, "view_home", f"home:{home.id}", {"personal_data": show})
+    session.commit()
+    return HomeDetail(
+        id=home.id,
+        label=home.label,
+        district=home.district,
+        activity_available=act.available,
+        hours=[h.isoformat() for h in act.hours],
+        rooms_by_hour=act.rooms,
+        days=[d.isoformat() for d in act.days],
+        door_openings=act.doors,
+        night_activity=act.nights,
+        sensors=[SensorOut(**s.__dict__) for s in act.sensors],
+        agent={k: v for k, v in act.agent.items() if k not in ("home",)},
+        heartbeat={k: v for k, v in act.heartbeat.items() if k not in ("home",)},
+        routine=data.routine(session, home.id),
+        silenced_until=data.active_silence(session, home.id, now),
+        alerts=data.home_alerts(session, home.id).alerts,
+        residents=data.residents(session, home.id) if show else None,
+    )
+
+
+@router.get("/api/homes/{home_id}", response_model=HomeDetail)
+def home_json(home_id: str, session: SessionDep, influx: InfluxDep, settings: SettingsDep, user: ApiUser) -> HomeDetail:
+    """One home; residents' contacts only for admins and operators (null for viewers)."""
+    return _home_detail(session, influx, home_id, user, settings.console.timezone)
+
+
+@router.get("/homes/{home_id}", include_in_schema=False)
+def home_page(
+    request: Request, home_id: str, session: SessionDep, influx: InfluxDep, settings: SettingsDep, user: PageUser
+) -> Response:
+    """One home's page: charts, sensors, hub, routine, alert history and (by role) residents."""
+    detail = _home_detail(session, influx, home_id, user, settings.console.timezone)
+    t = translator(request_lang(request))
+    hours = [datetime.fromisoformat(h) for h in detail.hours]
+    svg = {
+        "rooms": charts.heatmap_svg(
+            {t.label("room", room): v for room, v in detail.rooms_by_hour.items()},
+            hours,
+            t("home.chart.rooms"),
+            t("home.unit.events"),
+        ),
+        "doors": charts.bars_svg(
+            detail.door_openings, [d[5:] for d in detail.days], t("home.chart.doors"), t("home.unit.openings")
+        ),
+        "nights": charts.bars_svg(
+            detail.night_activity,
+            [d[5:] for d in detail.days],
+            t("home.chart.nights"),
+            t("home.unit.events"),
+            color="#6f42c1",
+        ),
     }
-    return render(request, "homes.html", {"view": view, "summary": summary})
+    return render(request, "home.html", {"home": detail, "svg": svg, "outcomes": data.OUTCOMES})

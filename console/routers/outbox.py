@@ -1,4 +1,4 @@
-"""The SMS outbox: the page and /api/outbox."""
+"""The SMS outbox and ingest's dead letters."""
 
 from __future__ import annotations
 
@@ -8,19 +8,48 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from console import data
-from console.web import SessionDep, SettingsDep, render
+from console.web import ApiUser, PageUser, SessionDep, SettingsDep, render
 
 router = APIRouter(tags=["outbox"])
 Limit = Annotated[int | None, Query(ge=1, le=5000)]
+Status = Annotated[str | None, Query(max_length=16)]
 
 
 @router.get("/api/outbox", response_model=data.OutboxView)
-def outbox_json(session: SessionDep, settings: SettingsDep, limit: Limit = None) -> data.OutboxView:
+def outbox_json(
+    session: SessionDep, settings: SettingsDep, _user: ApiUser, limit: Limit = None, status: Status = None
+) -> data.OutboxView:
     """The newest SMS, numbers masked."""
-    return data.outbox(session, limit or settings.console.outbox_limit)
+    return data.outbox(session, limit or settings.console.outbox_limit, status or None)
 
 
 @router.get("/outbox", include_in_schema=False)
-def outbox_page(request: Request, session: SessionDep, settings: SettingsDep, limit: Limit = None) -> Response:
+def outbox_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _user: PageUser,
+    limit: Limit = None,
+    status: Status = None,
+) -> Response:
     """The outbox page."""
-    return render(request, "outbox.html", {"view": data.outbox(session, limit or settings.console.outbox_limit)})
+    view = data.outbox(session, limit or settings.console.outbox_limit, status or None)
+    return render(request, "outbox.html", {"view": view, "status": status or ""})
+
+
+@router.get("/api/dead-letters", response_model=data.DeadLettersView)
+def dead_letters_json(
+    session: SessionDep, settings: SettingsDep, _user: ApiUser, limit: Limit = None
+) -> data.DeadLettersView:
+    """What ingest rejected and why, newest first."""
+    return data.dead_letters(session, limit or settings.console.outbox_limit)
+
+
+@router.get("/dead-letters", include_in_schema=False)
+def dead_letters_page(
+    request: Request, session: SessionDep, settings: SettingsDep, _user: PageUser, limit: Limit = None
+) -> Response:
+    """The dead letters page."""
+    return render(
+        request, "dead_letters.html", {"view": data.dead_letters(session, limit or settings.console.outbox_limit)}
+    )

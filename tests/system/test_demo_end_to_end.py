@@ -41,13 +41,18 @@ class Demo:
     def console(self) -> str:
         return f"http://127.0.0.1:{self.config['console']['port']}"
 
+    def _get(self, path: str) -> bytes:
+        # The demo writes its console admin's API token to the state folder.
+        token = json.loads((self.state / "console-admin.json").read_text())["token"]
+        req = urllib.request.Request(self.console + path, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return bytes(r.read())
+
     def get_json(self, path: str) -> Any:
-        with urllib.request.urlopen(self.console + path, timeout=5) as r:
-            return json.loads(r.read())
+        return json.loads(self._get(path))
 
     def get_text(self, path: str) -> str:
-        with urllib.request.urlopen(self.console + path, timeout=5) as r:
-            return str(r.read().decode())
+        return self._get(path).decode()
 
     def anxin(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

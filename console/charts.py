@@ -1,0 +1,191 @@
+"""A home's activity from InfluxDB, and its charts drawn as inline SVG on the server (no script, no network)."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from html import escape
+from zoneinfo import ZoneInfo
+
+from anxin.influxql import InfluxQL, InfluxQueryError, Series
+
+NIGHT_START, NIGHT_END = 22, 6  # local hours; a night belongs to the date it starts on
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class SensorInfo:
+    """One sensor of a home: where, what, when last heard and its battery."""
+
+    sensor: str
+    kind: str
+    room: str
+    last_seen: datetime | None
+    battery: int | None
+
+
+@dataclass
+class HomeActivity:
+    """Charts' data and the hub's state for one home; `available` is false when InfluxDB could not be read."""
+
+    available: bool
+    hours: list[datetime] = field(default_factory=list)  # the last 24 local hours, oldest first
+    rooms: dict[str, list[float]] = field(default_factory=dict)  # room -> motion per hour over `hours`
+    days: list[date] = field(default_factory=list)  # the last 7 local dates, oldest first
+    doors: list[float] = field(default_factory=list)  # door openings per day
+    nights: list[float] = field(default_factory=list)  # motion between 22:00 and 06:00, per night
+    sensors: list[SensorInfo] = field(default_factory=list)
+    agent: dict[str, object] = field(default_factory=dict)
+    heartbeat: dict[str, object] = field(default_factory=dict)
+
+
+def _quote(home_id: str) -> str:
+    if not _SAFE_ID.match(home_id):
+        raise ValueError(f"not a home id: {home_id!r}")
+    return home_id
+
+
+def _ms(value: object) -> datetime | None:
+    return datetime.fromtimestamp(float(value) / 1000, UTC) if isinstance(value, int | float) else None
+
+
+def _latest(series: list[Series]) -> dict[str, object]:
+    if not series or not series[0].values:
+        return {}
+    record = series[0].records()[0]
+    record["time"] = _ms(record.get("time"))
+    return record
+
+
+def read_home_activity(influx: InfluxQL, home_id: str, timezone: str, now: datetime) -> HomeActivity:
+    """Hourly activity of the last 7 days by kind and room, sensors, and the hub's latest status and heartbeat."""
+    home = _quote(home_id)
+    zone = ZoneInfo(timezone)
+    queries = {
+        "hourly": f'SELECT sum("value") FROM "sensor_event" WHERE "home" = \'{home}\' AND time > now() - 7d '
+        f'GROUP BY time(1h), "kind", "room" fill(none) tz(\'{timezone}\')',
+        "seen": f'SELECT last("seq") FROM "sensor_event" WHERE "home" = \'{home}\' AND time > now() - 30d '
+        'GROUP BY "sensor", "kind", "room"',
+        "battery": f'SELECT last("battery") FROM "sensor_event" WHERE "home" = \'{home}\' AND time > now() - 30d '
+        'GROUP BY "sensor"',
+        "agent": f'SELECT * FROM "agent_status" WHERE "home" = \'{home}\' ORDER BY time DESC LIMIT 1',
+        "heartbeat": f'SELECT * FROM "heartbeat" WHERE "home" = \'{home}\' ORDER BY time DESC LIMIT 1',
+    }
+    try:
+        with ThreadPoolExecutor(max_workers=len(queries), thread_name_prefix="console-home") as pool:
+            futures = {name: pool.submit(influx.query, q) for name, q in queries.items()}
+            results = {name: f.result() for name, f in futures.items()}
+    except (InfluxQueryError, ValueError, TypeError, IndexError):
+        return HomeActivity(False)
+
+    local_now = now.astimezone(zone)
+    this_hour = local_now.replace(minute=0, second=0, microsecond=0)
+    hours = [this_hour - timedelta(hours=23 - i) for i in range(24)]
+    hour_index = {h: i for i, h in enumerate(hours)}
+    days = [local_now.date() - timedelta(days=6 - i) for i in range(7)]
+    day_index = {d: i for i, d in enumerate(days)}
+    rooms: dict[str, list[float]] = {}
+    doors = [0.0] * 7
+    nights = [0.0] * 7
+    for s in results["hourly"]:
+        kind, room = s.tags.get("kind", ""), s.tags.get("room", "") or "—"
+        for t, total in s.values:
+            if total is None:
+                continue
+            at = datetime.fromtimestamp(t / 1000, UTC).astimezone(zone)
+            if kind in ("motion", "pressure"):
+                i = hour_index.get(at.replace(minute=0, second=0, microsecond=0))
+                if i is not None:
+                    rooms.setdefault(room, [0.0] * 24)[i] += float(total)
+                if kind == "motion" and (at.hour >= NIGHT_START or at.hour < NIGHT_END):
+                    night = at.date() if at.hour >= NIGHT_START else at.date() - timedelta(days=1)
+                    if night in day_index:
+                        nights[day_index[night]] += float(total)
+            elif kind == "door" and at.date() in day_index:
+                doors[day_index[at.date()]] += float(total)
+    batteries = {s.tags.get("sensor", ""): s.values[0][1] for s in results["battery"] if s.values}
+    sensors = [
+        SensorInfo(
+            sensor=s.tags.get("sensor", ""),
+            kind=s.tags.get("kind", ""),
+            room=s.tags.get("room", ""),
+            last_seen=_ms(s.values[0][0]) if s.values else None,
+            battery=int(b) if isinstance(b := batteries.get(s.tags.get("sensor", "")), int | float) else None,
+        )
+        for s in results["seen"]
+    ]
+    sensors.sort(key=lambda x: (x.room, x.sensor))
+    return HomeActivity(
+        True,
+        hours,
+        dict(sorted(rooms.items())),
+        days,
+        doors,
+        nights,
+        sensors,
+        _latest(results["agent"]),
+        _latest(results["heartbeat"]),
+    )
+
+
+def heatmap_svg(rows: dict[str, list[float]], hours: list[datetime], title: str, unit: str) -> str:
+    """Rooms by hour as a grid of cells whose darkness is the activity; one <title> per cell for screen readers."""
+    if not rows:
+        return ""
+    cell_w, cell_h, left, top = 26, 24, 110, 22
+    width = left + cell_w * len(hours) + 8
+    height = top + cell_h * len(rows) + 6
+    peak = max((v for values in rows.values() for v in values), default=0.0) or 1.0
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{escape(title)}" '
+        f'xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for i, h in enumerate(hours):
+        if i % 3 == 0:
+            x = left + i * cell_w + cell_w / 2
+            parts.append(f'<text x="{x:.0f}" y="14" class="tick" text-anchor="middle">{h:%H}</text>')
+    for r, (room, values) in enumerate(rows.items()):
+        y = top + r * cell_h
+        parts.append(
+            f'<text x="{left - 8}" y="{y + cell_h / 2 + 4:.0f}" class="label" text-anchor="end">{escape(room)}</text>'
+        )
+        for i, v in enumerate(values):
+            level = v / peak
+            fill = "#eef2f7" if v <= 0 else f"rgba(31,111,235,{0.18 + 0.82 * level:.2f})"
+            parts.append(
+                f'<rect x="{left + i * cell_w + 1}" y="{y + 1}" width="{cell_w - 2}" height="{cell_h - 2}" rx="3" '
+                f'fill="{fill}"><title>{escape(room)} {hours[i]:%H}:00 · {v:.0f} {escape(unit)}</title></rect>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def bars_svg(values: list[float], labels: list[str], title: str, unit: str, color: str = "#1f6feb") -> str:
+    """A bar chart with the value above each bar and its label below."""
+    if not values:
+        return ""
+    bar_w, gap, height, top, bottom = 44, 14, 150, 18, 24
+    width = len(values) * (bar_w + gap) + gap
+    peak = max(values) or 1.0
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{escape(title)}" '
+        f'xmlns="http://www.w3.org/2000/svg">',
+        f'<line x1="0" x2="{width}" y1="{height - bottom}" y2="{height - bottom}" stroke="#dde2e8"/>',
+    ]
+    plot = height - top - bottom
+    for i, (v, label) in enumerate(zip(values, labels, strict=True)):
+        x = gap + i * (bar_w + gap)
+        h = plot * v / peak if v > 0 else 0
+        y = height - bottom - h
+        parts.append(
+            f'<rect x="{x}" y="{y:.1f}" width="{bar_w}" height="{h:.1f}" rx="3" fill="{color}">'
+            f"<title>{escape(label)} · {v:.0f} {escape(unit)}</title></rect>"
+        )
+        parts.append(f'<text x="{x + bar_w / 2}" y="{y - 4:.1f}" class="value" text-anchor="middle">{v:.0f}</text>')
+        parts.append(
+            f'<text x="{x + bar_w / 2}" y="{height - 6}" class="tick" text-anchor="middle">{escape(label)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
