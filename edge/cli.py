@@ -1,9 +1,78 @@
-"""`anxin edge ...`: the agent on a home's Raspberry Pi."""
+"""`anxin edge ...`: the agent on a home's Raspberry Pi. Imports stay light: a Pi has only the `edge` extra."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+EdgeConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Edge TOML config (default: $ANXIN_EDGE_CONFIG or /etc/anxin/edge.toml)"),
+]
+edge_app = typer.Typer(help="The edge agent on a home's Raspberry Pi.", no_args_is_help=True)
+
+
+def _path(config: Path | None) -> Path:
+    import os
+
+    from edge.config import DEFAULT_CONFIG, EDGE_CONFIG_ENV
+
+    return config or Path(os.environ.get(EDGE_CONFIG_ENV, str(DEFAULT_CONFIG)))
+
+
+@edge_app.command("run")
+def edge_run(config: EdgeConfigOpt = None) -> None:
+    """Run the agent: GPIO and Zigbee sensors into the disk queue, and on to the broker."""
+    from anxin.runtime import run_until_signalled, setup_logging
+    from edge.agent import EdgeAgent
+    from edge.config import EdgeConfigError, load_edge_settings
+
+    try:
+        settings = load_edge_settings(_path(config))
+    except EdgeConfigError as err:
+        typer.echo(f"anxin edge: {err}", err=True)
+        raise typer.Exit(2) from err
+    setup_logging(settings.log_level)
+    agent = EdgeAgent(settings)
+    run_until_signalled("edge", agent.run)
+
+
+@edge_app.command("doctor")
+def edge_doctor(
+    config: EdgeConfigOpt = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each broker")] = 5.0,
+) -> None:
+    """Check config, broker and credentials, clock, each GPIO input and Zigbee device; print what to fix."""
+    from edge.doctor import run_doctor
+
+    checks = run_doctor(_path(config), timeout=timeout)
+    for c in checks:
+        typer.echo(c.render())
+    failed = sum(c.level == "fail" for c in checks)
+    warned = sum(c.level == "warn" for c in checks)
+    typer.echo(f"\n{failed} problem(s), {warned} warning(s)" if failed or warned else "\nall good")
+    raise typer.Exit(1 if failed else 0)
+
+
+def bench_edge(
+    seconds: Annotated[float, typer.Option(help="Seconds per measured rate")] = 5.0,
+    rates: Annotated[str, typer.Option(help="Event rates per second, comma separated")] = "10,100,1000",
+) -> None:
+    """The agent's steady memory and CPU per event rate, as ratios to an idle paho client in the same run."""
+    import runpy
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "edge_bench.py"
+    if not script.exists():
+        typer.echo("bench/edge_bench.py is not here: run it from a clone of the repository", err=True)
+        raise typer.Exit(2)
+    sys.argv = [str(script), "--seconds", str(seconds), "--rates", rates]
+    runpy.run_path(str(script), run_name="__main__")
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add this package's commands to `anxin` (the edge agent issue fills this in)."""
+    """Add `anxin edge run|doctor` and `anxin bench edge`."""
+    app.add_typer(edge_app, name="edge")
+    bench.command("edge")(bench_edge)
