@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,12 @@ from tests.support.servers import Broker
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
+
+
+def _afternoon_zone() -> str:
+    """An Etc/GMT zone whose local time is about 14:00 now (Etc/GMT-8 is UTC+8)."""
+    offset = (14 - datetime.now(UTC).hour + 12) % 24 - 12
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
 
 
 def test_parse_incident() -> None:
@@ -54,8 +60,11 @@ def test_live_run_plays_incidents_and_never_runs_ahead_of_the_clock(broker: Brok
     connect_and_wait(listener, broker.settings("ingest"))
     listener.subscribe([(home_filter(TopicKind.EVENTS), 1), (home_filter(TopicKind.STATUS), 1)])
     # Two hours of past routine played at 1200x (6 s), then real time; incidents in the past and just ahead.
+    # Homes in a zone where it is early afternoon now, so the two past hours are waking hours whenever CI runs.
     settings = SimSettings(
-        state_dir=tmp_path, mqtt=broker.settings("sim"), sim=SimOptions(backfill_s=7200, speed=1200, seed=3)
+        state_dir=tmp_path,
+        mqtt=broker.settings("sim"),
+        sim=SimOptions(backfill_s=7200, speed=1200, seed=3, timezone=_afternoon_zone()),
     )
     incidents = [
         parse_incident("long_lie@-90m~40m:9-1"),
