@@ -51,12 +51,15 @@ class ManagedProcess:
     cmd: list[str]
     log: Path
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    preexec: Callable[[], None] | None = field(default=None, repr=False)
 
     def start(self, ready: Callable[[], bool], timeout: float = 30.0) -> None:
         """Start the process and wait until `ready()` is true."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=self.preexec
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -88,6 +91,16 @@ class ManagedProcess:
             self.proc.wait()
 
 
+def raise_fd_limit() -> None:
+    """Raise this process's open-file limit to its hard limit (a broker holds one descriptor per client)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
+
+
 @dataclass
 class Mosquitto:
     """A private Mosquitto broker under a state folder."""
@@ -101,7 +114,9 @@ class Mosquitto:
         """Write the generated config and start the broker."""
         conf = write_broker_files(self.state, self.port, self.users)
         binary = find_binary("mosquitto", "/usr/sbin/mosquitto")
-        self.process = ManagedProcess("mosquitto", [binary, "-c", str(conf)], self.state / "mosquitto.out")
+        self.process = ManagedProcess(
+            "mosquitto", [binary, "-c", str(conf)], self.state / "mosquitto.out", preexec=raise_fd_limit
+        )
         self.process.start(lambda: port_open(self.port))
         return self
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -147,6 +148,78 @@ def sim_report(
     typer.echo(f"wrote {len(written)} heat maps (<home>/activity.png) under {folder}")
 
 
+def sim_load(
+    config: ConfigOpt = None,
+    homes: Annotated[int, typer.Option(min=1, help="How many homes, registering any that are missing")] = 1000,
+    rate: Annotated[
+        float, typer.Option(min=0, help="Events per second over all homes (0: each home at the model's own cadence)")
+    ] = 0.0,
+    duration: Annotated[float, typer.Option(min=0, help="Seconds to run (0: until Ctrl-C)")] = 0.0,
+    workers: Annotated[int, typer.Option(min=1, help="Processes; each drives its homes from one thread")] = 2,
+    heartbeat_s: Annotated[float, typer.Option(min=1, help="Seconds between a home's heartbeats")] = 60.0,
+    db: Annotated[bool, typer.Option(help="Also register the homes in the SQL database (one bulk insert)")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the model homes the load homes play")] = 1,
+) -> None:
+    """Play many homes from few processes for load tests, each home its own MQTT account and client id."""
+    import time
+
+    use_config(config)
+    from anxin.broker import Credentials
+    from anxin.registry import credentials_path
+    from firmware_sim.config import SimSettings
+    from firmware_sim.load import LoadOptions, LoadStats, load_homes_path, read_seqs, register_load_homes, run_load
+
+    settings = settings_or_exit(SimSettings)
+    setup_logging(settings.log_level)
+    db_url = None
+    if db:
+        from console.config import ConsoleSettings
+
+        db_url = settings_or_exit(ConsoleSettings).database.url
+    t0 = time.perf_counter()
+    creds = Credentials.load(credentials_path(settings.state_dir))
+    chosen = register_load_homes(
+        creds, load_homes_path(settings.state_dir), homes, broker_state=settings.state_dir / "mosquitto", db_url=db_url
+    )
+    typer.echo(f"{len(chosen)} load homes ready in {time.perf_counter() - t0:.1f} s (accounts, broker reload, SQL)")
+    time.sleep(0.5)  # the broker reloads its password file asynchronously after SIGHUP
+    opts = LoadOptions(rate=rate, heartbeat_s=heartbeat_s, seed=seed, timezone=settings.sim.timezone)
+    seq_file = settings.state_dir / "sim" / "load-seq.json"
+    last: list[tuple[float, int]] = [(0.0, 0)]
+
+    def show(s: LoadStats) -> None:
+        t, acked = last[0]
+        if s.seconds - t < 5.0:
+            return
+        speed = (s.acked - acked) / max(s.seconds - t, 1e-6)
+        last[0] = (s.seconds, s.acked)
+        typer.echo(
+            f"{s.seconds:7.1f} s  connected {s.connected}/{s.homes}  published {s.published}  acked {s.acked} "
+            f"({speed:.0f}/s)  refused {s.refused}  CPU {s.cpu_s:.1f} s  RSS {s.rss_kb / 1024:.0f} MiB"
+        )
+
+    def play(stop_event: threading.Event) -> None:
+        result = run_load(
+            settings.mqtt.model_copy(update={"username": None, "password": None}),
+            chosen,
+            opts,
+            workers=workers,
+            duration_s=duration,
+            stop=stop_event,
+            seqs=read_seqs(seq_file),
+            on_stats=show,
+            seq_file=seq_file,
+        )
+        s = result.stats
+        typer.echo(
+            f"done: {s.ever_connected}/{s.homes} homes connected (all in {s.all_connected_s or float('nan'):.1f} s), "
+            f"{s.published} events published, {s.acked} acknowledged, {s.rejected} refused by the broker, "
+            f"{s.heartbeats} heartbeats"
+        )
+
+    run_until_signalled("sim-load", play)
+
+
 def _incident_types(text: str, known: tuple[str, ...]) -> tuple[str, ...]:
     if text == "all":
         return known
@@ -167,4 +240,30 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     sim.command("generate")(sim_generate)
     sim.command("import")(sim_import)
     sim.command("report")(sim_report)
+    sim.command("load")(sim_load)
     app.add_typer(sim, name="sim")
+    bench.command("sim")(bench_sim)
+
+
+def bench_sim(
+    homes: Annotated[int, typer.Option(min=1, help="Load homes to connect")] = 10000,
+    rate: Annotated[float, typer.Option(min=1, help="Events per second over all homes")] = 2000.0,
+    seconds: Annotated[float, typer.Option(min=1, help="Seconds measured once every home is connected")] = 15.0,
+    workers: Annotated[int, typer.Option(min=1, help="Load processes")] = 2,
+    what: Annotated[str, typer.Option(help="load, generate or all")] = "all",
+) -> None:
+    """Load mode (homes held, events/s, CPU and RSS per 1k homes) and `sim generate`, against same-run baselines."""
+    import runpy
+    import sys
+
+    root = Path(__file__).resolve().parents[2] / "bench"
+    scripts = {"load": root / "sim_load.py", "generate": root / "sim_generate.py"}
+    chosen = list(scripts) if what == "all" else [what]
+    for name in chosen:
+        script = scripts.get(name)
+        if script is None or not script.exists():
+            typer.echo(f"bench/sim_{name}.py is not here: run it from a clone of the repository", err=True)
+            raise typer.Exit(2)
+        args = ["--homes", str(homes), "--rate", str(rate), "--seconds", str(seconds), "--workers", str(workers)]
+        sys.argv = [str(script), *(args if name == "load" else [])]
+        runpy.run_path(str(script), run_name="__main__")
