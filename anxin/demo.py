@@ -32,11 +32,12 @@ def _port(preferred: int) -> int:
     return preferred if preferred and not port_open(preferred) else free_port()
 
 
-def _config_text(state: Path, mqtt_port: int, influx_url: str, console_port: int) -> str:
+def _config_text(state: Path, mqtt_port: int, influx_url: str, console_port: int, alerts_port: int) -> str:
     return (
         "# written by `anxin demo`; pass it to any anxin command with -c to reach the demo's servers\n"
         f'state_dir = "{state}"\n\n[mqtt]\nport = {mqtt_port}\n\n[influx]\nurl = "{influx_url}"\n\n'
-        f'[database]\nurl = "sqlite:///{state / "anxin.db"}"\n\n[console]\nport = {console_port}\n'
+        f'[database]\nurl = "sqlite:///{state / "anxin.db"}"\n\n[console]\nport = {console_port}\n\n'
+        f"[alerts]\nhttp_port = {alerts_port}\n\n[ingest]\nmetrics_port = 0\n"
     )
 
 
@@ -54,7 +55,8 @@ def run_demo(homes: int, console_port: int) -> int:
     users = Credentials.load(credentials_path(state)).users
     mqtt_port, influx_port, web_port = _port(18830), _port(18086), _port(console_port)
     config = state / "anxin.toml"
-    config.write_text(_config_text(state, mqtt_port, f"http://127.0.0.1:{influx_port}", web_port))
+    alerts_port = _port(8090)
+    config.write_text(_config_text(state, mqtt_port, f"http://127.0.0.1:{influx_port}", web_port, alerts_port))
     env = {**os.environ, "ANXIN_CONFIG": str(config)}
     broker = Mosquitto(state / "mosquitto", mqtt_port, dict(users))
     influx = InfluxD(state / "influxdb", influx_port)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from firmware_sim.homes import SimHome, SimHomes, standard_kit
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from anxin.broker import SERVICE_ACL, Credentials, reload_running_broker
 from anxin.db.engine import make_engine, session_factory, upgrade
@@ -40,6 +41,28 @@ def ensure_service_accounts(state_dir: Path) -> Credentials:
     return creds
 
 
+def _ensure_escalation_staff(s: Session, now: datetime) -> None:
+    """A grid worker per district and an operator on duty, so demo alerts can climb the whole ladder."""
+    have = set(s.scalars(select(Responder.phone)))
+    staff = [
+        (f"Grid worker {i + 1}", f"+86139100000{i + 1:02d}", "grid_worker", d) for i, d in enumerate(DISTRICTS)
+    ] + [("Operator on duty", "+8613920000001", "operator", None)]
+    for name, phone, role, district in staff:
+        if phone not in have:
+            s.add(
+                Responder(
+                    name=name,
+                    phone=phone,
+                    lang="zh-CN",
+                    role=role,
+                    district=district,
+                    verified=True,
+                    verified_at=now,
+                    active=True,
+                )
+            )
+
+
 def register_demo_homes(db_url: str, state_dir: Path, count: int) -> SimHomes:
     """Make sure `count` simulated homes exist, each with a verified volunteer; returns the homes file."""
     upgrade(db_url)
@@ -70,13 +93,16 @@ def register_demo_homes(db_url: str, state_dir: Path, count: int) -> SimHomes:
                     phone=f"+861390000{n:04d}",
                     lang=lang,
                     role="volunteer",
+                    district=district,
                     verified=True,
+                    verified_at=now,
                     active=True,
                 )
                 s.add(volunteer)
                 s.flush()
                 s.add(Home(id=home.home, label=home.label, district=district, created_at=now))
                 s.add(Assignment(home_id=home.home, responder_id=volunteer.id, priority=1))
+            _ensure_escalation_staff(s, now)
             for h in homes.homes:  # a homes file from an earlier run with a fresh database
                 if h.home not in known and not s.get(Home, h.home):
                     s.add(Home(id=h.home, label=h.label, district=h.district, created_at=now))
