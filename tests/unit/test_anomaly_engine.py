@@ -1,32 +1,31 @@
-"""Minimal detection: panic at once; inactivity at home past a fixed limit, not while away or asleep."""
+"""The detection engine: panic, learned inactivity limits, presence, night exits, devices, feedback, checkpoints."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from anomaly.engine import Engine, NightRule, Presence
-from contracts import SensorEvent
+from anomaly.engine import Engine, HomeLimits, Options, Presence
+from anomaly.store import freeze, thaw
+from contracts import Feedback
+from tests.support.anomaly_fixtures import HOME, TZ, Agent, monitor, routine_day
 
-TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=TZ)
-HOME = "h-aaaaaa"
+MIN = timedelta(minutes=1)
 
 
-class Agent:
-    def __init__(self) -> None:
-        self.seq = 0
-
-    def __call__(self, ts: datetime, sensor: str, kind: str, value: int | str, room: str) -> SensorEvent:
-        self.seq += 1
-        return SensorEvent(
-            home=HOME, agent="pi-1", seq=self.seq, ts=ts, sensor=sensor, kind=kind, value=value, room=room
-        )
+def _engine(**limits: float) -> Engine:
+    return Engine(Options(tz=TZ, limits=HomeLimits(**limits)))
 
 
-def _engine() -> Engine:
-    night = NightRule(timedelta(hours=10), 21, 9, TZ)
-    return Engine(timedelta(hours=2), timedelta(minutes=10), night)
+def _run(eng: Engine, until: datetime, step: timedelta = MIN) -> list[str]:
+    """Tick minute by minute, as the live service does every few seconds."""
+    out: list[str] = []
+    t = min(m.next_check for m in eng.homes.values())
+    now = datetime.fromtimestamp(t, TZ)
+    while now <= until:
+        out.extend(f.kind for f in eng.tick(now))
+        now += step
+    return out
 
 
 def test_panic_is_a_critical_finding_at_once() -> None:
@@ -35,42 +34,222 @@ def test_panic_is_a_critical_finding_at_once() -> None:
     assert (f.kind, f.severity, f.home, f.since) == ("panic", "critical", HOME, T0)
 
 
-def test_inactivity_at_home_once_per_stillness() -> None:
+def test_inactivity_fires_once_past_the_prior_limit_after_confirmation() -> None:
     eng, ev = _engine(), Agent()
-    eng.observe(ev(T0, "pir_kitchen", "motion", 1, "kitchen"))
-    assert eng.tick(T0 + timedelta(hours=1, minutes=59)) == []
-    (f,) = eng.tick(T0 + timedelta(hours=2, minutes=1))
-    assert f.kind == "long_inactivity" and f.since == T0 and f.evidence["room"] == "kitchen"
-    assert eng.tick(T0 + timedelta(hours=3)) == []  # not again for the same stillness
-    eng.observe(ev(T0 + timedelta(hours=4), "pir_kitchen", "motion", 1, "kitchen"))
-    assert len(eng.tick(T0 + timedelta(hours=6, minutes=1))) == 1
+    eng.observe(ev(T0, "pir_bath", "motion", 1, "bathroom"))
+    limit = eng.homes[HOME].limit_cache[eng.homes[HOME]._ctx(T0.timestamp(), 0)]
+    assert limit == 60 * 60  # the population prior for a bathroom by day
+    assert _run(eng, T0 + timedelta(minutes=59)) == []
+    assert eng.tick(T0 + timedelta(minutes=61)) == []  # past the limit once: confirm at the next check
+    found = eng.tick(T0 + timedelta(minutes=63))
+    assert [f.kind for f in found] == ["long_inactivity"]
+    f = found[0]
+    assert f.severity == "critical" and f.since == T0
+    assert f.evidence["room"] == "bathroom" and f.evidence["limit_min"] == 60 and f.evidence["still_min"] == 63
+    assert _run(eng, T0 + timedelta(hours=3)) == []  # once per stillness
 
 
-def test_away_after_door_raises_nothing() -> None:
+def test_away_after_the_front_door_raises_nothing_and_a_return_is_home() -> None:
     eng, ev = _engine(), Agent()
     eng.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
-    eng.observe(ev(T0 + timedelta(seconds=20), "front_door", "door", "open", "entrance"))
-    eng.observe(ev(T0 + timedelta(seconds=30), "front_door", "door", "closed", "entrance"))
-    assert eng.tick(T0 + timedelta(minutes=15)) == []
+    eng.observe(ev(T0 + timedelta(seconds=20), "front", "door", "open", "entrance"))
+    eng.observe(ev(T0 + timedelta(seconds=30), "front", "door", "closed", "entrance"))
+    assert _run(eng, T0 + timedelta(hours=6)) == []
     assert eng.homes[HOME].presence is Presence.AWAY
-    assert eng.tick(T0 + timedelta(hours=5)) == []
-    eng.observe(ev(T0 + timedelta(hours=5), "pir_entrance", "motion", 1, "entrance"))
+    eng.observe(ev(T0 + timedelta(hours=6), "pir_living", "motion", 1, "living"))
     assert eng.homes[HOME].presence is Presence.HOME
 
 
-def test_sleep_gets_the_night_limit() -> None:
+def test_door_left_open_is_a_warning() -> None:
     eng, ev = _engine(), Agent()
-    bedtime = datetime(2026, 11, 26, 22, 30, tzinfo=TZ)
-    eng.observe(ev(bedtime, "pir_bedroom", "motion", 1, "bedroom"))
-    assert eng.tick(bedtime + timedelta(hours=8)) == []
-    assert len(eng.tick(bedtime + timedelta(hours=10, minutes=1))) == 1
+    eng.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
+    eng.observe(ev(T0 + timedelta(seconds=20), "front", "door", "open", "entrance"))
+    kinds = _run(eng, T0 + timedelta(minutes=25))
+    assert kinds == ["door_left_open"]
+
+
+def test_a_night_exit_is_critical_within_minutes_and_a_day_exit_is_not() -> None:
+    eng, ev = _engine(), Agent()
+    night = datetime(2026, 11, 27, 2, 0, tzinfo=TZ)
+    eng.observe(ev(night, "pir_entrance", "motion", 1, "entrance"))
+    eng.observe(ev(night + timedelta(seconds=10), "front", "door", "open", "entrance"))
+    eng.observe(ev(night + timedelta(seconds=25), "front", "door", "closed", "entrance"))
+    found = _run(eng, night + timedelta(minutes=10))
+    assert found == ["night_exit"]
+    day, eng2 = T0, _engine()
+    eng2.observe(ev(day, "pir_entrance", "motion", 1, "entrance"))
+    eng2.observe(ev(day + timedelta(seconds=10), "front", "door", "open", "entrance"))
+    eng2.observe(ev(day + timedelta(seconds=25), "front", "door", "closed", "entrance"))
+    assert _run(eng2, day + timedelta(minutes=30)) == []
+
+
+def test_a_night_door_followed_by_movement_inside_is_no_exit() -> None:
+    eng, ev = _engine(), Agent()
+    night = datetime(2026, 11, 27, 2, 0, tzinfo=TZ)
+    eng.observe(ev(night, "front", "door", "open", "entrance"))
+    eng.observe(ev(night + timedelta(seconds=20), "front", "door", "closed", "entrance"))
+    eng.observe(ev(night + timedelta(minutes=2), "pir_kitchen", "motion", 1, "kitchen"))
+    assert "night_exit" not in _run(eng, night + timedelta(minutes=30))
+
+
+def test_an_offline_agent_is_a_device_problem_not_a_fall() -> None:
+    eng, ev = _engine(), Agent()
+    eng.observe(ev(T0, "pir_bath", "motion", 1, "bathroom"))
+    eng.agent_status(HOME, T0 + timedelta(minutes=5), online=False)
+    found = []
+    now = T0 + timedelta(minutes=6)
+    while now < T0 + timedelta(minutes=70):
+        found.extend(eng.tick(now))
+        now += MIN
+    kinds = [f.kind for f in found]
+    assert "long_inactivity" not in kinds and kinds[0] == "agent_offline"
+    assert any(f.evidence.get("possible_inactivity") for f in found)
+
+
+def test_a_silent_sensor_and_a_low_battery_are_warnings() -> None:
+    m = monitor()
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+    for d in range(4):
+        routine_day(m, day0 + timedelta(days=d))
+    # The kitchen PIR dies: the resident keeps moving elsewhere.
+    kinds: list[str] = []
+    t = (day0 + timedelta(days=4, hours=7)).timestamp()
+    for i in range(200):
+        now = t + i * 360
+        kinds += [f.kind for f in m.tick_at(now)]
+        kinds += [f.kind for f in m.observe_at(now, "pir_living", "motion", 1, "living", battery=50)]
+    assert "sensor_silent" in kinds
+    low = m.observe_at(t + 200 * 360, "pir_living", "motion", 1, "living", battery=9)
+    assert [f.kind for f in low] == ["low_battery"]
+
+
+def test_learning_a_resident_who_naps_raises_their_limit_and_confidence() -> None:
+    m = monitor()
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+    ctx = 4 * 12 + 0  # 12-15h slot; the first room seen is the bedroom (index 0)
+    m.observe_at(day0.timestamp(), "pir_bedroom", "motion", 1, "bedroom")
+    living = m._room("living")
+    ctx = 4 * 12 + living
+    before = m.limit_cache[ctx]
+    first_days: list[str] = []
+    for d in range(21):
+        kinds = routine_day(m, day0 + timedelta(days=d), afternoon_nap_h=3.5)
+        if d < 3:
+            first_days += kinds
+    after = m.limit_cache[ctx]
+    assert before == 180 * 60 and after > 3.5 * 3600  # the prior flagged a 3.5 h nap; the learned limit does not
+    assert "long_inactivity" in first_days
+    assert m.confidence() > 0.7 and m.days_learned == 20
+    late = routine_day(m, day0 + timedelta(days=21), afternoon_nap_h=3.5)
+    assert "long_inactivity" not in late
+    s = m.summary()
+    assert s["usual_wake"].startswith("07:") and s["usual_bed"].startswith("2")
+
+
+def test_operator_floor_and_ceiling_clip_learned_limits() -> None:
+    m = monitor(Options(tz=TZ, limits=HomeLimits(inactivity_floor_min=90, inactivity_ceiling_day_min=100)))
+    m._room("bathroom")
+    m._room("living")
+    m._refresh_limits()
+    day_slots = [m.limit_cache[s * 12 + r] for s in (3, 4, 5) for r in (0, 1)]
+    assert all(90 * 60 <= v <= 100 * 60 for v in day_slots)
+
+
+def test_feedback_false_alarm_loosens_and_needed_help_tightens_that_home() -> None:
+    eng, ev = _engine(), Agent()
+    eng.observe(ev(T0, "pir_bath", "motion", 1, "bathroom"))
+    assert eng.tick(T0 + timedelta(minutes=61)) == []
+    (f,) = eng.tick(T0 + timedelta(minutes=63))
+    m = eng.homes[HOME]
+    ctx = m._ctx(T0.timestamp(), m.last_room)
+    before = m.limit_cache[ctx]
+    fb = Feedback(
+        home=HOME,
+        alert_id=1,
+        kind="long_inactivity",
+        finding_ids=[f.id],
+        since=f.since,
+        outcome="false_alarm",
+        ts=T0 + timedelta(hours=2),
+    )
+    eng.feedback(fb)
+    loosened = m.limit_cache[ctx]
+    assert loosened > before * 1.5  # the kind and the place of that alarm both loosen
+    other = eng.monitor("h-bbbbbb")
+    assert other.scale == {}  # another home is untouched
+    eng.feedback(fb.model_copy(update={"outcome": "needed_help"}))
+    assert m.limit_cache[ctx] < loosened
+    eng.feedback(fb.model_copy(update={"outcome": "device_fault"}))
+    assert m.scale["long_inactivity"] == m.scale["long_inactivity"]
 
 
 def test_a_replayed_backlog_raises_no_inactivity_while_it_drains() -> None:
     eng, ev = _engine(), Agent()
     wall = T0 + timedelta(hours=6)
     eng.observe(ev(T0, "pir_kitchen", "motion", 1, "kitchen"), received=wall)
-    assert eng.tick(wall + timedelta(seconds=5)) == []  # more of the backlog may still be on its way
+    assert eng.tick(wall + timedelta(seconds=5)) == []
     eng.observe(ev(wall - timedelta(seconds=30), "pir_kitchen", "motion", 1, "kitchen"), received=wall)
     assert eng.tick(wall + timedelta(minutes=5)) == []
-    assert len(eng.tick(wall + timedelta(hours=2, minutes=1))) == 1
+
+
+def test_a_checkpoint_resumes_the_same_state_and_stays_small() -> None:
+    m = monitor()
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+    for d in range(30):
+        routine_day(m, day0 + timedelta(days=d))
+    blob = freeze(m)
+    assert len(blob) <= 32 * 1024
+    copy = thaw(blob)
+    assert copy.summary() == m.summary() and copy.limit_cache == m.limit_cache
+    nxt = day0 + timedelta(days=30)
+    assert routine_day(copy, nxt) == routine_day(m, nxt)
+
+
+def test_a_silent_motion_sensor_holds_inactivity_to_the_ceiling() -> None:
+    m = monitor(Options(tz=TZ, limits=HomeLimits(inactivity_ceiling_day_min=240)))
+    t0 = datetime(2026, 11, 1, 10, tzinfo=TZ).timestamp()
+    m.observe_at(t0, "pir_bedroom", "motion", 1, "bedroom")
+    m.observe_at(t0 + 60, "pir_kitchen", "motion", 1, "kitchen")
+    m.sensors["pir_bedroom"][5] = True  # reported silent: the resident may be in the bedroom, unseen
+    kinds = []
+    t = t0 + 120
+    while t < t0 + 4 * 3600:
+        kinds += [f.kind for f in m.tick_at(t)]
+        t += 60
+    assert kinds == []
+    t += 300
+    found = m.tick_at(t) + m.tick_at(t + 180)
+    assert [f.kind for f in found] == ["long_inactivity"] and found[0].evidence["silent_sensors"] == "pir_bedroom"
+
+
+def test_night_stillness_out_of_bed_waits_for_morning_once_this_home_misses_returns() -> None:
+    m = monitor()
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+    for d in range(3):
+        routine_day(m, day0 + timedelta(days=d))
+    night = day0 + timedelta(days=3, hours=2)
+
+    def advance(to: float) -> list[str]:
+        kinds: list[str] = []
+        while m.next_check <= to:
+            kinds += [f.kind for f in m.tick_at(m.next_check)]
+        return kinds
+
+    def visit_bathroom(at: datetime) -> list[str]:
+        t = at.timestamp()
+        kinds = advance(t)
+        assert m.asleep
+        m.observe_at(t, "pir_bedroom", "motion", 1, "bedroom")
+        m.observe_at(t + 60, "pir_bathroom", "motion", 1, "bathroom")
+        return kinds
+
+    visit_bathroom(night)  # and back to bed, unseen: the bedroom PIR missed the return
+    first = [f.kind for f in m.tick_at(night.timestamp() + 2 * 3600) + m.tick_at(night.timestamp() + 2 * 3600 + 180)]
+    assert first == ["long_inactivity"]  # the first time, a night fall is the safer reading
+    m.observe_at((night + timedelta(hours=5)).timestamp(), "pir_bedroom", "motion", 1, "bedroom")
+    for d in (4, 5):
+        routine_day(m, day0 + timedelta(days=d))
+        visit_bathroom(day0 + timedelta(days=d + 1, hours=2))
+        later = [m.tick_at((day0 + timedelta(days=d + 1, hours=h)).timestamp()) for h in (3, 4, 5)]
+        assert not any(later)  # now this home's stillness out of bed at night waits for its late wake time
+        m.observe_at((day0 + timedelta(days=d + 1, hours=6)).timestamp(), "pir_bedroom", "motion", 1, "bedroom")

@@ -1,0 +1,251 @@
+"""`anxin eval`: replay simulated homes and score findings against their ground-truth labels (docs/anomaly.md)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from anomaly.engine import Tuning
+from anomaly.replay import REPLAY_TZ, read_rows, replay_file
+
+# Which finding kinds detect each labelled incident type, and how long after the label's end a finding still counts.
+DETECTS: dict[str, tuple[frozenset[str], float]] = {
+    "long_lie": (frozenset({"long_inactivity", "panic"}), 0.0),
+    "fall_short": (frozenset({"long_inactivity", "panic"}), 0.0),
+    "night_exit": (frozenset({"night_exit"}), 0.0),
+    "night_wandering": (frozenset({"night_wandering"}), 600.0),
+    "door_left_open": (frozenset({"door_left_open"}), 0.0),
+    "late_wakeup": (frozenset({"missed_morning", "long_inactivity"}), 0.0),
+    "illness": (frozenset({"activity_decline"}), 3 * 86400.0),
+    "night_restlessness": (frozenset({"night_restlessness"}), 3 * 86400.0),
+    "sensor_dead": (frozenset({"sensor_silent"}), 3600.0),
+    "agent_offline": (frozenset({"agent_offline"}), 600.0),
+    "panic": (frozenset({"panic"}), 60.0),
+}
+# Only critical long-lie findings count as finding a long lie (a warning does not send someone at once).
+CRITICAL_ONLY = frozenset({"long_lie", "fall_short"})
+# A critical or warning finding is a false alarm unless it falls in (or up to SLACK after) an incident of a type
+# it is meant to detect, or of a type that explains it.
+EXPLAINED_BY: dict[str, frozenset[str]] = {
+    "long_inactivity": frozenset({"long_lie", "fall_short", "late_wakeup", "panic"}),
+    "missed_morning": frozenset({"late_wakeup", "long_lie"}),
+    "night_exit": frozenset({"night_exit"}),
+    "door_left_open": frozenset({"door_left_open", "night_exit"}),
+    "night_wandering": frozenset({"night_wandering", "night_exit"}),
+    "agent_offline": frozenset({"agent_offline"}),
+    "sensor_silent": frozenset({"sensor_dead"}),
+    "panic": frozenset({"panic"}),
+}
+SLACK = 1800.0
+DEVICE_ONLY = frozenset({"low_battery"})  # true by construction (the sensor reported the low level): not scored
+
+
+@dataclass
+class Label:
+    """One ground-truth incident."""
+
+    type: str
+    start: float
+    end: float
+    note: str
+
+
+@dataclass
+class HomeScore:
+    """What one home's replay found, matched against its labels."""
+
+    home: str
+    days: float
+    events: int
+    profile: str = ""
+    kit: str = ""
+    hits: list[tuple[str, str, float | None]] = field(default_factory=list)  # (type, when, delay_min or None)
+    false_alarms: list[tuple[str, str]] = field(default_factory=list)  # (kind, ts)
+    info: int = 0
+
+
+def _t(s: str) -> float:
+    ts = datetime.fromisoformat(s)
+    return (ts if ts.tzinfo else ts.replace(tzinfo=REPLAY_TZ)).timestamp()
+
+
+def read_labels(path: Path) -> list[Label]:
+    """Labels of one home (`type,start,end,note`)."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return [Label(r["type"], _t(r["start"]), _t(r["end"]), r.get("note") or "") for r in csv.DictReader(fh)]
+
+
+def _when(label: Label) -> str:
+    for part in label.note.split():
+        if part.startswith("when="):
+            return "night" if part[5:] == "night" else "day"
+    return ""
+
+
+def score_home(home_dir: Path, tuning: Tuning | None = None) -> HomeScore:
+    """Replay one home and score its findings."""
+    import json
+
+    labels = read_labels(home_dir / "labels.csv")
+    with open(home_dir / "events.csv", newline="") as fh:
+        last = max((row[0] for row in read_rows(fh)), default=0.0)
+    until = max([(math.floor(last / 86400.0) + 1) * 86400.0] + [lab.end for lab in labels])
+    res = replay_file(home_dir / "events.csv", home_dir.name, tuning, until)
+    meta: dict[str, Any] = {}
+    if (home_dir / "home.json").exists():
+        meta = json.loads((home_dir / "home.json").read_text())
+    days = max((res.end - res.start) / 86400.0, 1 / 24)
+    score = HomeScore(home_dir.name, days, res.events, str(meta.get("profile", "")), str(meta.get("kit", "")))
+    found = [(f.ts.timestamp(), f.kind, f.severity.value) for f in res.findings]
+    for lab in labels:
+        kinds, after = DETECTS.get(lab.type, (frozenset(), 0.0))
+        delays = [
+            t - lab.start
+            for t, kind, sev in found
+            if kind in kinds
+            and lab.start - 60 <= t <= lab.end + after
+            and (lab.type not in CRITICAL_ONLY or sev == "critical")
+        ]
+        score.hits.append((lab.type, _when(lab), min(delays) / 60 if delays else None))
+    for t, kind, sev in found:
+        if sev == "info":
+            score.info += 1
+            continue
+        if kind in DEVICE_ONLY:
+            continue
+        why = EXPLAINED_BY.get(kind, frozenset())
+        if not any(lab.type in why and lab.start - 60 <= t <= lab.end + SLACK for lab in labels):
+            score.false_alarms.append((kind, datetime.fromtimestamp(t, REPLAY_TZ).replace(tzinfo=None).isoformat()))
+    return score
+
+
+def _pct(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    xs = sorted(xs)
+    k = (len(xs) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return round(xs[lo] + (xs[hi] - xs[lo]) * (k - lo), 1)
+
+
+def summarise(scores: list[HomeScore]) -> dict[str, Any]:
+    """Recall and delays per incident type (and for long lies, by day and night), false alarms per home."""
+    by: dict[str, list[float | None]] = defaultdict(list)
+    for s in scores:
+        for typ, when, delay in s.hits:
+            by[typ].append(delay)
+            if typ == "long_lie" and when:
+                by[f"long_lie ({when})"].append(delay)
+    types: dict[str, Any] = {}
+    for typ in sorted(by):
+        ds = by[typ]
+        hit = [d for d in ds if d is not None]
+        types[typ] = {
+            "n": len(ds),
+            "found": len(hit),
+            "recall": round(len(hit) / len(ds), 3) if ds else None,
+            "median_delay_min": _pct(hit, 0.5),
+            "p95_delay_min": _pct(hit, 0.95),
+        }
+    days = sum(s.days for s in scores)
+    false = sum(len(s.false_alarms) for s in scores)
+    by_kind: dict[str, int] = defaultdict(int)
+    for s in scores:
+        for kind, _ts in s.false_alarms:
+            by_kind[kind] += 1
+    return {
+        "homes": len(scores),
+        "home_days": round(days, 1),
+        "events": sum(s.events for s in scores),
+        "types": types,
+        "false_alarms": false,
+        "false_per_home_per_60_days": round(false / days * 60, 3) if days else None,
+        "false_by_kind": dict(sorted(by_kind.items())),
+        "per_home": [
+            {
+                "home": s.home,
+                "profile": s.profile,
+                "kit": s.kit,
+                "days": round(s.days, 1),
+                "false_alarms": len(s.false_alarms),
+                "false_per_60_days": round(len(s.false_alarms) / s.days * 60, 2),
+                "first_false": s.false_alarms[:5],
+                "missed": [typ for typ, _w, d in s.hits if d is None],
+            }
+            for s in scores
+        ],
+    }
+
+
+def _score_one(args: tuple[Path, Tuning | None]) -> HomeScore:
+    return score_home(*args)
+
+
+def evaluate(root: Path, tuning: Tuning | None = None, jobs: int = 0) -> list[HomeScore]:
+    """Score every home folder under `root` (those holding an events.csv)."""
+    dirs = sorted(p.parent for p in root.glob("*/events.csv"))
+    if jobs == 1 or len(dirs) < 2:
+        return [score_home(d, tuning) for d in dirs]
+    with ProcessPoolExecutor(max_workers=jobs or None) as pool:
+        return list(pool.map(_score_one, [(d, tuning) for d in dirs], chunksize=1))
+
+
+def table(summary: dict[str, Any]) -> str:
+    """The summary as a Markdown table."""
+    lines = ["| incident | n | recall | median delay (min) | p95 delay (min) |", "| --- | --- | --- | --- | --- |"]
+    for typ, v in summary["types"].items():
+        lines.append(f"| {typ} | {v['n']} | {v['recall']} | {v['median_delay_min']} | {v['p95_delay_min']} |")
+    lines.append(
+        f"\nfalse critical+warning findings: {summary['false_alarms']} over {summary['home_days']} home-days = "
+        f"{summary['false_per_home_per_60_days']} per home per 60 days; by kind: {summary['false_by_kind']}"
+    )
+    return "\n".join(lines)
+
+
+def plot(scores: Iterable[HomeScore], summary: dict[str, Any], path: Path) -> None:
+    """A PNG: detection delays per incident type, and false alarms per home."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scores = list(scores)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
+    delays: dict[str, list[float]] = defaultdict(list)
+    for s in scores:
+        for typ, _w, d in s.hits:
+            if d is not None:
+                delays[typ].append(d)
+    names = sorted(delays)
+    if names:
+        ax1.boxplot([delays[n] for n in names], vert=False)
+        ax1.set_yticks(range(1, len(names) + 1), names)
+    ax1.set_xscale("symlog")
+    ax1.set_xlim(left=0)
+    ax1.set_xlabel("detection delay (min)")
+    ax1.set_title("Delay from incident start to the first matching finding")
+    rates = [len(s.false_alarms) / s.days * 60 for s in scores]
+    ax2.bar(range(len(scores)), rates)
+    ax2.axhline(1.0, color="red", linestyle="--", label="target: 1 per 60 days")
+    ax2.set_xlabel("home")
+    ax2.set_ylabel("false critical+warning per 60 days")
+    ax2.set_title(f"False alarms per home (mean {summary['false_per_home_per_60_days']})")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def median(xs: list[float]) -> float:
+    """Median of a non-empty list."""
+    return float(statistics.median(xs))

@@ -1,0 +1,188 @@
+"""`anxin replay`: the live engine run over a CSV of one home's events, with the clock ticking in between."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from anomaly.engine import HomeLimits, HomeMonitor, Tuning
+from contracts import Finding
+
+REPLAY_HOME = "h-replay0"
+# A naive CSV is replayed as if it were UTC: local time then equals the naive time, and no DST shifts anything.
+REPLAY_TZ = UTC
+
+Row = tuple[float, str, str, int | float | str, str | None]
+
+
+@dataclass
+class ReplayResult:
+    """The findings of one replay, with the first and last event times (epoch seconds)."""
+
+    findings: list[Finding]
+    events: int
+    start: float
+    end: float
+    monitor: HomeMonitor
+
+
+def _value(v: str) -> int | float | str:
+    if v in ("0", "1"):
+        return int(v)
+    try:
+        return int(v)
+    except ValueError:
+        try:
+            return float(v)
+        except ValueError:
+            return v
+
+
+def read_rows(fh: TextIO) -> Iterator[Row]:
+    """Rows of an events CSV (`ts,sensor,kind,value,room`, naive local ISO times) as epoch-second tuples."""
+    reader = csv.reader(fh)
+    header = next(reader, None)
+    if header is None:
+        return
+    cols = [c.strip().lower() for c in header]
+    try:
+        i_ts, i_s, i_k, i_v = (cols.index(c) for c in ("ts", "sensor", "kind", "value"))
+    except ValueError as err:
+        raise ValueError(f"CSV header must have ts,sensor,kind,value[,room]; got {header}") from err
+    i_r = cols.index("room") if "room" in cols else -1
+    fromiso = datetime.fromisoformat
+    for rec in reader:
+        if not rec:
+            continue
+        ts = fromiso(rec[i_ts])
+        t = (ts if ts.tzinfo is not None else ts.replace(tzinfo=REPLAY_TZ)).timestamp()
+        room = rec[i_r] if i_r >= 0 and i_r < len(rec) and rec[i_r] else None
+        yield t, rec[i_s], rec[i_k], _value(rec[i_v]), room
+
+
+def front_door_of(rows: Iterable[Row]) -> str | None:
+    """The front door: the door sensor in a room named entrance (any case), else the only door sensor."""
+    doors: dict[str, str | None] = {}
+    for _t, sensor, kind, _v, room in rows:
+        if kind == "door" and sensor not in doors:
+            doors[sensor] = room
+    for sensor, room in doors.items():
+        if (room or "").lower() == "entrance":
+            return sensor
+    return next(iter(doors)) if len(doors) == 1 else None
+
+
+def replay(
+    rows: list[Row],
+    home: str = REPLAY_HOME,
+    limits: HomeLimits | None = None,
+    tuning: Tuning | None = None,
+    until: float | None = None,
+) -> ReplayResult:
+    """Run one home's events through a fresh monitor, ticking at every check it asks for between events.
+
+    While the agent is offline (a `status` row with value `offline`) the events it buffered are held back and
+    delivered when it is online again, as a real agent replays its queue.
+    """
+    m = HomeMonitor(home, REPLAY_TZ, limits, tuning)
+    front = front_door_of(rows)
+    if front is not None:
+        m.front_door, m.front_entrance = front, True
+    out: list[Finding] = []
+    held: list[Row] = []
+    offline = False
+    for row in rows:
+        t = row[0]
+        while m.next_check <= t:
+            out.extend(m.tick_at(m.next_check))
+        if row[2] == "status":
+            offline = str(row[3]) == "offline"
+            out.extend(m.observe_at(*row))
+            if not offline:
+                for h in held:
+                    out.extend(m.observe_at(*h, received=t))
+                held.clear()
+            continue
+        if offline:
+            held.append(row)
+            continue
+        out.extend(m.observe_at(*row))
+    start = rows[0][0] if rows else 0.0
+    end = rows[-1][0] if rows else 0.0
+    # The clock runs on after the last event (to the next midnight by default): stillness at the end is a signal.
+    stop = (math.floor(end / 86400.0) + 1) * 86400.0 if until is None else until
+    while m.next_check <= stop:
+        out.extend(m.tick_at(m.next_check))
+    return ReplayResult(out, len(rows), start, end, m)
+
+
+def naive(ts: datetime) -> str:
+    """A finding time as naive ISO text in the replay's zone."""
+    return ts.astimezone(REPLAY_TZ).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def describe(f: Finding) -> str:
+    """One line a responder understands."""
+    e = f.evidence
+    if f.kind == "panic":
+        return f"panic button pressed ({e.get('sensor')})"
+    if f.kind == "long_inactivity":
+        return (
+            f"no movement for {e.get('still_min')} min, last in {e.get('room')} (usual limit {e.get('limit_min')} min)"
+        )
+    if f.kind == "night_exit":
+        return f"front door opened at night, nobody back inside for {e.get('gone_min')} min"
+    if f.kind == "door_left_open":
+        return f"front door open for {e.get('open_min')} min"
+    if f.kind == "missed_morning":
+        return f"not up yet, usually up by {e.get('usual_wake')}; last movement in {e.get('room')}"
+    if f.kind == "night_wandering":
+        return f"up at night for {e.get('up_min')} min through {e.get('room_changes')} room changes"
+    if f.kind == "activity_decline":
+        return f"activity {e.get('active_events')} events a day, usually about {e.get('baseline_events')}"
+    if f.kind == "night_restlessness":
+        return f"night visits rising, now about {e.get('night_visits_mean')} a night"
+    if f.kind == "sensor_silent":
+        return f"sensor {e.get('sensor')} silent for {e.get('silent_h')} h"
+    if f.kind == "low_battery":
+        return f"sensor {e.get('sensor')} battery at {e.get('battery')}%"
+    if f.kind == "agent_offline":
+        extra = ", possible inactivity since " + str(e.get("last_motion")) if e.get("possible_inactivity") else ""
+        return f"home agent offline for {e.get('offline_min')} min{extra}"
+    return f.kind
+
+
+def to_record(f: Finding) -> dict[str, Any]:
+    """The JSON object `anxin replay` writes for one finding."""
+    return {
+        "ts": naive(f.ts),
+        "kind": f.kind,
+        "severity": f.severity.value,
+        "summary": describe(f),
+        # Times in the evidence follow the input's zone too: naive in, naive out.
+        "evidence": {k: v[:-6] if isinstance(v, str) and v.endswith("+00:00") else v for k, v in f.evidence.items()},
+    }
+
+
+def replay_file(
+    path: Path, home: str = REPLAY_HOME, tuning: Tuning | None = None, until: float | None = None
+) -> ReplayResult:
+    """Replay one events CSV."""
+    with open(path, newline="") as fh:
+        rows = list(read_rows(fh))
+    return replay(rows, home, tuning=tuning, until=until)
+
+
+def write_jsonl(findings: Iterable[Finding], out: TextIO) -> int:
+    """Write one JSON object per finding; returns how many."""
+    n = 0
+    for f in findings:
+        out.write(json.dumps(to_record(f), ensure_ascii=False) + "\n")
+        n += 1
+    return n

@@ -1,0 +1,96 @@
+"""The anomaly service against a real Mosquitto and a real SQLite: findings out, feedback in, resume, summaries."""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from anomaly.config import AnomalyOptions, AnomalySettings
+from anomaly.service import AnomalyService
+from anxin.db.engine import make_engine, session_factory
+from anxin.db.models import Home, RoutineSummary
+from anxin.mqtt import connect_and_wait, make_client
+from anxin.settings import DatabaseSettings
+from contracts import Feedback, SensorEvent, dump, events_topic, feedback_topic, parse_finding
+from contracts.topics import FINDINGS_FILTER
+from tests.support.servers import Broker
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def running(settings: AnomalySettings) -> Iterator[AnomalyService]:
+    svc = AnomalyService(settings)
+    stop = threading.Event()
+    th = threading.Thread(target=svc.run, args=(stop,), daemon=True)
+    th.start()
+    try:
+        yield svc
+    finally:
+        stop.set()
+        th.join(timeout=15)
+        assert not th.is_alive()
+
+
+def test_panic_to_finding_feedback_adjusts_and_a_restart_resumes(broker: Broker, db_url: str, tmp_path: Path) -> None:
+    home = "h-" + secrets.token_hex(6)
+    with session_factory(make_engine(db_url))() as s:
+        s.add(Home(id=home, label="1-101", district="d", timezone="Asia/Shanghai", created_at=datetime.now(UTC)))
+        s.commit()
+    settings = AnomalySettings(
+        mqtt=broker.settings("anomaly"),
+        database=DatabaseSettings(url=db_url),
+        state_dir=tmp_path,
+        anomaly=AnomalyOptions(client_id="anomaly-" + secrets.token_hex(4), tick_s=0.5, checkpoint_s=1, summary_s=1),
+    )
+    findings: queue.Queue[bytes] = queue.Queue()
+    alerts = make_client(broker.settings("alerts"), "alerts-" + secrets.token_hex(4))
+    alerts.on_message = lambda _c, _u, msg: findings.put(bytes(msg.payload))
+    connect_and_wait(alerts, broker.settings("alerts"))
+    alerts.subscribe(FINDINGS_FILTER, qos=1)
+    agent = make_client(broker.settings(home), "agent-" + secrets.token_hex(4))
+    connect_and_wait(agent, broker.settings(home))
+    try:
+        with running(settings) as svc:
+            wait_for(lambda: svc._client.is_connected(), what="anomaly connected")
+            now = datetime.now(UTC)
+            ev = SensorEvent(
+                home=home, agent="pi-1", seq=1, ts=now, sensor="pir_living", kind="motion", value=1, room="living"
+            )
+            press = ev.model_copy(update={"seq": 2, "sensor": "panic", "kind": "button", "value": "press"})
+            agent.publish(events_topic(home), dump(ev), qos=1).wait_for_publish(5)
+            agent.publish(events_topic(home), dump(press), qos=1).wait_for_publish(5)
+            f = parse_finding(findings.get(timeout=5))
+            assert (f.home, f.kind, f.severity) == (home, "panic", "critical")
+            fb = Feedback(
+                home=home,
+                alert_id=7,
+                kind="long_inactivity",
+                finding_ids=[f.id],
+                since=now - timedelta(hours=1),
+                outcome="false_alarm",
+                ts=datetime.now(UTC),
+            )
+            alerts.publish(feedback_topic(home), dump(fb), qos=1).wait_for_publish(5)
+            wait_for(lambda: svc.feedback_applied == 1, what="feedback applied")
+            assert svc.engine.homes[home].scale["long_inactivity"] > 1.0
+        with session_factory(make_engine(db_url))() as s:
+            row = s.scalars(select(RoutineSummary).where(RoutineSummary.home_id == home)).one()
+            assert 0.0 <= row.confidence <= 1.0 and "usual_wake" in row.summary
+            assert row.summary["feedback_scale"]["long_inactivity"] > 1.0
+        with running(settings) as again:
+            assert again.engine.homes[home].scale["long_inactivity"] > 1.0  # resumed from its checkpoint
+            assert again.engine.homes[home].last_act is not None
+    finally:
+        for c in (agent, alerts):
+            c.disconnect()
+            c.loop_stop()
