@@ -167,6 +167,7 @@ class HomeMonitor:
         "last_room",
         "limit_cache",
         "limits",
+        "mat",
         "morning_reported",
         "next_check",
         "night_episodes",
@@ -213,6 +214,7 @@ class HomeMonitor:
         self.sleepy: list[bool] = []  # per room: a place where the resident sleeps (bedroom, bed mat)
         self.bed_at = PRIOR_BED_NB  # the usual bedtime, cached (seconds after noon)
         self.in_bed = False
+        self.mat = False  # the kit has a bed pressure mat: in bed or not is then known, not guessed
         self.front_door: str | None = None
         self.front_entrance = False
         self.door_open_since: float | None = None
@@ -314,7 +316,9 @@ class HomeMonitor:
             ceiling = (lim.inactivity_ceiling_night_min if night else lim.inactivity_ceiling_day_min) * MIN
             for r in range(MAX_ROOMS):
                 room = self.rooms[r] if r < len(self.rooms) else "other"
-                prior = PRIOR_LIMIT_MIN[room_class(room)][slot] * MIN
+                cls = room_class(room)
+                # With a bed mat, the bedroom outside the bed is a room like any other (sleep is `in_bed`).
+                prior = PRIOR_LIMIT_MIN["other" if self.mat and cls == "bedroom" else cls][slot] * MIN
                 if not sees_bed:
                     prior = max(prior, PRIOR_UNSEEN_BED_MIN[slot] * MIN)
                 ctx = slot * MAX_ROOMS + r
@@ -490,6 +494,9 @@ class HomeMonitor:
             return out
         if kind == "pressure":
             bed = "bed" in sensor.lower() or "bed" in (room or "").lower()
+            if bed and not self.mat:
+                self.mat = True
+                self._refresh_limits()
             if value == 1:
                 self.in_bed = bed
                 self._activity(t, IN_BED if bed else IN_CHAIR)
@@ -500,8 +507,10 @@ class HomeMonitor:
             return out
         if kind == "motion":
             if value == 1 or value == "1":
-                if self.in_bed and room_class(room or "") == "bedroom":
-                    self._activity(t, IN_BED)  # moving in bed, the mat still pressed
+                if self.in_bed and (self.mat or room_class(room or "") == "bedroom"):
+                    # Moving in bed, the mat still pressed; a trigger elsewhere meanwhile is a stray one or someone
+                    # else: the resident's stillness stays that of a person in bed.
+                    self._activity(t, IN_BED)
                 else:
                     self.in_bed = False
                     self._activity(t, room)
@@ -798,6 +807,8 @@ class HomeMonitor:
             # With no bedroom sensor, sleep is stillness wherever the resident was last seen; in the core of the
             # night it is too (a bedroom PIR that missed them going to bed).
             return
+        if self.mat and not self.in_bed and self.last_room < len(self.rooms) and self.sleepy[self.last_room]:
+            return  # an empty bed: stillness in the bedroom is not sleep (a fall on getting up looks like this)
         nb = self._nb(last)
         if not (self._bed_nb() - 2 * HOUR <= nb <= self._wake_nb()):
             return
@@ -817,7 +828,9 @@ class HomeMonitor:
         limit = self.limit_cache[ctx]
         pooled = self.rooms[ctx % MAX_ROOMS] if ctx % MAX_ROOMS < len(self.rooms) else ""
         night_up = pooled == NIGHT_UP
-        if (night_up and self._misses_bed(ctx, 45 * MIN)) or (pooled == BEDTIME and self._misses_bed(ctx, 3 * HOUR)):
+        if self.mat:
+            pass  # the mat tells whether the resident went back to bed: no need to guess from missed sensors
+        elif (night_up and self._misses_bed(ctx, 45 * MIN)) or (pooled == BEDTIME and self._misses_bed(ctx, 3 * HOUR)):
             # This home's sensors have missed the way back to bed before: stillness out of the bedroom at night is
             # then most likely sleep, so it waits for the resident's late wake time (missed_morning's moment).
             nb = self._nb(last)

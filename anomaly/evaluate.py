@@ -86,10 +86,14 @@ def read_labels(path: Path) -> list[Label]:
 
 
 def _when(label: Label) -> str:
+    """`day` or `night` (from `when=`), and `/visitor` or `/self` (from `found_by=`) when the note says."""
+    when = found = ""
     for part in label.note.split():
         if part.startswith("when="):
-            return "night" if part[5:] == "night" else "day"
-    return ""
+            when = "night" if part[5:] == "night" else "day"
+        elif part.startswith("found_by="):
+            found = "/" + part[9:]
+    return when + found if when else ""
 
 
 def score_home(home_dir: Path, tuning: Tuning | None = None) -> HomeScore:
@@ -145,7 +149,10 @@ def summarise(scores: list[HomeScore]) -> dict[str, Any]:
         for typ, when, delay in s.hits:
             by[typ].append(delay)
             if typ == "long_lie" and when:
-                by[f"long_lie ({when})"].append(delay)
+                day_night, _, found_by = when.partition("/")
+                by[f"long_lie ({day_night})"].append(delay)
+                if found_by:
+                    by[f"long_lie (found_by={found_by})"].append(delay)
     types: dict[str, Any] = {}
     for typ in sorted(by):
         ds = by[typ]

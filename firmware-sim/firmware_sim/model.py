@@ -604,7 +604,9 @@ class HomeSim:
                     if nxt is not None:
                         t, room = nxt.t0 + r.uniform(0.2, 0.8) * (nxt.t1 - nxt.t0), "bathroom"
             if inc.type == "long_lie":
-                dur = inc.dur if inc.dur is not None else math.exp(r.uniform(math.log(10 * MIN), math.log(14 * HOUR)))
+                # A long lie is an hour or more on the floor (the fall literature's definition); shorter falls the
+                # resident ends alone are `fall_short`.
+                dur = inc.dur if inc.dur is not None else math.exp(r.uniform(math.log(HOUR), math.log(14 * HOUR)))
             else:
                 dur = inc.dur if inc.dur is not None else r.uniform(0.5, 5) * MIN
             end = t + dur

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from anomaly.engine import Engine, HomeLimits, Options, Presence
+from anomaly.engine import Engine, HomeLimits, HomeMonitor, Options, Presence
 from anomaly.store import freeze, thaw
 from contracts import Feedback
 from tests.support.anomaly_fixtures import HOME, TZ, Agent, monitor, routine_day
@@ -253,3 +253,92 @@ def test_night_stillness_out_of_bed_waits_for_morning_once_this_home_misses_retu
         later = [m.tick_at((day0 + timedelta(days=d + 1, hours=h)).timestamp()) for h in (3, 4, 5)]
         assert not any(later)  # now this home's stillness out of bed at night waits for its late wake time
         m.observe_at((day0 + timedelta(days=d + 1, hours=6)).timestamp(), "pir_bedroom", "motion", 1, "bedroom")
+
+
+def _mat_day(m: HomeMonitor, midnight: datetime, *, fall_on_getting_up: bool = False) -> list[str]:
+    """One day of a home with a bed mat: out of bed at 07:00, dressing in the bedroom, the day, in bed at 22:00."""
+    kinds: list[str] = []
+
+    def at(h: float, sensor: str, kind: str, value: int, room: str) -> None:
+        t = (midnight + timedelta(hours=h)).timestamp()
+        while m.next_check <= t:
+            kinds.extend(f.kind for f in m.tick_at(m.next_check))
+        kinds.extend(f.kind for f in m.observe_at(t, sensor, kind, value, room))
+
+    at(7.0, "bed_mat", "pressure", 0, "bedroom")
+    at(7.0 + 5 / 3600, "pir_bedroom", "motion", 1, "bedroom")
+    if fall_on_getting_up:
+        at(12.0, "pir_kitchen", "motion", 1, "kitchen")  # the clock runs on to noon with nobody moving
+        return kinds
+    h = 7.025
+    while h < 7.3:  # dressing: the bedroom PIR every minute and a half
+        at(h, "pir_bedroom", "motion", 1, "bedroom")
+        h += 0.025
+    rooms = ("bathroom", "kitchen", "living", "kitchen")
+    i = 0
+    while h < 22.0:
+        at(h, f"pir_{rooms[i % 4]}", "motion", 1, rooms[i % 4])
+        i += 1
+        h += 0.1
+    at(22.0, "pir_bedroom", "motion", 1, "bedroom")
+    at(22.01, "bed_mat", "pressure", 1, "bedroom")
+    for h in (1.0, 4.0):  # turning over in bed
+        at(24 + h, "pir_bedroom", "motion", 1, "bedroom")
+    return kinds
+
+
+def test_a_fall_right_after_leaving_a_bed_with_a_mat_is_found_within_half_an_hour() -> None:
+    m = monitor()
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+    m.observe_at((day0 - timedelta(hours=2)).timestamp(), "bed_mat", "pressure", 1, "bedroom")
+    learned = [_mat_day(m, day0 + timedelta(days=d)) for d in range(21)]
+    assert not [k for day in learned[7:] for k in day if k != "low_battery"]  # nights in bed are sleep
+    fall = day0 + timedelta(days=21, hours=7)
+    found: list[tuple[str, datetime]] = []
+    t = fall.timestamp()
+    m.observe_at(t, "bed_mat", "pressure", 0, "bedroom")
+    m.observe_at(t + 5, "pir_bedroom", "motion", 1, "bedroom")
+    while t < (fall + timedelta(hours=2)).timestamp():
+        t = max(m.next_check, t + 1)
+        found += [(f.kind, f.ts) for f in m.tick_at(t)]
+    assert found and found[0][0] == "long_inactivity"
+    assert found[0][1] - fall <= timedelta(minutes=30)
+    assert not m.asleep or m.in_bed is False
+
+
+def test_a_stray_trigger_elsewhere_while_the_mat_is_pressed_is_still_sleep() -> None:
+    m = monitor()
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+    m.observe_at((day0 - timedelta(hours=2)).timestamp(), "bed_mat", "pressure", 1, "bedroom")
+    for d in range(7):
+        _mat_day(m, day0 + timedelta(days=d))
+    night = day0 + timedelta(days=7, hours=2)
+    m.observe_at(night.timestamp(), "pir_kitchen", "motion", 1, "kitchen")  # sunlight, a neighbour's cat
+    kinds: list[str] = []
+    t = night.timestamp()
+    while t < (night + timedelta(hours=5)).timestamp():
+        t = max(m.next_check, t + 1)
+        kinds += [f.kind for f in m.tick_at(t)]
+    assert "long_inactivity" not in kinds and m.in_bed
+
+
+def test_a_still_tv_evening_is_not_an_alarm() -> None:
+    import random
+
+    m = monitor()
+    r = random.Random(7)
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+    kinds: list[str] = []
+    for d in range(15):
+        midnight = day0 + timedelta(days=d)
+        routine = [(h / 10, "kitchen" if h % 2 else "bathroom") for h in range(70, 190)]
+        tv, h = [], 19.0
+        while h < 22.0:  # a still viewer: the living-room PIR every 2-12 minutes
+            tv.append((h, "living"))
+            h += r.uniform(2, 12) / 60
+        for hh, room in [*routine, *tv, (22.0, "bedroom")]:
+            t = (midnight + timedelta(hours=hh)).timestamp()
+            while m.next_check <= t:
+                kinds += [f.kind for f in m.tick_at(m.next_check)]
+            kinds += [f.kind for f in m.observe_at(t, f"pir_{room}", "motion", 1, room)]
+    assert "long_inactivity" not in kinds

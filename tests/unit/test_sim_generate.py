@@ -75,6 +75,11 @@ def test_labels_cover_what_the_events_show(sim_homes: list[SimHomeData]) -> None
             slack = 3 + 3 * spurious_per_s * (b - a).total_seconds()
             if typ in ("long_lie", "fall_short"):
                 assert not _motion_on(inside), (h.home, typ, a, b, note)
+                # A long lie is an hour or more on the floor (unless the data ends first); a short fall a few minutes.
+                if typ == "long_lie" and b < h.events[-1].ts:
+                    assert b - a >= timedelta(hours=1) - MS, (h.home, a, b)
+                if typ == "fall_short":
+                    assert b - a <= timedelta(minutes=5) + MS, (h.home, a, b)
                 assert not [r for r in inside if r.kind in ("door", "pressure", "button")], (h.home, typ, a)
             elif typ == "night_exit":
                 assert len(_motion_on(inside)) <= slack, (h.home, typ, a, b)
