@@ -16,8 +16,9 @@ class IngestOptions(Section):
     # Long enough to ride out a restart or an upgrade: the broker keeps queueing QoS 1 events for us meanwhile.
     session_expiry_s: int = Field(86_400, ge=60)
     shared_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    # How many unacknowledged messages the broker may send us (MQTT 5 Receive Maximum). Acks follow the write, so
-    # this must exceed batch_size or every batch waits for its timer; two batches' worth keeps the pipe full.
+    # How many unacknowledged messages the broker may send us (MQTT 5 Receive Maximum). Acks follow the write, and
+    # up to four batches are in hand at once (written, queued, validated, arriving): a batch is flushed at a quarter
+    # of this, so a smaller value means smaller batches.
     receive_maximum: int = Field(20_000, ge=10, le=65_535)
     batch_size: int = Field(5000, ge=1, le=100_000)
     batch_interval_s: float = Field(0.2, gt=0, le=60)

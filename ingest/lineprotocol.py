@@ -22,6 +22,11 @@ def _str(v: str) -> str:
     return '"' + v.translate(_STR_ESCAPE) + '"'
 
 
+def epoch_ns(ts: datetime) -> int:
+    """Nanoseconds since the epoch of an aware datetime, exactly (no float)."""
+    return _ns(ts)
+
+
 def _ns(ts: datetime) -> int:
     # Integer arithmetic: float seconds would lose the microseconds the contract may carry.
     return (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -9,7 +10,8 @@ from datetime import datetime, timedelta
 
 from contracts import ContractError, TopicKind, parse_event, parse_heartbeat, parse_status, parse_topic
 from ingest.dedupe import Seen, SeqTracker
-from ingest.lineprotocol import event_line, heartbeat_line, status_line
+from ingest.fastpath import FastEvents
+from ingest.lineprotocol import epoch_ns, event_line, heartbeat_line, status_line
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ MAX_ABS_VALUE = 1e12
 # Events older than this are not late but wrong (a Pi without RTC booting at 1970).
 MIN_TS = datetime(2000, 1, 1).astimezone()
 _RANGE_FIELDS = ("battery:", "seq:")
+# A pure function of the topic, and a home's topics repeat: remember the answers (bounded).
+_parse_topic = functools.lru_cache(maxsize=1 << 16)(parse_topic)
 
 
 @dataclass
@@ -37,6 +41,9 @@ class Validator:
     max_future: timedelta = timedelta(minutes=5)
     seqs: SeqTracker = field(default_factory=SeqTracker)
     counts: Counter[str] = field(default_factory=Counter)
+    fast: FastEvents = field(default_factory=lambda: FastEvents(epoch_ns(MIN_TS)))
+    _now: datetime | None = field(default=None, init=False, repr=False)
+    _latest_ns: int = field(default=0, init=False, repr=False)
 
     def handle(self, topic: str, payload: bytes, now: datetime) -> str | Rejected | None:
         """A line to store, a rejection, or None for a duplicate."""
@@ -49,12 +56,19 @@ class Validator:
         return result
 
     def _handle(self, topic: str, payload: bytes, now: datetime) -> str | Rejected | None:
-        parsed = parse_topic(topic)
+        parsed = _parse_topic(topic)
         if parsed is None or parsed[0] in (TopicKind.FINDINGS, TopicKind.FEEDBACK):
             return Rejected("bad_topic", f"not a home topic of the contract: {topic[:120]}")
         kind, home = parsed
         if self.known_homes is not None and home not in self.known_homes:
             return Rejected("unknown_home", f"home {home} is not registered")
+        if kind is TopicKind.EVENTS:
+            if now is not self._now:
+                self._now, self._latest_ns = now, epoch_ns(now + self.max_future)
+            fast = self.fast.event(home, payload, self._latest_ns)
+            if fast is not None:
+                agent, seq, line = fast
+                return None if self.seqs.check(home, agent, seq) is Seen.DUPLICATE else line
         try:
             if kind is TopicKind.EVENTS:
                 event = parse_event(payload)

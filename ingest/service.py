@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -29,6 +31,17 @@ _LAG_SAMPLES = 256
 
 class _Stopping(Exception):
     """Raised inside the writer loop when the service stops before a batch could be stored or spilled."""
+
+
+@dataclass
+class Prepared:
+    """A validated batch on its way to storage: its lines (with their messages), rejections and duplicates."""
+
+    batch: list[Message]
+    lines: list[str] = field(default_factory=list)
+    line_source: list[Message] = field(default_factory=list)
+    dead: list[tuple[str, bytes, Rejected]] = field(default_factory=list)
+    duplicates: int = 0
 
 
 class IngestService:
@@ -202,14 +215,12 @@ class IngestService:
 
     # -- the pipeline ------------------------------------------------------------------------------------------------
 
-    def process_batch(self, batch: list[Message], stop: threading.Event) -> None:
-        """Validate, store (or spill) and acknowledge one batch."""
+    def validate_batch(self, batch: list[Message]) -> Prepared:
+        """Validate one batch: lines to store, duplicates and rejections; no I/O but the home registry refresh."""
         self._refresh_homes()
         now = datetime.now(UTC)
-        lines: list[str] = []
-        line_source: list[Message] = []
-        dead: list[tuple[str, bytes, Rejected]] = []
-        duplicates = 0
+        prep = Prepared(batch)
+        lines, line_source, dead = prep.lines, prep.line_source, prep.dead
         handle = self.validator.handle
         for m in batch:
             out = handle(m.topic, m.payload, now)
@@ -217,60 +228,107 @@ class IngestService:
                 lines.append(out)
                 line_source.append(m)
             elif out is None:
-                duplicates += 1
+                prep.duplicates += 1
             else:
                 dead.append((m.topic, m.payload, out))
-        if lines:
-            refused = set(self._store(lines, stop))
+        return prep
+
+    def store_batch(self, prep: Prepared, stop: threading.Event) -> None:
+        """Store (or spill) a validated batch, keep its dead letters, and only then acknowledge it."""
+        dead = prep.dead
+        if prep.lines:
+            refused = set(self._store(prep.lines, stop))
             if refused:
-                for line, m in zip(lines, line_source, strict=True):
+                for line, m in zip(prep.lines, prep.line_source, strict=True):
                     if line in refused:
                         dead.append((m.topic, m.payload, Rejected("db_refused", "InfluxDB refused the point")))
         if dead:
             self._store_dead_letters(dead)
             for _t, _p, rej in dead:
                 self.metrics.invalid.labels(rej.reason).inc()
-        self.metrics.received.inc(len(batch))
-        self.metrics.duplicates.inc(duplicates)
-        self.metrics.batch_size.observe(len(batch))
-        self.metrics.acked.inc(self.link.ack(batch))
+        self.metrics.received.inc(len(prep.batch))
+        self.metrics.duplicates.inc(prep.duplicates)
+        self.metrics.batch_size.observe(len(prep.batch))
+        self.metrics.acked.inc(self.link.ack(prep.batch))
+
+    def process_batch(self, batch: list[Message], stop: threading.Event) -> None:
+        """Validate, store (or spill) and acknowledge one batch."""
+        self.store_batch(self.validate_batch(batch), stop)
 
     def _worker(self, stop: threading.Event) -> None:
+        """Batch and validate; the storer writes the previous batch meanwhile (its HTTP wait releases the GIL)."""
         opts = self.settings.ingest
-        flush_at = min(opts.batch_size, max(1, opts.receive_maximum // 2))
+        # Four batches may be unacknowledged at once: being written, queued, validated, and arriving.
+        flush_at = min(opts.batch_size, max(1, opts.receive_maximum // 4))
         last_report = time.monotonic()
         batch: list[Message] = []
         deadline = 0.0
-        while True:
-            while self._inbox and len(batch) < flush_at:
-                if not batch:
-                    deadline = time.monotonic() + opts.batch_interval_s
-                batch.extend(self._inbox.popleft())
-            now = time.monotonic()
-            stopping = stop.is_set()
-            if batch and (len(batch) >= flush_at or now >= deadline or stopping):
+        storer_stop = threading.Event()
+        # One batch waiting while one is written: memory stays bounded and back pressure reaches the broker's window.
+        prepared: queue.Queue[Prepared | None] = queue.Queue(maxsize=1)
+        storer = threading.Thread(
+            target=self._storer, args=(prepared, stop, storer_stop), name="ingest-store", daemon=True
+        )
+        storer.start()
+
+        def hand_over(item: Prepared | None) -> bool:
+            while not storer_stop.is_set():
                 try:
-                    for i in range(0, len(batch), opts.batch_size):
-                        self.process_batch(batch[i : i + opts.batch_size], stop)
-                except _Stopping:
+                    prepared.put(item, timeout=0.5)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        try:
+            while True:
+                while self._inbox and len(batch) < flush_at:
+                    if not batch:
+                        deadline = time.monotonic() + opts.batch_interval_s
+                    batch.extend(self._inbox.popleft())
+                now = time.monotonic()
+                stopping = stop.is_set()
+                if batch and (len(batch) >= flush_at or now >= deadline or stopping):
+                    # Full batches only; a remainder (messages arrive in chunks) starts the next batch, unless due.
+                    cut = len(batch) if now >= deadline or stopping else len(batch) - len(batch) % flush_at
+                    for i in range(0, cut, flush_at):
+                        if not hand_over(self.validate_batch(batch[i : min(cut, i + flush_at)])):
+                            return  # the storer gave up (stopping with nowhere to put a batch): leave the rest unacked
+                    batch = batch[cut:]
+                    deadline = now + opts.batch_interval_s
+                    continue
+                if stopping and not self._inbox:
                     return
-                batch = []
-                continue
-            if stopping and not self._inbox:
-                return
-            if not self._inbox:
-                self._inbox_ready.clear()
                 if not self._inbox:
-                    self._inbox_ready.wait(max(0.001, deadline - now) if batch else 0.5)
-            if now - last_report > 60:
-                last_report = now
-                gaps = self.validator.seqs.gaps()
-                log.info(
-                    "ingest counts: %s; seq gaps: %d in %d agents",
-                    dict(self.validator.counts),
-                    sum(gaps.values()),
-                    len(gaps),
-                )
+                    self._inbox_ready.clear()
+                    if not self._inbox:
+                        self._inbox_ready.wait(max(0.001, deadline - now) if batch else 0.5)
+                if now - last_report > 60:
+                    last_report = now
+                    gaps = self.validator.seqs.gaps()
+                    log.info(
+                        "ingest counts: %s; seq gaps: %d in %d agents",
+                        dict(self.validator.counts),
+                        sum(gaps.values()),
+                        len(gaps),
+                    )
+        finally:
+            hand_over(None)
+            storer.join()
+
+    def _storer(
+        self, prepared: queue.Queue[Prepared | None], stop: threading.Event, storer_stop: threading.Event
+    ) -> None:
+        """Store batches in the order they were validated, so acks and spill records keep arrival order."""
+        try:
+            while (prep := prepared.get()) is not None:
+                self.store_batch(prep, stop)
+        except _Stopping:
+            pass
+        except Exception:
+            log.exception("ingest store thread failed; stopping without acknowledging the batches in hand")
+        finally:
+            storer_stop.set()
 
     def _replayer(self, stop: threading.Event) -> None:
         delay = 0.5
@@ -319,7 +377,7 @@ class IngestService:
         except WriteError as err:
             log.warning("InfluxDB not reachable at start (%s): events go to the spill until it is", err)
         worker_stop, replay_stop = threading.Event(), threading.Event()
-        worker = threading.Thread(target=self._worker, args=(worker_stop,), name="ingest-writer", daemon=True)
+        worker = threading.Thread(target=self._worker, args=(worker_stop,), name="ingest-validate", daemon=True)
         replayer = threading.Thread(target=self._replayer, args=(replay_stop,), name="ingest-replay", daemon=True)
         worker.start()
         replayer.start()

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -27,6 +27,8 @@ from tests.support.servers import Broker
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
+
+RunIngest = Callable[[InfluxSettings, str], IngestService]
 
 
 def _register(db_url: str, *homes: str) -> None:
@@ -58,7 +60,7 @@ def _publisher(broker: Broker, user: str) -> mqtt.Client:
 
 
 @pytest.fixture
-def run_ingest(broker: Broker, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[callable]:  # type: ignore[valid-type]
+def run_ingest(broker: Broker, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunIngest]:
     started: list[tuple[IngestService, threading.Event, threading.Thread]] = []
 
     def start(influx: InfluxSettings, client_id: str) -> IngestService:
@@ -90,7 +92,9 @@ def test_version_detection(influxd: InfluxD, victoria: VictoriaMetrics) -> None:
     assert not needs_v1("v2.7.4") and not needs_v1("1.8.10") and needs_v1("1.7.11")
 
 
-def test_events_stored_once_in_influxdb_1x(broker: Broker, influxd: InfluxD, db_url: str, run_ingest) -> None:  # type: ignore[no-untyped-def]
+def test_events_stored_once_in_influxdb_1x(
+    broker: Broker, influxd: InfluxD, db_url: str, run_ingest: RunIngest
+) -> None:
     home, stranger = "h-ingest01", "h-unknown1"
     _register(db_url, home)
     svc = run_ingest(InfluxSettings(url=influxd.url, database="anxin"), "ingest-v1")
@@ -133,8 +137,8 @@ def test_events_stored_once_in_influxdb_1x(broker: Broker, influxd: InfluxD, db_
 
 
 def test_v2_write_path_against_victoriametrics(
-    broker: Broker, victoria: VictoriaMetrics, db_url: str, run_ingest
-) -> None:  # type: ignore[no-untyped-def]
+    broker: Broker, victoria: VictoriaMetrics, db_url: str, run_ingest: RunIngest
+) -> None:
     home = "h-ingest02"
     _register(db_url, home)
     svc = run_ingest(InfluxSettings(url=victoria.url, database="anxin"), "ingest-v2")
