@@ -164,8 +164,8 @@ bind-address = "127.0.0.1:{rpc_port}"
 
 
 @dataclass
-class InfluxD:
-    """A private InfluxDB 1.x (Debian's influxd) under a state folder."""
+class _HttpServer:
+    """A private server with an HTTP API on loopback, under a state folder."""
 
     state: Path
     port: int
@@ -175,6 +175,16 @@ class InfluxD:
     def url(self) -> str:
         """Base URL of its HTTP API."""
         return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop the server."""
+        if self.process:
+            self.process.stop()
+
+
+@dataclass
+class InfluxD(_HttpServer):
+    """A private InfluxDB 1.x (Debian's influxd) under a state folder."""
 
     def start(self, database: str = "anxin") -> InfluxD:
         """Start influxd and create the database."""
@@ -189,24 +199,10 @@ class InfluxD:
             r.read()
         return self
 
-    def stop(self) -> None:
-        """Stop influxd."""
-        if self.process:
-            self.process.stop()
-
 
 @dataclass
-class VictoriaMetrics:
+class VictoriaMetrics(_HttpServer):
     """A private VictoriaMetrics (Debian's victoria-metrics), a real server for the v2 write path."""
-
-    state: Path
-    port: int
-    process: ManagedProcess | None = None
-
-    @property
-    def url(self) -> str:
-        """Base URL of its HTTP API."""
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> VictoriaMetrics:
         """Start victoria-metrics."""
@@ -223,8 +219,3 @@ class VictoriaMetrics:
         self.process = ManagedProcess("victoria-metrics", cmd, self.state / "vm.log")
         self.process.start(lambda: _http_ok(f"{self.url}/health"), timeout=60)
         return self
-
-    def stop(self) -> None:
-        """Stop victoria-metrics."""
-        if self.process:
-            self.process.stop()
