@@ -41,6 +41,7 @@ RUN_GAP = 15 * MIN  # activity with pauses shorter than this is one run
 WAKE_RUN = 20 * MIN  # a run this long in the morning means the resident is up
 SLEEP_STILL = 30 * MIN  # still this long in the bedroom at night: asleep
 EPISODE_GAP = 10 * MIN  # a night episode ends after this long without movement
+STRAY_CONFIRM = 10 * MIN  # while away with the front door unused, a second trigger this soon confirms a return
 
 # Population priors: inactivity limit in minutes by room class and slot (0-3h, 3-6h, ..., 21-24h).
 PRIOR_LIMIT_MIN: dict[str, tuple[float, ...]] = {
@@ -113,6 +114,10 @@ class Tuning:
     prior_visits: float = 20.0  # gaps of a minute or more in a context that weigh as much as the population prior
     half_life_days: float = 30.0  # learned gaps lose half their weight in this many days
     reported_weight: float = 0.25  # a gap that raised an alarm is learned at this weight (a real fall must not teach)
+    entry_dwell_s: float = 120.0  # stillness that began this soon after entering a room is "walked in, sat down"
+    # Entry gaps (pooled over a slot and its neighbours) needed before their tail is used. Off by default: on held-back
+    # data it removed 0.2 false alarms per home per 60 days but missed one more long lie and added 3 min of delay.
+    entry_min_visits: float = math.inf
     confirm_s: float = 120.0  # a limit passed must still be passed at the next check this much later
     exit_grace_s: float = 600.0  # no movement this long after the front door closed: away
     night_exit_prior_min: float = 6.0
@@ -151,6 +156,8 @@ class HomeMonitor:
         "door_closed_at",
         "door_open_since",
         "door_reported",
+        "entry_cache",
+        "entry_gaps",
         "episode_reported",
         "episode_rooms",
         "episode_start",
@@ -181,6 +188,7 @@ class HomeMonitor:
         "replaying_at",
         "restless",
         "restless_due",
+        "room_at",
         "rooms",
         "run_last",
         "run_start",
@@ -190,6 +198,7 @@ class HomeMonitor:
         "sensors",
         "sleep_onset",
         "sleepy",
+        "stray_at",
         "today_active",
         "today_away_s",
         "tuning",
@@ -207,6 +216,7 @@ class HomeMonitor:
         self.tuning = tuning or Tuning()
         self.presence = Presence.HOME
         self.away_since: float | None = None
+        self.stray_at: float | None = None  # a lone trigger while away with the front door unused: not yet a return
         self.last_act: float | None = None
         self.last_room = 0
         self.rooms: list[str] = []
@@ -236,6 +246,10 @@ class HomeMonitor:
         self.episode_reported = False
         self.night_episodes = 0
         self.gaps = GapQuantiles(SLOTS * MAX_ROOMS, self.tuning.half_life_days)
+        # Stillness right after walking into a room (sat down, lay down for a nap), pooled over rooms per slot.
+        self.entry_gaps = GapQuantiles(SLOTS, self.tuning.half_life_days)
+        self.entry_cache: list[float] = [0.0] * SLOTS
+        self.room_at = -math.inf  # when the resident was first seen in the current room
         self.limit_cache: list[float] = []
         self.wake_q = stats.Quantile(0.5)
         self.wake_hi = stats.Quantile(0.9)
@@ -302,6 +316,18 @@ class HomeMonitor:
                 return self._room(BEDTIME)
         return int(self._local_s(t) // SLOT_S) % SLOTS * MAX_ROOMS + room
 
+    def _entry_gap(self, ctx: int) -> bool:
+        """Whether the stillness now began right after the resident walked into an ordinary room (not to sleep)."""
+        r = ctx % MAX_ROOMS
+        return (
+            self.last_act is not None
+            and self.last_act - self.room_at < self.tuning.entry_dwell_s
+            and not self.asleep
+            and r < len(self.sleepy)
+            and not self.sleepy[r]
+            and self.rooms[r] not in (NIGHT_UP, BEDTIME)
+        )
+
     def _count(self, key: str) -> None:
         self.nobs[key] = min(self.nobs.get(key, 0) + 1, 1_000_000)
 
@@ -336,6 +362,18 @@ class HomeMonitor:
                 value *= s_all * self.scale.get(f"ctx{ctx}", 1.0)
                 out.append(min(max(value, lim.inactivity_floor_min * MIN), ceiling))
         self.limit_cache = out
+        entry: list[float] = []
+        for slot in range(SLOTS):
+            near = [(slot, 1.0), ((slot - 1) % SLOTS, 0.5), ((slot + 1) % SLOTS, 0.5)]
+            top = self.entry_gaps.tail(near, tu.tail_weight)
+            if top is None or self.entry_gaps.opportunities(near) < tu.entry_min_visits:
+                entry.append(0.0)
+                continue
+            night = slot in (0, 1, 6, 7)
+            ceiling = (lim.inactivity_ceiling_night_min if night else lim.inactivity_ceiling_day_min) * MIN
+            value = (top * tu.gap_margin + tu.gap_margin_add_min * MIN) * s_all
+            entry.append(min(value, ceiling))
+        self.entry_cache = entry
 
     def _sees_bed(self) -> bool:
         return any(room_class(r) in ("bedroom", IN_BED) for r in self.rooms)
@@ -424,6 +462,7 @@ class HomeMonitor:
                         )
                     )
             self.gaps.decay()
+            self.entry_gaps.decay()
             self.today_active = 0
             self.today_away_s = 0.0
         d = self._dt(t)
@@ -570,11 +609,16 @@ class HomeMonitor:
         if last is not None and t > last:
             if self.presence is Presence.HOME and self.replaying_at is None:
                 w = self.tuning.reported_weight if self.inactivity_reported == last else 1.0
-                self.gaps.learn_one(self._ctx(last, self.last_room), t - last, w)
+                ctx = self._ctx(last, self.last_room)
+                self.gaps.learn_one(ctx, t - last, w)
+                if self._entry_gap(ctx):
+                    self.entry_gaps.learn_one(ctx // MAX_ROOMS, t - last, w)
             if t - self.run_last > RUN_GAP:
                 self.run_start = t
             self.run_last = t
         if last is None or t >= last:
+            if room != self.last_room or last is None:
+                self.room_at = t
             self.last_act = t
             self.last_room = room
             self.pending_inactivity = None
@@ -586,9 +630,20 @@ class HomeMonitor:
             if self.presence is Presence.HOME:
                 self._touch(t, room)
             return
-        self.today_active += 1
         if self.presence is Presence.AWAY:
-            self._returned(t)
+            if self.away_since is not None and self.last_front_event <= self.away_since + SETTLE:
+                # Nobody came through the front door: one trigger is more likely a PIR's false one than the resident
+                # back (a return opens the door); a second within STRAY_CONFIRM confirms it.
+                if self.stray_at is None or t - self.stray_at > STRAY_CONFIRM:
+                    self.stray_at = t
+                    return
+                t0 = self.stray_at
+                self.stray_at = None
+                self._returned(t0)
+                self._touch(t0, room)
+            else:
+                self._returned(t)
+        self.today_active += 1
         self.door_closed_at = None
         self.exit_pending = None
         self.exit_reported = None
@@ -608,6 +663,7 @@ class HomeMonitor:
                 self.night_out_q.update(length)
         self.presence = Presence.HOME
         self.away_since = None
+        self.stray_at = None
         self.last_act = t
 
     def _night_activity(self, t: float, moved_room: bool) -> None:
@@ -836,6 +892,9 @@ class HomeMonitor:
             nb = self._nb(last)
             due = self._wake_hi_nb() + 30 * MIN
             limit = max(limit, due - nb if due > nb else due + DAY - nb)
+        if self._entry_gap(ctx):
+            # Walked in and went still: sat down or lay down for a nap, as this resident often does at this hour.
+            limit = max(limit, self.entry_cache[ctx // MAX_ROOMS])
         blind = [k for k, v in self.sensors.items() if v[5] and v[0] in ("motion", "pressure")]
         if blind:
             # A silent motion sensor leaves a room unseen: the resident may simply be there. Only the ceiling holds.

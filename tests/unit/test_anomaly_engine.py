@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from anomaly.engine import Engine, HomeLimits, HomeMonitor, Options, Presence
+from anomaly.engine import Engine, HomeLimits, HomeMonitor, Options, Presence, Tuning
 from anomaly.store import freeze, thaw
 from contracts import Feedback
 from tests.support.anomaly_fixtures import HOME, TZ, Agent, monitor, routine_day
@@ -56,8 +56,25 @@ def test_away_after_the_front_door_raises_nothing_and_a_return_is_home() -> None
     eng.observe(ev(T0 + timedelta(seconds=30), "front", "door", "closed", "entrance"))
     assert _run(eng, T0 + timedelta(hours=6)) == []
     assert eng.homes[HOME].presence is Presence.AWAY
-    eng.observe(ev(T0 + timedelta(hours=6), "pir_living", "motion", 1, "living"))
+    eng.observe(ev(T0 + timedelta(hours=6), "front", "door", "open", "entrance"))
+    eng.observe(ev(T0 + timedelta(hours=6, seconds=20), "pir_living", "motion", 1, "living"))
     assert eng.homes[HOME].presence is Presence.HOME
+
+
+def test_a_lone_trigger_while_away_is_no_return_but_two_without_the_door_are() -> None:
+    eng, ev = _engine(), Agent()
+    eng.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
+    eng.observe(ev(T0 + timedelta(seconds=20), "front", "door", "open", "entrance"))
+    eng.observe(ev(T0 + timedelta(seconds=30), "front", "door", "closed", "entrance"))
+    assert _run(eng, T0 + timedelta(hours=1)) == []
+    m = eng.homes[HOME]
+    eng.observe(ev(T0 + timedelta(hours=1), "pir_bath", "motion", 1, "bathroom"))  # a PIR's false trigger
+    assert m.presence is Presence.AWAY
+    assert _run(eng, T0 + timedelta(hours=6)) == []  # no "inactivity" after a trigger nobody made
+    back = T0 + timedelta(hours=6)
+    eng.observe(ev(back, "pir_living", "motion", 1, "living"))
+    eng.observe(ev(back + timedelta(minutes=3), "pir_kitchen", "motion", 1, "kitchen"))  # the door sensor missed
+    assert m.presence is Presence.HOME and m.last_room == m._room("kitchen")
 
 
 def test_door_left_open_is_a_warning() -> None:
@@ -342,3 +359,31 @@ def test_a_still_tv_evening_is_not_an_alarm() -> None:
                 kinds += [f.kind for f in m.tick_at(m.next_check)]
             kinds += [f.kind for f in m.observe_at(t, f"pir_{room}", "motion", 1, room)]
     assert "long_inactivity" not in kinds
+
+
+def test_stillness_right_after_walking_in_uses_the_residents_settling_habit() -> None:
+    eng = Engine(Options(tz=TZ, tuning=Tuning(entry_min_visits=8)))  # the rule is off by default
+    ev = Agent()
+    m = eng.monitor(HOME)
+    day = datetime(2026, 11, 2, 13, 0, tzinfo=TZ)
+    for d in range(14):
+        t = day + timedelta(days=d)
+        # Each afternoon: pottering in the kitchen (short gaps), then walking into the living room for an 80-min nap.
+        for k in range(10):
+            eng.observe(ev(t + k * 4 * MIN, "pir_kitchen", "motion", 1, "kitchen"))
+        eng.observe(ev(t + 40 * MIN, "pir_living", "motion", 1, "living"))
+        eng.observe(ev(t + 120 * MIN, "pir_living", "motion", 1, "living"))
+        eng.observe(ev(t + 124 * MIN, "pir_kitchen", "motion", 1, "kitchen"))
+        eng.observe(ev(t + 128 * MIN, "pir_bed", "motion", 1, "bedroom"))
+    slot = 13 // 3
+    kitchen = m.limit_cache[slot * 12 + m._room("kitchen")]
+    assert kitchen < 60 * 60 < 85 * 60 < m.entry_cache[slot]  # the habit is the resident's, not the kitchen's
+    t = day + timedelta(days=14)
+    eng.observe(ev(t, "pir_living", "motion", 1, "living"))
+    eng.observe(ev(t + 3 * MIN, "pir_kitchen", "motion", 1, "kitchen"))  # walked in and sat down
+    assert _run(eng, t + 70 * MIN) == []
+    t = day + timedelta(days=15)
+    for k in range(6):  # busy in the kitchen, then sudden stillness: the kitchen's own short limit
+        eng.observe(ev(t + k * 3 * MIN, "pir_kitchen", "motion", 1, "kitchen"))
+    still = t + 15 * MIN
+    assert _run(eng, still + timedelta(seconds=kitchen) + 5 * MIN) == ["long_inactivity"]
