@@ -8,9 +8,10 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import uvicorn
@@ -23,7 +24,9 @@ from tests.support.console_fixtures import PASSWORD, Seeded, console_settings, s
 from tests.support.waiting import wait_for
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
+
+T = TypeVar("T")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
@@ -120,11 +123,24 @@ def _shot(driver: object, name: str, height: int | None = None) -> None:
     driver.set_window_size(1280, 1000)  # type: ignore[attr-defined]
 
 
+def _wait(probe: Callable[[], T | None], timeout: float = 10.0, what: str = "condition") -> T:
+    """wait_for, treating a WebDriver error inside the probe (the page being replaced) as "not yet"."""
+
+    def quiet() -> T | None:
+        try:
+            return probe()
+        except WebDriverException:
+            return None
+
+    return wait_for(quiet, timeout=timeout, what=what)
+
+
 def _main_text(driver: object) -> str:
     """The page's main text; empty while the page is being replaced (a form just submitted)."""
     try:
         return str(driver.find_element(By.TAG_NAME, "main").text)  # type: ignore[attr-defined]
-    except (StaleElementReferenceException, NoSuchElementException):
+    except WebDriverException:
+        # Stale element, no such element, or Chromium's "node does not belong to the document": all the same race.
         return ""
 
 
@@ -137,7 +153,7 @@ def _login(driver: object, base: str, username: str) -> None:
     driver.find_element(By.ID, "username").send_keys(username)  # type: ignore[attr-defined]
     driver.find_element(By.ID, "password").send_keys(PASSWORD)  # type: ignore[attr-defined]
     driver.find_element(By.ID, "login").click()  # type: ignore[attr-defined]
-    wait_for(lambda: "/login" not in driver.current_url, timeout=10, what="the overview after log-in")  # type: ignore[attr-defined]
+    _wait(lambda: "/login" not in driver.current_url, timeout=10, what="the overview after log-in")  # type: ignore[attr-defined]
 
 
 def _open_critical_alert(db_url: str, home: str) -> int:
@@ -176,7 +192,7 @@ def test_operator_flow_in_chromium(site: tuple[Server, Seeded, str], browser: ob
 
     _login(d, base, "operator")
     assert d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"  # type: ignore[attr-defined]
-    wait_for(lambda: "on" in d.find_element(By.ID, "live").get_attribute("class"), timeout=10, what="live stream")  # type: ignore[attr-defined]
+    _wait(lambda: "on" in d.find_element(By.ID, "live").get_attribute("class"), timeout=10, what="live stream")  # type: ignore[attr-defined]
     row = f'tr[data-home="{seeded.c}"]'
     assert d.find_element(By.CSS_SELECTOR, row).get_attribute("data-state") != "alert"  # type: ignore[attr-defined]
     _shot(d, "overview")
@@ -184,27 +200,27 @@ def test_operator_flow_in_chromium(site: tuple[Server, Seeded, str], browser: ob
     # An alert arrives while the page is open: the row turns red and a toast appears, with no reload.
     d.execute_script("window.__noReload = 42")  # type: ignore[attr-defined]
     alert_id = _open_critical_alert(db_url, seeded.c)
-    wait_for(
+    _wait(
         lambda: d.find_element(By.CSS_SELECTOR, row).get_attribute("data-state") == "alert",  # type: ignore[attr-defined]
         timeout=15,
         what="the home turning to alert live",
     )
-    toast = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".toast a"), timeout=10, what="the toast")  # type: ignore[attr-defined]
+    toast = _wait(lambda: d.find_elements(By.CSS_SELECTOR, ".toast a"), timeout=10, what="the toast")  # type: ignore[attr-defined]
     assert "桂花园 12-3" in toast[0].text and "Panic button" in toast[0].text
     assert d.execute_script("return window.__noReload") == 42  # type: ignore[attr-defined]
     _shot(d, "overview-live-alert")
 
     toast[0].click()
-    wait_for(lambda: f"/alerts/{alert_id}" in d.current_url, timeout=10, what="the alert page")  # type: ignore[attr-defined]
+    _wait(lambda: f"/alerts/{alert_id}" in d.current_url, timeout=10, what="the alert page")  # type: ignore[attr-defined]
     _shot(d, "alert", _page_height(d))
     d.find_element(By.ID, "ack").click()  # type: ignore[attr-defined]
-    wait_for(lambda: "Acknowledged." in _main_text(d), timeout=10, what="ack")  # type: ignore[attr-defined]
+    _wait(lambda: "Acknowledged." in _main_text(d), timeout=10, what="ack")  # type: ignore[attr-defined]
     d.find_element(By.ID, "note").send_keys("Called the daughter; she is on her way.")  # type: ignore[attr-defined]
     d.find_element(By.ID, "add-note").click()  # type: ignore[attr-defined]
-    wait_for(lambda: "Note added." in _main_text(d), timeout=10, what="note")  # type: ignore[attr-defined]
+    _wait(lambda: "Note added." in _main_text(d), timeout=10, what="note")  # type: ignore[attr-defined]
     Select(d.find_element(By.ID, "outcome")).select_by_value("resident_fine")  # type: ignore[attr-defined]
     d.find_element(By.ID, "resolve").click()  # type: ignore[attr-defined]
-    wait_for(lambda: "Alert resolved." in _main_text(d), timeout=10, what="resolve")  # type: ignore[attr-defined]
+    _wait(lambda: "Alert resolved." in _main_text(d), timeout=10, what="resolve")  # type: ignore[attr-defined]
     text = _main_text(d)
     assert "Resident fine" in text and "Called the daughter" in text and "Operator One" in text
     _shot(d, "alert-resolved", _page_height(d))
@@ -235,7 +251,7 @@ def test_operator_flow_in_chromium(site: tuple[Server, Seeded, str], browser: ob
 
     # Switching language from the header link; the choice sticks on the next page.
     d.find_element(By.CSS_SELECTOR, 'header .lang a[hreflang="zh-CN"]').click()  # type: ignore[attr-defined]
-    wait_for(lambda: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN", timeout=10, what="zh")  # type: ignore[attr-defined]
+    _wait(lambda: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN", timeout=10, what="zh")  # type: ignore[attr-defined]
     d.get(f"{base}/homes")  # type: ignore[attr-defined]
     assert d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"  # type: ignore[attr-defined]
     assert "家庭" in d.find_element(By.TAG_NAME, "nav").text  # type: ignore[attr-defined]
