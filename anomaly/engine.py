@@ -118,6 +118,14 @@ class Tuning:
     # Entry gaps (pooled over a slot and its neighbours) needed before their tail is used. Off by default: on held-back
     # data it removed 0.2 false alarms per home per 60 days but missed one more long lie and added 3 min of delay.
     entry_min_visits: float = math.inf
+    # Without a bed mat, still in the bedroom at the usual wake time + k x (late - usual wake time), at least + 45 min,
+    # is a long_inactivity: only once 14 mornings are learned, on at least this share of days, with a narrow spread.
+    morning_spread_k: float = 2.0
+    morning_min_late_min: float = 45.0
+    morning_min_still_min: float = 30.0
+    morning_min_days: float = 14.0
+    morning_max_spread_min: float = 150.0  # late minus early wake time (90th - 10th percentile)
+    morning_share: float = 0.9
     confirm_s: float = 120.0  # a limit passed must still be passed at the next check this much later
     exit_grace_s: float = 600.0  # no movement this long after the front door closed: away
     night_exit_prior_min: float = 6.0
@@ -327,6 +335,29 @@ class HomeMonitor:
             and not self.sleepy[r]
             and self.rooms[r] not in (NIGHT_UP, BEDTIME)
         )
+
+    def _in_bed_room(self, ctx: int) -> bool:
+        """Whether the stillness of context `ctx` is in the bed (mat pressed) or, without a mat, in the bedroom."""
+        r = ctx % MAX_ROOMS
+        return r < len(self.sleepy) and self.sleepy[r] and (not self.mat or self.in_bed)
+
+    def _morning_due(self, ctx: int, last: float) -> float | None:
+        """The limit ending well past the time a resident without a bed mat is up nearly every day, or None."""
+        # A fall on getting up looks like sleeping in; only where sleeping in is rare is stillness then telling.
+        tu = self.tuning
+        n = self.nobs.get("wake", 0)
+        if self.mat or not self.asleep or n < tu.morning_min_days or n < tu.morning_share * self.days_learned:
+            return None
+        if not self._in_bed_room(ctx):
+            return None
+        wake, hi, lo = self._wake_nb(), self._wake_hi_nb(), self._wake_lo_nb()
+        if hi - lo > tu.morning_max_spread_min * MIN:
+            return None  # no usual wake time to speak of: sleeping in is not telling
+        due = wake + max(tu.morning_spread_k * (hi - wake), tu.morning_min_late_min * MIN)
+        nb = self._nb(last)
+        if not (lo - 2 * HOUR <= nb <= due):
+            return None
+        return max(due - nb, tu.morning_min_still_min * MIN)
 
     def _count(self, key: str) -> None:
         self.nobs[key] = min(self.nobs.get(key, 0) + 1, 1_000_000)
@@ -892,6 +923,15 @@ class HomeMonitor:
             nb = self._nb(last)
             due = self._wake_hi_nb() + 30 * MIN
             limit = max(limit, due - nb if due > nb else due + DAY - nb)
+        nb = self._nb(last)
+        if self.asleep and nb < self._wake_lo_nb() and self._in_bed_room(ctx):
+            # Asleep in bed before even an early morning: stillness is sleep until the late wake time. Stillness
+            # that began later (after a movement at the usual wake time) keeps its limit: getting up, maybe a fall.
+            due = self._wake_hi_nb() + 30 * MIN
+            limit = max(limit, due - nb if due > nb else due + DAY - nb)
+        morning = self._morning_due(ctx, last)
+        if morning is not None:
+            limit = min(limit, morning)
         if self._entry_gap(ctx):
             # Walked in and went still: sat down or lay down for a nap, as this resident often does at this hour.
             limit = max(limit, self.entry_cache[ctx // MAX_ROOMS])

@@ -387,3 +387,52 @@ def test_stillness_right_after_walking_in_uses_the_residents_settling_habit() ->
         eng.observe(ev(t + k * 3 * MIN, "pir_kitchen", "motion", 1, "kitchen"))
     still = t + 15 * MIN
     assert _run(eng, still + timedelta(seconds=kitchen) + 5 * MIN) == ["long_inactivity"]
+
+
+def _ticks_until(m: HomeMonitor, to: datetime) -> list[tuple[str, datetime]]:
+    """Run every check due up to `to`; the findings with their times."""
+    found: list[tuple[str, datetime]] = []
+    while m.next_check <= to.timestamp():
+        found += [(f.kind, f.ts) for f in m.tick_at(m.next_check)]
+    return found
+
+
+def test_a_whole_night_asleep_in_the_bedroom_waits_for_the_late_wake_time() -> None:
+    m = monitor()
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+    for d in range(40):
+        routine_day(m, day0 + timedelta(days=d))  # to bed at 22:00, up for the toilet at 03:00
+    # No toilet visit tonight: nine hours still in the bedroom, far longer than any gap learned there.
+    night = day0 + timedelta(days=40)
+    assert m.limit_cache[m._ctx(night.timestamp() - 7200, m.last_room)] < 9 * 3600
+    assert _ticks_until(m, night + timedelta(hours=7)) == []
+    assert m.asleep
+    m.observe_at((night + timedelta(hours=7)).timestamp(), "pir_kitchen", "motion", 1, "kitchen")
+
+
+def test_still_in_the_bedroom_long_after_the_usual_wake_time_is_a_fall_on_getting_up() -> None:
+    m = monitor()
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+    for d in range(20):
+        routine_day(m, day0 + timedelta(days=d))  # up at 07:00 every day
+    morning = day0 + timedelta(days=20, hours=6, minutes=55)
+    assert _ticks_until(m, morning) == []
+    m.observe_at(morning.timestamp(), "pir_bedroom", "motion", 1, "bedroom")  # getting up, then nothing
+    found = _ticks_until(m, morning + timedelta(hours=3))
+    assert found and found[0][0] == "long_inactivity"
+    assert found[0][1] - morning <= timedelta(minutes=55)  # usual wake + 45 min, not the bedroom's 4-hour limit
+
+
+def test_the_getting_up_check_waits_for_two_weeks_of_mornings_and_never_uses_a_bed_mat_home() -> None:
+    m = monitor()
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+    for d in range(10):
+        routine_day(m, day0 + timedelta(days=d))
+    morning = day0 + timedelta(days=10, hours=6, minutes=55)
+    _ticks_until(m, morning)
+    m.observe_at(morning.timestamp(), "pir_bedroom", "motion", 1, "bedroom")
+    assert _ticks_until(m, morning + timedelta(hours=2)) == []  # ten mornings are not yet a habit
+    assert m._morning_due(m._ctx(morning.timestamp(), m.last_room), morning.timestamp()) is None
+    m.mat = True
+    m.nobs["wake"] = 30
+    assert m._morning_due(m._ctx(morning.timestamp(), m.last_room), morning.timestamp()) is None
