@@ -42,6 +42,7 @@ WAKE_RUN = 20 * MIN  # a run this long in the morning means the resident is up
 SLEEP_STILL = 30 * MIN  # still this long in the bedroom at night: asleep
 EPISODE_GAP = 10 * MIN  # a night episode ends after this long without movement
 STRAY_CONFIRM = 10 * MIN  # while away with the front door unused, a second trigger this soon confirms a return
+UP_SPAN = 10 * MIN  # triggers outside the bedroom this far apart after the early wake time: up, if not in a 20-min run
 
 # Population priors: inactivity limit in minutes by room class and slot (0-3h, 3-6h, ..., 21-24h).
 PRIOR_LIMIT_MIN: dict[str, tuple[float, ...]] = {
@@ -126,6 +127,12 @@ class Tuning:
     morning_min_days: float = 14.0
     morning_max_spread_min: float = 150.0  # late minus early wake time (90th - 10th percentile)
     morning_share: float = 0.9
+    # missed_morning before this many mornings are learned waits for a wide population late wake time (night owls).
+    missed_morning_min_days: float = 7.0
+    missed_morning_prior_late_h: float = 10.0
+    # Stillness out of the bedroom that began within the bedtime spread (10th-90th percentile), in a room the resident
+    # walked straight to bed from this (decayed) often, waits for the morning.
+    bed_way_min: float = 3.0
     confirm_s: float = 120.0  # a limit passed must still be passed at the next check this much later
     exit_grace_s: float = 600.0  # no movement this long after the front door closed: away
     night_exit_prior_min: float = 6.0
@@ -157,7 +164,10 @@ class HomeMonitor:
         "asleep",
         "away_since",
         "bed_at",
+        "bed_hi",
+        "bed_lo",
         "bed_q",
+        "bed_way",
         "day_end",
         "day_start",
         "days_learned",
@@ -210,6 +220,8 @@ class HomeMonitor:
         "today_active",
         "today_away_s",
         "tuning",
+        "up_day",
+        "up_first",
         "wake_day",
         "wake_hi",
         "wake_lo",
@@ -244,6 +256,8 @@ class HomeMonitor:
         self.inactivity_reported: float | None = None
         self.pending_inactivity: float | None = None
         self.morning_reported = -1.0
+        self.up_first = -math.inf  # today's first trigger outside the bedroom after the early wake time
+        self.up_day = -math.inf  # the day (its local midnight) the resident was seen up without a 20-minute run
         self.asleep = False
         self.sleep_onset: float | None = None
         self.run_start = -math.inf
@@ -263,6 +277,9 @@ class HomeMonitor:
         self.wake_hi = stats.Quantile(0.9)
         self.wake_lo = stats.Quantile(0.1)
         self.bed_q = stats.Quantile(0.5)
+        self.bed_lo = stats.Quantile(0.1)
+        self.bed_hi = stats.Quantile(0.9)
+        self.bed_way: list[float] = [0.0] * MAX_ROOMS  # per room: decayed count of walks from it straight to bed
         self.night_out_q = stats.Quantile(0.9)
         self.outing_q = stats.Quantile(0.5)
         self.wander_q = stats.Quantile(0.9)
@@ -406,6 +423,17 @@ class HomeMonitor:
             entry.append(min(value, ceiling))
         self.entry_cache = entry
 
+    def _bed_unseen(self, last: float) -> bool:
+        """Whether stillness out of the bedroom that began at `last` may be the resident gone to bed unseen."""
+        if self.nobs.get("bed", 0) < 5:
+            return False
+        d = self._dt(last)  # to the second: `_nb` rounds a time before today's midnight down to its hour
+        nb = (d.hour * HOUR + d.minute * MIN + d.second - NOON) % DAY
+        lo, hi = float(self.bed_lo.get() or 0.0), float(self.bed_hi.get() or 0.0)
+        if not (lo <= nb <= hi):
+            return False
+        return self.bed_way[self.last_room] >= self.tuning.bed_way_min
+
     def _sees_bed(self) -> bool:
         return any(room_class(r) in ("bedroom", IN_BED) for r in self.rooms)
 
@@ -494,6 +522,8 @@ class HomeMonitor:
                     )
             self.gaps.decay()
             self.entry_gaps.decay()
+            f = 0.5 ** (1.0 / self.tuning.half_life_days)
+            self.bed_way = [x * f for x in self.bed_way]
             self.today_active = 0
             self.today_away_s = 0.0
         d = self._dt(t)
@@ -625,6 +655,8 @@ class HomeMonitor:
             self.door_closed_at = t
         # Someone is at the door: that is movement, though maybe on the way out.
         if self.presence is Presence.HOME:
+            if self.asleep:
+                self._up_sign(t, None)
             self._touch(t, self._room("entrance") if self.front_entrance else self.last_room)
         self._schedule(t)
 
@@ -644,6 +676,13 @@ class HomeMonitor:
                 self.gaps.learn_one(ctx, t - last, w)
                 if self._entry_gap(ctx):
                     self.entry_gaps.learn_one(ctx // MAX_ROOMS, t - last, w)
+                if (
+                    t - last <= 2 * MIN
+                    and room < len(self.sleepy)
+                    and self.sleepy[room]
+                    and not self.sleepy[self.last_room]
+                ):
+                    self.bed_way[self.last_room] += 1.0
             if t - self.run_last > RUN_GAP:
                 self.run_start = t
             self.run_last = t
@@ -681,8 +720,21 @@ class HomeMonitor:
         prev_room = self.last_room
         self._touch(t, room)
         if self.asleep:
+            self._up_sign(t, room)
             self._night_activity(t, room != prev_room)
         self._schedule(t)
+
+    def _up_sign(self, t: float, room: int | None) -> None:
+        """A sign of being up that a 20-minute run may miss: the front door, or moving about outside the bedroom."""
+        if self._nb(t) < self._wake_lo_nb():
+            return
+        if room is None:
+            self.up_day = self.day_start
+        elif room >= len(self.sleepy) or not self.sleepy[room]:
+            if self.up_first < self.day_start:
+                self.up_first = t
+            elif t - self.up_first >= UP_SPAN:
+                self.up_day = self.day_start
 
     def _returned(self, t: float) -> None:
         if self.away_since is not None:
@@ -727,6 +779,8 @@ class HomeMonitor:
             if self.sleep_onset is not None:
                 self._count("bed")
                 self.bed_q.update(self._nb(self.sleep_onset))
+                self.bed_lo.update(self._nb(self.sleep_onset))
+                self.bed_hi.update(self._nb(self.sleep_onset))
                 self.bed_at = self._bed_nb()
             self.restless.learn_one(float(self.night_visits))
             if self.restless.drift_detected:
@@ -924,6 +978,11 @@ class HomeMonitor:
             due = self._wake_hi_nb() + 30 * MIN
             limit = max(limit, due - nb if due > nb else due + DAY - nb)
         nb = self._nb(last)
+        if pooled == BEDTIME and not self.mat and self._bed_unseen(last):
+            # Most likely gone to bed unseen: stillness that began at this resident's bedtime in a room they often
+            # walk straight to bed from (the bedroom PIR missed them arriving).
+            due = self._wake_hi_nb() + 30 * MIN
+            limit = max(limit, due - nb if due > nb else due + DAY - nb)
         if self.asleep and nb < self._wake_lo_nb() and self._in_bed_room(ctx):
             # Asleep in bed before even an early morning: stillness is sleep until the late wake time. Stillness
             # that began later (after a movement at the usual wake time) keeps its limit: getting up, maybe a fall.
@@ -980,13 +1039,18 @@ class HomeMonitor:
         out.append(f)
 
     def _check_morning(self, now: float, out: list[Finding], nxt: list[float]) -> None:
-        if not self.asleep or self.morning_reported == self.day_start:
+        if not self.asleep or self.morning_reported == self.day_start or self.up_day == self.day_start:
             return
         if self._local_s(now) > 15 * HOUR:
             return
-        due_nb = self._wake_hi_nb() + self.limits.missed_morning_margin_min * MIN * self.scale.get(
-            "missed_morning", 1.0
-        )
+        if self.agent_offline_since is not None:
+            nxt.append(now + 10 * MIN)  # a silent home is agent_offline's to report, not a missed morning
+            return
+        late = self._wake_hi_nb()
+        if self.nobs.get("wake", 0) < self.tuning.missed_morning_min_days:
+            # Too few mornings to know this resident's: wait for a late riser's late wake time.
+            late = max(late, self.tuning.missed_morning_prior_late_h * HOUR + NOON)
+        due_nb = late + self.limits.missed_morning_margin_min * MIN * self.scale.get("missed_morning", 1.0)
         due = self.day_start + (due_nb + NOON) % DAY
         last = self.last_act
         assert last is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from anomaly.engine import Engine, HomeLimits, HomeMonitor, Options, Presence, Tuning
@@ -436,3 +437,86 @@ def test_the_getting_up_check_waits_for_two_weeks_of_mornings_and_never_uses_a_b
     m.mat = True
     m.nobs["wake"] = 30
     assert m._morning_due(m._ctx(morning.timestamp(), m.last_room), morning.timestamp()) is None
+
+
+def _kinds_until(m: HomeMonitor, to: datetime, kind: str) -> list[datetime]:
+    return [ts for k, ts in _ticks_until(m, to) if k == kind]
+
+
+def test_missed_morning_in_a_new_home_waits_for_a_late_risers_wake_time() -> None:
+    m = monitor()
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+    for d in range(2):
+        routine_day(m, day0 + timedelta(days=d))
+    morning = day0 + timedelta(days=2)
+    assert _kinds_until(m, morning + timedelta(hours=11, minutes=55), "missed_morning") == []  # was 09:30
+    assert _kinds_until(m, morning + timedelta(hours=12, minutes=5), "missed_morning")
+    learned = monitor()
+    for d in range(10):
+        routine_day(learned, day0 + timedelta(days=d))
+    found = _kinds_until(learned, day0 + timedelta(days=10, hours=12), "missed_morning")
+    assert found and found[0] < day0 + timedelta(days=10, hours=9, minutes=30)  # ten mornings: its own time
+
+
+def test_missed_morning_is_silent_once_the_resident_was_seen_up_without_a_long_run() -> None:
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+
+    def morning(events: Sequence[tuple[float, str, str, int | str, str]]) -> list[datetime]:
+        m = monitor()
+        for d in range(10):
+            routine_day(m, day0 + timedelta(days=d))
+        day = day0 + timedelta(days=10)
+        for h, sensor, kind, value, room in events:
+            _ticks_until(m, day + timedelta(hours=h))
+            m.observe_at((day + timedelta(hours=h)).timestamp(), sensor, kind, value, room)
+        return _kinds_until(m, day + timedelta(hours=13), "missed_morning")
+
+    toilet = [(7.5, "pir_bathroom", "motion", 1, "bathroom"), (7.55, "pir_bathroom", "motion", 1, "bathroom")]
+    assert morning(toilet)  # a short toilet visit is not getting up
+    assert not morning([(7.5, "pir_kitchen", "motion", 1, "kitchen"), (7.75, "pir_kitchen", "motion", 1, "kitchen")])
+    door = [(7.5, "front_door", "door", "open", "entrance"), (7.52, "front_door", "door", "closed", "entrance")]
+    assert not morning([*door, (7.53, "pir_living", "motion", 1, "living")])
+    offline = monitor()
+    for d in range(10):
+        routine_day(offline, day0 + timedelta(days=d))
+    offline.agent_status((day0 + timedelta(days=10, hours=5)).timestamp(), False)
+    assert _kinds_until(offline, day0 + timedelta(days=10, hours=13), "missed_morning") == []  # agent_offline's
+
+
+def _walk_to_bed_days(m: HomeMonitor, day0: datetime, days: int, last_room: str) -> None:
+    """Days like `routine_day`, to bed between 21:30 and 22:30 straight from the living room; the last day ends with
+    a movement in `last_room` at 21:50 and nothing more."""
+    for d in range(days):
+        midnight = day0 + timedelta(days=d)
+        bed = 21.5 + (d % 5) * 0.25
+
+        def at(h: float, room: str, midnight: datetime = midnight) -> None:
+            t = (midnight + timedelta(hours=h)).timestamp()
+            while m.next_check <= t:
+                m.tick_at(m.next_check)
+            m.observe_at(t, f"pir_{room}", "motion", 1, room)
+
+        at(3.0, "bedroom")
+        at(3.02, "bathroom")
+        at(3.15, "bedroom")
+        h = 7.0
+        while h < bed - 0.1:
+            at(h, ("kitchen", "living")[int(h * 10) % 2])
+            h += 0.1
+        if d == days - 1:
+            at(21 + 50 / 60, last_room)
+            return
+        at(bed - 0.02, "living")
+        at(bed, "bedroom")
+
+
+def test_bedtime_stillness_in_the_room_the_resident_walks_to_bed_from_is_taken_for_sleep() -> None:
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+
+    def evening(room: str) -> list[datetime]:
+        m = monitor()
+        _walk_to_bed_days(m, day0, 13, room)
+        return _kinds_until(m, day0 + timedelta(days=13, hours=6), "long_inactivity")
+
+    assert evening("kitchen")  # not on the way to bed: stillness there keeps its limit
+    assert evening("living") == []  # gone to bed unseen, most likely: waits for the late wake time
