@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from alerts import escalation, templates
+from contracts import FindingKind
 
 # Alert states live in alerts.escalation; the names stay importable from here.
 STATE_OPEN = escalation.STATE_OPEN
@@ -26,11 +27,12 @@ OUTBOX_FAILED = "failed"
 
 # Inhibition and silences. A panic press is never held back. An offline hub explains silent sensors and flat
 # batteries, so it inhibits those; a device alert never inhibits anything that concerns the person.
-NEVER_SILENCED = frozenset({"panic"})
-DEVICE_KINDS = frozenset({"agent_offline", "sensor_offline", "low_battery"})
-INHIBITS: dict[str, frozenset[str]] = {"agent_offline": frozenset({"sensor_offline", "low_battery"})}
+K = FindingKind
+NEVER_SILENCED = frozenset({K.PANIC})
+DEVICE_KINDS = frozenset({K.AGENT_OFFLINE, K.SENSOR_SILENT, K.LOW_BATTERY})
+INHIBITS: dict[str, frozenset[str]] = {K.AGENT_OFFLINE: frozenset({K.SENSOR_SILENT, K.LOW_BATTERY})}
 # What a resident away by arrangement explains: no activity, not up, a door, no one coming home at night.
-AWAY_KINDS = frozenset({"long_inactivity", "no_wake", "night_exit", "door_left_open"})
+AWAY_KINDS = frozenset({K.LONG_INACTIVITY, K.MISSED_MORNING, K.NIGHT_EXIT, K.DOOR_LEFT_OPEN})
 
 ROLE_VOLUNTEER = "volunteer"
 

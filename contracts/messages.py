@@ -103,6 +103,22 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+class FindingKind(StrEnum):
+    """The kinds of finding anomaly raises (issue 6's table); alerts and the console name them the same way."""
+
+    PANIC = "panic"
+    LONG_INACTIVITY = "long_inactivity"
+    NIGHT_EXIT = "night_exit"
+    DOOR_LEFT_OPEN = "door_left_open"
+    MISSED_MORNING = "missed_morning"
+    NIGHT_WANDERING = "night_wandering"
+    ACTIVITY_DECLINE = "activity_decline"
+    NIGHT_RESTLESSNESS = "night_restlessness"
+    SENSOR_SILENT = "sensor_silent"
+    LOW_BATTERY = "low_battery"
+    AGENT_OFFLINE = "agent_offline"
+
+
 Scalar = int | float | str | bool | None
 
 

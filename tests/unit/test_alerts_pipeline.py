@@ -14,6 +14,7 @@ from alerts.notifier import LocalOutboxNotifier, classify_http_error, make_notif
 from alerts.pipeline import Action, AlertFacts, Candidate, ExistingAlert
 from alerts.redact import mask_phone, redact
 from anxin.settings import ConfigError, load_settings
+from contracts import FindingKind
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2024, 5, 1, 6, 30, tzinfo=UTC)  # 14:30 in Shanghai
@@ -231,3 +232,22 @@ def test_partial_twilio_settings_are_an_error(monkeypatch: pytest.MonkeyPatch) -
 
 def test_no_credentials_means_local_outbox() -> None:
     assert isinstance(make_notifier(TwilioSettings()), LocalOutboxNotifier)
+
+
+# finding kinds: the names anomaly raises are the names alerts and the console know
+
+
+@pytest.mark.parametrize("kind", list(FindingKind))
+def test_every_finding_kind_has_its_own_sms_text_and_console_label(kind: FindingKind) -> None:
+    from console.i18n import MESSAGES
+
+    for lang in ("zh-CN", "en"):
+        assert kind.value in templates.KIND_TEXT[lang], (lang, kind)
+        assert f"kind.{kind.value}" in MESSAGES[lang], (lang, kind)
+
+
+def test_an_offline_hub_explains_silent_sensors_but_never_the_person() -> None:
+    assert pipeline.inhibited_by(FindingKind.SENSOR_SILENT, {FindingKind.AGENT_OFFLINE}) == FindingKind.AGENT_OFFLINE
+    assert pipeline.inhibited_by(FindingKind.LOW_BATTERY, {FindingKind.AGENT_OFFLINE}) == FindingKind.AGENT_OFFLINE
+    assert pipeline.inhibited_by(FindingKind.LONG_INACTIVITY, {FindingKind.AGENT_OFFLINE}) is None
+    assert FindingKind.MISSED_MORNING in pipeline.AWAY_KINDS
