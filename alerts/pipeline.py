@@ -1,15 +1,15 @@
-"""Pure stages of the alert pipeline: dedupe, route, outbox messages, reply codes, retry timing. No I/O here."""
+"""Pure stages of the alert pipeline: dedupe, silences and inhibition, reply codes, retry timing. No I/O here."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from alerts import escalation, templates
+from alerts import escalation
 from contracts import FindingKind
 
 # Alert states live in alerts.escalation; the names stay importable from here.
@@ -33,8 +33,6 @@ DEVICE_KINDS = frozenset({K.AGENT_OFFLINE, K.SENSOR_SILENT, K.LOW_BATTERY})
 INHIBITS: dict[str, frozenset[str]] = {K.AGENT_OFFLINE: frozenset({K.SENSOR_SILENT, K.LOW_BATTERY})}
 # What a resident away by arrangement explains: no activity, not up, a door, no one coming home at night.
 AWAY_KINDS = frozenset({K.LONG_INACTIVITY, K.MISSED_MORNING, K.NIGHT_EXIT, K.DOOR_LEFT_OPEN})
-
-ROLE_VOLUNTEER = "volunteer"
 
 # No 0/O/Q, 1/I/L, 2/Z, 5/S, 6/G, 8/B: a code read off a small screen and typed on a keypad stays unambiguous.
 CODE_ALPHABET = "34679ACDEFHJKMNPRTUVWXY"
@@ -67,43 +65,6 @@ class Decision:
     alert_id: int | None = None
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A responder assigned to a home, with what routing looks at."""
-
-    responder_id: int
-    phone: str
-    lang: str
-    role: str
-    verified: bool
-    active: bool
-    priority: int
-
-
-@dataclass(frozen=True)
-class AlertFacts:
-    """What a message needs to know about an alert and its home."""
-
-    alert_id: int
-    kind: str
-    code: str
-    since: datetime
-    label: str
-    district: str
-    tz: tzinfo
-
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    """One SMS to write to the outbox before it is sent."""
-
-    key: str
-    responder_id: int
-    to: str
-    lang: str
-    body: str
-
-
 def dedupe(finding_id: str, unresolved: ExistingAlert | None, seen_finding_ids: Collection[str]) -> Decision:
     """Open a new alert, join the unresolved one of the same home and kind, or drop a redelivered finding."""
     if finding_id in seen_finding_ids:
@@ -113,62 +74,9 @@ def dedupe(finding_id: str, unresolved: ExistingAlert | None, seen_finding_ids: 
     return Decision(Action.JOIN, unresolved.id)
 
 
-def route(candidates: Iterable[Candidate]) -> list[Candidate]:
-    """First step of the ladder: the active, verified volunteers sharing the home's lowest assignment priority."""
-    eligible = [c for c in candidates if c.active and c.verified and c.role == ROLE_VOLUNTEER and c.phone]
-    if not eligible:
-        return []
-    first = min(c.priority for c in eligible)
-    chosen: dict[int, Candidate] = {}
-    for c in sorted(eligible, key=lambda c: (c.priority, c.responder_id)):
-        if c.priority == first:
-            chosen.setdefault(c.responder_id, c)
-    return list(chosen.values())
-
-
-def outbox_key(alert_id: int, step: int, responder_id: int) -> str:
-    """Idempotency key of the SMS of one ladder step to one responder."""
-    return f"alert:{alert_id}:step{step}:responder:{responder_id}"
-
-
-def build_messages(
-    alert: AlertFacts,
-    recipients: Sequence[Candidate],
-    now: datetime,
-    *,
-    step: int = 1,
-    link: str | None = None,
-) -> list[OutboxMessage]:
-    """The outbox messages telling each recipient about an alert, each in the recipient's language."""
-    messages = []
-    for r in recipients:
-        lang = templates.lang_of(r.lang)
-        body = templates.alert_sms(
-            lang=lang,
-            label=alert.label,
-            district=alert.district,
-            kind=alert.kind,
-            since=alert.since,
-            now=now,
-            tz=alert.tz,
-            code=alert.code,
-            link=link,
-        )
-        messages.append(
-            OutboxMessage(outbox_key(alert.alert_id, step, r.responder_id), r.responder_id, r.phone, lang, body)
-        )
-    return messages
-
-
 def reply_code(rng: random.Random, length: int = CODE_LENGTH) -> str:
     """A short reply code drawn from `rng` (SystemRandom in service, seeded Random in tests)."""
     return "".join(rng.choice(CODE_ALPHABET) for _ in range(length))
-
-
-def next_attempt_at(created_at: datetime, attempts: int, backoff_s: Sequence[float]) -> datetime:
-    """When an outbox row that has had `attempts` tries is due again: the backoff delays add up from creation."""
-    total = sum(backoff_s[min(i, len(backoff_s) - 1)] for i in range(attempts))
-    return created_at + timedelta(seconds=total)
 
 
 def status_after_send(ok: bool, retryable: bool, attempts: int, max_attempts: int, *, local: bool) -> str:

@@ -11,41 +11,13 @@ import pytest
 from alerts import pipeline, templates
 from alerts.config import AlertsSettings, TwilioSettings
 from alerts.notifier import LocalOutboxNotifier, classify_http_error, make_notifier
-from alerts.pipeline import Action, AlertFacts, Candidate, ExistingAlert
+from alerts.pipeline import Action, ExistingAlert
 from alerts.redact import mask_phone, redact
 from anxin.settings import ConfigError, load_settings
 from contracts import FindingKind
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2024, 5, 1, 6, 30, tzinfo=UTC)  # 14:30 in Shanghai
-
-
-def cand(
-    rid: int, prio: int = 1, *, role: str = "volunteer", verified: bool = True, active: bool = True, lang: str = "zh-CN"
-) -> Candidate:
-    return Candidate(
-        responder_id=rid,
-        phone=f"+861380000{rid:04d}",
-        lang=lang,
-        role=role,
-        verified=verified,
-        active=active,
-        priority=prio,
-    )
-
-
-def facts(**kw: object) -> AlertFacts:
-    base: dict[str, object] = {
-        "alert_id": 42,
-        "kind": "panic",
-        "code": "K7MP3",
-        "since": NOW - timedelta(minutes=3),
-        "label": "3号楼2单元501",
-        "district": "朝阳区",
-        "tz": SHANGHAI,
-    }
-    base.update(kw)
-    return AlertFacts(**base)  # type: ignore[arg-type]
 
 
 # dedupe
@@ -66,42 +38,7 @@ def test_redelivered_finding_is_a_duplicate() -> None:
     assert pipeline.dedupe("f1", None, {"f1"}).action is Action.DUPLICATE
 
 
-# routing
-
-
-def test_route_picks_active_verified_volunteers_of_lowest_priority() -> None:
-    chosen = pipeline.route(
-        [
-            cand(1, prio=2),
-            cand(2, prio=1, verified=False),
-            cand(3, prio=1, active=False),
-            cand(4, prio=0, role="grid_worker"),
-            cand(5, prio=1),
-            cand(6, prio=3),
-        ]
-    )
-    assert [c.responder_id for c in chosen] == [5]
-
-
-def test_route_includes_every_volunteer_sharing_the_first_priority() -> None:
-    chosen = pipeline.route([cand(9, prio=1), cand(3, prio=1), cand(4, prio=2)])
-    assert [c.responder_id for c in chosen] == [3, 9]
-
-
-def test_route_with_nobody_eligible_is_empty() -> None:
-    assert pipeline.route([cand(1, verified=False), cand(2, role="operator")]) == []
-
-
-# outbox messages and codes
-
-
-def test_build_messages_keys_language_and_code() -> None:
-    msgs = pipeline.build_messages(facts(), [cand(5), cand(6, lang="en")], NOW)
-    assert [m.key for m in msgs] == ["alert:42:step1:responder:5", "alert:42:step1:responder:6"]
-    assert [m.lang for m in msgs] == ["zh-CN", "en"]
-    assert msgs[0].to == "+8613800000005"
-    assert all("K7MP3" in m.body for m in msgs)
-    assert "紧急" in msgs[0].body and "panic button" in msgs[1].body
+# codes
 
 
 def test_reply_code_is_deterministic_for_a_seed_and_unambiguous() -> None:
@@ -113,11 +50,7 @@ def test_reply_code_is_deterministic_for_a_seed_and_unambiguous() -> None:
     assert not set("".join(codes)) & set("0O1IL2Z5S8B")
 
 
-def test_retry_timing_and_status() -> None:
-    created = NOW
-    assert pipeline.next_attempt_at(created, 0, [5, 30]) == created
-    assert pipeline.next_attempt_at(created, 2, [5, 30]) == created + timedelta(seconds=35)
-    assert pipeline.next_attempt_at(created, 4, [5, 30]) == created + timedelta(seconds=95)
+def test_status_after_send() -> None:
     assert pipeline.status_after_send(True, False, 1, 5, local=False) == pipeline.OUTBOX_SENT
     assert pipeline.status_after_send(True, False, 1, 5, local=True) == pipeline.OUTBOX_LOCAL
     assert pipeline.status_after_send(False, True, 1, 5, local=False) == pipeline.OUTBOX_PENDING
@@ -152,9 +85,12 @@ def test_sms_is_one_segment_with_label_district_time_and_code(lang: str, kind: s
 
 def test_sms_never_holds_a_resident_name() -> None:
     # The template only takes the home's label and district; the resident's name is not an input at all.
-    msgs = pipeline.build_messages(facts(label="Home 12"), [cand(1), cand(2, lang="en")], NOW)
-    for m in msgs:
-        assert "Wang" not in m.body and "王" not in m.body
+    for lang, alarm in (("zh-CN", "紧急"), ("en", "panic button")):
+        body = templates.alert_sms(
+            lang=lang, label="Home 12", district="朝阳区", kind="panic", since=NOW, now=NOW, tz=SHANGHAI, code="K7MP3"
+        )
+        assert alarm in body and "K7MP3" in body
+        assert "Wang" not in body and "王" not in body
 
 
 def test_sms_shortens_a_long_label_to_stay_in_one_segment() -> None:
