@@ -42,12 +42,15 @@ WAKE_RUN = 20 * MIN  # a run this long in the morning means the resident is up
 SLEEP_STILL = 30 * MIN  # still this long in the bedroom at night: asleep
 EPISODE_GAP = 10 * MIN  # a night episode ends after this long without movement
 STRAY_CONFIRM = 10 * MIN  # while away with the front door unused, a second trigger this soon confirms a return
+VISIT_STILL = 10 * MIN  # the front door opening after this long without movement inside: someone came in
+STIR_S = 5.0  # ... or opening within seconds of the first movement after such stillness (no time to walk there)
+VISIT_LEAVE = 4 * HOUR  # ... and the door opening again within this long at night is them leaving
 UP_SPAN = 10 * MIN  # triggers outside the bedroom this far apart after the early wake time: up, if not in a 20-min run
 
 # Population priors: inactivity limit in minutes by room class and slot (0-3h, 3-6h, ..., 21-24h).
 PRIOR_LIMIT_MIN: dict[str, tuple[float, ...]] = {
-    "bathroom": (40, 40, 60, 60, 60, 60, 60, 45),
-    "hall": (30, 30, 45, 45, 45, 45, 45, 35),
+    "bathroom": (30, 30, 30, 30, 30, 30, 30, 30),
+    "hall": (25, 25, 25, 25, 25, 25, 25, 25),
     "kitchen": (60, 60, 90, 90, 90, 90, 90, 75),
     "living": (180, 180, 150, 180, 180, 180, 180, 180),
     "bedroom": (660, 600, 240, 180, 180, 180, 600, 660),
@@ -109,10 +112,20 @@ class HomeLimits:
 class Tuning:
     """How learned statistics become thresholds (the same for every home; tuned on held-out simulated data)."""
 
-    tail_weight: float = 0.5  # a limit is the gap that less than this (decayed) weight of past gaps exceeded
+    # A context's limit is where the exponential tail fitted through its longest gaps is passed this often a day.
+    exceed_per_day: float = 0.0003
+    tail_top: float = 1.0  # the tail's anchor: the gap that this (decayed) weight of past gaps exceeded
+    tail_fit: float = 4.0  # ... and the gap this weight exceeded, which fixes the tail's scale
+    tail_min_scale_min: float = 1.0
+    neighbour_weight: float = 0.5  # gaps of the neighbouring slots count this much in a slot's limit
+    # Homes without a bathroom sensor, and the entry floor: the gap that less than tail_weight of past gaps exceeded,
+    # x gap_margin + gap_margin_add_min.
+    tail_weight: float = 0.5
     gap_margin: float = 1.15
     gap_margin_add_min: float = 10.0
     prior_visits: float = 20.0  # gaps of a minute or more in a context that weigh as much as the population prior
+    prior_days: float = 5.0  # ... and days learned that weigh as much
+    misses_bed_weight: float = 0.05  # (decayed) long night gaps out of bed after which night stillness may be sleep
     half_life_days: float = 30.0  # learned gaps lose half their weight in this many days
     reported_weight: float = 0.25  # a gap that raised an alarm is learned at this weight (a real fall must not teach)
     entry_dwell_s: float = 120.0  # stillness that began this soon after entering a room is "walked in, sat down"
@@ -216,12 +229,14 @@ class HomeMonitor:
         "sensors",
         "sleep_onset",
         "sleepy",
+        "stirred_at",
         "stray_at",
         "today_active",
         "today_away_s",
         "tuning",
         "up_day",
         "up_first",
+        "visitor_at",
         "wake_day",
         "wake_hi",
         "wake_lo",
@@ -251,6 +266,8 @@ class HomeMonitor:
         self.door_closed_at: float | None = None
         self.last_front_event = -math.inf
         self.exit_pending: float | None = None
+        self.visitor_at: float | None = None
+        self.stirred_at = -math.inf  # when the last stillness of VISIT_STILL or more ended
         self.exit_reported: float | None = None
         self.door_reported: float | None = None
         self.inactivity_reported: float | None = None
@@ -380,11 +397,15 @@ class HomeMonitor:
         self.nobs[key] = min(self.nobs.get(key, 0) + 1, 1_000_000)
 
     def _refresh_limits(self) -> None:
-        """Recompute each context's inactivity limit: learned quantile + margin, blended with the prior, clipped."""
+        """Recompute each context's inactivity limit: learned tail, blended with the prior, scaled, clipped."""
         tu, lim = self.tuning, self.limits
         out: list[float] = []
         s_all = self.scale.get("long_inactivity", 1.0)
         sees_bed = any(room_class(r) in ("bedroom", IN_BED) for r in self.rooms)
+        sees_bath = any(room_class(r) == "bathroom" for r in self.rooms)
+        # Days of (decayed) history behind a context and its neighbours, to turn counts of gaps into rates.
+        f = 0.5 ** (1.0 / tu.half_life_days)
+        days = max((1.0 - f ** max(self.days_learned, 1)) / (1.0 - f), 1.0) * (1.0 + 2 * tu.neighbour_weight)
         for slot in range(SLOTS):
             night = slot in (0, 1, 6, 7)
             ceiling = (lim.inactivity_ceiling_night_min if night else lim.inactivity_ceiling_day_min) * MIN
@@ -399,13 +420,14 @@ class HomeMonitor:
                 # This slot and, at half weight, its neighbours: a bedtime at 20:55 or 21:05 is the same habit.
                 near = [
                     (ctx, 1.0),
-                    (((slot - 1) % SLOTS) * MAX_ROOMS + r, 0.5),
-                    (((slot + 1) % SLOTS) * MAX_ROOMS + r, 0.5),
+                    (((slot - 1) % SLOTS) * MAX_ROOMS + r, tu.neighbour_weight),
+                    (((slot + 1) % SLOTS) * MAX_ROOMS + r, tu.neighbour_weight),
                 ]
-                top = self.gaps.tail(near, tu.tail_weight)
-                personal = (top if top is not None else GAP_MIN_S) * tu.gap_margin + tu.gap_margin_add_min * MIN
+                personal = self._personal_limit(near, days, blind=not sees_bath)
                 n = self.gaps.opportunities(near)
                 w = n / (n + tu.prior_visits)
+                # ... and a home's first days: a context may see its long gaps (a nap) only every other day.
+                w = min(w, self.days_learned / (self.days_learned + tu.prior_days))
                 value = w * personal + (1 - w) * prior
                 value *= s_all * self.scale.get(f"ctx{ctx}", 1.0)
                 out.append(min(max(value, lim.inactivity_floor_min * MIN), ceiling))
@@ -413,7 +435,7 @@ class HomeMonitor:
         entry: list[float] = []
         for slot in range(SLOTS):
             near = [(slot, 1.0), ((slot - 1) % SLOTS, 0.5), ((slot + 1) % SLOTS, 0.5)]
-            top = self.entry_gaps.tail(near, tu.tail_weight)
+            top = self.entry_gaps.tail(near, tu.tail_weight, interp=False)
             if top is None or self.entry_gaps.opportunities(near) < tu.entry_min_visits:
                 entry.append(0.0)
                 continue
@@ -422,6 +444,25 @@ class HomeMonitor:
             value = (top * tu.gap_margin + tu.gap_margin_add_min * MIN) * s_all
             entry.append(min(value, ceiling))
         self.entry_cache = entry
+
+    def _personal_limit(self, near: list[tuple[int, float]], days: float, blind: bool) -> float:
+        """The gap a context's learned tail says is passed `exceed_per_day` times a day (seconds)."""
+        tu = self.tuning
+        top = self.gaps.tail(near, tu.tail_top)
+        if top is None:
+            return GAP_MIN_S
+        # Peaks over threshold with exponential excesses: the gaps exceeded by `tail_top` and `tail_fit` (decayed)
+        # gaps fix the tail's scale, which is then followed out to the rate wanted. A context whose long gaps are
+        # naps (minutes to an hour apart) gets a wide margin; a bathroom (never still for long) a narrow one.
+        fit = self.gaps.tail(near, tu.tail_fit) or GAP_MIN_S
+        scale = max((top - fit) / math.log(tu.tail_fit / tu.tail_top), tu.tail_min_scale_min * MIN)
+        limit = top + scale * max(math.log(tu.tail_top / (days * tu.exceed_per_day)), 0.0)
+        if blind:
+            # Without a bathroom sensor a fall there shows only as stillness in the room seen last, whose tail (trips
+            # to unseen rooms) is wide: keep its limit at the plain tail with a margin, accepting more false alarms.
+            plain = self.gaps.tail(near, tu.tail_weight, interp=False) or GAP_MIN_S
+            limit = min(limit, plain * tu.gap_margin + tu.gap_margin_add_min * MIN)
+        return limit
 
     def _bed_unseen(self, last: float) -> bool:
         """Whether stillness out of the bedroom that began at `last` may be the resident gone to bed unseen."""
@@ -440,7 +481,7 @@ class HomeMonitor:
     def _misses_bed(self, ctx: int, gap_s: float) -> bool:
         """Whether stillness out of the bedroom in this pooled context has lasted `gap_s` or more before."""
         i = ctx * GAP_BINS
-        return float(sum(self.gaps.counts[i + gap_bin(gap_s) : i + GAP_BINS])) >= 0.2
+        return float(sum(self.gaps.counts[i + gap_bin(gap_s) : i + GAP_BINS])) >= self.tuning.misses_bed_weight
 
     def _wake_nb(self) -> float:
         return float(self.wake_q.get() or 0.0) if self.nobs.get("wake", 0) >= 3 else PRIOR_WAKE_NB
@@ -646,9 +687,20 @@ class HomeMonitor:
         if value == "open":
             if self.door_open_since is None:
                 self.door_open_since = t
+                if self.presence is Presence.HOME and (
+                    self.last_act is None or t - self.last_act > VISIT_STILL or t - self.stirred_at < STIR_S
+                ):
+                    # Opened with nobody stirring inside first: someone came in from outside (a carer, a neighbour).
+                    self.visitor_at = t
             if self.exit_pending is not None and t - self.exit_pending > SETTLE:
                 self.exit_pending = None  # opened again: coming back in
-            elif self.presence is Presence.HOME and self.exit_pending is None and self._night_for_exit(t):
+            elif (
+                self.presence is Presence.HOME
+                and self.exit_pending is None
+                and self._night_for_exit(t)
+                and not (self.visitor_at is not None and 0 <= t - self.visitor_at < VISIT_LEAVE)
+            ):
+                # Not someone coming in, nor, within hours of that, the door opening again: them leaving.
                 self.exit_pending = t
         else:
             self.door_open_since = None
@@ -670,6 +722,8 @@ class HomeMonitor:
         """Movement at `t` in `room`: learn the gap that just ended and restart the stillness clock."""
         last = self.last_act
         if last is not None and t > last:
+            if t - last > VISIT_STILL:
+                self.stirred_at = t  # (a resident on the floor may stir the moment help comes through the door)
             if self.presence is Presence.HOME and self.replaying_at is None:
                 w = self.tuning.reported_weight if self.inactivity_reported == last else 1.0
                 ctx = self._ctx(last, self.last_room)

@@ -83,11 +83,12 @@ class GapQuantiles(base.Base):
         """Weighted count of gaps of a minute or more over contexts: how much a tail estimate there rests on."""
         return float(sum(w * self.visits[ctx] for ctx, w in contexts))
 
-    def tail(self, contexts: list[tuple[int, float]], weight: float) -> float | None:
-        """The shortest gap that less than `weight` counted gaps exceeded, over weighted contexts (None if empty).
+    def tail(self, contexts: list[tuple[int, float]], weight: float, interp: bool = True) -> float | None:
+        """The gap that `weight` counted gaps exceeded, over weighted contexts (None if empty).
 
         This bounds the expected number of exceedances directly, which a quantile of a few gaps cannot: a limit at
-        the tail weight 0.5 was passed by no gap seen (decayed) except at most half of one.
+        the tail weight 0.5 was passed by no gap seen (decayed) except at most half of one. `interp` places it
+        log-uniformly inside its bin; without, it is the bin's upper edge (the shortest gap that fewer exceeded).
         """
         row = [0.0] * GAP_BINS
         for ctx, w in contexts:
@@ -98,9 +99,12 @@ class GapQuantiles(base.Base):
             return None
         above = 0.0
         for b in range(GAP_BINS - 1, -1, -1):
+            if above + row[b] >= weight:
+                if not interp:
+                    return float(bin_low(b + 1))
+                # Log-uniform within the bin: the point above which `weight` of the counted gaps lie.
+                return float(bin_low(b + 1) / GAP_RATIO ** ((weight - above) / row[b]))
             above += row[b]
-            if above >= weight:
-                return float(bin_low(b + 1))
         return float(GAP_MIN_S)
 
     def score_one(self, ctx: int, gap_s: float) -> float:

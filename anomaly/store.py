@@ -13,7 +13,7 @@ from typing import Any
 from anomaly.engine import HomeMonitor
 
 log = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = 4
+CHECKPOINT_FORMAT = 5
 
 
 def freeze(monitor: HomeMonitor) -> bytes:

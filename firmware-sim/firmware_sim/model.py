@@ -587,11 +587,14 @@ class HomeSim:
             return segs
         if inc.type in ("long_lie", "fall_short"):
             where = "day" if inc.at is not None else r.choice(("getting_up", "bathroom", "bathroom", "day", "night"))
-            if where == "getting_up":
-                t, room = w + r.uniform(10, 90), "bedroom"
-            elif where == "night":
-                t = r.uniform(b + HOUR, w2 - HOUR)
-                room = r.choice(("bathroom", "bedroom"))
+            if where in ("getting_up", "night"):
+                if where == "getting_up":
+                    t, room = w + r.uniform(10, 90), "bedroom"
+                else:
+                    t, room = r.uniform(b + HOUR, w2 - HOUR), r.choice(("bathroom", "bedroom"))
+                s = at(segs, t)
+                if s is None or s.place == OUT:
+                    return segs  # away overnight (visiting family): nobody at home to fall
             else:
                 found = inc.at if inc.at is not None else home_time(w + HOUR, b - HOUR)
                 if found is None:

@@ -39,14 +39,14 @@ def test_inactivity_fires_once_past_the_prior_limit_after_confirmation() -> None
     eng, ev = _engine(), Agent()
     eng.observe(ev(T0, "pir_bath", "motion", 1, "bathroom"))
     limit = eng.homes[HOME].limit_cache[eng.homes[HOME]._ctx(T0.timestamp(), 0)]
-    assert limit == 60 * 60  # the population prior for a bathroom by day
-    assert _run(eng, T0 + timedelta(minutes=59)) == []
-    assert eng.tick(T0 + timedelta(minutes=61)) == []  # past the limit once: confirm at the next check
-    found = eng.tick(T0 + timedelta(minutes=63))
+    assert limit == 30 * 60  # the population prior for a bathroom by day
+    assert _run(eng, T0 + timedelta(minutes=29)) == []
+    assert eng.tick(T0 + timedelta(minutes=31)) == []  # past the limit once: confirm at the next check
+    found = eng.tick(T0 + timedelta(minutes=33))
     assert [f.kind for f in found] == ["long_inactivity"]
     f = found[0]
     assert f.severity == "critical" and f.since == T0
-    assert f.evidence["room"] == "bathroom" and f.evidence["limit_min"] == 60 and f.evidence["still_min"] == 63
+    assert f.evidence["room"] == "bathroom" and f.evidence["limit_min"] == 30 and f.evidence["still_min"] == 33
     assert _run(eng, T0 + timedelta(hours=3)) == []  # once per stillness
 
 
