@@ -28,6 +28,8 @@ REPLAY_SETTLE = 60.0
 
 SLOT_S = 3 * 3600  # eight 3-hour slots a day
 SLOTS = 8
+NIGHT_SLOTS = frozenset({0, 1, 6, 7})  # 18:00 to 06:00: the night ceiling applies
+MORNING_EDGE = frozenset({1, 2})  # the slots either side of 06:00
 MAX_ROOMS = 12  # rooms a home's model keeps apart; more fold into the last one
 IN_BED, IN_CHAIR = "in_bed", "in_chair"  # pseudo-rooms while a pressure mat says someone lies or sits
 NIGHT_UP = "night_up"  # pseudo-room: out of the bedroom while asleep (a night episode), every room and hour pooled
@@ -146,6 +148,7 @@ class Tuning:
     # Stillness out of the bedroom that began within the bedtime spread (10th-90th percentile), in a room the resident
     # walked straight to bed from this (decayed) often, waits for the morning.
     bed_way_min: float = 3.0
+    exit_stray: bool = True  # a lone trigger after the front door closed does not keep the resident at home
     confirm_s: float = 120.0  # a limit passed must still be passed at the next check this much later
     exit_grace_s: float = 600.0  # no movement this long after the front door closed: away
     night_exit_prior_min: float = 6.0
@@ -407,7 +410,7 @@ class HomeMonitor:
         f = 0.5 ** (1.0 / tu.half_life_days)
         days = max((1.0 - f ** max(self.days_learned, 1)) / (1.0 - f), 1.0) * (1.0 + 2 * tu.neighbour_weight)
         for slot in range(SLOTS):
-            night = slot in (0, 1, 6, 7)
+            night = slot in NIGHT_SLOTS
             ceiling = (lim.inactivity_ceiling_night_min if night else lim.inactivity_ceiling_day_min) * MIN
             for r in range(MAX_ROOMS):
                 room = self.rooms[r] if r < len(self.rooms) else "other"
@@ -418,10 +421,12 @@ class HomeMonitor:
                     prior = max(prior, PRIOR_UNSEEN_BED_MIN[slot] * MIN)
                 ctx = slot * MAX_ROOMS + r
                 # This slot and, at half weight, its neighbours: a bedtime at 20:55 or 21:05 is the same habit.
-                near = [
-                    (ctx, 1.0),
-                    (((slot - 1) % SLOTS) * MAX_ROOMS + r, tu.neighbour_weight),
-                    (((slot + 1) % SLOTS) * MAX_ROOMS + r, tu.neighbour_weight),
+                # Not across 06:00, though: a night's sleep must not lengthen the morning's limits (a fall on getting
+                # up would go unseen, and teach the model that such stillness is normal).
+                near = [(ctx, 1.0)] + [
+                    (n * MAX_ROOMS + r, tu.neighbour_weight)
+                    for n in ((slot - 1) % SLOTS, (slot + 1) % SLOTS)
+                    if {n, slot} != MORNING_EDGE
                 ]
                 personal = self._personal_limit(near, days, blind=not sees_bath)
                 n = self.gaps.opportunities(near)
@@ -767,6 +772,13 @@ class HomeMonitor:
                 self._touch(t0, room)
             else:
                 self._returned(t)
+        elif self.door_closed_at is not None and self.door_open_since is None and self.tuning.exit_stray:
+            # The front door just closed: one trigger inside may be a PIR's false one rather than the resident still
+            # at home; a second before the resident would be taken for gone confirms they stayed in.
+            if self.stray_at is None or self.stray_at < self.door_closed_at:
+                self.stray_at = t
+                return
+            self.stray_at = None
         self.today_active += 1
         self.door_closed_at = None
         self.exit_pending = None

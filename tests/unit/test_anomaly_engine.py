@@ -520,3 +520,70 @@ def test_bedtime_stillness_in_the_room_the_resident_walks_to_bed_from_is_taken_f
 
     assert evening("kitchen")  # not on the way to bed: stillness there keeps its limit
     assert evening("living") == []  # gone to bed unseen, most likely: waits for the late wake time
+
+
+def test_a_room_never_still_for_long_gets_the_floor_and_a_napping_room_a_wide_margin() -> None:
+    m = monitor()
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+    m.observe_at(day0.timestamp(), "pir_bedroom", "motion", 1, "bedroom")
+    bath, living = m._room("bathroom"), m._room("living")
+    assert m.limit_cache[3 * 12 + bath] == 30 * 60  # the population prior for a bathroom
+    for d in range(21):
+        routine_day(m, day0 + timedelta(days=d), afternoon_nap_h=1.5)
+    assert m.limit_cache[3 * 12 + bath] == 20 * 60  # never still there for more than minutes: the operator's floor
+    # Naps of 1.5 h every day: the fitted tail puts the limit well past the longest nap, not at a fixed margin.
+    assert m.limit_cache[4 * 12 + living] > 1.5 * 3600 + 15 * 60
+
+
+def test_the_night_does_not_lengthen_the_morning_limits() -> None:
+    m = monitor()
+    bed = m._room("bedroom")
+    for _ in range(5):
+        m.gaps.learn_one(1 * 12 + bed, 4 * 3600.0)  # long stillness in the bedroom between 03:00 and 06:00
+    m._refresh_limits()
+    before_morning = monitor().limit_cache[2 * 12 + bed]
+    assert m.limit_cache[2 * 12 + bed] == before_morning  # 06-09h: a fall on getting up is not hidden by sleep
+    assert m.limit_cache[0 * 12 + bed] > monitor().limit_cache[0 * 12 + bed]  # 00-03h learns from its neighbour
+
+
+def test_a_visitor_leaving_at_night_is_no_night_exit() -> None:
+    eng, ev = _engine(), Agent()
+    night = datetime(2026, 11, 27, 1, 0, tzinfo=TZ)
+    eng.observe(ev(night - timedelta(hours=2), "pir_bedroom", "motion", 1, "bedroom"))
+    _run(eng, night)
+    # Someone comes in with nobody stirring inside first (a neighbour with a key, a carer), stays, and leaves.
+    eng.observe(ev(night, "front", "door", "open", "entrance"))
+    eng.observe(ev(night + timedelta(seconds=15), "front", "door", "closed", "entrance"))
+    for k in range(1, 30, 3):
+        eng.observe(ev(night + timedelta(minutes=k), "pir_bedroom", "motion", 1, "bedroom"))
+    left = night + timedelta(minutes=31)
+    eng.observe(ev(left, "front", "door", "open", "entrance"))
+    eng.observe(ev(left + timedelta(seconds=15), "front", "door", "closed", "entrance"))
+    assert "night_exit" not in _run(eng, left + timedelta(minutes=30))
+    # The resident's own exit, getting up after two hours' stillness and walking to the door, is still one.
+    eng2 = _engine()
+    eng2.observe(ev(night - timedelta(hours=2), "pir_bedroom", "motion", 1, "bedroom"))
+    _run(eng2, night)
+    eng2.observe(ev(night - timedelta(seconds=40), "pir_bedroom", "motion", 1, "bedroom"))
+    eng2.observe(ev(night, "front", "door", "open", "entrance"))
+    eng2.observe(ev(night + timedelta(seconds=15), "front", "door", "closed", "entrance"))
+    assert "night_exit" in _run(eng2, night + timedelta(minutes=30))
+
+
+def test_a_lone_trigger_just_after_the_front_door_closed_does_not_keep_the_resident_home() -> None:
+    eng, ev = _engine(), Agent()
+    eng.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
+    eng.observe(ev(T0 + timedelta(seconds=20), "front", "door", "open", "entrance"))
+    eng.observe(ev(T0 + timedelta(seconds=30), "front", "door", "closed", "entrance"))
+    eng.observe(ev(T0 + timedelta(minutes=3), "pir_bath", "motion", 1, "bathroom"))  # sunlight on a PIR
+    assert _run(eng, T0 + timedelta(hours=3)) == []
+    assert eng.homes[HOME].presence is Presence.AWAY
+    # Two triggers after the door closed: the resident only saw someone out, and stayed.
+    eng2 = _engine()
+    eng2.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
+    eng2.observe(ev(T0 + timedelta(seconds=20), "front", "door", "open", "entrance"))
+    eng2.observe(ev(T0 + timedelta(seconds=30), "front", "door", "closed", "entrance"))
+    eng2.observe(ev(T0 + timedelta(minutes=1), "pir_living", "motion", 1, "living"))
+    eng2.observe(ev(T0 + timedelta(minutes=2), "pir_living", "motion", 1, "living"))
+    assert _run(eng2, T0 + timedelta(hours=4)) == ["long_inactivity"]
+    assert eng2.homes[HOME].presence is Presence.HOME
