@@ -45,6 +45,7 @@ SLEEP_STILL = 30 * MIN  # still this long in the bedroom at night: asleep
 EPISODE_GAP = 10 * MIN  # a night episode ends after this long without movement
 STRAY_CONFIRM = 10 * MIN  # while away with the front door unused, a second trigger this soon confirms a return
 VISIT_STILL = 10 * MIN  # the front door opening after this long without movement inside: someone came in
+MAT_STALE = 12 * HOUR  # a bed mat not heard from for this long, with the resident in the bedroom at night: ignored
 STIR_S = 5.0  # ... or opening within seconds of the first movement after such stillness (no time to walk there)
 VISIT_LEAVE = 4 * HOUR  # ... and the door opening again within this long at night is them leaving
 UP_SPAN = 10 * MIN  # triggers outside the bedroom this far apart after the early wake time: up, if not in a 20-min run
@@ -209,6 +210,7 @@ class HomeMonitor:
         "limit_cache",
         "limits",
         "mat",
+        "mat_seen",
         "morning_reported",
         "next_check",
         "night_episodes",
@@ -263,6 +265,7 @@ class HomeMonitor:
         self.bed_at = PRIOR_BED_NB  # the usual bedtime, cached (seconds after noon)
         self.in_bed = False
         self.mat = False  # the kit has a bed pressure mat: in bed or not is then known, not guessed
+        self.mat_seen = -math.inf  # its last report
         self.front_door: str | None = None
         self.front_entrance = False
         self.door_open_since: float | None = None
@@ -373,19 +376,32 @@ class HomeMonitor:
             and self.rooms[r] not in (NIGHT_UP, BEDTIME)
         )
 
-    def _in_bed_room(self, ctx: int) -> bool:
+    def _in_bed_room(self, ctx: int, now: float) -> bool:
         """Whether the stillness of context `ctx` is in the bed (mat pressed) or, without a mat, in the bedroom."""
         r = ctx % MAX_ROOMS
-        return r < len(self.sleepy) and self.sleepy[r] and (not self.mat or self.in_bed)
+        return r < len(self.sleepy) and self.sleepy[r] and (not self._mat_ok(now) or self.in_bed)
 
-    def _morning_due(self, ctx: int, last: float) -> float | None:
+    def _mat_ok(self, now: float) -> bool:
+        """Whether this home has a bed mat to believe: not one unheard of since long before the resident's bed time.
+
+        A mat that died released would make every night an empty bed; the home is then read as one without a mat
+        (stillness in the bedroom at night is sleep) until it reports again, well before `sensor_silent` fires.
+        """
+        if not self.mat:
+            return False
+        if now - self.mat_seen < MAT_STALE or self.last_room >= len(self.sleepy) or not self.sleepy[self.last_room]:
+            return True
+        nb = self._nb(now)
+        return not (self._bed_nb() - HOUR <= nb <= self._wake_nb())
+
+    def _morning_due(self, ctx: int, last: float, now: float) -> float | None:
         """The limit ending well past the time a resident without a bed mat is up nearly every day, or None."""
         # A fall on getting up looks like sleeping in; only where sleeping in is rare is stillness then telling.
         tu = self.tuning
         n = self.nobs.get("wake", 0)
         if self.mat or not self.asleep or n < tu.morning_min_days or n < tu.morning_share * self.days_learned:
             return None
-        if not self._in_bed_room(ctx):
+        if not self._in_bed_room(ctx, now):
             return None
         wake, hi, lo = self._wake_nb(), self._wake_hi_nb(), self._wake_lo_nb()
         if hi - lo > tu.morning_max_spread_min * MIN:
@@ -643,6 +659,8 @@ class HomeMonitor:
             if bed and not self.mat:
                 self.mat = True
                 self._refresh_limits()
+            if bed:
+                self.mat_seen = t
             if value == 1:
                 self.in_bed = bed
                 self._activity(t, IN_BED if bed else IN_CHAIR)
@@ -1014,7 +1032,7 @@ class HomeMonitor:
             # With no bedroom sensor, sleep is stillness wherever the resident was last seen; in the core of the
             # night it is too (a bedroom PIR that missed them going to bed).
             return
-        if self.mat and not self.in_bed and self.last_room < len(self.rooms) and self.sleepy[self.last_room]:
+        if self._mat_ok(now) and not self.in_bed and self.last_room < len(self.rooms) and self.sleepy[self.last_room]:
             return  # an empty bed: stillness in the bedroom is not sleep (a fall on getting up looks like this)
         nb = self._nb(last)
         if not (self._bed_nb() - 2 * HOUR <= nb <= self._wake_nb()):
@@ -1035,7 +1053,7 @@ class HomeMonitor:
         limit = self.limit_cache[ctx]
         pooled = self.rooms[ctx % MAX_ROOMS] if ctx % MAX_ROOMS < len(self.rooms) else ""
         night_up = pooled == NIGHT_UP
-        if self.mat:
+        if self._mat_ok(now):
             pass  # the mat tells whether the resident went back to bed: no need to guess from missed sensors
         elif (night_up and self._misses_bed(ctx, 45 * MIN)) or (pooled == BEDTIME and self._misses_bed(ctx, 3 * HOUR)):
             # This home's sensors have missed the way back to bed before: stillness out of the bedroom at night is
@@ -1044,17 +1062,17 @@ class HomeMonitor:
             due = self._wake_hi_nb() + 30 * MIN
             limit = max(limit, due - nb if due > nb else due + DAY - nb)
         nb = self._nb(last)
-        if pooled == BEDTIME and not self.mat and self._bed_unseen(last):
+        if pooled == BEDTIME and not self._mat_ok(now) and self._bed_unseen(last):
             # Most likely gone to bed unseen: stillness that began at this resident's bedtime in a room they often
             # walk straight to bed from (the bedroom PIR missed them arriving).
             due = self._wake_hi_nb() + 30 * MIN
             limit = max(limit, due - nb if due > nb else due + DAY - nb)
-        if self.asleep and nb < self._wake_lo_nb() and self._in_bed_room(ctx):
+        if self.asleep and nb < self._wake_lo_nb() and self._in_bed_room(ctx, now):
             # Asleep in bed before even an early morning: stillness is sleep until the late wake time. Stillness
             # that began later (after a movement at the usual wake time) keeps its limit: getting up, maybe a fall.
             due = self._wake_hi_nb() + 30 * MIN
             limit = max(limit, due - nb if due > nb else due + DAY - nb)
-        morning = self._morning_due(ctx, last)
+        morning = self._morning_due(ctx, last, now)
         if morning is not None:
             limit = min(limit, morning)
         if self._entry_gap(ctx):

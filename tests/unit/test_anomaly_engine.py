@@ -433,10 +433,11 @@ def test_the_getting_up_check_waits_for_two_weeks_of_mornings_and_never_uses_a_b
     _ticks_until(m, morning)
     m.observe_at(morning.timestamp(), "pir_bedroom", "motion", 1, "bedroom")
     assert _ticks_until(m, morning + timedelta(hours=2)) == []  # ten mornings are not yet a habit
-    assert m._morning_due(m._ctx(morning.timestamp(), m.last_room), morning.timestamp()) is None
+    t = morning.timestamp()
+    assert m._morning_due(m._ctx(t, m.last_room), t, t) is None
     m.mat = True
     m.nobs["wake"] = 30
-    assert m._morning_due(m._ctx(morning.timestamp(), m.last_room), morning.timestamp()) is None
+    assert m._morning_due(m._ctx(t, m.last_room), t, t) is None
 
 
 def _kinds_until(m: HomeMonitor, to: datetime, kind: str) -> list[datetime]:
@@ -587,3 +588,19 @@ def test_a_lone_trigger_just_after_the_front_door_closed_does_not_keep_the_resid
     eng2.observe(ev(T0 + timedelta(minutes=2), "pir_living", "motion", 1, "living"))
     assert _run(eng2, T0 + timedelta(hours=4)) == ["long_inactivity"]
     assert eng2.homes[HOME].presence is Presence.HOME
+
+
+def test_a_bed_mat_silent_since_morning_is_not_believed_at_night() -> None:
+    def night(mat_last_h: float) -> list[str]:
+        eng, ev = _engine(), Agent()
+        day = datetime(2026, 11, 26, tzinfo=TZ)
+        eng.observe(ev(day + timedelta(hours=6), "bed_mat", "pressure", 1, "bedroom"))
+        eng.observe(ev(day + timedelta(hours=mat_last_h), "bed_mat", "pressure", 0, "bedroom"))
+        eng.observe(ev(day + timedelta(hours=mat_last_h, seconds=30), "pir_bedroom", "motion", 1, "bedroom"))
+        eng.observe(ev(day + timedelta(hours=21, minutes=50), "pir_bedroom", "motion", 1, "bedroom"))
+        return _run(eng, day + timedelta(hours=29))
+
+    # Out of bed at 07:00 and not a word from the mat since: at bedtime, stillness in the bedroom is sleep.
+    assert "long_inactivity" not in night(7.0)
+    # Out of bed at 21:45, then still on the bedroom floor: the mat is believed, and that is a fall.
+    assert "long_inactivity" in night(21.75)
