@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from river import stats
 
-from anomaly.estimators import GAP_BINS, GAP_MIN_S, Cusum, GapQuantiles, gap_bin
+from anomaly.estimators import GAP_BINS, GAP_MIN_S, Cusum, GapQuantiles, gap_bin, tail_of
 from contracts import Feedback, Finding, SensorEvent, Severity
 
 DETECTOR = "anxin-routine-v1"
@@ -469,19 +469,20 @@ class HomeMonitor:
     def _personal_limit(self, near: list[tuple[int, float]], days: float, blind: bool) -> float:
         """The gap a context's learned tail says is passed `exceed_per_day` times a day (seconds)."""
         tu = self.tuning
-        top = self.gaps.tail(near, tu.tail_top)
+        row = self.gaps.row(near)
+        top = tail_of(row, tu.tail_top)
         if top is None:
             return GAP_MIN_S
         # Peaks over threshold with exponential excesses: the gaps exceeded by `tail_top` and `tail_fit` (decayed)
         # gaps fix the tail's scale, which is then followed out to the rate wanted. A context whose long gaps are
         # naps (minutes to an hour apart) gets a wide margin; a bathroom (never still for long) a narrow one.
-        fit = self.gaps.tail(near, tu.tail_fit) or GAP_MIN_S
+        fit = tail_of(row, tu.tail_fit) or GAP_MIN_S
         scale = max((top - fit) / math.log(tu.tail_fit / tu.tail_top), tu.tail_min_scale_min * MIN)
         limit = top + scale * max(math.log(tu.tail_top / (days * tu.exceed_per_day)), 0.0)
         if blind:
             # Without a bathroom sensor a fall there shows only as stillness in the room seen last, whose tail (trips
             # to unseen rooms) is wide: keep its limit at the plain tail with a margin, accepting more false alarms.
-            plain = self.gaps.tail(near, tu.tail_weight, interp=False) or GAP_MIN_S
+            plain = tail_of(row, tu.tail_weight, interp=False) or GAP_MIN_S
             limit = min(limit, plain * tu.gap_margin + tu.gap_margin_add_min * MIN)
         return limit
 

@@ -29,6 +29,21 @@ def bin_low(i: int) -> float:
     return GAP_MIN_S * GAP_RATIO**i
 
 
+def tail_of(row: list[float], weight: float, interp: bool = True) -> float | None:
+    """`GapQuantiles.tail` of a histogram row already summed over contexts."""
+    if sum(row) <= 0:
+        return None
+    above = 0.0
+    for b in range(GAP_BINS - 1, -1, -1):
+        if above + row[b] >= weight:
+            if not interp:
+                return float(bin_low(b + 1))
+            # Log-uniform within the bin: the point above which `weight` of the counted gaps lie.
+            return float(bin_low(b + 1) / GAP_RATIO ** ((weight - above) / row[b]))
+        above += row[b]
+    return float(GAP_MIN_S)
+
+
 class GapQuantiles(base.Base):
     """Decaying log-histograms of gaps, one row per context, in one flat float32 array.
 
@@ -83,6 +98,14 @@ class GapQuantiles(base.Base):
         """Weighted count of gaps of a minute or more over contexts: how much a tail estimate there rests on."""
         return float(sum(w * self.visits[ctx] for ctx, w in contexts))
 
+    def row(self, contexts: list[tuple[int, float]]) -> list[float]:
+        """The weighted sum of the histograms of `contexts`, bin by bin."""
+        row = [0.0] * GAP_BINS
+        for ctx, w in contexts:
+            i = ctx * GAP_BINS
+            row = [r + w * c for r, c in zip(row, self.counts[i : i + GAP_BINS], strict=True)]
+        return row
+
     def tail(self, contexts: list[tuple[int, float]], weight: float, interp: bool = True) -> float | None:
         """The gap that `weight` counted gaps exceeded, over weighted contexts (None if empty).
 
@@ -90,22 +113,7 @@ class GapQuantiles(base.Base):
         the tail weight 0.5 was passed by no gap seen (decayed) except at most half of one. `interp` places it
         log-uniformly inside its bin; without, it is the bin's upper edge (the shortest gap that fewer exceeded).
         """
-        row = [0.0] * GAP_BINS
-        for ctx, w in contexts:
-            i = ctx * GAP_BINS
-            for b in range(GAP_BINS):
-                row[b] += w * self.counts[i + b]
-        if sum(row) <= 0:
-            return None
-        above = 0.0
-        for b in range(GAP_BINS - 1, -1, -1):
-            if above + row[b] >= weight:
-                if not interp:
-                    return float(bin_low(b + 1))
-                # Log-uniform within the bin: the point above which `weight` of the counted gaps lie.
-                return float(bin_low(b + 1) / GAP_RATIO ** ((weight - above) / row[b]))
-            above += row[b]
-        return float(GAP_MIN_S)
+        return tail_of(self.row(contexts), weight, interp)
 
     def score_one(self, ctx: int, gap_s: float) -> float:
         """Share of counted gaps in `ctx` at least as long as `gap_s` (1.0 when nothing is known)."""
