@@ -54,21 +54,33 @@ def eval_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
     png: Annotated[Path | None, typer.Option(help="Write a PNG of delays and false alarms here [DIR/eval.png]")] = None,
     jobs: Annotated[int, typer.Option(help="Worker processes (0: one per CPU)")] = 0,
+    bound: Annotated[
+        bool, typer.Option("--bound", help="Also compare each long lie with the same home's ordinary stillness")
+    ] = False,
 ) -> None:
     """Replay every home under DIR and score findings against its labels (see docs/anomaly.md)."""
-    from anomaly.evaluate import evaluate, plot, summarise, table
+    from anomaly.evaluate import bound_summary, evaluate, plot, stillness_bound, summarise, table
 
     scores = evaluate(root, jobs=jobs)
     if not scores:
         typer.echo(f"anxin eval: no DIR/<home>/events.csv under {root}", err=True)
         raise typer.Exit(2)
     summary = summarise(scores)
+    if bound:
+        homes = sorted(p.parent for p in root.glob("*/events.csv"))
+        summary["stillness_bound"] = bound_summary(b for h in homes for b in stillness_bound(h))
     png = png if png is not None else root / "eval.png"
     plot(scores, summary, png)
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
     else:
         typer.echo(table(summary))
+        for kit, row in summary.get("stillness_bound", {}).items():
+            typer.echo(
+                f"long lies, {kit}: {row['lies']}; outlasted by 1+ / 2+ ordinary stillnesses in the same place and"
+                f" hour: {row['outlasted_1']:.2f} / {row['outlasted_2']:.2f}; a 30-min find needs a limit ordinary"
+                f" stillness passed: {row['passed_30_min']:.2f}"
+            )
         typer.echo(f"plot: {png}")
 
 

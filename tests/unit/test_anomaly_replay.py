@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from anomaly.estimators import Cusum, GapQuantiles
-from anomaly.evaluate import evaluate, summarise
+from anomaly.evaluate import bound_summary, evaluate, stillness_bound, summarise
 from anomaly.replay import front_door_of, read_rows, replay
 
 HEADER = "ts,sensor,kind,value,room\n"
@@ -105,6 +105,30 @@ def test_eval_scores_recall_delay_and_false_alarms(tmp_path: Path) -> None:
     assert s["types"]["long_lie"]["recall"] == 1.0 and s["types"]["long_lie"]["median_delay_min"] <= 180
     assert s["types"]["night_exit"]["recall"] == 0.0  # labelled but never happened in the events: a miss
     assert s["homes"] == 1 and s["false_per_home_per_60_days"] is not None
+
+
+def test_stillness_bound_counts_ordinary_stillness_that_outlasts_a_lie(tmp_path: Path) -> None:
+    home = tmp_path / "h-boundhome1"
+    home.mkdir()
+    # One room, a trigger every 7 minutes; a two-hour nap from 14:00 on the first two days.
+    rows = [r for r in _quiet_home(4, False, ("living",)) if not (r[0].day in (3, 4) and 14 <= r[0].hour < 16)]
+    rows = [r for r in rows if not (r[0].day == 5 and (14 <= r[0].hour < 16 or 10 <= r[0].hour < 13))]
+    (home / "events.csv").write_text(_csv(rows))
+    (home / "home.json").write_text(json.dumps({"kit": "basic"}))
+    nap_lie = max(r[0] for r in rows if r[0].day == 5 and r[0].hour < 14)
+    day_lie = max(r[0] for r in rows if r[0].day == 5 and r[0].hour < 10)
+    (home / "labels.csv").write_text(
+        "type,start,end,note\n"
+        f"long_lie,{(nap_lie + timedelta(minutes=2)).isoformat()},{(nap_lie + timedelta(minutes=90)).isoformat()},\n"
+        f"long_lie,{(day_lie + timedelta(minutes=2)).isoformat()},{(day_lie + timedelta(hours=3)).isoformat()},\n"
+    )
+    nap, day = stillness_bound(home)
+    assert nap.kit == "basic" and nap.outlasted == 2 and nap.passed_30  # the two naps at that hour were longer
+    assert day.outlasted == 0 and not day.passed_30  # mornings are never still for long: a limit can be short
+    run = [sys.executable, "-m", "anxin", "eval", str(tmp_path), "--json", "--bound", "--jobs", "1"]
+    out = json.loads(subprocess.run(run, check=True, timeout=120, capture_output=True, text=True).stdout)
+    assert out["stillness_bound"]["basic"]["lies"] == 2
+    assert bound_summary([nap, day])["all"] == {"lies": 2, "outlasted_1": 0.5, "outlasted_2": 0.5, "passed_30_min": 0.5}
 
 
 def test_gap_quantiles_learn_decay_and_clone() -> None:
