@@ -711,8 +711,10 @@ class HomeMonitor:
         if value == "open":
             if self.door_open_since is None:
                 self.door_open_since = t
-                if self.presence is Presence.HOME and (
-                    self.last_act is None or t - self.last_act > VISIT_STILL or t - self.stirred_at < STIR_S
+                if (
+                    self.presence is Presence.HOME
+                    and self.last_act is not None
+                    and (t - self.last_act > VISIT_STILL or t - self.stirred_at < STIR_S)
                 ):
                     # Opened with nobody stirring inside first: someone came in from outside (a carer, a neighbour).
                     self.visitor_at = t

@@ -107,7 +107,15 @@ def test_a_night_door_followed_by_movement_inside_is_no_exit() -> None:
     eng.observe(ev(night, "front", "door", "open", "entrance"))
     eng.observe(ev(night + timedelta(seconds=20), "front", "door", "closed", "entrance"))
     eng.observe(ev(night + timedelta(minutes=2), "pir_kitchen", "motion", 1, "kitchen"))
+    eng.observe(ev(night + timedelta(minutes=3), "pir_kitchen", "motion", 1, "kitchen"))
     assert "night_exit" not in _run(eng, night + timedelta(minutes=30))
+    # One trigger alone after the door closed may be a PIR's false one: the resident may still be out.
+    eng2 = _engine()
+    eng2.observe(ev(night - timedelta(seconds=30), "pir_entrance", "motion", 1, "entrance"))
+    eng2.observe(ev(night, "front", "door", "open", "entrance"))
+    eng2.observe(ev(night + timedelta(seconds=20), "front", "door", "closed", "entrance"))
+    eng2.observe(ev(night + timedelta(minutes=2), "pir_kitchen", "motion", 1, "kitchen"))
+    assert "night_exit" in _run(eng2, night + timedelta(minutes=30))
 
 
 def test_an_offline_agent_is_a_device_problem_not_a_fall() -> None:
