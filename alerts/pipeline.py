@@ -19,11 +19,16 @@ STATE_ACKNOWLEDGED = escalation.STATE_ACKNOWLEDGED
 STATE_RESOLVED = escalation.STATE_RESOLVED
 CLOSED_STATES = escalation.CLOSED_STATES
 
-# Outbox statuses (see alerts.store for the full set).
+# Outbox statuses: pending (to send when next_attempt_at has passed), sending (claimed by a sender until
+# claimed_until: a lease, so a crash mid-send is found and checked, never blindly sent again), sent (the provider
+# accepted it), local (kept in the local outbox, no provider configured), failed (permanent error or out of
+# attempts), cancelled (no longer needed: the alert was taken or closed before it went out).
 OUTBOX_PENDING = "pending"
+OUTBOX_SENDING = "sending"
 OUTBOX_SENT = "sent"
 OUTBOX_LOCAL = "local"
 OUTBOX_FAILED = "failed"
+OUTBOX_CANCELLED = "cancelled"
 
 # Inhibition and silences. A panic press is never held back. An offline hub explains silent sensors and flat
 # batteries, so it inhibits those; a device alert never inhibits anything that concerns the person.

@@ -328,9 +328,9 @@ def claim(session: Session, outbox_id: int, worker: str, now: datetime, lease_s:
     """Take a pending row for sending (compare-and-set, committed before the send); False when someone else has it."""
     result = session.execute(
         update(SmsOutbox)
-        .where(SmsOutbox.id == outbox_id, SmsOutbox.status == store.OUTBOX_PENDING)
+        .where(SmsOutbox.id == outbox_id, SmsOutbox.status == pipeline.OUTBOX_PENDING)
         .values(
-            status=store.OUTBOX_SENDING,
+            status=pipeline.OUTBOX_SENDING,
             claimed_by=worker[:64],
             claimed_until=now + timedelta(seconds=lease_s),
             attempts=SmsOutbox.attempts + 1,
@@ -392,7 +392,7 @@ def _finish(
     row.claimed_by, row.claimed_until = None, None
     if result.ok:
         row.sent_at = now
-    elif row.status == store.OUTBOX_PENDING:
+    elif row.status == pipeline.OUTBOX_PENDING:
         row.next_attempt_at = pipeline.retry_at(now, row.attempts, backoff_s)
     if row.alert_id is not None:
         detail: dict[str, Any] = {
@@ -405,7 +405,7 @@ def _finish(
         if result.ok:
             store.event(session, row.alert_id, now, ACTOR, "sms_sent", {**detail, "sid": result.provider_sid})
         else:
-            retrying = row.status == store.OUTBOX_PENDING
+            retrying = row.status == pipeline.OUTBOX_PENDING
             store.event(
                 session, row.alert_id, now, ACTOR, "sms_failed", {**detail, "error": result.error, "retrying": retrying}
             )
@@ -441,7 +441,7 @@ def _move_on(session: Session, row: SmsOutbox, now: datetime, links: LinkMaker |
 def recover_expired_claims(session: Session, notifier: Notifier, now: datetime) -> int:
     """Rows left "sending" by a crashed sender: mark sent if the provider has them, else make them pending again."""
     rows = session.scalars(
-        select(SmsOutbox).where(SmsOutbox.status == store.OUTBOX_SENDING, SmsOutbox.claimed_until < now).limit(100)
+        select(SmsOutbox).where(SmsOutbox.status == pipeline.OUTBOX_SENDING, SmsOutbox.claimed_until < now).limit(100)
     ).all()
     fixed = 0
     for row in rows:
@@ -452,14 +452,14 @@ def recover_expired_claims(session: Session, notifier: Notifier, now: datetime) 
             continue
         row.claimed_by, row.claimed_until = None, None
         if sid is not None:
-            row.status, row.provider, row.provider_sid, row.sent_at = store.OUTBOX_SENT, notifier.provider, sid, now
+            row.status, row.provider, row.provider_sid, row.sent_at = pipeline.OUTBOX_SENT, notifier.provider, sid, now
             if row.alert_id is not None:
                 store.event(
                     session, row.alert_id, now, ACTOR, "sms_sent", {"outbox": row.id, "sid": sid, "recovered": True}
                 )
             log.info("sms %s was sent before a crash; not sending it again", row.key)
         else:
-            row.status, row.next_attempt_at = store.OUTBOX_PENDING, now
+            row.status, row.next_attempt_at = pipeline.OUTBOX_PENDING, now
             log.info("sms %s never reached the provider before a crash; sending it again", row.key)
         fixed += 1
     session.commit()
@@ -484,7 +484,7 @@ def send_due(
     recover_expired_claims(session, notifier, now)
     rows = session.execute(
         select(SmsOutbox.id, SmsOutbox.to_number)
-        .where(SmsOutbox.status == store.OUTBOX_PENDING, SmsOutbox.next_attempt_at <= now)
+        .where(SmsOutbox.status == pipeline.OUTBOX_PENDING, SmsOutbox.next_attempt_at <= now)
         .order_by(SmsOutbox.next_attempt_at, SmsOutbox.id)
         .limit(limit)
     ).all()

@@ -14,6 +14,14 @@ from sqlalchemy.orm import Session
 
 from alerts import escalation, responders, templates
 from alerts.escalation import LadderState, SeverityPolicy
+from alerts.pipeline import (  # one list of outbox statuses, defined with the logic that chooses them
+    OUTBOX_CANCELLED,
+    OUTBOX_FAILED,
+    OUTBOX_LOCAL,
+    OUTBOX_PENDING,
+    OUTBOX_SENDING,
+    OUTBOX_SENT,
+)
 from alerts.replies import sign_link
 from anxin.db.models import Alert, AlertEvent, Assignment, EscalationPolicy, Home, Responder, SmsOutbox
 
@@ -21,16 +29,6 @@ log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "alerts"
 
-# Outbox statuses: pending (to send when next_attempt_at has passed), sending (claimed by a sender until
-# claimed_until: a lease, so a crash mid-send is found and checked, never blindly sent again), sent (the provider
-# accepted it), local (kept in the local outbox, no provider configured), failed (permanent error or out of
-# attempts), cancelled (no longer needed: the alert was taken or closed before it went out).
-OUTBOX_PENDING = "pending"
-OUTBOX_SENDING = "sending"
-OUTBOX_SENT = "sent"
-OUTBOX_LOCAL = "local"
-OUTBOX_FAILED = "failed"
-OUTBOX_CANCELLED = "cancelled"
 DELIVERED_STATES = (OUTBOX_SENT, OUTBOX_LOCAL)
 PROVIDER_UNSENT = "-"
 
