@@ -1250,6 +1250,7 @@ class Engine:
     def __init__(self, options: Options | None = None, home_limits: dict[str, HomeLimits] | None = None) -> None:
         self.options = options or Options()
         self.home_limits = dict(home_limits or {})
+        self.home_tz: dict[str, tzinfo] = {}  # homes whose time zone is not the engine's
         self.homes: dict[str, HomeMonitor] = {}
 
     def monitor(self, home: str) -> HomeMonitor:
@@ -1257,8 +1258,16 @@ class Engine:
         m = self.homes.get(home)
         if m is None:
             o = self.options
-            m = self.homes[home] = HomeMonitor(home, o.tz, self.home_limits.get(home, o.limits), o.tuning)
+            tz = self.home_tz.get(home, o.tz)
+            m = self.homes[home] = HomeMonitor(home, tz, self.home_limits.get(home, o.limits), o.tuning)
         return m
+
+    def set_timezone(self, home: str, tz: tzinfo) -> None:
+        """Read one home's clock in `tz` (routine, nights, slots); a running monitor moves at its next midnight."""
+        self.home_tz[home] = tz
+        m = self.homes.get(home)
+        if m is not None and str(m._tz) != str(tz):
+            m._tz = tz
 
     def set_limits(self, home: str, limits: HomeLimits) -> None:
         """Set an operator's floors and ceilings for one home."""

@@ -7,12 +7,13 @@ import queue
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import paho.mqtt.client as mqtt
 
 from anomaly.config import AnomalySettings
 from anomaly.engine import Engine
-from anomaly.store import CheckpointStore, write_summaries
+from anomaly.store import CheckpointStore, home_timezones, write_summaries
 from anxin.mqtt import connect_and_wait, make_client
 from contracts import (
     ContractError,
@@ -55,6 +56,8 @@ class AnomalyService:
         self._client.on_message = lambda _c, _u, msg: self._inbox.put(msg)
         self.published = 0
         self.feedback_applied = 0
+        self._bad_tz: set[str] = set()
+        self.load_timezones()
         if self.engine.homes:
             log.info("resumed %d homes from checkpoints", len(self.engine.homes))
 
@@ -109,12 +112,30 @@ class AnomalyService:
         biggest = self.checkpoints.save(dirty, now)
         log.debug("checkpointed %d homes, largest %d bytes", len(dirty), biggest)
 
+    def load_timezones(self) -> None:
+        """Read each home's time zone from the `homes` table; a home with an unknown zone keeps the service's."""
+        try:
+            names = home_timezones(self.settings.database.url)
+        except Exception as err:
+            log.warning("home time zones not read, every home uses %s: %s", self.settings.anomaly.timezone, err)
+            return
+        for home, name in names.items():
+            try:
+                tz = ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError) as err:
+                if home not in self._bad_tz:
+                    self._bad_tz.add(home)
+                    log.warning("home %s: unknown time zone %r (%s), using %s", home, name, err, self.engine.options.tz)
+                continue
+            self.engine.set_timezone(home, tz)
+
     def summarise(self, now: datetime) -> None:
-        """Write routine summaries for the console; a database problem is logged, detection goes on."""
+        """Write routine summaries for the console and re-read home time zones; a database problem is logged."""
         try:
             write_summaries(self.settings.database.url, self.engine.homes, now)
         except Exception as err:
             log.warning("routine summaries not written: %s", err)
+        self.load_timezones()
 
     def run(self, stop: threading.Event) -> None:
         """Run until `stop` is set."""

@@ -62,6 +62,21 @@ class CheckpointStore:
         self._db.close()
 
 
+def home_timezones(db_url: str) -> dict[str, str]:
+    """Each home's IANA time zone name, as the `homes` table has it."""
+    from sqlalchemy import select
+
+    from anxin.db.engine import make_engine, session_factory
+    from anxin.db.models import Home
+
+    engine = make_engine(db_url)
+    try:
+        with session_factory(engine)() as session:
+            return {home: tz for home, tz in session.execute(select(Home.id, Home.timezone))}
+    finally:
+        engine.dispose()
+
+
 def write_summaries(db_url: str, monitors: dict[str, HomeMonitor], at: datetime) -> int:
     """Upsert `routine_summaries` rows for homes the SQL database knows; returns how many were written."""
     from sqlalchemy import select

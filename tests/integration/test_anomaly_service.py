@@ -94,3 +94,40 @@ def test_panic_to_finding_feedback_adjusts_and_a_restart_resumes(broker: Broker,
         for c in (agent, alerts):
             c.disconnect()
             c.loop_stop()
+
+
+def test_each_home_keeps_its_own_time_zone_from_the_homes_table(broker: Broker, db_url: str, tmp_path: Path) -> None:
+    london, bad, plain = ("h-" + secrets.token_hex(6) for _ in range(3))
+    with session_factory(make_engine(db_url))() as s:
+        for home, tz in ((london, "Europe/London"), (bad, "Mars/Olympus_Mons"), (plain, "Asia/Shanghai")):
+            s.add(Home(id=home, label=home, district="d", timezone=tz, created_at=datetime.now(UTC)))
+        s.commit()
+    settings = AnomalySettings(
+        mqtt=broker.settings("anomaly"),
+        database=DatabaseSettings(url=db_url),
+        state_dir=tmp_path,
+        anomaly=AnomalyOptions(client_id="anomaly-" + secrets.token_hex(4)),
+    )
+    svc = AnomalyService(settings)
+    try:
+        # 02:00 in London is 10:00 in Shanghai: the front door then is a night exit for one home only.
+        at = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+        for home in (london, bad, plain):
+            for seq, (dt, sensor, kind, value, room) in enumerate(
+                [
+                    (at - timedelta(seconds=30), "pir_hall", "motion", 1, "hall"),
+                    (at, "front", "door", "open", "entrance"),
+                    (at + timedelta(seconds=20), "front", "door", "closed", "entrance"),
+                ],
+                start=1,
+            ):
+                ev = SensorEvent(
+                    home=home, agent="pi-1", seq=seq, ts=dt, sensor=sensor, kind=kind, value=value, room=room
+                )
+                svc.handle(events_topic(home), dump(ev), dt)
+        found = [f for m in range(1, 31) for f in svc.engine.tick(at + timedelta(minutes=m))]
+        assert {f.home for f in found if f.kind == "night_exit"} == {london}
+        assert str(svc.engine.homes[london]._tz) == "Europe/London"
+        assert str(svc.engine.homes[bad]._tz) == "Asia/Shanghai"  # unknown zone: the service's, and a warning
+    finally:
+        svc.checkpoints.close()
