@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from river import stats
 
 from anomaly.estimators import GAP_BINS, GAP_MIN_S, Cusum, GapQuantiles, gap_bin, tail_of
-from contracts import Feedback, Finding, SensorEvent, Severity
+from contracts import Feedback, Finding, FindingKind, SensorEvent, Severity
 
 DETECTOR = "anxin-routine-v1"
 # An event this far behind the clock comes from an agent replaying its queue; inactivity waits until it has settled.
@@ -419,7 +419,7 @@ class HomeMonitor:
         """Recompute each context's inactivity limit: learned tail, blended with the prior, scaled, clipped."""
         tu, lim = self.tuning, self.limits
         out: list[float] = []
-        s_all = self.scale.get("long_inactivity", 1.0)
+        s_all = self.scale.get(FindingKind.LONG_INACTIVITY, 1.0)
         sees_bed = any(room_class(r) in ("bedroom", IN_BED) for r in self.rooms)
         sees_bath = any(room_class(r) == "bathroom" for r in self.rooms)
         # Days of (decayed) history behind a context and its neighbours, to turn counts of gaps into rates.
@@ -528,26 +528,26 @@ class HomeMonitor:
         base = tu.night_exit_prior_min * MIN
         if n >= 3:
             base = max(base, float(self.night_out_q.get() or 0.0) * 1.5)
-        base *= self.scale.get("night_exit", 1.0)
+        base *= self.scale.get(FindingKind.NIGHT_EXIT, 1.0)
         return min(max(base, lim.night_exit_floor_min * MIN), lim.night_exit_ceiling_min * MIN)
 
     def _door_limit(self) -> float:
         lim = self.limits
-        base = self.tuning.door_open_prior_min * MIN * self.scale.get("door_left_open", 1.0)
+        base = self.tuning.door_open_prior_min * MIN * self.scale.get(FindingKind.DOOR_LEFT_OPEN, 1.0)
         return min(max(base, lim.door_open_floor_min * MIN), lim.door_open_ceiling_min * MIN)
 
     def _wander_limit(self) -> float:
         base = 40 * MIN
         if self.nobs.get("episode", 0) >= 5:
             base = max(base, float(self.wander_q.get() or 0.0) * 1.5)
-        base *= self.scale.get("night_wandering", 1.0)
+        base *= self.scale.get(FindingKind.NIGHT_WANDERING, 1.0)
         return min(max(base, self.limits.wander_floor_min * MIN), 120 * MIN)
 
     def confidence(self) -> float:
         """How personal this home's model is, 0 (population priors only) to 1."""
         return round(self.days_learned / (self.days_learned + 7.0), 3)
 
-    def _finding(self, kind: str, sev: Severity, now: float, since: float, evidence: dict[str, Any]) -> Finding:
+    def _finding(self, kind: FindingKind, sev: Severity, now: float, since: float, evidence: dict[str, Any]) -> Finding:
         evidence.setdefault("confidence", self.confidence())
         return Finding(
             id=f"{self.home}:{kind}:{int(since)}",
@@ -572,7 +572,7 @@ class HomeMonitor:
                 if self.activity.drift_detected:
                     out.append(
                         self._finding(
-                            "activity_decline",
+                            FindingKind.ACTIVITY_DECLINE,
                             Severity.INFO,
                             self.day_end,
                             self.day_start,
@@ -638,7 +638,7 @@ class HomeMonitor:
             if value in ("press", "long_press"):
                 out.append(
                     self._finding(
-                        "panic",
+                        FindingKind.PANIC,
                         Severity.CRITICAL,
                         t,
                         t,
@@ -699,7 +699,11 @@ class HomeMonitor:
             s[4] = True
             out.append(
                 self._finding(
-                    "low_battery", Severity.WARNING, t, t, {"sensor": sensor, "battery": level, "threshold": 15}
+                    FindingKind.LOW_BATTERY,
+                    Severity.WARNING,
+                    t,
+                    t,
+                    {"sensor": sensor, "battery": level, "threshold": 15},
                 )
             )
             out[-1] = out[-1].model_copy(update={"id": f"{self.home}:low_battery:{sensor[:40]}:{int(t)}"})
@@ -924,7 +928,9 @@ class HomeMonitor:
                         room=self._room_name(self.last_room),
                         possible_inactivity=self.presence is Presence.HOME,
                     )
-                out.append(self._finding("agent_offline", Severity.WARNING, now, self.agent_offline_since, ev))
+                out.append(
+                    self._finding(FindingKind.AGENT_OFFLINE, Severity.WARNING, now, self.agent_offline_since, ev)
+                )
             elif not self.agent_reported:
                 nxt.append(due)
         # Presence: away once the front door closed and nobody moved inside since.
@@ -942,7 +948,7 @@ class HomeMonitor:
         if self.restless_due is not None:
             out.append(
                 self._finding(
-                    "night_restlessness",
+                    FindingKind.NIGHT_RESTLESSNESS,
                     Severity.INFO,
                     now,
                     self.restless_due,
@@ -981,7 +987,7 @@ class HomeMonitor:
                 self.exit_reported = self.exit_pending
                 out.append(
                     self._finding(
-                        "night_exit",
+                        FindingKind.NIGHT_EXIT,
                         Severity.CRITICAL,
                         now,
                         self.exit_pending,
@@ -1003,7 +1009,7 @@ class HomeMonitor:
                 self.door_reported = self.door_open_since
                 out.append(
                     self._finding(
-                        "door_left_open",
+                        FindingKind.DOOR_LEFT_OPEN,
                         Severity.WARNING,
                         now,
                         self.door_open_since,
@@ -1116,10 +1122,10 @@ class HomeMonitor:
         if self.agent_offline_since is not None:
             # Not a still person but a silent home: say so rather than raise a fall.
             ev.update(offline_min=round((now - self.agent_offline_since) / MIN), possible_inactivity=True)
-            out.append(self._finding("agent_offline", Severity.WARNING, now, self.agent_offline_since, ev))
+            out.append(self._finding(FindingKind.AGENT_OFFLINE, Severity.WARNING, now, self.agent_offline_since, ev))
             self.agent_reported = True
             return
-        f = self._finding("long_inactivity", Severity.CRITICAL, now, last, ev)
+        f = self._finding(FindingKind.LONG_INACTIVITY, Severity.CRITICAL, now, last, ev)
         self.recent[f.id] = ctx
         while len(self.recent) > 4:
             del self.recent[next(iter(self.recent))]
@@ -1137,7 +1143,7 @@ class HomeMonitor:
         if self.nobs.get("wake", 0) < self.tuning.missed_morning_min_days:
             # Too few mornings to know this resident's: wait for a late riser's late wake time.
             late = max(late, self.tuning.missed_morning_prior_late_h * HOUR + NOON)
-        due_nb = late + self.limits.missed_morning_margin_min * MIN * self.scale.get("missed_morning", 1.0)
+        due_nb = late + self.limits.missed_morning_margin_min * MIN * self.scale.get(FindingKind.MISSED_MORNING, 1.0)
         due = self.day_start + (due_nb + NOON) % DAY
         last = self.last_act
         assert last is not None
@@ -1147,7 +1153,7 @@ class HomeMonitor:
             self.morning_reported = self.day_start
             out.append(
                 self._finding(
-                    "missed_morning",
+                    FindingKind.MISSED_MORNING,
                     Severity.WARNING,
                     now,
                     last,
@@ -1170,7 +1176,7 @@ class HomeMonitor:
             self.episode_reported = True
             out.append(
                 self._finding(
-                    "night_wandering",
+                    FindingKind.NIGHT_WANDERING,
                     Severity.WARNING,
                     now,
                     self.episode_start,
@@ -1197,7 +1203,7 @@ class HomeMonitor:
                 s[5] = True
                 out.append(
                     self._finding(
-                        "sensor_silent",
+                        FindingKind.SENSOR_SILENT,
                         Severity.WARNING,
                         now,
                         last,
@@ -1216,7 +1222,7 @@ class HomeMonitor:
         else:
             return  # device_fault: the thresholds were not the problem
         self.scale[kind] = min(max(self.scale.get(kind, 1.0) * factor, 0.6), 3.0)
-        if kind == "long_inactivity" and factor > 1:
+        if kind == FindingKind.LONG_INACTIVITY and factor > 1:
             for fid in finding_ids:
                 ctx = self.recent.get(fid)
                 if ctx is not None:
