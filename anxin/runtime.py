@@ -22,7 +22,7 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
     )
-    for noisy in ("alembic", "urllib3", "twilio.http_client", "httpx", "uvicorn.access"):
+    for noisy in ("alembic", "urllib3", "twilio.http_client", "httpx", "httpx2", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
