@@ -59,7 +59,7 @@ def eval_cmd(
     ] = False,
 ) -> None:
     """Replay every home under DIR and score findings against its labels (see docs/anomaly.md)."""
-    from anomaly.evaluate import bound_summary, evaluate, plot, stillness_bound, summarise, table
+    from anomaly.evaluate import bound_summary, evaluate, home_dirs, plot, stillness_bound, summarise, table
 
     scores = evaluate(root, jobs=jobs)
     if not scores:
@@ -67,8 +67,7 @@ def eval_cmd(
         raise typer.Exit(2)
     summary = summarise(scores)
     if bound:
-        homes = sorted(p.parent for p in root.glob("*/events.csv"))
-        summary["stillness_bound"] = bound_summary(b for h in homes for b in stillness_bound(h))
+        summary["stillness_bound"] = bound_summary(b for h in home_dirs(root) for b in stillness_bound(h))
     png = png if png is not None else root / "eval.png"
     plot(scores, summary, png)
     if as_json:

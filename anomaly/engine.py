@@ -420,14 +420,13 @@ class HomeMonitor:
         tu, lim = self.tuning, self.limits
         out: list[float] = []
         s_all = self.scale.get(FindingKind.LONG_INACTIVITY, 1.0)
-        sees_bed = any(room_class(r) in ("bedroom", IN_BED) for r in self.rooms)
+        sees_bed = self._sees_bed()
         sees_bath = any(room_class(r) == "bathroom" for r in self.rooms)
         # Days of (decayed) history behind a context and its neighbours, to turn counts of gaps into rates.
         f = 0.5 ** (1.0 / tu.half_life_days)
         days = max((1.0 - f ** max(self.days_learned, 1)) / (1.0 - f), 1.0) * (1.0 + 2 * tu.neighbour_weight)
         for slot in range(SLOTS):
-            night = slot in NIGHT_SLOTS
-            ceiling = (lim.inactivity_ceiling_night_min if night else lim.inactivity_ceiling_day_min) * MIN
+            ceiling = self._ceiling(slot)
             for r in range(MAX_ROOMS):
                 room = self.rooms[r] if r < len(self.rooms) else "other"
                 cls = room_class(room)
@@ -455,16 +454,19 @@ class HomeMonitor:
         self.limit_cache = out
         entry: list[float] = []
         for slot in range(SLOTS):
-            near = [(slot, 1.0), ((slot - 1) % SLOTS, 0.5), ((slot + 1) % SLOTS, 0.5)]
+            near = [(slot, 1.0), ((slot - 1) % SLOTS, tu.neighbour_weight), ((slot + 1) % SLOTS, tu.neighbour_weight)]
             top = self.entry_gaps.tail(near, tu.tail_weight, interp=False)
             if top is None or self.entry_gaps.opportunities(near) < tu.entry_min_visits:
                 entry.append(0.0)
                 continue
-            night = slot in (0, 1, 6, 7)
-            ceiling = (lim.inactivity_ceiling_night_min if night else lim.inactivity_ceiling_day_min) * MIN
             value = (top * tu.gap_margin + tu.gap_margin_add_min * MIN) * s_all
-            entry.append(min(value, ceiling))
+            entry.append(min(value, self._ceiling(slot)))
         self.entry_cache = entry
+
+    def _ceiling(self, slot: int) -> float:
+        """The operator's inactivity ceiling for a slot, in seconds (slots 18-06 use the night one)."""
+        lim = self.limits
+        return (lim.inactivity_ceiling_night_min if slot in NIGHT_SLOTS else lim.inactivity_ceiling_day_min) * MIN
 
     def _personal_limit(self, near: list[tuple[int, float]], days: float, blind: bool) -> float:
         """The gap a context's learned tail says is passed `exceed_per_day` times a day (seconds)."""
@@ -1090,12 +1092,7 @@ class HomeMonitor:
         blind = [k for k, v in self.sensors.items() if v[5] and v[0] in ("motion", "pressure")]
         if blind:
             # A silent motion sensor leaves a room unseen: the resident may simply be there. Only the ceiling holds.
-            slot = int(self._local_s(last) // SLOT_S) % SLOTS
-            lim = self.limits
-            limit = max(
-                limit,
-                (lim.inactivity_ceiling_night_min if slot in (0, 1, 6, 7) else lim.inactivity_ceiling_day_min) * MIN,
-            )
+            limit = max(limit, self._ceiling(int(self._local_s(last) // SLOT_S) % SLOTS))
         if now < last + limit:
             nxt.append(last + limit)
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import json
 import math
 import statistics
 from collections import defaultdict
@@ -98,18 +99,25 @@ def _when(label: Label) -> str:
     return when + found if when else ""
 
 
+def _home_meta(home_dir: Path) -> dict[str, Any]:
+    """The simulator's description of a home (`home.json`: profile, kit, ...), or nothing."""
+    path = home_dir / "home.json"
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def home_dirs(root: Path) -> list[Path]:
+    """Every home folder under `root`: those holding an events.csv."""
+    return sorted(p.parent for p in root.glob("*/events.csv"))
+
+
 def score_home(home_dir: Path, tuning: Tuning | None = None) -> HomeScore:
     """Replay one home and score its findings."""
-    import json
-
     labels = read_labels(home_dir / "labels.csv")
     with open(home_dir / "events.csv", newline="") as fh:
         last = max((row[0] for row in read_rows(fh)), default=0.0)
     until = max([(math.floor(last / 86400.0) + 1) * 86400.0] + [lab.end for lab in labels])
     res = replay_file(home_dir / "events.csv", home_dir.name, tuning, until)
-    meta: dict[str, Any] = {}
-    if (home_dir / "home.json").exists():
-        meta = json.loads((home_dir / "home.json").read_text())
+    meta = _home_meta(home_dir)
     days = max((res.end - res.start) / 86400.0, 1 / 24)
     score = HomeScore(home_dir.name, days, res.events, str(meta.get("profile", "")), str(meta.get("kit", "")))
     found = [(f.ts.timestamp(), f.kind, f.severity.value) for f in res.findings]
@@ -156,9 +164,7 @@ def stillness_bound(home_dir: Path) -> list[LieBound]:
     slow trends and dead sensors. A lie outlasted by two or more of them cannot be found by any stillness rule
     without two false alarms in that home, more than the target of one per 60 days allows.
     """
-    import json
-
-    meta = json.loads((home_dir / "home.json").read_text()) if (home_dir / "home.json").exists() else {}
+    meta = _home_meta(home_dir)
     trig: list[tuple[float, str]] = []
     in_bed = False
     with open(home_dir / "events.csv", newline="") as fh:
@@ -280,7 +286,7 @@ def _score_one(args: tuple[Path, Tuning | None]) -> HomeScore:
 
 def evaluate(root: Path, tuning: Tuning | None = None, jobs: int = 0) -> list[HomeScore]:
     """Score every home folder under `root` (those holding an events.csv)."""
-    dirs = sorted(p.parent for p in root.glob("*/events.csv"))
+    dirs = home_dirs(root)
     if jobs == 1 or len(dirs) < 2:
         return [score_home(d, tuning) for d in dirs]
     with ProcessPoolExecutor(max_workers=jobs or None) as pool:
