@@ -66,43 +66,35 @@ def home_timezones(db_url: str) -> dict[str, str]:
     """Each home's IANA time zone name, as the `homes` table has it."""
     from sqlalchemy import select
 
-    from anxin.db.engine import make_engine, session_factory
+    from anxin.db.engine import url_session
     from anxin.db.models import Home
 
-    engine = make_engine(db_url)
-    try:
-        with session_factory(engine)() as session:
-            return {home: tz for home, tz in session.execute(select(Home.id, Home.timezone))}
-    finally:
-        engine.dispose()
+    with url_session(db_url) as session:
+        return {home: tz for home, tz in session.execute(select(Home.id, Home.timezone))}
 
 
 def write_summaries(db_url: str, monitors: dict[str, HomeMonitor], at: datetime) -> int:
     """Upsert `routine_summaries` rows for homes the SQL database knows; returns how many were written."""
     from sqlalchemy import select
 
-    from anxin.db.engine import make_engine, session_factory
+    from anxin.db.engine import url_session
     from anxin.db.models import Home, RoutineSummary
 
-    engine = make_engine(db_url)
-    try:
-        with session_factory(engine)() as session:
-            known = set(session.scalars(select(Home.id).where(Home.id.in_(list(monitors)))))
-            for home in known:
-                m = monitors[home]
-                row = session.get(RoutineSummary, home)
-                values: dict[str, Any] = {
-                    "updated_at": at,
-                    "days_learned": m.days_learned,
-                    "confidence": m.confidence(),
-                    "summary": m.summary(),
-                }
-                if row is None:
-                    session.add(RoutineSummary(home_id=home, **values))
-                else:
-                    for k, v in values.items():
-                        setattr(row, k, v)
-            session.commit()
-        return len(known)
-    finally:
-        engine.dispose()
+    with url_session(db_url) as session:
+        known = set(session.scalars(select(Home.id).where(Home.id.in_(list(monitors)))))
+        for home in known:
+            m = monitors[home]
+            row = session.get(RoutineSummary, home)
+            values: dict[str, Any] = {
+                "updated_at": at,
+                "days_learned": m.days_learned,
+                "confidence": m.confidence(),
+                "summary": m.summary(),
+            }
+            if row is None:
+                session.add(RoutineSummary(home_id=home, **values))
+            else:
+                for k, v in values.items():
+                    setattr(row, k, v)
+        session.commit()
+    return len(known)

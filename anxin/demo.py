@@ -117,16 +117,12 @@ def _demo_operator(db_url: str, state: Path) -> Path:
     """Create the demo's console admin; its password and an API token go to a 0600 file in the state folder."""
     from datetime import UTC, datetime
 
-    from anxin.db.engine import make_engine, session_factory
+    from anxin.db.engine import url_session
     from console.accounts import ensure_demo_admin
 
     path = state / "console-admin.json"
-    engine = make_engine(db_url)
-    try:
-        with session_factory(engine)() as s:
-            ensure_demo_admin(s, path, datetime.now(UTC))
-    finally:
-        engine.dispose()
+    with url_session(db_url) as s:
+        ensure_demo_admin(s, path, datetime.now(UTC))
     return path
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from anxin.broker import SERVICE_ACL, Credentials, reload_running_broker
-from anxin.db.engine import make_engine, session_factory, upgrade
+from anxin.db.engine import upgrade, url_session
 from anxin.db.models import Assignment, Home, Responder
 
 DISTRICTS = ("新华街道", "东湖社区", "西园社区")
@@ -69,46 +69,42 @@ def register_demo_homes(db_url: str, state_dir: Path, count: int) -> SimHomes:
     creds = ensure_service_accounts(state_dir)
     path = homes_path(state_dir)
     homes = SimHomes.load(path) if path.exists() else SimHomes()
-    engine = make_engine(db_url)
     now = datetime.now(UTC)
-    try:
-        with session_factory(engine)() as s, s.begin():
-            known = set(s.scalars(select(Home.id)))
-            while len(homes.homes) < count:
-                n = len(homes.homes) + 1
-                district = DISTRICTS[n % len(DISTRICTS)]
-                home = SimHome(
-                    home=new_home_id(),
-                    agent=f"pi-{n:04d}",
-                    password="",
-                    label=f"{n // 6 + 1}-{101 + n}",
-                    district=district,
-                    sensors=standard_kit(),
-                )
-                home.password = creds.ensure(home.home)
-                homes.homes.append(home)
-                lang = "zh-CN" if n % 3 else "en"
-                volunteer = Responder(
-                    name=f"Volunteer {n:02d}",
-                    phone=f"+861390000{n:04d}",
-                    lang=lang,
-                    role="volunteer",
-                    district=district,
-                    verified=True,
-                    verified_at=now,
-                    active=True,
-                )
-                s.add(volunteer)
-                s.flush()
-                s.add(Home(id=home.home, label=home.label, district=district, created_at=now))
-                s.add(Assignment(home_id=home.home, responder_id=volunteer.id, priority=1))
-            _ensure_escalation_staff(s, now)
-            for h in homes.homes:  # a homes file from an earlier run with a fresh database
-                if h.home not in known and not s.get(Home, h.home):
-                    s.add(Home(id=h.home, label=h.label, district=h.district, created_at=now))
-                creds.users[h.home] = h.password
-    finally:
-        engine.dispose()
+    with url_session(db_url) as s, s.begin():
+        known = set(s.scalars(select(Home.id)))
+        while len(homes.homes) < count:
+            n = len(homes.homes) + 1
+            district = DISTRICTS[n % len(DISTRICTS)]
+            home = SimHome(
+                home=new_home_id(),
+                agent=f"pi-{n:04d}",
+                password="",
+                label=f"{n // 6 + 1}-{101 + n}",
+                district=district,
+                sensors=standard_kit(),
+            )
+            home.password = creds.ensure(home.home)
+            homes.homes.append(home)
+            lang = "zh-CN" if n % 3 else "en"
+            volunteer = Responder(
+                name=f"Volunteer {n:02d}",
+                phone=f"+861390000{n:04d}",
+                lang=lang,
+                role="volunteer",
+                district=district,
+                verified=True,
+                verified_at=now,
+                active=True,
+            )
+            s.add(volunteer)
+            s.flush()
+            s.add(Home(id=home.home, label=home.label, district=district, created_at=now))
+            s.add(Assignment(home_id=home.home, responder_id=volunteer.id, priority=1))
+        _ensure_escalation_staff(s, now)
+        for h in homes.homes:  # a homes file from an earlier run with a fresh database
+            if h.home not in known and not s.get(Home, h.home):
+                s.add(Home(id=h.home, label=h.label, district=h.district, created_at=now))
+            creds.users[h.home] = h.password
     creds.save()
     homes.save(path)
     reload_running_broker(state_dir / "mosquitto", creds.users)

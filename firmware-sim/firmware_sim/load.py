@@ -159,24 +159,20 @@ def register_load_homes(
 def _insert_homes(db_url: str, homes: list[LoadHome]) -> None:
     from sqlalchemy import insert, select
 
-    from anxin.db.engine import make_engine, session_factory, upgrade
+    from anxin.db.engine import upgrade, url_session
     from anxin.db.models import Home
 
     upgrade(db_url)
-    engine = make_engine(db_url)
     now = datetime.now(UTC)
-    try:
-        with session_factory(engine)() as s, s.begin():
-            known = set(s.scalars(select(Home.id)))
-            rows = [
-                {"id": h.home, "label": f"L-{h.agent[3:]}", "district": DISTRICT, "created_at": now}
-                for h in homes
-                if h.home not in known
-            ]
-            if rows:
-                s.execute(insert(Home), rows)
-    finally:
-        engine.dispose()
+    with url_session(db_url) as s, s.begin():
+        known = set(s.scalars(select(Home.id)))
+        rows = [
+            {"id": h.home, "label": f"L-{h.agent[3:]}", "district": DISTRICT, "created_at": now}
+            for h in homes
+            if h.home not in known
+        ]
+        if rows:
+            s.execute(insert(Home), rows)
 
 
 def read_seqs(path: Path) -> dict[str, int]:
