@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,8 @@ def make_engine(url: str) -> Engine:
         path = Path(url.removeprefix("sqlite:///"))
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Residents' personal data: readable by the services' user only (SQLite would create it 0644).
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
 
