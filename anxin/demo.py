@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from anxin.registry import credentials_path, register_demo_homes
 from anxin.runtime import settings_or_exit, setup_logging
 from anxin.servers import InfluxD, ManagedProcess, Mosquitto, ServerError, free_port, port_open
 from anxin.settings import MqttSettings, ServiceSettings
+from anxin.supervisor import FolderBusy, Supervisor, describe_exit, lock_folder, stop_all
 
 # Started in this order, stopped in reverse: the simulator stops first so nothing is left half-sent. The simulator
 # first replays a day of routine, as agents replay their queues, so the console has history from the start.
@@ -26,6 +27,7 @@ SERVICES: tuple[tuple[str, list[str]], ...] = (
     ("alerts", []),
     ("sim", ["run", "--backfill-min", "1440"]),
 )
+RESTART_ARGS = {"sim": ["run"]}
 
 
 def _port(preferred: int) -> int:
@@ -42,14 +44,48 @@ def _config_text(state: Path, mqtt_port: int, influx_url: str, console_port: int
 
 
 def run_demo(homes: int, console_port: int) -> int:
-    """Start servers, register homes, run every service and the simulator until Ctrl-C; returns an exit code."""
+    """Start servers, register homes, run every service and the simulator until a signal; returns an exit code."""
     base = settings_or_exit(ServiceSettings)
     setup_logging(base.log_level)
     state = base.state_dir.resolve()
+    (state / "logs").mkdir(parents=True, exist_ok=True)
+    try:
+        lock = lock_folder(state / "demo.lock")
+    except FolderBusy as busy:
+        pid = f"pid {busy.pid}" if busy.pid else "another process"
+        _say(
+            f"anxin demo: another demo ({pid}) is running on {state}; stop it first (Ctrl-C in its terminal), "
+            "or give this one its own folder with ANXIN_STATE_DIR",
+            err=True,
+        )
+        return 1
+    stop = _Stop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop.set)
+    try:
+        return _run_locked(state, homes, console_port, stop)
+    finally:
+        os.close(lock)
+
+
+class _Stop:
+    """Set by SIGINT, SIGTERM or SIGHUP (the terminal closed): the demo stops every child, then exits."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def set(self, signum: int, _frame: object) -> None:
+        """Signal handler: remember the first signal."""
+        self.signal = self.signal or signum
+
+    def __bool__(self) -> bool:
+        return self.signal is not None
+
+
+def _run_locked(state: Path, homes: int, console_port: int, stop: _Stop) -> int:
     logs = state / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{state / 'anxin.db'}"
-    print(f"anxin demo: state in {state}")
+    _say(f"anxin demo: state in {state}")
     sim_homes = register_demo_homes(db_url, state, homes)
     login_file = _demo_operator(db_url, state)
     users = Credentials.load(credentials_path(state)).users
@@ -58,59 +94,85 @@ def run_demo(homes: int, console_port: int) -> int:
     alerts_port = _port(8090)
     config.write_text(_config_text(state, mqtt_port, f"http://127.0.0.1:{influx_port}", web_port, alerts_port))
     env = {**os.environ, "ANXIN_CONFIG": str(config)}
-    broker = Mosquitto(state / "mosquitto", mqtt_port, dict(users))
-    influx = InfluxD(state / "influxdb", influx_port)
+    broker = Mosquitto(state / "mosquitto", mqtt_port, dict(users), die_with_parent=True)
+    influx = InfluxD(state / "influxdb", influx_port, die_with_parent=True)
     children: list[ManagedProcess] = []
-    stopping = False
-
-    def _stop(_sig: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
     code = 0
     try:
         broker.start()
-        print(f"  mosquitto  127.0.0.1:{mqtt_port}  (ACLs: each home writes only its own topics)")
+        _say(f"  mosquitto  127.0.0.1:{mqtt_port}  (ACLs: each home writes only its own topics)")
         influx.start()
-        print(f"  influxdb   {influx.url}  (database anxin)")
+        _say(f"  influxdb   {influx.url}  (database anxin)")
         _prime_sessions(mqtt_port, users)
         for name, args in SERVICES:
-            cmd = [sys.executable, "-m", "anxin", name, *args]
-            proc = ManagedProcess(name, cmd, logs / f"{name}.log")
-            proc.log.parent.mkdir(parents=True, exist_ok=True)
-            with open(proc.log, "ab") as out:
-                proc.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            if stop:
+                break
+            proc = ManagedProcess(
+                name, [sys.executable, "-m", "anxin", name, *args], logs / f"{name}.log", die_with_parent=True, env=env
+            )
+            proc.spawn()
+            # A restarted simulator goes on live: replaying the day again would page for the past twice.
+            proc.cmd = [sys.executable, "-m", "anxin", name, *RESTART_ARGS.get(name, args)]
             children.append(proc)
-        _wait_http(f"http://127.0.0.1:{web_port}/healthz", children)
+        _wait_http(f"http://127.0.0.1:{web_port}/healthz", children, stop)
+        dead = [c for c in children if not c.running()]
+        if stop:
+            return 0
+        if dead:  # dying at start is a fault to fix, not to retry: say why and stop
+            c = dead[0]
+            _say(
+                f"anxin demo: {c.name} {describe_exit(c.proc.returncode if c.proc else None)}; "
+                f"last lines of {c.log}:\n{_tail(c.log)}",
+                err=True,
+            )
+            return 1
         example = sim_homes.homes[min(2, len(sim_homes.homes) - 1)].label
-        print(f"  {len(sim_homes.homes)} simulated homes; services ingest, anomaly, alerts, console; logs in {logs}")
-        print(f"\n  Console: http://127.0.0.1:{web_port}/\n")
-        print(f"  Log in as admin; the password (and an API token) are in {login_file}")
-        print(f"  Press a panic button:  .venv/bin/anxin sim press {example} -c {config}")
-        print("  Ctrl-C stops everything.\n", flush=True)
-        while not stopping:
-            for c in children:
-                if not c.running():
-                    print(
-                        f"anxin demo: {c.name} exited with {c.proc.returncode if c.proc else '?'}; "
-                        f"last lines of {c.log}:\n{_tail(c.log)}",
-                        file=sys.stderr,
-                    )
-                    stopping, code = True, 1
-            time.sleep(0.5)
+        _say(f"  {len(sim_homes.homes)} simulated homes; services ingest, anomaly, alerts, console; logs in {logs}")
+        _say(f"\n  Console: http://127.0.0.1:{web_port}/\n")
+        _say(f"  Log in as admin; the password (and an API token) are in {login_file}")
+        _say(f"  Press a panic button:  .venv/bin/anxin sim press {example} -c {config}")
+        _say("  A service that dies is restarted (after 1 s, doubling to 30 s). Ctrl-C stops everything.\n")
+        _supervise([p for p in (broker.process, influx.process) if p is not None] + children, stop)
     except ServerError as err:
-        print(f"anxin demo: {err}", file=sys.stderr)
+        _say(f"anxin demo: {err}", err=True)
         code = 1
     finally:
-        print("anxin demo: stopping ...", flush=True)
-        for c in reversed(children):
-            c.stop(timeout=15)
-        broker.stop()
-        influx.stop()
-        print("anxin demo: stopped", flush=True)
+        why = f" on {signal.Signals(stop.signal).name}" if stop.signal else ""
+        _say(f"anxin demo: stopping{why} ...")
+        _stop_children(children, [p for p in (broker.process, influx.process) if p is not None])
+        _say("anxin demo: stopped")
     return code
+
+
+def _supervise(children: list[ManagedProcess], stop: _Stop) -> None:
+    """Restart whatever dies, with backoff, until a signal; the rest keep running meanwhile."""
+    supervisor = Supervisor(say=lambda line: _say(f"anxin demo: {line}"))
+    for c in children:
+        supervisor.watch(c)
+    while not stop:
+        supervisor.poll()
+        time.sleep(0.2)
+
+
+def _stop_children(services: list[ManagedProcess], servers: list[ManagedProcess]) -> None:
+    """The simulator first (nothing left half-sent), then the services together, then the broker and InfluxDB."""
+    sim = [c for c in services if c.name == "sim"]
+    stop_all(sim, timeout=15)
+    stop_all([c for c in services if c.name != "sim"], timeout=15)
+    stop_all(servers, timeout=15)
+
+
+def _say(line: str, err: bool = False) -> None:
+    """Print a line; a closed terminal (SIGHUP) or pipe must not stop the demo from stopping its children."""
+    stream = sys.stderr if err else sys.stdout
+    try:
+        print(line, file=stream, flush=True)
+    except OSError:
+        devnull = open(os.devnull, "w")  # noqa: SIM115 - replaces the dead stream for the rest of the run
+        if err:
+            sys.stderr = devnull
+        else:
+            sys.stdout = devnull
 
 
 def _demo_operator(db_url: str, state: Path) -> Path:
@@ -146,15 +208,17 @@ def _prime_sessions(port: int, users: dict[str, str]) -> None:
         ensure_session(settings, client_id, filters, expiry)
 
 
-def _wait_http(url: str, children: list[ManagedProcess], timeout: float = 60) -> None:
+def _wait_http(url: str, children: list[ManagedProcess], stop: _Stop, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
+        except urllib.error.HTTPError:
+            return  # it answers: a 503 names a server that is down, which the console's health page shows
         except OSError:
-            if any(not c.running() for c in children):
-                return  # the monitor loop reports which one died
+            if any(not c.running() for c in children) or stop:
+                return  # run_demo reports which one died
             time.sleep(0.3)
     raise ServerError(f"console did not answer on {url} in {timeout:.0f}s")
 

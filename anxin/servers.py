@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anxin.broker import write_broker_files
+from anxin.supervisor import die_with_parent
 
 
 class ServerError(RuntimeError):
@@ -52,14 +53,33 @@ class ManagedProcess:
     log: Path
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     preexec: Callable[[], None] | None = field(default=None, repr=False)
+    # Linux sends the process SIGTERM when ours dies, even by SIGKILL: a supervisor's children never outlive it.
+    die_with_parent: bool = False
+    env: dict[str, str] | None = field(default=None, repr=False)
+
+    def spawn(self) -> None:
+        """Start the process (in its own session, output appended to its log) without waiting for it."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        hooks = [h for h in (self.preexec, die_with_parent() if self.die_with_parent else None) if h is not None]
+
+        def preexec() -> None:
+            for hook in hooks:
+                hook()
+
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                self.cmd,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=preexec if hooks else None,
+            )
 
     def start(self, ready: Callable[[], bool], timeout: float = 30.0) -> None:
         """Start the process and wait until `ready()` is true."""
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=self.preexec
-            )
+        self.spawn()
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -109,13 +129,18 @@ class Mosquitto:
     port: int
     users: dict[str, str]
     process: ManagedProcess | None = None
+    die_with_parent: bool = False
 
     def start(self) -> Mosquitto:
         """Write the generated config and start the broker."""
         conf = write_broker_files(self.state, self.port, self.users)
         binary = find_binary("mosquitto", "/usr/sbin/mosquitto")
         self.process = ManagedProcess(
-            "mosquitto", [binary, "-c", str(conf)], self.state / "mosquitto.out", preexec=raise_fd_limit
+            "mosquitto",
+            [binary, "-c", str(conf)],
+            self.state / "mosquitto.out",
+            preexec=raise_fd_limit,
+            die_with_parent=self.die_with_parent,
         )
         self.process.start(lambda: port_open(self.port))
         return self
@@ -170,6 +195,7 @@ class _HttpServer:
     state: Path
     port: int
     process: ManagedProcess | None = None
+    die_with_parent: bool = False
 
     @property
     def url(self) -> str:
@@ -192,7 +218,9 @@ class InfluxD(_HttpServer):
         conf = self.state / "influxdb.conf"
         conf.write_text(INFLUXD_CONF.format(state=self.state, port=self.port, rpc_port=free_port()))
         binary = find_binary("influxd")
-        self.process = ManagedProcess("influxd", [binary, "-config", str(conf)], self.state / "influxd.log")
+        self.process = ManagedProcess(
+            "influxd", [binary, "-config", str(conf)], self.state / "influxd.log", die_with_parent=self.die_with_parent
+        )
         self.process.start(lambda: _http_ok(f"{self.url}/ping"), timeout=60)
         body = urllib.parse.urlencode({"q": f'CREATE DATABASE "{database}"'}).encode()
         with urllib.request.urlopen(f"{self.url}/query", data=body, timeout=10) as r:

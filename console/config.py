@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
-from anxin.settings import DatabaseSettings, InfluxSettings, Section, ServiceSettings
+from anxin.settings import DatabaseSettings, InfluxSettings, MqttSettings, Section, ServiceSettings
 
 
 class ConsoleOptions(Section):
@@ -44,3 +44,5 @@ class ConsoleSettings(ServiceSettings):
     console: ConsoleOptions = ConsoleOptions()
     database: DatabaseSettings = DatabaseSettings()
     influx: InfluxSettings = InfluxSettings()
+    # Only for /healthz (the console holds no MQTT session): when set, a broker that does not answer makes it 503.
+    mqtt: MqttSettings | None = None
