@@ -5,24 +5,25 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from anxin.db.engine import make_engine, session_factory
+from anxin.health import broker_check, influx_check, report, sql_check
 from anxin.influxql import InfluxQL
 from console.config import ConsoleSettings
 from console.data import OverviewCache
 from console.i18n import translator
 from console.routers import alerts, audit, auth, homes, live, outbox, responders
 from console.snapshot import ActivitySnapshot
-from console.web import STATIC, LoginRequired, SessionDep, login_redirect, make_templates, render, request_lang
+from console.web import STATIC, LoginRequired, login_redirect, make_templates, render, request_lang
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +71,16 @@ def create_app(settings: ConsoleSettings, *, background: bool = True) -> FastAPI
         app.include_router(router.router)
 
     @app.get("/healthz", tags=["health"])
-    def healthz(session: SessionDep) -> Response:
-        """Whether the console can reach its SQL database."""
-        try:
-            session.execute(text("SELECT 1"))
-        except SQLAlchemyError as err:
-            log.warning("health check: database unreachable: %s", err)
-            return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
-        return JSONResponse({"status": "ok", "database": True})
+    def healthz() -> Response:
+        """SQL, InfluxDB and the broker (when [mqtt] is set) reachable, newest event age; 503 names what is down."""
+        checks = [sql_check(app.state.sessions), influx_check(influx)]
+        if settings.mqtt is not None:
+            checks.append(broker_check(settings.mqtt.host, settings.mqtt.port))
+        age = _newest_event_age(app.state.snapshot) if checks[1].ok else None
+        status, body = report(checks, last_event_age_s=age)
+        if status != 200:
+            log.warning("health check: %s down", ", ".join(body["down"]))
+        return JSONResponse(body, status_code=status)
 
     @app.exception_handler(LoginRequired)
     async def login_required(_request: Request, err: LoginRequired) -> Response:
@@ -106,6 +109,14 @@ def create_app(settings: ConsoleSettings, *, background: bool = True) -> FastAPI
         return render(request, "error.html", {"message": translator(lang)("error.database")}, status_code=503)
 
     return app
+
+
+def _newest_event_age(snapshot: ActivitySnapshot) -> float | None:
+    """Seconds since the newest sensor event any home stored: the whole pipeline's freshness, as the console sees it."""
+    activity = snapshot.get()
+    if not activity.available or not activity.last_event:
+        return None
+    return round((datetime.now(UTC) - max(activity.last_event.values())).total_seconds(), 1)
 
 
 __all__ = ["HTTPException", "create_app"]
