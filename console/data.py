@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from anxin.db.models import (
     Silence,
     SmsOutbox,
 )
+from console.redaction import Redactor
 from console.snapshot import Activity
 
 # Every other state counts as open: new states added by alerts/ show up rather than vanish.
@@ -38,8 +38,8 @@ OUTCOMES = ("resident_fine", "needed_help", "emergency_services", "false_alarm",
 LOW_BATTERY = 20
 QUIET_AFTER = timedelta(hours=24)
 LEARNING_DAYS = 7
-# E.164 numbers (how Twilio quotes them in errors) and bare Chinese mobile numbers; not dates or codes.
-_PHONE_IN_TEXT = re.compile(r"(?<![\w+])(?:\+\d{7,15}|1[3-9]\d{9})(?!\w)")
+PAYLOAD_SHOWN = 500  # bytes of a dead letter's payload shown
+DETAIL_SHOWN = 2000
 
 HomeState = Literal["alert", "offline", "watch", "learning", "ok"]
 
@@ -82,7 +82,7 @@ class AlertRow(BaseModel):
     kind: str
     severity: str
     state: str
-    code: str
+    code: str | None = None  # the reply code: None for viewers
     since: datetime
     opened_at: datetime
     updated_at: datetime
@@ -122,12 +122,12 @@ class AlertDetail(BaseModel):
 
 
 class OutboxRow(BaseModel):
-    """One SMS of the outbox, its number masked."""
+    """One SMS of the outbox: its number masked (none for viewers), its link and, for viewers, its code redacted."""
 
     id: int
     created_at: datetime
     sent_at: datetime | None
-    to: str
+    to: str | None
     responder: str | None
     alert_id: int | None
     alert_code: str | None
@@ -223,20 +223,6 @@ class AuditView(BaseModel):
 
     total: int
     entries: list[AuditRow]
-
-
-def mask_phone(number: str) -> str:
-    """A phone number with its middle hidden: +8613812341234 -> +86******1234."""
-    number = number.strip()
-    if len(number) <= 6:
-        return "*" * len(number)
-    head = number[:3] if number.startswith("+") else ""
-    return f"{head}******{number[-4:]}"
-
-
-def mask_numbers_in(text: str) -> str:
-    """Text with every phone-number-like run masked (provider errors quote the number)."""
-    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group()), text)
 
 
 def home_state(
@@ -369,7 +355,7 @@ def list_homes(
     )
 
 
-def _alert_rows(session: Session, where: Any, limit: int | None = None) -> list[AlertRow]:
+def _alert_rows(session: Session, where: Any, red: Redactor, limit: int | None = None) -> list[AlertRow]:
     query = (
         select(Alert, Home.label, Home.district, Responder.name)
         .join(Home, Alert.home_id == Home.id)
@@ -388,7 +374,7 @@ def _alert_rows(session: Session, where: Any, limit: int | None = None) -> list[
             kind=alert.kind,
             severity=alert.severity,
             state=alert.state,
-            code=alert.code,
+            code=red.code(alert.code),
             since=alert.since,
             opened_at=alert.opened_at,
             updated_at=alert.updated_at,
@@ -412,31 +398,33 @@ def _operator_ack(alert: Alert) -> str | None:
     return alert.ack_actor.split(":", 1)[-1] if alert.ack_actor else None
 
 
-def open_alerts(session: Session) -> AlertsView:
+def open_alerts(session: Session, red: Redactor) -> AlertsView:
     """Alerts neither resolved nor expired, most severe and then oldest first."""
-    rows = _alert_rows(session, Alert.state.not_in(CLOSED_STATES))
+    rows = _alert_rows(session, Alert.state.not_in(CLOSED_STATES), red)
     rows.sort(key=lambda r: (SEVERITY_ORDER.get(r.severity, len(SEVERITY_ORDER)), r.since, r.id))
     return AlertsView(alerts=rows)
 
 
-def recent_closed_alerts(session: Session, limit: int = 50) -> AlertsView:
+def recent_closed_alerts(session: Session, red: Redactor, limit: int = 50) -> AlertsView:
     """The newest resolved or expired alerts."""
-    return AlertsView(alerts=_alert_rows(session, Alert.state.in_(CLOSED_STATES), limit))
+    return AlertsView(alerts=_alert_rows(session, Alert.state.in_(CLOSED_STATES), red, limit))
 
 
-def alert_detail(session: Session, alert_id: int) -> AlertDetail | None:
+def alert_detail(session: Session, alert_id: int, red: Redactor) -> AlertDetail | None:
     """An alert with its evidence, timeline (SMS entries with their delivery status) and SMS; None if unknown."""
-    rows = _alert_rows(session, Alert.id == alert_id)
+    rows = _alert_rows(session, Alert.id == alert_id, red)
     if not rows:
         return None
     alert = session.get(Alert, alert_id)
     assert alert is not None
-    sms = {m.id: m for m in _outbox_rows(session, SmsOutbox.alert_id == alert_id, None)}
+    sms = {m.id: m for m in _outbox_rows(session, SmsOutbox.alert_id == alert_id, None, red)}
     responders = {r.id: r.name for r in session.scalars(select(Responder))}
     timeline: list[TimelineEntry] = []
     for ev in session.scalars(select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)):
         detail = dict(ev.detail or {})
-        entry = TimelineEntry(id=ev.id, at=ev.at, actor=ev.actor, action=ev.action, detail=_safe_detail(detail))
+        entry = TimelineEntry(
+            id=ev.id, at=ev.at, actor=ev.actor, action=ev.action, detail=_safe_detail(detail, red, alert.code)
+        )
         outbox_id = detail.get("outbox")
         if isinstance(outbox_id, int) and outbox_id in sms:
             entry.sms_status = sms[outbox_id].status
@@ -448,26 +436,31 @@ def alert_detail(session: Session, alert_id: int) -> AlertDetail | None:
     silenced = active_silence(session, alert.home_id, datetime.now(UTC))
     return AlertDetail(
         alert=rows[0],
-        evidence=_safe_detail(dict(alert.evidence or {})),
+        evidence=_safe_detail(dict(alert.evidence or {}), red, alert.code),
         silenced_until=silenced,
         timeline=timeline,
         messages=sorted(sms.values(), key=lambda m: m.id),
     )
 
 
-def _safe_detail(detail: dict[str, Any]) -> dict[str, Any]:
-    """A timeline or evidence dict with phone numbers masked and provider keys dropped."""
+def _safe_detail(detail: dict[str, Any], red: Redactor, code: str) -> dict[str, Any]:
+    """A timeline or evidence dict redacted for the caller, provider keys, numbers, links and bodies dropped."""
     out: dict[str, Any] = {}
     for key, value in detail.items():
-        if key in ("key", "sid", "to", "phone"):
+        if key in ("key", "sid", "to", "phone", "from", "body", "link", "url", "token"):
             continue
-        if isinstance(value, str):
-            out[key] = mask_numbers_in(value)
-        elif isinstance(value, dict):
-            out[key] = _safe_detail(value)
-        else:
-            out[key] = value
+        out[key] = _safe_value(value, red, code)
     return out
+
+
+def _safe_value(value: Any, red: Redactor, code: str) -> Any:
+    if isinstance(value, str):
+        return red.text(value, [code])
+    if isinstance(value, dict):
+        return _safe_detail(value, red, code)
+    if isinstance(value, list):
+        return [_safe_value(v, red, code) for v in value]
+    return value
 
 
 def active_silence(session: Session, home_id: str, now: datetime) -> datetime | None:
@@ -479,9 +472,9 @@ def active_silence(session: Session, home_id: str, now: datetime) -> datetime | 
     return max(candidates) if candidates else None
 
 
-def home_alerts(session: Session, home_id: str, limit: int = 50) -> AlertsView:
+def home_alerts(session: Session, home_id: str, red: Redactor, limit: int = 50) -> AlertsView:
     """A home's alerts, newest first."""
-    return AlertsView(alerts=_alert_rows(session, Alert.home_id == home_id, limit))
+    return AlertsView(alerts=_alert_rows(session, Alert.home_id == home_id, red, limit))
 
 
 def residents(session: Session, home_id: str) -> list[ResidentRow]:
@@ -527,7 +520,7 @@ def routine(session: Session, home_id: str) -> Routine | None:
     )
 
 
-def list_responders(session: Session, show_contacts: bool) -> RespondersView:
+def list_responders(session: Session, red: Redactor) -> RespondersView:
     """Every responder with assigned homes and acknowledgements of alerts they were sent an SMS for."""
     homes: dict[int, list[str]] = defaultdict(list)
     for rid, label in session.execute(
@@ -544,7 +537,7 @@ def list_responders(session: Session, show_contacts: bool) -> RespondersView:
                 name=r.name,
                 role=r.role,
                 lang=r.lang,
-                phone=mask_phone(r.phone) if show_contacts else None,
+                phone=red.number(r.phone),
                 verified=r.verified,
                 verified_at=r.verified_at,
                 active=r.active and not r.opted_out,
@@ -588,7 +581,7 @@ def audit_entries(session: Session, limit: int, offset: int = 0, actor: str | No
     )
 
 
-def _outbox_rows(session: Session, where: Any, limit: int | None) -> list[OutboxRow]:
+def _outbox_rows(session: Session, where: Any, limit: int | None, red: Redactor) -> list[OutboxRow]:
     query = (
         select(SmsOutbox, Responder.name, Alert.code)
         .outerjoin(Responder, SmsOutbox.responder_id == Responder.id)
@@ -603,44 +596,65 @@ def _outbox_rows(session: Session, where: Any, limit: int | None) -> list[Outbox
             id=sms.id,
             created_at=sms.created_at,
             sent_at=sms.sent_at,
-            to=mask_phone(sms.to_number),
+            to=red.number(sms.to_number),
             responder=name,
             alert_id=sms.alert_id,
-            alert_code=code,
+            alert_code=red.code(code),
             lang=sms.lang,
             status=sms.delivery_status or sms.status,
             provider=sms.provider,
             attempts=sms.attempts,
-            body=mask_numbers_in(sms.body),
-            error=mask_numbers_in(sms.error) if sms.error else None,
+            body=red.text(sms.body, [code]),
+            error=red.text(sms.error, [code]) if sms.error else None,
         )
         for sms, name, code in session.execute(query)
     ]
 
 
-def outbox(session: Session, limit: int, status: str | None = None) -> OutboxView:
-    """The newest `limit` SMS of the outbox, phone numbers masked."""
+def outbox(session: Session, limit: int, red: Redactor, status: str | None = None) -> OutboxView:
+    """The newest `limit` SMS of the outbox, redacted for the caller (never a link; no number or code for viewers)."""
     where = SmsOutbox.status == status if status else SmsOutbox.id.is_not(None)
-    return OutboxView(limit=limit, messages=_outbox_rows(session, where, limit))
+    return OutboxView(limit=limit, messages=_outbox_rows(session, where, limit, red))
 
 
-def dead_letters(session: Session, limit: int) -> DeadLettersView:
+def dead_letters(session: Session, limit: int, red: Redactor) -> DeadLettersView:
     """The newest dead letters, payloads shown as text up to 500 characters."""
     reasons = dict(session.execute(select(DeadLetter.reason, func.count()).group_by(DeadLetter.reason)).all())
-    rows = session.scalars(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit))
+    # Only the start of each payload leaves the database: a page of whole 64 KiB payloads took hundreds of MB.
+    head = func.substr(DeadLetter.payload, 1, PAYLOAD_SHOWN)
+    rows = session.execute(
+        select(
+            DeadLetter.id,
+            DeadLetter.received_at,
+            DeadLetter.topic,
+            DeadLetter.reason,
+            func.substr(DeadLetter.detail, 1, DETAIL_SHOWN),
+            head,
+            func.length(DeadLetter.payload),
+        )
+        .order_by(DeadLetter.id.desc())
+        .limit(limit)
+    )
     letters = [
         DeadLetterRow(
-            id=d.id,
-            received_at=d.received_at,
-            topic=d.topic,
-            reason=d.reason,
-            detail=mask_numbers_in(d.detail),
-            payload=mask_numbers_in(d.payload[:500].decode("utf-8", errors="replace")),
-            size=len(d.payload),
+            id=id_,
+            received_at=at,
+            topic=topic,
+            reason=reason,
+            detail=red.text(detail or ""),
+            payload=red.text(_as_text(payload)),
+            size=int(size or 0),
         )
-        for d in rows
+        for id_, at, topic, reason, detail, payload, size in rows
     ]
     return DeadLettersView(total=sum(reasons.values()), reasons=reasons, letters=letters)
+
+
+def _as_text(value: Any) -> str:
+    """A payload's head as text, whichever type the database driver returned it as."""
+    if isinstance(value, str):
+        return value
+    return bytes(value or b"").decode("utf-8", errors="replace")
 
 
 AlertDetail.model_rebuild()

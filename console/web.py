@@ -22,6 +22,7 @@ from console import accounts
 from console.accounts import Principal
 from console.config import ConsoleSettings
 from console.i18n import LANG_COOKIE, LANG_NAMES, SUPPORTED, negotiate, normalize, translator
+from console.redaction import Redactor
 from console.snapshot import ActivitySnapshot
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -139,6 +140,12 @@ def page_user(request: Request, session: SessionDep) -> Principal:
 
 ApiUser = Annotated[Principal, Depends(api_user)]
 PageUser = Annotated[Principal, Depends(page_user)]
+
+
+def redactor(request: Request, principal: Principal) -> Redactor:
+    """What this caller may see of SMS links, reply codes and phone numbers."""
+    key: bytes = request.app.state.mask_key
+    return Redactor(key, principal.sees_personal_data)
 
 
 def require_actor(principal: Principal) -> None:

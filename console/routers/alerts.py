@@ -11,35 +11,46 @@ from starlette.responses import RedirectResponse, Response
 from console import actions, data
 from console.accounts import Principal, audit
 from console.i18n import translator
-from console.web import ApiUser, PageUser, SessionDep, check_csrf, now_utc, render, request_lang, require_actor
+from console.web import (
+    ApiUser,
+    PageUser,
+    SessionDep,
+    check_csrf,
+    now_utc,
+    redactor,
+    render,
+    request_lang,
+    require_actor,
+)
 
 router = APIRouter(tags=["alerts"])
 
 
 @router.get("/api/alerts", response_model=data.AlertsView)
-def alerts_json(session: SessionDep, _user: ApiUser) -> data.AlertsView:
+def alerts_json(request: Request, session: SessionDep, user: ApiUser) -> data.AlertsView:
     """Alerts neither resolved nor expired, most severe and oldest first."""
-    return data.open_alerts(session)
+    return data.open_alerts(session, redactor(request, user))
 
 
 @router.get("/api/alerts/closed", response_model=data.AlertsView)
-def closed_alerts_json(session: SessionDep, _user: ApiUser) -> data.AlertsView:
+def closed_alerts_json(request: Request, session: SessionDep, user: ApiUser) -> data.AlertsView:
     """The newest 50 resolved or expired alerts."""
-    return data.recent_closed_alerts(session)
+    return data.recent_closed_alerts(session, redactor(request, user))
 
 
 @router.get("/alerts", include_in_schema=False)
-def alerts_page(request: Request, session: SessionDep, _user: PageUser) -> Response:
+def alerts_page(request: Request, session: SessionDep, user: PageUser) -> Response:
     """Open alerts, and the most recently closed."""
+    red = redactor(request, user)
     return render(
         request,
         "alerts.html",
-        {"view": data.open_alerts(session), "closed": data.recent_closed_alerts(session, 20)},
+        {"view": data.open_alerts(session, red), "closed": data.recent_closed_alerts(session, red, 20)},
     )
 
 
-def _detail(session: SessionDep, alert_id: int, who: Principal) -> data.AlertDetail:
-    detail = data.alert_detail(session, alert_id)
+def _detail(request: Request, session: SessionDep, alert_id: int, who: Principal) -> data.AlertDetail:
+    detail = data.alert_detail(session, alert_id, redactor(request, who))
     if detail is None:
         raise HTTPException(404, f"no alert {alert_id}")
     audit(session, now_utc(), who.actor, "view_alert", f"alert:{alert_id}", {"home": detail.alert.home_id})
@@ -48,15 +59,15 @@ def _detail(session: SessionDep, alert_id: int, who: Principal) -> data.AlertDet
 
 
 @router.get("/api/alerts/{alert_id}", response_model=data.AlertDetail)
-def alert_json(alert_id: int, session: SessionDep, user: ApiUser) -> data.AlertDetail:
+def alert_json(request: Request, alert_id: int, session: SessionDep, user: ApiUser) -> data.AlertDetail:
     """One alert: evidence, timeline (each SMS with its delivery status) and its SMS."""
-    return _detail(session, alert_id, user)
+    return _detail(request, session, alert_id, user)
 
 
 @router.get("/alerts/{alert_id}", include_in_schema=False)
 def alert_page(request: Request, alert_id: int, session: SessionDep, user: PageUser) -> Response:
     """One alert's page with its actions."""
-    detail = _detail(session, alert_id, user)
+    detail = _detail(request, session, alert_id, user)
     return render(
         request,
         "alert.html",
@@ -139,7 +150,7 @@ def alert_form(
             body = actions.ResolveBody(outcome=outcome, note=text.strip() or None)
             actions.resolve(session, alert_id, user, body, now)
         elif action == "silence":
-            detail = data.alert_detail(session, alert_id)
+            detail = data.alert_detail(session, alert_id, redactor(request, user))
             if detail is None:
                 raise actions.ActionError("not_found", f"no alert {alert_id}")
             mins = int(minutes) if minutes.isdigit() else 0
@@ -149,7 +160,7 @@ def alert_form(
     except (actions.ActionError, ValidationError) as err:
         session.rollback()
         code = err.code if isinstance(err, actions.ActionError) else "invalid"
-        detail = data.alert_detail(session, alert_id)
+        detail = data.alert_detail(session, alert_id, redactor(request, user))
         if detail is None:
             raise HTTPException(404, f"no alert {alert_id}") from err
         message = t(f"action.error.{code}") if f"action.error.{code}" in _keys(t.lang) else t("action.error.invalid")

@@ -23,6 +23,7 @@ from console.web import (
     SettingsDep,
     SnapshotDep,
     now_utc,
+    redactor,
     render,
     request_lang,
 )
@@ -146,7 +147,9 @@ def _render_rows(request: Request, view: data.HomesView, lang: str) -> str:
     return str(template.render(view=view, t=t, st_names=states))
 
 
-def _home_detail(session: Session, influx: Any, home_id: str, who: Principal, timezone: str) -> HomeDetail:
+def _home_detail(
+    request: Request, session: Session, influx: Any, home_id: str, who: Principal, timezone: str
+) -> HomeDetail:
     home = session.get(Home, home_id)
     if home is None:
         raise HTTPException(404, f"no home {home_id}")
@@ -170,15 +173,17 @@ def _home_detail(session: Session, influx: Any, home_id: str, who: Principal, ti
         heartbeat={k: v for k, v in act.heartbeat.items() if k not in ("home",)},
         routine=data.routine(session, home.id),
         silenced_until=data.active_silence(session, home.id, now),
-        alerts=data.home_alerts(session, home.id).alerts,
+        alerts=data.home_alerts(session, home.id, redactor(request, who)).alerts,
         residents=data.residents(session, home.id) if show else None,
     )
 
 
 @router.get("/api/homes/{home_id}", response_model=HomeDetail)
-def home_json(home_id: str, session: SessionDep, influx: InfluxDep, settings: SettingsDep, user: ApiUser) -> HomeDetail:
+def home_json(
+    request: Request, home_id: str, session: SessionDep, influx: InfluxDep, settings: SettingsDep, user: ApiUser
+) -> HomeDetail:
     """One home; residents' contacts only for admins and operators (null for viewers)."""
-    return _home_detail(session, influx, home_id, user, settings.console.timezone)
+    return _home_detail(request, session, influx, home_id, user, settings.console.timezone)
 
 
 @router.get("/homes/{home_id}", include_in_schema=False)
@@ -186,7 +191,7 @@ def home_page(
     request: Request, home_id: str, session: SessionDep, influx: InfluxDep, settings: SettingsDep, user: PageUser
 ) -> Response:
     """One home's page: charts, sensors, hub, routine, alert history and (by role) residents."""
-    detail = _home_detail(session, influx, home_id, user, settings.console.timezone)
+    detail = _home_detail(request, session, influx, home_id, user, settings.console.timezone)
     t = translator(request_lang(request))
     hours = [datetime.fromisoformat(h) for h in detail.hours]
     svg = {

@@ -16,6 +16,7 @@ from starlette.responses import StreamingResponse
 from anxin.db.models import Alert, AlertEvent
 from console import data
 from console.i18n import translator
+from console.redaction import Redactor
 from console.snapshot import ActivitySnapshot
 from console.web import find_principal, get_settings, now_utc, request_lang
 
@@ -37,7 +38,8 @@ def _state(
     now = now_utc()
     with sessions() as s:
         homes = cache.get(s, snapshot.get(), now)[0]
-        alerts = data.open_alerts(s).alerts
+        # The stream is the same for every role and carries no code or number: redact as for a viewer.
+        alerts = data.open_alerts(s, Redactor(b"", personal=False)).alerts
         newest = s.scalar(select(func.max(Alert.id))) or 0
         version = s.scalar(select(func.max(AlertEvent.id))) or 0
     return {

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from console import data
-from console.web import ApiUser, PageUser, SessionDep, SettingsDep, render
+from console.web import ApiUser, PageUser, SessionDep, SettingsDep, redactor, render
 
 router = APIRouter(tags=["outbox"])
 Limit = Annotated[int | None, Query(ge=1, le=5000)]
@@ -17,10 +17,15 @@ Status = Annotated[str | None, Query(max_length=16)]
 
 @router.get("/api/outbox", response_model=data.OutboxView)
 def outbox_json(
-    session: SessionDep, settings: SettingsDep, _user: ApiUser, limit: Limit = None, status: Status = None
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: ApiUser,
+    limit: Limit = None,
+    status: Status = None,
 ) -> data.OutboxView:
-    """The newest SMS, numbers masked."""
-    return data.outbox(session, limit or settings.console.outbox_limit, status or None)
+    """The newest SMS: never a link; numbers masked and codes shown to admins and operators only."""
+    return data.outbox(session, limit or settings.console.outbox_limit, redactor(request, user), status or None)
 
 
 @router.get("/outbox", include_in_schema=False)
@@ -28,28 +33,27 @@ def outbox_page(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    _user: PageUser,
+    user: PageUser,
     limit: Limit = None,
     status: Status = None,
 ) -> Response:
     """The outbox page."""
-    view = data.outbox(session, limit or settings.console.outbox_limit, status or None)
+    view = data.outbox(session, limit or settings.console.outbox_limit, redactor(request, user), status or None)
     return render(request, "outbox.html", {"view": view, "status": status or ""})
 
 
 @router.get("/api/dead-letters", response_model=data.DeadLettersView)
 def dead_letters_json(
-    session: SessionDep, settings: SettingsDep, _user: ApiUser, limit: Limit = None
+    request: Request, session: SessionDep, settings: SettingsDep, user: ApiUser, limit: Limit = None
 ) -> data.DeadLettersView:
     """What ingest rejected and why, newest first."""
-    return data.dead_letters(session, limit or settings.console.outbox_limit)
+    return data.dead_letters(session, limit or settings.console.outbox_limit, redactor(request, user))
 
 
 @router.get("/dead-letters", include_in_schema=False)
 def dead_letters_page(
-    request: Request, session: SessionDep, settings: SettingsDep, _user: PageUser, limit: Limit = None
+    request: Request, session: SessionDep, settings: SettingsDep, user: PageUser, limit: Limit = None
 ) -> Response:
     """The dead letters page."""
-    return render(
-        request, "dead_letters.html", {"view": data.dead_letters(session, limit or settings.console.outbox_limit)}
-    )
+    view = data.dead_letters(session, limit or settings.console.outbox_limit, redactor(request, user))
+    return render(request, "dead_letters.html", {"view": view})

@@ -6,18 +6,18 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from console import data
-from console.web import ApiUser, PageUser, SessionDep, render
+from console.web import ApiUser, PageUser, SessionDep, redactor, render
 
 router = APIRouter(tags=["responders"])
 
 
 @router.get("/api/responders", response_model=data.RespondersView)
-def responders_json(session: SessionDep, user: ApiUser) -> data.RespondersView:
+def responders_json(request: Request, session: SessionDep, user: ApiUser) -> data.RespondersView:
     """Every responder; phone numbers (masked) only for admins and operators."""
-    return data.list_responders(session, show_contacts=user.sees_personal_data)
+    return data.list_responders(session, redactor(request, user))
 
 
 @router.get("/responders", include_in_schema=False)
 def responders_page(request: Request, session: SessionDep, user: PageUser) -> Response:
     """The responders page."""
-    return render(request, "responders.html", {"view": data.list_responders(session, user.sees_personal_data)})
+    return render(request, "responders.html", {"view": data.list_responders(session, redactor(request, user))})
