@@ -48,6 +48,9 @@ class ServiceStats:
     """Counters of what the service did, and `ready` once its subscription is granted."""
 
     ready: threading.Event = field(default_factory=threading.Event)
+    # For /healthz: the MQTT session is up now; when the last finding was handled (time.monotonic()).
+    connected: threading.Event = field(default_factory=threading.Event)
+    last_finding_at: float | None = None
     _counts: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -732,6 +735,7 @@ class _Worker:
         if outcome is None:  # stopping while the database was unavailable: the broker redelivers it
             return
         self.client.ack(item.mid, item.qos)
+        self.stats.last_finding_at = time.monotonic()
         self.stats.incr(outcome.action)
         if outcome.action == "unknown_home":
             log.warning("finding %s for unknown home %s: ignored", finding.id, finding.home)
@@ -868,6 +872,7 @@ def run_service(
     def on_connect(c: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
             return
+        stats.connected.set()
         # Subscribing again on each connect is harmless with a resumed session and needed on a fresh one.
         c.subscribe(FINDINGS_FILTER, qos=1)
 
@@ -883,6 +888,7 @@ def run_service(
         worker.inbox.put(_Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
 
     def on_disconnect(c: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        stats.connected.clear()
         if not stop.is_set():
             log.warning("disconnected from broker (%s); reconnecting", reason)
 

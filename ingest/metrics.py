@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -76,7 +77,17 @@ class IngestMetrics:
         )
         self.mqtt_up = Gauge(f"{_NS}_mqtt_connected", "1 while connected to the broker", registry=r)
         self.influx_up = Gauge(f"{_NS}_influx_up", "1 while the last InfluxDB write succeeded", registry=r)
+        # Since start until the first batch: a stuck ingest shows a growing age, not a missing series.
+        self._processed_at = time.monotonic()
+        self.last_processed_age = Gauge(
+            f"{_NS}_last_processed_age_seconds", "Seconds since a batch was last stored and acknowledged", registry=r
+        )
+        self.last_processed_age.set_function(lambda: time.monotonic() - self._processed_at)
         r.register(_GapCollector(gaps))
+
+    def processed(self) -> None:
+        """A batch was stored (or spilled) and acknowledged just now."""
+        self._processed_at = time.monotonic()
 
     def serve(self, host: str, port: int) -> int | None:
         """Expose /metrics; returns the port, or None when it cannot listen (logged, ingest keeps running)."""

@@ -250,6 +250,7 @@ class IngestService:
         self.metrics.duplicates.inc(prep.duplicates)
         self.metrics.batch_size.observe(len(prep.batch))
         self.metrics.acked.inc(self.link.ack(prep.batch))
+        self.metrics.processed()
 
     def process_batch(self, batch: list[Message], stop: threading.Event) -> None:
         """Validate, store (or spill) and acknowledge one batch."""

@@ -1,13 +1,33 @@
-"""GET /healthz."""
+"""GET /healthz: the service's MQTT session and SQL database, and how long ago it handled a finding."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+import threading
+from typing import Annotated
 
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from alerts.web.app import WebContext, context
+from anxin.health import age_s, broker_check, report, session_check, sql_check
+
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """Liveness."""
-    return {"status": "ok"}
+def healthz(ctx: Annotated[WebContext, Depends(context)]) -> JSONResponse:
+    """200 when the broker session and the database are up, else 503 with `down` naming them."""
+    connected = getattr(ctx.stats, "connected", None)
+    if isinstance(connected, threading.Event):
+        broker = session_check(connected.is_set())
+    else:  # an app without the service (tests, tools): whether the broker answers at all
+        broker = broker_check(ctx.settings.mqtt.host, ctx.settings.mqtt.port)
+    # Findings are rare (a quiet week has none), so their age is reported for dashboards, never a reason for 503.
+    status, body = report(
+        [broker, sql_check(ctx.sessions)], last_finding_age_s=age_s(getattr(ctx.stats, "last_finding_at", None))
+    )
+    if status != 200:
+        log.warning("health check: %s down", ", ".join(body["down"]))
+    return JSONResponse(body, status_code=status)
