@@ -20,7 +20,9 @@ from anxin.health import broker_check, influx_check, report, sql_check
 from anxin.influxql import InfluxQL
 from console.config import ConsoleSettings
 from console.data import OverviewCache
+from console.hardening import add_security_headers, serve_docs
 from console.i18n import translator
+from console.redaction import mask_key
 from console.routers import alerts, audit, auth, homes, live, outbox, responders
 from console.snapshot import ActivitySnapshot
 from console.web import STATIC, LoginRequired, login_redirect, make_templates, render, request_lang
@@ -55,7 +57,7 @@ def create_app(settings: ConsoleSettings, *, background: bool = True) -> FastAPI
         version="0.2.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # served from local files below, never from a CDN
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
@@ -65,6 +67,10 @@ def create_app(settings: ConsoleSettings, *, background: bool = True) -> FastAPI
     app.state.snapshot = snapshot
     app.state.overview = OverviewCache()
     app.state.templates = make_templates(settings.console.timezone)
+    app.state.mask_key = mask_key(settings.state_dir)
+    add_security_headers(app)
+    if not serve_docs(app):
+        log.warning("swagger-ui-py is not installed: /api/docs is off (the API is described at /api/openapi.json)")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     for router in (auth, homes, alerts, responders, outbox, audit, live):
