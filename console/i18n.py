@@ -403,6 +403,14 @@ _ZH: dict[str, str] = {
     "reason.too_large": "超过 4 KiB",
     "reason.home_mismatch": "家庭编号与主题不符",
     "reason.unknown_home": "未登记的家庭",
+    "reason.bad_topic": "不是约定的主题",
+    "reason.not_json": "不是合法 JSON",
+    "reason.schema": "不符合消息格式",
+    "reason.out_of_range": "数值超出范围",
+    "reason.future_ts": "时间在未来",
+    "reason.db_refused": "数据库拒收",
+    "reason.unknown_sensor": "未登记的传感器",
+    "reason.too_many_series": "传感器数量超出上限",
 }
 
 _EN: dict[str, str] = {
@@ -604,6 +612,14 @@ _EN: dict[str, str] = {
     "reason.too_large": "Over 4 KiB",
     "reason.home_mismatch": "Home does not match topic",
     "reason.unknown_home": "Unknown home",
+    "reason.bad_topic": "Not a contract topic",
+    "reason.not_json": "Not JSON",
+    "reason.schema": "Breaks the message format",
+    "reason.out_of_range": "Value out of range",
+    "reason.future_ts": "Time in the future",
+    "reason.db_refused": "Refused by the database",
+    "reason.unknown_sensor": "Unregistered sensor",
+    "reason.too_many_series": "Too many sensors",
 }
 MESSAGES["zh-CN"].update(_ZH)
 MESSAGES["en"].update(_EN)

@@ -3,6 +3,7 @@
 from contracts.messages import (
     MAX_PAYLOAD_BYTES,
     ContractError,
+    DeadLetterReason,
     Feedback,
     Finding,
     FindingKind,
@@ -33,6 +34,7 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "ROOT",
     "ContractError",
+    "DeadLetterReason",
     "Feedback",
     "Finding",
     "FindingKind",

@@ -1,4 +1,4 @@
-"""Message models of the wire contract; every parse is strict and bounded to 4 KiB."""
+"""Message models of the wire contract; every parse is strict, bounded to 4 KiB and refuses non-finite numbers."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 Kind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 Room = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 Battery = Annotated[int, Field(ge=0, le=100)]
+# An agent queue's identity: chosen at random when the queue is created and kept with it (edge/queue.py).
+Epoch = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 
 # Values each known kind may carry; other kinds are allowed (the contract is extensible) with any scalar.
 KNOWN_VALUES: dict[str, frozenset[int | str]] = {
@@ -36,8 +38,28 @@ class ContractError(ValueError):
         self.detail = detail
 
 
+class DeadLetterReason(StrEnum):
+    """Why ingest rejected a message: the one list of reasons (metrics, dead letters, the console's labels)."""
+
+    BAD_TOPIC = "bad_topic"
+    UNKNOWN_HOME = "unknown_home"
+    HOME_MISMATCH = "home_mismatch"
+    NOT_JSON = "not_json"
+    TOO_LARGE = "too_large"
+    SCHEMA = "schema"
+    OUT_OF_RANGE = "out_of_range"
+    FUTURE_TS = "future_ts"
+    DB_REFUSED = "db_refused"
+    # A sensor, kind, room or agent outside the home's registered kit: it would become a new InfluxDB series.
+    UNKNOWN_SENSOR = "unknown_sensor"
+    # A home without a registered kit past its cap of distinct (agent, sensor, kind, room) series.
+    TOO_MANY_SERIES = "too_many_series"
+
+
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # allow_inf_nan=False: NaN and +-Infinity (and 1e400) in any float field are `schema` errors, here at the
+    # contract, instead of lines InfluxDB refuses later.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class SensorEvent(_Message):
@@ -53,6 +75,10 @@ class SensorEvent(_Message):
     value: int | float | str
     battery: Battery | None = None
     room: Room | None = None
+    # Optional, so agents from before it stay valid; last, so `dump` writes it after everything else.
+    epoch: Epoch | None = Field(
+        None, description="The agent queue's identity; a new epoch means seq restarted (a re-created queue)"
+    )
 
     @model_validator(mode="after")
     def _value_fits_kind(self) -> SensorEvent:

@@ -243,6 +243,7 @@ class AgentLink:
                 value=value,
                 room=room,
                 battery=battery,
+                epoch=self._seqs.epoch,
             )
             box.append(event)
             return dump(event)
@@ -292,6 +293,7 @@ class AgentLink:
                 value=d["value"],
                 room=d["room"],
                 battery=d["battery"],
+                epoch=self._seqs.epoch,
             )
             payloads[held.seq] = dump(event)
             self._saw(d["sensor"], ts, d["battery"])

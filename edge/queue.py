@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -27,6 +28,7 @@ CREATE TABLE IF NOT EXISTS queue (
 CREATE INDEX IF NOT EXISTS queue_sensor ON queue (agent, sensor, seq);
 CREATE INDEX IF NOT EXISTS queue_safety ON queue (agent, safety, seq);
 CREATE TABLE IF NOT EXISTS drops (agent TEXT PRIMARY KEY, total INTEGER NOT NULL, unreported INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (
     agent TEXT NOT NULL, sensor TEXT NOT NULL, at REAL NOT NULL, battery INTEGER, detail TEXT,
     PRIMARY KEY (agent, sensor)
@@ -78,6 +80,11 @@ class DiskQueue:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        # The queue's identity, chosen once when the file is created (or first opened by a version that has it):
+        # a re-created queue (a re-flashed SD card) restarts seq at 1 under a new epoch, so ingest keeps its events
+        # instead of taking them for duplicates of the old queue's.
+        self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('epoch', ?)", (secrets.token_hex(8),))
+        self.epoch: str = str(self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0])
         self._counts: dict[str, int] = {}
         self._owners: dict[str, str] = {}
 

@@ -25,6 +25,14 @@ class IngestOptions(Section):
     dedupe_window: int = Field(4096, ge=64, le=1_000_000)
     max_future_s: float = Field(300.0, ge=0)
     check_homes: bool = True
+    # Distinct (agent, sensor, kind, room) series a home without a registered kit (SQL home_sensors) may create.
+    max_series_per_home: int = Field(64, ge=1, le=100_000)
+    # Dead letters: every rejection is counted per home and reason; rows are only a bounded sample.
+    dead_letter_samples: int = Field(5, ge=0, le=1000)
+    dead_letter_payload_bytes: int = Field(2048, ge=64, le=65_536)
+    dead_letter_max_rows: int = Field(10_000, ge=10)
+    dead_letter_rate_per_min: float = Field(6.0, gt=0)
+    dead_letter_burst: int = Field(20, ge=1)
     homes_refresh_s: float = Field(30.0, gt=0)
     # Spill: where acknowledged events wait while InfluxDB is unreachable. Default: STATE_DIR/ingest-spill.
     spill_dir: Path | None = None

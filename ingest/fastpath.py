@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import NamedTuple
 
 from contracts.messages import KNOWN_VALUES, MAX_PAYLOAD_BYTES
 from ingest.lineprotocol import TEXT_NUMERIC
@@ -19,7 +20,7 @@ from ingest.lineprotocol import TEXT_NUMERIC
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"
 _KIND = r"[a-z][a-z0-9_]{0,31}"
 # Groups: home, agent, seq, minute ("YYYY-MM-DDTHH:MM"), second, fraction, zone, sensor, kind,
-# text value, integer value, decimal value, battery, room.
+# text value, integer value, decimal value, battery, room, epoch.
 _EVENT = re.compile(
     r'\{(?:"v":1,)?"home":"(h-[a-z0-9]{6,32})","agent":"(' + _NAME + r')","seq":([1-9][0-9]{0,15}),'
     r'"ts":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?(Z|[+-][0-9]{2}:[0-9]{2})",'
@@ -27,10 +28,22 @@ _EVENT = re.compile(
     # Printable ASCII without quote or backslash; integers below 1e12 without leading zeros or -0; decimals of at
     # most 15 significant digits without exponent, which every correct parser turns into the same float.
     r'"value":(?:"([ !#-\[\]-~]{0,512})"|(0|-?[1-9][0-9]{0,11})|(-?(?:0|[1-9][0-9]{0,7})\.[0-9]{1,7}))'
-    r'(?:,"battery":(100|[1-9]?[0-9]))?(?:,"room":"(' + _KIND + r')")?\}'
+    r'(?:,"battery":(100|[1-9]?[0-9]))?(?:,"room":"(' + _KIND + r')")?(?:,"epoch":"([A-Za-z0-9_-]{1,32})")?\}'
 )
 _EPOCH_ORDINAL = 719163  # date(1970, 1, 1).toordinal()
 _MINUTES_CACHED = 4096
+
+
+class FastEvent(NamedTuple):
+    """A valid event's identity (for dedupe and the series bound) and its line."""
+
+    agent: str
+    seq: int
+    line: str
+    sensor: str
+    kind: str
+    room: str | None
+    epoch: str | None
 
 
 class FastEvents:
@@ -41,14 +54,16 @@ class FastEvents:
         # "YYYY-MM-DDTHH:MM" + zone -> ns of that minute in UTC, or None when the date is not valid.
         self._minutes: dict[tuple[str, str], int | None] = {}
 
-    def event(self, home: str, payload: bytes, latest_ns: int) -> tuple[str, int, str] | None:
-        """(agent, seq, line) of a valid event of `home` at or before `latest_ns` (ns since epoch), or None."""
+    def event(self, home: str, payload: bytes, latest_ns: int) -> FastEvent | None:
+        """A valid event of `home` at or before `latest_ns` (ns since epoch), or None."""
         if len(payload) > MAX_PAYLOAD_BYTES or not payload.isascii():
             return None
         m = _EVENT.fullmatch(payload.decode("ascii"))
         if m is None:
             return None
-        p_home, agent, seq_s, minute, second, frac, zone, sensor, kind, text, int_s, dec_s, battery, room = m.groups()
+        p_home, agent, seq_s, minute, second, frac, zone, sensor, kind, text, int_s, dec_s, battery, room, epoch = (
+            m.groups()
+        )
         if p_home != home:
             return None
         seq = int(seq_s)
@@ -85,7 +100,7 @@ class FastEvents:
         tags = f"sensor_event,home={home},agent={agent},sensor={sensor},kind={kind}"
         if room is not None:
             tags += f",room={room}"
-        return agent, seq, f"{tags} {fields} {ts_ns + seq % 1000}"
+        return FastEvent(agent, seq, f"{tags} {fields} {ts_ns + seq % 1000}", sensor, kind, room, epoch)
 
     def _minute_ns(self, minute: str, zone: str) -> int | None:
         if len(self._minutes) >= _MINUTES_CACHED:

@@ -55,6 +55,19 @@ class IngestMetrics:
             f"{_NS}_invalid", "Messages rejected, by reason (kept as dead letters)", ["reason"], registry=r
         )
         self.acked = Counter(f"{_NS}_acked", "Messages acknowledged to the broker", registry=r)
+        self.dead_kept = Counter(
+            f"{_NS}_dead_letters_kept", "Rejected messages kept as a dead-letter row (a sample)", registry=r
+        )
+        self.dead_unsampled = Counter(
+            f"{_NS}_dead_letters_unsampled",
+            "Rejected messages counted but not kept as a row, by why (sample_full, rate_limited, repeat, pruned, ...)",
+            ["why"],
+            registry=r,
+        )
+        self.dead_rows = Gauge(f"{_NS}_dead_letter_rows", "Rows in the dead_letters table (bounded)", registry=r)
+        self.seq_resets = Counter(
+            f"{_NS}_seq_resets", "Agents whose seq restarted: new queue epoch, or seq far back", ["kind"], registry=r
+        )
         self.spill_events = Gauge(f"{_NS}_spill_events", "Events in the spill waiting for replay", registry=r)
         self.spill_bytes = Gauge(f"{_NS}_spill_bytes", "Bytes of the spill not yet replayed", registry=r)
         self.spill_limit = Gauge(f"{_NS}_spill_limit_bytes", "The spill's size bound", registry=r)

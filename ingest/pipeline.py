@@ -9,17 +9,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from contracts import ContractError, TopicKind, parse_event, parse_heartbeat, parse_status, parse_topic
+from contracts import DeadLetterReason as R
 from ingest.dedupe import Seen, SeqTracker
 from ingest.fastpath import FastEvents
 from ingest.lineprotocol import epoch_ns, event_line, heartbeat_line, status_line
+from ingest.series import SeriesGuard, SeriesKey
 
 
 @dataclass(frozen=True)
 class Rejected:
-    """A message that breaks the contract, with a stable reason code and a human detail."""
+    """A message that breaks the contract, with a stable reason code and a human detail.
+
+    `keep` False: counted, but not worth another dead letter (a series already refused once).
+    """
 
     reason: str
     detail: str
+    keep: bool = True
 
 
 # A seq beyond this cannot be stored as an InfluxDB integer field and would poison the agent's dedupe window.
@@ -40,6 +46,7 @@ class Validator:
     known_homes: frozenset[str] | None = None
     max_future: timedelta = timedelta(minutes=5)
     seqs: SeqTracker = field(default_factory=SeqTracker)
+    series: SeriesGuard = field(default_factory=SeriesGuard)
     counts: Counter[str] = field(default_factory=Counter)
     fast: FastEvents = field(default_factory=lambda: FastEvents(epoch_ns(MIN_TS)))
     _now: datetime | None = field(default=None, init=False, repr=False)
@@ -58,41 +65,61 @@ class Validator:
     def _handle(self, topic: str, payload: bytes, now: datetime) -> str | Rejected | None:
         parsed = _parse_topic(topic)
         if parsed is None or parsed[0] in (TopicKind.FINDINGS, TopicKind.FEEDBACK):
-            return Rejected("bad_topic", f"not a home topic of the contract: {topic[:120]}")
+            return Rejected(R.BAD_TOPIC, f"not a home topic of the contract: {topic[:120]}")
         kind, home = parsed
         if self.known_homes is not None and home not in self.known_homes:
-            return Rejected("unknown_home", f"home {home} is not registered")
+            return Rejected(R.UNKNOWN_HOME, f"home {home} is not registered")
         if kind is TopicKind.EVENTS:
             if now is not self._now:
                 self._now, self._latest_ns = now, epoch_ns(now + self.max_future)
             fast = self.fast.event(home, payload, self._latest_ns)
             if fast is not None:
-                agent, seq, line = fast
-                return None if self.seqs.check(home, agent, seq) is Seen.DUPLICATE else line
+                key = (fast.agent, fast.sensor, fast.kind, fast.room)
+                return self._admit(home, key, fast.seq, fast.epoch, fast.line)
         try:
             if kind is TopicKind.EVENTS:
                 event = parse_event(payload)
                 if event.home != home:
-                    return Rejected("home_mismatch", f"topic says {home}, payload says {event.home}")
+                    return Rejected(R.HOME_MISMATCH, f"topic says {home}, payload says {event.home}")
                 if event.ts - now > self.max_future:
-                    return Rejected("future_ts", f"ts {event.ts.isoformat()} is ahead of now {now.isoformat()}")
+                    return Rejected(R.FUTURE_TS, f"ts {event.ts.isoformat()} is ahead of now {now.isoformat()}")
                 out_of_range = _out_of_range(event.seq, event.value, event.ts)
                 if out_of_range:
-                    return Rejected("out_of_range", out_of_range)
-                if self.seqs.check(home, event.agent, event.seq) is Seen.DUPLICATE:
-                    return None
-                return event_line(event)
+                    return Rejected(R.OUT_OF_RANGE, out_of_range)
+                key = (event.agent, event.sensor, event.kind, event.room)
+                return self._admit(home, key, event.seq, event.epoch, event_line(event))
             if kind is TopicKind.STATUS:
-                return status_line(home, parse_status(payload))
+                status = parse_status(payload)
+                return self._check_ts(status.ts, now) or self._agent_line(home, status.agent, status_line(home, status))
             hb = parse_heartbeat(payload)
             if hb.home != home:
-                return Rejected("home_mismatch", f"topic says {home}, payload says {hb.home}")
-            return heartbeat_line(hb)
+                return Rejected(R.HOME_MISMATCH, f"topic says {home}, payload says {hb.home}")
+            return self._check_ts(hb.ts, now) or self._agent_line(home, hb.agent, heartbeat_line(hb))
         except ContractError as err:
             if err.reason == "schema" and err.detail.startswith(_RANGE_FIELDS) and "than" in err.detail:
                 # Within the schema but outside the field's bounds (battery 0-100, seq >= 1): its own reason.
-                return Rejected("out_of_range", err.detail)
+                return Rejected(R.OUT_OF_RANGE, err.detail)
             return Rejected(err.reason, err.detail)
+
+    def _admit(self, home: str, key: SeriesKey, seq: int, epoch: str | None, line: str) -> str | Rejected | None:
+        """An event's line, unless its series is refused (Rejected) or it is a duplicate (None)."""
+        refused = self.series.check(home, key)
+        if refused is not None:
+            return Rejected(refused.reason, refused.detail, refused.first)
+        return None if self.seqs.check(home, key[0], seq, epoch) is Seen.DUPLICATE else line
+
+    def _agent_line(self, home: str, agent: str, line: str) -> str | Rejected:
+        """A status or heartbeat line, unless its agent would be a series the home may not create."""
+        refused = self.series.check(home, (agent, "", "", None))
+        return line if refused is None else Rejected(refused.reason, refused.detail, refused.first)
+
+    def _check_ts(self, ts: datetime, now: datetime) -> Rejected | None:
+        """Status and heartbeats get the events' time checks: a status dated 2200 must not pin a home online."""
+        if ts - now > self.max_future:
+            return Rejected(R.FUTURE_TS, f"ts {ts.isoformat()} is ahead of now {now.isoformat()}")
+        if ts < MIN_TS:
+            return Rejected(R.OUT_OF_RANGE, f"ts {ts.isoformat()} is before {MIN_TS.date()}")
+        return None
 
 
 def _out_of_range(seq: int, value: object, ts: datetime) -> str | None:

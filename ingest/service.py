@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -14,12 +13,15 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from anxin.db.engine import make_engine, session_factory
-from anxin.db.models import DeadLetter, Home
+from anxin.db.models import Home, HomeSensor
 from contracts.topics import TopicKind, home_filter
 from ingest.config import IngestSettings
+from ingest.deadletters import DeadLetterLimits, DeadLetters
+from ingest.dedupe import Reset
 from ingest.metrics import IngestMetrics
 from ingest.mqttlink import Message, Subscriber
 from ingest.pipeline import Rejected, Validator
+from ingest.series import KitSensor
 from ingest.spill import Spill, SpillFull
 from ingest.writer import LineWriter, WriteError, ensure_retention, make_writer
 
@@ -52,6 +54,9 @@ class IngestService:
         opts = settings.ingest
         self.validator = Validator(max_future=timedelta(seconds=opts.max_future_s))
         self.validator.seqs.window = opts.dedupe_window
+        self.validator.seqs.on_reset = self._on_reset
+        self.validator.series.cap = opts.max_series_per_home
+        self._resets_logged: dict[tuple[str, str], float] = {}
         self.metrics = IngestMetrics(self.validator.seqs.gaps)
         self.metrics_port: int | None = None
         self.spill = Spill(
@@ -67,6 +72,14 @@ class IngestService:
         self._engine = make_engine(settings.database.url) if opts.check_homes else None
         self._sessions = session_factory(self._engine) if self._engine else None
         self._homes_loaded_at = 0.0
+        limits = DeadLetterLimits(
+            samples=opts.dead_letter_samples,
+            payload_bytes=opts.dead_letter_payload_bytes,
+            max_rows=opts.dead_letter_max_rows,
+            rate_per_min=opts.dead_letter_rate_per_min,
+            burst=opts.dead_letter_burst,
+        )
+        self.dead = DeadLetters(limits, self._sessions, settings.state_dir / "dead-letters.jsonl", self.metrics)
         self._writer: LineWriter | None = None
         self._writer_lock = threading.Lock()
         self._retention_done = opts.retention is None
@@ -102,6 +115,24 @@ class IngestService:
             self._homes_loaded_at = time.monotonic()
         except Exception as err:  # keep the last known list; a DB blip must not stop ingest
             log.warning("could not refresh the home registry: %s", err)
+            return
+        try:
+            kits: dict[str, dict[str, KitSensor]] = {}
+            with self._sessions() as s:
+                for k in s.scalars(select(HomeSensor)):
+                    kits.setdefault(k.home_id, {})[k.sensor] = KitSensor(k.kind, k.room, k.agent)
+            self.validator.series.set_kits(kits)
+        except Exception as err:  # an unmigrated database: homes without a kit get the series cap
+            log.warning("could not read the homes' registered kits: %s", err)
+
+    def _on_reset(self, home: str, agent: str, kind: Reset, detail: str) -> None:
+        """Count an agent's seq restart and log it, at most once a minute per agent: its events are kept."""
+        self.metrics.seq_resets.labels(kind.value).inc()
+        self.validator.counts[f"seq_reset:{kind.value}"] += 1
+        now = time.monotonic()
+        if now - self._resets_logged.get((home, agent), -1e9) >= 60:
+            self._resets_logged[(home, agent)] = now
+            log.warning("agent %s/%s restarted its seq (%s: %s): its events are kept", home, agent, kind.value, detail)
 
     def healthy(self) -> bool:
         """Connected to the broker, and InfluxDB taking writes (nothing waiting in the spill)."""
@@ -110,37 +141,8 @@ class IngestService:
     # -- outputs -----------------------------------------------------------------------------------------------------
 
     def _store_dead_letters(self, dead: list[tuple[str, bytes, Rejected]]) -> None:
-        now = datetime.now(UTC)
-        for topic, _payload, rej in dead[:20]:
-            log.warning("rejected message on %s: %s (%s)", topic[:120], rej.reason, rej.detail[:200])
-        if len(dead) > 20:
-            log.warning("... and %d more rejected messages in this batch", len(dead) - 20)
-        rows = [
-            DeadLetter(
-                received_at=now, topic=topic[:256], reason=rej.reason, detail=rej.detail[:2000], payload=payload[:65536]
-            )
-            for topic, payload, rej in dead
-        ]
-        try:
-            if self._sessions is None:
-                raise RuntimeError("no database configured (check_homes off)")
-            with self._sessions() as s, s.begin():
-                s.add_all(rows)
-        except Exception as err:
-            # The database is down or not configured: keep them on disk instead, never drop them.
-            path = self.settings.state_dir / "dead-letters.jsonl"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a") as fh:
-                for topic, payload, rej in dead:
-                    record = {
-                        "at": now.isoformat(),
-                        "topic": topic,
-                        "reason": rej.reason,
-                        "detail": rej.detail,
-                        "payload": payload.decode(errors="replace"),
-                    }
-                    fh.write(json.dumps(record) + "\n")
-            log.warning("dead letters kept in %s (database: %s)", path, err)
+        """Count every rejected message, keep a bounded sample (ingest/deadletters.py)."""
+        self.dead.keep([(t, p, str(r.reason), r.detail, r.keep) for t, p, r in dead])
 
     def _get_writer(self) -> LineWriter:
         with self._writer_lock:
@@ -371,6 +373,7 @@ class IngestService:
         if opts.metrics_port is not None:
             self.metrics_port = self.metrics.serve(opts.metrics_host, opts.metrics_port)
         self._refresh_homes()
+        self.dead.load()
         if not self.spill.empty():
             log.info("spill holds %d events from before: replaying them first", self.spill.events)
         try:

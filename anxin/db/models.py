@@ -192,6 +192,33 @@ class DeadLetter(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class DeadLetterCount(Base):
+    """ingest (0005_ingest): every rejected message counted per home and reason, with the latest one's start."""
+
+    __tablename__ = "dead_letter_counts"
+    home: Mapped[str] = mapped_column(String(40), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+    sampled: Mapped[int] = mapped_column(default=0)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime] = mapped_column(index=True)
+    last_topic: Mapped[str] = mapped_column(String(256))
+    last_detail: Mapped[str] = mapped_column(Text)
+    last_payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class HomeSensor(Base):
+    """ingest (0005_ingest): a home's registered kit; ingest stores no series outside it (unknown_sensor)."""
+
+    __tablename__ = "home_sensors"
+    home_id: Mapped[str] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), primary_key=True)
+    sensor: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    room: Mapped[str | None] = mapped_column(String(32))
+    # The agent the sensor reports through; None: any agent of the home.
+    agent: Mapped[str | None] = mapped_column(String(64))
+
+
 class AuditLog(Base):
     """Who viewed or changed what."""
 

@@ -10,7 +10,7 @@ import pytest
 
 from contracts import ContractError, SensorEvent, dump, parse_event
 from ingest.bench import make_events
-from ingest.fastpath import FastEvents
+from ingest.fastpath import FastEvent, FastEvents
 from ingest.lineprotocol import epoch_ns, event_line
 from ingest.pipeline import MIN_TS, Validator, _out_of_range
 
@@ -19,18 +19,18 @@ MAX_FUTURE = timedelta(minutes=5)
 HOME = "h-aaaaaa"
 
 
-def _full(home: str, payload: bytes) -> tuple[str, int, str] | None:
-    """What the full validator stores for a payload, as (agent, seq, line); None when it rejects it."""
+def _full(home: str, payload: bytes) -> FastEvent | None:
+    """What the full validator stores for a payload, with its identity; None when it rejects it."""
     try:
         e = parse_event(payload)
     except ContractError:
         return None
     if e.home != home or e.ts - NOW > MAX_FUTURE or _out_of_range(e.seq, e.value, e.ts):
         return None
-    return e.agent, e.seq, event_line(e)
+    return FastEvent(e.agent, e.seq, event_line(e), e.sensor, e.kind, e.room, e.epoch)
 
 
-def _fast(payload: bytes, home: str = HOME) -> tuple[str, int, str] | None:
+def _fast(payload: bytes, home: str = HOME) -> FastEvent | None:
     return FastEvents(epoch_ns(MIN_TS)).event(home, payload, epoch_ns(NOW + MAX_FUTURE))
 
 
@@ -62,6 +62,7 @@ def _canonical(rng: random.Random) -> bytes:
         value=value,
         battery=rng.choice([None, 0, 7, 100]),
         room=rng.choice([None, "living", "bed_2"]),
+        epoch=rng.choice([None, "q7f3a9c2e1b4d6f8", "A_b-9"]),
     )
     return dump(event)
 
