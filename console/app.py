@@ -18,9 +18,10 @@ from starlette.responses import RedirectResponse, Response
 from anxin.db.engine import make_engine, session_factory
 from anxin.health import broker_check, influx_check, report, sql_check
 from anxin.influxql import InfluxQL
+from anxin.web_headers import add_security_headers
 from console.config import ConsoleSettings
 from console.data import OverviewCache
-from console.hardening import add_security_headers, serve_docs
+from console.hardening import CSP, serve_docs
 from console.i18n import translator
 from console.redaction import mask_key
 from console.routers import alerts, audit, auth, homes, live, outbox, responders
@@ -68,7 +69,7 @@ def create_app(settings: ConsoleSettings, *, background: bool = True) -> FastAPI
     app.state.overview = OverviewCache()
     app.state.templates = make_templates(settings.console.timezone)
     app.state.mask_key = mask_key(settings.state_dir)
-    add_security_headers(app)
+    add_security_headers(app, CSP)
     if not serve_docs(app):
         log.warning("swagger-ui-py is not installed: /api/docs is off (the API is described at /api/openapi.json)")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

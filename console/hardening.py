@@ -1,15 +1,13 @@
-"""Browser hardening of the console: security headers on every response, and Swagger UI served from local files."""
+"""Browser hardening of the console: its Content-Security-Policy, and Swagger UI served from local files."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from importlib.util import find_spec
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.responses import Response
 
 # Pages use only their own scripts and styles (inline style attributes aside); nothing may frame them.
 CSP = (
@@ -17,27 +15,9 @@ CSP = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
 DOCS = "/api/docs"
 DOCS_ASSETS = "/api/docs/assets"
 OPENAPI = "/api/openapi.json"
-
-
-def add_security_headers(app: FastAPI, headers: dict[str, str] = SECURITY_HEADERS) -> None:
-    """Every response of `app` carries `headers` (unless a route set its own value)."""
-
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        for name, value in headers.items():
-            response.headers.setdefault(name, value)
-        return response
 
 
 def swagger_ui_dir() -> Path | None:

@@ -10,13 +10,19 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.config import AlertsSettings
 from alerts.store import LinkMaker
+from anxin.web_headers import add_security_headers
 
 log = logging.getLogger(__name__)
+
+# Twilio's webhooks and the mobile page's form are a few hundred bytes; anything near this is an attack.
+MAX_BODY = 64 * 1024
+# The mobile page has one inline style block and no script; Twilio reads XML. Nothing may frame either.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 
 @dataclass
@@ -43,9 +49,31 @@ def context(request: Request) -> WebContext:
     return ctx
 
 
+async def body_of(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The request body, read as a stream and refused with 413 past `limit` bytes, before any more is read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        _too_large(request, int(declared))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # a chunked body, or one longer than it said
+            _too_large(request, size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(request: Request, size: int) -> None:
+    context(request).incr("body_too_large")
+    log.warning("refused %s: body of %d bytes or more, over %d", request.url.path, size, MAX_BODY)
+    # Closing the connection stops the client sending the rest; uvicorn would otherwise drain it.
+    raise HTTPException(413, f"request body over {MAX_BODY // 1024} KiB", {"Connection": "close"})
+
+
 async def form_of(request: Request) -> dict[str, str]:
     """An urlencoded form body as a dict (first value of each key), as Twilio and the page post it."""
-    raw = (await request.body()).decode("utf-8", "replace")
+    raw = (await body_of(request)).decode("utf-8", "replace")
     out: dict[str, str] = {}
     for k, v in parse_qsl(raw, keep_blank_values=True):
         out.setdefault(k, v)
@@ -66,6 +94,7 @@ def create_app(
 
     app = FastAPI(title="Anxin alerts", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = WebContext(settings, sessions, links, wake, stats, clock)
+    add_security_headers(app, CSP)
     app.include_router(health.router)
     app.include_router(twilio_hooks.router)
     app.include_router(mobile.router)
