@@ -56,6 +56,7 @@ class ManagedProcess:
     # Linux sends the process SIGTERM when ours dies, even by SIGKILL: a supervisor's children never outlive it.
     die_with_parent: bool = False
     env: dict[str, str] | None = field(default=None, repr=False)
+    started_at: float = field(default=0.0, repr=False)  # time.monotonic() of the last spawn
 
     def spawn(self) -> None:
         """Start the process (in its own session, output appended to its log) without waiting for it."""
@@ -66,6 +67,7 @@ class ManagedProcess:
             for hook in hooks:
                 hook()
 
+        self.started_at = time.monotonic()
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 self.cmd,

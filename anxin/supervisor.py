@@ -25,6 +25,7 @@ class Child(Protocol):
     name: str
     log: Path
     proc: subprocess.Popen[bytes] | None
+    started_at: float  # time.monotonic() of the last spawn
 
     def running(self) -> bool:
         """Whether the process is alive."""
@@ -83,7 +84,6 @@ class Backoff:
 class _Watched:
     child: Child
     backoff: Backoff
-    started_at: float
     restart_at: float | None = None
     restarts: int = 0
 
@@ -99,7 +99,7 @@ class Supervisor:
 
     def watch(self, child: Child) -> None:
         """Supervise a child that is running now."""
-        self._watched.append(_Watched(child, self.backoff(), self.clock()))
+        self._watched.append(_Watched(child, self.backoff()))
 
     def restarts(self, name: str) -> int:
         """How often the child of that name was restarted."""
@@ -116,7 +116,7 @@ class Supervisor:
                 self._restart(w, now)
 
     def _schedule(self, w: _Watched, now: float) -> None:
-        ran = now - w.started_at
+        ran = now - w.child.started_at
         delay = w.backoff.delay(ran)
         w.restart_at = now + delay
         code = w.child.proc.returncode if w.child.proc else None
@@ -126,10 +126,10 @@ class Supervisor:
 
     def _restart(self, w: _Watched, now: float) -> None:
         w.restart_at = None
-        w.started_at = now
         try:
             w.child.spawn()
         except OSError as err:  # e.g. the binary vanished: counts as a crash, retried with the longer delay
+            w.child.started_at = now
             self.say(f"{w.child.name} could not be started: {err}")
             return
         w.restarts += 1
