@@ -26,7 +26,8 @@ class ConsoleOptions(Section):
     timezone: str = Field("Asia/Shanghai", description="Times on pages are shown in this zone")
     # Shorter than influx.timeout_s: a hung InfluxDB must not hold a page that refreshes every few seconds.
     influx_timeout_s: float = Field(3.0, gt=0, le=60)
-    outbox_limit: int = Field(200, ge=1, le=5000, description="Newest SMS shown on the outbox page")
+    # At most console.web.MAX_PAGE (500): a request may not ask for more either.
+    outbox_limit: int = Field(200, ge=1, le=500, description="Newest SMS shown on the outbox page")
 
     @field_validator("timezone")
     @classmethod

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +32,12 @@ COOKIE_MAX_AGE_S = 365 * 86400
 SESSION_COOKIE = "anxin_session"
 LOGIN_CSRF_COOKIE = "anxin_login_csrf"
 CSRF_HEADER = "x-csrf-token"
+# SQL integers are signed 64-bit: a larger id or offset would overflow in the driver (a 500), so it is a 422.
+MAX_ID = 2**63 - 1
+# The most rows one list request returns: six concurrent requests must not take hundreds of MB.
+MAX_PAGE = 500
+AlertId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="An alert's id")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
 class LoginRequired(Exception):

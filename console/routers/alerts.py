@@ -12,6 +12,7 @@ from console import actions, data
 from console.accounts import Principal, audit
 from console.i18n import translator
 from console.web import (
+    AlertId,
     ApiUser,
     PageUser,
     SessionDep,
@@ -59,13 +60,13 @@ def _detail(request: Request, session: SessionDep, alert_id: int, who: Principal
 
 
 @router.get("/api/alerts/{alert_id}", response_model=data.AlertDetail)
-def alert_json(request: Request, alert_id: int, session: SessionDep, user: ApiUser) -> data.AlertDetail:
+def alert_json(request: Request, alert_id: AlertId, session: SessionDep, user: ApiUser) -> data.AlertDetail:
     """One alert: evidence, timeline (each SMS with its delivery status) and its SMS."""
     return _detail(request, session, alert_id, user)
 
 
 @router.get("/alerts/{alert_id}", include_in_schema=False)
-def alert_page(request: Request, alert_id: int, session: SessionDep, user: PageUser) -> Response:
+def alert_page(request: Request, alert_id: AlertId, session: SessionDep, user: PageUser) -> Response:
     """One alert's page with its actions."""
     detail = _detail(request, session, alert_id, user)
     return render(
@@ -86,7 +87,7 @@ def _run(session: SessionDep, fn: object) -> actions.ActionResult:
 
 
 @router.post("/api/alerts/{alert_id}/acknowledge", response_model=actions.ActionResult)
-def acknowledge_json(request: Request, alert_id: int, session: SessionDep, user: ApiUser) -> actions.ActionResult:
+def acknowledge_json(request: Request, alert_id: AlertId, session: SessionDep, user: ApiUser) -> actions.ActionResult:
     """Take an alert: the ladder stops and the others paged are told who took it."""
     require_actor(user)
     check_csrf(request, user, None)
@@ -95,7 +96,7 @@ def acknowledge_json(request: Request, alert_id: int, session: SessionDep, user:
 
 @router.post("/api/alerts/{alert_id}/notes", response_model=actions.ActionResult)
 def note_json(
-    request: Request, alert_id: int, body: actions.NoteBody, session: SessionDep, user: ApiUser
+    request: Request, alert_id: AlertId, body: actions.NoteBody, session: SessionDep, user: ApiUser
 ) -> actions.ActionResult:
     """Add a note to the timeline."""
     require_actor(user)
@@ -105,7 +106,7 @@ def note_json(
 
 @router.post("/api/alerts/{alert_id}/resolve", response_model=actions.ActionResult)
 def resolve_json(
-    request: Request, alert_id: int, body: actions.ResolveBody, session: SessionDep, user: ApiUser
+    request: Request, alert_id: AlertId, body: actions.ResolveBody, session: SessionDep, user: ApiUser
 ) -> actions.ActionResult:
     """Close the alert with an outcome (resident_fine, needed_help, emergency_services, false_alarm, device_fault)."""
     require_actor(user)
@@ -126,7 +127,7 @@ def silence_json(
 @router.post("/alerts/{alert_id}/action", include_in_schema=False)
 def alert_form(
     request: Request,
-    alert_id: int,
+    alert_id: AlertId,
     session: SessionDep,
     user: PageUser,
     action: Annotated[str, Form(max_length=16)],

@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from console import data
-from console.web import ApiUser, PageUser, SessionDep, render, require_admin
+from console.web import MAX_PAGE, ApiUser, Offset, PageUser, SessionDep, render, require_admin
 
 router = APIRouter(tags=["audit"])
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 ActorQ = Annotated[str | None, Query(max_length=64)]
 
 

@@ -16,6 +16,7 @@ from console.accounts import Principal, audit
 from console.i18n import translator
 from console.snapshot import ActivitySnapshot
 from console.web import (
+    MAX_ID,
     ApiUser,
     InfluxDep,
     PageUser,
@@ -31,7 +32,7 @@ from console.web import (
 router = APIRouter(tags=["homes"])
 District = Annotated[str | None, Query(max_length=80)]
 StateQ = Annotated[data.HomeState | None, Query()]
-ResponderQ = Annotated[int | None, Query(ge=1)]
+ResponderQ = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Search = Annotated[str | None, Query(max_length=80)]
 
 

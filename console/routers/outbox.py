@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from console import data
-from console.web import ApiUser, PageUser, SessionDep, SettingsDep, redactor, render
+from console.web import MAX_PAGE, ApiUser, PageUser, SessionDep, SettingsDep, redactor, render
 
 router = APIRouter(tags=["outbox"])
-Limit = Annotated[int | None, Query(ge=1, le=5000)]
+Limit = Annotated[int | None, Query(ge=1, le=MAX_PAGE, description=f"at most {MAX_PAGE}")]
 Status = Annotated[str | None, Query(max_length=16)]
 
 
