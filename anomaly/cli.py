@@ -1,8 +1,7 @@
-"""`anxin anomaly`, `anxin replay`, `anxin eval` and `anxin bench anomaly`."""
+"""`anxin anomaly`, `anxin replay` and `anxin bench anomaly` (`anxin eval` is in the evaluation package)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -31,13 +30,13 @@ def replay_cmd(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write findings here (default: stdout)")] = None,
 ) -> None:
     """Replay one home's events through the live engine; one JSON object per finding."""
-    from anomaly.replay import replay_file, write_jsonl
+    from anomaly.replay import read_sensor_meta, replay_file, write_jsonl
 
     if not events.exists():
         typer.echo(f"anxin replay: {events} does not exist", err=True)
         raise typer.Exit(2)
     try:
-        res = replay_file(events)
+        res = replay_file(events, sensors=read_sensor_meta(events.parent))
     except ValueError as err:
         typer.echo(f"anxin replay: {events}: {err}", err=True)
         raise typer.Exit(2) from err
@@ -47,40 +46,6 @@ def replay_cmd(
         with open(out, "w") as fh:
             n = write_jsonl(res.findings, fh)
         typer.echo(f"{res.events} events, {n} findings -> {out}", err=True)
-
-
-def eval_cmd(
-    root: Annotated[Path, typer.Argument(metavar="DIR", help="Folder of homes: DIR/<home>/events.csv and labels.csv")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
-    png: Annotated[Path | None, typer.Option(help="Write a PNG of delays and false alarms here [DIR/eval.png]")] = None,
-    jobs: Annotated[int, typer.Option(help="Worker processes (0: one per CPU)")] = 0,
-    bound: Annotated[
-        bool, typer.Option("--bound", help="Also compare each long lie with the same home's ordinary stillness")
-    ] = False,
-) -> None:
-    """Replay every home under DIR and score findings against its labels (see docs/anomaly.md)."""
-    from anomaly.evaluate import bound_summary, evaluate, home_dirs, plot, stillness_bound, summarise, table
-
-    scores = evaluate(root, jobs=jobs)
-    if not scores:
-        typer.echo(f"anxin eval: no DIR/<home>/events.csv under {root}", err=True)
-        raise typer.Exit(2)
-    summary = summarise(scores)
-    if bound:
-        summary["stillness_bound"] = bound_summary(b for h in home_dirs(root) for b in stillness_bound(h))
-    png = png if png is not None else root / "eval.png"
-    plot(scores, summary, png)
-    if as_json:
-        typer.echo(json.dumps(summary, indent=1))
-    else:
-        typer.echo(table(summary))
-        for kit, row in summary.get("stillness_bound", {}).items():
-            typer.echo(
-                f"long lies, {kit}: {row['lies']}; outlasted by 1+ / 2+ ordinary stillnesses in the same place and"
-                f" hour: {row['outlasted_1']:.2f} / {row['outlasted_2']:.2f}; a 30-min find needs a limit ordinary"
-                f" stillness passed: {row['passed_30_min']:.2f}"
-            )
-        typer.echo(f"plot: {png}")
 
 
 def bench_anomaly(
@@ -98,5 +63,4 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this package's commands to `anxin`."""
     app.command("anomaly")(run_anomaly)
     app.command("replay")(replay_cmd)
-    app.command("eval")(eval_cmd)
     bench.command("anomaly")(bench_anomaly)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,13 +84,18 @@ def replay(
     limits: HomeLimits | None = None,
     tuning: Tuning | None = None,
     until: float | None = None,
+    sensors: Mapping[str, Mapping[str, str]] | None = None,
 ) -> ReplayResult:
     """Run one home's events through a fresh monitor, ticking at every check it asks for between events.
 
     While the agent is offline (a `status` row with value `offline`) the events it buffered are held back and
-    delivered when it is online again, as a real agent replays its queue.
+    delivered when it is online again, as a real agent replays its queue. `sensors` (see `read_sensor_meta`) is given
+    to the monitor's `set_sensor_meta` when it has one.
     """
     m = HomeMonitor(home, REPLAY_TZ, limits, tuning)
+    set_meta = getattr(m, "set_sensor_meta", None)
+    if sensors and callable(set_meta):
+        set_meta({s: dict(v) for s, v in sensors.items()})
     front = front_door_of(rows)
     if front is not None:
         m.front_door, m.front_entrance = front, True
@@ -171,12 +176,66 @@ def to_record(f: Finding) -> dict[str, Any]:
 
 
 def replay_file(
-    path: Path, home: str = REPLAY_HOME, tuning: Tuning | None = None, until: float | None = None
+    path: Path,
+    home: str = REPLAY_HOME,
+    tuning: Tuning | None = None,
+    until: float | None = None,
+    sensors: Mapping[str, Mapping[str, str]] | None = None,
 ) -> ReplayResult:
     """Replay one events CSV."""
     with open(path, newline="") as fh:
         rows = list(read_rows(fh))
-    return replay(rows, home, tuning=tuning, until=until)
+    return replay(rows, home, tuning=tuning, until=until, sensors=sensors)
+
+
+# What an installer can say about a sensor. A simulator's hardware quirks (miss rates, spurious triggers) are left out:
+# a detector must not learn what no real home would tell it.
+SENSOR_META_KEYS = ("kind", "room", "role", "hold_s")
+SENSOR_ROLES = frozenset({"bed", "seat", "floor"})
+MAX_SENSORS = 1000
+
+
+def _sensor_entry(sensor: str, rec: Mapping[str, object], where: Path) -> dict[str, str]:
+    """One sensor's metadata, checked: a role among SENSOR_ROLES, a hold time in seconds >= 0."""
+    entry = {k: str(rec[k]).strip() for k in SENSOR_META_KEYS if rec.get(k) not in (None, "")}
+    role = entry.get("role")
+    if role is not None and role not in SENSOR_ROLES:
+        raise ValueError(f"{where}: sensor {sensor!r}: role {role!r} is not one of {', '.join(sorted(SENSOR_ROLES))}")
+    hold = entry.get("hold_s")
+    if hold is not None:
+        try:
+            ok = math.isfinite(float(hold)) and float(hold) >= 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{where}: sensor {sensor!r}: hold_s {hold!r} is not a number of seconds >= 0")
+    return entry
+
+
+def read_sensor_meta(home_dir: Path) -> dict[str, dict[str, str]]:
+    """Per-sensor metadata beside events.csv, from `sensors.csv` (sensor,kind,room[,role,hold_s]) or else home.json's
+    `sensors` list (id,kind,room,...); {} when neither exists. Only SENSOR_META_KEYS are kept."""
+    csv_path, json_path = home_dir / "sensors.csv", home_dir / "home.json"
+    records: list[tuple[str, Mapping[str, object]]] = []
+    where = csv_path
+    if csv_path.exists():
+        with open(csv_path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            if "sensor" not in (reader.fieldnames or []):
+                raise ValueError(
+                    f"{csv_path}: header must have sensor,kind,room[,role,hold_s]; got {reader.fieldnames}"
+                )
+            records = [(str(r["sensor"]).strip(), r) for r in reader]
+    elif json_path.exists():
+        where = json_path
+        doc = json.loads(json_path.read_text())
+        listed = doc.get("sensors", []) if isinstance(doc, dict) else []
+        if not isinstance(listed, list) or not all(isinstance(s, dict) and s.get("id") for s in listed):
+            raise ValueError(f"{json_path}: `sensors` must be a list of objects with an `id`")
+        records = [(str(s["id"]), s) for s in listed]
+    if len(records) > MAX_SENSORS:
+        raise ValueError(f"{where}: {len(records)} sensors, more than {MAX_SENSORS}")
+    return {sensor: _sensor_entry(sensor, rec, where) for sensor, rec in records if sensor}
 
 
 def write_jsonl(findings: Iterable[Finding], out: TextIO) -> int:

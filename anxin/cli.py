@@ -84,4 +84,37 @@ def demo(
     raise typer.Exit(run_demo(homes=homes, console_port=console_port))
 
 
+@app.command("eval")
+def eval_cmd(
+    roots: Annotated[
+        list[Path],
+        typer.Argument(metavar="DIR...", help="Sources: folders of homes, DIR/<home>/events.csv + labels.csv"),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print every source's summary as one JSON document")] = False,
+    png: Annotated[Path | None, typer.Option(help="Also write a PNG of delays and false alerts here")] = None,
+    jobs: Annotated[int, typer.Option(help="Worker processes (0: one per CPU)")] = 0,
+    bound: Annotated[
+        bool, typer.Option("--bound", help="Also compare each long lie with the same home's ordinary stillness")
+    ] = False,
+) -> None:
+    """Replay every home of every source through the engine and score it against its labels (docs/anomaly.md)."""
+    from evaluation.report import run, text, to_json
+
+    for root in roots:
+        if not any(root.glob("*/events.csv")):
+            typer.echo(f"anxin eval: no DIR/<home>/events.csv under {root}", err=True)
+            raise typer.Exit(2)
+    try:
+        result, scores = run(roots, jobs=jobs, bound=bound)
+    except ValueError as err:  # a malformed events.csv, labels.csv or sensors.csv: say which
+        typer.echo(f"anxin eval: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(to_json(result) if as_json else text(result))
+    if png is not None:
+        from evaluation.plot import plot
+
+        plot(list(zip(result["sources"], scores, strict=True)), png)
+        typer.echo(f"plot: {png}", err=True)
+
+
 _register_packages()

@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from anomaly.estimators import Cusum, GapQuantiles
-from anomaly.evaluate import bound_summary, evaluate, stillness_bound, summarise
 from anomaly.replay import front_door_of, read_rows, replay
+from evaluation.bound import bound_summary, stillness_bound
+from evaluation.homes import evaluate
+from evaluation.summary import summarise
 
 HEADER = "ts,sensor,kind,value,room\n"
 
@@ -127,7 +129,7 @@ def test_stillness_bound_counts_ordinary_stillness_that_outlasts_a_lie(tmp_path:
     assert day.outlasted == 0 and not day.passed_30  # mornings are never still for long: a limit can be short
     run = [sys.executable, "-m", "anxin", "eval", str(tmp_path), "--json", "--bound", "--jobs", "1"]
     out = json.loads(subprocess.run(run, check=True, timeout=120, capture_output=True, text=True).stdout)
-    assert out["stillness_bound"]["basic"]["lies"] == 2
+    assert out["sources"][tmp_path.name]["stillness_bound"]["basic"]["lies"] == 2
     assert bound_summary([nap, day])["all"] == {"lies": 2, "outlasted_1": 0.5, "outlasted_2": 0.5, "passed_30_min": 0.5}
 
 

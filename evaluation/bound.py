@@ -1,0 +1,90 @@
+"""`anxin eval --bound`: how far any stillness rule could go on a home's long lies, in hindsight."""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+from anomaly.replay import read_rows
+from evaluation.homes import home_meta
+from evaluation.scoring import read_labels, scored_type
+
+
+@dataclass
+class LieBound:
+    """How one long lie compares with the same resident's ordinary stillness (see `stillness_bound`)."""
+
+    kit: str
+    outlasted: int  # ordinary stillnesses in the same place and hour at least as long as the lie
+    passed_30: bool  # an ordinary stillness there passed the limit a find within 30 min of the fall would need
+
+
+BOUND_HOUR_S = 5400.0  # "about the same time of day": within 90 minutes
+
+
+def stillness_bound(home_dir: Path, kit: str | None = None) -> list[LieBound]:
+    """Compare each labelled long lie with the ordinary stillness of the same home, in hindsight.
+
+    The lie's stillness runs from the last trigger before the fall to the label's end, in the room of that trigger (a
+    pressed bed mat makes it `in_bed`). Ordinary stillness is every gap of 5 min or more between triggers in the same
+    room, starting within 90 min of the same time of day, over the whole file, away from every labelled incident but
+    slow trends and dead sensors. A lie outlasted by two or more of them cannot be found by any stillness rule
+    without two false alarms in that home, more than the target of one per 60 days allows.
+    """
+    kit = kit if kit is not None else str(home_meta(home_dir).get("kit", ""))
+    trig: list[tuple[float, str]] = []
+    in_bed = False
+    with open(home_dir / "events.csv", newline="") as fh:
+        for t, _sensor, kind, value, room in read_rows(fh):
+            if kind == "pressure":
+                in_bed = value in (1, 1.0, "1")
+            if (kind == "motion" and value in (1, 1.0, "1")) or kind in ("door", "pressure", "button"):
+                name = (room or "").lower()
+                trig.append((t, "in_bed" if in_bed and "bed" in name else name))
+    labels = read_labels(home_dir / "labels.csv")
+    busy = [
+        (lab.start - 3600.0, lab.end + 3 * 3600.0)
+        for lab in labels
+        if lab.type not in ("illness", "night_restlessness", "sensor_dead")
+    ]
+    ordinary: dict[str, list[tuple[float, float]]] = defaultdict(list)  # room -> (time of day, gap)
+    for (t0, room), (t1, _) in pairwise(trig):
+        if t1 - t0 >= 300 and not any(a <= t0 <= b or a <= t1 <= b for a, b in busy):
+            ordinary[room].append((t0 % 86400.0, t1 - t0))
+    times = [t for t, _ in trig]
+    out: list[LieBound] = []
+    for lab in labels:
+        if scored_type(lab) != "long_lie":  # only the lies a detector is required to find (30 min or more)
+            continue
+        i = bisect.bisect_right(times, lab.start) - 1
+        if i < 0:
+            continue
+        t0, room = trig[i]
+        tod = t0 % 86400.0
+        near = [g for x, g in ordinary[room] if min(abs(x - tod), 86400.0 - abs(x - tod)) <= BOUND_HOUR_S]
+        lie = lab.end - t0
+        need = lab.start - t0 + 30 * 60  # a limit that finds the fall 30 min after it happened
+        out.append(LieBound(kit, sum(g >= lie for g in near), any(g > need for g in near)))
+    return out
+
+
+def bound_summary(bounds: Iterable[LieBound]) -> dict[str, dict[str, float]]:
+    """Per kit and overall: lies, the share outlasted by 1+ and 2+ ordinary stillnesses, and the share a 30-min find
+    would need a limit ordinary stillness passed."""
+    by: dict[str, list[LieBound]] = defaultdict(list)
+    for b in bounds:
+        by[b.kit or "-"].append(b)
+        by["all"].append(b)
+    return {
+        kit: {
+            "lies": len(bs),
+            "outlasted_1": round(sum(b.outlasted >= 1 for b in bs) / len(bs), 3),
+            "outlasted_2": round(sum(b.outlasted >= 2 for b in bs) / len(bs), 3),
+            "passed_30_min": round(sum(b.passed_30 for b in bs) / len(bs), 3),
+        }
+        for kit, bs in sorted(by.items())
+    }

@@ -1,0 +1,55 @@
+"""`anxin eval DIR [DIR ...]`: every source scored, as text tables or one JSON document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from evaluation.bound import bound_summary, stillness_bound
+from evaluation.homes import evaluate_many, home_dirs
+from evaluation.scoring import HomeScore
+from evaluation.summary import by_kit, source_table, summarise
+
+
+def source_names(roots: list[Path]) -> list[str]:
+    """A short name per source folder: its name, or the path as given when two share a name."""
+    names = [r.resolve().name or str(r) for r in roots]
+    return [n if names.count(n) == 1 else str(r) for n, r in zip(names, roots, strict=True)]
+
+
+def _bound(root: Path, scores: list[HomeScore]) -> dict[str, dict[str, float]]:
+    kits = {s.home: s.kit for s in scores}
+    return bound_summary(b for h in home_dirs(root) for b in stillness_bound(h, kits.get(h.name)))
+
+
+def run(roots: list[Path], jobs: int = 0, bound: bool = False) -> tuple[dict[str, Any], list[list[HomeScore]]]:
+    """Score every source; the JSON-ready result (`sources`: name -> path, summary, kits[, stillness_bound])."""
+    all_scores = evaluate_many(roots, jobs=jobs)
+    sources: dict[str, Any] = {}
+    for name, root, scores in zip(source_names(roots), roots, all_scores, strict=True):
+        entry: dict[str, Any] = {"path": str(root), "summary": summarise(scores), "kits": by_kit(scores)}
+        if bound:
+            entry["stillness_bound"] = _bound(root, scores)
+        sources[name] = entry
+    return {"sources": sources}, all_scores
+
+
+def text(result: dict[str, Any]) -> str:
+    """Every source's tables, one after the other."""
+    out = []
+    for name, src in result["sources"].items():
+        out.append(source_table(name, src["summary"], src["kits"]))
+        for kit, row in src.get("stillness_bound", {}).items():
+            out.append(
+                f"long lies >= 30 min, {kit}: {row['lies']}; outlasted by 1+ / 2+ ordinary stillnesses in the same"
+                f" place and hour: {row['outlasted_1']:.2f} / {row['outlasted_2']:.2f}; a 30-min find needs a limit"
+                f" ordinary stillness passed: {row['passed_30_min']:.2f}"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def to_json(result: dict[str, Any]) -> str:
+    """The result as indented JSON."""
+    return json.dumps(result, indent=1, ensure_ascii=False)
