@@ -215,7 +215,7 @@ def test_a_status_dated_2200_and_a_nan_heartbeat_are_rejected(
     future = {"state": "online", "agent": "pi-1", "version": "0.2.0", "ts": "2200-01-01T00:00:00+00:00"}
     nan_hb = (
         f'{{"home":"{home}","agent":"pi-1","ts":"{datetime.now(UTC).isoformat()}","queue_depth":0,'
-        '"uptime_s":NaN,"cpu_temp_c":Infinity}'
+        '"uptime_s":5,"cpu_temp_c":NaN}'
     ).encode()
     _publish_all(attacker, [(status_topic(home), json.dumps(future).encode()), (heartbeat_topic(home), nan_hb)])
     wait_for(lambda: _counts(db_url, home) == {"future_ts": 1, "schema": 1}, what="both rejected")
