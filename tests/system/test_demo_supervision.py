@@ -1,0 +1,232 @@
+"""`anxin demo` supervises its children: SIGKILLed services and servers come back, health says what is down,
+SIGHUP (a closed terminal) and SIGKILL of the demo leave no process behind, one demo per state folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from firmware_sim.homes import SimHomes
+
+from tests.support.twilio_standin import TwilioStandin
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.system
+FROM_NUMBER = "+15005550006"
+
+
+def children_of(pid: int) -> dict[str, int]:
+    """The demo's direct children by name: ingest, anomaly, alerts, console, sim, mosquitto, influxd."""
+    out: dict[str, int] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) != pid or fields[0] == "Z":
+            continue
+        args = [a.decode() for a in argv if a]
+        name = args[args.index("anxin") + 1] if "anxin" in args else Path(args[0]).name
+        out[name] = int(proc.name)
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a reaper."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def health(url: str) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of a /healthz; (0, {}) while nothing listens."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+    except OSError:
+        return 0, {}
+
+
+@dataclass
+class Demo:
+    proc: subprocess.Popen[bytes]
+    state: Path
+    env: dict[str, str]
+    log: Path
+    twilio: TwilioStandin
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return tomllib.loads((self.state / "anxin.toml").read_text())
+
+    @property
+    def console_health(self) -> str:
+        return f"http://127.0.0.1:{self.config['console']['port']}/healthz"
+
+    @property
+    def alerts_health(self) -> str:
+        return f"http://127.0.0.1:{self.config['alerts']['http_port']}/healthz"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_demo(state: Path, twilio: TwilioStandin, homes: int = 2) -> Demo:
+    env = {
+        **os.environ,
+        "ANXIN_STATE_DIR": str(state),
+        "ANXIN_ALERTS__TWILIO__ACCOUNT_SID": twilio.account_sid,
+        "ANXIN_ALERTS__TWILIO__AUTH_TOKEN": twilio.auth_token,
+        "ANXIN_ALERTS__TWILIO__FROM_NUMBER": FROM_NUMBER,
+        "ANXIN_ALERTS__TWILIO__API_BASE": twilio.url,
+    }
+    env.pop("ANXIN_CONFIG", None)
+    log = state / "demo.out"
+    state.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "anxin", "demo", "--homes", str(homes), "--console-port", "0"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    demo = Demo(proc, state, env, log, twilio)
+    wait_for(lambda: "Console: http" in demo.output() or proc.poll() is not None, timeout=120, what="the demo up")
+    assert proc.poll() is None, demo.output()
+    return demo
+
+
+def stop_demo(demo: Demo) -> None:
+    if demo.proc.poll() is None:
+        demo.proc.send_signal(signal.SIGINT)
+        try:
+            demo.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            demo.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def twilio() -> Iterator[TwilioStandin]:
+    standin = TwilioStandin.start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, twilio: TwilioStandin) -> Iterator[Demo]:
+    d = start_demo(tmp_path_factory.mktemp("supervised") / "state", twilio)
+    try:
+        yield d
+    finally:
+        stop_demo(d)
+
+
+def test_killed_services_come_back_and_a_panic_press_still_alerts(demo: Demo) -> None:
+    before = children_of(demo.proc.pid)
+    assert set(before) == {"mosquitto", "influxd", "console", "ingest", "anomaly", "alerts", "sim"}, before
+    for name in ("anomaly", "alerts"):
+        os.kill(before[name], signal.SIGKILL)
+
+    def restarted() -> dict[str, int] | None:
+        now = children_of(demo.proc.pid)
+        fresh = all(now.get(n, before[n]) != before[n] for n in ("anomaly", "alerts"))
+        return now if fresh else None
+
+    after = wait_for(restarted, timeout=15, what="anomaly and alerts restarted")
+    assert {k: after[k] for k in before if k not in ("anomaly", "alerts")} == {
+        k: v for k, v in before.items() if k not in ("anomaly", "alerts")
+    }, "the other children must keep running"
+    out = demo.output()
+    assert "anxin demo: alerts was killed by SIGKILL after" in out and "restarting in 1 s" in out, out[-2000:]
+    wait_for(lambda: health(demo.alerts_health)[0] == 200, timeout=30, what="alerts healthy again")
+
+    target = SimHomes.load(demo.state / "sim" / "homes.json").homes[0]
+    press = subprocess.run(
+        [sys.executable, "-m", "anxin", "sim", "press", target.label, "-c", str(demo.state / "anxin.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=demo.env,
+    )
+    assert press.returncode == 0, press.stderr
+    assert demo.twilio.wait_for(lambda reqs: any(target.label in (r.body or "") for r in reqs), timeout=30), out[-3000:]
+
+
+def test_a_dead_broker_is_named_by_healthz_until_it_is_restarted(demo: Demo) -> None:
+    assert health(demo.console_health)[0] == 200
+    broker = children_of(demo.proc.pid)["mosquitto"]
+    os.kill(broker, signal.SIGKILL)
+
+    # The supervisor waits a second before the restart: both services must say so meanwhile.
+    def unhealthy() -> dict[str, Any] | None:
+        status, body = health(demo.console_health)
+        return body if status == 503 else None
+
+    body = wait_for(unhealthy, timeout=5, what="console 503")
+    assert "broker" in body["down"] and body["checks"]["broker"]["ok"] is False
+    wait_for(lambda: "broker" in health(demo.alerts_health)[1].get("down", []), timeout=5, what="alerts naming it")
+    wait_for(lambda: health(demo.console_health)[0] == 200, timeout=30, what="console healthy again")
+    wait_for(lambda: health(demo.alerts_health)[0] == 200, timeout=40, what="alerts reconnected")
+    assert "anxin demo: mosquitto was killed by SIGKILL" in demo.output()
+    assert children_of(demo.proc.pid)["mosquitto"] != broker
+
+
+def test_a_second_demo_on_the_same_state_is_refused_in_one_line(demo: Demo) -> None:
+    second = subprocess.run(
+        [sys.executable, "-m", "anxin", "demo", "--homes", "2", "--console-port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=demo.env,
+    )
+    lines = (second.stdout + second.stderr).strip().splitlines()
+    assert second.returncode != 0 and len(lines) == 1, lines
+    assert f"another demo (pid {demo.proc.pid}) is running on {demo.state}" in lines[0]
+    assert "ANXIN_STATE_DIR" in lines[0] and "Traceback" not in lines[0]
+    assert demo.proc.poll() is None
+
+
+def test_sighup_stops_every_child(demo: Demo) -> None:
+    kids = children_of(demo.proc.pid)
+    assert len(kids) == 7, kids
+    demo.proc.send_signal(signal.SIGHUP)  # what closing the terminal sends
+    assert demo.proc.wait(60) == 0, demo.output()[-3000:]
+    assert "anxin demo: stopping on SIGHUP" in demo.output()
+    assert [name for name, pid in kids.items() if alive(pid)] == []
+
+
+def test_children_die_with_a_sigkilled_demo(tmp_path: Path, twilio: TwilioStandin) -> None:
+    d = start_demo(tmp_path / "state", twilio, homes=1)
+    kids = children_of(d.proc.pid)
+    assert len(kids) == 7, kids
+    d.proc.kill()
+    d.proc.wait(10)
+    try:
+        wait_for(lambda: not any(alive(p) for p in kids.values()), timeout=20, what="every child gone")
+    finally:
+        for pid in kids.values():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    # The kernel released the folder's lock with the dead demo: a new one may start there.
+    from anxin.supervisor import lock_folder
+
+    os.close(lock_folder(d.state / "demo.lock"))
