@@ -8,7 +8,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from anxin.db.models import ApiToken, AuditLog, ConsoleSession, Operator
+from console.throttle import LoginThrottle
 
 Role = Literal["admin", "operator", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "operator", "viewer")
@@ -73,6 +74,7 @@ class LoginResult:
     reason: Literal["ok", "bad_credentials", "locked"]
     cookie: str | None = None
     operator: Operator | None = None
+    retry_after_s: float = 0.0
 
 
 def hash_secret(value: str) -> str:
@@ -115,9 +117,7 @@ def create_operator(
 
 def set_password(session: Session, username: str, password: str) -> Operator:
     """Replace an account's password and unlock it (the caller commits)."""
-    op = session.scalar(select(Operator).where(Operator.username == validate_username(username)))
-    if op is None:
-        raise AccountError(f"no account {username!r}")
+    op = _operator(session, username)
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"password must have at least {MIN_PASSWORD} characters")
     op.password_hash = _hasher.hash(password)
@@ -132,39 +132,37 @@ def login(
     password: str,
     now: datetime,
     *,
+    address: str,
+    throttle: LoginThrottle,
     session_hours: float,
-    lockout_after: int,
-    lockout_minutes: float,
 ) -> LoginResult:
-    """Check a password, counting failures and locking the account after too many; commits."""
+    """Check a password, throttled per (name, address); commits. Unknown names fail exactly like wrong passwords."""
     try:
         name = validate_username(username)
     except AccountError:
         name = ""
+    typed = name or username.strip().lower()[:64]
+    wait = throttle.wait(typed, address, now)
+    if wait > 0:
+        # Known or not, the same answer without checking anything: no timing says whether the name exists.
+        audit(session, now, f"login:{typed or '?'}", "login_refused", "console", {"address": address, "wait_s": wait})
+        session.commit()
+        return LoginResult(False, "locked", retry_after_s=wait)
     op = session.scalar(select(Operator).where(Operator.username == name)) if name else None
     if op is None or not op.active:
-        _verify(_DUMMY_HASH, password)
-        audit(session, now, f"login:{name or '?'}", "login_failed", "console", {"reason": "unknown"})
+        _verify(_DUMMY_HASH, password)  # as slow as a real check
+        ok = False
+    else:
+        ok = _verify(op.password_hash, password)
+    if op is None or not op.active or not ok:
+        throttle.failed(typed, address, now)
+        reason = "unknown" if op is None else "disabled" if not op.active else "password"
+        audit(session, now, f"login:{typed or '?'}", "login_failed", "console", {"reason": reason, "address": address})
         session.commit()
         return LoginResult(False, "bad_credentials")
-    if op.locked_until is not None and op.locked_until > now:
-        audit(session, now, f"operator:{op.username}", "login_refused", "console", {"reason": "locked"})
-        session.commit()
-        return LoginResult(False, "locked")
-    if not _verify(op.password_hash, password):
-        op.failed_logins += 1
-        detail: dict[str, Any] = {"failures": op.failed_logins}
-        if op.failed_logins >= lockout_after:
-            op.locked_until = now + timedelta(minutes=lockout_minutes)
-            op.failed_logins = 0
-            detail["locked_until"] = op.locked_until.isoformat()
-        audit(session, now, f"operator:{op.username}", "login_failed", "console", detail)
-        session.commit()
-        return LoginResult(False, "locked" if "locked_until" in detail else "bad_credentials")
+    throttle.succeeded(typed, address)
     if _hasher.check_needs_rehash(op.password_hash):
         op.password_hash = _hasher.hash(password)
-    op.failed_logins = 0
-    op.locked_until = None
     op.last_login_at = now
     cookie = secrets.token_urlsafe(32)
     session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))
@@ -178,7 +176,7 @@ def login(
             last_seen_at=now,
         )
     )
-    audit(session, now, f"operator:{op.username}", "login", "console", {})
+    audit(session, now, f"operator:{op.username}", "login", "console", {"address": address})
     session.commit()
     return LoginResult(True, "ok", cookie, op)
 
@@ -223,21 +221,19 @@ def logout(session: Session, cookie: str, now: datetime) -> None:
 
 def create_token(session: Session, username: str, name: str, now: datetime) -> str:
     """A new API token for an account (shown once; only its hash is kept); the caller commits."""
-    op = session.scalar(select(Operator).where(Operator.username == validate_username(username)))
-    if op is None:
-        raise AccountError(f"no account {username!r}")
+    op = _operator(session, username)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(operator_id=op.id, name=name[:80] or "token", token_hash=hash_secret(token), created_at=now))
     audit(session, now, f"operator:{op.username}", "token_created", f"operator:{op.username}", {"name": name[:80]})
     return token
 
 
-def token_principal(session: Session, token: str, now: datetime) -> Principal | None:
-    """The operator of an unrevoked API token, or None."""
+def token_principal(session: Session, token: str, now: datetime, max_age: timedelta) -> Principal | None:
+    """The operator of an API token neither revoked nor older than `max_age`, or None."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_secret(token)))
-    if row is None or row.revoked_at is not None:
+    if row is None or row.revoked_at is not None or _aware(row.created_at) + max_age <= now:
         return None
     op = session.get(Operator, row.operator_id)
     if op is None or not op.active:
@@ -246,6 +242,39 @@ def token_principal(session: Session, token: str, now: datetime) -> Principal | 
         row.last_used_at = now
         session.commit()
     return _principal(op, "token")
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite gives back naive datetimes; every time the console writes is UTC.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def set_active(session: Session, username: str, active: bool, now: datetime, actor: str) -> Operator:
+    """Enable or disable an account (a disabled one cannot log in; its sessions and tokens stop working)."""
+    op = _operator(session, username)
+    op.active = active
+    if not active:
+        session.execute(delete(ConsoleSession).where(ConsoleSession.operator_id == op.id))
+    audit(session, now, actor, "operator_enabled" if active else "operator_disabled", f"operator:{op.username}", {})
+    return op
+
+
+def revoke_token(session: Session, token_id: int, now: datetime, actor: str) -> ApiToken:
+    """Revoke an API token by its id (AccountError when unknown); the caller commits."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise AccountError(f"no token {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = now
+    audit(session, now, actor, "token_revoked", f"token:{row.id}", {"name": row.name})
+    return row
+
+
+def _operator(session: Session, username: str) -> Operator:
+    op = session.scalar(select(Operator).where(Operator.username == validate_username(username)))
+    if op is None:
+        raise AccountError(f"no account {username!r}")
+    return op
 
 
 def audit(session: Session, now: datetime, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:

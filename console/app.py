@@ -24,8 +24,9 @@ from console.data import OverviewCache
 from console.hardening import CSP, serve_docs
 from console.i18n import translator
 from console.redaction import mask_key
-from console.routers import alerts, audit, auth, homes, live, outbox, responders
+from console.routers import accounts, alerts, audit, auth, homes, live, outbox, responders
 from console.snapshot import ActivitySnapshot
+from console.throttle import LoginThrottle
 from console.web import STATIC, LoginRequired, login_redirect, make_templates, render, request_lang
 
 log = logging.getLogger(__name__)
@@ -69,12 +70,13 @@ def create_app(settings: ConsoleSettings, *, background: bool = True) -> FastAPI
     app.state.overview = OverviewCache()
     app.state.templates = make_templates(settings.console.timezone)
     app.state.mask_key = mask_key(settings.state_dir)
+    app.state.throttle = LoginThrottle(settings.console.lockout_after, settings.console.lockout_minutes * 60)
     add_security_headers(app, CSP)
     if not serve_docs(app):
         log.warning("swagger-ui-py is not installed: /api/docs is off (the API is described at /api/openapi.json)")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    for router in (auth, homes, alerts, responders, outbox, audit, live):
+    for router in (auth, homes, alerts, responders, outbox, audit, accounts, live):
         app.include_router(router.router)
 
     @app.get("/healthz", tags=["health"])

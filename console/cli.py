@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from anxin.cli_common import ConfigOpt, use_config
 from anxin.runtime import settings_or_exit, setup_logging
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 PASSWORD_ENV = "ANXIN_CONSOLE_PASSWORD"
 
@@ -86,6 +90,54 @@ def token_create(
     typer.echo(token)
 
 
+def _account_change(what: str, change: Callable[[Session, datetime], str], config: ConfigOpt) -> None:
+    """Run one account change on the configured database, print what it did, exit 2 on a bad request."""
+    use_config(config)
+    from anxin.db.engine import make_engine, session_factory, upgrade
+    from console.accounts import AccountError
+
+    url = _db_url()
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as s:
+            done = change(s, datetime.now(UTC))
+            s.commit()
+    except AccountError as err:
+        typer.echo(f"anxin console {what}: {err}", err=True)
+        raise typer.Exit(2) from err
+    finally:
+        engine.dispose()
+    typer.echo(done)
+
+
+def user_disable(username: Annotated[str, typer.Argument(help="The account")], config: ConfigOpt = None) -> None:
+    """Disable an account: it cannot log in, its sessions end and its API tokens stop working."""
+    from console.accounts import set_active
+
+    _account_change(
+        "user disable", lambda s, now: f"disabled {set_active(s, username, False, now, 'cli').username!r}", config
+    )
+
+
+def user_enable(username: Annotated[str, typer.Argument(help="The account")], config: ConfigOpt = None) -> None:
+    """Enable a disabled account again."""
+    from console.accounts import set_active
+
+    _account_change(
+        "user enable", lambda s, now: f"enabled {set_active(s, username, True, now, 'cli').username!r}", config
+    )
+
+
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's id (GET /api/operators)")], config: ConfigOpt = None
+) -> None:
+    """Revoke an API token; it stops working at once."""
+    from console.accounts import revoke_token
+
+    _account_change("token revoke", lambda s, now: f"revoked token {revoke_token(s, token_id, now, 'cli').id}", config)
+
+
 def bench_console(
     homes: Annotated[int, typer.Option(help="How many homes")] = 10_000,
     events: Annotated[int, typer.Option(help="Sensor events per home written to InfluxDB")] = 20,
@@ -113,8 +165,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
     user_app = typer.Typer(help="Console accounts.", no_args_is_help=True)
     user_app.command("add")(user_add)
+    user_app.command("disable")(user_disable)
+    user_app.command("enable")(user_enable)
     token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
     token_app.command("create")(token_create)
+    token_app.command("revoke")(token_revoke)
     console_app.add_typer(user_app, name="user")
     console_app.add_typer(token_app, name="token")
     app.add_typer(console_app, name="console")

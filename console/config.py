@@ -18,8 +18,11 @@ class ConsoleOptions(Section):
     refresh_s: int = Field(5, ge=1, le=3600, description="Activity data is re-read from InfluxDB this often")
     stream_poll_s: float = Field(1.0, gt=0, le=60, description="Live updates check the database this often")
     session_hours: float = Field(12, gt=0, le=24 * 30, description="A log-in lasts this long without use")
-    lockout_after: int = Field(5, ge=1, le=100, description="Failed log-ins in a row before an account is locked")
-    lockout_minutes: float = Field(15, gt=0, le=24 * 60)
+    lockout_after: int = Field(
+        5, ge=1, le=100, description="Failed log-ins in a row, per name and client address, before tries must wait"
+    )
+    lockout_minutes: float = Field(15, gt=0, le=24 * 60, description="The longest wait (it doubles from 2 s)")
+    token_days: float = Field(90, gt=0, le=3650, description="API tokens stop working this many days after creation")
     cookie_secure: Literal["auto", "always", "never"] = Field(
         "auto", description="Secure cookies: auto = when the request arrived over HTTPS"
     )

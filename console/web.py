@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -117,7 +117,8 @@ def find_principal(request: Request, session: Session) -> Principal | None:
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() == "bearer" and credential.strip():
-        return accounts.token_principal(session, credential.strip(), now_utc())
+        max_age = timedelta(days=get_settings(request).console.token_days)
+        return accounts.token_principal(session, credential.strip(), now_utc(), max_age)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         return accounts.session_principal(session, cookie, now_utc(), get_settings(request).console.session_hours)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from console import accounts
 from console.i18n import translator
+from console.throttle import LoginThrottle
 from console.web import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -76,18 +78,18 @@ def login_submit(
     if not expected or not secrets.compare_digest(expected, csrf):
         return _login_page(request, _safe_next(next), t("login.expired"), status_code=403)
     opts = settings.console
+    throttle: LoginThrottle = request.app.state.throttle
+    address = request.client.host if request.client else "?"
     result = accounts.login(
-        session,
-        username,
-        password,
-        now_utc(),
-        session_hours=opts.session_hours,
-        lockout_after=opts.lockout_after,
-        lockout_minutes=opts.lockout_minutes,
+        session, username, password, now_utc(), address=address, throttle=throttle, session_hours=opts.session_hours
     )
+    if result.reason == "locked":
+        wait = max(1, math.ceil(result.retry_after_s))
+        response = _login_page(request, _safe_next(next), t("login.locked", seconds=wait), status_code=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     if not result.ok or result.cookie is None:
-        message = t("login.locked", minutes=int(opts.lockout_minutes)) if result.reason == "locked" else t("login.bad")
-        return _login_page(request, _safe_next(next), message, status_code=401)
+        return _login_page(request, _safe_next(next), t("login.bad"), status_code=401)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
