@@ -91,6 +91,9 @@ def sim_generate(
         str, typer.Option(help="Comma-separated incident types to play (default all; 'none' for none)")
     ] = "all",
     jobs: Annotated[int, typer.Option(min=0, help="Worker processes (0: one per CPU)")] = 0,
+    variety: Annotated[
+        str, typer.Option(help="rich: every kit, profile and habit; classic: the first simulator's homes, same bytes")
+    ] = "rich",
 ) -> None:
     """Write simulated homes with ground-truth incident labels to files."""
     import time
@@ -103,9 +106,13 @@ def sim_generate(
         first = date.fromisoformat(start)
     except ValueError as err:
         raise typer.BadParameter(f"--start must be YYYY-MM-DD, got {start!r}") from err
+    from firmware_sim.plan import VARIETIES
+
     types = _incident_types(incidents, INCIDENT_TYPES)
+    if variety not in VARIETIES:
+        raise typer.BadParameter(f"--variety must be one of {', '.join(VARIETIES)}, got {variety!r}")
     t0 = time.perf_counter()
-    results = generate(out, homes, days, seed, first, incident_rate, types, jobs or None)
+    results = generate(out, homes, days, seed, first, incident_rate, types, jobs or None, variety)
     took = time.perf_counter() - t0
     events = sum(r.events for r in results)
     labels = sum(r.labels for r in results)

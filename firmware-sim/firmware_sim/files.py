@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from firmware_sim.model import DAY, INCIDENT_TYPES, LAYOUTS, PROFILES, HomePlan, HomeSim, plan_home
+from firmware_sim.model import DAY, INCIDENT_TYPES, LAYOUTS, PROFILES, HomeSim
+from firmware_sim.plan import HomePlan, plan_home
 
 EVENT_COLUMNS = ("ts", "sensor", "kind", "value", "room")
 LABEL_COLUMNS = ("type", "start", "end", "note")
@@ -50,23 +51,27 @@ class HomeResult:
     labels: int
 
 
-def home_json(plan: HomePlan, sim: HomeSim, days: int) -> dict[str, object]:
+def home_json(plan: HomePlan, sim: HomeSim, days: int, clock: Clock) -> dict[str, object]:
     """The home.json document: profile, layout, sensors and their hardware models, and the quirks that happened."""
     spec = sim.spec
     layout = LAYOUTS[spec.layout]
-    return {
+    doc: dict[str, object] = {
         "format": FORMAT_VERSION,
         "home": spec.home,
         "profile": spec.profile,
         "profile_params": asdict(PROFILES[spec.profile]),
         "layout": {"name": layout.name, "rooms": list(layout.rooms), "doors": [list(d) for d in layout.doors]},
         "kit": plan.kit,
-        "sensors": [{k: v for k, v in asdict(s).items() if v not in (0, 0.0)} for s in spec.sensors],
+        "sensors": [{k: v for k, v in asdict(s).items() if v not in (0, 0.0, "")} for s in spec.sensors],
         "start": spec.start.isoformat(),
         "days": days,
         "seed": spec.seed,
         "quirks": dict(sorted(sim.quirks.items())),
     }
+    if spec.rates or spec.long_sit_p or spec.trips:
+        doc["habits"] = {"rates": dict(spec.rates), "long_sit_p": spec.long_sit_p}
+        doc["absences"] = [{"start": clock.iso(a), "end": clock.iso(b)} for a, b in sim.absences if a < days * DAY]
+    return doc
 
 
 def write_home(plan: HomePlan, days: int, out: Path) -> HomeResult:
@@ -90,7 +95,7 @@ def write_home(plan: HomePlan, days: int, out: Path) -> HomeResult:
     for lb in labels:
         w.writerow([lb.type, clock.iso(lb.start), clock.iso(lb.end), lb.note])
     (folder / "labels.csv").write_text(lbuf.getvalue(), newline="")
-    doc = home_json(plan, sim, days)
+    doc = home_json(plan, sim, days, clock)
     (folder / "home.json").write_text(json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     return HomeResult(plan.spec.home, plan.spec.profile, n, len(labels))
 
@@ -108,10 +113,11 @@ def generate(
     incident_rate: float = 2.0,
     types: tuple[str, ...] = INCIDENT_TYPES,
     jobs: int | None = None,
+    variety: str = "rich",
 ) -> list[HomeResult]:
     """Write `homes` simulated homes of `days` days each; the same arguments give the same bytes."""
     out.mkdir(parents=True, exist_ok=True)
-    plans = [plan_home(seed, i, days, start, incident_rate, types) for i in range(homes)]
+    plans = [plan_home(seed, i, days, start, incident_rate, types, variety=variety) for i in range(homes)]
     jobs = jobs or os.cpu_count() or 1
     work = [(p, days, out) for p in plans]
     if jobs <= 1 or homes <= 1:

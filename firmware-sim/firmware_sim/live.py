@@ -24,6 +24,7 @@ from edge.seqstore import SeqStore
 from firmware_sim.config import SimSettings
 from firmware_sim.homes import SimHome, SimHomes
 from firmware_sim.model import DAY, LAYOUTS, PROFILES, Event, HomeSim, HomeSpec, IncidentPlan, SensorModel, kit_sensors
+from firmware_sim.sensors import INT_KINDS
 
 log = logging.getLogger(__name__)
 PRESS_TOPIC = f"{SIM_CONTROL_ROOT}/press"
@@ -199,7 +200,7 @@ class SimRunner:
         self._publish(home_id, e, ts)
 
     def _publish(self, home_id: str, e: Event, ts: datetime | None = None) -> None:
-        value: int | str = int(e.value) if e.kind in ("motion", "pressure") else e.value
+        value: int | str = int(e.value) if e.kind in INT_KINDS else e.value
         self.links[home_id].publish_event(
             ts or self.base + timedelta(seconds=e.t),
             e.sensor,

@@ -38,11 +38,13 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 from pydantic import SecretStr
 
-from anxin.broker import Credentials, new_password, reload_running_broker
+from anxin.broker import Credentials, agent_client_id, new_password, reload_running_broker
 from anxin.mqtt import make_client
 from anxin.settings import MqttSettings
 from contracts import Heartbeat, SensorEvent, SensorHealth, Status, dump, events_topic, heartbeat_topic, status_topic
-from firmware_sim.model import DAY, Event, HomeSim, plan_home
+from firmware_sim.model import DAY, Event, HomeSim
+from firmware_sim.plan import plan_home
+from firmware_sim.sensors import INT_KINDS
 
 log = logging.getLogger(__name__)
 LOAD_VERSION = "0.2.0-load"
@@ -275,7 +277,7 @@ class LoadWorker:
         for i, h in enumerate(homes):
             s = settings.model_copy(update={"username": h.home, "password": SecretStr(h.password)})
             offline = Status(state="offline", agent=h.agent, version=LOAD_VERSION, ts=datetime.now(self.tz))
-            client = make_client(s, f"agent-{h.home}", will=(status_topic(h.home), dump(offline)))
+            client = make_client(s, agent_client_id(h.home), will=(status_topic(h.home), dump(offline)))
             template = zlib.crc32(h.home.encode()) % len(self.templates)
             shift = self.rng.uniform(-opts.shift_s, opts.shift_s)
             home = _Home(i, h, client, seqs.get(h.home, 0), template, shift)
@@ -392,7 +394,7 @@ class LoadWorker:
         ts = datetime.now(self.tz)
         if not self.interval:
             ts = datetime.fromtimestamp(min(time.time(), self.midnight + e.t + home.shift), self.tz)
-        value: int | str = int(e.value) if e.kind in ("motion", "pressure") else e.value
+        value: int | str = int(e.value) if e.kind in INT_KINDS else e.value
         home.seq += 1
         event = SensorEvent(
             home=home.home,
