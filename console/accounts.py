@@ -141,11 +141,13 @@ def login(
         name = validate_username(username)
     except AccountError:
         name = ""
+    # Throttled by what was typed; audited only as a valid name, since a password typed into the name field is no name.
     typed = name or username.strip().lower()[:64]
+    who = f"login:{name or '?'}"
     wait = throttle.wait(typed, address, now)
     if wait > 0:
         # Known or not, the same answer without checking anything: no timing says whether the name exists.
-        audit(session, now, f"login:{typed or '?'}", "login_refused", "console", {"address": address, "wait_s": wait})
+        audit(session, now, who, "login_refused", "console", {"address": address, "wait_s": round(wait, 1)})
         session.commit()
         return LoginResult(False, "locked", retry_after_s=wait)
     op = session.scalar(select(Operator).where(Operator.username == name)) if name else None
@@ -157,7 +159,7 @@ def login(
     if op is None or not op.active or not ok:
         throttle.failed(typed, address, now)
         reason = "unknown" if op is None else "disabled" if not op.active else "password"
-        audit(session, now, f"login:{typed or '?'}", "login_failed", "console", {"reason": reason, "address": address})
+        audit(session, now, who, "login_failed", "console", {"reason": reason, "address": address})
         session.commit()
         return LoginResult(False, "bad_credentials")
     throttle.succeeded(typed, address)
