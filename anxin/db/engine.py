@@ -20,8 +20,11 @@ def make_engine(url: str) -> Engine:
         path = Path(url.removeprefix("sqlite:///"))
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
-            # Residents' personal data: readable by the services' user only (SQLite would create it 0644).
-            os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+            # Residents' personal data: readable by the services' user only (SQLite would create it 0644). Only when
+            # missing: closing any descriptor of an open database drops every SQLite lock this process holds on it,
+            # and another process closing the file then deletes the WAL under our connections ("disk I/O error").
+            if not path.exists():
+                os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
 
