@@ -22,6 +22,11 @@ class ConsoleOptions(Section):
         5, ge=1, le=100, description="Failed log-ins in a row, per name and client address, before tries must wait"
     )
     lockout_minutes: float = Field(15, gt=0, le=24 * 60, description="The longest wait (it doubles from 2 s)")
+    trusted_proxies: str | None = Field(
+        None,
+        description="Addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated); "
+        "unset: the peer's own address, so nobody can pick the address log-in throttling counts",
+    )
     token_days: float = Field(90, gt=0, le=3650, description="API tokens stop working this many days after creation")
     cookie_secure: Literal["auto", "always", "never"] = Field(
         "auto", description="Secure cookies: auto = when the request arrived over HTTPS"

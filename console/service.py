@@ -27,6 +27,9 @@ def run_service(settings: ConsoleSettings) -> None:
         lifespan="on",
         log_config=None,  # uvicorn's loggers propagate to the caller's logging setup, one format for all services
         server_header=False,
+        # Log-in throttling counts by client address: take it from X-Forwarded-For only when sent by a known proxy.
+        proxy_headers=settings.console.trusted_proxies is not None,
+        forwarded_allow_ips=settings.console.trusted_proxies,
         # Live-update streams never end by themselves: give them a moment, then close them on Ctrl-C.
         timeout_graceful_shutdown=3,
     )
