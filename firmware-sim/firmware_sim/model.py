@@ -264,9 +264,10 @@ class HomeSim:
                 self._movements(s, r)
             for m in self.mats["bed"]:
                 if s.bed and not self._in_bed:
-                    self.raw[m.id].append((s.t0 + r.uniform(1, 4), "1"))
-                elif not s.bed and self._in_bed:
-                    self.raw[m.id].append((s.t0 - r.uniform(1, 4), "0"))
+                    self._bed_at = s.t0 + r.uniform(1, 4)
+                    self.raw[m.id].append((self._bed_at, "1"))
+                elif not s.bed and self._in_bed:  # never before the press, however short the lie-down was
+                    self.raw[m.id].append((max(self._bed_at + 0.5, s.t0 - r.uniform(1, 4)), "0"))
             self._fixtures(s, ra)
             self._in_bed = s.bed
             self._last_place = here
@@ -293,6 +294,7 @@ class HomeSim:
             self.raw[sid].append((t, v))
 
     _in_bed = True
+    _bed_at = -math.inf
     _last_act = "sleep"
 
     def _plan_next(self) -> None:

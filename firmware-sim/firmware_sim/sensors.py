@@ -218,10 +218,15 @@ def fixture_uses(seg: Seg, fixtures: list[SensorModel], r: random.Random) -> lis
     for f in fixtures:
         if f.room != seg.place:
             continue
+        free = lo  # one use at a time: a fridge opened again is closed first
         for t0, dur in _uses(f, seg, lo, hi, r):
+            t0 = max(t0, free)
             t1 = min(t0 + dur, hi)
+            if t1 - t0 < 1:
+                continue
             on, off = ("open", "closed") if f.kind == "contact" else ("1", "0")
             out += [(f.id, t0, on), (f.id, t1, off)]
+            free = t1 + 1
     return out
 
 
