@@ -264,6 +264,65 @@ def test_page_sizes_are_capped_and_huge_ids_are_not_server_errors(app_client: Te
     assert app_client.get(f"/api/alerts/{2**63 - 1}", headers=admin).status_code == 404
 
 
+CONSOLE_SERVER = """
+import sys
+import uvicorn
+from console.app import create_app
+from tests.support.console_fixtures import console_settings
+
+db_url, influx_url, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+app = create_app(console_settings(db_url, influx_url), background=False)
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+"""
+
+
+def test_six_big_dead_letter_pages_at_once_stay_small(db_url: str, influxd: InfluxD, seeded: Seeded) -> None:
+    import json
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    from anxin.db.models import DeadLetter
+
+    engine = make_engine(db_url)
+    with session_factory(engine)() as s, s.begin():  # 500 dead letters of 64 KiB: 32 MB in SQLite
+        for i in range(500):
+            s.add(
+                DeadLetter(
+                    received_at=datetime.now(UTC),
+                    topic=f"anxin/v1/homes/{seeded.a}/events",
+                    reason="invalid",
+                    detail="too big",
+                    payload=b'{"pad":"' + bytes([65 + i % 26]) * (64 * 1024 - 10) + b'"}',
+                )
+            )
+    engine.dispose()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CONSOLE_SERVER, db_url, influxd.url, str(port)], cwd=Path(__file__).parents[2]
+    )
+    try:
+        wait_for(lambda: _connects(port) or None, timeout=30, what="console")
+
+        def page() -> int:
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/dead-letters?limit=500", headers=bearer(seeded.tokens["viewer"])
+            )
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return len(json.loads(resp.read())["letters"])
+
+        page()  # warm up: imports, caches, the first connection
+        before = _rss_kib(proc.pid)
+        with ThreadPoolExecutor(6) as pool:
+            assert list(pool.map(lambda _: page(), range(6))) == [500] * 6
+        grown = (_rss_kib(proc.pid) - before) // 1024
+        # Each page holds 500 heads of 500 bytes, not 500 whole payloads (the old code grew by hundreds of MB).
+        assert grown < 40, f"RSS grew {grown} MB"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_security_headers_and_local_api_docs(app_client: TestClient, seeded: Seeded) -> None:
     for path in ("/login", "/api/openapi.json", "/static/console.css", "/nope", "/api/docs"):
         headers = app_client.get(path).headers
