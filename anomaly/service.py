@@ -1,10 +1,18 @@
-"""The anomaly service: events, agent status and responders' feedback in over MQTT, findings out, the clock ticking."""
+"""The anomaly service: events, agent status and responders' feedback in over MQTT, findings out, the clock ticking.
+
+Delivery (docs/anomaly.md, "Service"): a message is acknowledged to the broker only after the findings it caused are
+acknowledged by the broker (PUBACK) and the homes it changed are checkpointed, a batch at a time. While checkpoints
+fail, acknowledgements follow publishing alone (holding them would stop the broker's delivery to us, and with it
+detection for every home) and the failure is retried with backoff, logged and shown in the health file.
+"""
 
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import paho.mqtt.client as mqtt
 
 from anomaly.config import AnomalySettings
+from anomaly.delivery import Health, PubAcks, Seen, digest
 from anomaly.engine import Engine
 from anomaly.store import CheckpointStore, home_timezones, write_summaries
 from anxin.mqtt import connect_and_wait, make_client
@@ -36,6 +45,20 @@ SUBSCRIPTIONS = (
     home_filter(TopicKind.HEARTBEAT),
     FEEDBACK_FILTER,
 )
+BATCH = 200  # messages per checkpoint-and-acknowledge under load (the broker allows 1000 unacknowledged)
+BATCH_S = 0.5  # the longest a processed message waits for its acknowledgement under load
+CONFIRM_TIMEOUT_S = 2.0  # how long one commit waits for the broker to acknowledge our findings
+RETRY_MAX_S = 60.0  # backoff ceiling of checkpoint retries
+HEALTH_EVERY_S = 5.0
+
+
+@dataclass(frozen=True)
+class _Inbound:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    conn: int  # the connection it came on: packet ids mean nothing on another one
 
 
 class AnomalyService:
@@ -45,31 +68,143 @@ class AnomalyService:
         self.settings = settings
         opts = settings.anomaly
         self.engine = Engine(opts.engine_options(), {h: s.limits() for h, s in opts.homes.items()})
-        self.checkpoints = CheckpointStore(settings.state_dir / "anomaly" / "checkpoints.sqlite")
-        self.engine.homes.update(self.checkpoints.load())
-        for home, limits in self.engine.home_limits.items():
-            self.engine.set_limits(home, limits)
+        self._folder = settings.state_dir / "anomaly"
+        self.checkpoints: CheckpointStore | None = None
+        self.seen = Seen()
+        self.health = Health(checkpoints_restored=False)
+        self._ckpt_retry_at = 0.0
         self._dirty: set[str] = set()
-        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        self._client = make_client(settings.mqtt, opts.client_id)
+        self._inbox: queue.Queue[_Inbound] = queue.Queue()
+        self._pending: list[_Inbound] = []  # processed, findings published, not yet acknowledged to the broker
+        self._unconfirmed: list[tuple[int, str]] = []  # (packet id, home) of findings the broker has not acknowledged
+        self._batch_started = 0.0
+        self._next_ckpt = 0.0
+        self._health_written = True
+        self._conn = 0
+        self.pubacks = PubAcks()
+        self._client = make_client(settings.mqtt, opts.client_id, manual_ack=True)
         self._client.on_connect = self._on_connect
-        self._client.on_message = lambda _c, _u, msg: self._inbox.put(msg)
-        self.published = 0
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.on_publish = self.pubacks.on_publish
         self.feedback_applied = 0
         self._bad_tz: set[str] = set()
+        self._restore()
         self.load_timezones()
-        if self.engine.homes:
-            log.info("resumed %d homes from checkpoints", len(self.engine.homes))
+
+    # --- network thread ----------------------------------------------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if not reason.is_failure:
+            self._conn += 1  # before any PUBLISH of this connection: paho handles packets in order
+            self.health.connected = True
             client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.health.connected = False
+        log.warning("disconnected from the broker (%s); unacknowledged messages come again after reconnecting", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put(_Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._conn))
+
+    # --- checkpoints -------------------------------------------------------------------------------------------
+
+    def _restore(self) -> bool:
+        """Open the checkpoint file and resume every home from it; False (alarmed, retried later) when unreadable."""
+        try:
+            if self.checkpoints is None:
+                self.checkpoints = CheckpointStore(self._folder / "checkpoints.sqlite")
+            homes, seen = self.checkpoints.load()
+        except Exception as err:  # any failure to read state must leave detection running
+            self._checkpoint_failed(f"checkpoints not read, homes run on fresh state until they are: {err}")
+            return False
+        # A home that ran afresh while the file was unreadable takes its learned state back: losing a few minutes of
+        # short-term state is better than writing a fresh one over weeks of learning.
+        self.engine.homes.update(homes)
+        for home, blob in seen.items():
+            self.seen.load(home, blob)
+        for home, limits in self.engine.home_limits.items():
+            self.engine.set_limits(home, limits)
+        for home, tz in self.engine.home_tz.items():
+            self.engine.set_timezone(home, tz)
+        self.health.checkpoints_restored = True
+        if homes:
+            log.info("resumed %d homes from checkpoints", len(homes))
+        return True
+
+    def _checkpoint_failed(self, why: str) -> None:
+        h = self.health
+        h.checkpoint_failures += 1
+        if h.checkpoint_ok:
+            h.checkpoint_ok, h.checkpoint_failing_since = False, time.time()
+        delay = min(RETRY_MAX_S, 2.0 ** min(h.checkpoint_failures - 1, 6))
+        self._ckpt_retry_at = time.monotonic() + delay
+        log.error(
+            "CHECKPOINT FAILED (%d in a row): %s; retrying in %.0f s. Findings still go out; until it works, a crash "
+            "loses the state learned since the last good checkpoint",
+            h.checkpoint_failures,
+            why,
+            delay,
+        )
+        self.write_health()
+
+    def checkpoint(self, now: datetime, keep_out: frozenset[str] = frozenset()) -> bool:
+        """Write changed homes' state (but `keep_out`); a failure is alarmed and retried with backoff, never raised."""
+        if time.monotonic() < self._ckpt_retry_at:
+            return False
+        if not self.health.checkpoints_restored and not self._restore():
+            return False
+        homes = [h for h in self._dirty if h in self.engine.homes and h not in keep_out]
+        if not homes:
+            return True
+        assert self.checkpoints is not None
+        try:
+            biggest = self.checkpoints.save(
+                {h: self.engine.homes[h] for h in homes}, {h: self.seen.blob(h) for h in homes}, now
+            )
+        except Exception as err:  # locked, disk full, read-only: never fatal
+            self._checkpoint_failed(f"{type(err).__name__}: {err}")
+            return False
+        self._dirty.difference_update(homes)
+        h = self.health
+        recovered = not h.checkpoint_ok or h.checkpoint_last_ok_at is None
+        if not h.checkpoint_ok:
+            log.warning("checkpoints written again after %d failures", h.checkpoint_failures)
+        h.checkpoint_ok, h.checkpoint_failures, h.checkpoint_failing_since = True, 0, None
+        h.checkpoint_last_ok_at = time.time()
+        if recovered:
+            self.write_health()
+        log.debug("checkpointed %d homes, largest %d bytes", len(homes), biggest)
+        return True
+
+    # --- messages ----------------------------------------------------------------------------------------------
 
     def _publish(self, findings: list[Finding]) -> None:
         for f in findings:
             log.info("finding %s for %s (%s)", f.kind, f.home, f.severity)
-            self._client.publish(findings_topic(f.home), dump(f), qos=1)
-            self.published += 1
+            info = self._client.publish(findings_topic(f.home), dump(f), qos=1)
+            # Kept by paho while disconnected and sent again on reconnect; confirmed by on_publish's PUBACK.
+            self._unconfirmed.append((info.mid, f.home))
+            self._dirty.add(f.home)  # raising a finding changes the home's state
+            self.health.findings_published += 1
+
+    def _process(self, item: _Inbound) -> None:
+        """One message: skipped when already processed (a redelivery), else handled; then pending acknowledgement."""
+        parsed = parse_topic(item.topic)
+        home = parsed[1] if parsed is not None else None
+        d = digest(item.topic, item.payload)
+        if home is not None and self.seen.has(home, d):
+            # Its findings went out (and its state was checkpointed) before: processing it again could page twice.
+            self.health.redelivered_skipped += 1
+            log.info("home %s: redelivered message already processed; acknowledged without processing", home)
+        else:
+            self._publish(self.handle(item.topic, item.payload, datetime.now(UTC)))
+            if home is not None and home in self.engine.homes:
+                self.seen.add(home, d)
+        if not self._pending:
+            self._batch_started = time.monotonic()
+        self._pending.append(item)
+        self.health.last_message_at = time.time()
 
     def handle(self, topic: str, payload: bytes, now: datetime) -> list[Finding]:
         """One message; a bad one (or a failing home) is logged and skipped, never stopping the other homes."""
@@ -103,14 +238,46 @@ class AnomalyService:
             log.exception("home %s: message on %s failed; other homes go on", home, topic)
         return []
 
-    def checkpoint(self, now: datetime) -> None:
-        """Write changed homes' state."""
-        if not self._dirty:
-            return
-        dirty = {h: self.engine.homes[h] for h in self._dirty if h in self.engine.homes}
-        self._dirty.clear()
-        biggest = self.checkpoints.save(dirty, now)
-        log.debug("checkpointed %d homes, largest %d bytes", len(dirty), biggest)
+    def commit(self, now: datetime, *, final: bool = False) -> bool:
+        """Once the broker acknowledged our findings: checkpoint, then acknowledge the messages processed before.
+
+        False when findings are still unacknowledged (broker away): nothing is acknowledged, the broker redelivers.
+        """
+        if self._unconfirmed and self.pubacks.wait([m for m, _ in self._unconfirmed], CONFIRM_TIMEOUT_S):
+            self._sync_refused()
+            self._unconfirmed.clear()
+        if self._unconfirmed:
+            self.health.findings_unconfirmed = len(self._unconfirmed)
+            if final:
+                # Stopping with findings unconfirmed: their homes keep their older checkpoint, and the messages that
+                # caused them stay unacknowledged, so the next start processes them again and publishes anew.
+                self.checkpoint(now, keep_out=frozenset(h for _, h in self._unconfirmed))
+            return False
+        self.health.findings_unconfirmed = 0
+        if self._pending or final or time.monotonic() >= self._next_ckpt:
+            self.checkpoint(now)
+            self._next_ckpt = time.monotonic() + self.settings.anomaly.checkpoint_s
+        self._ack()
+        return True
+
+    def _sync_refused(self) -> None:
+        self.health.findings_refused = self.pubacks.refused
+
+    def _ack(self) -> None:
+        conn = self._conn
+        for item in self._pending:
+            if item.qos == 0:
+                continue
+            if item.conn != conn:
+                # It came on an earlier connection: the broker sends it again on this one, where it is skipped
+                # as seen and acknowledged. An old packet id could now name another, unprocessed message.
+                self.health.acks_stale += 1
+                continue
+            self._client.ack(item.mid, item.qos)
+        self._pending.clear()
+        self.health.acks_pending = 0
+
+    # --- time zones and summaries ------------------------------------------------------------------------------
 
     def load_timezones(self) -> None:
         """Read each home's time zone from the `homes` table; a home with an unknown zone keeps the service's."""
@@ -137,35 +304,61 @@ class AnomalyService:
             log.warning("routine summaries not written: %s", err)
         self.load_timezones()
 
+    def write_health(self) -> None:
+        """Refresh `STATE_DIR/anomaly/health.json` (what a supervisor or the console reads)."""
+        self.health.acks_pending = len(self._pending)
+        self.health.findings_unconfirmed = len(self._unconfirmed)
+        self._sync_refused()
+        ok = self.health.write(self._folder / "health.json")
+        if ok != self._health_written:
+            self._health_written = ok
+            (log.info if ok else log.warning)("health file %s", "written again" if ok else "not writable")
+
+    # --- the loop ----------------------------------------------------------------------------------------------
+
+    def _batch_due(self, took_one: bool) -> bool:
+        # Commit when the inbox is drained (low load: each message at once), or per BATCH / BATCH_S under load.
+        return (
+            not took_one
+            or self._inbox.empty()
+            or len(self._pending) >= BATCH
+            or time.monotonic() - self._batch_started >= BATCH_S
+        )
+
     def run(self, stop: threading.Event) -> None:
         """Run until `stop` is set."""
         opts = self.settings.anomaly
         connect_and_wait(self._client, self.settings.mqtt, clean_start=False, session_expiry_s=opts.session_expiry_s)
         log.info("anomaly running: %d homes known", len(self.engine.homes))
         now = datetime.now(UTC)
-        next_tick, next_ckpt = now, now + timedelta(seconds=opts.checkpoint_s)
+        next_tick, next_health = now, time.monotonic()
+        self._next_ckpt = time.monotonic() + opts.checkpoint_s
         next_summary = now + timedelta(seconds=min(60.0, opts.summary_s))
         try:
             while not stop.is_set():
                 try:
-                    msg = self._inbox.get(timeout=0.2)
-                    self._publish(self.handle(msg.topic, bytes(msg.payload), datetime.now(UTC)))
+                    self._process(self._inbox.get(timeout=0.2))
+                    took = True
                 except queue.Empty:
-                    pass
+                    took = False
                 now = datetime.now(UTC)
                 if now >= next_tick:
                     self._publish(self.engine.tick(now))
                     next_tick = now + timedelta(seconds=opts.tick_s)
-                if now >= next_ckpt:
-                    self.checkpoint(now)
-                    next_ckpt = now + timedelta(seconds=opts.checkpoint_s)
+                if self._batch_due(took):
+                    self.commit(now)
                 if now >= next_summary:
                     self.summarise(now)
                     next_summary = now + timedelta(seconds=opts.summary_s)
+                if time.monotonic() >= next_health:
+                    self.write_health()
+                    next_health = time.monotonic() + HEALTH_EVERY_S
         finally:
-            self.checkpoint(datetime.now(UTC))
+            self.commit(datetime.now(UTC), final=True)
             self.summarise(datetime.now(UTC))
-            self.checkpoints.close()
+            self.write_health()
+            if self.checkpoints is not None:
+                self.checkpoints.close()
             self._client.disconnect()
             self._client.loop_stop()
 

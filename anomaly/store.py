@@ -30,32 +30,44 @@ def thaw(blob: bytes) -> HomeMonitor:
 
 
 class CheckpointStore:
-    """Per-home checkpoints in one SQLite file: a row per home, replaced in one transaction per save."""
+    """Per-home checkpoints in one SQLite file: a row per home (state, recent message digests)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float = 1.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS homes (home TEXT PRIMARY KEY, saved REAL, state BLOB)")
-        self._db.commit()
+        # A short busy timeout: a locked file fails this attempt fast and the service retries later, instead of
+        # holding up every home's messages for the default 5 s per attempt.
+        self._db = sqlite3.connect(path, timeout=busy_timeout_s, check_same_thread=False)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS homes (home TEXT PRIMARY KEY, saved REAL, state BLOB)")
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(homes)")}
+            if "seen" not in columns:  # checkpoints written before message digests were kept
+                self._db.execute("ALTER TABLE homes ADD COLUMN seen BLOB")
+            self._db.commit()
+        except sqlite3.Error:
+            self._db.close()
+            raise
 
-    def save(self, monitors: dict[str, HomeMonitor], at: datetime) -> int:
-        """Write these homes' state; returns the largest checkpoint in bytes."""
-        rows = [(home, at.timestamp(), freeze(m)) for home, m in monitors.items()]
+    def save(self, monitors: dict[str, HomeMonitor], seen: dict[str, bytes], at: datetime) -> int:
+        """Write these homes' state and seen-message digests; returns the largest checkpoint in bytes."""
+        rows = [(home, at.timestamp(), freeze(m), seen.get(home, b"")) for home, m in monitors.items()]
         with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO homes VALUES (?, ?, ?)", rows)
+            self._db.executemany("INSERT OR REPLACE INTO homes (home, saved, state, seen) VALUES (?, ?, ?, ?)", rows)
         return max((len(r[2]) for r in rows), default=0)
 
-    def load(self) -> dict[str, HomeMonitor]:
-        """Every home's last checkpoint; one that cannot be read is skipped (that home starts afresh)."""
+    def load(self) -> tuple[dict[str, HomeMonitor], dict[str, bytes]]:
+        """Every home's last checkpoint and digests; one that cannot be read is skipped (that home starts afresh)."""
         out: dict[str, HomeMonitor] = {}
-        for home, blob in self._db.execute("SELECT home, state FROM homes"):
+        seen: dict[str, bytes] = {}
+        for home, blob, digests in self._db.execute("SELECT home, state, seen FROM homes"):
             try:
                 out[home] = thaw(blob)
             except Exception as err:  # a bad checkpoint must not keep the other homes from resuming
                 log.warning("checkpoint of %s unreadable (%s): starting it afresh", home, err)
-        return out
+                continue
+            seen[home] = bytes(digests or b"")
+        return out, seen
 
     def close(self) -> None:
         """Close the file."""

@@ -1,12 +1,25 @@
-"""Helpers for anomaly tests: a home's events built by hand, as SensorEvents or as replay CSV text."""
+"""Helpers for anomaly tests: a home's events built by hand, and the service as a real process to stop and kill."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from anomaly.engine import HomeMonitor, Options
+from anxin.settings import MqttSettings
 from contracts import SensorEvent
+from tests.support.waiting import wait_for
 
 TZ = ZoneInfo("Asia/Shanghai")
 HOME = "h-aaaaaa"
@@ -59,3 +72,119 @@ def monitor(options: Options | None = None) -> HomeMonitor:
     """A fresh monitor for HOME in TZ."""
     o = options or Options(tz=TZ)
     return HomeMonitor(HOME, o.tz, o.limits, o.tuning)
+
+
+@dataclass
+class AnomalyProcess:
+    """`python -m anxin anomaly` as deployed (settings from ANXIN_* variables), which tests may SIGSTOP and SIGKILL."""
+
+    mqtt: MqttSettings
+    db_url: str
+    state: Path
+    client_id: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def checkpoint_file(self) -> Path:
+        """Where it checkpoints homes."""
+        return self.state / "anomaly" / "checkpoints.sqlite"
+
+    def start(self) -> AnomalyProcess:
+        """Start it and wait until it says it is connected."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANXIN_")}
+        password = self.mqtt.password.get_secret_value() if self.mqtt.password else ""
+        env.update(
+            {
+                "ANXIN_MQTT__HOST": self.mqtt.host,
+                "ANXIN_MQTT__PORT": str(self.mqtt.port),
+                "ANXIN_MQTT__USERNAME": self.mqtt.username or "anomaly",
+                "ANXIN_MQTT__PASSWORD": password,
+                "ANXIN_DATABASE__URL": self.db_url,
+                "ANXIN_STATE_DIR": str(self.state),
+                "ANXIN_ANOMALY__CLIENT_ID": self.client_id,
+                "ANXIN_ANOMALY__CHECKPOINT_S": "1",
+                "ANXIN_ANOMALY__TICK_S": "1",
+                "ANXIN_LOG_LEVEL": "INFO",
+            }
+        )
+        logfile = self.state / "anomaly.log"
+        before = logfile.stat().st_size if logfile.exists() else 0
+        log = open(logfile, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "anxin", "anomaly"], env=env, stdout=log, stderr=log, cwd=self.state
+        )
+
+        def up() -> bool:
+            with open(logfile, "rb") as fh:
+                fh.seek(before)
+                return b"anomaly running" in fh.read() or self._died()
+
+        wait_for(up, timeout=30, what="anomaly connected")
+        assert not self._died(), self.log()
+        return self
+
+    def _died(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def alive(self) -> bool:
+        """Still running."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def checkpointed(self, home: str) -> bool:
+        """Whether the checkpoint file holds this home."""
+        try:
+            db = sqlite3.connect(f"file:{self.checkpoint_file}?mode=ro", uri=True, timeout=5)
+        except sqlite3.Error:
+            return False
+        try:
+            return bool(db.execute("SELECT count(*) FROM homes WHERE home = ?", (home,)).fetchone()[0] > 0)
+        except sqlite3.Error:
+            return False
+        finally:
+            db.close()
+
+    def health(self) -> dict[str, Any]:
+        """Its health file (empty until first written)."""
+        try:
+            data: dict[str, Any] = json.loads((self.state / "anomaly" / "health.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return data
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send a signal (SIGSTOP, SIGCONT, SIGKILL)."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        """SIGKILL: no final checkpoint, no final acknowledgements."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM and wait (SIGKILL if it hangs)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        """Its log so far, for assertion messages."""
+        return (self.state / "anomaly.log").read_text(errors="replace")[-4000:]
+
+
+@contextmanager
+def write_locked(path: Path) -> Iterator[sqlite3.Connection]:
+    """Hold SQLite's write lock on `path` (as a stuck backup or a second writer would) until the block ends."""
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
