@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from anxin.db.models import ApiToken, AuditLog, ConsoleSession, Operator
+from console.config import ConsoleOptions
 from console.throttle import LoginThrottle
 
 Role = Literal["admin", "operator", "viewer"]
@@ -297,8 +298,9 @@ def ensure_demo_admin(session: Session, path: Path, now: datetime) -> dict[str, 
         else:
             set_password(session, "admin", password)
         saved = {"username": "admin", "password": password}
-    hashes = set(session.scalars(select(ApiToken.token_hash).where(ApiToken.revoked_at.is_(None))))
-    if not saved.get("token") or hash_secret(saved["token"]) not in hashes:
+    # A saved token that was revoked or has expired (console.token_days, default 90) is replaced.
+    max_age = timedelta(days=ConsoleOptions.model_fields["token_days"].default)
+    if not saved.get("token") or token_principal(session, saved["token"], now, max_age) is None:
         saved["token"] = create_token(session, "admin", "demo", now)
     session.commit()
     path.parent.mkdir(parents=True, exist_ok=True)
