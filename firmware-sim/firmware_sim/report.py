@@ -22,6 +22,10 @@ COLORS = {
     "panic": "#e7298a",
 }
 
+# What counts as activity in the heat map: motion, and a mat, fixture or appliance switching on (pressure mats and
+# contacts are most of what some kits report).
+ACTIVITY = {("motion", "1"), ("pressure", "1"), ("contact", "open"), ("power", "1"), ("flush", "1")}
+
 
 def _read(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as fh:
@@ -51,7 +55,7 @@ def home_report(folder: Path) -> Path:
         ts = datetime.fromisoformat(e["ts"])
         d = (ts - first).days
         b = (ts.hour * 60 + ts.minute) * BINS_PER_HOUR // 60
-        if e["kind"] == "motion" and e["value"] == "1":
+        if (e["kind"], e["value"]) in ACTIVITY:
             grid[d, b] += 1
         elif e["kind"] == "door" and e["value"] == "open":
             doors.append((d, b))
@@ -81,7 +85,7 @@ def home_report(folder: Path) -> Path:
     ax.set_yticks(range(0, days, 7))
     ax.set_yticklabels([(first + timedelta(days=d)).strftime("%m-%d %a") for d in range(0, days, 7)], fontsize=7)
     title = f"{folder.name}  {meta.get('profile', '')}  {meta.get('layout', {}).get('name', '')}  {meta.get('kit', '')}"
-    ax.set_title(title + "  (motion reports per 15 min, log scale)", fontsize=9)
+    ax.set_title(title + "  (motion, mat, contact and appliance reports per 15 min, log scale)", fontsize=9)
     handles = [Patch(fill=False, edgecolor=COLORS[k], label=k) for k in COLORS if k in seen]
     if handles:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, frameon=False)

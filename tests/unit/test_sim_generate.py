@@ -10,13 +10,22 @@ from pathlib import Path
 from firmware_sim.files import generate
 from firmware_sim.model import DAY, HOUR, INCIDENT_TYPES, PROFILES, HomeSim
 from firmware_sim.plan import plan_home
+from firmware_sim.sensors import FIXTURE_KINDS
 
 from tests.support.sim_fixtures import SimHomeData, between, sim_dir, sim_homes
 
 __all__ = ["sim_dir", "sim_homes"]
 MS = timedelta(milliseconds=2)
 BOUNCE = timedelta(seconds=1)
-VALUES = {"motion": {"0", "1"}, "door": {"open", "closed"}, "pressure": {"0", "1"}, "button": {"press"}}
+VALUES = {
+    "motion": {"0", "1"},
+    "door": {"open", "closed"},
+    "pressure": {"0", "1"},
+    "button": {"press"},
+    "contact": {"open", "closed"},
+    "power": {"0", "1"},
+    "flush": {"0", "1"},
+}
 
 
 def test_format_is_as_documented(sim_dir: Path, sim_homes: list[SimHomeData]) -> None:
@@ -81,7 +90,11 @@ def test_labels_cover_what_the_events_show(sim_homes: list[SimHomeData]) -> None
                     assert b - a >= timedelta(hours=1) - MS, (h.home, a, b)
                 if typ == "fall_short":
                     assert b - a <= timedelta(minutes=5) + MS, (h.home, a, b)
-                assert not [r for r in inside if r.kind in ("door", "pressure", "button")], (h.home, typ, a)
+                assert not [r for r in inside if r.kind in ("door", "pressure", "button", *FIXTURE_KINDS)], (
+                    h.home,
+                    typ,
+                    a,
+                )
             elif typ == "night_exit":
                 assert len(_motion_on(inside)) <= slack, (h.home, typ, a, b)
                 doors = [r for r in h.events if r.kind == "door" and r.value == "open"]
