@@ -1,0 +1,324 @@
+"""The stillness model: how long this resident's home is normally quiet after each kind of moment.
+
+A moment is the *context* of a silence: which sensor fired last and with what value (a PIR clearing, a bed mat
+released, the front door closing), which state-holding sensor is still on (a seat or bed mat pressed, a cupboard
+open), and the quarter of the day. For every context the model keeps a decayed count of how often it occurred and a
+log-histogram of the silences (gaps to the next event) that followed it. From these it answers one question: *how
+often, per day, does this home normally go quiet for at least `t` after such a moment?* (`rate`). A silence is
+reported when that rate drops below the home's level (`level`), which is set once per day so that the expected number
+of false alarms over all contexts equals the home's budget (`budget_per_60d`, default 1 per 60 days).
+
+Why contexts rather than rooms: a quiet sensor says something about its own place only. After a bed mat is released
+at night the resident is always walking within seconds, so ten quiet minutes there are already improbable; after the
+bedside PIR blips during sleep, an hour is ordinary. A mat pressed far longer than it ever is (a body on a floor mat)
+is a context whose silences are always short. A seat mat pressed for hours is a context whose silences are long.
+None of this needs the mat's role: it is learned from how the home behaves, and given roles only name contexts.
+
+Sparse contexts borrow from broader ones (hierarchical shrinkage, as in empirical Bayes): the share of silences
+longer than `t` in a context is `(x + a * p_parent) / (n + a)`, with `x` the (decayed) silences longer than `t`, `n`
+all of the context's silences and `a` = `prior_strength`. The chain is context -> the same sensor and value at any
+hour -> every silence of the home in that quarter of the day -> a population prior, so a new home is usable on day
+one and a context seen a week of nights no longer borrows much. Beyond the longest silences seen, a context's tail is
+an exponential through its longest and its `tail_k`-th longest silence (peaks over threshold; Pickands 1975), so a
+context with naps an hour apart gets a wide margin and a bathroom a narrow one.
+
+River conventions: parameters are constructor attributes; `learn_one` / `score_one`; `clone()` from `river.base`.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from river import base
+
+MIN_GAP_S = 60.0  # silences shorter than this are counted (they are most of a context's evidence) but not binned
+RATIO = 1.4  # log-histogram bins: MIN_GAP_S x 1.4^i, i = 0..21 (1 min to ~27 h), plus an overflow bin
+BINS = 23
+_LOG_RATIO = math.log(RATIO)
+SLOTS = 4  # quarters of the local day: 00-06, 06-12, 12-18, 18-24
+SLOT_S = 86400.0 / SLOTS
+DAY = 86400.0
+
+
+def bin_of(gap_s: float) -> int:
+    """The histogram bin of a silence of `gap_s` seconds (-1 below MIN_GAP_S)."""
+    if gap_s < MIN_GAP_S:
+        return -1
+    return min(int(math.log(gap_s / MIN_GAP_S) / _LOG_RATIO), BINS - 1)
+
+
+def bin_low(i: int) -> float:
+    """The lower edge of bin `i`, in seconds."""
+    return MIN_GAP_S * RATIO**i
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The moment a silence began: the last event's sensor and value, the sensor still held on, the day quarter."""
+
+    sensor: str
+    value: str
+    held: str
+    slot: int
+
+    def describe(self) -> str:
+        """A short human-readable form for evidence and summaries."""
+        held = f" (held: {self.held})" if self.held and self.held != self.sensor else ""
+        return f"{self.sensor}={self.value}{held} {self.slot * 6:02d}-{self.slot * 6 + 6:02d}h"
+
+
+class Node:
+    """Decayed counts of one context: all its silences, and a log-histogram of those of a minute or more."""
+
+    __slots__ = ("hist", "n")
+
+    def __init__(self) -> None:
+        self.n = 0.0
+        self.hist: array[float] | None = None
+
+    def __getstate__(self) -> tuple[float, bytes | None]:
+        return (self.n, None if self.hist is None else self.hist.tobytes())
+
+    def __setstate__(self, state: tuple[float, bytes | None]) -> None:
+        self.n = state[0]
+        self.hist = None
+        if state[1] is not None:
+            self.hist = array("f")
+            self.hist.frombytes(state[1])
+
+    def learn(self, gap_s: float, w: float) -> None:
+        """Count one silence."""
+        self.n += w
+        b = bin_of(gap_s)
+        if b >= 0:
+            if self.hist is None:
+                self.hist = array("f", bytes(4 * BINS))
+            self.hist[b] += w
+
+    def decay(self, f: float) -> None:
+        """Multiply every count by `f`."""
+        self.n *= f
+        if self.hist is not None:
+            for i in range(BINS):
+                self.hist[i] *= f
+
+    def longest(self, weight: float = 1.0) -> float:
+        """The silence that `weight` (decayed) silences exceeded, log-interpolated in its bin (0 if none)."""
+        h = self.hist
+        if h is None:
+            return 0.0
+        above = 0.0
+        for b in range(BINS - 1, -1, -1):
+            c = h[b]
+            if c > 0 and above + c >= weight:
+                return float(bin_low(b + 1) / RATIO ** ((weight - above) / c))
+            above += c
+        return 0.0
+
+    def exceed(self, t: float, tail_k: float, min_scale: float) -> float:
+        """Decayed number of silences longer than `t` seconds, with an exponential tail past the longest ones."""
+        h = self.hist
+        if h is None or t < MIN_GAP_S:
+            return 0.0 if h is None else float(sum(h))
+        total = float(sum(h))
+        if total <= 0:
+            return 0.0
+        k = min(tail_k, total)
+        anchor = self.longest(k) if k < total else MIN_GAP_S
+        if t >= anchor:
+            top = self.longest(1.0) if k > 1.0 else anchor
+            scale = max((top - anchor) / math.log(k), min_scale) if k > 1.0 else min_scale
+            return k * math.exp(-(t - anchor) / scale)
+        b = bin_of(t)
+        above = float(sum(h[b + 1 :]))
+        # Log-uniform within the bin holding t.
+        return above + h[b] * math.log(bin_low(b + 1) / t) / _LOG_RATIO
+
+
+class StillnessModel(base.Base):
+    """Per-home survival of silences by context, pooled towards broader contexts; see the module docstring.
+
+    `learn_one(ctx, gap_s)` counts a silence that followed context `ctx`; `score_one(ctx, still_s)` is the normal
+    rate (per day) of silences at least that long after such a moment; `limit(ctx)` is the silence at which that
+    rate falls to the home's level; `new_day()` decays the counts and resets the level from the budget.
+    """
+
+    def __init__(
+        self,
+        budget_per_60d: float = 1.0,
+        prior_strength: float = 0.5,
+        prior_days: float = 3.0,
+        tail_k: float = 4.0,
+        min_scale_s: float = 120.0,
+        half_life_days: float = 30.0,
+        prior_share_day: float = 0.05,
+        prior_share_night: float = 0.2,
+        prior_scale_day_s: float = 3600.0,
+        prior_scale_night_s: float = 9000.0,
+        warmup_days: float = 2.0,
+        floor_s: float = 1200.0,
+        ceiling_s: float = 12 * 3600.0,
+    ) -> None:
+        self.budget_per_60d = budget_per_60d
+        self.prior_strength = prior_strength
+        # The population prior weighs as much as this many days of the home's own silences in a quarter of the day:
+        # a first night's few long silences must not set the tail, while a month of them mostly does.
+        self.prior_days = prior_days
+        self.tail_k = tail_k
+        self.min_scale_s = min_scale_s
+        self.half_life_days = half_life_days
+        # Population prior for a silence after a random event of a home: this share of events is followed by a
+        # minute or more of silence, and its tail falls off exponentially; at night both are larger (sleep).
+        self.prior_share_day = prior_share_day
+        self.prior_share_night = prior_share_night
+        self.prior_scale_day_s = prior_scale_day_s
+        self.prior_scale_night_s = prior_scale_night_s
+        # For a home's first days, no limit is shorter than the population prior's alone: a first night's handful of
+        # short silences says little about how long its silences can be.
+        self.warmup_days = warmup_days
+        self.floor_s = floor_s
+        self.ceiling_s = ceiling_s
+        self.nodes: dict[tuple[str, str, str, int], Node] = {}
+        self.days = 0.0  # decayed days of history: turns counts into rates
+        self.level = self.budget_per_60d / 60.0  # rate per context at which a silence is reported (set by new_day)
+        self._limits: dict[Context, float] = {}
+
+    # --- learning ------------------------------------------------------------------------------------------------
+
+    def _keys(self, ctx: Context) -> tuple[tuple[str, str, str, int], ...]:
+        # The context, the same moment at any hour, and the home's whole quarter of the day.
+        return (
+            (ctx.sensor, ctx.value, ctx.held, ctx.slot),
+            (ctx.sensor, ctx.value, ctx.held, -1),
+            ("", "", "", ctx.slot),
+        )
+
+    def learn_one(self, ctx: Context, gap_s: float, w: float = 1.0) -> None:
+        """Count one silence of `gap_s` seconds that followed a moment of context `ctx`."""
+        for key in self._keys(ctx):
+            node = self.nodes.get(key)
+            if node is None:
+                node = self.nodes[key] = Node()
+            node.learn(gap_s, w)
+
+    def new_day(self) -> None:
+        """A day has passed: forget a little, then set the level that spends the budget over every context."""
+        f = 0.5 ** (1.0 / self.half_life_days)
+        self.days = self.days * f + 1.0
+        for node in self.nodes.values():
+            node.decay(f)
+        self._limits.clear()
+        self.level = self._calibrate()
+
+    # --- reading -------------------------------------------------------------------------------------------------
+
+    def _prior(self, t: float, slot: int) -> float:
+        night = slot in (0, SLOTS - 1)
+        scale = self.prior_scale_night_s if night else self.prior_scale_day_s
+        share = self.prior_share_night if night else self.prior_share_day
+        return share * math.exp(-max(t - MIN_GAP_S, 0.0) / scale)
+
+    def _share(self, key: tuple[str, str, str, int], t: float, parent: float) -> float:
+        """Shrunk share of silences longer than `t` after a moment of `key`, towards `parent`'s share."""
+        node = self.nodes.get(key)
+        if node is None:
+            return parent
+        # The home's quarter-day pool leans on the population prior by days of history; contexts on their pool by
+        # a fixed number of moments (a context seen a few dozen times without a long silence is trusted).
+        a = self.prior_days * node.n / max(self.days, 1.0) if not key[0] else self.prior_strength
+        x = node.exceed(t, self.tail_k, self.min_scale_s)
+        return (x + a * parent) / (node.n + a)
+
+    def share(self, ctx: Context, t: float) -> float:
+        """The probability that a moment of context `ctx` is followed by a silence longer than `t` seconds."""
+        keys = self._keys(ctx)
+        p = self._prior(t, ctx.slot)
+        for key in reversed(keys):
+            p = self._share(key, t, p)
+        return p
+
+    def occurrences(self, ctx: Context) -> float:
+        """How many times a day such a moment occurs (decayed count over decayed days)."""
+        node = self.nodes.get((ctx.sensor, ctx.value, ctx.held, ctx.slot))
+        n = node.n if node is not None else 0.0
+        # A moment never seen still happens now: count it once, so its first silences are judged, not waved through.
+        return max(n, 1.0) / max(self.days, 1.0)
+
+    def score_one(self, ctx: Context, still_s: float) -> float:
+        """The normal rate, per day, of silences at least `still_s` long after moments of context `ctx`."""
+        return self.occurrences(ctx) * self.share(ctx, still_s)
+
+    def limit(self, ctx: Context) -> float:
+        """The silence (seconds) after which `ctx`'s normal rate falls below the level, within floor and ceiling."""
+        cached = self._limits.get(ctx)
+        if cached is not None:
+            return cached
+        lo, hi = self.floor_s, self.ceiling_s
+        if self.score_one(ctx, lo) <= self.level:
+            value = lo
+        elif self.score_one(ctx, hi) > self.level:
+            value = hi
+        else:
+            for _ in range(24):  # bisection in log time: within 0.01 % of the ceiling/floor ratio
+                mid = math.sqrt(lo * hi)
+                if self.score_one(ctx, mid) > self.level:
+                    lo = mid
+                else:
+                    hi = mid
+            value = hi
+        if self.days < self.warmup_days:
+            value = max(value, self._prior_limit(ctx))
+        if len(self._limits) > 256:
+            self._limits.clear()
+        self._limits[ctx] = value
+        return value
+
+    def _prior_limit(self, ctx: Context) -> float:
+        """Where the population prior alone puts the limit of `ctx` (closed form of its exponential)."""
+        night = ctx.slot in (0, SLOTS - 1)
+        scale = self.prior_scale_night_s if night else self.prior_scale_day_s
+        share = self.prior_share_night if night else self.prior_share_day
+        rate = self.occurrences(ctx) * share
+        t = MIN_GAP_S + scale * math.log(rate / self.level) if rate > self.level else self.floor_s
+        return min(max(t, self.floor_s), self.ceiling_s)
+
+    def longest(self, ctx: Context) -> float:
+        """The longest silence seen after such a moment (its own context, else the same sensor at any hour)."""
+        for key in self._keys(ctx)[:2]:
+            node = self.nodes.get(key)
+            if node is not None and node.hist is not None:
+                return node.longest(1.0)
+        return 0.0
+
+    def contexts(self) -> Iterator[Context]:
+        """Every context learned so far."""
+        for sensor, value, held, slot in self.nodes:
+            if sensor and slot >= 0:
+                yield Context(sensor, value, held, slot)
+
+    def _calibrate(self) -> float:
+        """The level at which the expected false alarms over all contexts equal the budget.
+
+        Each context whose normal rate at the floor exceeds the level contributes exactly the level at its limit;
+        the others contribute their rate at the floor. Solved by a few fixed-point steps from the whole budget.
+        """
+        budget = self.budget_per_60d / 60.0
+        at_floor = [self.score_one(c, self.floor_s) for c in self.contexts()]
+        level = budget
+        for _ in range(8):
+            above = sum(1 for r in at_floor if r > level)
+            below = sum(r for r in at_floor if r <= level)
+            if above == 0:
+                return budget
+            level = max(budget - below, budget * 0.1) / above
+        return level
+
+    def expected_false_alarms_per_60d(self) -> float:
+        """What the model predicts it will raise in 60 normal days, at today's level, floor and ceiling."""
+        total = 0.0
+        for c in self.contexts():
+            total += min(self.score_one(c, self.floor_s), max(self.level, self.score_one(c, self.ceiling_s)))
+        return 60.0 * total
