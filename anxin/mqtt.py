@@ -1,20 +1,102 @@
-"""One way to build a paho-mqtt 2.x client from settings: MQTT v5, TLS, credentials, backoff."""
+"""One way to build a paho-mqtt 2.x client from settings: MQTT v5, TLS, credentials, backoff, takeover alarm."""
 
 from __future__ import annotations
 
 import logging
 import ssl
 import threading
+import time
+from collections import Counter
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from anxin.settings import MqttSettings
 
 log = logging.getLogger(__name__)
+
+# MQTT 5 DISCONNECT reason: another connection used our client id and the broker gave it our session.
+SESSION_TAKEN_OVER = 0x8E
+# Mosquitto 2.0 (Debian's 2.0.11) sends no reason: it just closes the old connection. Two clients fighting over one
+# id then drop each other every few seconds, so this many silent closes within the window count as a takeover.
+SILENT_CLOSES_FOR_TAKEOVER = 3
+SILENT_CLOSE_WINDOW_S = 60.0
+_takeovers: Counter[str] = Counter()
+_takeovers_lock = threading.Lock()
+
+
+def session_takeovers() -> dict[str, int]:
+    """How often each client id's session went to another connection in this process (reported or inferred)."""
+    with _takeovers_lock:
+        return dict(_takeovers)
+
+
+def note_takeover(client_id: str, how: str = "reason 0x8E") -> None:
+    """Count and log a session takeover; the caller keeps reconnecting (and takes the session back)."""
+    with _takeovers_lock:
+        _takeovers[client_id] += 1
+    log.error(
+        "MQTT session of client id %s was taken over by another connection (%s); reconnecting. "
+        "Someone else uses this id: the broker log names the account that connected as it",
+        client_id,
+        how,
+    )
+
+
+class SilentCloses:
+    """Connections the broker closed without a DISCONNECT: one is a restart or a takeover, a burst is a takeover."""
+
+    def __init__(self, client_id: str) -> None:
+        self.client_id = client_id
+        self._times: list[float] = []
+
+    def closed(self, now: float) -> bool:
+        """Record one silent close; True (and logged, counted) when it completes a burst that means a takeover."""
+        self._times = [t for t in self._times if now - t < SILENT_CLOSE_WINDOW_S] + [now]
+        if len(self._times) >= SILENT_CLOSES_FOR_TAKEOVER:
+            self._times.clear()
+            note_takeover(self.client_id, f"{SILENT_CLOSES_FOR_TAKEOVER} silent closes in {SILENT_CLOSE_WINDOW_S:.0f}s")
+            return True
+        log.warning(
+            "MQTT connection of client id %s closed by the broker without a reason (a broker restart, or another "
+            "connection taking this id); reconnecting",
+            self.client_id,
+        )
+        return False
+
+
+class _Client(mqtt.Client):
+    """paho's client, noticing a session takeover whatever on_disconnect the service installs."""
+
+    silent: SilentCloses | None = None
+    takeovers = 0
+
+    def _do_on_disconnect(
+        self,
+        packet_from_broker: bool,
+        v1_rc: MQTTErrorCode,
+        reason: ReasonCode | None = None,
+        properties: Properties | None = None,
+    ) -> None:
+        # A private hook of paho 2.x: the public on_disconnect belongs to the service and is often replaced.
+        client_id = self._client_id.decode(errors="replace")
+        if packet_from_broker and reason is not None and reason.value == SESSION_TAKEN_OVER:
+            note_takeover(client_id)
+            self.takeovers += 1
+        elif not packet_from_broker and v1_rc == MQTTErrorCode.MQTT_ERR_CONN_LOST:
+            if self.silent is None:
+                self.silent = SilentCloses(client_id)
+            self.takeovers += self.silent.closed(time.monotonic())
+        super()._do_on_disconnect(packet_from_broker, v1_rc, reason, properties)
+
+
+def client_takeovers(client: mqtt.Client) -> int:
+    """How often this client's own session was taken over (0 for a client not made by make_client)."""
+    return client.takeovers if isinstance(client, _Client) else 0
 
 
 class MqttConnectError(RuntimeError):
@@ -29,7 +111,7 @@ def make_client(
     will: tuple[str, bytes] | None = None,
 ) -> mqtt.Client:
     """A configured but unconnected client; `will` is a retained QoS 1 last will."""
-    client = mqtt.Client(
+    client = _Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=MQTTProtocolVersion.MQTTv5,

@@ -36,6 +36,7 @@ def _cpu_s() -> float:
 
 def worker(mode: str, rate: float, seconds: float, homes: int, port: int, state: Path) -> dict[str, float]:
     """One measured case; prints JSON."""
+    from anxin.broker import agent_client_id
     from anxin.mqtt import connect_and_wait, make_client
     from anxin.settings import MqttSettings
     from edge.link import AgentLink
@@ -49,7 +50,7 @@ def worker(mode: str, rate: float, seconds: float, homes: int, port: int, state:
     if mode == "paho":
         for h in names:
             s = MqttSettings(port=port, username=h, password=pw[h])
-            c = make_client(s, f"bench-{h}")
+            c = make_client(s, agent_client_id(h))
             connect_and_wait(c, s)
             clients.append(c)
     else:

@@ -66,9 +66,13 @@ def _probe(
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+    from anxin.broker import agent_client_id
+
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
-        client_id=f"anxin-doctor-{time.time_ns() % 10**9}",
+        # A home account may connect only as its agent (the broker binds ids to accounts); the probe takes over a
+        # running agent's connection for a moment, and the agent reconnects on its own.
+        client_id=agent_client_id(username) if username else f"anxin-doctor-{time.time_ns() % 10**9}",
         protocol=MQTTProtocolVersion.MQTTv5,
     )
     if username:

@@ -14,6 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from anxin.broker import agent_client_id
 from anxin.mqtt import make_client
 from anxin.settings import MqttSettings
 from contracts import Heartbeat, SensorEvent, SensorHealth, Status, dump, events_topic, heartbeat_topic, status_topic
@@ -75,7 +76,7 @@ class AgentLink:
         self._rng = rng or random.Random()
         self._cpu_temp = cpu_temp
         offline = Status(state="offline", agent=agent, version=AGENT_VERSION, ts=now)
-        self._client = make_client(settings, f"agent-{home}", will=(status_topic(home), dump(offline)))
+        self._client = make_client(settings, agent_client_id(home), will=(status_topic(home), dump(offline)))
         self._client.reconnect_delay_set(*(round(b) for b in backoff_bounds(self._rng)))
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect

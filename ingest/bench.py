@@ -129,9 +129,7 @@ def start_bench_broker(state: Path) -> tuple[ManagedProcess, int, dict[str, str]
     """Mosquitto with the project's generated config plus one `bench` account that may publish for every home."""
     port = free_port()
     users = {"ingest": new_password(), "bench": new_password()}
-    conf = write_broker_files(state, port, users)
-    with open(state / "acl", "a") as fh:
-        fh.write(f"user bench\ntopic write {ROOT}/homes/#\n")
+    conf = write_broker_files(state, port, users, extra_acl={"bench": [f"topic write {ROOT}/homes/#"]})
     proc = ManagedProcess(
         "mosquitto", [find_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)], state / "mq.out"
     )

@@ -89,6 +89,9 @@ class IngestMetrics:
             f"{_NS}_event_lag_seconds", "From the event's ts to its point being stored", buckets=LAG_BUCKETS, registry=r
         )
         self.mqtt_up = Gauge(f"{_NS}_mqtt_connected", "1 while connected to the broker", registry=r)
+        self.session_takeovers = Counter(
+            f"{_NS}_session_takeovers", "Times another connection took ingest's client id and session", registry=r
+        )
         self.influx_up = Gauge(f"{_NS}_influx_up", "1 while the last InfluxDB write succeeded", registry=r)
         # Since start until the first batch: a stuck ingest shows a growing age, not a missing series.
         self._processed_at = time.monotonic()

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from anxin.mqtt import SESSION_TAKEN_OVER, SilentCloses, note_takeover
 from anxin.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,9 @@ class Subscriber:
         self.session_expiry_s = session_expiry_s
         self.receive_maximum = receive_maximum
         self.on_state: Callable[[bool], None] = lambda _up: None
+        self.on_takeover: Callable[[], None] = lambda: None  # e.g. a metric; called on the network thread
+        self.takeovers = 0
+        self._silent = SilentCloses(client_id)
         self.conn = 0  # bumped on every new connection; acks of older connections are dropped
         self.connected = threading.Event()
         self.session_present = False
@@ -307,6 +311,25 @@ class Subscriber:
         sock.setblocking(False)
         return True
 
+    def _disconnected(self, body: bytes) -> None:
+        """The broker sent DISCONNECT: say why, and alarm loudly when another client took our id."""
+        reason = body[0] if body else 0
+        if reason == SESSION_TAKEN_OVER:
+            note_takeover(self.client_id)
+            self._count_takeover()
+            raise LinkError(f"session {self.client_id} taken over")
+        raise LinkError(f"broker sent DISCONNECT (reason {reason:#x})")
+
+    def _closed_silently(self) -> None:
+        """The broker closed an established connection without a reason (Mosquitto 2.0 does so on a takeover)."""
+        if self._silent.closed(time.monotonic()):
+            self._count_takeover()
+        raise LinkError("broker closed the connection")
+
+    def _count_takeover(self) -> None:
+        self.takeovers += 1
+        self.on_takeover()
+
     def _loop(self, sock: socket.socket, buf: bytearray) -> None:
         keepalive = self.settings.keepalive_s
         sock.setblocking(False)
@@ -334,14 +357,14 @@ class Subscriber:
                     data = None
                 if data is not None:
                     if not data:
-                        raise LinkError("broker closed the connection")
+                        self._closed_silently()
                     buf += data
                     msgs: list[Message] = []
                     for first, _body in parse_packets(buf, self.conn, msgs):
                         if first == _PINGRESP:
                             ping_sent = 0.0
                         elif first & 0xF0 == _DISCONNECT:
-                            raise LinkError("broker sent DISCONNECT")
+                            self._disconnected(_body)
                     if msgs:
                         self.deliver(msgs)
             if ping_sent and now - ping_sent > keepalive:

@@ -92,6 +92,7 @@ class IngestService:
             receive_maximum=opts.receive_maximum,
         )
         self.link.on_state = lambda up: self.metrics.mqtt_up.set(1 if up else 0)
+        self.link.on_takeover = self.metrics.session_takeovers.inc
         self.stored = 0
         self._update_spill_gauges()
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from anomaly.config import AnomalyOptions, AnomalySettings
 from anomaly.service import AnomalyService
+from anxin.broker import agent_client_id
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Home, RoutineSummary
 from anxin.mqtt import connect_and_wait, make_client
@@ -57,7 +58,7 @@ def test_panic_to_finding_feedback_adjusts_and_a_restart_resumes(broker: Broker,
     alerts.on_message = lambda _c, _u, msg: findings.put(bytes(msg.payload))
     connect_and_wait(alerts, broker.settings("alerts"))
     alerts.subscribe(FINDINGS_FILTER, qos=1)
-    agent = make_client(broker.settings(home), "agent-" + secrets.token_hex(4))
+    agent = make_client(broker.settings(home), agent_client_id(home))
     connect_and_wait(agent, broker.settings(home))
     try:
         with running(settings) as svc:

@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import select
 
+from anxin.broker import agent_client_id
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import DeadLetter, Home
 from anxin.influxql import InfluxQL
@@ -54,7 +55,7 @@ def _event(home: str, seq: int, ts: datetime, value: int = 1) -> bytes:
 
 def _publisher(broker: Broker, user: str) -> mqtt.Client:
     settings = broker.settings(user)
-    client = make_client(settings, f"pub-{user}-{time.monotonic_ns()}")
+    client = make_client(settings, agent_client_id(user))  # the only id a home account may use
     connect_and_wait(client, settings)
     return client
 

@@ -5,15 +5,22 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from anxin.influxql import InfluxQL
 from anxin.servers import InfluxD, ManagedProcess, free_port, port_open
+from anxin.settings import InfluxSettings
 from ingest.bench import FastPublisher, ingest_env, start_bench_broker, try_scrape
+from ingest.config import IngestOptions, IngestSettings
+from ingest.service import IngestService
+from tests.support.servers import Broker
 from tests.support.waiting import wait_for
 
 
@@ -136,3 +143,38 @@ def assert_exactly_once(influx: InfluxD, database: str, homes: list[str], per_ho
     """Every home has seq 1..per_home stored once: count, min and max agree."""
     want = {h: (per_home, 1, per_home) for h in homes}
     wait_for(lambda: per_home_counts(influx, database) == want, timeout=timeout, interval=0.5, what="every event once")
+
+
+@dataclass
+class IngestRunner:
+    """Real ingest services in threads against the test broker and InfluxDB; `stop_all` at the end."""
+
+    broker: Broker
+    influx: InfluxSettings
+    db_url: str
+    tmp: pytest.TempPathFactory
+    started: list[tuple[IngestService, threading.Event, threading.Thread]] = field(default_factory=list)
+
+    def start(self, **opts: Any) -> IngestService:
+        """Start one ingest (default options but fast batches) and wait for its subscription."""
+        settings = IngestSettings(
+            mqtt=self.broker.settings("ingest"),
+            influx=self.influx,
+            database={"url": self.db_url},
+            state_dir=self.tmp.mktemp("ingest-state"),
+            ingest=IngestOptions(batch_interval_s=0.05, homes_refresh_s=0.5, metrics_port=0, **opts),
+        )
+        svc = IngestService(settings)
+        stop = threading.Event()
+        t = threading.Thread(target=svc.run, args=(stop,), daemon=True)
+        t.start()
+        wait_for(lambda: svc.link.connected.is_set(), what="ingest connected")
+        time.sleep(0.3)  # subscription acknowledged
+        self.started.append((svc, stop, t))
+        return svc
+
+    def stop_all(self) -> None:
+        """Stop every service started."""
+        for _svc, stop, t in self.started:
+            stop.set()
+            t.join(10)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from firmware_sim.homes import SimHomes
 
+from anxin.broker import agent_client_id
 from anxin.influxql import InfluxQL
 from anxin.mqtt import connect_and_wait, make_client
 from anxin.settings import MqttSettings
@@ -151,7 +152,7 @@ def test_home_credentials_cannot_publish_for_another_home(demo: Demo) -> None:
     homes = SimHomes.load(demo.state / "sim" / "homes.json").homes
     intruder, victim = homes[0], homes[3]
     settings = MqttSettings(port=demo.config["mqtt"]["port"], username=intruder.home, password=intruder.password)
-    client = make_client(settings, "intruder")
+    client = make_client(settings, agent_client_id(intruder.home))
     connect_and_wait(client, settings)
     forged = json.dumps(
         {
