@@ -25,7 +25,8 @@ def make_engine(url: str) -> Engine:
             # and another process closing the file then deletes the WAL under our connections ("disk I/O error").
             if not path.exists():
                 os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
-    engine = create_engine(url, pool_pre_ping=True)
+    # hide_parameters: a database error quoted in a log must not carry an SMS body, a signed link or a number.
+    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

@@ -439,3 +439,26 @@ def test_admins_disable_accounts_and_revoke_tokens_and_tokens_expire(
         assert c.get("/api/me", headers=operator).status_code == 401
         audit = [e["action"] for e in c.get("/api/audit", headers=admin).json()["entries"]]
         assert audit.count("operator_disabled") == 1 and "token_revoked" in audit
+
+
+def test_sql_errors_quoted_in_logs_carry_no_secrets(db_url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    secret = "https://alerts.example.org/l/AAAABgAAAAMByOd8KjAHhXvh +8613812345678"
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("INSERT INTO no_such_table (body) VALUES (:body)"), {"body": secret})
+    except SQLAlchemyError as err:
+        logged = str(err)
+    finally:
+        engine.dispose()
+    assert "no_such_table" in logged and secret not in logged and "13812345678" not in logged
+
+
+def test_the_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    from anxin.db.engine import upgrade
+
+    upgrade(f"sqlite:///{tmp_path / 'state' / 'anxin.db'}")
+    assert (tmp_path / "state" / "anxin.db").stat().st_mode & 0o777 == 0o600
