@@ -79,6 +79,7 @@ class AnomalyService:
         self._unconfirmed: list[tuple[int, str]] = []  # (packet id, home) of findings the broker has not acknowledged
         self._batch_started = 0.0
         self._next_ckpt = 0.0
+        self._must_save = False  # the pending batch holds a message whose state must be saved before its ack
         self._health_written = True
         self._conn = 0
         self.pubacks = PubAcks()
@@ -201,6 +202,9 @@ class AnomalyService:
             self._publish(self.handle(item.topic, item.payload, datetime.now(UTC)))
             if home is not None and home in self.engine.homes:
                 self.seen.add(home, d)
+            # A heartbeat only refreshes "agent seen": losing one to a crash costs nothing, so heartbeats (most of
+            # the traffic) are acknowledged without a checkpoint of their own and saved with the home's next one.
+            self._must_save = self._must_save or parsed is None or parsed[0] is not TopicKind.HEARTBEAT
         if not self._pending:
             self._batch_started = time.monotonic()
         self._pending.append(item)
@@ -254,8 +258,11 @@ class AnomalyService:
                 self.checkpoint(now, keep_out=frozenset(h for _, h in self._unconfirmed))
             return False
         self.health.findings_unconfirmed = 0
-        if self._pending or final or time.monotonic() >= self._next_ckpt:
+        failing = not (self.health.checkpoint_ok and self.health.checkpoints_restored)
+        retry_due = failing and time.monotonic() >= self._ckpt_retry_at
+        if self._must_save or final or retry_due or time.monotonic() >= self._next_ckpt:
             self.checkpoint(now)
+            self._must_save = False
             self._next_ckpt = time.monotonic() + self.settings.anomaly.checkpoint_s
         self._ack()
         return True
