@@ -130,7 +130,10 @@ def generate(
         "seed": seed,
         "days": days,
         "start": start.isoformat(),
-        "homes": [{"home": r.home, "profile": r.profile, "events": r.events, "labels": r.labels} for r in results],
+        "homes": [
+            {"home": r.home, "profile": r.profile, "kit": p.kit, "events": r.events, "labels": r.labels}
+            for r, p in zip(results, plans, strict=True)
+        ],
     }
     (out / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
     return results

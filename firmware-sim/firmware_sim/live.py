@@ -24,6 +24,7 @@ from edge.seqstore import SeqStore
 from firmware_sim.config import SimSettings
 from firmware_sim.homes import SimHome, SimHomes
 from firmware_sim.model import DAY, LAYOUTS, PROFILES, Event, HomeSim, HomeSpec, IncidentPlan, SensorModel, kit_sensors
+from firmware_sim.plan import micro_rates
 from firmware_sim.sensors import INT_KINDS
 
 log = logging.getLogger(__name__)
@@ -223,7 +224,7 @@ def spec_for(h: SimHome, seed: str, start: date) -> HomeSpec:
         base = replace(like, id=s.id, room=s.room) if like is not None else SensorModel(s.id, s.kind, s.room)
         sensors.append(base)
     profile = h.profile if h.profile in PROFILES else "regular"
-    return HomeSpec(h.home, profile, layout, tuple(sensors), seed, start)
+    return HomeSpec(h.home, profile, layout, tuple(sensors), seed, start, rates=micro_rates(r))
 
 
 def stream(sim: HomeSim, t0: float) -> Iterator[Event]:

@@ -280,8 +280,8 @@ class HomeSim:
         the fridge, cupboards, appliances and flush that the activity uses."""
         if s.bed != self._in_bed and not (s.act == "lying" and s.t0 in self.mat_falls):
             for m in self.mats["floor"]:
-                t = s.t0 - ra.uniform(0.6, 1.2)
-                self.raw[m.id] += [(t, "1"), (t + ra.uniform(0.3, 0.5), "0")]
+                t = s.t0 - ra.uniform(1.7, 2.5)  # a second's step, over before the next activity begins
+                self.raw[m.id] += [(t, "1"), (t + ra.uniform(0.5, 1.5), "0")]
         for m in self.mats["seat"]:
             seated = s.place == m.room and s.act in SEATED and not s.bed and s.t1 - s.t0 > 10
             if seated and self._seated_at is None:

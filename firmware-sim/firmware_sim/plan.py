@@ -68,17 +68,23 @@ def plan_home(seed: int, index: int, days: int, start: date, incident_rate: floa
     return plan
 
 
-def _habits(spec: HomeSpec, incidents: list[IncidentPlan], taken: set[int], r: random.Random, days: int) -> HomeSpec:
-    """The rich world's per-home habits: how much a resting, napping or sleeping resident stirs, how often they sit
-    for hours, and trips away (2-5 days) on days clear of the incidents (health incidents may overlap)."""
+def micro_rates(r: random.Random) -> tuple[tuple[str, float], ...]:
+    """How much this resident stirs (movements a PIR sees per minute): about once a minute resting, napping or
+    watching television, far less asleep, and far less resting in bed while ill."""
     rest = round(r.uniform(0.6, 1.5), 3)
-    rates = (
+    return (
         ("sleep", round(r.uniform(0.01, 0.08), 3)),
         ("nap", round(r.uniform(0.3, 1.0), 3)),
         ("rest", rest),
         ("tv", round(r.uniform(0.5, 1.3), 3)),
-        ("ill_rest", round(rest / 10, 3)),  # an ill resident in bed dozes: stirs far less
+        ("ill_rest", round(rest / 10, 3)),
     )
+
+
+def _habits(spec: HomeSpec, incidents: list[IncidentPlan], taken: set[int], r: random.Random, days: int) -> HomeSpec:
+    """The rich world's per-home habits: how much a resting, napping or sleeping resident stirs, how often they sit
+    for hours, and trips away (2-5 days) on days clear of the incidents (health incidents may overlap)."""
+    rates = micro_rates(r)
     long_sit = r.choice((0.0, 0.0, 0.2, 0.5, 0.8))
     if spec.profile in ("late_riser", "night_owl_extreme"):
         long_sit = max(long_sit, 0.5)
