@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from anxin.servers import InfluxD, free_port
 from anxin.settings import DatabaseSettings, InfluxSettings, MqttSettings
 from console.app import create_app
 from console.config import ConsoleSettings
+from tests.support.processes import get_health
 from tests.support.servers import Broker
 from tests.support.waiting import wait_for
 
@@ -56,16 +55,6 @@ def test_console_health_names_each_dead_dependency(db_url: str, influxd: InfluxD
     assert secret not in json.dumps(body) and "127.0.0.1" not in json.dumps(body)  # names what, never where
 
 
-def _get(url: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
-    except OSError:
-        return 0, {}  # not listening yet
-
-
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[Broker]:
     """A broker this test may kill and start again on the same port."""
@@ -87,17 +76,17 @@ def test_alerts_health_follows_its_broker_session(own_broker: Broker, db_url: st
     url = f"http://127.0.0.1:{port}/healthz"
     try:
         assert stats.ready.wait(15)
-        ok = wait_for(lambda: _get(url) if _get(url)[0] == 200 else None, timeout=10, what="alerts healthy")
+        ok = wait_for(lambda: get_health(url) if get_health(url)[0] == 200 else None, timeout=10, what="alerts healthy")
         assert ok[1]["checks"] == {"broker": {"ok": True}, "database": {"ok": True}}
         assert ok[1]["last_finding_age_s"] is None
 
         assert own_broker.server.process and own_broker.server.process.proc
         own_broker.server.process.proc.kill()  # SIGKILL: no goodbye to the clients
-        down = wait_for(lambda: _get(url) if _get(url)[0] == 503 else None, timeout=10, what="alerts 503")
+        down = wait_for(lambda: get_health(url) if get_health(url)[0] == 503 else None, timeout=10, what="alerts 503")
         assert down[1]["down"] == ["broker"] and down[1]["checks"]["database"] == {"ok": True}
 
         own_broker.server.start()  # same port and files, as a supervisor restarts it
-        wait_for(lambda: _get(url)[0] == 200, timeout=40, what="alerts healthy again after the broker restart")
+        wait_for(lambda: get_health(url)[0] == 200, timeout=40, what="alerts healthy again after the broker restart")
     finally:
         stop.set()
         thread.join(15)

@@ -3,14 +3,11 @@ SIGHUP (a closed terminal) and SIGKILL of the demo leave no process behind, one 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import tomllib
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,51 +16,12 @@ from typing import Any
 import pytest
 from firmware_sim.homes import SimHomes
 
+from tests.support.processes import alive, children_of, get_health
 from tests.support.twilio_standin import TwilioStandin
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.system
 FROM_NUMBER = "+15005550006"
-
-
-def children_of(pid: int) -> dict[str, int]:
-    """The demo's direct children by name: ingest, anomaly, alerts, console, sim, mosquitto, influxd."""
-    out: dict[str, int] = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) != pid or fields[0] == "Z":
-            continue
-        args = [a.decode() for a in argv if a]
-        name = args[args.index("anxin") + 1] if "anxin" in args else Path(args[0]).name
-        out[name] = int(proc.name)
-    return out
-
-
-def alive(pid: int) -> bool:
-    """Running, not a zombie waiting for a reaper."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def health(url: str) -> tuple[int, dict[str, Any]]:
-    """Status and JSON body of a /healthz; (0, {}) while nothing listens."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
-    except OSError:
-        return 0, {}
 
 
 @dataclass
@@ -157,7 +115,7 @@ def test_killed_services_come_back_and_a_panic_press_still_alerts(demo: Demo) ->
     }, "the other children must keep running"
     out = demo.output()
     assert "anxin demo: alerts was killed by SIGKILL after" in out and "restarting in 1 s" in out, out[-2000:]
-    wait_for(lambda: health(demo.alerts_health)[0] == 200, timeout=30, what="alerts healthy again")
+    wait_for(lambda: get_health(demo.alerts_health)[0] == 200, timeout=30, what="alerts healthy again")
 
     target = SimHomes.load(demo.state / "sim" / "homes.json").homes[0]
     press = subprocess.run(
@@ -172,20 +130,20 @@ def test_killed_services_come_back_and_a_panic_press_still_alerts(demo: Demo) ->
 
 
 def test_a_dead_broker_is_named_by_healthz_until_it_is_restarted(demo: Demo) -> None:
-    assert health(demo.console_health)[0] == 200
+    assert get_health(demo.console_health)[0] == 200
     broker = children_of(demo.proc.pid)["mosquitto"]
     os.kill(broker, signal.SIGKILL)
 
     # The supervisor waits a second before the restart: both services must say so meanwhile.
     def unhealthy() -> dict[str, Any] | None:
-        status, body = health(demo.console_health)
+        status, body = get_health(demo.console_health)
         return body if status == 503 else None
 
     body = wait_for(unhealthy, timeout=5, what="console 503")
     assert "broker" in body["down"] and body["checks"]["broker"]["ok"] is False
-    wait_for(lambda: "broker" in health(demo.alerts_health)[1].get("down", []), timeout=5, what="alerts naming it")
-    wait_for(lambda: health(demo.console_health)[0] == 200, timeout=30, what="console healthy again")
-    wait_for(lambda: health(demo.alerts_health)[0] == 200, timeout=40, what="alerts reconnected")
+    wait_for(lambda: "broker" in get_health(demo.alerts_health)[1].get("down", []), timeout=5, what="alerts naming it")
+    wait_for(lambda: get_health(demo.console_health)[0] == 200, timeout=30, what="console healthy again")
+    wait_for(lambda: get_health(demo.alerts_health)[0] == 200, timeout=40, what="alerts reconnected")
     assert "anxin demo: mosquitto was killed by SIGKILL" in demo.output()
     assert children_of(demo.proc.pid)["mosquitto"] != broker
 

@@ -13,6 +13,7 @@ import pytest
 
 from anxin.servers import ManagedProcess
 from anxin.supervisor import Backoff, FolderBusy, Supervisor, describe_exit, lock_folder, stop_all
+from tests.support.processes import alive
 from tests.support.waiting import wait_for
 
 
@@ -90,12 +91,3 @@ def test_children_die_with_a_sigkilled_parent(tmp_path: Path) -> None:
 def polled(sup: Supervisor) -> bool:
     sup.poll()
     return True
-
-
-def alive(pid: int) -> bool:
-    """Running, not merely a zombie waiting for a reaper (a container's pid 1 may never reap)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
