@@ -27,9 +27,9 @@ from anxin.db.models import Alert, AlertFinding
 from anxin.mqtt import connect_and_wait, make_client
 from anxin.settings import DatabaseSettings
 from contracts import SensorEvent, dump, events_topic, parse_finding
-from contracts.topics import FINDINGS_FILTER
+from contracts.topics import FINDINGS_FILTER, findings_topic
+from tests.integration.test_alerts_service import anomaly_publisher, finding, seed, settings_for
 from tests.integration.test_alerts_service import running as alerts_running
-from tests.integration.test_alerts_service import seed, settings_for
 from tests.support.anomaly_fixtures import AnomalyProcess, write_locked
 from tests.support.servers import Broker
 from tests.support.waiting import wait_for
@@ -221,3 +221,26 @@ def test_a_redelivered_message_after_its_checkpoint_is_not_processed_again(
     finally:
         assert again.checkpoints is not None
         again.checkpoints.close()
+
+
+def test_alerts_acknowledges_a_finding_only_once_its_alert_is_committed(broker: Broker, db_url: str) -> None:
+    # The same review for alerts: stopped while its database is locked, it must leave the finding with the broker.
+    home_id = "h-" + secrets.token_hex(6)
+    seed(db_url, home_id, "+86139" + str(secrets.randbelow(10**7)).zfill(7) + "2")
+    db = AlertsDb(db_url)
+    settings = settings_for(broker, db_url)
+    f = finding(home_id)
+    try:
+        with alerts_running(settings):
+            pass  # its persistent session, so the broker keeps what comes while it is down
+        with write_locked(Path(db_url.removeprefix("sqlite:///"))):
+            with alerts_running(settings) as stats:
+                with anomaly_publisher(broker) as publish:
+                    publish(findings_topic(home_id), dump(f))
+                wait_for(lambda: stats.get("received") == 1, timeout=15, what="alerts received the finding")
+            assert db.panic_findings(home_id) == (0, [])
+        with alerts_running(settings) as stats:
+            wait_for(lambda: db.panic_findings(home_id) == (1, [f.id]), what="the alert after the restart")
+            assert stats.get("received") == 1  # redelivered once, recorded once
+    finally:
+        db.engine.dispose()
