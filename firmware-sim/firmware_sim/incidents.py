@@ -182,7 +182,7 @@ def place(sim: HomeSim, inc: IncidentPlan, segs: list[Seg], d: int) -> list[Seg]
 
 
 # Chance that a fallen body lies on the floor mat beside the bed, by when the fall happened.
-MAT_FALL_P = {"getting_up": 0.6, "night": 0.5}
+MAT_FALL_P = {"getting_up": 0.8, "night": 0.7}
 
 
 def _floor_mat_under(sim: HomeSim, room: str, where: str, t: float, end: float) -> str:
