@@ -74,8 +74,12 @@ class Validator:
                 self._now, self._latest_ns = now, epoch_ns(now + self.max_future)
             fast = self.fast.event(home, payload, self._latest_ns)
             if fast is not None:
-                key = (fast.agent, fast.sensor, fast.kind, fast.room)
-                return self._admit(home, key, fast.seq, fast.epoch, fast.line)
+                agent, seq, line, sensor, kind_, room, epoch = fast
+                key = (agent, sensor, kind_, room)
+                admitted = self.series.admitted.get(home)
+                if admitted is None or key not in admitted:  # the guard decides only series not seen before
+                    return self._admit(home, key, seq, epoch, line)
+                return None if self.seqs.check(home, agent, seq, epoch) is Seen.DUPLICATE else line
         try:
             if kind is TopicKind.EVENTS:
                 event = parse_event(payload)

@@ -45,20 +45,21 @@ class SeriesGuard:
     cap: int = 64
     remember: int = 256
     kits: dict[str, dict[str, KitSensor]] = field(default_factory=dict)
-    _admitted: dict[str, set[SeriesKey]] = field(default_factory=dict, repr=False)
+    # home -> the series admitted so far; read directly on ingest's hot path (a set lookup, no call).
+    admitted: dict[str, set[SeriesKey]] = field(default_factory=dict, repr=False)
     _refused: dict[str, set[SeriesKey]] = field(default_factory=dict, repr=False)
 
     def set_kits(self, kits: dict[str, dict[str, KitSensor]]) -> None:
         """Replace the registered kits (from the registry); admissions so far are forgotten for changed homes."""
         for home in set(self.kits) | set(kits):
             if self.kits.get(home) != kits.get(home):
-                self._admitted.pop(home, None)
+                self.admitted.pop(home, None)
                 self._refused.pop(home, None)
         self.kits = kits
 
     def check(self, home: str, key: SeriesKey) -> Refusal | None:
         """None when the series may be stored; otherwise why not."""
-        admitted = self._admitted.get(home)
+        admitted = self.admitted.get(home)
         if admitted is not None and key in admitted:
             return None  # the hot path: a series seen before
         kit = self.kits.get(home)
@@ -66,7 +67,7 @@ class SeriesGuard:
         if why is None:
             cap = max(self.cap, 4 * len(kit)) if kit else self.cap
             if admitted is None:
-                admitted = self._admitted[home] = set()
+                admitted = self.admitted[home] = set()
             if len(admitted) < cap:
                 admitted.add(key)
                 return None
@@ -98,4 +99,4 @@ class SeriesGuard:
 
     def series(self, home: str) -> int:
         """How many series of `home` were admitted since start."""
-        return len(self._admitted.get(home, ()))
+        return len(self.admitted.get(home, ()))
