@@ -18,6 +18,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from contracts.topics import ROOT
 
@@ -135,7 +136,7 @@ def _home_binding(home: str) -> dict[str, object]:
     }
 
 
-def dynsec_config(users: dict[str, str], extra_acl: dict[str, list[str]] | None = None) -> dict[str, object]:
+def dynsec_config(users: dict[str, str], extra_acl: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """The plugin's file: each home bound to its agent id, subscribing to nothing; no passwords (the password file
     keeps them) and every other decision deferred to the ACL file."""
     return {
