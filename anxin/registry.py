@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from anxin.broker import SERVICE_ACL, Credentials, reload_running_broker
 from anxin.db.engine import upgrade, url_session
-from anxin.db.models import Assignment, Home, Responder
+from anxin.db.models import Assignment, Home, HomeSensor, Responder
 
 DISTRICTS = ("新华街道", "东湖社区", "西园社区")
 
@@ -63,6 +63,15 @@ def _ensure_escalation_staff(s: Session, now: datetime) -> None:
             )
 
 
+def _register_kits(s: Session, homes: SimHomes) -> None:
+    """Each home's sensors as its registered kit: ingest stores no series outside it (`unknown_sensor`)."""
+    have = set(s.execute(select(HomeSensor.home_id, HomeSensor.sensor)).tuples())
+    for h in homes.homes:
+        for x in h.sensors:
+            if (h.home, x.id) not in have:
+                s.add(HomeSensor(home_id=h.home, sensor=x.id, kind=x.kind, room=x.room, agent=h.agent))
+
+
 def register_demo_homes(db_url: str, state_dir: Path, count: int) -> SimHomes:
     """Make sure `count` simulated homes exist, each with a verified volunteer; returns the homes file."""
     upgrade(db_url)
@@ -105,6 +114,8 @@ def register_demo_homes(db_url: str, state_dir: Path, count: int) -> SimHomes:
             if h.home not in known and not s.get(Home, h.home):
                 s.add(Home(id=h.home, label=h.label, district=h.district, created_at=now))
             creds.users[h.home] = h.password
+        s.flush()
+        _register_kits(s, homes)
     creds.save()
     homes.save(path)
     reload_running_broker(state_dir / "mosquitto", creds.users)
