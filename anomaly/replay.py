@@ -196,10 +196,13 @@ MAX_SENSORS = 1000
 
 
 def _sensor_entry(sensor: str, rec: Mapping[str, object], where: Path) -> dict[str, str]:
-    """One sensor's metadata, checked: a role among SENSOR_ROLES, a hold time in seconds >= 0."""
+    """One sensor's metadata, checked: a mat's role among SENSOR_ROLES, a hold time in seconds >= 0.
+
+    Other kinds may carry any role as a label (a contact's `fridge`, `cupboard`): only a mat's role changes detection.
+    """
     entry = {k: str(rec[k]).strip() for k in SENSOR_META_KEYS if rec.get(k) not in (None, "")}
     role = entry.get("role")
-    if role is not None and role not in SENSOR_ROLES:
+    if role is not None and entry.get("kind") == "pressure" and role not in SENSOR_ROLES:
         raise ValueError(f"{where}: sensor {sensor!r}: role {role!r} is not one of {', '.join(sorted(SENSOR_ROLES))}")
     hold = entry.get("hold_s")
     if hold is not None:
