@@ -149,9 +149,9 @@ class AnomalyService:
         )
         self.write_health()
 
-    def checkpoint(self, now: datetime, keep_out: frozenset[str] = frozenset()) -> bool:
+    def checkpoint(self, now: datetime, keep_out: frozenset[str] = frozenset(), *, force: bool = False) -> bool:
         """Write changed homes' state (but `keep_out`); a failure is alarmed and retried with backoff, never raised."""
-        if time.monotonic() < self._ckpt_retry_at:
+        if time.monotonic() < self._ckpt_retry_at and not force:
             return False
         if not self.health.checkpoints_restored and not self._restore():
             return False
@@ -255,13 +255,13 @@ class AnomalyService:
             if final:
                 # Stopping with findings unconfirmed: their homes keep their older checkpoint, and the messages that
                 # caused them stay unacknowledged, so the next start processes them again and publishes anew.
-                self.checkpoint(now, keep_out=frozenset(h for _, h in self._unconfirmed))
+                self.checkpoint(now, keep_out=frozenset(h for _, h in self._unconfirmed), force=True)
             return False
         self.health.findings_unconfirmed = 0
         failing = not (self.health.checkpoint_ok and self.health.checkpoints_restored)
         retry_due = failing and time.monotonic() >= self._ckpt_retry_at
         if self._must_save or final or retry_due or time.monotonic() >= self._next_ckpt:
-            self.checkpoint(now)
+            self.checkpoint(now, force=final)  # one last try on stop, whatever the backoff
             self._must_save = False
             self._next_ckpt = time.monotonic() + self.settings.anomaly.checkpoint_s
         self._ack()
