@@ -86,7 +86,7 @@ def _register(db_url: str, home: str, kit: dict[str, tuple[str, str]] | None = N
 def _home_client(broker: Broker, home: str) -> mqtt.Client:
     """The attacker: a client with one home's own broker credentials."""
     settings = broker.settings(home)
-    client = make_client(settings, f"{home}-{time.monotonic_ns()}")
+    client = make_client(settings, f"agent-{home}")  # the only id a home account may use (broker binding)
     connect_and_wait(client, settings)
     return client
 
