@@ -8,6 +8,7 @@ detection for every home) and the failure is retried with backoff, logged and sh
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import threading
@@ -27,6 +28,7 @@ from anxin.mqtt import connect_and_wait, make_client
 from contracts import (
     ContractError,
     Finding,
+    SensorEvent,
     TopicKind,
     dump,
     findings_topic,
@@ -50,6 +52,7 @@ BATCH_S = 0.5  # the longest a processed message waits for its acknowledgement u
 CONFIRM_TIMEOUT_S = 2.0  # how long one commit waits for the broker to acknowledge our findings
 RETRY_MAX_S = 60.0  # backoff ceiling of checkpoint retries
 HEALTH_EVERY_S = 5.0
+FINDING_ID_MAX = 96  # contracts.Finding.id
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,18 @@ class _Inbound:
     mid: int
     qos: int
     conn: int  # the connection it came on: packet ids mean nothing on another one
+
+
+def _epoch_id(finding: Finding, event: SensorEvent) -> Finding:
+    """A panic's id names the agent's queue epoch too: after a seq reset (a re-flashed card) a new press with an old
+    seq must not share its id with an old finding, which alerts would take for a duplicate and never page."""
+    if event.epoch is None or finding.id != f"{event.home}:panic:{event.agent}:{event.seq}":
+        return finding
+    fid = f"{event.home}:panic:{event.agent}:{event.epoch}:{event.seq}"
+    if len(fid) > FINDING_ID_MAX:
+        ref = hashlib.blake2b(f"{event.agent}:{event.epoch}:{event.seq}".encode(), digest_size=12).hexdigest()
+        fid = f"{event.home}:panic:{ref}"
+    return finding.model_copy(update={"id": fid})
 
 
 class AnomalyService:
@@ -222,7 +237,7 @@ class AnomalyService:
                 if event.home != home:
                     return []
                 self._dirty.add(home)
-                return self.engine.observe(event, now)
+                return [_epoch_id(f, event) for f in self.engine.observe(event, now)]
             if kind is TopicKind.STATUS:
                 status = parse_status(payload)
                 self.engine.agent_status(home, now, status.state == "online")
