@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from alerts import escalation, store
 from alerts.escalation import CLOSED_STATES, OUTCOMES, STATE_ACKNOWLEDGED, STATE_RESOLVED
 from anxin.db.models import Alert, AlertEvent, Home, Responder, Silence
+from contracts.vocabulary import TimelineAction
 
 SILENCE_CATEGORIES = ("maintenance", "away")
 MAX_NOTE = 2000
@@ -94,7 +95,7 @@ def acknowledge(session: Session, alert_id: int, actor: Actor, now: datetime) ->
             r.ack_count += 1
             r.ack_seconds_total += seconds
             detail["seconds_to_ack"] = round(seconds, 1)
-    store.event(session, alert.id, now, actor.key, "acknowledged", detail)
+    store.event(session, alert.id, now, actor.key, TimelineAction.ACKNOWLEDGED, detail)
     store.tell_others(session, alert, home, "taken", rid, now, name=actor.name)
     session.flush()
     return alert
@@ -133,7 +134,7 @@ def resolve(
     detail: dict[str, object] = {"by": actor.name, "kind": actor.kind, "outcome": outcome, "cancelled_pages": cancelled}
     if note:
         detail["note"] = note
-    store.event(session, alert.id, now, actor.key, "resolved", detail)
+    store.event(session, alert.id, now, actor.key, TimelineAction.RESOLVED, detail)
     # Whoever took it knows already when they resolved it; the rest are told they need not go.
     skip = rid if rid is not None else _responder_of(was_taken_by)
     store.tell_others(session, alert, home, "closed", skip, now)
@@ -150,7 +151,9 @@ def add_note(session: Session, alert_id: int, actor: Actor, text: str, now: date
     if len(text) > MAX_NOTE:
         raise ActionError("invalid", f"note longer than {MAX_NOTE} characters")
     alert, _home = _load(session, alert_id)
-    ev = store.event(session, alert.id, now, actor.key, "note", {"by": actor.name, "kind": actor.kind, "text": text})
+    ev = store.event(
+        session, alert.id, now, actor.key, TimelineAction.NOTE, {"by": actor.name, "kind": actor.kind, "text": text}
+    )
     session.flush()
     return ev
 
@@ -206,7 +209,12 @@ def silence_home(
         alert.updated_at = now
         store.cancel_pending_pages(session, alert.id)
         store.event(
-            session, alert.id, now, actor.key, "silenced", {"by": actor.name, "until": until.isoformat(), "reason": why}
+            session,
+            alert.id,
+            now,
+            actor.key,
+            TimelineAction.SILENCED,
+            {"by": actor.name, "until": until.isoformat(), "reason": why},
         )
     session.flush()
 

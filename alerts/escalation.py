@@ -8,20 +8,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-# Alert states. open: not paged yet; notifying: the ladder is running; acknowledged: someone took it; resolved: done,
-# with an outcome; expired: an info-level alert nobody needed to act on; silenced: a silence or inhibition held it.
-STATE_OPEN = "open"
-STATE_NOTIFYING = "notifying"
-STATE_ACKNOWLEDGED = "acknowledged"
-STATE_RESOLVED = "resolved"
-STATE_EXPIRED = "expired"
-STATE_SILENCED = "silenced"
-CLOSED_STATES = (STATE_RESOLVED, STATE_EXPIRED)
-# What counts as "the alert of this home and kind" for dedupe: silenced ones too, so a finding joins them.
-ACTIVE_STATES = (STATE_OPEN, STATE_NOTIFYING, STATE_ACKNOWLEDGED, STATE_SILENCED)
+# Re-exported (the `as` form) for the ladder's callers, which read them from here.
+from contracts.vocabulary import ACTIVE_STATES as ACTIVE_STATES
+from contracts.vocabulary import CLOSED_STATES as CLOSED_STATES
+from contracts.vocabulary import OUTCOMES as OUTCOMES
+from contracts.vocabulary import SEVERITIES, AlertState
 
-OUTCOMES = ("resident_fine", "needed_help", "emergency_services", "false_alarm", "device_fault")
-SEVERITIES = ("critical", "warning", "info")
+# Alert states, their meaning and the closed and active groups are the shared vocabulary (contracts/vocabulary.py);
+# the short names stay for the ladder's callers.
+STATE_OPEN = AlertState.OPEN
+STATE_NOTIFYING = AlertState.NOTIFYING
+STATE_ACKNOWLEDGED = AlertState.ACKNOWLEDGED
+STATE_RESOLVED = AlertState.RESOLVED
+STATE_EXPIRED = AlertState.EXPIRED
+STATE_SILENCED = AlertState.SILENCED
 
 # Who a step pages: counts of new people per group.
 GROUPS = ("assigned", "nearby", "grid_worker", "operator")

@@ -30,11 +30,11 @@ from anxin.db.models import Alert, AlertFinding, Home, Responder, Silence, SmsOu
 from anxin.mqtt import connect_and_wait, make_client
 from contracts.messages import ContractError, Feedback, Finding, dump, parse_finding
 from contracts.topics import FINDINGS_FILTER, TopicKind, feedback_topic, parse_topic
+from contracts.vocabulary import SEVERITY_ORDER
 
 log = logging.getLogger(__name__)
 
 ACTOR = "alerts"
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 _CODE_TRIES = 20
 _DB_RETRY_MAX_S = 30.0
 _INHIBIT_RECHECK = timedelta(minutes=10)
@@ -256,7 +256,7 @@ def _join(
     alert.updated_at = now
     alert.since = min(alert.since, finding.since)
     alert.evidence = dict(finding.evidence)
-    if SEVERITY_RANK.get(finding.severity.value, 0) > SEVERITY_RANK.get(alert.severity, 0):
+    if SEVERITY_ORDER[finding.severity.value] < SEVERITY_ORDER.get(alert.severity, len(SEVERITY_ORDER)):
         alert.severity = finding.severity.value
     store.event(session, alert.id, now, ACTOR, "joined", {**_finding_detail(finding), "count": alert.count})
     if alert.state == escalation.STATE_SILENCED and _suppression(session, home, alert.kind, now)[0] is None:

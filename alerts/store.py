@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -24,6 +23,8 @@ from alerts.pipeline import (  # one list of outbox statuses, defined with the l
 )
 from alerts.replies import sign_link
 from anxin.db.models import Alert, AlertEvent, Assignment, EscalationPolicy, Home, Responder, SmsOutbox
+from anxin.zones import tz_of as tz_of  # re-exported: the alerts package reads zones through the store
+from contracts.vocabulary import TimelineAction
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,6 @@ PURPOSE_TAKEN = "taken"
 PURPOSE_CLOSED = "closed"
 PURPOSE_REMINDER = "reminder"
 PURPOSE_REPLY = "reply"
-
-
-def tz_of(name: str | None) -> tzinfo:
-    """A timezone by name, UTC when unknown."""
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
 
 
 @dataclass(frozen=True)
@@ -264,7 +257,9 @@ def page_step(
         "responders": [{"id": r.responder_id, "name": names.get(r.responder_id or 0, "")} for r in rows],
         "outbox": [r.id for r in rows],
     }
-    event(session, alert.id, now, SYSTEM_ACTOR, "paged" if rows else "no_one_available", detail)
+    event(
+        session, alert.id, now, SYSTEM_ACTOR, TimelineAction.PAGED if rows else TimelineAction.NO_ONE_AVAILABLE, detail
+    )
     if not rows:
         log.warning("alert %s step %d round %d: no one on duty to page", alert.id, step, rnd)
     return rows
@@ -282,7 +277,14 @@ def page_next_in_line(
     nxt = responders.next_in_line(people_for(session, home, now), spec.counts, home.district, exclude)
     if nxt is None:
         alert.next_action_at = now  # nobody left in this step: the next step is due now
-        event(session, alert.id, now, SYSTEM_ACTOR, "step_exhausted", {"step": alert.step, "after": failed_responder})
+        event(
+            session,
+            alert.id,
+            now,
+            SYSTEM_ACTOR,
+            TimelineAction.STEP_EXHAUSTED,
+            {"step": alert.step, "after": failed_responder},
+        )
         return []
     rows = page_people(session, alert, home, [nxt], alert.step, alert.round, now, links)
     event(
@@ -290,7 +292,7 @@ def page_next_in_line(
         alert.id,
         now,
         SYSTEM_ACTOR,
-        "paged",
+        TimelineAction.PAGED,
         {
             "step": alert.step,
             "round": alert.round,
@@ -365,7 +367,7 @@ def taker_name(session: Session, alert: Alert) -> str:
     """The display name of whoever acknowledged an alert."""
     detail = session.scalar(
         select(AlertEvent.detail)
-        .where(AlertEvent.alert_id == alert.id, AlertEvent.action == "acknowledged")
+        .where(AlertEvent.alert_id == alert.id, AlertEvent.action == TimelineAction.ACKNOWLEDGED)
         .order_by(AlertEvent.id.desc())
         .limit(1)
     )

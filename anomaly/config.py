@@ -8,6 +8,7 @@ from pydantic import Field
 
 from anomaly.engine import HomeLimits, Options
 from anxin.settings import DatabaseSettings, MqttSettings, Section, ServiceSettings
+from contracts.vocabulary import DEFAULT_TIMEZONE
 
 
 class LimitsSection(Section):
@@ -37,7 +38,7 @@ class AnomalyOptions(Section):
 
     client_id: str = "anxin-anomaly"
     session_expiry_s: int = Field(86_400, ge=60)
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     tick_s: float = Field(10.0, gt=0, le=300)
     checkpoint_s: float = Field(300.0, ge=1, le=86_400, description="Write changed homes' state this often")
     summary_s: float = Field(900.0, ge=1, le=86_400, description="Write routine summaries for the console this often")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
@@ -11,8 +10,8 @@ from sqlalchemy.orm import Session
 from alerts import actions
 from alerts.actions import ActionError, Actor
 from console.accounts import Principal, audit
+from contracts.vocabulary import OutcomeCode
 
-Outcome = Literal["resident_fine", "needed_help", "emergency_services", "false_alarm", "device_fault"]
 STATUS_OF_CODE = {"not_found": 404, "already_resolved": 409, "already_acknowledged": 409, "invalid": 422}
 
 
@@ -27,7 +26,7 @@ class ResolveBody(BaseModel):
     """Closing an alert: what happened, and optionally a note."""
 
     model_config = ConfigDict(extra="forbid")
-    outcome: Outcome
+    outcome: OutcomeCode
     note: str | None = Field(None, max_length=2000)
 
 

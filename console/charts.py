@@ -10,6 +10,9 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from anxin.influxql import InfluxQL, InfluxQueryError, Series
+from contracts.vocabulary import Measurement
+
+_EVENTS, _STATUS, _BEATS = Measurement.SENSOR_EVENT, Measurement.AGENT_STATUS, Measurement.HEARTBEAT
 
 NIGHT_START, NIGHT_END = 22, 6  # local hours; a night belongs to the date it starts on
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -64,14 +67,14 @@ def read_home_activity(influx: InfluxQL, home_id: str, timezone: str, now: datet
     home = _quote(home_id)
     zone = ZoneInfo(timezone)
     queries = {
-        "hourly": f'SELECT sum("value") FROM "sensor_event" WHERE "home" = \'{home}\' AND time > now() - 7d '
+        "hourly": f'SELECT sum("value") FROM "{_EVENTS}" WHERE "home" = \'{home}\' AND time > now() - 7d '
         f'GROUP BY time(1h), "kind", "room" fill(none) tz(\'{timezone}\')',
-        "seen": f'SELECT last("seq") FROM "sensor_event" WHERE "home" = \'{home}\' AND time > now() - 30d '
+        "seen": f'SELECT last("seq") FROM "{_EVENTS}" WHERE "home" = \'{home}\' AND time > now() - 30d '
         'GROUP BY "sensor", "kind", "room"',
-        "battery": f'SELECT last("battery") FROM "sensor_event" WHERE "home" = \'{home}\' AND time > now() - 30d '
+        "battery": f'SELECT last("battery") FROM "{_EVENTS}" WHERE "home" = \'{home}\' AND time > now() - 30d '
         'GROUP BY "sensor"',
-        "agent": f'SELECT * FROM "agent_status" WHERE "home" = \'{home}\' ORDER BY time DESC LIMIT 1',
-        "heartbeat": f'SELECT * FROM "heartbeat" WHERE "home" = \'{home}\' ORDER BY time DESC LIMIT 1',
+        "agent": f'SELECT * FROM "{_STATUS}" WHERE "home" = \'{home}\' ORDER BY time DESC LIMIT 1',
+        "heartbeat": f'SELECT * FROM "{_BEATS}" WHERE "home" = \'{home}\' ORDER BY time DESC LIMIT 1',
     }
     try:
         with ThreadPoolExecutor(max_workers=len(queries), thread_name_prefix="console-home") as pool:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from anxin.settings import DatabaseSettings, InfluxSettings, MqttSettings, Section, ServiceSettings
+from contracts.vocabulary import DEFAULT_TIMEZONE
 
 
 class ConsoleOptions(Section):
@@ -31,7 +32,7 @@ class ConsoleOptions(Section):
     cookie_secure: Literal["auto", "always", "never"] = Field(
         "auto", description="Secure cookies: auto = when the request arrived over HTTPS"
     )
-    timezone: str = Field("Asia/Shanghai", description="Times on pages are shown in this zone")
+    timezone: str = Field(DEFAULT_TIMEZONE, description="Times on pages are shown in this zone")
     # Shorter than influx.timeout_s: a hung InfluxDB must not hold a page that refreshes every few seconds.
     influx_timeout_s: float = Field(3.0, gt=0, le=60)
     # At most console.web.MAX_PAGE (500): a request may not ask for more either.
@@ -43,7 +44,7 @@ class ConsoleOptions(Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown time zone {value!r}, e.g. Asia/Shanghai") from err
+            raise ValueError(f"unknown time zone {value!r}, e.g. {DEFAULT_TIMEZONE}") from err
         return value
 
 

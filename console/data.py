@@ -6,8 +6,7 @@ import json
 import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 from sqlalchemy import func, inspect, select, text
@@ -27,14 +26,11 @@ from anxin.db.models import (
     Silence,
     SmsOutbox,
 )
+from anxin.zones import tz_of
 from console.redaction import Redactor
 from console.snapshot import Activity
+from contracts.vocabulary import CLOSED_STATES, SEVERITY_ORDER, AlertState, TimelineAction
 
-# Every other state counts as open: new states added by alerts/ show up rather than vanish.
-CLOSED_STATES = ("resolved", "expired")
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
-HOME_STATES = ("alert", "offline", "watch", "learning", "ok")
-OUTCOMES = ("resident_fine", "needed_help", "emergency_services", "false_alarm", "device_fault")
 LOW_BATTERY = 20
 QUIET_AFTER = timedelta(hours=24)
 LEARNING_DAYS = 7
@@ -42,6 +38,7 @@ PAYLOAD_SHOWN = 500  # bytes of a dead letter's payload shown
 DETAIL_SHOWN = 2000
 
 HomeState = Literal["alert", "offline", "watch", "learning", "ok"]
+HOME_STATES: tuple[str, ...] = get_args(HomeState)
 
 
 class HomeRow(BaseModel):
@@ -389,10 +386,10 @@ def _alert_rows(session: Session, where: Any, red: Redactor, limit: int | None =
 
 def _operator_ack(alert: Alert) -> str | None:
     """Who took the alert when it was not a responder by SMS: the name on its timeline's acknowledgement."""
-    if alert.ack_actor is None and alert.state != "acknowledged":
+    if alert.ack_actor is None and alert.state != AlertState.ACKNOWLEDGED:
         return None
     for ev in reversed(alert.timeline):
-        if ev.action == "acknowledged":
+        if ev.action == TimelineAction.ACKNOWLEDGED:
             by = (ev.detail or {}).get("by")
             return str(by) if by else ev.actor.split(":", 1)[-1]
     return alert.ack_actor.split(":", 1)[-1] if alert.ack_actor else None
@@ -400,6 +397,7 @@ def _operator_ack(alert: Alert) -> str | None:
 
 def open_alerts(session: Session, red: Redactor) -> AlertsView:
     """Alerts neither resolved nor expired, most severe and then oldest first."""
+    # Every state but the closed ones counts as open: new states added by alerts/ show up rather than vanish.
     rows = _alert_rows(session, Alert.state.not_in(CLOSED_STATES), red)
     rows.sort(key=lambda r: (SEVERITY_ORDER.get(r.severity, len(SEVERITY_ORDER)), r.since, r.id))
     return AlertsView(alerts=rows)
@@ -555,11 +553,7 @@ def available_now(availability: list[dict[str, Any]] | None, timezone: str, now:
     """Whether `now` falls in one of a responder's duty windows; None when they gave none (always on call)."""
     if not availability:
         return None
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return is_available(availability, now, zone)
+    return is_available(availability, now, tz_of(timezone))
 
 
 def responder_choices(session: Session) -> list[tuple[int, str]]:

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from anxin.influxql import InfluxQL, InfluxQueryError, Series
+from contracts.vocabulary import Measurement
+
+_EVENTS, _STATUS, _BEATS = Measurement.SENSOR_EVENT, Measurement.AGENT_STATUS, Measurement.HEARTBEAT
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +53,10 @@ def _by_home(series: list[Series], column: str) -> dict[str, object]:
 
 def read_activity(influx: InfluxQL, since: str = WINDOW) -> Activity:
     """Read the activity of every home from `since` ago (an InfluxQL duration) until now, in three queries."""
-    events = influx.query(f'SELECT last("seq") FROM "sensor_event" WHERE time > now() - {since} GROUP BY "home"')
-    status = influx.query(f'SELECT last("online") FROM "agent_status" WHERE time > now() - {since} GROUP BY "home"')
+    events = influx.query(f'SELECT last("seq") FROM "{_EVENTS}" WHERE time > now() - {since} GROUP BY "home"')
+    status = influx.query(f'SELECT last("online") FROM "{_STATUS}" WHERE time > now() - {since} GROUP BY "home"')
     beats = influx.query(
-        'SELECT last("queue_depth") AS queue, last("min_battery") AS battery FROM "heartbeat" '
+        f'SELECT last("queue_depth") AS queue, last("min_battery") AS battery FROM "{_BEATS}" '
         f'WHERE time > now() - {since} GROUP BY "home"'
     )
     last_event = {h: _ms(float(t)) for h, t in _by_home(events, "time").items() if isinstance(t, int | float)}

@@ -25,6 +25,7 @@ from console.config import ConsoleSettings
 from console.i18n import LANG_COOKIE, LANG_NAMES, SUPPORTED, negotiate, normalize, translator
 from console.redaction import Redactor
 from console.snapshot import ActivitySnapshot
+from contracts.vocabulary import CLOSED_STATES
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -216,10 +217,7 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
         sessions: sessionmaker[Session] = request.app.state.sessions
         with sessions() as session:
             open_count = (
-                session.scalar(
-                    select(func.count()).select_from(Alert).where(Alert.state.not_in(("resolved", "expired")))
-                )
-                or 0
+                session.scalar(select(func.count()).select_from(Alert).where(Alert.state.not_in(CLOSED_STATES))) or 0
             )
     response = templates.TemplateResponse(
         request,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contracts.topics import HOME_ID_PATTERN
+from contracts.vocabulary import DeadLetterReason, OutcomeCode, Severity
 
 MAX_PAYLOAD_BYTES = 4096
 
@@ -36,24 +36,6 @@ class ContractError(ValueError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
-
-
-class DeadLetterReason(StrEnum):
-    """Why ingest rejected a message: the one list of reasons (metrics, dead letters, the console's labels)."""
-
-    BAD_TOPIC = "bad_topic"
-    UNKNOWN_HOME = "unknown_home"
-    HOME_MISMATCH = "home_mismatch"
-    NOT_JSON = "not_json"
-    TOO_LARGE = "too_large"
-    SCHEMA = "schema"
-    OUT_OF_RANGE = "out_of_range"
-    FUTURE_TS = "future_ts"
-    DB_REFUSED = "db_refused"
-    # A sensor, kind, room or agent outside the home's registered kit: it would become a new InfluxDB series.
-    UNKNOWN_SENSOR = "unknown_sensor"
-    # A home without a registered kit past its cap of distinct (agent, sensor, kind, room) series.
-    TOO_MANY_SERIES = "too_many_series"
 
 
 class _Message(BaseModel):
@@ -121,30 +103,6 @@ class Heartbeat(_Message):
     sensors: dict[Name, SensorHealth] = Field(default_factory=dict, max_length=64)
 
 
-class Severity(StrEnum):
-    """How urgent a finding is."""
-
-    CRITICAL = "critical"
-    WARNING = "warning"
-    INFO = "info"
-
-
-class FindingKind(StrEnum):
-    """The kinds of finding anomaly raises (issue 6's table); alerts and the console name them the same way."""
-
-    PANIC = "panic"
-    LONG_INACTIVITY = "long_inactivity"
-    NIGHT_EXIT = "night_exit"
-    DOOR_LEFT_OPEN = "door_left_open"
-    MISSED_MORNING = "missed_morning"
-    NIGHT_WANDERING = "night_wandering"
-    ACTIVITY_DECLINE = "activity_decline"
-    NIGHT_RESTLESSNESS = "night_restlessness"
-    SENSOR_SILENT = "sensor_silent"
-    LOW_BATTERY = "low_battery"
-    AGENT_OFFLINE = "agent_offline"
-
-
 Scalar = int | float | str | bool | None
 
 
@@ -171,7 +129,7 @@ class Feedback(_Message):
     kind: Kind
     finding_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,96}$")]] = Field(max_length=64)
     since: AwareDatetime
-    outcome: Literal["resident_fine", "needed_help", "emergency_services", "false_alarm", "device_fault"]
+    outcome: OutcomeCode
     ts: AwareDatetime
 
 
@@ -181,16 +139,18 @@ M = TypeVar("M", bound=_Message)
 def _parse(model: type[M], payload: bytes | str) -> M:
     raw = payload.encode() if isinstance(payload, str) else payload
     if len(raw) > MAX_PAYLOAD_BYTES:
-        raise ContractError("too_large", f"{len(raw)} bytes, limit {MAX_PAYLOAD_BYTES}")
+        raise ContractError(DeadLetterReason.TOO_LARGE.value, f"{len(raw)} bytes, limit {MAX_PAYLOAD_BYTES}")
     try:
         # From JSON text, so strict mode still takes RFC 3339 strings for datetimes; one pass, no json.loads.
         return model.model_validate_json(raw)
     except ValidationError as err:
         first = err.errors()[0]
         if first["type"] == "json_invalid":
-            raise ContractError("not_json", str(first.get("ctx", {}).get("error", first["msg"]))[:200]) from err
+            raise ContractError(
+                DeadLetterReason.NOT_JSON.value, str(first.get("ctx", {}).get("error", first["msg"]))[:200]
+            ) from err
         where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise ContractError("schema", f"{where}: {first['msg']}"[:300]) from err
+        raise ContractError(DeadLetterReason.SCHEMA.value, f"{where}: {first['msg']}"[:300]) from err
 
 
 def parse_event(payload: bytes | str) -> SensorEvent:
@@ -222,7 +182,7 @@ def dump(message: BaseModel) -> bytes:
     """Serialise a message compactly, refusing to emit one over the size limit."""
     raw = message.model_dump_json(exclude_none=True).encode()
     if len(raw) > MAX_PAYLOAD_BYTES:
-        raise ContractError("too_large", f"{len(raw)} bytes, limit {MAX_PAYLOAD_BYTES}")
+        raise ContractError(DeadLetterReason.TOO_LARGE.value, f"{len(raw)} bytes, limit {MAX_PAYLOAD_BYTES}")
     return raw
 
 

@@ -22,6 +22,7 @@ from anxin.broker import new_password, write_broker_files
 from anxin.influxql import InfluxQL
 from anxin.servers import InfluxD, ManagedProcess, find_binary, free_port, port_open
 from contracts.topics import ROOT
+from contracts.vocabulary import Measurement
 from ingest.mqttlink import _U16, _packet, _utf8, connect_packet, parse_packets
 
 EVENTS_FILTER = f"{ROOT}/homes/+/events"
@@ -341,10 +342,12 @@ def run_bench(
             p99 = histogram_quantile(0.99, delta) * 1000
 
             q = InfluxQL(influx.url, "anxin")
-            stored_points = int(q.query("SELECT count(seq) FROM sensor_event")[0].values[0][1])
+            stored_points = int(q.query(f"SELECT count(seq) FROM {Measurement.SENSOR_EVENT}")[0].values[0][1])
             rows = [
                 r
-                for s in q.query('SELECT count(seq), min(seq), max(seq) FROM sensor_event GROUP BY "home"')
+                for s in q.query(
+                    f'SELECT count(seq), min(seq), max(seq) FROM {Measurement.SENSOR_EVENT} GROUP BY "home"'
+                )
                 for r in s.records()
             ]
             expect_per_home = per_home + n_lat // homes

@@ -15,6 +15,7 @@ from datetime import date
 from typing import NamedTuple
 
 from contracts.messages import KNOWN_VALUES, MAX_PAYLOAD_BYTES
+from contracts.vocabulary import Measurement
 from ingest.lineprotocol import TEXT_NUMERIC
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"
@@ -97,7 +98,7 @@ class FastEvents:
         if battery is not None:
             fields += f",battery={battery}i"
         # Every tag matched a contract pattern without ",", " " or "=": nothing to escape.
-        tags = f"sensor_event,home={home},agent={agent},sensor={sensor},kind={kind}"
+        tags = f"{Measurement.SENSOR_EVENT},home={home},agent={agent},sensor={sensor},kind={kind}"
         if room is not None:
             tags += f",room={room}"
         return FastEvent(agent, seq, f"{tags} {fields} {ts_ns + seq % 1000}", sensor, kind, room, epoch)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from contracts import Heartbeat, SensorEvent, Status
+from contracts import Heartbeat, Measurement, SensorEvent, Status
 
 _TAG_ESCAPE = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\=", "\n": ""})
 _STR_ESCAPE = str.maketrans({'"': r"\"", "\\": "\\\\", "\n": " "})
@@ -54,7 +54,7 @@ def event_timestamp_ns(event: SensorEvent) -> int:
 def event_line(event: SensorEvent) -> str:
     """One sensor event as a `sensor_event` point."""
     tags = (
-        f"sensor_event,home={_tag(event.home)},agent={_tag(event.agent)},"
+        f"{Measurement.SENSOR_EVENT},home={_tag(event.home)},agent={_tag(event.agent)},"
         f"sensor={_tag(event.sensor)},kind={_tag(event.kind)}"
     )
     if event.room:
@@ -73,7 +73,7 @@ def event_line(event: SensorEvent) -> str:
 def status_line(home: str, status: Status) -> str:
     """An agent's availability as an `agent_status` point."""
     return (
-        f"agent_status,home={_tag(home)},agent={_tag(status.agent)} "
+        f"{Measurement.AGENT_STATUS},home={_tag(home)},agent={_tag(status.agent)} "
         f"online={1 if status.state == 'online' else 0}i,state={_str(status.state)},version={_str(status.version)} "
         f"{_ns(status.ts)}"
     )
@@ -89,4 +89,4 @@ def heartbeat_line(hb: Heartbeat) -> str:
     low = [b.battery for b in hb.sensors.values() if b.battery is not None]
     if low:
         fields += f",min_battery={min(low)}i"
-    return f"heartbeat,home={_tag(hb.home)},agent={_tag(hb.agent)} {fields} {_ns(hb.ts)}"
+    return f"{Measurement.HEARTBEAT},home={_tag(hb.home)},agent={_tag(hb.agent)} {fields} {_ns(hb.ts)}"

@@ -9,6 +9,8 @@ from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, Uniqu
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 
+from contracts.vocabulary import DEFAULT_TIMEZONE
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out, on SQLite too."""
@@ -43,7 +45,7 @@ class Home(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     label: Mapped[str] = mapped_column(String(80))
     district: Mapped[str] = mapped_column(String(80), index=True)
-    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     created_at: Mapped[datetime]
     maintenance_until: Mapped[datetime | None]
     # alerts (0002_alerts): where the home is, for ranking responders by distance; the address is told only to
@@ -82,7 +84,7 @@ class Responder(Base):
     latitude: Mapped[float | None]
     longitude: Mapped[float | None]
     availability: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
-    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai", server_default="Asia/Shanghai")
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE, server_default=DEFAULT_TIMEZONE)
     opted_out: Mapped[bool] = mapped_column(default=False, server_default="0")
     notified_count: Mapped[int] = mapped_column(default=0, server_default="0")
     ack_count: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -23,6 +23,7 @@ from console.web import (
     request_lang,
     require_actor,
 )
+from contracts.vocabulary import OUTCOMES
 
 router = APIRouter(tags=["alerts"])
 
@@ -72,7 +73,7 @@ def alert_page(request: Request, alert_id: AlertId, session: SessionDep, user: P
     return render(
         request,
         "alert.html",
-        {"d": detail, "outcomes": data.OUTCOMES, "done": request.query_params.get("done"), "error": None},
+        {"d": detail, "outcomes": OUTCOMES, "done": request.query_params.get("done"), "error": None},
     )
 
 
@@ -169,7 +170,7 @@ def alert_form(
         return render(
             request,
             "alert.html",
-            {"d": detail, "outcomes": data.OUTCOMES, "done": None, "error": message},
+            {"d": detail, "outcomes": OUTCOMES, "done": None, "error": message},
             status_code=status,
         )
     return RedirectResponse(f"/alerts/{alert_id}?done={action}", status_code=303)

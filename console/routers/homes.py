@@ -28,6 +28,7 @@ from console.web import (
     render,
     request_lang,
 )
+from contracts.vocabulary import OUTCOMES
 
 router = APIRouter(tags=["homes"])
 District = Annotated[str | None, Query(max_length=80)]
@@ -213,4 +214,4 @@ def home_page(
             color="#6f42c1",
         ),
     }
-    return render(request, "home.html", {"home": detail, "svg": svg, "outcomes": data.OUTCOMES})
+    return render(request, "home.html", {"home": detail, "svg": svg, "outcomes": OUTCOMES})

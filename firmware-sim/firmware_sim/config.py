@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from anxin.settings import MqttSettings, Section, ServiceSettings
+from contracts.vocabulary import DEFAULT_TIMEZONE
 
 
 class SimOptions(Section):
@@ -19,7 +20,7 @@ class SimOptions(Section):
     )
     heartbeat_s: float = Field(60.0, gt=0)
     seed: int | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
 
 
 class SimSettings(ServiceSettings):

@@ -42,6 +42,7 @@ from anxin.broker import Credentials, agent_client_id, new_password, reload_runn
 from anxin.mqtt import make_client
 from anxin.settings import MqttSettings
 from contracts import Heartbeat, SensorEvent, SensorHealth, Status, dump, events_topic, heartbeat_topic, status_topic
+from contracts.vocabulary import DEFAULT_TIMEZONE
 from firmware_sim.model import DAY, Event, HomeSim
 from firmware_sim.plan import plan_home
 from firmware_sim.sensors import INT_KINDS
@@ -69,7 +70,7 @@ class LoadOptions:
     seed: int = 1
     templates: int = 32  # model homes simulated per worker; load homes play them with a time shift
     shift_s: float = 900.0  # homes sharing a template are shifted by up to this much
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     connecting: int = 200  # connections per worker waiting for CONNACK at once
     stats_every_s: float = 1.0
 
