@@ -118,7 +118,8 @@ class AnomalyService:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.health.connected = False
-        log.warning("disconnected from the broker (%s); unacknowledged messages come again after reconnecting", reason)
+        if getattr(reason, "is_failure", True):
+            log.warning("disconnected from the broker (%s); unacknowledged messages come again on reconnect", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._inbox.put(_Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._conn))

@@ -47,10 +47,11 @@ class Findings:
         mq = broker.settings("alerts")
         self.client = make_client(mq, "test-listen-" + secrets.token_hex(4))
         self.client.on_message = lambda _c, _u, msg: self._add(parse_finding(bytes(msg.payload)).id)
-        connect_and_wait(self.client, mq)
         done = threading.Event()
         self.client.on_subscribe = lambda *_a: done.set()
-        self.client.subscribe(FINDINGS_FILTER, qos=1)
+        # A persistent session, subscribed on every connect: findings published while a broker restarts still come.
+        self.client.on_connect = lambda c, *_a: c.subscribe(FINDINGS_FILTER, qos=1)
+        connect_and_wait(self.client, mq, clean_start=False, session_expiry_s=600)
         assert done.wait(5)
 
     def _add(self, fid: str) -> None:
@@ -283,3 +284,32 @@ def test_a_panic_after_a_seq_reset_is_not_taken_for_an_old_one(broker: Broker, d
             assert record_finding(s, after_reset[0], now + timedelta(days=1)).action != "duplicate"
     finally:
         engine.dispose()
+
+
+def test_a_panic_in_flight_over_a_broker_restart_is_found_once(
+    tmp_path_factory: pytest.TempPathFactory, db_url: str, tmp_path: Path
+) -> None:
+    # Anomaly is stopped with the panic in its socket, the broker restarts, anomaly wakes: it reads the panic off the
+    # dead connection and publishes while reconnecting, and the broker delivers it again on the new connection. The
+    # old packet id must not be acknowledged there, the copy must not page twice, and the finding must get out.
+    own = Broker.start(tmp_path_factory.mktemp("restart-mq"))
+    try:
+        with stack(own, db_url, tmp_path) as (anomaly, home, findings, db):
+            home.move()
+            wait_for(lambda: anomaly.checkpointed(home.home), what="a first good checkpoint")
+            anomaly.signal(signal.SIGSTOP)
+            panic = home.press()
+            time.sleep(0.5)  # delivered into the stopped process's socket
+            own.server.stop()
+            own.server.start()
+            anomaly.signal(signal.SIGCONT)
+            wait_for(lambda: db.panic_findings(home.home)[1] == [panic], timeout=40, what="the panic's alert")
+            wait_for(lambda: anomaly.health().get("acks_stale", 0) >= 1, what="the old connection's ack dropped")
+            assert findings.count(panic) >= 1
+            later = home.press()
+            wait_for(lambda: findings.count(later), timeout=20, what="a panic after the restart")
+            time.sleep(1.0)
+            assert db.panic_findings(home.home) == (1, sorted([panic, later]))
+            assert anomaly.alive() and "Traceback" not in anomaly.log(), anomaly.log()
+    finally:
+        own.server.stop()
