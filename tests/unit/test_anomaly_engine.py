@@ -175,7 +175,7 @@ def test_a_motion_sensor_reporting_one_for_an_hour_is_activity_in_progress() -> 
     h.ev(t + timedelta(hours=1), "pir_kitchen", 0, "kitchen")  # the movement ended here
     h.until(t + timedelta(hours=2))
     (f,) = h.alarms(t)
-    assert f.since == t + timedelta(hours=1) and f.ts - f.since <= timedelta(minutes=25)
+    assert f.since == t + timedelta(hours=1) and f.ts - f.since <= timedelta(hours=1)
 
 
 @pytest.mark.xfail(
@@ -296,19 +296,19 @@ def test_feedback_false_alarm_loosens_that_moment_and_needed_help_tightens() -> 
     bath, kitchen = _bath_limits(None)
     loose_bath, loose_kitchen = _bath_limits("false_alarm")
     tight_bath, _ = _bath_limits("needed_help")
-    assert loose_bath == pytest.approx(bath * 1.25 * 1.25, abs=1)  # the kind and that very moment
-    assert loose_kitchen == pytest.approx(kitchen * 1.25, abs=1)  # the kind only
-    assert tight_bath == pytest.approx(bath * 0.9, abs=1) and tight_bath > 20
+    # The kind loosens everywhere, that very moment more; a call that was needed tightens the kind.
+    assert loose_bath / bath > loose_kitchen / kitchen > 1.1
+    assert 20 < tight_bath < bath
     assert _bath_limits("device_fault") == (bath, kitchen)  # the thresholds were not the problem
 
 
 def test_operator_floor_ceiling_and_budget_move_limits_the_right_way() -> None:
-    floor = learned(10, HomeLimits(inactivity_floor_min=45), stop_last=10.0)
+    floor = learned(10, HomeLimits(inactivity_floor_min=90), stop_last=10.0)
     t = DAY0 + timedelta(days=10, hours=10)
     floor.pir(t, "kitchen")
     floor.until(t + timedelta(hours=2))
-    assert [f.evidence["limit_min"] for f in floor.alarms(t)] == [45]
-    ceiling = Home(HomeLimits(inactivity_ceiling_day_min=60))  # a new home's prior says 109 min by day
+    assert [f.evidence["limit_min"] for f in floor.alarms(t)] == [90]  # a brisk kitchen's own limit is shorter
+    ceiling = Home(HomeLimits(inactivity_ceiling_day_min=60))  # a new home's prior is longer than that by day
     ceiling.pir(DAY0 + timedelta(hours=10), "bathroom")
     ceiling.until(DAY0 + timedelta(hours=14))
     assert [f.evidence["limit_min"] for f in ceiling.alarms()] == [60]
@@ -320,9 +320,10 @@ def test_operator_floor_ceiling_and_budget_move_limits_the_right_way() -> None:
     assert strict.m.expected_false_alarms_per_60d() < loose.m.expected_false_alarms_per_60d()
     eng = Engine(Options(tz=TZ))  # an operator's change reaches a running home at once
     eng.homes[HOME] = loose.m
-    before = loose.m.still.limit(ctxs[0])
     eng.set_limits(HOME, HomeLimits(false_alarm_budget_per_60d=0.01))
-    assert loose.m.still.limit(ctxs[0]) >= before and loose.m.expected_false_alarms_per_60d() < 0.1
+    now = [loose.m.still.limit(c) for c in ctxs]
+    assert all(b >= a for a, b in zip(lo, now, strict=True)) and any(b > a for a, b in zip(st, now, strict=True))
+    assert loose.m.expected_false_alarms_per_60d() < strict.m.expected_false_alarms_per_60d()
 
 
 def test_mat_roles_come_from_the_kit_else_from_how_long_and_when_a_mat_is_held() -> None:
