@@ -165,7 +165,7 @@ def alert_form(
         detail = data.alert_detail(session, alert_id, redactor(request, user))
         if detail is None:
             raise HTTPException(404, f"no alert {alert_id}") from err
-        message = t(f"action.error.{code}") if f"action.error.{code}" in _keys(t.lang) else t("action.error.invalid")
+        message = t(f"action.error.{code}") if t.has(f"action.error.{code}") else t("action.error.invalid")
         status = actions.STATUS_OF_CODE.get(code, 409)
         return render(
             request,
@@ -174,9 +174,3 @@ def alert_form(
             status_code=status,
         )
     return RedirectResponse(f"/alerts/{alert_id}?done={action}", status_code=303)
-
-
-def _keys(lang: str) -> set[str]:
-    from console.i18n import MESSAGES
-
-    return set(MESSAGES[lang])

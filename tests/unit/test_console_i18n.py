@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from anxin import catalogue
 from console.i18n import (
     DEFAULT_LANG,
     LANG_NAMES,
@@ -28,8 +29,9 @@ def test_every_key_exists_in_every_language() -> None:
     keys = {lang: set(messages) for lang, messages in MESSAGES.items()}
     assert keys["zh-CN"] == keys["en"]
     for lang, messages in MESSAGES.items():
-        for key, text in messages.items():
-            assert text.strip(), f"{lang}:{key} is empty"
+        for key, entry in messages.items():
+            for form, text in catalogue.forms(entry).items():
+                assert text.strip(), f"{lang}:{key}:{form} is empty"
 
 
 def test_placeholders_agree_between_languages() -> None:
@@ -37,7 +39,48 @@ def test_placeholders_agree_between_languages() -> None:
         return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
     for key, zh in MESSAGES["zh-CN"].items():
-        assert fields(zh) == fields(MESSAGES["en"][key]), key
+        for zh_text in catalogue.forms(zh).values():
+            for en_text in catalogue.forms(MESSAGES["en"][key]).values():
+                assert fields(zh_text) == fields(en_text), key
+
+
+def test_plural_entries_count_a_placeholder_of_theirs() -> None:
+    for lang, messages in MESSAGES.items():
+        for key, entry in messages.items():
+            if isinstance(entry, dict):
+                count = entry.get(catalogue.COUNT_KEY, catalogue.DEFAULT_COUNT)
+                for text in catalogue.forms(entry).values():
+                    assert "{" + count + "}" in text, (lang, key)
+
+
+def test_english_counts_take_their_plural_form() -> None:
+    en, zh = translator("en"), translator("zh-CN")
+    assert en("alerts.summary", n=1) == "1 open alert"
+    assert en("alerts.summary", n=0) == "0 open alerts"
+    assert en("alerts.summary", n=2) == "2 open alerts"
+    assert en("action.minutes", n=1) == "1 minute"
+    assert en("action.hours", n=5) == "5 hours"
+    assert en("homes.summary", total=1, online=1, offline=0, alerting=0).startswith("1 home ·")
+    assert en("homes.shown", n=1, total=1) == "Showing 1 of 1 home"
+    assert en("responders.summary", n=1) == "1 responder"
+    assert en("audit.summary", n=1) == "1 entry"
+    assert zh("alerts.summary", n=1) == "1 条未结告警"
+    assert zh("action.minutes", n=1) == "1 分钟"
+
+
+def test_a_bad_catalogue_is_refused_with_its_key(tmp_path: Path) -> None:
+    (tmp_path / "en.json").write_text('{"a.b": {"one": "{n} x"}}', encoding="utf-8")
+    with pytest.raises(catalogue.CatalogueError, match=r"a\.b"):
+        catalogue.load(tmp_path, ["en"])
+    (tmp_path / "en.json").write_text('{"a.b": {"few": "{n} x", "other": "{n} xs"}}', encoding="utf-8")
+    with pytest.raises(catalogue.CatalogueError, match="few"):
+        catalogue.load(tmp_path, ["en"])
+    (tmp_path / "en.json").write_text('{"a.b": ["x"]}', encoding="utf-8")
+    with pytest.raises(catalogue.CatalogueError, match=r"a\.b"):
+        catalogue.load(tmp_path, ["en"])
+    (tmp_path / "en.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(catalogue.CatalogueError, match=r"en\.json"):
+        catalogue.load(tmp_path, ["en"])
 
 
 def test_chinese_strings_are_chinese() -> None:
