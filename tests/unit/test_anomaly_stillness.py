@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import pickle
 import random
 
 import pytest
@@ -169,6 +170,22 @@ def test_score_is_the_normal_daily_rate_of_such_a_silence() -> None:
 
 
 RATIO_TOL = 0.4  # a silence is known to within its log-histogram bin (x1.4)
+
+
+def test_share_is_a_survival_function_of_the_silence() -> None:
+    m = _rich(1.0)
+    ts = [MIN_GAP_S * 1.15**i for i in range(80)]
+    for c in [*m.contexts(), Context("never", "1", "", 0)]:
+        shares = [m.share(c, t) for t in ts]
+        assert all(0.0 <= p <= 1.0 for p in shares)
+        assert all(b <= a + 1e-12 for a, b in itertools.pairwise(shares)), c
+
+
+def test_a_pickled_model_answers_the_same() -> None:
+    m = _rich(1.0)
+    copy = pickle.loads(pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL))  # as a checkpoint stores it
+    for c in m.contexts():
+        assert copy.limit(c) == m.limit(c) and copy.score_one(c, 1800.0) == m.score_one(c, 1800.0)
 
 
 @pytest.mark.xfail(
