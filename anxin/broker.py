@@ -47,8 +47,9 @@ DYNSEC_PLUGIN_PATHS = (
     "/usr/lib64/mosquitto_dynamic_security.so",
     "/usr/local/lib/mosquitto_dynamic_security.so",
 )
-# Commands per control message: well under the broker's max_packet_size of 64 KiB.
-_DYNSEC_BATCH = 200
+# Bytes of commands per control message: under the broker's max_packet_size of 64 KiB. The plugin rewrites its whole
+# file after every message, so fewer, fuller messages bind thousands of homes much faster.
+_DYNSEC_BATCH_BYTES = 60_000
 
 
 class BrokerConfigError(RuntimeError):
@@ -289,8 +290,41 @@ def write_broker_files(
     return conf
 
 
-def bind_homes_live(port: int, users: dict[str, str], homes: list[str], timeout: float = 10.0) -> None:
-    """Bind new home accounts to their agent ids on a running broker; raise BrokerConfigError if it did not."""
+def _batches(homes: list[str]) -> list[str]:
+    """Control messages carrying the bindings of `homes`, each under the broker's packet size."""
+    out: list[str] = []
+    batch: list[str] = []
+    size = 0
+    for h in homes:
+        command = json.dumps(_home_binding(h))
+        if batch and size + len(command) > _DYNSEC_BATCH_BYTES:
+            out.append('{"commands":[' + ",".join(batch) + "]}")
+            batch, size = [], 0
+        batch.append(command)
+        size += len(command) + 1
+    if batch:
+        out.append('{"commands":[' + ",".join(batch) + "]}")
+    return out
+
+
+def _await_answers(answers: list[dict[str, Any]], answered: Any, want: int, stall_s: float) -> None:
+    """Wait until `want` answers arrived, as long as the broker keeps confirming some every `stall_s` seconds."""
+    with answered:
+        while len(answers) < want:
+            seen = len(answers)
+            if not answered.wait_for(lambda n=seen: len(answers) > n, stall_s):
+                raise BrokerConfigError(f"broker confirmed {seen} of {want} client-id bindings, then stalled")
+            if want > 1000 and len(answers) // 1000 != seen // 1000:
+                log.info("bound %d of %d new home accounts", len(answers), want)
+
+
+def bind_homes_live(port: int, users: dict[str, str], homes: list[str], stall_s: float = 30.0) -> None:
+    """Bind new home accounts to their agent ids on a running broker; raise BrokerConfigError if it did not.
+
+    Mosquitto 2.0's plugin rewrites its whole file after every binding, so binding n homes at once costs O(n^2):
+    register thousands of homes before the broker starts, or be patient (progress is logged). Gives up only when
+    the broker confirms nothing for `stall_s`.
+    """
     import threading
 
     import paho.mqtt.client as mqtt
@@ -303,7 +337,7 @@ def bind_homes_live(port: int, users: dict[str, str], homes: list[str], timeout:
         raise BrokerConfigError(f"no {ADMIN_ACCOUNT} account: restart the broker to bind {len(homes)} new home(s)")
     settings = MqttSettings(port=port, username=ADMIN_ACCOUNT, password=SecretStr(users[ADMIN_ACCOUNT]))
     client = make_client(settings, f"anxin-{ADMIN_ACCOUNT}-{secrets.token_hex(4)}")
-    answers: list[dict[str, object]] = []
+    answers: list[dict[str, Any]] = []
     answered = threading.Condition()
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
@@ -319,12 +353,9 @@ def bind_homes_live(port: int, users: dict[str, str], homes: list[str], timeout:
     try:
         # The broker handles one connection's packets in order: the subscription is active before the first command.
         client.subscribe(f"{DYNSEC_TOPIC}/response", qos=1)
-        for i in range(0, len(homes), _DYNSEC_BATCH):
-            batch = [_home_binding(h) for h in homes[i : i + _DYNSEC_BATCH]]
-            client.publish(DYNSEC_TOPIC, json.dumps({"commands": batch}), qos=1)
-        with answered:
-            if not answered.wait_for(lambda: len(answers) >= len(homes), timeout):
-                raise BrokerConfigError(f"broker confirmed {len(answers)} of {len(homes)} client-id bindings")
+        for message in _batches(homes):
+            client.publish(DYNSEC_TOPIC, message, qos=1)
+        _await_answers(answers, answered, len(homes), stall_s)
     finally:
         client.disconnect()
         client.loop_stop()
