@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from html import escape
 from zoneinfo import ZoneInfo
 
 from anxin.influxql import InfluxQL, InfluxQueryError, Series
@@ -133,62 +133,103 @@ def read_home_activity(influx: InfluxQL, home_id: str, timezone: str, now: datet
     )
 
 
-def heatmap_svg(rows: dict[str, list[float]], hours: list[datetime], title: str, unit: str) -> str:
-    """Rooms by hour as a grid of cells whose darkness is the activity; one <title> per cell for screen readers."""
+# Charts are drawn by console/templates/_charts.html from these models: the geometry is computed here (numbers
+# already formatted as the SVG wants them), the markup and escaping are Jinja's.
+
+
+@dataclass(frozen=True)
+class SvgText:
+    """A text of a chart at (x, y)."""
+
+    x: str
+    y: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SvgRect:
+    """A cell or bar of a chart, with its <title> for screen readers and hover."""
+
+    x: str
+    y: str
+    width: str
+    height: str
+    fill: str
+    title: str
+
+
+@dataclass(frozen=True)
+class HeatRow:
+    """One room of a heat map: its label and a cell per hour."""
+
+    label: SvgText
+    cells: list[SvgRect]
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar, the value above it and its label below."""
+
+    rect: SvgRect
+    value: SvgText
+    tick: SvgText
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One SVG chart: its size and accessible name, then hour ticks and rows (heat map) or bars and a baseline."""
+
+    kind: str  # "heatmap" or "bars"
+    width: int
+    height: int
+    title: str
+    ticks: list[SvgText] = field(default_factory=list)
+    rows: list[HeatRow] = field(default_factory=list)
+    bars: list[Bar] = field(default_factory=list)
+    baseline: int = 0
+
+
+def heatmap(
+    rows: dict[str, list[float]], hours: list[datetime], title: str, count: Callable[[int], str]
+) -> Chart | None:
+    """Rooms by hour as cells whose darkness is the activity; `count(n)` says "n events"; None without data."""
     if not rows:
-        return ""
+        return None
     cell_w, cell_h, left, top = 26, 24, 110, 22
     width = left + cell_w * len(hours) + 8
     height = top + cell_h * len(rows) + 6
     peak = max((v for values in rows.values() for v in values), default=0.0) or 1.0
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{escape(title)}" '
-        f'xmlns="http://www.w3.org/2000/svg">'
-    ]
+    chart = Chart("heatmap", width, height, title)
     for i, h in enumerate(hours):
         if i % 3 == 0:
-            x = left + i * cell_w + cell_w / 2
-            parts.append(f'<text x="{x:.0f}" y="14" class="tick" text-anchor="middle">{h:%H}</text>')
+            chart.ticks.append(SvgText(f"{left + i * cell_w + cell_w / 2:.0f}", "14", f"{h:%H}"))
     for r, (room, values) in enumerate(rows.items()):
         y = top + r * cell_h
-        parts.append(
-            f'<text x="{left - 8}" y="{y + cell_h / 2 + 4:.0f}" class="label" text-anchor="end">{escape(room)}</text>'
-        )
+        cells = []
         for i, v in enumerate(values):
-            level = v / peak
-            fill = "#eef2f7" if v <= 0 else f"rgba(31,111,235,{0.18 + 0.82 * level:.2f})"
-            parts.append(
-                f'<rect x="{left + i * cell_w + 1}" y="{y + 1}" width="{cell_w - 2}" height="{cell_h - 2}" rx="3" '
-                f'fill="{fill}"><title>{escape(room)} {hours[i]:%H}:00 · {v:.0f} {escape(unit)}</title></rect>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
+            fill = "#eef2f7" if v <= 0 else f"rgba(31,111,235,{0.18 + 0.82 * v / peak:.2f})"
+            hint = f"{room} {hours[i]:%H}:00 · {count(round(v))}"
+            cells.append(SvgRect(f"{left + i * cell_w + 1}", f"{y + 1}", f"{cell_w - 2}", f"{cell_h - 2}", fill, hint))
+        chart.rows.append(HeatRow(SvgText(f"{left - 8}", f"{y + cell_h / 2 + 4:.0f}", room), cells))
+    return chart
 
 
-def bars_svg(values: list[float], labels: list[str], title: str, unit: str, color: str = "#1f6feb") -> str:
-    """A bar chart with the value above each bar and its label below."""
+def bars(
+    values: list[float], labels: list[str], title: str, count: Callable[[int], str], color: str = "#1f6feb"
+) -> Chart | None:
+    """A bar chart with the value above each bar and its label below; None without data."""
     if not values:
-        return ""
+        return None
     bar_w, gap, height, top, bottom = 44, 14, 150, 18, 24
     width = len(values) * (bar_w + gap) + gap
     peak = max(values) or 1.0
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{escape(title)}" '
-        f'xmlns="http://www.w3.org/2000/svg">',
-        f'<line x1="0" x2="{width}" y1="{height - bottom}" y2="{height - bottom}" stroke="#dde2e8"/>',
-    ]
+    chart = Chart("bars", width, height, title, baseline=height - bottom)
     plot = height - top - bottom
     for i, (v, label) in enumerate(zip(values, labels, strict=True)):
         x = gap + i * (bar_w + gap)
         h = plot * v / peak if v > 0 else 0
         y = height - bottom - h
-        parts.append(
-            f'<rect x="{x}" y="{y:.1f}" width="{bar_w}" height="{h:.1f}" rx="3" fill="{color}">'
-            f"<title>{escape(label)} · {v:.0f} {escape(unit)}</title></rect>"
-        )
-        parts.append(f'<text x="{x + bar_w / 2}" y="{y - 4:.1f}" class="value" text-anchor="middle">{v:.0f}</text>')
-        parts.append(
-            f'<text x="{x + bar_w / 2}" y="{height - 6}" class="tick" text-anchor="middle">{escape(label)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+        rect = SvgRect(f"{x}", f"{y:.1f}", f"{bar_w}", f"{h:.1f}", color, f"{label} · {count(round(v))}")
+        value = SvgText(f"{x + bar_w / 2}", f"{y - 4:.1f}", f"{v:.0f}")
+        chart.bars.append(Bar(rect, value, SvgText(f"{x + bar_w / 2}", f"{height - 6}", label)))
+    return chart

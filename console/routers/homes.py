@@ -196,21 +196,20 @@ def home_page(
     detail = _home_detail(request, session, influx, home_id, user, settings.console.timezone)
     t = translator(request_lang(request))
     hours = [datetime.fromisoformat(h) for h in detail.hours]
+    days = [d[5:] for d in detail.days]
     svg = {
-        "rooms": charts.heatmap_svg(
+        "rooms": charts.heatmap(
             {t.label("room", room): v for room, v in detail.rooms_by_hour.items()},
             hours,
             t("home.chart.rooms"),
-            t("home.unit.events"),
+            lambda n: t("home.unit.events", n=n),
         ),
-        "doors": charts.bars_svg(
-            detail.door_openings, [d[5:] for d in detail.days], t("home.chart.doors"), t("home.unit.openings")
-        ),
-        "nights": charts.bars_svg(
+        "doors": charts.bars(detail.door_openings, days, t("home.chart.doors"), lambda n: t("home.unit.openings", n=n)),
+        "nights": charts.bars(
             detail.night_activity,
-            [d[5:] for d in detail.days],
+            days,
             t("home.chart.nights"),
-            t("home.unit.events"),
+            lambda n: t("home.unit.events", n=n),
             color="#6f42c1",
         ),
     }
