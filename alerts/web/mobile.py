@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from html import escape
+from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from alerts import actions, escalation, store, templates
 from alerts.actions import ActionError
@@ -18,11 +20,9 @@ from anxin.db.models import Alert, Home, Responder
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/l")
 
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:0;padding:1rem;max-width:28rem}"
-    "h1{font-size:1.3rem}dt{color:#555;font-size:.85rem}dd{margin:0 0 .6rem 0;font-size:1.1rem}"
-    "button,select{font-size:1.1rem;padding:.7rem;width:100%;margin:.3rem 0}"
-    ".ack{background:#0a7d32;color:#fff;border:0}.note{color:#555}"
+# One template, escaped by Jinja; its texts are the catalogue's (alerts/locales, as templates.PAGE).
+_PAGES = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=select_autoescape(["html"])
 )
 
 
@@ -35,14 +35,9 @@ def _lang(request: Request, responder: Responder | None) -> str:
     return templates.lang_of(request.headers.get("accept-language", "zh-CN")[:5])
 
 
-def _page(lang: str, body: str, status: int = 200) -> HTMLResponse:
-    t = templates.PAGE[lang]
-    html = (
-        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f'<meta name="robots" content="noindex"><title>{escape(t["title"])}</title><style>{_STYLE}</style></head>'
-        f"<body><h1>{escape(t['title'])}</h1>{body}<p class=note>{escape(t['emergency'])}</p></body></html>"
-    )
+def _page(lang: str, status: int = 200, *, message: str | None = None, **view: Any) -> HTMLResponse:
+    """The page in `lang`: a one-line `message`, or the alert `view` (rows, done, token, can_ack, outcomes)."""
+    html = _PAGES.get_template("mobile.html").render(lang=lang, t=templates.PAGE[lang], message=message, **view)
     return HTMLResponse(
         html, status_code=status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
     )
@@ -51,14 +46,14 @@ def _page(lang: str, body: str, status: int = 200) -> HTMLResponse:
 def _claim(ctx: WebContext, request: Request, token: str) -> LinkClaim | HTMLResponse:
     lang = _lang(request, None)
     if ctx.links is None:
-        return _page(lang, f"<p>{escape(templates.PAGE[lang]['link_invalid'])}</p>", 404)
+        return _page(lang, 404, message=templates.PAGE[lang]["link_invalid"])
     try:
         return verify_link(ctx.links.secret, token, ctx.clock())
     except LinkError as err:
         ctx.incr(f"link_{err.reason}")
         log.warning("mobile page: %s link refused", err.reason)
         key = "link_expired" if err.reason == "expired" else "link_invalid"
-        return _page(lang, f"<p>{escape(templates.PAGE[lang][key])}</p>", 410 if err.reason == "expired" else 403)
+        return _page(lang, 410 if err.reason == "expired" else 403, message=templates.PAGE[lang][key])
 
 
 @router.get("/{token}", response_class=HTMLResponse)
@@ -75,7 +70,7 @@ def show(token: str, request: Request) -> Response:
         lang = _lang(request, responder)
         t = templates.PAGE[lang]
         if alert is None or home is None:
-            return _page(lang, f"<p>{escape(t['link_invalid'])}</p>", 404)
+            return _page(lang, 404, message=t["link_invalid"])
         tz = store.tz_of(home.timezone)
         now = ctx.clock()
         rows = [
@@ -89,21 +84,15 @@ def show(token: str, request: Request) -> Response:
             rows.append(("", t["taken_by"].format(name=store.taker_name(session, alert))))
         if mine and home.address:  # the address only for whoever took it
             rows.append((t["address"], home.address))
-    items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows)
-    body = f"<dl>{items}</dl>"
-    done = request.query_params.get("done")
-    if done:
-        body = f"<p><strong>{escape(t['done'])}</strong></p>" + body
-    if alert.state not in escalation.CLOSED_STATES:
-        q = f"?lang={lang}"
-        if alert.state != escalation.STATE_ACKNOWLEDGED:
-            body += f'<form method=post action="/l/{token}/ack{q}"><button class=ack>{escape(t["ack"])}</button></form>'
-        options = "".join(f'<option value="{o}">{escape(t[o])}</option>' for o in escalation.OUTCOMES)
-        body += (
-            f'<form method=post action="/l/{token}/resolve{q}"><label>{escape(t["outcome"])}'
-            f"<select name=outcome>{options}</select></label><button>{escape(t['resolve'])}</button></form>"
-        )
-    return _page(lang, body)
+    is_open = alert.state not in escalation.CLOSED_STATES
+    return _page(
+        lang,
+        rows=rows,
+        done=bool(request.query_params.get("done")),
+        token=token,
+        can_ack=is_open and alert.state != escalation.STATE_ACKNOWLEDGED,
+        outcomes=escalation.OUTCOMES if is_open else (),
+    )
 
 
 def _act(request: Request, token: str, what: str, outcome: str | None) -> Response:
@@ -116,7 +105,7 @@ def _act(request: Request, token: str, what: str, outcome: str | None) -> Respon
         responder = session.get(Responder, claim.responder_id) if claim.responder_id else None
         lang = _lang(request, responder)
         if responder is None:
-            return _page(lang, f"<p>{escape(templates.PAGE[lang]['link_invalid'])}</p>", 403)
+            return _page(lang, 403, message=templates.PAGE[lang]["link_invalid"])
         try:
             if what == "ack":
                 actions.acknowledge(session, claim.alert_id, responder_actor(responder), now)
@@ -129,7 +118,7 @@ def _act(request: Request, token: str, what: str, outcome: str | None) -> Respon
             session.rollback()
             ctx.incr(f"link_{what}_{err.code}")
             msg = templates.PAGE[lang]["error"].format(reason=str(err))
-            return _page(lang, f"<p>{escape(msg)}</p>", 409 if err.code != "invalid" else 400)
+            return _page(lang, 409 if err.code != "invalid" else 400, message=msg)
     ctx.incr(f"link_{what}")
     ctx.wake()
     return RedirectResponse(f"/l/{token}?lang={lang}&done=1", status_code=303)

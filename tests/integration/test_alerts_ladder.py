@@ -360,7 +360,7 @@ def test_mobile_page_link(env: Env) -> None:
     client = env.app()
     page = client.get(path)
     assert page.status_code == 200 and "7-305" in page.text and "我来处理" in page.text and "东湖路" not in page.text
-    assert client.get(path + "?lang=en").text.count("I&#x27;ve got it") == 1
+    assert client.get(path + "?lang=en").text.count("I&#39;ve got it") == 1
     done = client.post(path + "/ack", follow_redirects=True)
     assert done.status_code == 200 and "东湖路 8 号" in done.text
     assert env.alert(alert_id).state == "acknowledged"
