@@ -61,7 +61,7 @@ MOTION_HELD_MAX = 2 * HOUR
 MAX_HELD = 8
 # A quiet episode that raised an alarm ends (re-arms) only with this much activity: a stray trigger during a long
 # absence in a home without a door sensor is not the resident back.
-REARM_EVENTS, REARM_SENSORS = 4, 2
+REARM_EVENTS, REARM_SENSORS, REARM_WINDOW = 4, 2, 10 * MIN
 # A pressure mat held this long in the night is a bed; this long otherwise, a seat (learned roles, see docs).
 BED_HOLD, SEAT_HOLD = 3 * HOUR, 45 * MIN
 
@@ -116,11 +116,13 @@ class Tuning:
     prior_days: float = 3.0
     warmup_days: float = 1.5
     tail_k: float = 4.0
+    rel_scale: float = 0.25
+    tail_min_scale_s: float = 120.0
     # The model's tails are fitted through a handful of long silences and run optimistic on data it was not tuned on
     # (peer simulator: 1.9 observed for 1.0 predicted); it aims at this share of the operator's budget.
     budget_share: float = 0.5
     half_life_days: float = 30.0  # learned gaps lose half their weight in this many days
-    reported_weight: float = 0.25  # a gap that raised an alarm is learned at this weight (a real fall must not teach)
+    reported_weight: float = 0.25  # a silence that raised an alarm is learned at this weight (a fall must not teach)
     # missed_morning before this many mornings are learned waits for a wide population late wake time (night owls).
     missed_morning_min_days: float = 7.0
     missed_morning_prior_late_h: float = 10.0
@@ -272,6 +274,8 @@ class HomeMonitor:
             prior_days=self.tuning.prior_days,
             warmup_days=self.tuning.warmup_days,
             tail_k=self.tuning.tail_k,
+            rel_scale=self.tuning.rel_scale,
+            min_scale_s=self.tuning.tail_min_scale_s,
             half_life_days=self.tuning.half_life_days,
         )
         self.still_last: float | None = None  # the last movement of any kind (any sensor switching)
@@ -480,8 +484,8 @@ class HomeMonitor:
             self.replaying_at = received
         s = self.sensors.get(sensor)
         if s is None:
-            # kind, first seen, last seen, longest gap, battery low, reported silent, room, held since
-            s = self.sensors[sensor] = [kind, t, t, 0.0, False, False, (room or "").lower(), t]
+            # kind, first seen, last seen, longest gap, battery low, reported silent, room, held since, reports 0
+            s = self.sensors[sensor] = [kind, t, t, 0.0, False, False, (room or "").lower(), t, False]
         else:
             gap = t - s[2]
             if gap > s[3]:
@@ -531,8 +535,8 @@ class HomeMonitor:
                 self.in_bed = bed
                 self._activity(t, IN_BED if bed else IN_CHAIR)
             else:
-                if bed:
-                    self.in_bed = False
+                # Off a mat: up, whatever its role turned out to be (a role learned on this release included).
+                self.in_bed = False
                 self._activity(t, room)
             return out
         if kind == "motion":
@@ -560,10 +564,10 @@ class HomeMonitor:
         if not on and v not in OFF_VALUES:
             return  # a reading (a temperature, a power level), not something a person did
         last = self.still_last
-        if last is not None and t < last:
-            return  # a late event: the silence it falls in was already counted
+        late = last is not None and t < last  # a late event: its silence was counted, its state still counts
         if (
-            last is not None
+            not late
+            and last is not None
             and self.still_ctx is not None
             and self.presence is Presence.HOME
             and self.replaying_at is None
@@ -572,18 +576,22 @@ class HomeMonitor:
             # low weight: one real fall must not teach the model that such stillness is normal.
             w = self.tuning.reported_weight if self.quiet_since is not None else 1.0
             self.still.learn_one(self.still_ctx, t - last, w)
-        if self.quiet_since is not None:
+        if self.quiet_since is not None and not late:
+            if last is not None and t - last > REARM_WINDOW:
+                self.quiet_events, self.quiet_sensors = 0, []  # lone strays hours apart are not the resident back
             self.quiet_events += 1
             if sensor not in self.quiet_sensors:
                 self.quiet_sensors.append(sensor)
             if self.quiet_events >= REARM_EVENTS and len(self.quiet_sensors) >= REARM_SENSORS:
                 self.quiet_since = None
         if kind == "motion":
-            if on:
-                self.motion_on[sensor] = t
-            else:
+            if on and self.sensors[sensor][8]:
+                self.motion_on[sensor] = t  # a PIR that reports its clears: 1 means movement still going on
+            elif not on:
+                self.sensors[sensor][8] = True
                 self.motion_on.pop(sensor, None)
-        elif not (kind == "door" and self._is_front(sensor, room)):
+        elif kind != "button" and not (kind == "door" and self._is_front(sensor, room)):
+            # (A button press is a moment, never a held state.)
             was = sensor in self.held
             if was:
                 self.held.remove(sensor)
@@ -596,6 +604,8 @@ class HomeMonitor:
                 self._learn_mat(sensor, self.sensors[sensor][7], t)
         if room is not None:
             self.sensors[sensor][6] = room.lower()
+        if late:
+            return
         held = self.held[-1] if self.held else ""
         slot = int(self._local_s(t) // QUARTER_S) % QUARTERS
         self.still_ctx = Context(sensor, v, held, slot)
@@ -989,6 +999,10 @@ class HomeMonitor:
         key = ctx.describe()
         scale = self.scale.get(FindingKind.LONG_INACTIVITY, 1.0) * self.scale.get(f"ctx:{key}", 1.0)
         ceiling = self._ceiling(last)
+        if ctx.held and self.sensors.get(ctx.held, [""])[0] == "pressure":
+            # Someone is sitting or lying on a mat: a whole afternoon of television is not a day-time stillness, and
+            # only the night's ceiling bounds how long a held mat can go unremarked.
+            ceiling = max(ceiling, self.limits.inactivity_ceiling_night_min * MIN)
         limit = min(max(self.still.limit(ctx) * scale, self.limits.inactivity_floor_min * MIN), ceiling)
         room = self._sensor_room(ctx.sensor)
         blind = [k for k, v in self.sensors.items() if v[5] and v[0] in ("motion", "pressure") and v[6] == room]

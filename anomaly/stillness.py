@@ -118,8 +118,13 @@ class Node:
             above += c
         return 0.0
 
-    def exceed(self, t: float, tail_k: float, min_scale: float) -> float:
-        """Decayed number of silences longer than `t` seconds, with an exponential tail past the longest ones."""
+    def exceed(self, t: float, tail_k: float, min_scale: float, rel_scale: float = 0.0) -> float:
+        """Decayed number of silences longer than `t` seconds, with an exponential tail past the longest ones.
+
+        The tail runs through the longest and the `tail_k`-th longest silence (or, with fewer, the shortest one), with
+        a scale of at least `min_scale` and `rel_scale` times its anchor: a silence of hours varies by tens of
+        minutes from one day to the next, one of minutes by seconds.
+        """
         h = self.hist
         if h is None or t < MIN_GAP_S:
             return 0.0 if h is None else float(sum(h))
@@ -129,8 +134,9 @@ class Node:
         k = min(tail_k, total)
         anchor = self.longest(k) if k < total else MIN_GAP_S
         if t >= anchor:
+            floor = max(min_scale, rel_scale * anchor)
             top = self.longest(1.0) if k > 1.0 else anchor
-            scale = max((top - anchor) / math.log(k), min_scale) if k > 1.0 else min_scale
+            scale = max((top - anchor) / math.log(k), floor) if k > 1.0 else floor
             return k * math.exp(-(t - anchor) / scale)
         b = bin_of(t)
         above = float(sum(h[b + 1 :]))
@@ -153,6 +159,7 @@ class StillnessModel(base.Base):
         prior_days: float = 3.0,
         tail_k: float = 4.0,
         min_scale_s: float = 120.0,
+        rel_scale: float = 0.25,
         half_life_days: float = 30.0,
         prior_share_day: float = 0.05,
         prior_share_night: float = 0.2,
@@ -169,6 +176,7 @@ class StillnessModel(base.Base):
         self.prior_days = prior_days
         self.tail_k = tail_k
         self.min_scale_s = min_scale_s
+        self.rel_scale = rel_scale
         self.half_life_days = half_life_days
         # Population prior for a silence after a random event of a home: this share of events is followed by a
         # minute or more of silence, and its tail falls off exponentially; at night both are larger (sleep).
@@ -229,7 +237,7 @@ class StillnessModel(base.Base):
         # The home's quarter-day pool leans on the population prior by days of history; contexts on their pool by
         # a fixed number of moments (a context seen a few dozen times without a long silence is trusted).
         a = self.prior_days * node.n / max(self.days, 1.0) if not key[0] else self.prior_strength
-        x = node.exceed(t, self.tail_k, self.min_scale_s)
+        x = node.exceed(t, self.tail_k, self.min_scale_s, self.rel_scale)
         return (x + a * parent) / (node.n + a)
 
     def share(self, ctx: Context, t: float) -> float:

@@ -213,11 +213,6 @@ def test_one_quiet_episode_gives_one_alarm_and_real_activity_rearms_it() -> None
     assert len(h.alarms(back)) == 1  # and a new stillness is a new alarm
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (report): the re-arm counts events over the whole episode, so two lone strays from two "
-    "sensors days apart (4 events, 2 sensors) re-arm it and the next stray's silence raises a second alarm",
-)
 def test_lone_strays_from_different_sensors_days_apart_do_not_rearm() -> None:
     h = learned(stop_last=9.0)
     start = DAY0 + timedelta(days=14, hours=9)
@@ -375,11 +370,6 @@ def test_a_checkpoint_resumes_the_same_state_and_stays_small() -> None:
     assert [f.model_dump() for f in copy.found] == [f.model_dump() for f in h.found] != []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (report): a mat whose learned role turns from bed to seat on its release (a first press is "
-    "a daytime nap) leaves in_bed set, so the resident walking in the kitchen is still 'in bed'",
-)
 def test_a_bed_mat_released_after_a_nap_empties_the_bed() -> None:
     h = Home()
     h.ev(DAY0 + timedelta(hours=14), "bed_mat", 1, "bedroom", "pressure")
@@ -388,11 +378,6 @@ def test_a_bed_mat_released_after_a_nap_empties_the_bed() -> None:
     assert not h.m.in_bed and h.m.rooms[h.m.last_room] == "kitchen"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (report): an event a few seconds older than the last one seen is dropped by _still_event "
-    "before it updates the held sensors, so a mat pressed then is never held (nor its role learned)",
-)
 def test_a_mat_press_reported_seconds_late_is_still_held() -> None:
     h = Home()
     h.pir(DAY0 + timedelta(hours=17, seconds=1), "living")  # the PIR's `0` at 17:00:06 arrives first
