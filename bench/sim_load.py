@@ -50,14 +50,14 @@ def baseline_worker(port: int, user: str, password: str, rate: float, seconds: f
 
     from anxin.mqtt import connect_and_wait, make_client
     from anxin.settings import MqttSettings
-    from contracts import SensorEvent, dump, events_topic
+    from contracts import DEFAULT_TIMEZONE, SensorEvent, dump, events_topic
 
     settings = MqttSettings(port=port, username=user, password=SecretStr(password))
     client = make_client(settings, f"agent-{user}")
     acked = [0]
     client.on_publish = lambda _c, _u, _m, reason, _p: acked.__setitem__(0, acked[0] + (not reason.is_failure))
     connect_and_wait(client, settings)
-    tz = ZoneInfo("Asia/Shanghai")
+    tz = ZoneInfo(DEFAULT_TIMEZONE)
     topic = events_topic(user)
     time.sleep(1.0)
     r0 = resource.getrusage(resource.RUSAGE_SELF)

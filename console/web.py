@@ -25,7 +25,7 @@ from console.config import ConsoleSettings
 from console.i18n import LANG_COOKIE, LANG_NAMES, SUPPORTED, negotiate, normalize, translator
 from console.redaction import Redactor
 from console.snapshot import ActivitySnapshot
-from contracts.vocabulary import CLOSED_STATES
+from contracts.vocabulary import CLOSED_STATES, SEVERITIES
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -50,7 +50,7 @@ class LoginRequired(Exception):
 
 
 def make_templates(timezone: str) -> Jinja2Templates:
-    """The page templates, with a filter showing times in the console's zone."""
+    """The page templates, with filters showing times in the console's zone and the severities as a global."""
     templates = Jinja2Templates(directory=TEMPLATES)
     zone = ZoneInfo(timezone)
 
@@ -74,6 +74,7 @@ def make_templates(timezone: str) -> Jinja2Templates:
     templates.env.filters["localtime"] = localtime
     templates.env.filters["evidence"] = evidence
     templates.env.filters["localtime_s"] = localtime_s
+    templates.env.globals["severities"] = SEVERITIES  # the pill colours a severity may take
     return templates
 
 
