@@ -23,6 +23,7 @@ from anxin.servers import InfluxD, free_port
 from console.accounts import create_operator, create_token
 from console.app import create_app
 from console.snapshot import Activity, ActivitySnapshot, read_activity
+from contracts.vocabulary import Measurement
 from tests.support.console_fixtures import console_settings
 
 
@@ -87,11 +88,10 @@ def _seed(db_url: str, influx: InfluxD, homes: int, events: int) -> tuple[str, l
     for h in ids:
         for k in range(events):
             ts = start_ms + rng.randrange(2 * 86400 * 1000)
-            lines.append(
-                f"sensor_event,home={h},agent=pi,sensor=pir{k % 3},kind=motion,room=living value=1,seq={k}i {ts}"
-            )
-        lines.append(f'agent_status,home={h},agent=pi online=1i,state="online" {start_ms}')
-        lines.append(f"heartbeat,home={h},agent=pi queue_depth=0i,min_battery=80i {start_ms + 1000}")
+            tags = f"{Measurement.SENSOR_EVENT},home={h},agent=pi,sensor=pir{k % 3},kind=motion,room=living"
+            lines.append(f"{tags} value=1,seq={k}i {ts}")
+        lines.append(f'{Measurement.AGENT_STATUS},home={h},agent=pi online=1i,state="online" {start_ms}')
+        lines.append(f"{Measurement.HEARTBEAT},home={h},agent=pi queue_depth=0i,min_battery=80i {start_ms + 1000}")
         if len(lines) > 50_000:
             flush()
     if lines:
