@@ -29,6 +29,24 @@ OUTBOX_SENT = "sent"
 OUTBOX_LOCAL = "local"
 OUTBOX_FAILED = "failed"
 OUTBOX_CANCELLED = "cancelled"
+# Delivery statuses Twilio reports in a status callback (MessageStatus), kept as an outbox row's delivery_status and
+# shown on the console; undelivered and failed mean the person did not get the SMS.
+DELIVERY_STATUSES = (
+    "accepted",
+    "scheduled",
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "read",
+    "canceled",
+    "receiving",
+    "received",
+    "partially_delivered",
+)
+UNDELIVERED = ("undelivered", "failed")
 
 # Inhibition and silences. A panic press is never held back. An offline hub explains silent sensors and flat
 # batteries, so it inhibits those; a device alert never inhibits anything that concerns the person.

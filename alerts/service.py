@@ -40,7 +40,7 @@ _DB_RETRY_MAX_S = 30.0
 _INHIBIT_RECHECK = timedelta(minutes=10)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Twilio statuses of a message that will never reach the phone.
-UNDELIVERED = ("undelivered", "failed")
+UNDELIVERED = pipeline.UNDELIVERED
 
 
 @dataclass

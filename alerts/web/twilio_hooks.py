@@ -8,6 +8,7 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Request, Response
 
 from alerts.inbound import handle_sms
+from alerts.pipeline import UNDELIVERED
 from alerts.service import record_status
 from alerts.web.app import WebContext, context, form_of
 
@@ -78,6 +79,6 @@ async def status_callback(request: Request) -> Response:
     with ctx.sessions() as session:
         found = record_status(session, sid, status, form.get("ErrorCode") or None, ctx.clock(), ctx.links)
     ctx.incr("status_callback" if found else "status_unknown_sid")
-    if found and status in ("undelivered", "failed"):
+    if found and status in UNDELIVERED:
         ctx.wake()
     return Response(status_code=204)

@@ -18,7 +18,10 @@ from contracts import vocabulary as v
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ["alerts", "anomaly", "anxin", "console", "contracts", "edge", "ingest", "firmware-sim/firmware_sim"]
 CJK = re.compile(r"[\u4e00-\u9fff]")
-OUTBOX_STATUSES = tuple(getattr(pipeline, name) for name in dir(pipeline) if name.startswith("OUTBOX_"))
+# What the console shows as an SMS status: the outbox row's own status, or the provider's delivery status.
+SMS_STATUSES = tuple(getattr(pipeline, name) for name in dir(pipeline) if name.startswith("OUTBOX_")) + tuple(
+    pipeline.DELIVERY_STATUSES
+)
 
 # Each group of codes and the catalogue prefix its console labels use.
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -28,7 +31,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "state": v.ALERT_STATES,
     "event": v.TIMELINE_ACTIONS,
     "reason": tuple(r.value for r in v.DeadLetterReason),
-    "sms": OUTBOX_STATUSES,
+    "sms": tuple(dict.fromkeys(SMS_STATUSES)),
 }
 
 
