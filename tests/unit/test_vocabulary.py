@@ -141,3 +141,28 @@ def test_no_list_of_the_vocabulary_is_written_again() -> None:
                 if len(words & group) >= least:
                     copies.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}: {name}")
     assert copies == [], "import these from contracts.vocabulary instead"
+
+
+def _audit_actions() -> Iterator[tuple[str, int, str]]:
+    """Actions passed to audit(session, now, actor, "action", ...) in console/, both sides of `x if c else y`."""
+    for path, tree in _sources():
+        if path.relative_to(ROOT).parts[0] != "console":
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or len(node.args) < 4:
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name != "audit":
+                continue
+            arg = node.args[3]
+            for option in [arg.body, arg.orelse] if isinstance(arg, ast.IfExp) else [arg]:
+                assert isinstance(option, ast.Constant), f"{path}:{node.lineno}: an audit action must be a literal"
+                yield str(path.relative_to(ROOT)), node.lineno, str(option.value)
+
+
+def test_every_audit_action_has_a_label() -> None:
+    actions = list(_audit_actions())
+    assert len(actions) >= 10, "the walk no longer finds the audit calls"
+    for lang in SUPPORTED:
+        missing = [f"{p}:{line}: {a}" for p, line, a in actions if f"audit_action.{a}" not in MESSAGES[lang]]
+        assert missing == [], lang
