@@ -968,7 +968,7 @@ class HomeMonitor:
                 nxt.append(last + EPISODE_GAP)
             return
         if (
-            room_class(self._room_name(self.last_room)) not in SLEEP_ROOMS
+            not (self.last_room < len(self.sleepy) and self.sleepy[self.last_room])
             and self.sees_bed
             and not self.deep_night(last)
         ):
@@ -991,6 +991,10 @@ class HomeMonitor:
         last, ctx = self.still_last, self.still_ctx
         if last is None or ctx is None or self.quiet_since is not None:
             return  # one alert per quiet episode: it re-arms once the resident is moving about again
+        floor = self.limits.inactivity_floor_min * MIN
+        if now < last + floor:
+            nxt.append(last + floor)  # no limit is below the floor: nothing to work out yet (most checks end here)
+            return
         busy = [since for since in self.motion_on.values() if now - since < MOTION_HELD_MAX]
         if busy:
             # A motion sensor still reporting 1 is movement in progress (a PIR that reports intervals), not silence.
@@ -1003,10 +1007,11 @@ class HomeMonitor:
             # Someone is sitting or lying on a mat: a whole afternoon of television is not a day-time stillness, and
             # only the night's ceiling bounds how long a held mat can go unremarked.
             ceiling = max(ceiling, self.limits.inactivity_ceiling_night_min * MIN)
-        limit = min(max(self.still.limit(ctx) * scale, self.limits.inactivity_floor_min * MIN), ceiling)
+        limit = min(max(self.still.limit(ctx) * scale, floor), ceiling)
         room = self._sensor_room(ctx.sensor)
-        blind = [k for k, v in self.sensors.items() if v[5] and v[0] in ("motion", "pressure") and v[6] == room]
-        if blind:
+        if now >= last + limit and any(
+            v[5] and v[0] in ("motion", "pressure") and v[6] == room for v in self.sensors.values()
+        ):
             # A silent sensor in the room the resident was last seen in: they may simply be there, unseen. A quiet
             # sensor says something about its own room only, so other rooms keep their limits.
             limit = ceiling

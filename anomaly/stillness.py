@@ -73,11 +73,14 @@ class Context:
 class Node:
     """Decayed counts of one context: all its silences, and a log-histogram of those of a minute or more."""
 
-    __slots__ = ("hist", "n")
+    __slots__ = ("_tail", "hist", "n")
 
     def __init__(self) -> None:
         self.n = 0.0
         self.hist: array[float] | None = None
+        # (tail_k, total, anchor, top) of the last tail read: limits are read far more often than long silences
+        # arrive, so the histogram walk is done once per change (not part of the state).
+        self._tail: tuple[float, float, float, float] | None = None
 
     def __getstate__(self) -> tuple[float, bytes | None]:
         return (self.n, None if self.hist is None else self.hist.tobytes())
@@ -85,6 +88,7 @@ class Node:
     def __setstate__(self, state: tuple[float, bytes | None]) -> None:
         self.n = state[0]
         self.hist = None
+        self._tail = None
         if state[1] is not None:
             self.hist = array("f")
             self.hist.frombytes(state[1])
@@ -92,11 +96,11 @@ class Node:
     def learn(self, gap_s: float, w: float) -> None:
         """Count one silence."""
         self.n += w
-        b = bin_of(gap_s)
-        if b >= 0:
+        if gap_s >= MIN_GAP_S:
             if self.hist is None:
                 self.hist = array("f", bytes(4 * BINS))
-            self.hist[b] += w
+            self.hist[bin_of(gap_s)] += w
+            self._tail = None
 
     def decay(self, f: float) -> None:
         """Multiply every count by `f`."""
@@ -104,6 +108,7 @@ class Node:
         if self.hist is not None:
             for i in range(BINS):
                 self.hist[i] *= f
+            self._tail = None
 
     def longest(self, weight: float = 1.0) -> float:
         """The silence that `weight` (decayed) silences exceeded, log-interpolated in its bin (0 if none)."""
@@ -121,21 +126,26 @@ class Node:
     def exceed(self, t: float, tail_k: float, min_scale: float, rel_scale: float = 0.0) -> float:
         """Decayed number of silences longer than `t` seconds, with an exponential tail past the longest ones.
 
-        The tail runs through the longest and the `tail_k`-th longest silence (or, with fewer, the shortest one), with
+        The tail runs through the longest and the `tail_k`-th longest silence (or, with fewer, from one minute), with
         a scale of at least `min_scale` and `rel_scale` times its anchor: a silence of hours varies by tens of
         minutes from one day to the next, one of minutes by seconds.
         """
         h = self.hist
-        if h is None or t < MIN_GAP_S:
-            return 0.0 if h is None else float(sum(h))
-        total = float(sum(h))
-        if total <= 0:
+        if h is None:
             return 0.0
+        tail = self._tail
+        if tail is None or tail[0] != tail_k:
+            total = float(sum(h))
+            k = min(tail_k, total)
+            anchor = self.longest(k) if k < total else MIN_GAP_S
+            top = self.longest(1.0) if k > 1.0 else anchor
+            tail = self._tail = (tail_k, total, anchor, top)
+        _, total, anchor, top = tail
+        if t < MIN_GAP_S or total <= 0:
+            return total
         k = min(tail_k, total)
-        anchor = self.longest(k) if k < total else MIN_GAP_S
         if t >= anchor:
             floor = max(min_scale, rel_scale * anchor)
-            top = self.longest(1.0) if k > 1.0 else anchor
             scale = max((top - anchor) / math.log(k), floor) if k > 1.0 else floor
             return k * math.exp(-(t - anchor) / scale)
         b = bin_of(t)
@@ -270,7 +280,7 @@ class StillnessModel(base.Base):
         elif self.score_one(ctx, hi) > self.level:
             value = hi
         else:
-            for _ in range(24):  # bisection in log time: within 0.01 % of the ceiling/floor ratio
+            for _ in range(12):  # bisection in log time: within 0.1 % of the ceiling/floor ratio
                 mid = math.sqrt(lo * hi)
                 if self.score_one(ctx, mid) > self.level:
                     lo = mid

@@ -1,5 +1,5 @@
 """`python -m anxin` is the `anxin` command."""
 
-from anxin.cli import app
+from shell.cli import app
 
 app()

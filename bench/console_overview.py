@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from anxin.db.engine import make_engine, session_factory, upgrade
 from anxin.db.models import Alert, Assignment, Home, Responder
-from anxin.servers import InfluxD, free_port
+from shell.servers import InfluxD, free_port
 from console.accounts import create_operator, create_token
 from console.app import create_app
 from console.snapshot import Activity, ActivitySnapshot, read_activity

@@ -142,7 +142,7 @@ def main() -> None:
         worker(a.worker, a.rate, a.seconds, a.homes, a.port, Path(a.state))
         return
     from anxin.broker import Credentials
-    from anxin.servers import Mosquitto, free_port
+    from shell.servers import Mosquitto, free_port
 
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)

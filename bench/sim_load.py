@@ -152,7 +152,7 @@ def main() -> None:
     from firmware_sim.load import register_load_homes
 
     from anxin.broker import SERVICE_ACL, Credentials
-    from anxin.servers import Mosquitto, free_port
+    from shell.servers import Mosquitto, free_port
     from anxin.settings import MqttSettings
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from anxin.cli import app
+from shell.cli import app
 
 if __name__ == "__main__":
     sys.exit(app(["console", *sys.argv[1:]], prog_name="anxin"))

@@ -20,7 +20,7 @@ from typing import Any
 
 from anxin.broker import new_password, write_broker_files
 from anxin.influxql import InfluxQL
-from anxin.servers import InfluxD, ManagedProcess, find_binary, free_port, port_open
+from shell.servers import InfluxD, ManagedProcess, find_binary, free_port, port_open
 from contracts.topics import ROOT
 from contracts.vocabulary import Measurement
 from ingest.mqttlink import _U16, _packet, _utf8, connect_packet, parse_packets

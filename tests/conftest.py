@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from anxin.db.engine import upgrade
-from anxin.servers import InfluxD, VictoriaMetrics, free_port
+from shell.servers import InfluxD, VictoriaMetrics, free_port
 from tests.support.servers import Broker
 
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from anxin.db.engine import make_engine, session_factory
 from anxin.influxql import InfluxQL, Series
-from anxin.servers import InfluxD, free_port
+from shell.servers import InfluxD, free_port
 from console.app import create_app
 from tests.support.console_fixtures import (
     PASSWORD,

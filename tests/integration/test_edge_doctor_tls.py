@@ -10,7 +10,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from anxin.broker import TlsListener
-from anxin.servers import free_port
+from shell.servers import free_port
 from edge.doctor import run_doctor
 from edge.link import AgentLink
 from edge.seqstore import SeqStore

@@ -98,7 +98,7 @@ def _agent_config(tmp: Path, broker: EdgeBroker, local: LocalBroker, drain_rate:
 def _start_agent(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-c", "from anxin.cli import app; app()", "edge", "run", "-c", str(cfg)],
+            [sys.executable, "-c", "from shell.cli import app; app()", "edge", "run", "-c", str(cfg)],
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from alerts.config import AlertsOptions, AlertsSettings
 from alerts.service import ServiceStats, run_service
-from anxin.servers import InfluxD, free_port
+from shell.servers import InfluxD, free_port
 from anxin.settings import DatabaseSettings, InfluxSettings, MqttSettings
 from console.app import create_app
 from console.config import ConsoleSettings

@@ -18,7 +18,7 @@ from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import DeadLetter, Home
 from anxin.influxql import InfluxQL
 from anxin.mqtt import connect_and_wait, make_client
-from anxin.servers import InfluxD, VictoriaMetrics
+from shell.servers import InfluxD, VictoriaMetrics
 from anxin.settings import InfluxSettings
 from contracts import events_topic
 from ingest.config import IngestOptions, IngestSettings

@@ -36,7 +36,7 @@ from anxin.mqtt import (
     make_client,
     session_takeovers,
 )
-from anxin.servers import InfluxD
+from shell.servers import InfluxD
 from anxin.settings import InfluxSettings, MqttSettings
 from contracts import events_topic
 from contracts.topics import FINDINGS_FILTER, ROOT, TopicKind, findings_topic, home_filter, status_topic

@@ -22,7 +22,7 @@ from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import DeadLetter, DeadLetterCount, Home, HomeSensor
 from anxin.influxql import InfluxQL
 from anxin.mqtt import connect_and_wait, make_client
-from anxin.servers import InfluxD
+from shell.servers import InfluxD
 from anxin.settings import InfluxSettings
 from contracts import events_topic, heartbeat_topic, status_topic
 from edge.link import AgentLink

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from anxin.db.engine import upgrade
-from anxin.servers import free_port
+from shell.servers import free_port
 
 
 def _pg_bin() -> Path | None:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Alert, AlertEvent, Assignment, Home, Resident, Responder, SmsOutbox
-from anxin.servers import InfluxD
+from shell.servers import InfluxD
 from anxin.settings import DatabaseSettings, InfluxSettings
 from console.accounts import create_operator, create_token
 from console.app import create_app

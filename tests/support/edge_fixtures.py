@@ -16,7 +16,7 @@ import pytest
 
 from anxin.broker import SERVICE_ACL, Credentials, TlsListener, write_broker_files
 from anxin.mqtt import connect_and_wait, make_client
-from anxin.servers import ManagedProcess, Mosquitto, find_binary, free_port, port_open
+from shell.servers import ManagedProcess, Mosquitto, find_binary, free_port, port_open
 from anxin.settings import MqttSettings
 
 HOME = "h-edgetest01"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from anxin.influxql import InfluxQL
-from anxin.servers import InfluxD, ManagedProcess, free_port, port_open
+from shell.servers import InfluxD, ManagedProcess, free_port, port_open
 from anxin.settings import InfluxSettings
 from ingest.bench import FastPublisher, ingest_env, start_bench_broker, try_scrape
 from ingest.config import IngestOptions, IngestSettings

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anxin.broker import SERVICE_ACL, Credentials
-from anxin.servers import Mosquitto, free_port
+from shell.servers import Mosquitto, free_port
 from anxin.settings import MqttSettings
 
 

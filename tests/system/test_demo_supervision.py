@@ -216,6 +216,6 @@ def test_children_die_with_a_sigkilled_demo(tmp_path: Path, twilio: TwilioStandi
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
     # The kernel released the folder's lock with the dead demo: a new one may start there.
-    from anxin.supervisor import lock_folder
+    from shell.supervisor import lock_folder
 
     os.close(lock_folder(d.state / "demo.lock"))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from anxin.servers import ManagedProcess
-from anxin.supervisor import Backoff, FolderBusy, Supervisor, describe_exit, lock_folder, stop_all
+from shell.servers import ManagedProcess
+from shell.supervisor import Backoff, FolderBusy, Supervisor, describe_exit, lock_folder, stop_all
 from tests.support.processes import alive
 from tests.support.waiting import wait_for
 
@@ -64,7 +64,7 @@ def test_a_second_lock_on_the_folder_is_refused_until_the_first_is_gone(tmp_path
 
 PARENT = """
 import sys, time
-from anxin.servers import ManagedProcess
+from shell.servers import ManagedProcess
 p = ManagedProcess("child", ["sleep", "60"], __import__("pathlib").Path(sys.argv[1]), die_with_parent=True)
 p.spawn()
 print(p.proc.pid, flush=True)

@@ -39,7 +39,7 @@ def test_unit_restarts_always_and_is_hardened(name: str) -> None:
 def test_every_python_service_runs_an_existing_command() -> None:
     from typer.main import get_command
 
-    from anxin.cli import app
+    from shell.cli import app
 
     commands = set(get_command(app).commands)  # type: ignore[attr-defined]
     for name in ("ingest", "anomaly", "alerts", "console"):

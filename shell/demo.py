@@ -14,9 +14,9 @@ from anxin.broker import Credentials
 from anxin.mqtt import ensure_session
 from anxin.registry import credentials_path, register_demo_homes
 from anxin.runtime import settings_or_exit, setup_logging
-from anxin.servers import InfluxD, ManagedProcess, Mosquitto, ServerError, free_port, port_open
+from shell.servers import InfluxD, ManagedProcess, Mosquitto, ServerError, free_port, port_open
 from anxin.settings import MqttSettings, ServiceSettings
-from anxin.supervisor import FolderBusy, Supervisor, describe_exit, lock_folder, stop_all
+from shell.supervisor import FolderBusy, Supervisor, describe_exit, lock_folder, stop_all
 
 # Started in this order, stopped in reverse: the simulator stops first so nothing is left half-sent. The simulator
 # first replays a day of routine, as agents replay their queues, so the console has history from the start.

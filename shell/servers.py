@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anxin.broker import write_broker_files
-from anxin.supervisor import die_with_parent
+from shell.supervisor import die_with_parent
 
 
 class ServerError(RuntimeError):

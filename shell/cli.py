@@ -79,7 +79,7 @@ def demo(
 ) -> None:
     """Run everything on this machine: Mosquitto, InfluxDB, every service and simulated homes."""
     use_config(config)
-    from anxin.demo import run_demo
+    from shell.demo import run_demo
 
     raise typer.Exit(run_demo(homes=homes, console_port=console_port))
 
