@@ -40,7 +40,7 @@ def worker(mode: str, rate: float, seconds: float, homes: int, port: int, state:
     from anxin.mqtt import connect_and_wait, make_client
     from anxin.settings import MqttSettings
     from edge.link import AgentLink
-    from edge.seqstore import SeqStore
+    from edge.queue import DiskQueue
 
     pw = json.loads(os.environ["EDGE_BENCH_USERS"])
     names = sorted(pw)[:homes]
@@ -54,7 +54,7 @@ def worker(mode: str, rate: float, seconds: float, homes: int, port: int, state:
             connect_and_wait(c, s)
             clients.append(c)
     else:
-        queue = SeqStore(state / f"q-{os.getpid()}.sqlite")
+        queue = DiskQueue(state / f"q-{os.getpid()}.sqlite")
         for h in names:
             link = AgentLink(
                 MqttSettings(port=port, username=h, password=pw[h]),

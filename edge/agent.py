@@ -13,8 +13,8 @@ from typing import Any
 
 from edge.config import EdgeSettings
 from edge.link import AgentLink
+from edge.queue import DiskQueue
 from edge.sensors import Reading
-from edge.seqstore import SeqStore
 
 log = logging.getLogger(__name__)
 # The agent refuses to stamp events with a clock earlier than this: no real event can predate the build.
@@ -57,7 +57,7 @@ class EdgeAgent:
     ) -> None:
         self.settings = settings
         self.now = now
-        self.queue = SeqStore(settings.queue_path(), settings.queue)
+        self.queue = DiskQueue(settings.queue_path(), settings.queue)
         self.link = AgentLink(
             settings.mqtt,
             settings.home,

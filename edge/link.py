@@ -18,7 +18,7 @@ from anxin.broker import agent_client_id
 from anxin.mqtt import make_client
 from anxin.settings import MqttSettings
 from contracts import Heartbeat, SensorEvent, SensorHealth, Status, dump, events_topic, heartbeat_topic, status_topic
-from edge.seqstore import SeqStore
+from edge.queue import DiskQueue
 
 log = logging.getLogger(__name__)
 AGENT_VERSION = "0.2.0"
@@ -61,7 +61,7 @@ class AgentLink:
         settings: MqttSettings,
         home: str,
         agent: str,
-        seqs: SeqStore,
+        queue: DiskQueue,
         now: datetime,
         *,
         drain_rate: float | None = None,
@@ -69,8 +69,8 @@ class AgentLink:
         cpu_temp: Callable[[], float | None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.home, self.agent, self._seqs = home, agent, seqs
-        seqs.claim(agent, home)
+        self.home, self.agent, self._queue = home, agent, queue
+        queue.claim(agent, home)
         self._settings = settings
         self._started = time.monotonic()
         self._rng = rng or random.Random()
@@ -92,7 +92,7 @@ class AgentLink:
         self._inflight: dict[int, int] = {}  # mid -> seq
         self._inflight_seqs: set[int] = set()
         self._acks: collections.deque[tuple[int, bool, str]] = collections.deque()
-        self._live_from = seqs.last_seq(agent) + 1
+        self._live_from = queue.last_seq(agent) + 1
         self._backlog_sensors: set[str] = set()
         self._lock = threading.Lock()
         self._again = False
@@ -108,8 +108,8 @@ class AgentLink:
         online = Status(state="online", agent=self.agent, version=AGENT_VERSION, ts=datetime.now().astimezone())
         client.publish(status_topic(self.home), dump(online), qos=1, retain=True)
         # Everything queued before this connection is backlog, drained at a bounded rate; later events are live.
-        live_from = self._seqs.last_seq(self.agent) + 1
-        self._backlog_sensors = self._seqs.backlog_sensors(self.agent, live_from)
+        live_from = self._queue.last_seq(self.agent) + 1
+        self._backlog_sensors = self._queue.backlog_sensors(self.agent, live_from)
         self._live_from = live_from
         if self._bucket is not None:
             self._bucket.tokens, self._bucket.at = 0.0, time.monotonic()
@@ -155,7 +155,7 @@ class AgentLink:
                 log.error("broker refused event %s/%d: %s", self.agent, seq, reason)
             else:
                 self.acked += 1
-        self._seqs.ack(self.agent, done)
+        self._queue.ack(self.agent, done)
         if not self.connected.is_set():
             return
         window = self.max_inflight - len(self._inflight)
@@ -166,7 +166,7 @@ class AgentLink:
         need_timer = False
         now = time.monotonic()
         if self._bucket is None:
-            for row in self._seqs.head(self.agent, None, scan):
+            for row in self._queue.head(self.agent, None, scan):
                 if window <= 0:
                     break
                 if row.seq not in self._inflight_seqs:
@@ -174,8 +174,8 @@ class AgentLink:
                     window -= 1
             return
         if self._backlog_sensors:
-            backlog = self._seqs.head(self.agent, self._live_from, scan)
-            safety = self._seqs.head(self.agent, self._live_from, scan, safety_only=True)
+            backlog = self._queue.head(self.agent, self._live_from, scan)
+            safety = self._queue.head(self.agent, self._live_from, scan, safety_only=True)
             rows = sorted({r.seq: r for r in backlog + safety}.values(), key=lambda r: r.seq)
             if len(backlog) < scan:
                 self._backlog_sensors = {r.sensor for r in backlog}
@@ -191,7 +191,7 @@ class AgentLink:
                     blocked.add(row.sensor)
                     need_timer = True
         if window > 0:
-            for row in self._seqs.after(self.agent, self._live_from, scan):
+            for row in self._queue.after(self.agent, self._live_from, scan):
                 if window <= 0:
                     break
                 if row.seq in self._inflight_seqs or row.sensor in self._backlog_sensors:
@@ -244,12 +244,12 @@ class AgentLink:
                 value=value,
                 room=room,
                 battery=battery,
-                epoch=self._seqs.epoch,
+                epoch=self._queue.epoch,
             )
             box.append(event)
             return dump(event)
 
-        self._seqs.enqueue(self.agent, sensor, kind in SAFETY_KINDS, time.time(), build=build)
+        self._queue.enqueue(self.agent, sensor, kind in SAFETY_KINDS, time.time(), build=build)
         self._saw(sensor, ts, battery)
         self.sent += 1
         self._kick()
@@ -266,7 +266,7 @@ class AgentLink:
     ) -> int:
         """Queue an event that cannot be stamped yet (the clock is wrong); `stamp_held` stamps it later."""
         draft = json.dumps({"sensor": sensor, "kind": kind, "value": value, "room": room, "battery": battery})
-        seq = self._seqs.enqueue(self.agent, sensor, kind in SAFETY_KINDS, time.time(), draft=draft, boot=boot)
+        seq = self._queue.enqueue(self.agent, sensor, kind in SAFETY_KINDS, time.time(), draft=draft, boot=boot)
         self.sent += 1
         return seq
 
@@ -275,7 +275,7 @@ class AgentLink:
         from datetime import timedelta
 
         payloads: dict[int, bytes] = {}
-        for held in self._seqs.held(self.agent):
+        for held in self._queue.held(self.agent):
             d = json.loads(held.draft)
             if held.boot_id == boot[0] and held.boot_s is not None:
                 ts = now - timedelta(seconds=max(0.0, boot[1] - held.boot_s))
@@ -294,14 +294,14 @@ class AgentLink:
                 value=d["value"],
                 room=d["room"],
                 battery=d["battery"],
-                epoch=self._seqs.epoch,
+                epoch=self._queue.epoch,
             )
             payloads[held.seq] = dump(event)
             self._saw(d["sensor"], ts, d["battery"])
         if payloads:
-            self._seqs.stamp(self.agent, payloads, time.time())
+            self._queue.stamp(self.agent, payloads, time.time())
             # Held events are older than anything live: they drain as backlog.
-            self._backlog_sensors |= {json.loads(h.draft)["sensor"] for h in self._seqs.held(self.agent)}
+            self._backlog_sensors |= {json.loads(h.draft)["sensor"] for h in self._queue.held(self.agent)}
             self._kick()
         return len(payloads)
 
@@ -313,15 +313,15 @@ class AgentLink:
 
     def queue_state(self) -> tuple[int, float | None]:
         """Events waiting in the disk queue and the oldest one's age in seconds."""
-        return self._seqs.depth(self.agent, time.time())
+        return self._queue.depth(self.agent, time.time())
 
     def heartbeat(self, now: datetime) -> None:
         """Publish a health report; report queue drops (as a `queue_drop` event) and expire old events first."""
-        self._seqs.expire(self.agent, time.time())
-        _total, unreported = self._seqs.drops(self.agent)
+        self._queue.expire(self.agent, time.time())
+        _total, unreported = self._queue.drops(self.agent)
         if unreported:
             log.warning("home %s: dropped %d queued event(s) (queue full or too old)", self.home, unreported)
-            self._seqs.mark_drops_reported(self.agent, unreported)
+            self._queue.mark_drops_reported(self.agent, unreported)
             self.publish_event(now, AGENT_SENSOR, "queue_drop", unreported)
             self.sensors.pop(AGENT_SENSOR, None)
         depth, oldest = self.queue_state()
@@ -343,7 +343,7 @@ class AgentLink:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._kick()
-            if self._seqs.depth(self.agent, time.time())[0] == 0:
+            if self._queue.depth(self.agent, time.time())[0] == 0:
                 return True
             time.sleep(0.02)
         return False

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from anxin.broker import SIM_CONTROL_ROOT
 from anxin.mqtt import connect_and_wait, make_client
 from edge.link import AgentLink
-from edge.seqstore import SeqStore
+from edge.queue import DiskQueue
 from firmware_sim.config import SimSettings
 from firmware_sim.homes import SimHome, SimHomes
 from firmware_sim.model import DAY, LAYOUTS, PROFILES, Event, HomeSim, HomeSpec, IncidentPlan, SensorModel, kit_sensors
@@ -56,7 +56,7 @@ class SimRunner:
         self.sim_start = self.wall0 = 0.0
         self.homes = {h.home: h for h in homes}
         self.tz = ZoneInfo(settings.sim.timezone)
-        self.seqs = SeqStore(settings.state_dir / "sim" / "seq.sqlite")
+        self.queue = DiskQueue(settings.state_dir / "sim" / "seq.sqlite")
         self.links: dict[str, AgentLink] = {}
         self.presses: queue.Queue[str] = queue.Queue()
         self._control: mqtt.Client | None = None
@@ -67,7 +67,7 @@ class SimRunner:
 
     def _link(self, h: SimHome) -> AgentLink:
         mq = self.settings.mqtt.model_copy(update={"username": h.home, "password": SecretStr(h.password)})
-        return AgentLink(mq, h.home, h.agent, self.seqs, self.now())
+        return AgentLink(mq, h.home, h.agent, self.queue, self.now())
 
     def _start_control(self) -> None:
         if not self.settings.mqtt.username or not self.settings.mqtt.password:
@@ -153,7 +153,7 @@ class SimRunner:
             if self._control is not None:
                 self._control.disconnect()
                 self._control.loop_stop()
-            self.seqs.close()
+            self.queue.close()
 
     def sim_now(self) -> float:
         """Model time now: the past window played at `speed`, never ahead of the wall clock."""

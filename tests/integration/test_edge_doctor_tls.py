@@ -13,7 +13,7 @@ from anxin.broker import TlsListener
 from shell.servers import free_port
 from edge.doctor import run_doctor
 from edge.link import AgentLink
-from edge.seqstore import SeqStore
+from edge.queue import DiskQueue
 from tests.support import edge_fixtures
 from tests.support.edge_fixtures import (
     HOME,
@@ -65,7 +65,7 @@ def test_events_over_tls_with_home_credentials(tls_broker: EdgeBroker, tmp_path:
     settings = tls_broker.settings(HOME).model_copy(
         update={"port": tls_broker.tls.port, "tls": True, "ca_file": tls_broker.tls.cafile}  # type: ignore[union-attr]
     )
-    q = SeqStore(tmp_path / "q.sqlite")
+    q = DiskQueue(tmp_path / "q.sqlite")
     link = AgentLink(settings, HOME, "pi", q, datetime.now(UTC))
     link.start()
     assert link.connected.wait(10)

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge.link import AgentLink
-from edge.queue import QueueLimits
-from edge.seqstore import SeqStore
+from edge.queue import DiskQueue, QueueLimits
 from tests.support import edge_fixtures
 from tests.support.edge_fixtures import (
     HOME,
@@ -36,7 +35,7 @@ def now() -> datetime:
 
 def test_broker_outage_loses_nothing_and_live_events_flow_during_drain(edge_broker: EdgeBroker, tmp_path: Path) -> None:
     collector = Collector.start(edge_broker.settings("ingest"))
-    queue = SeqStore(tmp_path / "q.sqlite")
+    queue = DiskQueue(tmp_path / "q.sqlite")
     link = AgentLink(edge_broker.settings(HOME), HOME, "pi", queue, now(), drain_rate=200.0, max_inflight=10)
     link.start()
     assert link.connected.wait(10)
@@ -164,7 +163,7 @@ def test_sigkill_mid_drain_loses_nothing(edge_broker: EdgeBroker, local_broker: 
 def test_full_queue_drops_oldest_non_safety_and_reports_it(edge_broker: EdgeBroker, tmp_path: Path) -> None:
     collector = Collector.start(edge_broker.settings("ingest"))
     edge_broker.stop()
-    queue = SeqStore(tmp_path / "q.sqlite", QueueLimits(max_events=50))
+    queue = DiskQueue(tmp_path / "q.sqlite", QueueLimits(max_events=50))
     link = AgentLink(edge_broker.settings(HOME), HOME, "pi", queue, now(), drain_rate=1000.0)
     link.start()
     presses = []

@@ -26,12 +26,12 @@ from shell.servers import InfluxD
 from anxin.settings import InfluxSettings
 from contracts import events_topic, heartbeat_topic, status_topic
 from edge.link import AgentLink
-from edge.seqstore import SeqStore
+from edge.queue import DiskQueue
 from ingest.config import IngestOptions, IngestSettings
 from ingest.deadletters import DeadLetterLimits, DeadLetterStore, Sample, Tally
 from ingest.service import IngestService
 from tests.support.alerts_fixtures import any_db_url, postgres  # noqa: F401 (fixtures)
-from tests.support.servers import Broker
+from shell.servers import Broker
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -239,7 +239,7 @@ def test_an_agent_whose_queue_was_recreated_has_all_its_events_stored(
     svc = run_ingest("reflash")
     t0 = datetime.now(UTC) - timedelta(minutes=10)
     for card, offset in (("sd-old", 0), ("sd-new", 100)):  # a re-flashed SD card: a new, empty queue
-        queue = SeqStore(tmp_path / card / "queue.db")
+        queue = DiskQueue(tmp_path / card / "queue.db")
         link = AgentLink(broker.settings(home), home, "pi-1", queue, datetime.now(UTC))
         link.start()
         assert link.connected.wait(10)
