@@ -20,9 +20,9 @@ from anxin.health import broker_check, influx_check, report, sql_check
 from anxin.influxql import InfluxQL
 from anxin.web_headers import add_security_headers
 from console.config import ConsoleSettings
-from console.data import OverviewCache
 from console.hardening import CSP, serve_docs
 from console.i18n import translator
+from console.overview import OverviewCache
 from console.redaction import mask_key
 from console.routers import accounts, alerts, audit, auth, homes, live, outbox, responders
 from console.snapshot import ActivitySnapshot

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from console import actions, data
+from console import actions, views
 from console.accounts import Principal, audit
 from console.i18n import translator
+from console.queries.alerts import alert_detail, open_alerts, recent_closed_alerts
 from console.web import (
     AlertId,
     ApiUser,
@@ -28,16 +29,16 @@ from contracts.vocabulary import OUTCOMES
 router = APIRouter(tags=["alerts"])
 
 
-@router.get("/api/alerts", response_model=data.AlertsView)
-def alerts_json(request: Request, session: SessionDep, user: ApiUser) -> data.AlertsView:
+@router.get("/api/alerts", response_model=views.AlertsView)
+def alerts_json(request: Request, session: SessionDep, user: ApiUser) -> views.AlertsView:
     """Alerts neither resolved nor expired, most severe and oldest first."""
-    return data.open_alerts(session, redactor(request, user))
+    return open_alerts(session, redactor(request, user))
 
 
-@router.get("/api/alerts/closed", response_model=data.AlertsView)
-def closed_alerts_json(request: Request, session: SessionDep, user: ApiUser) -> data.AlertsView:
+@router.get("/api/alerts/closed", response_model=views.AlertsView)
+def closed_alerts_json(request: Request, session: SessionDep, user: ApiUser) -> views.AlertsView:
     """The newest 50 resolved or expired alerts."""
-    return data.recent_closed_alerts(session, redactor(request, user))
+    return recent_closed_alerts(session, redactor(request, user))
 
 
 @router.get("/alerts", include_in_schema=False)
@@ -47,12 +48,12 @@ def alerts_page(request: Request, session: SessionDep, user: PageUser) -> Respon
     return render(
         request,
         "alerts.html",
-        {"view": data.open_alerts(session, red), "closed": data.recent_closed_alerts(session, red, 20)},
+        {"view": open_alerts(session, red), "closed": recent_closed_alerts(session, red, 20)},
     )
 
 
-def _detail(request: Request, session: SessionDep, alert_id: int, who: Principal) -> data.AlertDetail:
-    detail = data.alert_detail(session, alert_id, redactor(request, who))
+def _detail(request: Request, session: SessionDep, alert_id: int, who: Principal) -> views.AlertDetail:
+    detail = alert_detail(session, alert_id, redactor(request, who))
     if detail is None:
         raise HTTPException(404, f"no alert {alert_id}")
     audit(session, now_utc(), who.actor, "view_alert", f"alert:{alert_id}", {"home": detail.alert.home_id})
@@ -60,8 +61,8 @@ def _detail(request: Request, session: SessionDep, alert_id: int, who: Principal
     return detail
 
 
-@router.get("/api/alerts/{alert_id}", response_model=data.AlertDetail)
-def alert_json(request: Request, alert_id: AlertId, session: SessionDep, user: ApiUser) -> data.AlertDetail:
+@router.get("/api/alerts/{alert_id}", response_model=views.AlertDetail)
+def alert_json(request: Request, alert_id: AlertId, session: SessionDep, user: ApiUser) -> views.AlertDetail:
     """One alert: evidence, timeline (each SMS with its delivery status) and its SMS."""
     return _detail(request, session, alert_id, user)
 
@@ -152,7 +153,7 @@ def alert_form(
             body = actions.ResolveBody(outcome=outcome, note=text.strip() or None)
             actions.resolve(session, alert_id, user, body, now)
         elif action == "silence":
-            detail = data.alert_detail(session, alert_id, redactor(request, user))
+            detail = alert_detail(session, alert_id, redactor(request, user))
             if detail is None:
                 raise actions.ActionError("not_found", f"no alert {alert_id}")
             mins = int(minutes) if minutes.isdigit() else 0
@@ -162,7 +163,7 @@ def alert_form(
     except (actions.ActionError, ValidationError) as err:
         session.rollback()
         code = err.code if isinstance(err, actions.ActionError) else "invalid"
-        detail = data.alert_detail(session, alert_id, redactor(request, user))
+        detail = alert_detail(session, alert_id, redactor(request, user))
         if detail is None:
             raise HTTPException(404, f"no alert {alert_id}") from err
         message = t(f"action.error.{code}") if t.has(f"action.error.{code}") else t("action.error.invalid")

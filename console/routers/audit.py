@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from console import data
+from console import views
+from console.queries.audit import audit_entries
 from console.web import MAX_PAGE, ApiUser, Offset, PageUser, SessionDep, render, require_admin
 
 router = APIRouter(tags=["audit"])
@@ -15,13 +16,13 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 ActorQ = Annotated[str | None, Query(max_length=64)]
 
 
-@router.get("/api/audit", response_model=data.AuditView)
+@router.get("/api/audit", response_model=views.AuditView)
 def audit_json(
     session: SessionDep, user: ApiUser, limit: Limit = 200, offset: Offset = 0, actor: ActorQ = None
-) -> data.AuditView:
+) -> views.AuditView:
     """Audit entries, newest first."""
     require_admin(user)
-    return data.audit_entries(session, limit, offset, actor or None)
+    return audit_entries(session, limit, offset, actor or None)
 
 
 @router.get("/audit", include_in_schema=False)
@@ -30,5 +31,5 @@ def audit_page(
 ) -> Response:
     """The audit page, 200 entries at a time."""
     require_admin(user)
-    view = data.audit_entries(session, 200, offset, actor or None)
+    view = audit_entries(session, 200, offset, actor or None)
     return render(request, "audit.html", {"view": view, "offset": offset, "actor": actor or ""})

@@ -11,9 +11,12 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from anxin.db.models import Home
-from console import charts, data
+from console import charts, overview, views
 from console.accounts import Principal, audit
 from console.i18n import translator
+from console.queries import alerts as alert_queries
+from console.queries import homes as home_queries
+from console.queries import responders as responder_queries
 from console.snapshot import ActivitySnapshot
 from console.web import (
     MAX_ID,
@@ -32,7 +35,7 @@ from contracts.vocabulary import OUTCOMES
 
 router = APIRouter(tags=["homes"])
 District = Annotated[str | None, Query(max_length=80)]
-StateQ = Annotated[data.HomeState | None, Query()]
+StateQ = Annotated[views.HomeState | None, Query()]
 ResponderQ = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Search = Annotated[str | None, Query(max_length=80)]
 
@@ -62,22 +65,22 @@ class HomeDetail(BaseModel):
     sensors: list[SensorOut]
     agent: dict[str, Any]
     heartbeat: dict[str, Any]
-    routine: data.Routine | None
+    routine: views.Routine | None
     silenced_until: Any
-    alerts: list[data.AlertRow]
-    residents: list[data.ResidentRow] | None
+    alerts: list[views.AlertRow]
+    residents: list[views.ResidentRow] | None
 
 
 def _blank(value: str | None) -> str | None:
     return value or None
 
 
-def _overview(request: Request, session: Session, snapshot: ActivitySnapshot) -> data.HomesView:
-    cache: data.OverviewCache = request.app.state.overview
+def _overview(request: Request, session: Session, snapshot: ActivitySnapshot) -> views.HomesView:
+    cache: overview.OverviewCache = request.app.state.overview
     return cache.get(session, snapshot.get(), now_utc())[0]
 
 
-@router.get("/api/homes", response_model=data.HomesView)
+@router.get("/api/homes", response_model=views.HomesView)
 def homes_json(
     request: Request,
     session: SessionDep,
@@ -90,7 +93,7 @@ def homes_json(
 ) -> Response:
     """Every home with its state (alert/offline/watch/learning/ok), last activity, hub and open alerts; filterable."""
     full = _overview(request, session, snapshot)
-    view = data.filter_view(full, district=_blank(district), state=state, responder=responder, q=_blank(q))
+    view = overview.filter_view(full, district=_blank(district), state=state, responder=responder, q=_blank(q))
     if view is not full:
         return Response(view.model_dump_json(), media_type="application/json")
     extras = request.app.state.overview.extras
@@ -112,10 +115,10 @@ def homes_page(
     q: Search = None,
 ) -> Response:
     """The overview: every home coloured by state, with filters and live updates."""
-    chosen_state = state if state in data.HOME_STATES else None
+    chosen_state = state if state in views.HOME_STATES else None
     chosen_responder = int(responder) if responder and responder.isdigit() else None
     full = _overview(request, session, snapshot)
-    view = data.filter_view(
+    view = overview.filter_view(
         full, district=_blank(district), state=chosen_state, responder=chosen_responder, q=_blank(q)
     )
     filters = {"district": district or "", "state": chosen_state or "", "responder": chosen_responder, "q": q or ""}
@@ -133,19 +136,19 @@ def homes_page(
         {
             "view": view,
             "filters": filters,
-            "states": data.HOME_STATES,
-            "responders": data.responder_choices(session),
+            "states": views.HOME_STATES,
+            "responders": responder_queries.responder_choices(session),
             "filtered": any(v for v in filters.values()),
             "rows_html": rows_html,
         },
     )
 
 
-def _render_rows(request: Request, view: data.HomesView, lang: str) -> str:
+def _render_rows(request: Request, view: views.HomesView, lang: str) -> str:
     """The overview's table rows, rendered once per change and language (10k rows cost ~0.3 s to render)."""
     t = translator(lang)
     template = request.app.state.templates.env.get_template("homes_rows.html")
-    states = {st: t.label("home_state", st) for st in data.HOME_STATES}
+    states = {st: t.label("home_state", st) for st in views.HOME_STATES}
     return str(template.render(view=view, t=t, st_names=states))
 
 
@@ -173,10 +176,10 @@ def _home_detail(
         sensors=[SensorOut(**s.__dict__) for s in act.sensors],
         agent={k: v for k, v in act.agent.items() if k not in ("home",)},
         heartbeat={k: v for k, v in act.heartbeat.items() if k not in ("home",)},
-        routine=data.routine(session, home.id),
-        silenced_until=data.active_silence(session, home.id, now),
-        alerts=data.home_alerts(session, home.id, redactor(request, who)).alerts,
-        residents=data.residents(session, home.id) if show else None,
+        routine=home_queries.routine(session, home.id),
+        silenced_until=alert_queries.active_silence(session, home.id, now),
+        alerts=alert_queries.home_alerts(session, home.id, redactor(request, who)).alerts,
+        residents=home_queries.residents(session, home.id) if show else None,
     )
 
 

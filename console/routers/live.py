@@ -14,8 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from anxin.db.models import Alert, AlertEvent
-from console import data
+from console import overview
 from console.i18n import translator
+from console.queries.alerts import open_alerts
 from console.redaction import Redactor
 from console.snapshot import ActivitySnapshot
 from console.web import find_principal, get_settings, now_utc, request_lang
@@ -32,14 +33,14 @@ def _signature(sessions: sessionmaker[Session], snapshot: ActivitySnapshot) -> t
 
 
 def _state(
-    sessions: sessionmaker[Session], snapshot: ActivitySnapshot, cache: data.OverviewCache, lang: str
+    sessions: sessionmaker[Session], snapshot: ActivitySnapshot, cache: overview.OverviewCache, lang: str
 ) -> dict[str, Any]:
     t = translator(lang)
     now = now_utc()
     with sessions() as s:
         homes = cache.get(s, snapshot.get(), now)[0]
         # The stream is the same for every role and carries no code or number: redact as for a viewer.
-        alerts = data.open_alerts(s, Redactor(b"", personal=False)).alerts
+        alerts = open_alerts(s, Redactor(b"", personal=False)).alerts
         newest = s.scalar(select(func.max(Alert.id))) or 0
         version = s.scalar(select(func.max(AlertEvent.id))) or 0
     return {

@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from console import data
+from console import views
+from console.queries.dead_letters import dead_letters
+from console.queries.outbox import outbox
 from console.web import MAX_PAGE, ApiUser, PageUser, SessionDep, SettingsDep, redactor, render
 
 router = APIRouter(tags=["outbox"])
@@ -15,7 +17,7 @@ Limit = Annotated[int | None, Query(ge=1, le=MAX_PAGE, description=f"at most {MA
 Status = Annotated[str | None, Query(max_length=16)]
 
 
-@router.get("/api/outbox", response_model=data.OutboxView)
+@router.get("/api/outbox", response_model=views.OutboxView)
 def outbox_json(
     request: Request,
     session: SessionDep,
@@ -23,9 +25,9 @@ def outbox_json(
     user: ApiUser,
     limit: Limit = None,
     status: Status = None,
-) -> data.OutboxView:
+) -> views.OutboxView:
     """The newest SMS: never a link; numbers masked and codes shown to admins and operators only."""
-    return data.outbox(session, limit or settings.console.outbox_limit, redactor(request, user), status or None)
+    return outbox(session, limit or settings.console.outbox_limit, redactor(request, user), status or None)
 
 
 @router.get("/outbox", include_in_schema=False)
@@ -38,16 +40,16 @@ def outbox_page(
     status: Status = None,
 ) -> Response:
     """The outbox page."""
-    view = data.outbox(session, limit or settings.console.outbox_limit, redactor(request, user), status or None)
+    view = outbox(session, limit or settings.console.outbox_limit, redactor(request, user), status or None)
     return render(request, "outbox.html", {"view": view, "status": status or ""})
 
 
-@router.get("/api/dead-letters", response_model=data.DeadLettersView)
+@router.get("/api/dead-letters", response_model=views.DeadLettersView)
 def dead_letters_json(
     request: Request, session: SessionDep, settings: SettingsDep, user: ApiUser, limit: Limit = None
-) -> data.DeadLettersView:
+) -> views.DeadLettersView:
     """What ingest rejected and why, newest first."""
-    return data.dead_letters(session, limit or settings.console.outbox_limit, redactor(request, user))
+    return dead_letters(session, limit or settings.console.outbox_limit, redactor(request, user))
 
 
 @router.get("/dead-letters", include_in_schema=False)
@@ -55,5 +57,5 @@ def dead_letters_page(
     request: Request, session: SessionDep, settings: SettingsDep, user: PageUser, limit: Limit = None
 ) -> Response:
     """The dead letters page."""
-    view = data.dead_letters(session, limit or settings.console.outbox_limit, redactor(request, user))
+    view = dead_letters(session, limit or settings.console.outbox_limit, redactor(request, user))
     return render(request, "dead_letters.html", {"view": view})

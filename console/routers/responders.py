@@ -5,19 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from console import data
+from console import views
+from console.queries.responders import list_responders
 from console.web import ApiUser, PageUser, SessionDep, redactor, render
 
 router = APIRouter(tags=["responders"])
 
 
-@router.get("/api/responders", response_model=data.RespondersView)
-def responders_json(request: Request, session: SessionDep, user: ApiUser) -> data.RespondersView:
+@router.get("/api/responders", response_model=views.RespondersView)
+def responders_json(request: Request, session: SessionDep, user: ApiUser) -> views.RespondersView:
     """Every responder; phone numbers (masked) only for admins and operators."""
-    return data.list_responders(session, redactor(request, user))
+    return list_responders(session, redactor(request, user))
 
 
 @router.get("/responders", include_in_schema=False)
 def responders_page(request: Request, session: SessionDep, user: PageUser) -> Response:
     """The responders page."""
-    return render(request, "responders.html", {"view": data.list_responders(session, redactor(request, user))})
+    return render(request, "responders.html", {"view": list_responders(session, redactor(request, user))})

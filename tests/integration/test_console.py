@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from anxin.db.engine import make_engine, session_factory
 from anxin.influxql import InfluxQL, Series
-from shell.servers import InfluxD, free_port
 from console.app import create_app
+from ingest.deadletters import DeadLetterLimits, DeadLetters
+from ingest.metrics import IngestMetrics
+from shell.servers import InfluxD, free_port
 from tests.support.console_fixtures import (
     PASSWORD,
     PHONE,
@@ -200,7 +203,8 @@ def test_outbox_dead_letters_responders_pages(app_client: TestClient, seeded: Se
     assert PHONE not in resp.text and PHONE_2 not in resp.text
     assert len(app_client.get("/api/outbox?status=failed").json()["messages"]) == 1
     assert app_client.get("/api/outbox?limit=0").status_code == 422
-    assert app_client.get("/api/dead-letters").json() == {"total": 0, "reasons": {}, "letters": []}
+    empty = {"total": 0, "reasons": {}, "kept": 0, "sources": [], "letters": []}
+    assert app_client.get("/api/dead-letters").json() == empty
     for path, text in (("/outbox", "SMS outbox"), ("/dead-letters", "Nothing was rejected"), ("/responders", "李伟")):
         page = app_client.get(path + "?lang=en")
         assert page.status_code == 200 and text in page.text, path
@@ -269,3 +273,25 @@ def test_healthz_and_sql_outage(app_client: TestClient, seeded: Seeded) -> None:
     app_client.app.state.sessions = session_factory(engine)  # type: ignore[attr-defined]
     assert app_client.get("/api/alerts", headers=bearer(seeded.tokens["viewer"])).status_code == 503
     engine.dispose()
+
+
+def test_dead_letters_show_exact_counts_and_the_sample(
+    app_client: TestClient, seeded: Seeded, db_url: str, tmp_path: Path
+) -> None:
+    # Ingest's own sink writes the counts and the sample: 40 rejections from one home, 3 with no home in the topic.
+    engine = make_engine(db_url)
+    sink = DeadLetters(DeadLetterLimits(samples=5), session_factory(engine), tmp_path / "dl.jsonl", IngestMetrics(dict))
+    bad = [(f"anxin/v1/homes/{seeded.a}/events", b"{", "invalid_json", "not JSON", True)] * 40
+    sink.keep(bad + [("nope/+13812345678", b"x", "bad_topic", "not a contract topic", True)] * 3)
+    engine.dispose()
+    login(app_client, "viewer")
+    body = app_client.get("/api/dead-letters?limit=2").json()
+    # Totals are every rejection, not the 8 rows kept; the samples are the newest rows, limited.
+    assert (body["total"], body["reasons"], body["kept"]) == (43, {"bad_topic": 3, "invalid_json": 40}, 8)
+    by_key = {(s["home"], s["reason"]): (s["count"], s["sampled"]) for s in body["sources"]}
+    assert by_key == {(seeded.a, "invalid_json"): (40, 5), ("-", "bad_topic"): (3, 3)}
+    assert len(body["letters"]) == 2
+    assert "13812345678" not in app_client.get("/api/dead-letters").text  # a number in a topic is masked
+    page = app_client.get("/dead-letters?lang=en").text
+    assert "43 rejected messages in all" in page and "No home (bad topic)" in page
+    assert "Samples kept: the newest of 8" in page
