@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import sys
+import typer
 
-from shell.cli import app
+from alerts.cli import run_alerts
 
 if __name__ == "__main__":
-    sys.exit(app(["alerts", *sys.argv[1:]], prog_name="anxin"))
+    app = typer.Typer(pretty_exceptions_enable=False)  # tracebacks with locals would print secrets
+    app.command()(run_alerts)
+    app(prog_name="python -m alerts")

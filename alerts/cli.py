@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import Annotated
-
 import typer
 
 from anxin.cli_common import ConfigOpt, use_config
@@ -23,23 +19,6 @@ def run_alerts(config: ConfigOpt = None) -> None:
     run_until_signalled("alerts", lambda stop: run_service(settings, stop))
 
 
-def bench_alerts(
-    findings: Annotated[int, typer.Option(help="How many panic findings")] = 200,
-    rate: Annotated[float, typer.Option(help="Findings per second")] = 20.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-) -> None:
-    """Finding to SMS request p50/p99 through MQTT, SQL and the twilio client, against the bare client (checkout)."""
-    root = Path(__file__).resolve().parent.parent
-    if not (root / "bench" / "alerts.py").exists():
-        typer.echo("anxin bench alerts runs from a source checkout (bench/ and tests/support/)", err=True)
-        raise typer.Exit(2)
-    sys.path.insert(0, str(root))
-    from bench.alerts import main
-
-    raise typer.Exit(main(findings, rate, as_json))
-
-
-def register(app: typer.Typer, bench: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add this package's commands to `anxin`."""
     app.command("alerts")(run_alerts)
-    bench.command("alerts")(bench_alerts)

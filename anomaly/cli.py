@@ -1,4 +1,4 @@
-"""`anxin anomaly`, `anxin replay` and `anxin bench anomaly` (`anxin eval` is in the evaluation package)."""
+"""`anxin anomaly` and `anxin replay` (`anxin eval` is in the evaluation package, `anxin bench anomaly` in bench)."""
 
 from __future__ import annotations
 
@@ -48,19 +48,7 @@ def replay_cmd(
         typer.echo(f"{res.events} events, {n} findings -> {out}", err=True)
 
 
-def bench_anomaly(
-    homes: Annotated[int, typer.Option(help="Homes whose state is measured")] = 10_000,
-    replay_days: Annotated[int, typer.Option(help="Days of events replayed for throughput")] = 60,
-) -> None:
-    """Replay events/s (one core) against a plain CSV parse loop, and state bytes per home over many homes."""
-    from anomaly.bench import run
-
-    for line in run(homes=homes, replay_days=replay_days).lines():
-        typer.echo(line)
-
-
-def register(app: typer.Typer, bench: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add this package's commands to `anxin`."""
     app.command("anomaly")(run_anomaly)
     app.command("replay")(replay_cmd)
-    bench.command("anomaly")(bench_anomaly)

@@ -28,8 +28,8 @@ from anxin.mqtt import connect_and_wait, make_client
 from anxin.settings import DatabaseSettings
 from contracts.messages import Finding, Severity, dump
 from contracts.topics import findings_topic
-from tests.support.servers import Broker
-from tests.support.twilio_standin import TwilioStandin
+from shell.servers import Broker
+from shell.twilio_standin import TwilioStandin
 
 FROM = "+15005550006"
 

@@ -19,12 +19,13 @@ from fastapi.testclient import TestClient
 
 from anxin.db.engine import make_engine, session_factory, upgrade
 from anxin.db.models import Alert, Assignment, Home, Responder
-from shell.servers import InfluxD, free_port
+from anxin.settings import DatabaseSettings, InfluxSettings
 from console.accounts import create_operator, create_token
 from console.app import create_app
+from console.config import ConsoleSettings
 from console.snapshot import Activity, ActivitySnapshot, read_activity
 from contracts.vocabulary import Measurement
-from tests.support.console_fixtures import console_settings
+from shell.servers import InfluxD, free_port
 
 
 class PerRequestSnapshot(ActivitySnapshot):
@@ -122,7 +123,7 @@ def main(homes: int = 10_000, events: int = 20, rounds: int = 5) -> int:
             t0 = time.perf_counter()
             token, _ids = _seed(db_url, influx, homes, events)
             print(f"seeded {homes} homes, {homes * events} events in {time.perf_counter() - t0:.1f}s")
-            settings = console_settings(db_url, influx.url)
+            settings = ConsoleSettings(database=DatabaseSettings(url=db_url), influx=InfluxSettings(url=influx.url))
             results: dict[str, dict[str, float]] = {}
             for name in ("baseline", "snapshot"):
                 app = create_app(settings, background=False)

@@ -152,8 +152,8 @@ def main() -> None:
     from firmware_sim.load import register_load_homes
 
     from anxin.broker import SERVICE_ACL, Credentials
-    from shell.servers import Mosquitto, free_port
     from anxin.settings import MqttSettings
+    from shell.servers import Mosquitto, free_port
 
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from shell.cli import app
+import typer
+
+from console.cli import register
 
 if __name__ == "__main__":
+    app = typer.Typer(pretty_exceptions_enable=False)  # tracebacks with locals would print secrets
+    register(app)
     sys.exit(app(["console", *sys.argv[1:]], prog_name="anxin"))

@@ -1,9 +1,8 @@
-"""`anxin console` and the console package's other commands: accounts, API tokens and the overview benchmark."""
+"""`anxin console` and the console package's other commands: accounts and API tokens."""
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
@@ -138,22 +137,7 @@ def token_revoke(
     _account_change("token revoke", lambda s, now: f"revoked token {revoke_token(s, token_id, now, 'cli').id}", config)
 
 
-def bench_console(
-    homes: Annotated[int, typer.Option(help="How many homes")] = 10_000,
-    events: Annotated[int, typer.Option(help="Sensor events per home written to InfluxDB")] = 20,
-    rounds: Annotated[int, typer.Option(help="Timed requests per variant")] = 5,
-) -> None:
-    """Serve the overview of N homes: the spine's per-request InfluxQL against the snapshot, same run, same data."""
-    sys.path.insert(0, os.getcwd())
-    try:
-        from bench.console_overview import main
-    except ModuleNotFoundError as err:
-        typer.echo("run from the repository root (bench/ is not installed)", err=True)
-        raise typer.Exit(2) from err
-    raise typer.Exit(main(homes=homes, events=events, rounds=rounds))
-
-
-def register(app: typer.Typer, bench: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add this package's commands to `anxin`."""
     console_app = typer.Typer(help="The operators' web console.", invoke_without_command=True)
 
@@ -173,4 +157,3 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     console_app.add_typer(user_app, name="user")
     console_app.add_typer(token_app, name="token")
     app.add_typer(console_app, name="console")
-    bench.command("console")(bench_console)

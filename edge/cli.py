@@ -56,23 +56,6 @@ def edge_doctor(
     raise typer.Exit(1 if failed else 0)
 
 
-def bench_edge(
-    seconds: Annotated[float, typer.Option(help="Seconds per measured rate")] = 5.0,
-    rates: Annotated[str, typer.Option(help="Event rates per second, comma separated")] = "10,100,1000",
-) -> None:
-    """The agent's steady memory and CPU per event rate, as ratios to an idle paho client in the same run."""
-    import runpy
-    import sys
-
-    script = Path(__file__).resolve().parents[1] / "bench" / "edge_bench.py"
-    if not script.exists():
-        typer.echo("bench/edge_bench.py is not here: run it from a clone of the repository", err=True)
-        raise typer.Exit(2)
-    sys.argv = [str(script), "--seconds", str(seconds), "--rates", rates]
-    runpy.run_path(str(script), run_name="__main__")
-
-
-def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add `anxin edge run|doctor` and `anxin bench edge`."""
+def register(app: typer.Typer) -> None:
+    """Add `anxin edge run|doctor`."""
     app.add_typer(edge_app, name="edge")
-    bench.command("edge")(bench_edge)

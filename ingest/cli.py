@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
 
 import typer
 
@@ -27,18 +26,6 @@ def run_ingest(config: ConfigOpt = None) -> None:
     run_until_signalled("ingest", lambda stop: run_service(settings, stop))
 
 
-def bench_ingest(
-    events: Annotated[int, typer.Option(help="Events to publish (rounded to a multiple of --homes)")] = 200_000,
-    homes: Annotated[int, typer.Option(help="Simulated homes")] = 1000,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
-) -> None:
-    """Ingest end to end against mosquitto_sub on the same broker: throughput ratio, latency, CPU, exactly once."""
-    from ingest.bench import main
-
-    raise typer.Exit(main(events, homes, as_json))
-
-
-def register(app: typer.Typer, bench: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add this package's commands to `anxin`."""
     app.command("ingest")(run_ingest)
-    bench.command("ingest")(bench_ingest)

@@ -1,4 +1,4 @@
-"""The `anxin` command. Each package adds its own commands through `<package>.cli.register(app, bench)`."""
+"""The `anxin` command. Each package adds its own commands through `<package>.cli.register(app)`."""
 
 from __future__ import annotations
 
@@ -16,12 +16,8 @@ app = typer.Typer(
 )
 contracts_app = typer.Typer(help="The wire contract.", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL database.", no_args_is_help=True)
-bench_app = typer.Typer(
-    help="Benchmarks, printed as ratios against a baseline measured in the same run.", no_args_is_help=True
-)
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(db_app, name="db")
-app.add_typer(bench_app, name="bench")
 
 # Packages whose CLI module is importable with the extras installed; a Pi with only .[edge] gets the edge commands.
 PACKAGES = ("edge", "ingest", "anomaly", "alerts", "console", "firmware_sim")
@@ -37,7 +33,7 @@ def _register_packages() -> None:
             if err.name and err.name.startswith(f"{name}.cli"):
                 continue
             raise
-        module.register(app, bench_app)
+        module.register(app)
 
 
 @contracts_app.command("schema")
@@ -82,6 +78,24 @@ def demo(
     from shell.demo import run_demo
 
     raise typer.Exit(run_demo(homes=homes, console_port=console_port))
+
+
+@app.command(
+    "bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False
+)
+def bench(ctx: typer.Context) -> None:
+    """Benchmarks, printed as ratios against a baseline measured in the same run (`anxin bench --help`)."""
+    import importlib
+
+    # By name, at call time: bench/ sits above the shell, and importing `anxin` must not load it (nor tests/).
+    try:
+        module = importlib.import_module("bench.cli")
+    except ModuleNotFoundError as err:
+        if err.name not in ("bench", "bench.cli"):
+            raise
+        typer.echo("anxin bench: the bench package is not installed here (run it from a clone)", err=True)
+        raise typer.Exit(2) from err
+    module.app(args=ctx.args, prog_name="anxin bench")
 
 
 @app.command("eval")

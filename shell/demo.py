@@ -10,12 +10,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from firmware_sim.enrol import register_demo_homes
+
 from anxin.broker import Credentials
 from anxin.mqtt import ensure_session
-from anxin.registry import credentials_path, register_demo_homes
+from anxin.registry import credentials_path
 from anxin.runtime import settings_or_exit, setup_logging
-from shell.servers import InfluxD, ManagedProcess, Mosquitto, ServerError, free_port, port_open
 from anxin.settings import MqttSettings, ServiceSettings
+from shell.servers import InfluxD, ManagedProcess, Mosquitto, ServerError, free_port, port_open
 from shell.supervisor import FolderBusy, Supervisor, describe_exit, lock_folder, stop_all
 
 # Started in this order, stopped in reverse: the simulator stops first so nothing is left half-sent. The simulator

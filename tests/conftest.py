@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from anxin.db.engine import upgrade
-from shell.servers import InfluxD, VictoriaMetrics, free_port
-from tests.support.servers import Broker
+from shell.servers import Broker, InfluxD, VictoriaMetrics, free_port
 
 
 @pytest.fixture(scope="session")

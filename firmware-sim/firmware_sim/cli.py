@@ -36,10 +36,9 @@ def sim_run(
     path = settings.homes_path()
     loaded = SimHomes.load(path) if path.exists() else SimHomes()
     if homes is not None and len(loaded.homes) < homes:
-        from anxin.registry import register_demo_homes
-        from console.config import ConsoleSettings
+        from firmware_sim.enrol import register_demo_homes
 
-        loaded = register_demo_homes(settings_or_exit(ConsoleSettings).database.url, settings.state_dir, homes)
+        loaded = register_demo_homes(settings.database.url, settings.state_dir, homes)
     chosen = loaded.homes[:homes] if homes is not None else loaded.homes
     if not chosen:
         typer.echo(f"no simulated homes in {path}: pass --homes N or run `anxin demo`", err=True)
@@ -178,11 +177,7 @@ def sim_load(
 
     settings = settings_or_exit(SimSettings)
     setup_logging(settings.log_level)
-    db_url = None
-    if db:
-        from console.config import ConsoleSettings
-
-        db_url = settings_or_exit(ConsoleSettings).database.url
+    db_url = settings.database.url if db else None
     t0 = time.perf_counter()
     creds = Credentials.load(credentials_path(settings.state_dir))
     chosen = register_load_homes(
@@ -239,7 +234,7 @@ def _incident_types(text: str, known: tuple[str, ...]) -> tuple[str, ...]:
     return chosen
 
 
-def register(app: typer.Typer, bench: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add `anxin sim ...` to `anxin`."""
     sim = typer.Typer(help="Simulated homes.", no_args_is_help=True)
     sim.command("run")(sim_run)
@@ -249,28 +244,3 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     sim.command("report")(sim_report)
     sim.command("load")(sim_load)
     app.add_typer(sim, name="sim")
-    bench.command("sim")(bench_sim)
-
-
-def bench_sim(
-    homes: Annotated[int, typer.Option(min=1, help="Load homes to connect")] = 10000,
-    rate: Annotated[float, typer.Option(min=1, help="Events per second over all homes")] = 2000.0,
-    seconds: Annotated[float, typer.Option(min=1, help="Seconds measured once every home is connected")] = 15.0,
-    workers: Annotated[int, typer.Option(min=1, help="Load processes")] = 2,
-    what: Annotated[str, typer.Option(help="load, generate or all")] = "all",
-) -> None:
-    """Load mode (homes held, events/s, CPU and RSS per 1k homes) and `sim generate`, against same-run baselines."""
-    import runpy
-    import sys
-
-    root = Path(__file__).resolve().parents[2] / "bench"
-    scripts = {"load": root / "sim_load.py", "generate": root / "sim_generate.py"}
-    chosen = list(scripts) if what == "all" else [what]
-    for name in chosen:
-        script = scripts.get(name)
-        if script is None or not script.exists():
-            typer.echo(f"bench/sim_{name}.py is not here: run it from a clone of the repository", err=True)
-            raise typer.Exit(2)
-        args = ["--homes", str(homes), "--rate", str(rate), "--seconds", str(seconds), "--workers", str(workers)]
-        sys.argv = [str(script), *(args if name == "load" else [])]
-        runpy.run_path(str(script), run_name="__main__")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from anxin.settings import MqttSettings, Section, ServiceSettings
+from anxin.settings import DatabaseSettings, MqttSettings, Section, ServiceSettings
 from contracts.vocabulary import DEFAULT_TIMEZONE
 
 
@@ -30,6 +30,8 @@ class SimSettings(ServiceSettings):
 
     mqtt: MqttSettings = MqttSettings()
     sim: SimOptions = SimOptions()
+    # Where new homes are registered (`sim run --homes N`, `sim load --db`): the database every service reads.
+    database: DatabaseSettings = DatabaseSettings()
 
     def homes_path(self) -> Path:
         """The homes file: configured, or the one `anxin demo` writes in the state folder."""

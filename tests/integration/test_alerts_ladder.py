@@ -30,8 +30,8 @@ from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Alert, AlertEvent, Responder, SmsInbound, SmsOutbox
 from anxin.settings import DatabaseSettings
 from contracts.messages import Finding, Severity
+from shell.twilio_standin import TwilioStandin
 from tests.support.alerts_fixtures import World, any_db_url, postgres, seed_world  # noqa: F401 (fixtures)
-from tests.support.twilio_standin import TwilioStandin
 
 pytestmark = pytest.mark.integration
 

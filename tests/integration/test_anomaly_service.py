@@ -22,7 +22,7 @@ from anxin.mqtt import connect_and_wait, make_client
 from anxin.settings import DatabaseSettings
 from contracts import Feedback, SensorEvent, dump, events_topic, feedback_topic, parse_finding
 from contracts.topics import FINDINGS_FILTER
-from tests.support.servers import Broker
+from shell.servers import Broker
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration

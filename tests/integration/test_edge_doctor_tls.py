@@ -10,10 +10,10 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from anxin.broker import TlsListener
-from shell.servers import free_port
 from edge.doctor import run_doctor
 from edge.link import AgentLink
 from edge.queue import DiskQueue
+from shell.servers import free_port
 from tests.support import edge_fixtures
 from tests.support.edge_fixtures import (
     HOME,

@@ -14,12 +14,11 @@ from fastapi.testclient import TestClient
 
 from alerts.config import AlertsOptions, AlertsSettings
 from alerts.service import ServiceStats, run_service
-from shell.servers import InfluxD, free_port
 from anxin.settings import DatabaseSettings, InfluxSettings, MqttSettings
 from console.app import create_app
 from console.config import ConsoleSettings
+from shell.servers import Broker, InfluxD, free_port
 from tests.support.processes import get_health
-from tests.support.servers import Broker
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration

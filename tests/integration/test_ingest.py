@@ -18,13 +18,12 @@ from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import DeadLetter, Home
 from anxin.influxql import InfluxQL
 from anxin.mqtt import connect_and_wait, make_client
-from shell.servers import InfluxD, VictoriaMetrics
 from anxin.settings import InfluxSettings
 from contracts import events_topic
 from ingest.config import IngestOptions, IngestSettings
 from ingest.service import IngestService
 from ingest.writer import needs_v1, server_version
-from tests.support.servers import Broker
+from shell.servers import Broker, InfluxD, VictoriaMetrics
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration

@@ -29,10 +29,10 @@ from anxin.mqtt import connect_and_wait, make_client
 from anxin.settings import DatabaseSettings
 from contracts import SensorEvent, dump, events_topic, parse_finding
 from contracts.topics import FINDINGS_FILTER, findings_topic
+from shell.servers import Broker
 from tests.integration.test_alerts_service import anomaly_publisher, finding, seed, settings_for
 from tests.integration.test_alerts_service import running as alerts_running
 from tests.support.anomaly_fixtures import AnomalyProcess, write_locked
-from tests.support.servers import Broker
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration

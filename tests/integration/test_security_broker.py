@@ -36,14 +36,13 @@ from anxin.mqtt import (
     make_client,
     session_takeovers,
 )
-from shell.servers import InfluxD
 from anxin.settings import InfluxSettings, MqttSettings
 from contracts import events_topic
 from contracts.topics import FINDINGS_FILTER, ROOT, TopicKind, findings_topic, home_filter, status_topic
 from ingest.config import IngestOptions
 from ingest.mqttlink import LinkError, Subscriber
+from shell.servers import Broker, InfluxD
 from tests.support.ingest_fixtures import IngestRunner
-from tests.support.servers import Broker
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,8 @@ from alerts.service import process_finding
 from alerts.store import LinkMaker
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Alert, ApiToken, Operator, SmsOutbox
-from shell.servers import InfluxD, free_port
 from console.app import create_app
+from shell.servers import InfluxD, free_port
 from tests.support.alerts_fixtures import seed_world
 from tests.support.console_fixtures import (
     PASSWORD,

@@ -22,7 +22,6 @@ from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import DeadLetter, DeadLetterCount, Home, HomeSensor
 from anxin.influxql import InfluxQL
 from anxin.mqtt import connect_and_wait, make_client
-from shell.servers import InfluxD
 from anxin.settings import InfluxSettings
 from contracts import events_topic, heartbeat_topic, status_topic
 from edge.link import AgentLink
@@ -30,8 +29,8 @@ from edge.queue import DiskQueue
 from ingest.config import IngestOptions, IngestSettings
 from ingest.deadletters import DeadLetterLimits, DeadLetterStore, Sample, Tally
 from ingest.service import IngestService
+from shell.servers import Broker, InfluxD
 from tests.support.alerts_fixtures import any_db_url, postgres  # noqa: F401 (fixtures)
-from shell.servers import Broker
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration

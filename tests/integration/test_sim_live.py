@@ -17,7 +17,7 @@ from firmware_sim.live import SimRunner, parse_incident
 from anxin.mqtt import connect_and_wait, make_client
 from contracts import parse_event, parse_status
 from contracts.topics import TopicKind, home_filter
-from tests.support.servers import Broker
+from shell.servers import Broker
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from anxin.mqtt import connect_and_wait, make_client
 from anxin.settings import MqttSettings
 from contracts import parse_event, parse_heartbeat, parse_status
 from contracts.topics import TopicKind, events_topic, home_filter
-from tests.support.servers import Broker
+from shell.servers import Broker
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Alert, AlertEvent, Assignment, Home, Resident, Responder, SmsOutbox
-from shell.servers import InfluxD
 from anxin.settings import DatabaseSettings, InfluxSettings
 from console.accounts import create_operator, create_token
 from console.app import create_app
 from console.config import ConsoleOptions, ConsoleSettings
+from shell.servers import InfluxD
 
 PHONE = "+8613812341234"
 PHONE_2 = "+8613955556789"

@@ -16,8 +16,8 @@ import pytest
 
 from anxin.broker import SERVICE_ACL, Credentials, TlsListener, write_broker_files
 from anxin.mqtt import connect_and_wait, make_client
-from shell.servers import ManagedProcess, Mosquitto, find_binary, free_port, port_open
 from anxin.settings import MqttSettings
+from shell.servers import ManagedProcess, Mosquitto, find_binary, free_port, port_open
 
 HOME = "h-edgetest01"
 

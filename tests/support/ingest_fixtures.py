@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 
 from anxin.influxql import InfluxQL
-from shell.servers import InfluxD, ManagedProcess, free_port, port_open
 from anxin.settings import InfluxSettings
-from ingest.bench import FastPublisher, ingest_env, start_bench_broker, try_scrape
+from bench.ingest import FastPublisher, ingest_env, start_bench_broker, try_scrape
 from ingest.config import IngestOptions, IngestSettings
 from ingest.service import IngestService
-from tests.support.servers import Broker
+from shell.servers import Broker, InfluxD, ManagedProcess, free_port, port_open
 from tests.support.waiting import wait_for
 
 

@@ -18,8 +18,8 @@ import uvicorn
 
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Alert, AlertEvent, DeadLetter
-from shell.servers import InfluxD, free_port
 from console.app import create_app
+from shell.servers import InfluxD, free_port
 from tests.support.console_fixtures import PASSWORD, Seeded, console_settings, seed
 from tests.support.waiting import wait_for
 

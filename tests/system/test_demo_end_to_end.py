@@ -23,7 +23,7 @@ from anxin.influxql import InfluxQL
 from anxin.mqtt import connect_and_wait, make_client
 from anxin.settings import MqttSettings
 from contracts import events_topic
-from tests.support.twilio_standin import TwilioStandin
+from shell.twilio_standin import TwilioStandin
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.system

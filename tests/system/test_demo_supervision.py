@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from firmware_sim.homes import SimHomes
 
+from shell.twilio_standin import TwilioStandin
 from tests.support.processes import alive, children_of, get_health
-from tests.support.twilio_standin import TwilioStandin
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.system

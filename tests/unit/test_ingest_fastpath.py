@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from bench.ingest import make_events
 from contracts import ContractError, SensorEvent, dump, parse_event
-from ingest.bench import make_events
 from ingest.fastpath import FastEvent, FastEvents
 from ingest.lineprotocol import epoch_ns, event_line
 from ingest.pipeline import MIN_TS, Validator, _out_of_range

@@ -16,7 +16,7 @@ from console.i18n import MESSAGES, SUPPORTED
 from contracts import vocabulary as v
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNTIME = ["alerts", "anomaly", "anxin", "console", "contracts", "edge", "ingest", "firmware-sim/firmware_sim"]
+RUNTIME = ["alerts", "anomaly", "anxin", "console", "contracts", "edge", "ingest", "firmware-sim/firmware_sim", "shell"]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # What the console shows as an SMS status: the outbox row's own status, or the provider's delivery status.
 SMS_STATUSES = tuple(getattr(pipeline, name) for name in dir(pipeline) if name.startswith("OUTBOX_")) + tuple(
