@@ -13,8 +13,11 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts import escalation, store
+from alerts import escalation, notify, track
 from alerts.escalation import CLOSED_STATES, OUTCOMES, STATE_ACKNOWLEDGED, STATE_RESOLVED
+from alerts.inhibit import silence_reason
+from alerts.route import severity_policy
+from alerts.timeline import event, taker_name
 from anxin.db.models import Alert, AlertEvent, Home, Responder, Silence
 from contracts.vocabulary import TimelineAction
 
@@ -76,15 +79,13 @@ def acknowledge(session: Session, alert_id: int, actor: Actor, now: datetime) ->
     if alert.state == STATE_ACKNOWLEDGED:
         if alert.ack_actor == actor.key:
             return alert  # the same person twice (a repeated SMS, a double click): nothing changes
-        raise ActionError(
-            "already_acknowledged", f"alert {alert_id} was already taken by {store.taker_name(session, alert)}"
-        )
-    pol = store.severity_policy(alert)
-    store.save_ladder(alert, escalation.acknowledged(store.ladder_of(alert), pol, now), now)
+        raise ActionError("already_acknowledged", f"alert {alert_id} was already taken by {taker_name(session, alert)}")
+    pol = severity_policy(alert)
+    track.save_ladder(alert, escalation.acknowledged(track.ladder_of(alert), pol, now), now)
     alert.ack_actor = actor.key
     alert.acknowledged_by = actor.responder_id
-    cancelled = store.cancel_pending_pages(session, alert.id)
-    paged = store.paged_responders(session, alert.id)
+    cancelled = notify.cancel_pending_pages(session, alert.id)
+    paged = notify.paged_responders(session, alert.id)
     detail: dict[str, object] = {"by": actor.name, "kind": actor.kind, "cancelled_pages": cancelled}
     rid = actor.responder_id
     if rid is not None:
@@ -95,8 +96,8 @@ def acknowledge(session: Session, alert_id: int, actor: Actor, now: datetime) ->
             r.ack_count += 1
             r.ack_seconds_total += seconds
             detail["seconds_to_ack"] = round(seconds, 1)
-    store.event(session, alert.id, now, actor.key, TimelineAction.ACKNOWLEDGED, detail)
-    store.tell_others(session, alert, home, "taken", rid, now, name=actor.name)
+    event(session, alert.id, now, actor.key, TimelineAction.ACKNOWLEDGED, detail)
+    notify.tell_others(session, alert, home, "taken", rid, now, name=actor.name)
     session.flush()
     return alert
 
@@ -125,7 +126,7 @@ def resolve(
         alert.ack_actor = actor.key
         alert.acknowledged_at = now
         alert.acknowledged_by = actor.responder_id
-    cancelled = store.cancel_pending_pages(session, alert.id)
+    cancelled = notify.cancel_pending_pages(session, alert.id)
     rid = actor.responder_id
     if rid is not None and outcome in ("needed_help", "emergency_services"):
         r = session.get(Responder, rid)
@@ -134,10 +135,10 @@ def resolve(
     detail: dict[str, object] = {"by": actor.name, "kind": actor.kind, "outcome": outcome, "cancelled_pages": cancelled}
     if note:
         detail["note"] = note
-    store.event(session, alert.id, now, actor.key, TimelineAction.RESOLVED, detail)
+    event(session, alert.id, now, actor.key, TimelineAction.RESOLVED, detail)
     # Whoever took it knows already when they resolved it; the rest are told they need not go.
     skip = rid if rid is not None else _responder_of(was_taken_by)
-    store.tell_others(session, alert, home, "closed", skip, now)
+    notify.tell_others(session, alert, home, "closed", skip, now)
     session.flush()
     return alert
 
@@ -151,7 +152,7 @@ def add_note(session: Session, alert_id: int, actor: Actor, text: str, now: date
     if len(text) > MAX_NOTE:
         raise ActionError("invalid", f"note longer than {MAX_NOTE} characters")
     alert, _home = _load(session, alert_id)
-    ev = store.event(
+    ev = event(
         session, alert.id, now, actor.key, TimelineAction.NOTE, {"by": actor.name, "kind": actor.kind, "text": text}
     )
     session.flush()
@@ -192,8 +193,6 @@ def silence_home(
     )
     session.add(silence)
     session.flush()
-    from alerts.pipeline import silence_reason
-
     # Alerts of the home that the silence covers and nobody has taken yet stop paging until it ends.
     for alert in session.scalars(
         select(Alert).where(
@@ -207,8 +206,8 @@ def silence_home(
         alert.silenced_reason = why
         alert.next_action_at = until
         alert.updated_at = now
-        store.cancel_pending_pages(session, alert.id)
-        store.event(
+        notify.cancel_pending_pages(session, alert.id)
+        event(
             session,
             alert.id,
             now,

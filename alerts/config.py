@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
 
+from alerts import retry
 from anxin.settings import DatabaseSettings, MqttSettings, Section, ServiceSettings
 
 DEFAULT_TWILIO_API = "https://api.twilio.com"
@@ -44,8 +45,8 @@ class AlertsOptions(Section):
     session_expiry_s: int = Field(86400, ge=0, le=7 * 86400)
     console_url: str | None = Field(None, pattern=r"^https?://")
     twilio: TwilioSettings = TwilioSettings()
-    max_send_attempts: int = Field(6, ge=1, le=20)
-    retry_backoff_s: list[float] = Field(default_factory=lambda: [5.0, 30.0, 120.0, 300.0, 600.0], min_length=1)
+    max_send_attempts: int = Field(retry.MAX_SEND_ATTEMPTS, ge=1, le=20)
+    retry_backoff_s: list[float] = Field(default_factory=lambda: list(retry.SEND_BACKOFF_S), min_length=1)
     # The alerts service's own HTTP server: Twilio webhooks and the mobile page. Port 0 turns it off.
     http_host: str = "127.0.0.1"
     http_port: int = Field(8090, ge=0, le=65535)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -218,15 +218,30 @@ def advance(s: LadderState, policy: SeverityPolicy, now: datetime) -> tuple[Ladd
 
 
 def run_until(
-    s: LadderState, policy: SeverityPolicy, now: datetime, limit: int = 16
+    s: LadderState,
+    policy: SeverityPolicy,
+    now: datetime,
+    limit: int = 16,
+    *,
+    apply: Callable[[LadderState, Effect], bool] | None = None,
 ) -> tuple[LadderState, list[Effect]]:
-    """Every transition due at `now` (bounded, so a bad policy cannot spin)."""
+    """Every transition due at `now` (bounded, so a bad policy cannot spin), each carried out by `apply` if given.
+
+    `apply` returns False when a page found nobody on duty: the next step is then due at once, but the ladder never
+    wraps into a new round without the wait.
+    """
     effects: list[Effect] = []
+    empty = 0
     for _ in range(limit):
         s, eff = advance(s, policy, now)
         if eff is None:
             break
         effects.append(eff)
+        if apply is None or apply(s, eff) or not isinstance(eff, Page):
+            continue
+        empty += 1
+        if empty < len(policy.steps) and eff.step < len(policy.steps):
+            s = skip_empty_step(s, now)
     return s, effects
 
 

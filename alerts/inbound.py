@@ -9,11 +9,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts import actions, escalation, store, templates
+from alerts import actions, escalation, notify, templates
 from alerts.actions import ActionError, Actor
 from alerts.redact import mask_phone
 from alerts.replies import ReplyKind, parse_reply
+from alerts.timeline import taker_name
 from anxin.db.models import Alert, Home, Responder, SmsInbound
+from anxin.zones import tz_of
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +81,10 @@ def _apply(session: Session, r: Responder, body: str, now: datetime) -> InboundR
         if ended is not None and reply.kind is not ReplyKind.UNKNOWN:
             home = session.get(Home, ended.home_id)
             at = ended.resolved_at or ended.updated_at
-            when = templates.since_text(at, now, store.tz_of(home.timezone if home else None))
+            when = templates.since_text(at, now, tz_of(home.timezone if home else None))
             return InboundResult("stale_code", templates.follow_up("stale", lang, code=code, when=when), ended.id)
         return InboundResult("unknown_code", templates.follow_up("unknown_code", lang, code=code))
-    if r.id not in store.paged_responders(session, alert.id) and r.role != "operator":
+    if r.id not in notify.paged_responders(session, alert.id) and r.role != "operator":
         return InboundResult("not_yours", templates.follow_up("not_yours", lang, code=code), alert.id)
     actor = responder_actor(r)
     home = session.get(Home, alert.home_id)
@@ -97,7 +99,7 @@ def _apply(session: Session, r: Responder, body: str, now: datetime) -> InboundR
         return InboundResult("resolved", templates.follow_up("resolved_ok", lang, code=code), alert.id)
     except ActionError as err:
         if err.code == "already_acknowledged":
-            name = store.taker_name(session, alert)
+            name = taker_name(session, alert)
             return InboundResult(
                 "already_taken", templates.follow_up("already_taken", lang, code=code, name=name), alert.id
             )

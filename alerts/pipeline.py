@@ -1,164 +1,210 @@
-"""Pure stages of the alert pipeline: dedupe, silences and inhibition, reply codes, retry timing. No I/O here."""
+"""The alert pipeline, in the order a finding travels: dedupe -> inhibit/silence -> route -> notify -> track.
+
+Each stage is one module owning its SQL (alerts/dedupe.py, inhibit.py, route.py, notify.py with the outbox in
+outbox.py, track.py); this module only runs them in order. The service (alerts/service.py), the web hooks and the
+tests all call these same functions.
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Protocol
+from datetime import datetime
 
-from alerts import escalation
-from contracts import FindingKind
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-# Alert states live in alerts.escalation; the names stay importable from here.
-STATE_OPEN = escalation.STATE_OPEN
-STATE_NOTIFYING = escalation.STATE_NOTIFYING
-STATE_ACKNOWLEDGED = escalation.STATE_ACKNOWLEDGED
-STATE_RESOLVED = escalation.STATE_RESOLVED
-CLOSED_STATES = escalation.CLOSED_STATES
-
-# Outbox statuses: pending (to send when next_attempt_at has passed), sending (claimed by a sender until
-# claimed_until: a lease, so a crash mid-send is found and checked, never blindly sent again), sent (the provider
-# accepted it), local (kept in the local outbox, no provider configured), failed (permanent error or out of
-# attempts), cancelled (no longer needed: the alert was taken or closed before it went out).
-OUTBOX_PENDING = "pending"
-OUTBOX_SENDING = "sending"
-OUTBOX_SENT = "sent"
-OUTBOX_LOCAL = "local"
-OUTBOX_FAILED = "failed"
-OUTBOX_CANCELLED = "cancelled"
-# Delivery statuses Twilio reports in a status callback (MessageStatus), kept as an outbox row's delivery_status and
-# shown on the console; undelivered and failed mean the person did not get the SMS.
-DELIVERY_STATUSES = (
-    "accepted",
-    "scheduled",
-    "queued",
-    "sending",
-    "sent",
-    "delivered",
-    "undelivered",
-    "failed",
-    "read",
-    "canceled",
-    "receiving",
-    "received",
-    "partially_delivered",
-)
-UNDELIVERED = ("undelivered", "failed")
-
-# Inhibition and silences. A panic press is never held back. An offline hub explains silent sensors and flat
-# batteries, so it inhibits those; a device alert never inhibits anything that concerns the person.
-K = FindingKind
-NEVER_SILENCED = frozenset({K.PANIC})
-DEVICE_KINDS = frozenset({K.AGENT_OFFLINE, K.SENSOR_SILENT, K.LOW_BATTERY})
-INHIBITS: dict[str, frozenset[str]] = {K.AGENT_OFFLINE: frozenset({K.SENSOR_SILENT, K.LOW_BATTERY})}
-# What a resident away by arrangement explains: no activity, not up, a door, no one coming home at night.
-AWAY_KINDS = frozenset({K.LONG_INACTIVITY, K.MISSED_MORNING, K.NIGHT_EXIT, K.DOOR_LEFT_OPEN})
-
-# No 0/O/Q, 1/I/L, 2/Z, 5/S, 6/G, 8/B: a code read off a small screen and typed on a keypad stays unambiguous.
-CODE_ALPHABET = "34679ACDEFHJKMNPRTUVWXY"
-CODE_LENGTH = 5
-
-
-class Action(StrEnum):
-    """What a finding does to the alerts of its home."""
-
-    OPEN = "open"
-    JOIN = "join"
-    DUPLICATE = "duplicate"
+from alerts import dedupe, escalation, inhibit, outbox, retry, route, track
+from alerts.dedupe import Action
+from alerts.notifier import Notifier
+from alerts.replies import LinkMaker
+from alerts.timeline import SYSTEM_ACTOR, event
+from anxin.db.models import Alert, Home, SmsOutbox
+from contracts.messages import Finding
 
 
 @dataclass(frozen=True)
-class ExistingAlert:
-    """The unresolved alert of a home and kind, as dedupe needs it."""
+class Outcome:
+    """What one finding did: opened, joined, duplicate or unknown_home; with the outbox rows to send."""
 
-    id: int
-    state: str
-    count: int
-    code: str
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The dedupe verdict for one finding; `alert_id` is the alert it joins or repeats."""
-
-    action: Action
+    action: str
     alert_id: int | None = None
+    outbox_ids: tuple[int, ...] = ()
 
 
-def dedupe(finding_id: str, unresolved: ExistingAlert | None, seen_finding_ids: Collection[str]) -> Decision:
-    """Open a new alert, join the unresolved one of the same home and kind, or drop a redelivered finding."""
-    if finding_id in seen_finding_ids:
-        return Decision(Action.DUPLICATE, unresolved.id if unresolved else None)
-    if unresolved is None:
-        return Decision(Action.OPEN)
-    return Decision(Action.JOIN, unresolved.id)
+def record_finding(
+    session: Session,
+    finding: Finding,
+    now: datetime,
+    *,
+    rng: random.Random | None = None,
+    links: LinkMaker | None = None,
+) -> Outcome:
+    """Apply one finding (dedupe, silence and inhibit, route, page step 1) in one committed transaction."""
+    home = session.get(Home, finding.home)
+    if home is None:
+        session.rollback()
+        return Outcome("unknown_home")
+    decision, active = dedupe.decide(session, finding)
+    if decision.action is Action.DUPLICATE:
+        session.rollback()
+        return Outcome("duplicate")
+    try:
+        if active is not None:
+            rows = _join(session, active, home, finding, now, links)
+            session.commit()
+            return Outcome("joined", active.id, tuple(r.id for r in rows))
+        alert, rows = _open(session, finding, home, now, rng or random.SystemRandom(), links)
+        session.commit()
+    except IntegrityError:
+        # Another instance recorded this finding first (finding ids are unique): it is already handled.
+        session.rollback()
+        return Outcome("duplicate")
+    return Outcome("opened", alert.id, tuple(r.id for r in rows))
 
 
-def reply_code(rng: random.Random, length: int = CODE_LENGTH) -> str:
-    """A short reply code drawn from `rng` (SystemRandom in service, seeded Random in tests)."""
-    return "".join(rng.choice(CODE_ALPHABET) for _ in range(length))
+def _join(
+    session: Session, alert: Alert, home: Home, finding: Finding, now: datetime, links: LinkMaker | None
+) -> list[SmsOutbox]:
+    """1 dedupe: join; a held alert whose silence has ended starts its ladder (2 inhibit, 5 track)."""
+    dedupe.join(session, alert, finding, now)
+    if alert.state == escalation.STATE_SILENCED and inhibit.suppression(session, home, alert.kind, now)[0] is None:
+        alert.state, alert.next_action_at, alert.silenced_reason = escalation.STATE_OPEN, now, None
+        alert.step, alert.round = 0, 1
+        event(session, alert.id, now, SYSTEM_ACTOR, "unsilenced", {"finding": finding.id})
+        return track.run_ladder(session, alert, home, now, links)
+    return []
 
 
-def status_after_send(ok: bool, retryable: bool, attempts: int, max_attempts: int, *, local: bool) -> str:
-    """The outbox status after an attempt; `attempts` includes the one just made."""
-    if ok:
-        return OUTBOX_LOCAL if local else OUTBOX_SENT
-    if retryable and attempts < max_attempts:
-        return OUTBOX_PENDING
-    return OUTBOX_FAILED
+def _open(
+    session: Session, finding: Finding, home: Home, now: datetime, rng: random.Random, links: LinkMaker | None
+) -> tuple[Alert, list[SmsOutbox]]:
+    """2 inhibit, 3 route, then 4 notify step 1 through the ladder unless held."""
+    held = inhibit.suppression(session, home, finding.kind, now)
+    alert = route.open_alert(session, finding, home, now, rng, held)
+    if held[0] is not None:
+        return alert, []
+    return alert, track.run_ladder(session, alert, home, now, links)
 
 
-class SilenceLike(Protocol):
-    """What silence_reason reads of a silence (the SQL row fits)."""
-
-    @property
-    def category(self) -> str: ...
-    @property
-    def kinds(self) -> list[str] | None: ...
-    @property
-    def starts_at(self) -> datetime: ...
-    @property
-    def ends_at(self) -> datetime: ...
-    @property
-    def reason(self) -> str: ...
-
-
-def silence_reason(kind: str, silences: Iterable[SilenceLike], now: datetime) -> str | None:
-    """Why a finding of `kind` is held by one of the silences at `now`, or None; a panic press never is."""
-    if kind in NEVER_SILENCED:
-        return None
-    for s in silences:
-        if not (s.starts_at <= now < s.ends_at):
-            continue
-        if s.kinds:
-            if kind not in s.kinds:
-                continue
-        elif s.category == "away" and kind not in AWAY_KINDS:
-            continue
-        return f"{s.category}: {s.reason}"[:200]
-    return None
+def deliver(
+    session: Session,
+    outbox_id: int,
+    notifier: Notifier,
+    now: datetime,
+    *,
+    max_attempts: int = retry.MAX_SEND_ATTEMPTS,
+    backoff_s: Sequence[float] = retry.SEND_BACKOFF_S,
+    worker: str = SYSTEM_ACTOR,
+    lease_s: float = outbox.DEFAULT_LEASE_S,
+    links: LinkMaker | None = None,
+) -> str | None:
+    """Send one outbox row; a page that fails for good pages the next person (track)."""
+    return outbox.deliver(
+        session,
+        outbox_id,
+        notifier,
+        now,
+        max_attempts=max_attempts,
+        backoff_s=backoff_s,
+        worker=worker,
+        lease_s=lease_s,
+        on_dead_page=track.moving_on(links),
+    )
 
 
-def inhibited_by(kind: str, open_kinds: Collection[str]) -> str | None:
-    """The open alert kind of the same home that explains a finding of `kind`, or None."""
-    for source in sorted(open_kinds):
-        if kind in INHIBITS.get(source, frozenset()):
-            return source
-    return None
+def send_due(
+    session: Session,
+    notifier: Notifier,
+    now: datetime,
+    *,
+    backoff_s: Sequence[float] = retry.SEND_BACKOFF_S,
+    max_attempts: int = retry.MAX_SEND_ATTEMPTS,
+    limit: int = 100,
+    worker: str = SYSTEM_ACTOR,
+    lease_s: float = outbox.DEFAULT_LEASE_S,
+    links: LinkMaker | None = None,
+    rate_per_number: int = 5,
+    rate_window_s: float = 60.0,
+) -> int:
+    """Send the outbox rows that are due, within per-number rate limits; dead pages page the next person."""
+    return outbox.send_due(
+        session,
+        notifier,
+        now,
+        backoff_s=backoff_s,
+        max_attempts=max_attempts,
+        limit=limit,
+        worker=worker,
+        lease_s=lease_s,
+        rate_per_number=rate_per_number,
+        rate_window_s=rate_window_s,
+        on_dead_page=track.moving_on(links),
+    )
 
 
-def retry_at(now: datetime, attempts: int, backoff_s: Sequence[float]) -> datetime:
-    """When a row that just failed its `attempts`-th try is due again (the last delay repeats)."""
-    return now + timedelta(seconds=backoff_s[min(max(attempts, 1), len(backoff_s)) - 1])
+def record_status(
+    session: Session, sid: str, status: str, error_code: str | None, now: datetime, links: LinkMaker | None = None
+) -> bool:
+    """Apply a Twilio status callback; an undelivered page moves on to the next person. False: unknown sid."""
+    return outbox.record_status(session, sid, status, error_code, now, track.moving_on(links))
 
 
-def rate_limited_until(sent_times: Sequence[datetime], now: datetime, limit: int, window_s: float) -> datetime | None:
-    """When one more SMS to a number may go, given its sends in the last window; None when it may go now."""
-    window = timedelta(seconds=window_s)
-    recent = sorted(t for t in sent_times if now - window < t <= now)
-    if len(recent) < limit:
-        return None
-    return recent[len(recent) - limit] + window
+def process_finding(
+    session: Session,
+    finding: Finding,
+    now: datetime,
+    notifier: Notifier,
+    *,
+    rng: random.Random | None = None,
+    links: LinkMaker | None = None,
+    max_attempts: int = retry.MAX_SEND_ATTEMPTS,
+    backoff_s: Sequence[float] = retry.SEND_BACKOFF_S,
+    worker: str = SYSTEM_ACTOR,
+    lease_s: float = outbox.DEFAULT_LEASE_S,
+) -> Outcome:
+    """Record a finding and send the SMS it queued, each step committed; what the service does per message."""
+    outcome = record_finding(session, finding, now, rng=rng, links=links)
+    for oid in outcome.outbox_ids:
+        deliver(
+            session,
+            oid,
+            notifier,
+            now,
+            max_attempts=max_attempts,
+            backoff_s=backoff_s,
+            worker=worker,
+            lease_s=lease_s,
+            links=links,
+        )
+    return outcome
+
+
+def tick(
+    session: Session,
+    notifier: Notifier,
+    now: datetime,
+    *,
+    backoff_s: Sequence[float] = retry.SEND_BACKOFF_S,
+    max_attempts: int = retry.MAX_SEND_ATTEMPTS,
+    worker: str = SYSTEM_ACTOR,
+    lease_s: float = outbox.DEFAULT_LEASE_S,
+    links: LinkMaker | None = None,
+    rate_per_number: int = 5,
+    rate_window_s: float = 60.0,
+) -> int:
+    """One pass of the service's clock at `now`: escalate what is due, then send what is due; returns SMS sent."""
+    track.escalate_due(session, now, links)
+    return send_due(
+        session,
+        notifier,
+        now,
+        backoff_s=backoff_s,
+        max_attempts=max_attempts,
+        worker=worker,
+        lease_s=lease_s,
+        links=links,
+        rate_per_number=rate_per_number,
+        rate_window_s=rate_window_s,
+    )

@@ -1,18 +1,26 @@
-"""SMS replies and signed links, as pure functions: what a text means, and tokens that open the mobile page."""
+"""Reply codes, SMS replies and signed links, as pure functions: what a text means, tokens for the mobile page."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import random
 import re
 import struct
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from alerts.pipeline import CODE_ALPHABET, CODE_LENGTH
+# No 0/O/Q, 1/I/L, 2/Z, 5/S, 6/G, 8/B: a code read off a small screen and typed on a keypad stays unambiguous.
+CODE_ALPHABET = "34679ACDEFHJKMNPRTUVWXY"
+CODE_LENGTH = 5
+
+
+def reply_code(rng: random.Random, length: int = CODE_LENGTH) -> str:
+    """A short reply code drawn from `rng` (SystemRandom in service, seeded Random in tests)."""
+    return "".join(rng.choice(CODE_ALPHABET) for _ in range(length))
 
 
 class ReplyKind(StrEnum):
@@ -87,6 +95,19 @@ def sign_link(secret: bytes, alert_id: int, responder_id: int | None, expires: d
     payload = _PAYLOAD.pack(alert_id, responder_id or 0, minutes)
     mac = hmac.new(secret, payload, hashlib.sha256).digest()[:_MAC_BYTES]
     return base64.urlsafe_b64encode(payload + mac).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class LinkMaker:
+    """Makes the signed, expiring link to the mobile page that each alert SMS carries."""
+
+    base_url: str
+    secret: bytes
+    ttl: timedelta = timedelta(hours=24)
+
+    def make(self, alert_id: int, responder_id: int | None, now: datetime) -> str:
+        """The link for one alert and one responder."""
+        return f"{self.base_url.rstrip('/')}/l/{sign_link(self.secret, alert_id, responder_id, now + self.ttl)}"
 
 
 class LinkError(ValueError):

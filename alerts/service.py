@@ -1,4 +1,8 @@
-"""The alerts service: findings from MQTT -> alerts and timeline in SQL -> SMS through the outbox."""
+"""The alerts service: findings from MQTT through the pipeline (alerts/pipeline.py) to SMS, on one worker thread.
+
+The paho network thread only queues messages; the worker records each finding, acknowledges it to the broker once
+its transaction is committed, sends the SMS it queued, and sweeps the clock (ladder, outbox, feedback to anomaly).
+"""
 
 from __future__ import annotations
 
@@ -10,37 +14,25 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from alerts import escalation, pipeline, store, templates
+from alerts import pipeline, retry, track
 from alerts.config import AlertsSettings
-from alerts.notifier import Notifier, SendResult, make_notifier
-from alerts.redact import mask_phone
-from alerts.store import LinkMaker
+from alerts.notifier import Notifier, make_notifier
+from alerts.pipeline import Outcome
+from alerts.replies import LinkMaker
 from anxin.db.engine import make_engine, session_factory
-from anxin.db.models import Alert, AlertFinding, Home, Responder, Silence, SmsOutbox
 from anxin.mqtt import connect_and_wait, make_client
-from contracts.messages import ContractError, Feedback, Finding, dump, parse_finding
+from contracts.messages import ContractError, Finding, dump, parse_finding
 from contracts.topics import FINDINGS_FILTER, TopicKind, feedback_topic, parse_topic
-from contracts.vocabulary import SEVERITY_ORDER
 
 log = logging.getLogger(__name__)
-
-ACTOR = "alerts"
-_CODE_TRIES = 20
-_DB_RETRY_MAX_S = 30.0
-_INHIBIT_RECHECK = timedelta(minutes=10)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Twilio statuses of a message that will never reach the phone.
-UNDELIVERED = pipeline.UNDELIVERED
 
 
 @dataclass
@@ -68,566 +60,6 @@ class ServiceStats:
         """All counters."""
         with self._lock:
             return dict(self._counts)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one finding did: opened, joined, duplicate or unknown_home; with the outbox rows to send."""
-
-    action: str
-    alert_id: int | None = None
-    outbox_ids: tuple[int, ...] = ()
-
-
-def home_tz(name: str) -> tzinfo:
-    """The home's timezone, UTC when the stored name is unknown."""
-    return store.tz_of(name)
-
-
-def _finding_detail(finding: Finding) -> dict[str, Any]:
-    return {
-        "finding": finding.id,
-        "detector": finding.detector,
-        "severity": finding.severity.value,
-        "ts": finding.ts.isoformat(),
-        "since": finding.since.isoformat(),
-        "evidence": dict(finding.evidence),
-    }
-
-
-def _new_code(session: Session, rng: random.Random) -> str:
-    for _ in range(_CODE_TRIES):
-        code = pipeline.reply_code(rng)
-        taken = session.scalar(
-            select(Alert.id).where(Alert.code == code, Alert.state.not_in(escalation.CLOSED_STATES)).limit(1)
-        )
-        if taken is None:
-            return code
-    raise RuntimeError("no free reply code after several tries")
-
-
-def _suppression(session: Session, home: Home, kind: str, now: datetime) -> tuple[str | None, datetime | None]:
-    """Why a new alert of `kind` is held (silence, maintenance, inhibition) and until when to look again."""
-    silences: list[pipeline.SilenceLike] = list(
-        session.scalars(select(Silence).where(Silence.home_id == home.id, Silence.ends_at > now))
-    )
-    if home.maintenance_until is not None and home.maintenance_until > now:
-        silences.append(_Maintenance(home.maintenance_until))
-    why = pipeline.silence_reason(kind, silences, now)
-    if why is not None:
-        ends = [s.ends_at for s in silences if pipeline.silence_reason(kind, [s], now) is not None]
-        return why, min(ends)
-    open_kinds = set(
-        session.scalars(
-            select(Alert.kind).where(Alert.home_id == home.id, Alert.state.not_in(escalation.CLOSED_STATES))
-        )
-    )
-    source = pipeline.inhibited_by(kind, open_kinds)
-    if source is not None:
-        return f"inhibited by {source}", now + _INHIBIT_RECHECK
-    return None, None
-
-
-@dataclass(frozen=True)
-class _Maintenance:
-    ends_at: datetime
-    category: str = "maintenance"
-    kinds: list[str] | None = None
-    starts_at: datetime = _EPOCH
-    reason: str = "home in maintenance"
-
-
-def run_ladder(session: Session, alert: Alert, home: Home, now: datetime, links: LinkMaker | None) -> list[SmsOutbox]:
-    """Apply every escalation step due at `now` to one alert; returns the outbox rows queued."""
-    if alert.state == escalation.STATE_SILENCED:
-        return _recheck_silenced(session, alert, home, now, links)
-    pol = store.severity_policy(alert)
-    s = store.ladder_of(alert)
-    rows: list[SmsOutbox] = []
-    empty = 0
-    for _ in range(16):
-        s, eff = escalation.advance(s, pol, now)
-        if eff is None:
-            break
-        store.save_ladder(alert, s, now)
-        if isinstance(eff, escalation.Page):
-            paged = store.page_step(session, alert, home, eff.step, eff.round, now, links)
-            rows += paged
-            if not paged:
-                empty += 1
-                # Nobody to page here: try the next step now, but never wrap into a new round without the wait.
-                if empty < len(pol.steps) and eff.step < len(pol.steps):
-                    s = escalation.skip_empty_step(s, now)
-        elif isinstance(eff, escalation.Remind):
-            rows += _remind(session, alert, home, eff.number, now)
-        elif isinstance(eff, escalation.Reescalate):
-            store.event(session, alert.id, now, ACTOR, "reescalated", {"round": eff.round, "was": alert.ack_actor})
-            alert.ack_actor, alert.acknowledged_by = None, None
-        else:
-            store.event(session, alert.id, now, ACTOR, "expired", {"after_s": pol.expire_after_s})
-    store.save_ladder(alert, s, now)
-    session.flush()
-    return rows
-
-
-def _remind(session: Session, alert: Alert, home: Home, number: int, now: datetime) -> list[SmsOutbox]:
-    detail: dict[str, Any] = {"number": number, "to": alert.ack_actor}
-    rows: list[SmsOutbox] = []
-    r = session.get(Responder, alert.acknowledged_by) if alert.acknowledged_by is not None else None
-    if r is not None and not r.opted_out:
-        body = templates.follow_up("reminder", r.lang, **store.alert_text_fields(alert, home))
-        row = store.queue_sms(
-            session,
-            key=f"alert:{alert.id}:r{alert.round}:reminder{number}:responder:{r.id}",
-            to=r.phone,
-            lang=r.lang,
-            body=body,
-            now=now,
-            purpose=store.PURPOSE_REMINDER,
-            alert_id=alert.id,
-            responder_id=r.id,
-        )
-        if row is not None:
-            session.flush()
-            rows.append(row)
-            detail["outbox"] = row.id
-    store.event(session, alert.id, now, ACTOR, "reminded", detail)
-    return rows
-
-
-def _recheck_silenced(
-    session: Session, alert: Alert, home: Home, now: datetime, links: LinkMaker | None
-) -> list[SmsOutbox]:
-    if alert.next_action_at is None or alert.next_action_at > now:
-        return []
-    why, until = _suppression(session, home, alert.kind, now)
-    if why is not None:
-        alert.next_action_at = until
-        return []
-    # The silence is over and nothing new came in while it held: the alert ends with it; a new finding opens anew.
-    alert.state, alert.next_action_at, alert.updated_at = escalation.STATE_EXPIRED, None, now
-    store.event(session, alert.id, now, ACTOR, "silence_ended", {"reason": alert.silenced_reason})
-    return []
-
-
-def record_finding(
-    session: Session,
-    finding: Finding,
-    now: datetime,
-    *,
-    rng: random.Random | None = None,
-    links: LinkMaker | None = None,
-) -> Outcome:
-    """Apply one finding (dedupe, silence and inhibit, route, page step 1) in one committed transaction."""
-    home = session.get(Home, finding.home)
-    if home is None:
-        session.rollback()
-        return Outcome("unknown_home")
-    if session.scalar(select(AlertFinding.alert_id).where(AlertFinding.finding_id == finding.id)) is not None:
-        session.rollback()
-        return Outcome("duplicate")
-    active = session.scalars(
-        select(Alert)
-        .where(Alert.home_id == home.id, Alert.kind == finding.kind, Alert.state.in_(escalation.ACTIVE_STATES))
-        .order_by(Alert.id.desc())
-        .limit(1)
-        .with_for_update()
-    ).first()
-    try:
-        if active is not None:
-            rows = _join(session, active, home, finding, now, links)
-            session.commit()
-            return Outcome("joined", active.id, tuple(r.id for r in rows))
-        alert, rows = _open_alert(session, finding, home, now, rng=rng or random.SystemRandom(), links=links)
-        session.commit()
-    except IntegrityError:
-        # Another instance recorded this finding first (finding ids are unique): it is already handled.
-        session.rollback()
-        return Outcome("duplicate")
-    return Outcome("opened", alert.id, tuple(r.id for r in rows))
-
-
-def _join(
-    session: Session, alert: Alert, home: Home, finding: Finding, now: datetime, links: LinkMaker | None
-) -> list[SmsOutbox]:
-    session.add(AlertFinding(alert_id=alert.id, finding_id=finding.id, at=now))
-    session.flush()
-    alert.count += 1
-    alert.updated_at = now
-    alert.since = min(alert.since, finding.since)
-    alert.evidence = dict(finding.evidence)
-    if SEVERITY_ORDER[finding.severity.value] < SEVERITY_ORDER.get(alert.severity, len(SEVERITY_ORDER)):
-        alert.severity = finding.severity.value
-    store.event(session, alert.id, now, ACTOR, "joined", {**_finding_detail(finding), "count": alert.count})
-    if alert.state == escalation.STATE_SILENCED and _suppression(session, home, alert.kind, now)[0] is None:
-        alert.state, alert.next_action_at, alert.silenced_reason = escalation.STATE_OPEN, now, None
-        alert.step, alert.round = 0, 1
-        store.event(session, alert.id, now, ACTOR, "unsilenced", {"finding": finding.id})
-        return run_ladder(session, alert, home, now, links)
-    return []
-
-
-def _open_alert(
-    session: Session, finding: Finding, home: Home, now: datetime, *, rng: random.Random, links: LinkMaker | None
-) -> tuple[Alert, list[SmsOutbox]]:
-    policy = store.policy_for(session, home)
-    why, until = _suppression(session, home, finding.kind, now)
-    ladder = escalation.opened(now)
-    alert = Alert(
-        home_id=home.id,
-        kind=finding.kind,
-        severity=finding.severity.value,
-        state=escalation.STATE_SILENCED if why else escalation.STATE_OPEN,
-        code=_new_code(session, rng),
-        opened_at=now,
-        updated_at=now,
-        since=finding.since,
-        count=1,
-        first_finding_id=finding.id,
-        evidence=dict(finding.evidence),
-        policy=policy,
-        step=0,
-        round=1,
-        next_action_at=until if why else ladder.next_at,
-        reminders_sent=0,
-        silenced_reason=why,
-    )
-    session.add(alert)
-    session.flush()
-    session.add(AlertFinding(alert_id=alert.id, finding_id=finding.id, at=now))
-    store.event(session, alert.id, now, ACTOR, "opened", _finding_detail(finding))
-    if why:
-        store.event(
-            session, alert.id, now, ACTOR, "silenced", {"reason": why, "until": until.isoformat() if until else None}
-        )
-        log.info("alert %s (%s, %s) held: %s", alert.id, home.id, alert.kind, why)
-        return alert, []
-    return alert, run_ladder(session, alert, home, now, links)
-
-
-def escalate_due(session: Session, now: datetime, links: LinkMaker | None = None, limit: int = 200) -> list[int]:
-    """Run the ladder of every alert with an action due at `now`, one transaction each; returns queued outbox ids."""
-    ids = session.scalars(
-        select(Alert.id)
-        .where(Alert.next_action_at <= now, Alert.state.in_(escalation.ACTIVE_STATES))
-        .order_by(Alert.next_action_at)
-        .limit(limit)
-    ).all()
-    session.rollback()
-    queued: list[int] = []
-    for alert_id in ids:
-        alert = session.scalars(select(Alert).where(Alert.id == alert_id).with_for_update()).first()
-        home = session.get(Home, alert.home_id) if alert is not None else None
-        if alert is None or home is None or alert.next_action_at is None or alert.next_action_at > now:
-            session.rollback()
-            continue
-        rows = run_ladder(session, alert, home, now, links)
-        queued += [r.id for r in rows]
-        session.commit()
-    return queued
-
-
-def claim(session: Session, outbox_id: int, worker: str, now: datetime, lease_s: float) -> bool:
-    """Take a pending row for sending (compare-and-set, committed before the send); False when someone else has it."""
-    result = session.execute(
-        update(SmsOutbox)
-        .where(SmsOutbox.id == outbox_id, SmsOutbox.status == pipeline.OUTBOX_PENDING)
-        .values(
-            status=pipeline.OUTBOX_SENDING,
-            claimed_by=worker[:64],
-            claimed_until=now + timedelta(seconds=lease_s),
-            attempts=SmsOutbox.attempts + 1,
-        )
-    )
-    session.commit()
-    return int(getattr(result, "rowcount", 0) or 0) == 1
-
-
-def deliver(
-    session: Session,
-    outbox_id: int,
-    notifier: Notifier,
-    now: datetime,
-    *,
-    max_attempts: int = 6,
-    backoff_s: Sequence[float] = (5.0,),
-    worker: str = ACTOR,
-    lease_s: float = 60.0,
-    links: LinkMaker | None = None,
-) -> str | None:
-    """Claim and send one pending outbox row and record the result; returns its new status (None: not ours)."""
-    if not claim(session, outbox_id, worker, now, lease_s):
-        session.rollback()
-        return None
-    row = session.get(SmsOutbox, outbox_id)
-    if row is None:
-        return None
-    to, body, key = row.to_number, row.body, row.key
-    session.commit()  # no transaction stays open while the provider answers
-    try:
-        result = notifier.send(to, body, key)
-    except Exception as err:
-        # A notifier bug must still count as an attempt, or the sweep would retry the row forever.
-        log.exception("notifier %s raised on %s", notifier.provider, key)
-        result = SendResult(ok=False, retryable=True, error=f"{type(err).__name__} in notifier")
-    return _finish(session, outbox_id, notifier.provider, result, now, max_attempts, backoff_s, links)
-
-
-def _finish(
-    session: Session,
-    outbox_id: int,
-    provider: str,
-    result: SendResult,
-    now: datetime,
-    max_attempts: int,
-    backoff_s: Sequence[float],
-    links: LinkMaker | None,
-) -> str | None:
-    row = session.get(SmsOutbox, outbox_id, populate_existing=True)
-    if row is None:
-        return None
-    row.provider = provider
-    row.status = pipeline.status_after_send(
-        result.ok, result.retryable, row.attempts, max_attempts, local=provider == "local"
-    )
-    row.provider_sid = result.provider_sid
-    row.error = result.error
-    row.claimed_by, row.claimed_until = None, None
-    if result.ok:
-        row.sent_at = now
-    elif row.status == pipeline.OUTBOX_PENDING:
-        row.next_attempt_at = pipeline.retry_at(now, row.attempts, backoff_s)
-    if row.alert_id is not None:
-        detail: dict[str, Any] = {
-            "outbox": row.id,
-            "responder": row.responder_id,
-            "purpose": row.purpose,
-            "provider": provider,
-            "attempt": row.attempts,
-        }
-        if result.ok:
-            store.event(session, row.alert_id, now, ACTOR, "sms_sent", {**detail, "sid": result.provider_sid})
-        else:
-            retrying = row.status == pipeline.OUTBOX_PENDING
-            store.event(
-                session, row.alert_id, now, ACTOR, "sms_failed", {**detail, "error": result.error, "retrying": retrying}
-            )
-            if not retrying and row.purpose == store.PURPOSE_PAGE:
-                _move_on(session, row, now, links)
-    status = row.status
-    session.commit()
-    if result.ok:
-        log.info("sms %s to %s: %s (%s)", row.key, mask_phone(row.to_number), status, provider)
-    else:
-        log.warning(
-            "sms %s to %s: %s after attempt %d: %s",
-            row.key,
-            mask_phone(row.to_number),
-            status,
-            row.attempts,
-            result.error,
-        )
-    return status
-
-
-def _move_on(session: Session, row: SmsOutbox, now: datetime, links: LinkMaker | None) -> None:
-    """A page that can never arrive: try the next person of the step at once."""
-    alert = session.scalars(select(Alert).where(Alert.id == row.alert_id).with_for_update()).first()
-    home = session.get(Home, alert.home_id) if alert is not None else None
-    if alert is None or home is None:
-        return
-    store.page_next_in_line(session, alert, home, row.responder_id, now, links)
-    if alert.next_action_at is not None and alert.next_action_at <= now:
-        run_ladder(session, alert, home, now, links)
-
-
-def recover_expired_claims(session: Session, notifier: Notifier, now: datetime) -> int:
-    """Rows left "sending" by a crashed sender: mark sent if the provider has them, else make them pending again."""
-    rows = session.scalars(
-        select(SmsOutbox).where(SmsOutbox.status == pipeline.OUTBOX_SENDING, SmsOutbox.claimed_until < now).limit(100)
-    ).all()
-    fixed = 0
-    for row in rows:
-        try:
-            sid = notifier.find_sent(row.to_number, row.body, row.created_at)
-        except LookupError as err:
-            log.warning("cannot tell whether sms %s went out (%s); asking again later", row.key, err)
-            continue
-        row.claimed_by, row.claimed_until = None, None
-        if sid is not None:
-            row.status, row.provider, row.provider_sid, row.sent_at = pipeline.OUTBOX_SENT, notifier.provider, sid, now
-            if row.alert_id is not None:
-                store.event(
-                    session, row.alert_id, now, ACTOR, "sms_sent", {"outbox": row.id, "sid": sid, "recovered": True}
-                )
-            log.info("sms %s was sent before a crash; not sending it again", row.key)
-        else:
-            row.status, row.next_attempt_at = pipeline.OUTBOX_PENDING, now
-            log.info("sms %s never reached the provider before a crash; sending it again", row.key)
-        fixed += 1
-    session.commit()
-    return fixed
-
-
-def send_due(
-    session: Session,
-    notifier: Notifier,
-    now: datetime,
-    *,
-    backoff_s: Sequence[float],
-    max_attempts: int,
-    limit: int = 100,
-    worker: str = ACTOR,
-    lease_s: float = 60.0,
-    links: LinkMaker | None = None,
-    rate_per_number: int = 5,
-    rate_window_s: float = 60.0,
-) -> int:
-    """Send pending outbox rows that are due (new, retries, left by a crash), within per-number rate limits."""
-    recover_expired_claims(session, notifier, now)
-    rows = session.execute(
-        select(SmsOutbox.id, SmsOutbox.to_number)
-        .where(SmsOutbox.status == pipeline.OUTBOX_PENDING, SmsOutbox.next_attempt_at <= now)
-        .order_by(SmsOutbox.next_attempt_at, SmsOutbox.id)
-        .limit(limit)
-    ).all()
-    window_start = now - timedelta(seconds=rate_window_s)
-    sent = 0
-    for oid, to in rows:
-        recent = session.scalars(
-            select(SmsOutbox.sent_at).where(
-                SmsOutbox.to_number == to, SmsOutbox.sent_at.is_not(None), SmsOutbox.sent_at > window_start
-            )
-        ).all()
-        wait_until = pipeline.rate_limited_until(
-            [t for t in recent if t is not None], now, rate_per_number, rate_window_s
-        )
-        if wait_until is not None:
-            session.execute(update(SmsOutbox).where(SmsOutbox.id == oid).values(next_attempt_at=wait_until))
-            session.commit()
-            log.info("sms %s to %s held by the per-number rate limit", oid, mask_phone(to))
-            continue
-        session.rollback()
-        if deliver(
-            session,
-            oid,
-            notifier,
-            now,
-            max_attempts=max_attempts,
-            backoff_s=backoff_s,
-            worker=worker,
-            lease_s=lease_s,
-            links=links,
-        ):
-            sent += 1
-    return sent
-
-
-def process_finding(
-    session: Session,
-    finding: Finding,
-    now: datetime,
-    notifier: Notifier,
-    *,
-    rng: random.Random | None = None,
-    links: LinkMaker | None = None,
-    max_attempts: int = 6,
-    backoff_s: Sequence[float] = (5.0, 30.0, 120.0),
-) -> Outcome:
-    """Record a finding and send the SMS it queued, each step committed; what the service does per message."""
-    outcome = record_finding(session, finding, now, rng=rng, links=links)
-    for oid in outcome.outbox_ids:
-        deliver(session, oid, notifier, now, max_attempts=max_attempts, backoff_s=backoff_s, links=links)
-    return outcome
-
-
-def tick(
-    session: Session,
-    notifier: Notifier,
-    now: datetime,
-    *,
-    backoff_s: Sequence[float] = (5.0, 30.0, 120.0, 300.0, 600.0),
-    max_attempts: int = 6,
-    links: LinkMaker | None = None,
-    rate_per_number: int = 5,
-    rate_window_s: float = 60.0,
-) -> int:
-    """One pass of the service's clock at `now`: escalate what is due, then send what is due; returns SMS sent."""
-    escalate_due(session, now, links)
-    return send_due(
-        session,
-        notifier,
-        now,
-        backoff_s=backoff_s,
-        max_attempts=max_attempts,
-        links=links,
-        rate_per_number=rate_per_number,
-        rate_window_s=rate_window_s,
-    )
-
-
-def record_status(
-    session: Session, sid: str, status: str, error_code: str | None, now: datetime, links: LinkMaker | None = None
-) -> bool:
-    """Apply a Twilio status callback; an undelivered page moves on to the next person. False: unknown sid."""
-    row = session.scalars(select(SmsOutbox).where(SmsOutbox.provider_sid == sid)).first()
-    if row is None:
-        session.rollback()
-        return False
-    before = row.delivery_status
-    row.delivery_status = status[:16]
-    row.delivery_error = error_code[:16] if error_code else None
-    if row.alert_id is not None and status != before:
-        store.event(
-            session,
-            row.alert_id,
-            now,
-            ACTOR,
-            "sms_status",
-            {"outbox": row.id, "status": status, "error_code": error_code},
-        )
-        if status in UNDELIVERED and row.purpose == store.PURPOSE_PAGE and before not in UNDELIVERED:
-            _move_on(session, row, now, links)
-    session.commit()
-    return True
-
-
-def pending_feedback(session: Session, limit: int = 50) -> list[Feedback]:
-    """Verdicts on resolved alerts that anomaly has not been told yet."""
-    alerts = session.scalars(
-        select(Alert)
-        .where(Alert.state == escalation.STATE_RESOLVED, Alert.outcome.is_not(None), Alert.feedback_sent_at.is_(None))
-        .order_by(Alert.id)
-        .limit(limit)
-    ).all()
-    out = []
-    for a in alerts:
-        fids = session.scalars(
-            select(AlertFinding.finding_id).where(AlertFinding.alert_id == a.id).order_by(AlertFinding.id).limit(64)
-        ).all()
-        try:
-            out.append(
-                Feedback(
-                    home=a.home_id,
-                    alert_id=a.id,
-                    kind=a.kind,
-                    finding_ids=list(fids) or [a.first_finding_id],
-                    since=a.since,
-                    outcome=a.outcome,  # type: ignore[arg-type]
-                    ts=a.resolved_at or a.updated_at,
-                )
-            )
-        except ValueError as err:
-            log.error("alert %s: feedback not publishable: %s", a.id, err)
-            a.feedback_sent_at = a.updated_at  # kept on the alert; never retried forever
-    session.commit()
-    return out
-
-
-def mark_feedback_sent(session: Session, alert_id: int, now: datetime) -> None:
-    """Remember that anomaly has been told an alert's verdict."""
-    session.execute(update(Alert).where(Alert.id == alert_id).values(feedback_sent_at=now))
-    session.commit()
 
 
 @dataclass(frozen=True)
@@ -691,8 +123,7 @@ class _Worker:
         try:
             with self.sessions() as session:
                 now = datetime.now(UTC)
-                escalate_due(session, now, self.links)
-                sent = send_due(
+                sent = pipeline.tick(
                     session,
                     self.notifier,
                     now,
@@ -711,7 +142,7 @@ class _Worker:
             log.exception("sweep failed")
 
     def _publish_feedback(self, session: Session) -> None:
-        for fb in pending_feedback(session):
+        for fb in track.pending_feedback(session):
             info = self.client.publish(feedback_topic(fb.home), dump(fb), qos=1)
             try:
                 info.wait_for_publish(5)
@@ -721,7 +152,7 @@ class _Worker:
             if not info.is_published():
                 log.warning("feedback for alert %s not acknowledged by the broker yet", fb.alert_id)
                 return
-            mark_feedback_sent(session, fb.alert_id, datetime.now(UTC))
+            track.mark_feedback_sent(session, fb.alert_id, datetime.now(UTC))
             self.stats.incr("feedback_published")
             log.info("feedback for alert %s (%s): %s", fb.alert_id, fb.home, fb.outcome)
 
@@ -776,13 +207,14 @@ class _Worker:
         return finding
 
     def _record(self, finding: Finding) -> Outcome | None:
-        delay = 0.5
+        delays = retry.db_delays()
         while True:
             try:
                 with self.sessions() as session:
-                    return record_finding(session, finding, datetime.now(UTC), rng=self.rng, links=self.links)
+                    return pipeline.record_finding(session, finding, datetime.now(UTC), rng=self.rng, links=self.links)
             except OperationalError as err:
                 # The database is away or locked: wait for it rather than drop an alert or ack what is not stored.
+                delay = next(delays)
                 log.error(
                     "database unavailable for finding %s, retrying in %.1fs: %s",
                     finding.id,
@@ -794,13 +226,12 @@ class _Worker:
                 return Outcome("error")
             if self.stop.wait(delay):
                 return None
-            delay = min(delay * 2, _DB_RETRY_MAX_S)
 
     def _deliver(self, outbox_id: int) -> str | None:
         try:
             with self.sessions() as session:
                 opts = self.settings.alerts
-                return deliver(
+                return pipeline.deliver(
                     session,
                     outbox_id,
                     self.notifier,

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from alerts.pipeline import CODE_ALPHABET, CODE_LENGTH
 from alerts.redact import mask_phone, redact
+from alerts.replies import CODE_ALPHABET, CODE_LENGTH
 
 LINK_SHOWN = "[link]"
 NUMBER_SHOWN = "[number]"

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from alerts.web.app import WebContext, context
+from alerts.web.context import WebContext, context
 from anxin.health import age_s, broker_check, report, session_check, sql_check
 
 log = logging.getLogger(__name__)

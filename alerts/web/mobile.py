@@ -10,12 +10,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from alerts import actions, escalation, store, templates
+from alerts import actions, escalation, templates
 from alerts.actions import ActionError
 from alerts.inbound import responder_actor
 from alerts.replies import LinkClaim, LinkError, verify_link
-from alerts.web.app import WebContext, context, form_of
+from alerts.timeline import taker_name
+from alerts.web.context import WebContext, context, form_of
 from anxin.db.models import Alert, Home, Responder
+from anxin.zones import tz_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/l")
@@ -71,7 +73,7 @@ def show(token: str, request: Request) -> Response:
         t = templates.PAGE[lang]
         if alert is None or home is None:
             return _page(lang, 404, message=t["link_invalid"])
-        tz = store.tz_of(home.timezone)
+        tz = tz_of(home.timezone)
         now = ctx.clock()
         rows = [
             (t["where"], f"{home.label}, {home.district}"),
@@ -81,7 +83,7 @@ def show(token: str, request: Request) -> Response:
         ]
         mine = responder is not None and alert.ack_actor == f"responder:{responder.id}"
         if alert.state == escalation.STATE_ACKNOWLEDGED and not mine:
-            rows.append(("", t["taken_by"].format(name=store.taker_name(session, alert))))
+            rows.append(("", t["taken_by"].format(name=taker_name(session, alert))))
         if mine and home.address:  # the address only for whoever took it
             rows.append((t["address"], home.address))
     is_open = alert.state not in escalation.CLOSED_STATES

@@ -8,9 +8,8 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Request, Response
 
 from alerts.inbound import handle_sms
-from alerts.pipeline import UNDELIVERED
-from alerts.service import record_status
-from alerts.web.app import WebContext, context, form_of
+from alerts.outbox import UNDELIVERED
+from alerts.web.context import WebContext, context, form_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/twilio")
@@ -77,7 +76,7 @@ async def status_callback(request: Request) -> Response:
         ctx.incr("webhook_invalid")
         return Response("MessageSid and MessageStatus are required", status_code=400, media_type="text/plain")
     with ctx.sessions() as session:
-        found = record_status(session, sid, status, form.get("ErrorCode") or None, ctx.clock(), ctx.links)
+        found = ctx.record_status(session, sid, status, form.get("ErrorCode") or None, ctx.clock(), ctx.links)
     ctx.incr("status_callback" if found else "status_unknown_sid")
     if found and status in UNDELIVERED:
         ctx.wake()

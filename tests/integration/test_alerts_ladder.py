@@ -16,15 +16,10 @@ from alerts import actions
 from alerts.actions import ActionError, Actor
 from alerts.config import AlertsOptions, AlertsSettings, TwilioSettings
 from alerts.notifier import TwilioNotifier
-from alerts.service import (
-    claim,
-    pending_feedback,
-    process_finding,
-    record_finding,
-    send_due,
-    tick,
-)
-from alerts.store import LinkMaker
+from alerts.outbox import claim
+from alerts.pipeline import process_finding, record_finding, send_due, tick
+from alerts.replies import LinkMaker
+from alerts.track import pending_feedback
 from alerts.web.app import create_app
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Alert, AlertEvent, Responder, SmsInbound, SmsOutbox
@@ -321,7 +316,7 @@ def test_permanent_failure_moves_to_the_next_person_at_once(env: Env) -> None:
     # A delivery callback saying a page never arrived does the same.
     far_sid = next(r.sid for r in env.standin.accepted if r.to == w.far)
     with env.sessions() as s:
-        from alerts.service import record_status
+        from alerts.pipeline import record_status
 
         assert record_status(s, far_sid or "", "undelivered", "30003", T0 + timedelta(seconds=5), LINKS)
     env.tick(5)
@@ -329,7 +324,7 @@ def test_permanent_failure_moves_to_the_next_person_at_once(env: Env) -> None:
 
 
 def test_per_number_rate_limit(env: Env) -> None:
-    from alerts.store import queue_sms
+    from alerts.outbox import queue_sms
 
     with env.sessions() as s:
         for i in range(7):

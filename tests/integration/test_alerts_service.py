@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from alerts.config import AlertsOptions, AlertsSettings, TwilioSettings
 from alerts.notifier import LocalOutboxNotifier, TwilioNotifier
-from alerts.service import ServiceStats, process_finding, run_service, send_due
+from alerts.pipeline import process_finding, send_due
+from alerts.service import ServiceStats, run_service
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Alert, AlertEvent, Assignment, Home, Responder, SmsOutbox
 from anxin.mqtt import connect_and_wait, make_client

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from alerts.service import record_finding
+from alerts.pipeline import record_finding
 from anomaly.config import AnomalyOptions, AnomalySettings
 from anomaly.service import AnomalyService, _Inbound
 from anxin.db.engine import make_engine, session_factory

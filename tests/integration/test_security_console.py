@@ -16,9 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from alerts.replies import verify_link
-from alerts.service import process_finding
-from alerts.store import LinkMaker
+from alerts.pipeline import process_finding
+from alerts.replies import LinkMaker, verify_link
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Alert, ApiToken, Operator, SmsOutbox
 from console.app import create_app

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts import escalation, pipeline, responders
+from alerts import escalation, inhibit, outbox, responders, retry
 from alerts.escalation import Expire, Page, PolicyError, Reescalate, Remind
 from alerts.replies import LinkError, ReplyKind, parse_reply, sign_link, verify_link
 
@@ -154,14 +154,14 @@ def test_silences_inhibition_and_rate_limits() -> None:
             self.category, self.kinds, self.reason = category, kinds, "r"
             self.starts_at, self.ends_at = T0, at(3600)
 
-    assert pipeline.silence_reason("panic", [S("maintenance")], T0) is None
-    assert pipeline.silence_reason("sensor_offline", [S("maintenance")], T0) == "maintenance: r"
-    assert pipeline.silence_reason("long_inactivity", [S("away")], T0) == "away: r"
-    assert pipeline.silence_reason("long_lie", [S("away")], T0) is None
-    assert pipeline.silence_reason("sensor_offline", [S("maintenance")], at(3600)) is None
-    assert pipeline.inhibited_by("low_battery", {"agent_offline"}) == "agent_offline"
-    assert pipeline.inhibited_by("long_inactivity", {"agent_offline"}) is None  # a device never hides the person
+    assert inhibit.silence_reason("panic", [S("maintenance")], T0) is None
+    assert inhibit.silence_reason("sensor_offline", [S("maintenance")], T0) == "maintenance: r"
+    assert inhibit.silence_reason("long_inactivity", [S("away")], T0) == "away: r"
+    assert inhibit.silence_reason("long_lie", [S("away")], T0) is None
+    assert inhibit.silence_reason("sensor_offline", [S("maintenance")], at(3600)) is None
+    assert inhibit.inhibited_by("low_battery", {"agent_offline"}) == "agent_offline"
+    assert inhibit.inhibited_by("long_inactivity", {"agent_offline"}) is None  # a device never hides the person
     sends = [at(i) for i in range(5)]
-    assert pipeline.rate_limited_until(sends[:4], at(10), 5, 60) is None
-    assert pipeline.rate_limited_until(sends, at(10), 5, 60) == at(60)
-    assert pipeline.retry_at(T0, 1, [5, 30]) == at(5) and pipeline.retry_at(T0, 9, [5, 30]) == at(30)
+    assert outbox.rate_limited_until(sends[:4], at(10), 5, 60) is None
+    assert outbox.rate_limited_until(sends, at(10), 5, 60) == at(60)
+    assert retry.retry_at(T0, 1, [5, 30]) == at(5) and retry.retry_at(T0, 9, [5, 30]) == at(30)

@@ -1,4 +1,4 @@
-"""Pure stages of the alerts pipeline: dedupe, routing, messages, codes, templates, redaction, settings."""
+"""Pure parts of the alerts pipeline's stages: dedupe, codes, send status, templates, redaction, settings."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts import pipeline, templates
+from alerts import dedupe, escalation, inhibit, outbox, replies, templates
 from alerts.config import AlertsSettings, TwilioSettings
+from alerts.dedupe import Action, ExistingAlert
 from alerts.notifier import LocalOutboxNotifier, classify_http_error, make_notifier
-from alerts.pipeline import Action, ExistingAlert
 from alerts.redact import mask_phone, redact
 from anxin.settings import ConfigError, load_settings
 from contracts import FindingKind
@@ -24,38 +24,38 @@ NOW = datetime(2024, 5, 1, 6, 30, tzinfo=UTC)  # 14:30 in Shanghai
 
 
 def test_first_finding_opens_an_alert() -> None:
-    assert pipeline.dedupe("f1", None, set()) == pipeline.Decision(Action.OPEN)
+    assert dedupe.dedupe("f1", None, set()) == dedupe.Decision(Action.OPEN)
 
 
 def test_finding_joins_the_unresolved_alert() -> None:
-    existing = ExistingAlert(id=7, state=pipeline.STATE_OPEN, count=1, code="AAAAA")
-    assert pipeline.dedupe("f2", existing, {"f1"}) == pipeline.Decision(Action.JOIN, 7)
+    existing = ExistingAlert(id=7, state=escalation.STATE_OPEN, count=1, code="AAAAA")
+    assert dedupe.dedupe("f2", existing, {"f1"}) == dedupe.Decision(Action.JOIN, 7)
 
 
 def test_redelivered_finding_is_a_duplicate() -> None:
-    existing = ExistingAlert(id=7, state=pipeline.STATE_ACKNOWLEDGED, count=2, code="AAAAA")
-    assert pipeline.dedupe("f1", existing, {"f1", "f2"}).action is Action.DUPLICATE
-    assert pipeline.dedupe("f1", None, {"f1"}).action is Action.DUPLICATE
+    existing = ExistingAlert(id=7, state=escalation.STATE_ACKNOWLEDGED, count=2, code="AAAAA")
+    assert dedupe.dedupe("f1", existing, {"f1", "f2"}).action is Action.DUPLICATE
+    assert dedupe.dedupe("f1", None, {"f1"}).action is Action.DUPLICATE
 
 
 # codes
 
 
 def test_reply_code_is_deterministic_for_a_seed_and_unambiguous() -> None:
-    a = pipeline.reply_code(random.Random(1))
-    assert a == pipeline.reply_code(random.Random(1))
-    assert len(a) == pipeline.CODE_LENGTH
-    codes = {pipeline.reply_code(random.Random(i)) for i in range(500)}
+    a = replies.reply_code(random.Random(1))
+    assert a == replies.reply_code(random.Random(1))
+    assert len(a) == replies.CODE_LENGTH
+    codes = {replies.reply_code(random.Random(i)) for i in range(500)}
     assert len(codes) > 490
     assert not set("".join(codes)) & set("0O1IL2Z5S8B")
 
 
 def test_status_after_send() -> None:
-    assert pipeline.status_after_send(True, False, 1, 5, local=False) == pipeline.OUTBOX_SENT
-    assert pipeline.status_after_send(True, False, 1, 5, local=True) == pipeline.OUTBOX_LOCAL
-    assert pipeline.status_after_send(False, True, 1, 5, local=False) == pipeline.OUTBOX_PENDING
-    assert pipeline.status_after_send(False, True, 5, 5, local=False) == pipeline.OUTBOX_FAILED
-    assert pipeline.status_after_send(False, False, 1, 5, local=False) == pipeline.OUTBOX_FAILED
+    assert outbox.status_after_send(True, False, 1, 5, local=False) == outbox.OUTBOX_SENT
+    assert outbox.status_after_send(True, False, 1, 5, local=True) == outbox.OUTBOX_LOCAL
+    assert outbox.status_after_send(False, True, 1, 5, local=False) == outbox.OUTBOX_PENDING
+    assert outbox.status_after_send(False, True, 5, 5, local=False) == outbox.OUTBOX_FAILED
+    assert outbox.status_after_send(False, False, 1, 5, local=False) == outbox.OUTBOX_FAILED
 
 
 # templates
@@ -183,7 +183,7 @@ def test_every_finding_kind_has_its_own_sms_text_and_console_label(kind: Finding
 
 
 def test_an_offline_hub_explains_silent_sensors_but_never_the_person() -> None:
-    assert pipeline.inhibited_by(FindingKind.SENSOR_SILENT, {FindingKind.AGENT_OFFLINE}) == FindingKind.AGENT_OFFLINE
-    assert pipeline.inhibited_by(FindingKind.LOW_BATTERY, {FindingKind.AGENT_OFFLINE}) == FindingKind.AGENT_OFFLINE
-    assert pipeline.inhibited_by(FindingKind.LONG_INACTIVITY, {FindingKind.AGENT_OFFLINE}) is None
-    assert FindingKind.MISSED_MORNING in pipeline.AWAY_KINDS
+    assert inhibit.inhibited_by(FindingKind.SENSOR_SILENT, {FindingKind.AGENT_OFFLINE}) == FindingKind.AGENT_OFFLINE
+    assert inhibit.inhibited_by(FindingKind.LOW_BATTERY, {FindingKind.AGENT_OFFLINE}) == FindingKind.AGENT_OFFLINE
+    assert inhibit.inhibited_by(FindingKind.LONG_INACTIVITY, {FindingKind.AGENT_OFFLINE}) is None
+    assert FindingKind.MISSED_MORNING in inhibit.AWAY_KINDS

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts import pipeline, templates
+from alerts import outbox, templates
 from anxin import catalogue
 from console.i18n import MESSAGES, SUPPORTED
 from contracts import vocabulary as v
@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ["alerts", "anomaly", "anxin", "console", "contracts", "edge", "ingest", "firmware-sim/firmware_sim", "shell"]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # What the console shows as an SMS status: the outbox row's own status, or the provider's delivery status.
-SMS_STATUSES = tuple(getattr(pipeline, name) for name in dir(pipeline) if name.startswith("OUTBOX_")) + tuple(
-    pipeline.DELIVERY_STATUSES
+SMS_STATUSES = tuple(getattr(outbox, name) for name in dir(outbox) if name.startswith("OUTBOX_")) + tuple(
+    outbox.DELIVERY_STATUSES
 )
 
 # Each group of codes and the catalogue prefix its console labels use.

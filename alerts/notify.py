@@ -1,101 +1,35 @@
-"""SQL side of the alerts: policies frozen onto alerts, ladder state, who to page, outbox rows, timeline entries."""
+"""Stage 4, notify: who a ladder step pages (on duty, ranked), and their SMS written to the outbox in the same
+transaction; follow-ups ("X took it", "closed") to everyone paged; cancelling pages no longer needed."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from alerts import escalation, responders, templates
-from alerts.escalation import LadderState, SeverityPolicy
-from alerts.pipeline import (  # one list of outbox statuses, defined with the logic that chooses them
+from alerts.outbox import (
     OUTBOX_CANCELLED,
     OUTBOX_FAILED,
     OUTBOX_LOCAL,
     OUTBOX_PENDING,
     OUTBOX_SENDING,
     OUTBOX_SENT,
+    PURPOSE_PAGE,
+    PURPOSE_REMINDER,
+    queue_sms,
 )
-from alerts.replies import sign_link
-from anxin.db.models import Alert, AlertEvent, Assignment, EscalationPolicy, Home, Responder, SmsOutbox
-from anxin.zones import tz_of as tz_of  # re-exported: the alerts package reads zones through the store
+from alerts.replies import LinkMaker
+from alerts.route import severity_policy
+from alerts.timeline import SYSTEM_ACTOR, event
+from anxin.db.models import Alert, Assignment, Home, Responder, SmsOutbox
+from anxin.zones import tz_of
 from contracts.vocabulary import TimelineAction
 
 log = logging.getLogger(__name__)
-
-SYSTEM_ACTOR = "alerts"
-
-DELIVERED_STATES = (OUTBOX_SENT, OUTBOX_LOCAL)
-PROVIDER_UNSENT = "-"
-
-PURPOSE_PAGE = "page"
-PURPOSE_TAKEN = "taken"
-PURPOSE_CLOSED = "closed"
-PURPOSE_REMINDER = "reminder"
-PURPOSE_REPLY = "reply"
-
-
-@dataclass(frozen=True)
-class LinkMaker:
-    """Makes the signed, expiring link to the mobile page that each alert SMS carries."""
-
-    base_url: str
-    secret: bytes
-    ttl: timedelta = timedelta(hours=24)
-
-    def make(self, alert_id: int, responder_id: int | None, now: datetime) -> str:
-        """The link for one alert and one responder."""
-        return f"{self.base_url.rstrip('/')}/l/{sign_link(self.secret, alert_id, responder_id, now + self.ttl)}"
-
-
-def event(
-    session: Session, alert_id: int, now: datetime, actor: str, action: str, detail: dict[str, Any]
-) -> AlertEvent:
-    """Add one timeline entry."""
-    ev = AlertEvent(alert_id=alert_id, at=now, actor=actor[:64], action=action, detail=detail)
-    session.add(ev)
-    return ev
-
-
-def policy_for(session: Session, home: Home) -> dict[str, Any]:
-    """The escalation policy of a home: built-in defaults, then its district's policy, then its own override."""
-    district = session.scalar(
-        select(EscalationPolicy.spec).where(
-            EscalationPolicy.district == home.district, EscalationPolicy.home_id.is_(None)
-        )
-    )
-    own = session.scalar(select(EscalationPolicy.spec).where(EscalationPolicy.home_id == home.id))
-    return escalation.merge_spec(escalation.DEFAULT_POLICY, district, own)
-
-
-def severity_policy(alert: Alert) -> SeverityPolicy:
-    """The frozen policy of an alert for its severity (defaults for alerts opened before policies existed)."""
-    return escalation.severity_policy(alert.policy or escalation.DEFAULT_POLICY, alert.severity)
-
-
-def ladder_of(alert: Alert) -> LadderState:
-    """An alert's escalation state as the pure ladder sees it."""
-    return LadderState(
-        state=alert.state,
-        opened_at=alert.opened_at,
-        step=alert.step,
-        round=alert.round,
-        next_at=alert.next_action_at,
-        acknowledged_at=alert.acknowledged_at,
-        reminders_sent=alert.reminders_sent,
-    )
-
-
-def save_ladder(alert: Alert, s: LadderState, now: datetime) -> None:
-    """Write the ladder state back onto the alert."""
-    alert.state, alert.step, alert.round = s.state, s.step, s.round
-    alert.next_action_at, alert.acknowledged_at, alert.reminders_sent = s.next_at, s.acknowledged_at, s.reminders_sent
-    alert.updated_at = now
 
 
 def people_for(session: Session, home: Home, now: datetime) -> list[responders.Person]:
@@ -138,41 +72,6 @@ def people_for(session: Session, home: Home, now: datetime) -> list[responders.P
 def page_key(alert_id: int, rnd: int, step: int, responder_id: int) -> str:
     """Idempotency key of the page of one ladder step in one round to one responder."""
     return f"alert:{alert_id}:r{rnd}:step{step}:responder:{responder_id}"
-
-
-def queue_sms(
-    session: Session,
-    *,
-    key: str,
-    to: str,
-    lang: str,
-    body: str,
-    now: datetime,
-    purpose: str,
-    alert_id: int | None,
-    responder_id: int | None,
-    step: int | None = None,
-) -> SmsOutbox | None:
-    """Write a pending outbox row, unless one with the same key exists (then None): the send is idempotent."""
-    if session.scalar(select(SmsOutbox.id).where(SmsOutbox.key == key)) is not None:
-        return None
-    row = SmsOutbox(
-        key=key,
-        alert_id=alert_id,
-        responder_id=responder_id,
-        to_number=to,
-        body=body,
-        lang=templates.lang_of(lang),
-        status=OUTBOX_PENDING,
-        provider=PROVIDER_UNSENT,
-        attempts=0,
-        created_at=now,
-        next_attempt_at=now,
-        purpose=purpose,
-        step=step,
-    )
-    session.add(row)
-    return row
 
 
 def alert_text_fields(alert: Alert, home: Home) -> dict[str, str]:
@@ -361,15 +260,3 @@ def tell_others(
             rows.append(row)
     session.flush()
     return rows
-
-
-def taker_name(session: Session, alert: Alert) -> str:
-    """The display name of whoever acknowledged an alert."""
-    detail = session.scalar(
-        select(AlertEvent.detail)
-        .where(AlertEvent.alert_id == alert.id, AlertEvent.action == TimelineAction.ACKNOWLEDGED)
-        .order_by(AlertEvent.id.desc())
-        .limit(1)
-    )
-    name = detail.get("by") if isinstance(detail, dict) else None
-    return str(name) if name else "someone"

@@ -1,0 +1,27 @@
+"""The alerts' retry policy, defined once: when a failed SMS is tried again, and how long to wait for the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+
+# Outbox sends: a retryable failure (5xx, 429, timeout, network) comes back after the n-th delay (the last repeats),
+# up to MAX_SEND_ATTEMPTS attempts in all; settings `retry_backoff_s` and `max_send_attempts` override both.
+SEND_BACKOFF_S: tuple[float, ...] = (5.0, 30.0, 120.0, 300.0, 600.0)
+MAX_SEND_ATTEMPTS = 6
+# The database away or locked while a finding waits: doubling from the first delay up to the cap, until it answers.
+DB_RETRY_FIRST_S = 0.5
+DB_RETRY_MAX_S = 30.0
+
+
+def retry_at(now: datetime, attempts: int, backoff_s: Sequence[float] = SEND_BACKOFF_S) -> datetime:
+    """When a row that just failed its `attempts`-th try is due again (the last delay repeats)."""
+    return now + timedelta(seconds=backoff_s[min(max(attempts, 1), len(backoff_s)) - 1])
+
+
+def db_delays() -> Iterator[float]:
+    """Waits between tries while the database is unavailable: 0.5 s, 1 s, 2 s, ... up to 30 s, forever."""
+    delay = DB_RETRY_FIRST_S
+    while True:
+        yield delay
+        delay = min(delay * 2, DB_RETRY_MAX_S)
