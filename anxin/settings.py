@@ -1,15 +1,20 @@
-"""Settings shared by every service: one pydantic-settings class per service, env prefix ANXIN_, optional TOML."""
+"""Settings for every service and the edge agent: one pydantic-settings class each, env prefix ANXIN_, a TOML file.
+
+Precedence: load_settings() overrides, then variables, then the file (pydantic-settings' TOML source, made strict).
+An error names the setting, the variable that sets it and, when the file sets it, the file's line.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 CONFIG_ENV = "ANXIN_CONFIG"
 # Every top-level key any service reads; a TOML file may hold them all, each service takes what it knows.
@@ -58,34 +63,52 @@ class DatabaseSettings(Section):
     url: str = "sqlite:///.anxin-state/anxin.db"
 
 
-class _TomlSource(PydanticBaseSettingsSource):
-    """Reads the file named by ANXIN_CONFIG, keeping the keys this service knows."""
+# The file a load_settings(..., config=path) call reads, over the class's variable (the edge agent's --config).
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("anxin_config_file", default=None)
+
+
+def config_path(settings_cls: type[BaseSettings]) -> Path | None:
+    """The TOML file a settings class reads: the one passed to load_settings, else its variable's, else none."""
+    chosen = _CONFIG_FILE.get()
+    if chosen is not None:
+        return chosen
+    env = getattr(settings_cls, "config_env", CONFIG_ENV)
+    path = os.environ.get(env)
+    return Path(path) if path else None
+
+
+class TomlFileSource(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source, strict: a missing file, bad TOML or an unknown top-level key is a ConfigError.
+
+    A class with `config_sections` shares one file with the other services and takes only its own sections from it;
+    without, every key of the file is its own and pydantic reports an unknown one with its line.
+    """
 
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        super().__init__(settings_cls)
-        path = os.environ.get(CONFIG_ENV)
-        self._data: dict[str, Any] = {}
-        if not path:
+        path = config_path(settings_cls)
+        if path is not None and not path.is_file():
+            hint = getattr(settings_cls, "config_hint", "")
+            if _CONFIG_FILE.get() is not None:
+                raise ConfigError(f"{path}: no such config file{hint}")
+            env = getattr(settings_cls, "config_env", CONFIG_ENV)
+            raise ConfigError(f"{env}: config file {path} does not exist{hint}")
+        super().__init__(settings_cls, toml_file=path)
+        sections: frozenset[str] | None = getattr(settings_cls, "config_sections", None)
+        if sections is None:
             return
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError as err:
-            raise ConfigError(f"{CONFIG_ENV}: config file {path} does not exist") from err
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path}: not valid TOML: {err}") from err
-        unknown = sorted(set(data) - KNOWN_SECTIONS)
+        unknown = sorted(set(self.toml_data) - sections)
         if unknown:
-            raise ConfigError(
-                f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_SECTIONS))}"
-            )
-        self._data = {k: v for k, v in data.items() if k in settings_cls.model_fields}
+            raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(sections))}")
+        # Keys other services read stay in the file for them.
+        self.init_kwargs = {k: v for k, v in self.init_kwargs.items() if k in settings_cls.model_fields}
 
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._data)
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            return super()._read_file(file_path)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{file_path}: not valid TOML: {err}") from err
+        except OSError as err:
+            raise ConfigError(f"{file_path}: cannot read: {err}") from err
 
 
 class ServiceSettings(BaseSettings):
@@ -95,6 +118,11 @@ class ServiceSettings(BaseSettings):
 
     # The broker account this service uses when none is configured.
     service_account: ClassVar[str | None] = None
+    # The variable naming the TOML file, the top-level keys the file may hold (None: this class's fields only),
+    # and what a missing file's error adds.
+    config_env: ClassVar[str] = CONFIG_ENV
+    config_sections: ClassVar[frozenset[str] | None] = KNOWN_SECTIONS
+    config_hint: ClassVar[str] = ""
 
     state_dir: Path = Path(".anxin-state")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -116,22 +144,71 @@ class ServiceSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlSource(settings_cls))
+        return (init_settings, env_settings, TomlFileSource(settings_cls))
 
 
 S = TypeVar("S", bound=ServiceSettings)
 
 
-def load_settings(cls: type[S], **overrides: Any) -> S:
-    """Build a service's settings, turning validation errors into one message per bad setting."""
+def load_settings(cls: type[S], config: Path | None = None, **overrides: Any) -> S:
+    """Build a service's settings (from `config` if given), turning validation errors into one line per setting."""
+    token = _CONFIG_FILE.set(config)
     try:
         return cls(**overrides)
     except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            loc = [str(p) for p in e["loc"]]
-            env = "ANXIN_" + "__".join(loc).upper()
-            got = e.get("input")
-            shown = "" if isinstance(got, dict) or "password" in env or "TOKEN" in env else f" (got {got!r})"
-            lines.append(f"setting {'.'.join(loc)} [{env}]: {e['msg']}{shown}")
+        path = config_path(cls)
+        text = path.read_text() if path is not None and path.is_file() else ""
+        lines = [_problem(cls, e, path, text) for e in err.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from err
+    finally:
+        _CONFIG_FILE.reset(token)
+
+
+def _problem(cls: type[BaseSettings], e: Any, path: Path | None, text: str) -> str:
+    """One bad setting: where it is written (the file's line, else its variable), what it is, and why."""
+    loc = tuple(e["loc"])
+    field = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[")
+    if not field:
+        return f"setting (whole config): {e['msg']}"
+    # The variable that sets it: nested keys joined by "__"; a list is set whole, as JSON.
+    names = [str(p) for p in loc[: next((i for i, p in enumerate(loc) if not isinstance(p, str)), len(loc))]]
+    env = str(cls.model_config.get("env_prefix", "")) + "__".join(names).upper()
+    line = locate(text, loc) if text and env not in os.environ else None
+    where = f"{path}:{line}: " if line else "setting "
+    got = e.get("input")
+    secret = any(isinstance(p, str) and any(w in p for w in ("password", "token", "secret")) for p in loc)
+    shown = "" if secret or isinstance(got, dict | list) or e["type"] == "missing" else f" (got {got!r})"
+    return f"{where}{field} [{env}]: {e['msg']}{shown}"
+
+
+def locate(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the TOML `text` where the value at `loc` (as pydantic reports it) is written."""
+    lines = text.splitlines()
+    header = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\"-]+)\s*\]\]?\s*(#.*)?$")
+    key_re = re.compile(r"^\s*([A-Za-z0-9_\"-]+)\s*=")
+    # Walk the file, keeping the current table's path with array-of-table indexes, as pydantic's loc spells it.
+    counts: dict[tuple[str | int, ...], int] = {}
+    table: tuple[str | int, ...] = ()
+    best: int | None = None
+    want = tuple(loc)
+    for i, line in enumerate(lines, start=1):
+        m = header.match(line)
+        if m:
+            parts: list[str | int] = []
+            for name in m.group(2).strip('"').split("."):
+                parts.append(name)
+                key = tuple(parts)
+                if m.group(1) == "[[" and len(parts) == len(m.group(2).split(".")):
+                    counts[key] = counts.get(key, -1) + 1
+                if key in counts:
+                    parts.append(counts[key])
+            table = tuple(parts)
+            if want[: len(table)] == table and (best is None or len(table) > 0):
+                best = i
+            continue
+        k = key_re.match(line)
+        if k:
+            path = (*table, k.group(1).strip('"'))
+            if want[: len(path)] == path:
+                return i
+    return best

@@ -15,23 +15,22 @@ edge_app = typer.Typer(help="The edge agent on a home's Raspberry Pi.", no_args_
 
 
 def _path(config: Path | None) -> Path:
-    import os
+    from edge.config import config_file
 
-    from edge.config import DEFAULT_CONFIG, EDGE_CONFIG_ENV
-
-    return config or Path(os.environ.get(EDGE_CONFIG_ENV, str(DEFAULT_CONFIG)))
+    return config_file(config)
 
 
 @edge_app.command("run")
 def edge_run(config: EdgeConfigOpt = None) -> None:
     """Run the agent: GPIO and Zigbee sensors into the disk queue, and on to the broker."""
     from anxin.runtime import run_until_signalled, setup_logging
+    from anxin.settings import ConfigError
     from edge.agent import EdgeAgent
-    from edge.config import EdgeConfigError, load_edge_settings
+    from edge.config import load_edge_settings
 
     try:
         settings = load_edge_settings(_path(config))
-    except EdgeConfigError as err:
+    except ConfigError as err:
         typer.echo(f"anxin edge: {err}", err=True)
         raise typer.Exit(2) from err
     setup_logging(settings.log_level)

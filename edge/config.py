@@ -1,17 +1,15 @@
-"""The edge agent's one TOML config: validated strictly, errors point at the file's line and the field."""
+"""The edge agent's TOML config, read by the services' settings machinery (anxin/settings.py) from its own file."""
 
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from anxin.settings import MqttSettings
+from anxin.settings import MqttSettings, Section, ServiceSettings, load_settings
 from contracts.topics import HOME_ID_PATTERN
 from edge.queue import QueueLimits
 
@@ -21,14 +19,6 @@ NAME = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 ROOM = r"^[a-z][a-z0-9_]{0,31}$"
 
 
-class EdgeConfigError(Exception):
-    """The config is wrong; the message names the file, line and field and says what was expected."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class QueueSettings(QueueLimits):
     """The disk queue: bounds, and how fast a backlog drains after an outage."""
 
@@ -36,7 +26,7 @@ class QueueSettings(QueueLimits):
     max_inflight: int = Field(20, ge=1, le=1000, description="Events sent and not yet acknowledged")
 
 
-class GpioInput(_Section):
+class GpioInput(Section):
     """One wired sensor on a GPIO pin (BCM numbering)."""
 
     sensor: str = Field(pattern=NAME)
@@ -53,7 +43,7 @@ class GpioInput(_Section):
         return self.pull_up if self.pull_up is not None else self.kind != "motion"
 
 
-class ZigbeeDevice(_Section):
+class ZigbeeDevice(Section):
     """One zigbee2mqtt device, by its friendly name."""
 
     friendly_name: str = Field(min_length=1, max_length=128)
@@ -65,7 +55,7 @@ class ZigbeeDevice(_Section):
     repeat_motion_s: float = Field(60.0, ge=0, description="A repeated occupancy=true this long after is new motion")
 
 
-class ZigbeeSettings(_Section):
+class ZigbeeSettings(Section):
     """zigbee2mqtt on the Pi's local broker."""
 
     enabled: bool = True
@@ -77,15 +67,18 @@ class ZigbeeSettings(_Section):
     devices: list[ZigbeeDevice] = Field(default_factory=list)
 
 
-class EdgeSettings(BaseSettings):
-    """Everything the agent on one home's Pi reads."""
+class EdgeSettings(ServiceSettings):
+    """Everything the agent on one home's Pi reads: its own TOML file, then ANXIN_EDGE__* variables over it."""
 
+    # Its own prefix under ANXIN_: a laptop running the services and an agent keeps their ANXIN_MQTT__* apart.
     model_config = SettingsConfigDict(env_prefix="ANXIN_EDGE__", env_nested_delimiter="__", extra="forbid")
+    config_env: ClassVar[str] = EDGE_CONFIG_ENV
+    config_sections: ClassVar[frozenset[str] | None] = None  # the file is the agent's alone: every key is its own
+    config_hint: ClassVar[str] = " (write one from edge/deploy/edge.example.toml)"
 
     home: str = Field(pattern=rf"^{HOME_ID_PATTERN}$")
     agent: str = Field("pi", pattern=NAME)
     state_dir: Path = Path("/var/lib/anxin-edge")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     heartbeat_s: float = Field(60.0, ge=1, le=3600)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
@@ -106,81 +99,16 @@ class EdgeSettings(BaseSettings):
             self.mqtt.username = self.home
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment over the file (the file arrives as init kwargs from load_edge_settings).
-        return (env_settings, init_settings)
-
     def queue_path(self) -> Path:
         """The disk queue's SQLite file."""
         return self.state_dir / "queue.sqlite"
 
 
-def locate(text: str, loc: tuple[int | str, ...]) -> int | None:
-    """The 1-based line of the TOML `text` where the value at `loc` (as pydantic reports it) is written."""
-    lines = text.splitlines()
-    header = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\"-]+)\s*\]\]?\s*(#.*)?$")
-    key_re = re.compile(r"^\s*([A-Za-z0-9_\"-]+)\s*=")
-    # Walk the file, keeping the current table's path with array-of-table indexes, as pydantic's loc spells it.
-    counts: dict[tuple[str | int, ...], int] = {}
-    table: tuple[str | int, ...] = ()
-    best: int | None = None
-    want = tuple(loc)
-    for i, line in enumerate(lines, start=1):
-        m = header.match(line)
-        if m:
-            parts: list[str | int] = []
-            for name in m.group(2).strip('"').split("."):
-                parts.append(name)
-                key = tuple(parts)
-                if m.group(1) == "[[" and len(parts) == len(m.group(2).split(".")):
-                    counts[key] = counts.get(key, -1) + 1
-                if key in counts:
-                    parts.append(counts[key])
-            table = tuple(parts)
-            if want[: len(table)] == table and (best is None or len(table) > 0):
-                best = i
-            continue
-        k = key_re.match(line)
-        if k:
-            path = (*table, k.group(1).strip('"'))
-            if want[: len(path)] == path:
-                return i
-    return best
+def config_file(path: Path | None = None) -> Path:
+    """The agent's config file: `path`, else $ANXIN_EDGE_CONFIG, else /etc/anxin/edge.toml."""
+    return path or Path(os.environ.get(EDGE_CONFIG_ENV, str(DEFAULT_CONFIG)))
 
 
 def load_edge_settings(path: Path | None = None, **overrides: Any) -> EdgeSettings:
-    """Read and validate the TOML config; raise EdgeConfigError with one line per problem, each with its line."""
-    path = path or Path(os.environ.get(EDGE_CONFIG_ENV, str(DEFAULT_CONFIG)))
-    try:
-        text = path.read_text()
-    except FileNotFoundError as err:
-        raise EdgeConfigError(f"{path}: no such config file (write one from edge/deploy/edge.example.toml)") from err
-    except OSError as err:
-        raise EdgeConfigError(f"{path}: cannot read: {err}") from err
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise EdgeConfigError(f"{path}: not valid TOML: {err}") from err
-    data.update(overrides)
-    try:
-        return EdgeSettings(**data)
-    except ValidationError as err:
-        problems = []
-        for e in err.errors():
-            loc = tuple(e["loc"])
-            field = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[")
-            line = locate(text, loc)
-            got = e.get("input")
-            secret = any(isinstance(p, str) and "password" in p for p in loc)
-            shown = "" if secret or isinstance(got, dict | list) or e["type"] == "missing" else f" (got {got!r})"
-            where = f"{path}:{line}" if line else str(path)
-            problems.append(f"{where}: {field or 'config'}: {e['msg']}{shown}")
-        raise EdgeConfigError("invalid edge config:\n  " + "\n  ".join(problems)) from err
+    """Read and validate the agent's config; a ConfigError has one line per problem, with its line and variable."""
+    return load_settings(EdgeSettings, config=config_file(path), **overrides)

@@ -11,7 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from edge.config import EdgeConfigError, EdgeSettings, load_edge_settings
+from anxin.settings import ConfigError
+from edge.config import EdgeSettings, load_edge_settings
 
 Level = Literal["ok", "warn", "fail"]
 
@@ -35,7 +36,7 @@ def check_config(path: Path) -> tuple[EdgeSettings | None, list[Check]]:
     """Load the config; each problem becomes a failed check naming its line."""
     try:
         settings = load_edge_settings(path)
-    except EdgeConfigError as err:
+    except ConfigError as err:
         lines = str(err).splitlines()
         problems = [ln.strip() for ln in lines[1:]] or lines
         return None, [

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from anxin.settings import MqttSettings
+from anxin.settings import ConfigError, MqttSettings, locate
 from edge.agent import EdgeAgent
-from edge.config import EdgeConfigError, GpioInput, ZigbeeDevice, load_edge_settings, locate
+from edge.config import GpioInput, ZigbeeDevice, load_edge_settings
 from edge.gpio import GpioSensor
 from edge.link import AgentLink
 from edge.queue import DiskQueue, QueueLimits
@@ -61,7 +61,7 @@ def test_config_errors_point_at_line_and_field(tmp_path: Path) -> None:
     )
     path = tmp_path / "edge.toml"
     path.write_text(bad)
-    with pytest.raises(EdgeConfigError) as exc:
+    with pytest.raises(ConfigError) as exc:
         load_edge_settings(path)
     msg = str(exc.value)
     lines = bad.splitlines()
@@ -69,19 +69,19 @@ def test_config_errors_point_at_line_and_field(tmp_path: Path) -> None:
     def at(prefix: str) -> int:
         return next(i for i, ln in enumerate(lines, start=1) if ln.startswith(prefix))
 
-    assert f"{path}:{at('sped = 3')}: queue.sped: Extra inputs" in msg
-    assert f"{path}:{at('pin = 40')}: gpio[1].pin:" in msg and "(got 40)" in msg
+    assert f"{path}:{at('sped = 3')}: queue.sped [ANXIN_EDGE__QUEUE__SPED]: Extra inputs" in msg
+    assert f"{path}:{at('pin = 40')}: gpio[1].pin [ANXIN_EDGE__GPIO]:" in msg and "(got 40)" in msg
     kind_line = at('kind = "buton"')
-    assert f"{path}:{kind_line}: gpio[2].kind:" in msg
+    assert f"{path}:{kind_line}: gpio[2].kind [ANXIN_EDGE__GPIO]:" in msg
     assert "mqtt.password" in msg and "got 5" not in msg  # never echo a password
     path.write_text("home = 'h-abc123'\n[mqtt\n")
-    with pytest.raises(EdgeConfigError, match="not valid TOML"):
+    with pytest.raises(ConfigError, match="not valid TOML"):
         load_edge_settings(path)
     path.write_text(
         'home = "h-abc123"\n[[gpio]]\nsensor = "a"\nkind = "door"\npin = 4\n[[gpio]]\nsensor = "a"\n'
         'kind = "door"\npin = 4\n'
     )
-    with pytest.raises(EdgeConfigError, match="unique; repeated: a"):
+    with pytest.raises(ConfigError, match="unique; repeated: a"):
         load_edge_settings(path)
     assert (
         locate('[[zigbee.devices]]\nsensor = "x"\n[[zigbee.devices]]\nroom = 1\n', ("zigbee", "devices", 1, "room"))
