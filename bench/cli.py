@@ -41,7 +41,7 @@ def bench_ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
     """Ingest end to end against mosquitto_sub on the same broker: throughput ratio, latency, CPU, exactly once."""
-    from bench.ingest import main
+    from bench.ingest_bench import main
 
     raise typer.Exit(main(events, homes, as_json))
 
@@ -52,7 +52,7 @@ def bench_anomaly(
     replay_days: Annotated[int, typer.Option(help="Days of events replayed for throughput")] = 60,
 ) -> None:
     """Replay events/s (one core) against a plain CSV parse loop, and state bytes per home over many homes."""
-    from bench.anomaly import run
+    from bench.anomaly_bench import run
 
     for line in run(homes=homes, replay_days=replay_days).lines():
         typer.echo(line)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import DeadLetter, DeadLetterCount, Home
 from anxin.influxql import InfluxQL
-from bench.ingest import home_ids, make_events
+from bench.ingest_bench import home_ids, make_events
 from tests.support.ingest_fixtures import (
     FaultServers,
     IngestProcess,

@@ -16,7 +16,7 @@ import pytest
 
 from anxin.influxql import InfluxQL
 from anxin.settings import InfluxSettings
-from bench.ingest import FastPublisher, ingest_env, start_bench_broker, try_scrape
+from bench.ingest_bench import FastPublisher, ingest_env, start_bench_broker, try_scrape
 from ingest.config import IngestOptions, IngestSettings
 from ingest.service import IngestService
 from shell.servers import Broker, InfluxD, ManagedProcess, free_port, port_open

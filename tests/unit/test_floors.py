@@ -33,7 +33,8 @@ def test_bench_imports_nothing_of_tests() -> None:
     probe = (
         "import importlib, sys; "
         "[importlib.import_module('bench.' + m) for m in "
-        "('cli', 'alerts', 'anomaly', 'console_overview', 'ingest', 'edge_bench', 'sim_load', 'sim_generate')]; "
+        "('cli', 'alerts', 'anomaly_bench', 'console_overview', 'ingest_bench', 'edge_bench', 'sim_load', "
+        "'sim_generate')]; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tests'))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bench.ingest import make_events
+from bench.ingest_bench import make_events
 from contracts import ContractError, SensorEvent, dump, parse_event
 from ingest.fastpath import FastEvent, FastEvents
 from ingest.lineprotocol import epoch_ns, event_line

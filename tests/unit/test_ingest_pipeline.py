@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.ingest import make_events
+from bench.ingest_bench import make_events
 from ingest.config import IngestOptions, IngestSettings
 from ingest.mqttlink import Message
 from ingest.service import IngestService

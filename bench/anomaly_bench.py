@@ -5,11 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import random
+import sys
 import time
 import tracemalloc
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+# Run as a script (`python bench/NAME.py`), the repository root is not on sys.path by itself.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from anomaly.replay import read_rows, replay
 from anomaly.store import freeze, thaw

@@ -18,6 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# Run as a script (`python bench/NAME.py`), the repository root is not on sys.path by itself.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from anxin.broker import new_password, write_broker_files
 from anxin.influxql import InfluxQL
 from contracts.topics import ROOT
@@ -399,6 +402,11 @@ def main(events: int = 200_000, homes: int = 1000, as_json: bool = False) -> int
 
 
 if __name__ == "__main__":
-    from bench.cli import app
+    import argparse
 
-    app(["ingest", *sys.argv[1:]], prog_name="bench/ingest.py")
+    ap = argparse.ArgumentParser(description="Ingest benchmark (= `anxin bench ingest`)")
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--homes", type=int, default=1000)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    sys.exit(main(a.events, a.homes, a.json))
