@@ -116,8 +116,7 @@ class Tuning:
     prior_days: float = 3.0
     warmup_days: float = 1.5
     tail_k: float = 4.0
-    rel_scale: float = 0.25
-    tail_min_scale_s: float = 120.0
+    min_spread: float = 0.15
     # The model's tails are fitted through a handful of long silences and run optimistic on data it was not tuned on
     # (peer simulator: 1.9 observed for 1.0 predicted); it aims at this share of the operator's budget.
     budget_share: float = 0.5
@@ -274,8 +273,7 @@ class HomeMonitor:
             prior_days=self.tuning.prior_days,
             warmup_days=self.tuning.warmup_days,
             tail_k=self.tuning.tail_k,
-            rel_scale=self.tuning.rel_scale,
-            min_scale_s=self.tuning.tail_min_scale_s,
+            min_spread=self.tuning.min_spread,
             half_life_days=self.tuning.half_life_days,
         )
         self.still_last: float | None = None  # the last movement of any kind (any sensor switching)

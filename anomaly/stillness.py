@@ -123,12 +123,12 @@ class Node:
             above += c
         return 0.0
 
-    def exceed(self, t: float, tail_k: float, min_scale: float, rel_scale: float = 0.0) -> float:
-        """Decayed number of silences longer than `t` seconds, with an exponential tail past the longest ones.
+    def exceed(self, t: float, tail_k: float, min_spread: float) -> float:
+        """Decayed number of silences longer than `t` seconds, with a heavy tail past the longest ones.
 
-        The tail runs through the longest and the `tail_k`-th longest silence (or, with fewer, from one minute), with
-        a scale of at least `min_scale` and `rel_scale` times its anchor: a silence of hours varies by tens of
-        minutes from one day to the next, one of minutes by seconds.
+        Past the `tail_k`-th longest silence (or, with fewer, past one minute) the count falls as a power of `t`
+        through the longest one, with a spread (log-time scale) of at least `min_spread`: a silence of hours varies
+        by tens of minutes from one day to the next, one of minutes by seconds.
         """
         h = self.hist
         if h is None:
@@ -145,9 +145,11 @@ class Node:
             return total
         k = min(tail_k, total)
         if t >= anchor:
-            floor = max(min_scale, rel_scale * anchor)
-            scale = max((top - anchor) / math.log(k), floor) if k > 1.0 else floor
-            return k * math.exp(-(t - anchor) / scale)
+            # A heavy tail, exponential in log time (Pareto): human inter-event times are heavy-tailed (Barabasi,
+            # "The origin of bursts and heavy tails in human dynamics", Nature 2005); an exponential tail through a
+            # context's few longest silences read a nap now and then as impossible and alarmed on the next one.
+            spread = max(math.log(top / anchor) / math.log(k), min_spread) if k > 1.0 else min_spread
+            return float(k * (anchor / t) ** (1.0 / spread))
         b = bin_of(t)
         above = float(sum(h[b + 1 :]))
         # Log-uniform within the bin holding t.
@@ -168,8 +170,7 @@ class StillnessModel(base.Base):
         prior_strength: float = 0.5,
         prior_days: float = 3.0,
         tail_k: float = 4.0,
-        min_scale_s: float = 120.0,
-        rel_scale: float = 0.25,
+        min_spread: float = 0.15,
         half_life_days: float = 30.0,
         prior_share_day: float = 0.05,
         prior_share_night: float = 0.2,
@@ -185,8 +186,7 @@ class StillnessModel(base.Base):
         # a first night's few long silences must not set the tail, while a month of them mostly does.
         self.prior_days = prior_days
         self.tail_k = tail_k
-        self.min_scale_s = min_scale_s
-        self.rel_scale = rel_scale
+        self.min_spread = min_spread
         self.half_life_days = half_life_days
         # Population prior for a silence after a random event of a home: this share of events is followed by a
         # minute or more of silence, and its tail falls off exponentially; at night both are larger (sleep).
@@ -247,7 +247,7 @@ class StillnessModel(base.Base):
         # The home's quarter-day pool leans on the population prior by days of history; contexts on their pool by
         # a fixed number of moments (a context seen a few dozen times without a long silence is trusted).
         a = self.prior_days * node.n / max(self.days, 1.0) if not key[0] else self.prior_strength
-        x = node.exceed(t, self.tail_k, self.min_scale_s, self.rel_scale)
+        x = node.exceed(t, self.tail_k, self.min_spread)
         return (x + a * parent) / (node.n + a)
 
     def share(self, ctx: Context, t: float) -> float:
