@@ -56,9 +56,9 @@ class AlertsOptions(Section):
     link_secret: SecretStr | None = None  # default: a random key kept in STATE_DIR/alerts-link.key (0600)
     link_ttl_s: int = Field(86400, ge=300, le=7 * 86400)
     # Per-number rate limit: at most rate_per_number SMS to one number in rate_window_s; the rest wait their turn.
-    rate_per_number: int = Field(5, ge=1, le=100)
-    rate_window_s: float = Field(60.0, gt=0, le=3600)
-    send_lease_s: float = Field(60.0, ge=5, le=3600)
+    rate_per_number: int = Field(retry.RATE_PER_NUMBER, ge=1, le=100)
+    rate_window_s: float = Field(retry.RATE_WINDOW_S, gt=0, le=3600)
+    send_lease_s: float = Field(retry.SEND_LEASE_S, ge=5, le=3600)
     sweep_every_s: float = Field(1.0, gt=0, le=60)
 
     def base_url(self) -> str:

@@ -16,9 +16,10 @@ from typing import Any, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from alerts import retry, templates
+from alerts import templates
 from alerts.notifier import Notifier, SendResult
 from alerts.redact import mask_phone
+from alerts.retry import SendPolicy, retry_at
 from alerts.timeline import SYSTEM_ACTOR, event
 from anxin.db.models import SmsOutbox
 
@@ -61,7 +62,7 @@ PURPOSE_CLOSED = "closed"
 PURPOSE_REMINDER = "reminder"
 PURPOSE_REPLY = "reply"
 
-DEFAULT_LEASE_S = 60.0
+_DEFAULT = SendPolicy()
 
 
 class DeadPage(Protocol):
@@ -146,15 +147,11 @@ def deliver(
     outbox_id: int,
     notifier: Notifier,
     now: datetime,
-    *,
-    max_attempts: int = retry.MAX_SEND_ATTEMPTS,
-    backoff_s: Sequence[float] = retry.SEND_BACKOFF_S,
-    worker: str = SYSTEM_ACTOR,
-    lease_s: float = DEFAULT_LEASE_S,
+    policy: SendPolicy = _DEFAULT,
     on_dead_page: DeadPage | None = None,
 ) -> str | None:
     """Claim and send one pending outbox row and record the result; returns its new status (None: not ours)."""
-    if not claim(session, outbox_id, worker, now, lease_s):
+    if not claim(session, outbox_id, policy.worker, now, policy.lease_s):
         session.rollback()
         return None
     row = session.get(SmsOutbox, outbox_id)
@@ -168,7 +165,7 @@ def deliver(
         # A notifier bug must still count as an attempt, or the sweep would retry the row forever.
         log.exception("notifier %s raised on %s", notifier.provider, key)
         result = SendResult(ok=False, retryable=True, error=f"{type(err).__name__} in notifier")
-    return _finish(session, outbox_id, notifier.provider, result, now, max_attempts, backoff_s, on_dead_page)
+    return _finish(session, outbox_id, notifier.provider, result, now, policy, on_dead_page)
 
 
 def _finish(
@@ -177,22 +174,23 @@ def _finish(
     provider: str,
     result: SendResult,
     now: datetime,
-    max_attempts: int,
-    backoff_s: Sequence[float],
+    policy: SendPolicy,
     on_dead_page: DeadPage | None,
 ) -> str | None:
     row = session.get(SmsOutbox, outbox_id, populate_existing=True)
     if row is None:
         return None
     row.provider = provider
-    row.status = status_after_send(result.ok, result.retryable, row.attempts, max_attempts, local=provider == "local")
+    row.status = status_after_send(
+        result.ok, result.retryable, row.attempts, policy.max_attempts, local=provider == "local"
+    )
     row.provider_sid = result.provider_sid
     row.error = result.error
     row.claimed_by, row.claimed_until = None, None
     if result.ok:
         row.sent_at = now
     elif row.status == OUTBOX_PENDING:
-        row.next_attempt_at = retry.retry_at(now, row.attempts, backoff_s)
+        row.next_attempt_at = retry_at(now, row.attempts, policy.backoff_s)
     if row.alert_id is not None:
         _record_attempt(session, row, provider, result, now, on_dead_page)
     status = row.status
@@ -271,15 +269,9 @@ def send_due(
     session: Session,
     notifier: Notifier,
     now: datetime,
-    *,
-    backoff_s: Sequence[float] = retry.SEND_BACKOFF_S,
-    max_attempts: int = retry.MAX_SEND_ATTEMPTS,
-    limit: int = 100,
-    worker: str = SYSTEM_ACTOR,
-    lease_s: float = DEFAULT_LEASE_S,
-    rate_per_number: int = 5,
-    rate_window_s: float = 60.0,
+    policy: SendPolicy = _DEFAULT,
     on_dead_page: DeadPage | None = None,
+    limit: int = 100,
 ) -> int:
     """Send pending outbox rows that are due (new, retries, left by a crash), within per-number rate limits."""
     recover_expired_claims(session, notifier, now)
@@ -292,25 +284,14 @@ def send_due(
     sent = 0
     for oid, to in rows:
         # Checked per row, after the sends before it: they count towards the number's limit.
-        wait_until = _rate_limit(session, to, now, rate_per_number, rate_window_s)
+        wait_until = _rate_limit(session, to, now, policy.rate_per_number, policy.rate_window_s)
         if wait_until is not None:
             session.execute(update(SmsOutbox).where(SmsOutbox.id == oid).values(next_attempt_at=wait_until))
             session.commit()
             log.info("sms %s to %s held by the per-number rate limit", oid, mask_phone(to))
             continue
         session.rollback()
-        status = deliver(
-            session,
-            oid,
-            notifier,
-            now,
-            max_attempts=max_attempts,
-            backoff_s=backoff_s,
-            worker=worker,
-            lease_s=lease_s,
-            on_dead_page=on_dead_page,
-        )
-        if status:
+        if deliver(session, oid, notifier, now, policy, on_dead_page):
             sent += 1
     return sent
 

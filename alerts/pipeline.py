@@ -8,17 +8,18 @@ tests all call these same functions.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Unpack
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from alerts import dedupe, escalation, inhibit, outbox, retry, route, track
+from alerts import dedupe, escalation, inhibit, outbox, route, track
 from alerts.dedupe import Action
 from alerts.notifier import Notifier
 from alerts.replies import LinkMaker
+from alerts.retry import SendOptions, SendPolicy
 from alerts.timeline import SYSTEM_ACTOR, event
 from anxin.db.models import Alert, Home, SmsOutbox
 from contracts.messages import Finding
@@ -94,24 +95,11 @@ def deliver(
     notifier: Notifier,
     now: datetime,
     *,
-    max_attempts: int = retry.MAX_SEND_ATTEMPTS,
-    backoff_s: Sequence[float] = retry.SEND_BACKOFF_S,
-    worker: str = SYSTEM_ACTOR,
-    lease_s: float = outbox.DEFAULT_LEASE_S,
     links: LinkMaker | None = None,
+    **send: Unpack[SendOptions],
 ) -> str | None:
     """Send one outbox row; a page that fails for good pages the next person (track)."""
-    return outbox.deliver(
-        session,
-        outbox_id,
-        notifier,
-        now,
-        max_attempts=max_attempts,
-        backoff_s=backoff_s,
-        worker=worker,
-        lease_s=lease_s,
-        on_dead_page=track.moving_on(links),
-    )
+    return outbox.deliver(session, outbox_id, notifier, now, SendPolicy(**send), track.moving_on(links))
 
 
 def send_due(
@@ -119,29 +107,12 @@ def send_due(
     notifier: Notifier,
     now: datetime,
     *,
-    backoff_s: Sequence[float] = retry.SEND_BACKOFF_S,
-    max_attempts: int = retry.MAX_SEND_ATTEMPTS,
-    limit: int = 100,
-    worker: str = SYSTEM_ACTOR,
-    lease_s: float = outbox.DEFAULT_LEASE_S,
     links: LinkMaker | None = None,
-    rate_per_number: int = 5,
-    rate_window_s: float = 60.0,
+    limit: int = 100,
+    **send: Unpack[SendOptions],
 ) -> int:
     """Send the outbox rows that are due, within per-number rate limits; dead pages page the next person."""
-    return outbox.send_due(
-        session,
-        notifier,
-        now,
-        backoff_s=backoff_s,
-        max_attempts=max_attempts,
-        limit=limit,
-        worker=worker,
-        lease_s=lease_s,
-        rate_per_number=rate_per_number,
-        rate_window_s=rate_window_s,
-        on_dead_page=track.moving_on(links),
-    )
+    return outbox.send_due(session, notifier, now, SendPolicy(**send), track.moving_on(links), limit)
 
 
 def record_status(
@@ -159,52 +130,18 @@ def process_finding(
     *,
     rng: random.Random | None = None,
     links: LinkMaker | None = None,
-    max_attempts: int = retry.MAX_SEND_ATTEMPTS,
-    backoff_s: Sequence[float] = retry.SEND_BACKOFF_S,
-    worker: str = SYSTEM_ACTOR,
-    lease_s: float = outbox.DEFAULT_LEASE_S,
+    **send: Unpack[SendOptions],
 ) -> Outcome:
     """Record a finding and send the SMS it queued, each step committed; what the service does per message."""
     outcome = record_finding(session, finding, now, rng=rng, links=links)
     for oid in outcome.outbox_ids:
-        deliver(
-            session,
-            oid,
-            notifier,
-            now,
-            max_attempts=max_attempts,
-            backoff_s=backoff_s,
-            worker=worker,
-            lease_s=lease_s,
-            links=links,
-        )
+        deliver(session, oid, notifier, now, links=links, **send)
     return outcome
 
 
 def tick(
-    session: Session,
-    notifier: Notifier,
-    now: datetime,
-    *,
-    backoff_s: Sequence[float] = retry.SEND_BACKOFF_S,
-    max_attempts: int = retry.MAX_SEND_ATTEMPTS,
-    worker: str = SYSTEM_ACTOR,
-    lease_s: float = outbox.DEFAULT_LEASE_S,
-    links: LinkMaker | None = None,
-    rate_per_number: int = 5,
-    rate_window_s: float = 60.0,
+    session: Session, notifier: Notifier, now: datetime, *, links: LinkMaker | None = None, **send: Unpack[SendOptions]
 ) -> int:
     """One pass of the service's clock at `now`: escalate what is due, then send what is due; returns SMS sent."""
     track.escalate_due(session, now, links)
-    return send_due(
-        session,
-        notifier,
-        now,
-        backoff_s=backoff_s,
-        max_attempts=max_attempts,
-        worker=worker,
-        lease_s=lease_s,
-        links=links,
-        rate_per_number=rate_per_number,
-        rate_window_s=rate_window_s,
-    )
+    return send_due(session, notifier, now, links=links, **send)

@@ -95,6 +95,16 @@ class _Worker:
         self.rng = random.SystemRandom()
         self.thread = threading.Thread(target=self._run, name="alerts-worker", daemon=True)
         self._last_sweep = 0.0
+        opts = settings.alerts
+        # The outbox's retry policy, lease and rate limit, as configured; every send of this worker uses it.
+        self.send = retry.SendOptions(
+            backoff_s=opts.retry_backoff_s,
+            max_attempts=opts.max_send_attempts,
+            worker=self.worker_id,
+            lease_s=opts.send_lease_s,
+            rate_per_number=opts.rate_per_number,
+            rate_window_s=opts.rate_window_s,
+        )
 
     def _run(self) -> None:
         self._sweep()
@@ -119,22 +129,10 @@ class _Worker:
 
     def _sweep(self) -> None:
         self._last_sweep = time.monotonic()
-        opts = self.settings.alerts
         try:
             with self.sessions() as session:
                 now = datetime.now(UTC)
-                sent = pipeline.tick(
-                    session,
-                    self.notifier,
-                    now,
-                    backoff_s=opts.retry_backoff_s,
-                    max_attempts=opts.max_send_attempts,
-                    worker=self.worker_id,
-                    lease_s=opts.send_lease_s,
-                    links=self.links,
-                    rate_per_number=opts.rate_per_number,
-                    rate_window_s=opts.rate_window_s,
-                )
+                sent = pipeline.tick(session, self.notifier, now, links=self.links, **self.send)
                 if sent:
                     self.stats.incr("sms_swept", sent)
                 self._publish_feedback(session)
@@ -230,17 +228,8 @@ class _Worker:
     def _deliver(self, outbox_id: int) -> str | None:
         try:
             with self.sessions() as session:
-                opts = self.settings.alerts
                 return pipeline.deliver(
-                    session,
-                    outbox_id,
-                    self.notifier,
-                    datetime.now(UTC),
-                    max_attempts=opts.max_send_attempts,
-                    backoff_s=opts.retry_backoff_s,
-                    worker=self.worker_id,
-                    lease_s=opts.send_lease_s,
-                    links=self.links,
+                    session, outbox_id, self.notifier, datetime.now(UTC), links=self.links, **self.send
                 )
         except Exception:
             # The row stays pending; the sweep sends it later.
