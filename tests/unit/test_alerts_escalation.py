@@ -42,6 +42,17 @@ def test_ladder_repeats_until_acknowledged_then_reminds_and_reescalates() -> Non
     assert effects == [Reescalate(4), Page(1, 4)] and s.state == "notifying"
 
 
+def test_a_step_that_finds_nobody_passes_on_at_once_but_never_wraps_into_a_new_round() -> None:
+    # The rule the service runs (run_until carrying the effects out): nobody on duty anywhere pages steps 1-3 at
+    # once, then waits step 3's time before round 2 rather than spinning through rounds.
+    s, effects = escalation.run_until(escalation.opened(T0), CRIT, T0, apply=lambda s, e: False)
+    assert effects == [Page(1, 1), Page(2, 1), Page(3, 1)] and s.next_at == at(300)
+    # Step 1 found people; step 2 finds nobody at 120 s: step 3 is paged at once, then its wait runs.
+    s, _ = escalation.run_until(escalation.opened(T0), CRIT, T0, apply=lambda s, e: True)
+    s, effects = escalation.run_until(s, CRIT, at(120), apply=lambda s, e: not (isinstance(e, Page) and e.step == 2))
+    assert effects == [Page(2, 1), Page(3, 1)] and s.next_at == at(420)
+
+
 def test_info_alerts_expire_and_page_no_one() -> None:
     info = escalation.severity_policy(escalation.DEFAULT_POLICY, "info")
     s, effects = escalation.run_until(escalation.opened(T0), info, T0)
