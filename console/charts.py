@@ -50,7 +50,7 @@ def _quote(home_id: str) -> str:
     return home_id
 
 
-def _ms(value: object) -> datetime | None:
+def _from_epoch_ms(value: object) -> datetime | None:
     return datetime.fromtimestamp(float(value) / 1000, UTC) if isinstance(value, int | float) else None
 
 
@@ -58,7 +58,7 @@ def _latest(series: list[Series]) -> dict[str, object]:
     if not series or not series[0].values:
         return {}
     record = series[0].records()[0]
-    record["time"] = _ms(record.get("time"))
+    record["time"] = _from_epoch_ms(record.get("time"))
     return record
 
 
@@ -114,7 +114,7 @@ def read_home_activity(influx: InfluxQL, home_id: str, timezone: str, now: datet
             sensor=s.tags.get("sensor", ""),
             kind=s.tags.get("kind", ""),
             room=s.tags.get("room", ""),
-            last_seen=_ms(s.values[0][0]) if s.values else None,
+            last_seen=_from_epoch_ms(s.values[0][0]) if s.values else None,
             battery=int(b) if isinstance(b := batteries.get(s.tags.get("sensor", "")), int | float) else None,
         )
         for s in results["seen"]

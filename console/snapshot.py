@@ -37,7 +37,7 @@ class Activity:
     generation: int = 0
 
 
-def _ms(value: float) -> datetime:
+def _from_epoch_ms(value: float) -> datetime:
     return datetime.fromtimestamp(value / 1000, UTC)
 
 
@@ -59,7 +59,9 @@ def read_activity(influx: InfluxQL, since: str = WINDOW) -> Activity:
         f'SELECT last("queue_depth") AS queue, last("min_battery") AS battery FROM "{_BEATS}" '
         f'WHERE time > now() - {since} GROUP BY "home"'
     )
-    last_event = {h: _ms(float(t)) for h, t in _by_home(events, "time").items() if isinstance(t, int | float)}
+    last_event = {
+        h: _from_epoch_ms(float(t)) for h, t in _by_home(events, "time").items() if isinstance(t, int | float)
+    }
     online = {h: bool(int(v)) for h, v in _by_home(status, "last").items() if isinstance(v, int | float)}
     queue = {h: int(v) for h, v in _by_home(beats, "queue").items() if isinstance(v, int | float)}
     battery = {h: int(v) for h, v in _by_home(beats, "battery").items() if isinstance(v, int | float)}

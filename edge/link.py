@@ -250,7 +250,7 @@ class AgentLink:
             return dump(event)
 
         self._queue.enqueue(self.agent, sensor, kind in SAFETY_KINDS, time.time(), build=build)
-        self._saw(sensor, ts, battery)
+        self._note_seen(sensor, ts, battery)
         self.sent += 1
         self._kick()
         return box[0]
@@ -297,7 +297,7 @@ class AgentLink:
                 epoch=self._queue.epoch,
             )
             payloads[held.seq] = dump(event)
-            self._saw(d["sensor"], ts, d["battery"])
+            self._note_seen(d["sensor"], ts, d["battery"])
         if payloads:
             self._queue.stamp(self.agent, payloads, time.time())
             # Held events are older than anything live: they drain as backlog.
@@ -305,7 +305,8 @@ class AgentLink:
             self._kick()
         return len(payloads)
 
-    def _saw(self, sensor: str, ts: datetime, battery: int | None) -> None:
+    def _note_seen(self, sensor: str, ts: datetime, battery: int | None) -> None:
+        """Remember when a sensor last spoke and its battery (kept from before when this reading has none)."""
         old = self.sensors.get(sensor)
         self.sensors[sensor] = SensorHealth(
             last_seen=ts, battery=battery if battery is not None else (old.battery if old else None)

@@ -26,8 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Executable
 
-from anxin.db.models import DeadLetter
-from anxin.db.models import DeadLetterCount as C
+from anxin.db.models import DeadLetter, DeadLetterCount
 from contracts import parse_topic
 from ingest.metrics import IngestMetrics
 
@@ -198,7 +197,14 @@ class DeadLetterStore:
     def load(self, book: DeadLetterBook) -> None:
         """Read back how many were sampled per key and how many rows exist, so bounds hold across restarts."""
         with self.sessions() as s:
-            book.sampled.update({(h, r): n for h, r, n in s.execute(select(C.home, C.reason, C.sampled))})
+            book.sampled.update(
+                {
+                    (h, r): n
+                    for h, r, n in s.execute(
+                        select(DeadLetterCount.home, DeadLetterCount.reason, DeadLetterCount.sampled)
+                    )
+                }
+            )
             self.rows = int(s.scalar(select(func.count()).select_from(DeadLetter)) or 0)
 
     def write(self, tallies: dict[tuple[str, str], Tally], samples: list[Sample]) -> int:
@@ -209,7 +215,11 @@ class DeadLetterStore:
                 s.execute(_upsert(s, home, reason, t))
             s.add_all(
                 DeadLetter(
-                    received_at=_at(self.pending, x), topic=x.topic, reason=x.reason, detail=x.detail, payload=x.payload
+                    received_at=_tally_time(self.pending, x),
+                    topic=x.topic,
+                    reason=x.reason,
+                    detail=x.detail,
+                    payload=x.payload,
                 )
                 for x in samples
             )
@@ -233,7 +243,7 @@ class DeadLetterStore:
         return n
 
 
-def _at(tallies: dict[tuple[str, str], Tally], sample: Sample) -> datetime:
+def _tally_time(tallies: dict[tuple[str, str], Tally], sample: Sample) -> datetime:
     at = tallies[(sample.home, sample.reason)].at
     assert at is not None
     return at
@@ -253,12 +263,12 @@ def _upsert(s: Session, home: str, reason: str, t: Tally) -> Executable:
         "last_detail": t.detail,
         "last_payload": t.payload,
     }
-    stmt = insert(C).values(**values)
+    stmt = insert(DeadLetterCount).values(**values)
     return stmt.on_conflict_do_update(
-        index_elements=[C.home, C.reason],
+        index_elements=[DeadLetterCount.home, DeadLetterCount.reason],
         set_={
-            "count": C.count + stmt.excluded.count,
-            "sampled": C.sampled + stmt.excluded.sampled,
+            "count": DeadLetterCount.count + stmt.excluded.count,
+            "sampled": DeadLetterCount.sampled + stmt.excluded.sampled,
             "last_at": stmt.excluded.last_at,
             "last_topic": stmt.excluded.last_topic,
             "last_detail": stmt.excluded.last_detail,

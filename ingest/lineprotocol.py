@@ -14,20 +14,18 @@ _STR_ESCAPE = str.maketrans({'"': r"\"", "\\": "\\\\", "\n": " "})
 TEXT_NUMERIC = {"open": 1.0, "closed": 0.0, "press": 1.0, "long_press": 2.0}
 
 
-def _tag(v: str) -> str:
+def _escape_tag(v: str) -> str:
+    """A tag value with line protocol's separators (comma, equals, space) escaped."""
     return v.translate(_TAG_ESCAPE)
 
 
-def _str(v: str) -> str:
+def _quoted(v: str) -> str:
+    """A string field value: quoted, its quotes and backslashes escaped, newlines as spaces."""
     return '"' + v.translate(_STR_ESCAPE) + '"'
 
 
 def epoch_ns(ts: datetime) -> int:
     """Nanoseconds since the epoch of an aware datetime, exactly (no float)."""
-    return _ns(ts)
-
-
-def _ns(ts: datetime) -> int:
     # Integer arithmetic: float seconds would lose the microseconds the contract may carry.
     return (
         (ts.toordinal() - 719163) * 86_400_000_000_000
@@ -48,20 +46,20 @@ def event_timestamp_ns(event: SensorEvent) -> int:
     Two events of one sensor in the same microsecond stay two points, and a redelivered event lands on the same
     series and time, so writes are idempotent.
     """
-    return _ns(event.ts) + event.seq % 1000
+    return epoch_ns(event.ts) + event.seq % 1000
 
 
 def event_line(event: SensorEvent) -> str:
     """One sensor event as a `sensor_event` point."""
     tags = (
-        f"{Measurement.SENSOR_EVENT},home={_tag(event.home)},agent={_tag(event.agent)},"
-        f"sensor={_tag(event.sensor)},kind={_tag(event.kind)}"
+        f"{Measurement.SENSOR_EVENT},home={_escape_tag(event.home)},agent={_escape_tag(event.agent)},"
+        f"sensor={_escape_tag(event.sensor)},kind={_escape_tag(event.kind)}"
     )
     if event.room:
-        tags += f",room={_tag(event.room)}"
+        tags += f",room={_escape_tag(event.room)}"
     value = event.value
     if isinstance(value, str):
-        fields = f"value={TEXT_NUMERIC.get(value, 0.0)!r},text={_str(value)}"
+        fields = f"value={TEXT_NUMERIC.get(value, 0.0)!r},text={_quoted(value)}"
     else:
         fields = f"value={float(value)!r}"
     fields += f",seq={event.seq}i"
@@ -73,9 +71,10 @@ def event_line(event: SensorEvent) -> str:
 def status_line(home: str, status: Status) -> str:
     """An agent's availability as an `agent_status` point."""
     return (
-        f"{Measurement.AGENT_STATUS},home={_tag(home)},agent={_tag(status.agent)} "
-        f"online={1 if status.state == 'online' else 0}i,state={_str(status.state)},version={_str(status.version)} "
-        f"{_ns(status.ts)}"
+        f"{Measurement.AGENT_STATUS},home={_escape_tag(home)},agent={_escape_tag(status.agent)} "
+        f"online={1 if status.state == 'online' else 0}i,state={_quoted(status.state)},"
+        f"version={_quoted(status.version)} "
+        f"{epoch_ns(status.ts)}"
     )
 
 
@@ -89,4 +88,5 @@ def heartbeat_line(hb: Heartbeat) -> str:
     low = [b.battery for b in hb.sensors.values() if b.battery is not None]
     if low:
         fields += f",min_battery={min(low)}i"
-    return f"{Measurement.HEARTBEAT},home={_tag(hb.home)},agent={_tag(hb.agent)} {fields} {_ns(hb.ts)}"
+    tags = f"{Measurement.HEARTBEAT},home={_escape_tag(hb.home)},agent={_escape_tag(hb.agent)}"
+    return f"{tags} {fields} {epoch_ns(hb.ts)}"

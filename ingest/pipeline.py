@@ -8,8 +8,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from contracts import ContractError, TopicKind, parse_event, parse_heartbeat, parse_status, parse_topic
-from contracts import DeadLetterReason as R
+from contracts import (
+    ContractError,
+    DeadLetterReason,
+    TopicKind,
+    parse_event,
+    parse_heartbeat,
+    parse_status,
+    parse_topic,
+)
 from ingest.dedupe import Seen, SeqTracker
 from ingest.fastpath import FastEvents
 from ingest.lineprotocol import epoch_ns, event_line, heartbeat_line, status_line
@@ -65,10 +72,10 @@ class Validator:
     def _handle(self, topic: str, payload: bytes, now: datetime) -> str | Rejected | None:
         parsed = _parse_topic(topic)
         if parsed is None or parsed[0] in (TopicKind.FINDINGS, TopicKind.FEEDBACK):
-            return Rejected(R.BAD_TOPIC, f"not a home topic of the contract: {topic[:120]}")
+            return Rejected(DeadLetterReason.BAD_TOPIC, f"not a home topic of the contract: {topic[:120]}")
         kind, home = parsed
         if self.known_homes is not None and home not in self.known_homes:
-            return Rejected(R.UNKNOWN_HOME, f"home {home} is not registered")
+            return Rejected(DeadLetterReason.UNKNOWN_HOME, f"home {home} is not registered")
         if kind is TopicKind.EVENTS:
             if now is not self._now:
                 self._now, self._latest_ns = now, epoch_ns(now + self.max_future)
@@ -84,12 +91,14 @@ class Validator:
             if kind is TopicKind.EVENTS:
                 event = parse_event(payload)
                 if event.home != home:
-                    return Rejected(R.HOME_MISMATCH, f"topic says {home}, payload says {event.home}")
+                    return Rejected(DeadLetterReason.HOME_MISMATCH, f"topic says {home}, payload says {event.home}")
                 if event.ts - now > self.max_future:
-                    return Rejected(R.FUTURE_TS, f"ts {event.ts.isoformat()} is ahead of now {now.isoformat()}")
+                    return Rejected(
+                        DeadLetterReason.FUTURE_TS, f"ts {event.ts.isoformat()} is ahead of now {now.isoformat()}"
+                    )
                 out_of_range = _out_of_range(event.seq, event.value, event.ts)
                 if out_of_range:
-                    return Rejected(R.OUT_OF_RANGE, out_of_range)
+                    return Rejected(DeadLetterReason.OUT_OF_RANGE, out_of_range)
                 key = (event.agent, event.sensor, event.kind, event.room)
                 return self._admit(home, key, event.seq, event.epoch, event_line(event))
             if kind is TopicKind.STATUS:
@@ -97,12 +106,12 @@ class Validator:
                 return self._check_ts(status.ts, now) or self._agent_line(home, status.agent, status_line(home, status))
             hb = parse_heartbeat(payload)
             if hb.home != home:
-                return Rejected(R.HOME_MISMATCH, f"topic says {home}, payload says {hb.home}")
+                return Rejected(DeadLetterReason.HOME_MISMATCH, f"topic says {home}, payload says {hb.home}")
             return self._check_ts(hb.ts, now) or self._agent_line(home, hb.agent, heartbeat_line(hb))
         except ContractError as err:
             if err.reason == "schema" and err.detail.startswith(_RANGE_FIELDS) and "than" in err.detail:
                 # Within the schema but outside the field's bounds (battery 0-100, seq >= 1): its own reason.
-                return Rejected(R.OUT_OF_RANGE, err.detail)
+                return Rejected(DeadLetterReason.OUT_OF_RANGE, err.detail)
             return Rejected(err.reason, err.detail)
 
     def _admit(self, home: str, key: SeriesKey, seq: int, epoch: str | None, line: str) -> str | Rejected | None:
@@ -120,9 +129,9 @@ class Validator:
     def _check_ts(self, ts: datetime, now: datetime) -> Rejected | None:
         """Status and heartbeats get the events' time checks: a status dated 2200 must not pin a home online."""
         if ts - now > self.max_future:
-            return Rejected(R.FUTURE_TS, f"ts {ts.isoformat()} is ahead of now {now.isoformat()}")
+            return Rejected(DeadLetterReason.FUTURE_TS, f"ts {ts.isoformat()} is ahead of now {now.isoformat()}")
         if ts < MIN_TS:
-            return Rejected(R.OUT_OF_RANGE, f"ts {ts.isoformat()} is before {MIN_TS.date()}")
+            return Rejected(DeadLetterReason.OUT_OF_RANGE, f"ts {ts.isoformat()} is before {MIN_TS.date()}")
         return None
 
 

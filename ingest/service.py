@@ -15,7 +15,7 @@ from sqlalchemy import select
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Home, HomeSensor
 from contracts.topics import TopicKind, home_filter
-from contracts.vocabulary import DeadLetterReason as R
+from contracts.vocabulary import DeadLetterReason
 from ingest.config import IngestSettings
 from ingest.deadletters import DeadLetterLimits, DeadLetters
 from ingest.dedupe import Reset
@@ -245,7 +245,9 @@ class IngestService:
             if refused:
                 for line, m in zip(prep.lines, prep.line_source, strict=True):
                     if line in refused:
-                        dead.append((m.topic, m.payload, Rejected(R.DB_REFUSED, "InfluxDB refused the point")))
+                        dead.append(
+                            (m.topic, m.payload, Rejected(DeadLetterReason.DB_REFUSED, "InfluxDB refused the point"))
+                        )
         if dead:
             self._store_dead_letters(dead)
             for _t, _p, rej in dead:
@@ -359,11 +361,15 @@ class IngestService:
             if refused:
                 self._store_dead_letters(
                     [
-                        ("(spill replay)", r.encode(), Rejected(R.DB_REFUSED, "InfluxDB refused the point"))
+                        (
+                            "(spill replay)",
+                            r.encode(),
+                            Rejected(DeadLetterReason.DB_REFUSED, "InfluxDB refused the point"),
+                        )
                         for r in refused
                     ]
                 )
-                self.metrics.invalid.labels(R.DB_REFUSED).inc(len(refused))
+                self.metrics.invalid.labels(DeadLetterReason.DB_REFUSED).inc(len(refused))
             self.spill.commit(record)
             self._update_spill_gauges()
             if self.spill.empty():

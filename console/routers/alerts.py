@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -74,18 +75,17 @@ def alert_page(request: Request, alert_id: AlertId, session: SessionDep, user: P
     return render(
         request,
         "alert.html",
-        {"d": detail, "outcomes": OUTCOMES, "done": request.query_params.get("done"), "error": None},
+        {"detail": detail, "outcomes": OUTCOMES, "done": request.query_params.get("done"), "error": None},
     )
 
 
-def _run(session: SessionDep, fn: object) -> actions.ActionResult:
+def _perform(session: SessionDep, action: Callable[[], actions.ActionResult]) -> actions.ActionResult:
+    """Run an operator's action; a refused one rolls back and becomes its HTTP status (409 unless mapped)."""
     try:
-        result = fn()  # type: ignore[operator]
+        return action()
     except actions.ActionError as err:
         session.rollback()
         raise HTTPException(actions.STATUS_OF_CODE.get(err.code, 409), str(err)) from err
-    assert isinstance(result, actions.ActionResult)
-    return result
 
 
 @router.post("/api/alerts/{alert_id}/acknowledge", response_model=actions.ActionResult)
@@ -93,7 +93,7 @@ def acknowledge_json(request: Request, alert_id: AlertId, session: SessionDep, u
     """Take an alert: the ladder stops and the others paged are told who took it."""
     require_actor(user)
     check_csrf(request, user, None)
-    return _run(session, lambda: actions.acknowledge(session, alert_id, user, now_utc()))
+    return _perform(session, lambda: actions.acknowledge(session, alert_id, user, now_utc()))
 
 
 @router.post("/api/alerts/{alert_id}/notes", response_model=actions.ActionResult)
@@ -103,7 +103,7 @@ def note_json(
     """Add a note to the timeline."""
     require_actor(user)
     check_csrf(request, user, None)
-    return _run(session, lambda: actions.note(session, alert_id, user, body, now_utc()))
+    return _perform(session, lambda: actions.note(session, alert_id, user, body, now_utc()))
 
 
 @router.post("/api/alerts/{alert_id}/resolve", response_model=actions.ActionResult)
@@ -113,7 +113,7 @@ def resolve_json(
     """Close the alert with an outcome (resident_fine, needed_help, emergency_services, false_alarm, device_fault)."""
     require_actor(user)
     check_csrf(request, user, None)
-    return _run(session, lambda: actions.resolve(session, alert_id, user, body, now_utc()))
+    return _perform(session, lambda: actions.resolve(session, alert_id, user, body, now_utc()))
 
 
 @router.post("/api/homes/{home_id}/silence", response_model=actions.ActionResult, tags=["homes"])
@@ -123,7 +123,7 @@ def silence_json(
     """Hold paging for a home for some minutes, with a reason (a panic press still pages)."""
     require_actor(user)
     check_csrf(request, user, None)
-    return _run(session, lambda: actions.silence(session, home_id, user, body, now_utc()))
+    return _perform(session, lambda: actions.silence(session, home_id, user, body, now_utc()))
 
 
 @router.post("/alerts/{alert_id}/action", include_in_schema=False)
@@ -171,7 +171,7 @@ def alert_form(
         return render(
             request,
             "alert.html",
-            {"d": detail, "outcomes": OUTCOMES, "done": None, "error": message},
+            {"detail": detail, "outcomes": OUTCOMES, "done": None, "error": message},
             status_code=status,
         )
     return RedirectResponse(f"/alerts/{alert_id}?done={action}", status_code=303)
