@@ -73,9 +73,11 @@ def active_alert(session: Session, home_id: str, kind: str) -> Alert | None:
 
 def decide(session: Session, finding: Finding) -> tuple[Decision, Alert | None]:
     """The dedupe verdict for a finding of a known home, with the active alert it concerns."""
-    active = active_alert(session, finding.home, finding.kind)
+    seen = recorded(session, [finding.id])
+    # A redelivered finding locks nothing: the active alert is only read (FOR UPDATE) for a new one.
+    active = None if seen else active_alert(session, finding.home, finding.kind)
     existing = None if active is None else ExistingAlert(active.id, active.state, active.count, active.code)
-    return dedupe(finding.id, existing, recorded(session, [finding.id])), active
+    return dedupe(finding.id, existing, seen), active
 
 
 def join(session: Session, alert: Alert, finding: Finding, now: datetime) -> None:
