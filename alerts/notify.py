@@ -233,29 +233,35 @@ def cancel_pending_pages(session: Session, alert_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def follow_up(
+    session: Session, alert: Alert, home: Home, r: Responder, template: str, key: str, now: datetime, **fields: str
+) -> SmsOutbox | None:
+    """Queue one follow-up SMS (taken, closed, reminder) to a responder, unless they opted out or have it already."""
+    if r.opted_out:
+        return None
+    body = templates.follow_up(template, r.lang, **alert_text_fields(alert, home), **fields)
+    return queue_sms(
+        session,
+        key=key,
+        to=r.phone,
+        lang=r.lang,
+        body=body,
+        now=now,
+        purpose=template,
+        alert_id=alert.id,
+        responder_id=r.id,
+    )
+
+
 def tell_others(
     session: Session, alert: Alert, home: Home, template: str, skip: int | None, now: datetime, **fields: str
 ) -> list[SmsOutbox]:
     """Queue one follow-up SMS (taken, closed) to everyone paged for the alert except `skip`."""
     rows = []
     for rid in paged_responders(session, alert.id):
-        if rid == skip:
-            continue
-        r = session.get(Responder, rid)
-        if r is None or r.opted_out:
-            continue
-        body = templates.follow_up(template, r.lang, **alert_text_fields(alert, home), **fields)
-        row = queue_sms(
-            session,
-            key=f"alert:{alert.id}:{template}:responder:{rid}",
-            to=r.phone,
-            lang=r.lang,
-            body=body,
-            now=now,
-            purpose=template,
-            alert_id=alert.id,
-            responder_id=rid,
-        )
+        r = session.get(Responder, rid) if rid != skip else None
+        key = f"alert:{alert.id}:{template}:responder:{rid}"
+        row = None if r is None else follow_up(session, alert, home, r, template, key, now, **fields)
         if row is not None:
             rows.append(row)
     session.flush()

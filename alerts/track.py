@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from alerts import escalation, inhibit, notify, templates
+from alerts import escalation, inhibit, notify
 from alerts.escalation import Effect, LadderState
-from alerts.outbox import PURPOSE_REMINDER, DeadPage, queue_sms
+from alerts.outbox import PURPOSE_REMINDER, DeadPage
 from alerts.replies import LinkMaker
 from alerts.route import severity_policy
 from alerts.timeline import SYSTEM_ACTOR, event
@@ -75,23 +75,12 @@ def _remind(session: Session, alert: Alert, home: Home, number: int, now: dateti
     detail: dict[str, Any] = {"number": number, "to": alert.ack_actor}
     rows: list[SmsOutbox] = []
     r = session.get(Responder, alert.acknowledged_by) if alert.acknowledged_by is not None else None
-    if r is not None and not r.opted_out:
-        body = templates.follow_up("reminder", r.lang, **notify.alert_text_fields(alert, home))
-        row = queue_sms(
-            session,
-            key=f"alert:{alert.id}:r{alert.round}:reminder{number}:responder:{r.id}",
-            to=r.phone,
-            lang=r.lang,
-            body=body,
-            now=now,
-            purpose=PURPOSE_REMINDER,
-            alert_id=alert.id,
-            responder_id=r.id,
-        )
-        if row is not None:
-            session.flush()
-            rows.append(row)
-            detail["outbox"] = row.id
+    key = f"alert:{alert.id}:r{alert.round}:reminder{number}:responder:{alert.acknowledged_by}"
+    row = None if r is None else notify.follow_up(session, alert, home, r, PURPOSE_REMINDER, key, now)
+    if row is not None:
+        session.flush()
+        rows.append(row)
+        detail["outbox"] = row.id
     event(session, alert.id, now, SYSTEM_ACTOR, "reminded", detail)
     return rows
 
