@@ -70,6 +70,20 @@ class _Inbound:
     qos: int
 
 
+def read_finding(topic: str, payload: bytes) -> tuple[Finding | None, str, str]:
+    """The finding a message carries, or None with the reason and detail (its topic must name the same home)."""
+    parsed = parse_topic(topic)
+    if parsed is None or parsed[0] is not TopicKind.FINDINGS:
+        return None, "topic", "not a findings topic"
+    try:
+        finding = parse_finding(payload)
+    except ContractError as err:
+        return None, err.reason, err.detail
+    if finding.home != parsed[1]:
+        return None, "home_mismatch", f"payload home differs from topic home {parsed[1]}"
+    return finding, "", ""
+
+
 class _Worker:
     """Does every DB write and send off the paho network thread, acknowledging each message once committed."""
 
@@ -183,19 +197,7 @@ class _Worker:
                 self.stats.incr(f"sms_{status}")
 
     def _parse(self, item: _Inbound) -> Finding | None:
-        parsed = parse_topic(item.topic)
-        reason, detail = None, ""
-        finding = None
-        if parsed is None or parsed[0] is not TopicKind.FINDINGS:
-            reason, detail = "topic", "not a findings topic"
-        else:
-            try:
-                finding = parse_finding(item.payload)
-            except ContractError as err:
-                reason, detail = err.reason, err.detail
-            else:
-                if finding.home != parsed[1]:
-                    reason, detail, finding = "home_mismatch", f"payload home differs from topic home {parsed[1]}", None
+        finding, reason, detail = read_finding(item.topic, item.payload)
         if finding is None:
             self.stats.incr("invalid")
             self.stats.incr(f"invalid_{reason}")

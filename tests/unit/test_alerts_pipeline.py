@@ -187,3 +187,19 @@ def test_an_offline_hub_explains_silent_sensors_but_never_the_person() -> None:
     assert inhibit.inhibited_by(FindingKind.LOW_BATTERY, {FindingKind.AGENT_OFFLINE}) == FindingKind.AGENT_OFFLINE
     assert inhibit.inhibited_by(FindingKind.LONG_INACTIVITY, {FindingKind.AGENT_OFFLINE}) is None
     assert FindingKind.MISSED_MORNING in inhibit.AWAY_KINDS
+
+
+# reading a finding off MQTT
+
+
+def test_a_finding_is_read_only_from_its_own_homes_findings_topic() -> None:
+    from alerts.service import read_finding
+    from contracts import Severity
+    from contracts.messages import Finding, dump
+    from contracts.topics import findings_topic
+
+    f = Finding(id="f-1", home="h-abc123", kind="panic", severity=Severity.CRITICAL, ts=NOW, since=NOW, detector="t")
+    assert read_finding(findings_topic("h-abc123"), dump(f)) == (f, "", "")
+    assert read_finding(findings_topic("h-def456"), dump(f))[:2] == (None, "home_mismatch")
+    assert read_finding("anxin/v1/homes/h-abc123/events", dump(f))[:2] == (None, "topic")
+    assert read_finding(findings_topic("h-abc123"), b"{")[0] is None
