@@ -13,7 +13,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts import escalation, notify, track
+from alerts import escalation, notify, responders, track
 from alerts.escalation import CLOSED_STATES, OUTCOMES, STATE_ACKNOWLEDGED, STATE_RESOLVED
 from alerts.inhibit import silence_reason
 from alerts.route import severity_policy
@@ -23,6 +23,7 @@ from contracts.vocabulary import TimelineAction
 
 SILENCE_CATEGORIES = ("maintenance", "away")
 MAX_NOTE = 2000
+RATING_MIN, RATING_MAX = 1, 5
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,10 @@ def resolve(
         alert.acknowledged_by = actor.responder_id
     cancelled = notify.cancel_pending_pages(session, alert.id)
     rid = actor.responder_id
-    if rid is not None and outcome in ("needed_help", "emergency_services"):
-        r = session.get(Responder, rid)
+    # The help credit goes to whoever gave it: the responder closing it, else the responder who took it.
+    helper = rid if rid is not None else alert.acknowledged_by
+    if helper is not None and responders.counts_as_help(alert.kind, outcome):
+        r = session.get(Responder, helper)
         if r is not None:
             r.helped_count += 1
     detail: dict[str, object] = {"by": actor.name, "kind": actor.kind, "outcome": outcome, "cancelled_pages": cancelled}
@@ -141,6 +144,20 @@ def resolve(
     notify.tell_others(session, alert, home, "closed", skip, now)
     session.flush()
     return alert
+
+
+def rate(session: Session, alert_id: int, actor: Actor, rating: int, now: datetime) -> AlertEvent:
+    """Record a short 1-5 rating of how a help request went (on the timeline; the latest rating counts)."""
+    _check_now(now)
+    if isinstance(rating, bool) or not isinstance(rating, int) or not RATING_MIN <= rating <= RATING_MAX:
+        raise ActionError("invalid", f"a rating is a whole number from {RATING_MIN} to {RATING_MAX}")
+    alert, _home = _load(session, alert_id)
+    if alert.state not in (STATE_ACKNOWLEDGED, STATE_RESOLVED):
+        raise ActionError("invalid", "only a help request someone took can be rated")
+    detail: dict[str, object] = {"by": actor.name, "kind": actor.kind, "rating": rating}
+    ev = event(session, alert.id, now, actor.key, TimelineAction.RATED, detail)
+    session.flush()
+    return ev
 
 
 def add_note(session: Session, alert_id: int, actor: Actor, text: str, now: datetime) -> AlertEvent:

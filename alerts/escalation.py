@@ -12,7 +12,7 @@ from typing import Any
 from contracts.vocabulary import ACTIVE_STATES as ACTIVE_STATES
 from contracts.vocabulary import CLOSED_STATES as CLOSED_STATES
 from contracts.vocabulary import OUTCOMES as OUTCOMES
-from contracts.vocabulary import SEVERITIES, AlertState
+from contracts.vocabulary import SEVERITIES, AlertState, FindingKind
 
 # Alert states, their meaning and the closed and active groups are the shared vocabulary (contracts/vocabulary.py);
 # the short names stay for the ladder's callers.
@@ -25,6 +25,8 @@ STATE_SILENCED = AlertState.SILENCED
 
 # Who a step pages: counts of new people per group.
 GROUPS = ("assigned", "nearby", "grid_worker", "operator")
+# The policy table of help requests (one-click help), beside the severities.
+HELP_KEY = "help"
 
 DEFAULT_POLICY: dict[str, Any] = {
     "critical": {
@@ -49,6 +51,19 @@ DEFAULT_POLICY: dict[str, Any] = {
     },
     # Info-level (a low battery, say): no SMS by default; it shows on the console and expires unless someone acts.
     "info": {"steps": [], "ack_timeout_s": 86400, "remind_every_s": 86400, "reminders": 0, "expire_after_s": 86400},
+    # One-click help (issue 15), whatever its severity: volunteers only; the operator is paged only when nobody took
+    # it within the district's limit, the sum of the volunteer steps' waits (25 min here; a district's "help" row
+    # changes the waits). Helping takes longer than checking on someone, hence the longer ack timeout.
+    HELP_KEY: {
+        "steps": [
+            {"wait_s": 600, "assigned": 2},
+            {"wait_s": 900, "assigned": 3, "nearby": 2},
+            {"wait_s": 1800, "operator": 1},
+        ],
+        "ack_timeout_s": 4 * 3600,
+        "remind_every_s": 3600,
+        "reminders": 1,
+    },
 }
 
 
@@ -120,9 +135,24 @@ def severity_policy(spec: Mapping[str, Any], severity: str) -> SeverityPolicy:
     )
 
 
+def policy_key(kind: str, severity: str) -> str:
+    """The table of a policy spec an alert follows: "help" for a help request, else its severity."""
+    return HELP_KEY if kind == FindingKind.HELP_REQUEST else severity
+
+
+def operator_after_s(policy: SeverityPolicy) -> float | None:
+    """How long a ladder runs before its first step that pages an operator (the district's limit), or None."""
+    waited = 0.0
+    for step in policy.steps:
+        if step.counts.get("operator", 0) > 0:
+            return waited
+        waited += step.wait_s
+    return None
+
+
 def validate_spec(spec: Mapping[str, Any]) -> None:
     """Raise PolicyError when any severity of a spec is unusable."""
-    unknown = set(spec) - set(SEVERITIES)
+    unknown = set(spec) - {*SEVERITIES, HELP_KEY}
     if unknown:
         raise PolicyError(f"policy: unknown severity {sorted(unknown)[0]!r}")
     for sev in spec:

@@ -16,6 +16,7 @@ from alerts.replies import ReplyKind, parse_reply
 from alerts.timeline import taker_name
 from anxin.db.models import Alert, Home, Responder, SmsInbound
 from anxin.zones import tz_of
+from contracts.vocabulary import FindingKind
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,10 @@ def _apply(session: Session, r: Responder, body: str, now: datetime) -> InboundR
     ).first()
     if alert is None or reply.kind is ReplyKind.UNKNOWN:
         ended = session.scalars(select(Alert).where(Alert.code == code).order_by(Alert.id.desc())).first()
+        if ended is not None and reply.rating is not None and ended.acknowledged_by == r.id:
+            # "2 <code> <1-5>" after it was closed: the taker rates how the help went.
+            actions.rate(session, ended.id, responder_actor(r), reply.rating, now)
+            return InboundResult("rated", templates.follow_up("rated_ok", lang, code=code), ended.id)
         if ended is not None and reply.kind is not ReplyKind.UNKNOWN:
             home = session.get(Home, ended.home_id)
             at = ended.resolved_at or ended.updated_at
@@ -95,8 +100,13 @@ def _apply(session: Session, r: Responder, body: str, now: datetime) -> InboundR
             return InboundResult(
                 "acknowledged", templates.follow_up("ack_ok", lang, code=code, address=address), alert.id
             )
-        actions.resolve(session, alert.id, actor, "resident_fine", now, note="resolved by SMS reply")
-        return InboundResult("resolved", templates.follow_up("resolved_ok", lang, code=code), alert.id)
+        # "2 <code>" on a help request means the help was given; on any other alert, the resident is fine.
+        outcome = "needed_help" if alert.kind == FindingKind.HELP_REQUEST else "resident_fine"
+        actions.resolve(session, alert.id, actor, outcome, now, note="resolved by SMS reply")
+        if reply.rating is not None:
+            actions.rate(session, alert.id, actor, reply.rating, now)
+        done = "helped_ok" if alert.kind == FindingKind.HELP_REQUEST else "resolved_ok"
+        return InboundResult("resolved", templates.follow_up(done, lang, code=code), alert.id)
     except ActionError as err:
         if err.code == "already_acknowledged":
             name = taker_name(session, alert)

@@ -64,6 +64,7 @@ def people_for(session: Session, home: Home, now: datetime) -> list[responders.P
                 distance_km=responders.distance_km(home_at, where),
                 available=responders.is_available(r.availability, now, tz_of(r.timezone)),
                 reliability=responders.reliability(r.notified_count, r.ack_count),
+                credit=responders.credit(r.ack_count, r.helped_count),
             )
         )
     return people
@@ -104,6 +105,8 @@ def page_people(
             tz=tz,
             code=alert.code,
             link=link,
+            # A later round is a repeat: it says so, and for how long the alert has been open.
+            open_minutes=int((now - alert.opened_at).total_seconds() // 60) if rnd > 1 else None,
         )
         row = queue_sms(
             session,

@@ -40,6 +40,7 @@ class Reply:
 
     kind: ReplyKind
     code: str | None = None
+    rating: int | None = None  # RESOLVE only: "2 <code> <1-5>"
 
 
 _STOP = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "TD", "T", "退订", "取消"}
@@ -48,7 +49,8 @@ _HELP = {"HELP", "INFO", "?", "帮助", "H"}
 # The code alphabet has no 1 or 2, so "1K7MP3" and "2K7MP3" read unambiguously even without the space.
 _CODE = f"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}"
 _ACK_RE = re.compile(rf"^(?:1[\s.,:#-]*)?({_CODE})$")
-_RESOLVE_RE = re.compile(rf"^2[\s.,:#-]*({_CODE})$")
+# "2 K7MP3" resolves; "2 K7MP3 5" resolves with a 1-5 rating (how a help request went).
+_RESOLVE_RE = re.compile(rf"^2[\s.,:#-]*({_CODE})(?:[\s.,:#-]+([1-5]))?$")
 _CODE_LIKE_RE = re.compile(r"^(?:[12][\s.,:#-]*)?([A-Z0-9]{4,8})$")
 
 
@@ -67,7 +69,7 @@ def parse_reply(body: str) -> Reply:
     if text in _HELP:
         return Reply(ReplyKind.HELP)
     if m := _RESOLVE_RE.match(text):
-        return Reply(ReplyKind.RESOLVE, m.group(1))
+        return Reply(ReplyKind.RESOLVE, m.group(1), int(m.group(2)) if m.group(2) else None)
     if m := _ACK_RE.match(text):
         return Reply(ReplyKind.ACK, m.group(1))
     if m := _CODE_LIKE_RE.match(text):  # looks like a code but is not one of ours: answered as an unknown code

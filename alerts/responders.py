@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, time, tzinfo
 from typing import Any
 
+from contracts.vocabulary import FindingKind
+
+HELP_REQUEST = FindingKind.HELP_REQUEST.value
+
 ROLE_VOLUNTEER = "volunteer"
 ROLE_GRID_WORKER = "grid_worker"
 ROLE_OPERATOR = "operator"
@@ -18,6 +22,13 @@ UNKNOWN_DISTANCE_KM = 5.0
 # behind a reliable one 2 km away).
 RELIABILITY_WEIGHT_KM = 2.0
 PRIORITY_WEIGHT_KM = 0.5
+# Credit (信用积分, issue 15): a point for each page answered (acknowledged), three for each help given (an alert
+# they closed, or took and someone closed, as needing help; any closed help request they took). In ranking, credit
+# counts up to CREDIT_CAP points and is worth at most CREDIT_WEIGHT_KM: it orders near-equals, never sends someone far.
+CREDIT_PER_ANSWER = 1
+CREDIT_PER_HELP = 3
+CREDIT_CAP = 30
+CREDIT_WEIGHT_KM = 0.5
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,7 @@ class Person:
     distance_km: float | None
     available: bool
     reliability: float
+    credit: int = 0
 
 
 def window_error(window: Any) -> str | None:
@@ -87,16 +99,31 @@ def reliability(notified: int, acknowledged: int) -> float:
     return (acknowledged + 1) / (notified + 2)
 
 
+def credit(answered: int, helped: int) -> int:
+    """A responder's credit points: CREDIT_PER_ANSWER per page answered, CREDIT_PER_HELP per help given."""
+    return CREDIT_PER_ANSWER * max(answered, 0) + CREDIT_PER_HELP * max(helped, 0)
+
+
+def counts_as_help(kind: str, outcome: str) -> bool:
+    """Whether closing an alert with this outcome means its taker gave help (and earns the help credit)."""
+    if outcome in ("needed_help", "emergency_services"):
+        return True
+    # A help request closed as anything but a false alarm or a device fault was help given.
+    return kind == HELP_REQUEST and outcome == "resident_fine"
+
+
 def pageable(p: Person) -> bool:
     """Verified, on the roster, not unsubscribed, on duty now, with a number: never page anyone else."""
     return p.verified and p.active and not p.opted_out and p.available and bool(p.phone)
 
 
 def rank_key(p: Person) -> tuple[float, int]:
-    """Lower is better: distance, unreliability and assignment priority, as km."""
+    """Lower is better: distance, unreliability and assignment priority, as km, less a small credit bonus."""
     dist = UNKNOWN_DISTANCE_KM if p.distance_km is None else p.distance_km
     prio = 0 if p.assigned_priority is None else max(p.assigned_priority - 1, 0)
-    return dist + RELIABILITY_WEIGHT_KM * (1 - p.reliability) + PRIORITY_WEIGHT_KM * prio, p.responder_id
+    bonus = CREDIT_WEIGHT_KM * min(max(p.credit, 0), CREDIT_CAP) / CREDIT_CAP
+    score = dist + RELIABILITY_WEIGHT_KM * (1 - p.reliability) + PRIORITY_WEIGHT_KM * prio - bonus
+    return score, p.responder_id
 
 
 def group_of(p: Person, home_district: str) -> str | None:

@@ -34,8 +34,10 @@ def policy_for(session: Session, home: Home) -> dict[str, Any]:
 
 
 def severity_policy(alert: Alert) -> SeverityPolicy:
-    """The frozen policy of an alert for its severity (defaults for alerts opened before policies existed)."""
-    return escalation.severity_policy(alert.policy or escalation.DEFAULT_POLICY, alert.severity)
+    """The frozen policy of an alert for its severity, or its help table (defaults where the frozen one lacks it)."""
+    key = escalation.policy_key(alert.kind, alert.severity)
+    spec = alert.policy if alert.policy and key in alert.policy else escalation.DEFAULT_POLICY
+    return escalation.severity_policy(spec, key)
 
 
 def new_code(session: Session, rng: random.Random) -> str:

@@ -6,6 +6,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 
 from anxin import catalogue
+from contracts.vocabulary import FindingKind
 
 SUPPORTED_LANGS = ("zh-CN", "en")
 DEFAULT_LANG = "zh-CN"
@@ -36,6 +37,8 @@ GENERIC_TEXT = _single("generic")
 ELLIPSIS = _single("ellipsis")
 # {label} {district} {what} {since} {code}; the zh-CN text is UCS-2 (70 characters a segment), en is GSM-7 (160).
 BODY = _single("body")
+# A help request's page (one-click help): asks who can help, not who will check.
+BODY_HELP = _single("body_help")
 # Follow-up SMS and replies, each {placeholder} filled by `follow_up`. The address appears only in "ack_ok": it is told
 # to whoever took the alert, never in the first SMS.
 FOLLOW_UP = _section("follow_up.")
@@ -93,9 +96,16 @@ def alert_sms(
     tz: tzinfo,
     code: str,
     link: str | None = None,
+    open_minutes: int | None = None,
 ) -> str:
-    """The SMS body that tells a responder about an alert, shortened to one segment where the label allows."""
+    """The SMS body that tells a responder about an alert, shortened to one segment where the label allows.
+
+    `open_minutes` marks a repeat (a later round): the body then starts by saying so and how long it has been open.
+    """
     lang = lang_of(lang)
+    base = BODY_HELP[lang] if kind == FindingKind.HELP_REQUEST else BODY[lang]
+    if open_minutes is not None:
+        base = catalogue.render(CATALOGUE[lang]["repeat"], lang, {"n": open_minutes}) + base
     fields = {
         "district": district.strip(),
         "what": what_happened(kind, lang),
@@ -105,7 +115,7 @@ def alert_sms(
     label = " ".join(label.split())
 
     def render(shown: str) -> str:
-        body = BODY[lang].format(label=shown, **fields)
+        body = base.format(label=shown, **fields)
         return f"{body} {link}" if link else body
 
     # The label is free text typed by an operator: it gives way first, so the code and time always fit; when even

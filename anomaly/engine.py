@@ -504,17 +504,20 @@ class HomeMonitor:
         self._still_event(t, sensor, kind, value, room)
         if kind == "button":
             if value in ("press", "long_press"):
+                # A long press is one-click help (一键呼叫, issue 15): ordinary help, routed to volunteers, not a panic.
+                helps = value == "long_press"
+                kind_raised = FindingKind.HELP_REQUEST if helps else FindingKind.PANIC
                 out.append(
                     self._finding(
-                        FindingKind.PANIC,
-                        Severity.CRITICAL,
+                        kind_raised,
+                        Severity.WARNING if helps else Severity.CRITICAL,
                         t,
                         t,
                         {"sensor": sensor, "room": room, "press": str(value)},
                     )
                 )
                 if ref:
-                    out[-1] = out[-1].model_copy(update={"id": f"{self.home}:panic:{ref}"})
+                    out[-1] = out[-1].model_copy(update={"id": f"{self.home}:{kind_raised.value}:{ref}"})
                 self._activity(t, room)
             return out
         if kind == "door":

@@ -45,6 +45,8 @@ class FindingKind(StrEnum):
     SENSOR_SILENT = "sensor_silent"
     LOW_BATTERY = "low_battery"
     AGENT_OFFLINE = "agent_offline"
+    # One-click help (一键呼叫, issue 15): a long press asks for ordinary help, not an emergency.
+    HELP_REQUEST = "help_request"
 
 
 class DeadLetterReason(StrEnum):
@@ -107,6 +109,8 @@ class TimelineAction:
     ACKNOWLEDGED: Final = "acknowledged"
     RESOLVED: Final = "resolved"
     NOTE: Final = "note"
+    RATED: Final = "rated"  # a short 1-5 rating of how a help request went
+    FAMILY_TOLD: Final = "family_told"  # the home's next-of-kin SMS'd that the alert opened or ended
 
 
 TIMELINE_ACTIONS = _codes(TimelineAction)
