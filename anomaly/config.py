@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
 from anomaly.engine import HomeLimits, Options
-from anxin.settings import DatabaseSettings, MqttSettings, Section, ServiceSettings
+from anxin.settings import DatabaseSettings, MqttSettings, NatsSettings, Section, ServiceSettings
 from contracts.vocabulary import DEFAULT_TIMEZONE
 
 
@@ -58,3 +59,6 @@ class AnomalySettings(ServiceSettings):
     mqtt: MqttSettings = MqttSettings()
     database: DatabaseSettings = DatabaseSettings()
     anomaly: AnomalyOptions = AnomalyOptions()
+    # "mqtt": the embedded default; "nats": the cluster topology of docs/scale.md.
+    bus: Literal["mqtt", "nats"] = "mqtt"
+    nats: NatsSettings = NatsSettings()

@@ -19,7 +19,20 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 CONFIG_ENV = "ANXIN_CONFIG"
 # Every top-level key any service reads; a TOML file may hold them all, each service takes what it knows.
 KNOWN_SECTIONS = frozenset(
-    {"state_dir", "log_level", "mqtt", "influx", "database", "ingest", "anomaly", "alerts", "console", "sim"}
+    {
+        "state_dir",
+        "log_level",
+        "mqtt",
+        "influx",
+        "database",
+        "ingest",
+        "anomaly",
+        "alerts",
+        "console",
+        "sim",
+        "bus",
+        "nats",
+    }
 )
 
 
@@ -55,6 +68,23 @@ class InfluxSettings(Section):
     org: str = "-"
     api: Literal["auto", "v1", "v2"] = "auto"
     timeout_s: float = Field(10.0, gt=0, le=300)
+
+
+class NatsSettings(Section):
+    """The NATS JetStream cluster of `bus = "nats"` (docs/scale.md); unused by the embedded default."""
+
+    servers: list[str] = Field(default_factory=lambda: ["nats://127.0.0.1:4222"], min_length=1)
+    events_stream: str = Field("ANXIN_EVENTS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    findings_stream: str = Field("ANXIN_FINDINGS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    state_bucket: str = Field("anxin_anomaly", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    lease_bucket: str = Field("anxin_leases", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # A home's events all land in one partition (a stable hash of its id), consumed in order by one worker.
+    partitions: int = Field(256, ge=1, le=4096)
+    replicas: int = Field(3, ge=1, le=5)
+    ack_timeout_s: float = Field(5.0, gt=0, le=120)
+    # How long a dead worker keeps its partitions: its lease expires this long after its last renewal.
+    lease_s: float = Field(3.0, ge=1, le=300)
+    max_age_days: float = Field(7.0, gt=0, le=3650)
 
 
 class DatabaseSettings(Section):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
-from anxin.settings import DatabaseSettings, InfluxSettings, MqttSettings, Section, ServiceSettings
+from anxin.settings import DatabaseSettings, InfluxSettings, MqttSettings, NatsSettings, Section, ServiceSettings
 
 
 class IngestOptions(Section):
@@ -56,3 +57,6 @@ class IngestSettings(ServiceSettings):
     influx: InfluxSettings = InfluxSettings()
     database: DatabaseSettings = DatabaseSettings()
     ingest: IngestOptions = IngestOptions()
+    # "mqtt": the embedded default; "nats": the cluster topology of docs/scale.md.
+    bus: Literal["mqtt", "nats"] = "mqtt"
+    nats: NatsSettings = NatsSettings()

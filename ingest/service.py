@@ -93,6 +93,12 @@ class IngestService:
             receive_maximum=opts.receive_maximum,
         )
         self.link.on_state = lambda up: self.metrics.mqtt_up.set(1 if up else 0)
+        # bus = "nats" (docs/scale.md): stored events go to JetStream before their MQTT ack; nats-py loaded only then.
+        self.bridge = None
+        if settings.bus == "nats":
+            from ingest.jetstream import JetStreamBridge
+
+            self.bridge = JetStreamBridge(settings.nats, opts.client_id)
         self.link.on_takeover = self.metrics.session_takeovers.inc
         self.stored = 0
         self._update_spill_gauges()
@@ -240,6 +246,7 @@ class IngestService:
     def store_batch(self, prep: Prepared, stop: threading.Event) -> None:
         """Store (or spill) a validated batch, keep its dead letters, and only then acknowledge it."""
         dead = prep.dead
+        refused: set[str] = set()
         if prep.lines:
             refused = set(self._store(prep.lines, stop))
             if refused:
@@ -255,6 +262,10 @@ class IngestService:
         self.metrics.received.inc(len(prep.batch))
         self.metrics.duplicates.inc(prep.duplicates)
         self.metrics.batch_size.observe(len(prep.batch))
+        if self.bridge is not None:  # bus = "nats": JetStream acked the stored events before we PUBACK them
+            stored = [m for line, m in zip(prep.lines, prep.line_source, strict=True) if line not in refused]
+            if not self.bridge.publish(stored, stop):
+                raise _Stopping
         self.metrics.acked.inc(self.link.ack(prep.batch))
         self.metrics.processed()
 
@@ -405,6 +416,8 @@ class IngestService:
             self._replay_wake.set()
             replayer.join(timeout=30)
             self.link.stop()
+            if self.bridge is not None:
+                self.bridge.close()
             self.spill.close()
             self.metrics.shutdown()
             if self._writer:

@@ -1,0 +1,128 @@
+"""The cluster bus of `bus = "nats"`: subjects, partitions, message ids, and the JetStream streams and buckets.
+
+Layout (docs/scale.md): ingest publishes each stored event to `anxin.events.<partition>.<home>` in the events stream;
+anomaly workers own partitions, checkpoint each home in the state bucket and publish findings to
+`anxin.findings.<home>` in the findings stream. A home's partition is a stable hash of its id, so all its events are
+in one partition, in the order ingest published them. nats-py is imported here only: the embedded default never
+loads this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from anxin.settings import NatsSettings
+from contracts import Finding, SensorEvent
+
+EVENTS_PREFIX = "anxin.events"
+FINDINGS_PREFIX = "anxin.findings"
+MSG_ID = "Nats-Msg-Id"
+T = TypeVar("T")
+
+
+def partition(home: str, partitions: int) -> int:
+    """The home's partition: FNV-1a 32 of its id modulo `partitions` (stable across processes and releases)."""
+    h = 0x811C9DC5
+    for b in home.encode():
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h % partitions
+
+
+def events_subject(home: str, partitions: int) -> str:
+    """The subject a home's events are published on."""
+    return f"{EVENTS_PREFIX}.{partition(home, partitions)}.{home}"
+
+
+def partition_filter(p: int) -> str:
+    """The filter subject of one partition's events."""
+    return f"{EVENTS_PREFIX}.{p}.*"
+
+
+def findings_subject(home: str) -> str:
+    """The subject a home's findings are published on."""
+    return f"{FINDINGS_PREFIX}.{home}"
+
+
+def event_msg_id(event: SensorEvent) -> str:
+    """JetStream's deduplication id of an event: a redelivered or re-published event is stored once."""
+    return f"{event.home}:{event.agent}:{event.epoch or 0}:{event.seq}"
+
+
+def finding_msg_id(finding: Finding) -> str:
+    """JetStream's deduplication id of a finding: a worker replaying after a takeover does not page twice."""
+    return finding.id
+
+
+async def connect(settings: NatsSettings, name: str) -> Client:
+    """A client of the cluster that reconnects forever (to any listed server) instead of giving up."""
+    return await nats.connect(
+        servers=settings.servers,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,
+        connect_timeout=2,
+        allow_reconnect=True,
+    )
+
+
+async def ensure_bus(js: JetStreamContext, s: NatsSettings) -> None:
+    """Create the streams and buckets if missing (idempotent; every process calls it on start)."""
+    age = s.max_age_days * 86_400
+    streams = [
+        StreamConfig(
+            name=s.events_stream,
+            subjects=[f"{EVENTS_PREFIX}.>"],
+            storage=StorageType.FILE,
+            num_replicas=s.replicas,
+            retention=RetentionPolicy.LIMITS,
+            max_age=age,
+            duplicate_window=120.0,
+        ),
+        StreamConfig(
+            name=s.findings_stream,
+            subjects=[f"{FINDINGS_PREFIX}.>"],
+            storage=StorageType.FILE,
+            num_replicas=s.replicas,
+            max_age=age,
+            duplicate_window=600.0,
+        ),
+    ]
+    for cfg in streams:
+        try:
+            await js.add_stream(cfg)
+        except BadRequestError:  # exists with another config (an operator changed it): keep theirs
+            await js.stream_info(cfg.name or "")
+    await js.create_key_value(KeyValueConfig(bucket=s.state_bucket, history=1, replicas=s.replicas))
+    await js.create_key_value(KeyValueConfig(bucket=s.lease_bucket, history=1, replicas=s.replicas, ttl=s.lease_s))
+
+
+class LoopThread:
+    """An asyncio loop on its own thread, for the threaded services that call nats-py (ingest)."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Schedule a coroutine on the loop."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Run a coroutine on the loop and wait for its result."""
+        return self.submit(coro).result(timeout)
+
+    def stop(self) -> None:
+        """Stop the loop and its thread."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)

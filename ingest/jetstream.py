@@ -1,0 +1,104 @@
+"""ingest as the bridge of `bus = "nats"`: each stored event is published to JetStream, acks awaited, then PUBACK.
+
+Order per batch (ingest/service.py store_batch): validate, write the time series (or spill), publish every stored event
+to `anxin.events.<partition>.<home>` with `Nats-Msg-Id = home:agent:epoch:seq`, wait for JetStream's acks, and only
+then acknowledge the MQTT messages. A publish that fails (a node died, a leader election) is retried with the same id,
+so JetStream stores it once; while the cluster is unreachable the MQTT acks are held and the broker keeps the events.
+Publishing MQTT straight into NATS is not done: NATS acks an MQTT QoS 1 publish before the stream stored it (issue 16).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from anxin.bus import MSG_ID, LoopThread, connect, ensure_bus, event_msg_id, events_subject
+from anxin.settings import NatsSettings
+from contracts import ContractError, TopicKind, parse_event, parse_topic
+from ingest.mqttlink import Message
+
+log = logging.getLogger(__name__)
+RETRY_MAX_S = 5.0
+
+
+class JetStreamBridge:
+    """Publishes stored events to JetStream and waits for every ack; one asyncio loop on its own thread."""
+
+    def __init__(self, settings: NatsSettings, name: str) -> None:
+        self.settings = settings
+        self._loop = LoopThread("ingest-nats")
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._name = name
+        self.published = 0
+        self.retries = 0
+
+    def _connect(self) -> JetStreamContext:
+        if self._js is None:
+            self._nc = self._loop.run(connect(self.settings, self._name), 30)
+            self._js = self._nc.jetstream(timeout=self.settings.ack_timeout_s)
+            self._loop.run(ensure_bus(self._js, self.settings), 60)
+            log.info("JetStream bridge up: %s", ", ".join(self.settings.servers))
+        return self._js
+
+    @staticmethod
+    def outgoing(msgs: list[Message], partitions: int) -> list[tuple[str, bytes, str]]:
+        """(subject, payload, msg id) of each event message; status and heartbeats stay on MQTT in this slice."""
+        out = []
+        for m in msgs:
+            parsed = parse_topic(m.topic)
+            if parsed is None or parsed[0] is not TopicKind.EVENTS:
+                continue
+            try:
+                event = parse_event(m.payload)
+            except ContractError:  # validated before; a message here that does not parse was dead-lettered
+                continue
+            out.append((events_subject(event.home, partitions), m.payload, event_msg_id(event)))
+        return out
+
+    async def _publish_all(self, js: JetStreamContext, items: list[tuple[str, bytes, str]]) -> list[int]:
+        """Publish concurrently and await every ack; the indexes of those that failed."""
+        timeout = self.settings.ack_timeout_s
+        results = await asyncio.gather(
+            *(js.publish(s, p, timeout=timeout, headers={MSG_ID: i}) for s, p, i in items), return_exceptions=True
+        )
+        failed = [n for n, r in enumerate(results) if isinstance(r, BaseException)]
+        if failed:
+            log.warning(
+                "JetStream did not ack %d of %d events (%s): retrying", len(failed), len(items), results[failed[0]]
+            )
+        return failed
+
+    def publish(self, msgs: list[Message], stop: threading.Event) -> bool:
+        """Publish a stored batch's events; True once JetStream acked them all, False when stopped before."""
+        items = self.outgoing(msgs, self.settings.partitions)
+        delay = 0.2
+        while items:
+            try:
+                js = self._connect()
+                failed = self._loop.run(self._publish_all(js, items), self.settings.ack_timeout_s * 3 + 30)
+            except Exception as err:  # cluster unreachable: hold the MQTT acks, the broker keeps the events
+                log.warning("JetStream unreachable (%s): holding %d acknowledgements", err, len(msgs))
+                failed = list(range(len(items)))
+            self.published += len(items) - len(failed)
+            if not failed:
+                return True
+            self.retries += len(failed)
+            items = [items[n] for n in failed]
+            if stop.wait(delay):
+                return False
+            delay = min(delay * 2, RETRY_MAX_S)
+        return True
+
+    def close(self) -> None:
+        """Drain the connection and stop the loop."""
+        if self._nc is not None:
+            try:
+                self._loop.run(self._nc.drain(), 10)
+            except Exception as err:  # closing anyway
+                log.debug("NATS drain: %s", err)
+        self._loop.stop()
