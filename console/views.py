@@ -103,14 +103,65 @@ class OutboxView(BaseModel):
     messages: list[OutboxRow]
 
 
+class LadderPage(BaseModel):
+    """One person paged on a rung of the ladder: when, whether the SMS arrived, what they replied."""
+
+    responder_id: int | None
+    responder: str
+    paged_at: datetime
+    sent_at: datetime | None
+    status: str  # the provider's delivery status when known, else the outbox row's
+    reply: str | None = None  # the latest result of their SMS replies to this alert (acknowledged, resolved, ...)
+    reply_at: datetime | None = None
+    took_it: bool = False
+
+
+class LadderRung(BaseModel):
+    """One step of one round: how long it waits, how many of each group it pages, and who it paged."""
+
+    round: int
+    step: int
+    wait_s: float
+    groups: dict[str, int]
+    pages: list[LadderPage]
+    reached: bool
+    current: bool
+
+
+class LadderNext(BaseModel):
+    """What the ladder does next and when: page a step (with who would be paged now), remind, or resume."""
+
+    action: Literal["page", "remind", "reescalate", "resume", "expire"]
+    at: datetime | None
+    round: int | None = None
+    step: int | None = None
+    names: list[str] = []
+
+
+class LadderView(BaseModel):
+    """Where an alert's escalation stands, live: the rungs of this round and earlier ones, and what comes next."""
+
+    state: str
+    step: int
+    round: int
+    steps: int
+    taken: bool
+    taken_by: str | None
+    operator_after_s: float | None  # how long volunteers have before the operator is paged (help requests)
+    rungs: list[LadderRung]
+    next: LadderNext | None
+
+
 class AlertDetail(BaseModel):
-    """One alert with its evidence, timeline and the SMS it sent."""
+    """One alert with its evidence, timeline, the SMS it sent and its ladder."""
 
     alert: AlertRow
     evidence: dict[str, Any]
     silenced_until: datetime | None
     timeline: list[TimelineEntry]
     messages: list[OutboxRow]
+    ladder: LadderView | None = None
+    rating: int | None = None  # a help request's latest 1-5 rating
 
 
 class DeadLetterRow(BaseModel):

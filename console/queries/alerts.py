@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from anxin.db.models import Alert, AlertEvent, Home, Responder, Silence, SmsOutbox
+from console.queries.ladder import alert_ladder, help_rating
 from console.queries.outbox import outbox_rows
 from console.redaction import Redactor
 from console.views import AlertDetail, AlertRow, AlertsView, TimelineEntry
@@ -94,13 +95,16 @@ def alert_detail(session: Session, alert_id: int, red: Redactor) -> AlertDetail 
         if isinstance(rid, int):
             entry.responder = responders.get(rid)
         timeline.append(entry)
-    silenced = active_silence(session, alert.home_id, datetime.now(UTC))
+    now = datetime.now(UTC)
+    silenced = active_silence(session, alert.home_id, now)
     return AlertDetail(
         alert=rows[0],
         evidence=_safe_detail(dict(alert.evidence or {}), red, alert.code),
         silenced_until=silenced,
         timeline=timeline,
         messages=sorted(sms.values(), key=lambda m: m.id),
+        ladder=alert_ladder(session, alert, now),
+        rating=help_rating(session, alert),
     )
 
 

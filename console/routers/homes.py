@@ -140,6 +140,8 @@ def homes_page(
             "responders": responder_queries.responder_choices(session),
             "filtered": any(v for v in filters.values()),
             "rows_html": rows_html,
+            # Open alerts split into nobody-has-it-yet and taken (issue 15), above the homes.
+            "open_alerts": alert_queries.open_alerts(session, redactor(request, _user)).alerts,
         },
     )
 
