@@ -4,14 +4,37 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from anxin.cli_common import ConfigOpt, use_config
 from anxin.runtime import settings_or_exit
 
-app = typer.Typer(
+
+class _Anxin(typer.Typer):
+    """The `anxin` app: a known mistake (no broker, no tables) ends in one line with a hint and exit 2."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command; see shell/mistakes.py for what counts as a mistake rather than a bug."""
+        import sys
+
+        from shell.mistakes import preflight, report
+
+        first = preflight(sys.argv[1:])
+        if first is not None:
+            print(f"anxin: {first}", file=sys.stderr, flush=True)
+            raise SystemExit(2)
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as err:
+            code = report(err)
+            if code is None:
+                raise
+            raise SystemExit(code) from None
+
+
+app = _Anxin(
     help="Anxin (安心): elderly-safety monitoring and alerting.", no_args_is_help=True, pretty_exceptions_enable=False
 )
 contracts_app = typer.Typer(help="The wire contract.", no_args_is_help=True)

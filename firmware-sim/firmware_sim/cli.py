@@ -65,18 +65,33 @@ def sim_press(
     """Press a simulated home's panic button (the running `anxin sim run` or `anxin demo` does it)."""
     use_config(config)
     from firmware_sim.config import SimSettings
-    from firmware_sim.homes import SimHomes
     from firmware_sim.live import send_press
 
     settings = settings_or_exit(SimSettings)
-    path = settings.homes_path()
-    if path.exists():
-        for h in SimHomes.load(path).homes:
-            if home in (h.home, h.label):
-                home = h.home
-                break
+    home = _known_home(settings.homes_path(), home, "press")
     send_press(settings, home)
     typer.echo(f"pressed the panic button of {home}")
+
+
+def _known_home(path: Path, home: str, verb: str) -> str:
+    """The id of a simulated home named by id or label; a home nobody simulates ends the command (exit 2)."""
+    from firmware_sim.homes import SimHomes
+
+    if not path.exists():
+        typer.echo(
+            f"anxin: no simulated homes in {path}; pass the running demo's config with -c "
+            f"(e.g. `anxin sim {verb} {home} -c .anxin-state/anxin.toml`)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    homes = SimHomes.load(path).homes
+    for h in homes:
+        if home in (h.home, h.label):
+            return h.home
+    labels = [h.label for h in homes]
+    shown = ", ".join(labels[:5]) + (f" ... ({len(labels)} homes)" if len(labels) > 5 else "")
+    typer.echo(f"anxin: no simulated home {home!r} in {path}; known: {shown or 'none'}", err=True)
+    raise typer.Exit(2)
 
 
 def sim_generate(
