@@ -18,6 +18,7 @@ from alerts.timeline import taker_name
 from alerts.web.context import WebContext, context, form_of
 from anxin.db.models import Alert, Home, Responder
 from anxin.zones import tz_of
+from contracts.vocabulary import FindingKind
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/l")
@@ -94,10 +95,11 @@ def show(token: str, request: Request) -> Response:
         token=token,
         can_ack=is_open and alert.state != escalation.STATE_ACKNOWLEDGED,
         outcomes=escalation.OUTCOMES if is_open else (),
+        rate=is_open and alert.kind == FindingKind.HELP_REQUEST,  # a help request closes with a short rating
     )
 
 
-def _act(request: Request, token: str, what: str, outcome: str | None) -> Response:
+def _act(request: Request, token: str, what: str, outcome: str | None, rating: str | None = None) -> Response:
     ctx = context(request)
     claim = _claim(ctx, request, token)
     if isinstance(claim, HTMLResponse):
@@ -115,6 +117,9 @@ def _act(request: Request, token: str, what: str, outcome: str | None) -> Respon
                 actions.resolve(
                     session, claim.alert_id, responder_actor(responder), outcome or "", now, note="via link"
                 )
+                if rating:  # optional; anything but 1-5 is refused by actions.rate as invalid
+                    score = int(rating) if rating.isdigit() else 0
+                    actions.rate(session, claim.alert_id, responder_actor(responder), score, now)
             session.commit()
         except ActionError as err:
             session.rollback()
@@ -136,4 +141,4 @@ def ack(token: str, request: Request) -> Response:
 async def resolve(token: str, request: Request) -> Response:
     """Close the alert with the chosen outcome."""
     form = await form_of(request)
-    return _act(request, token, "resolve", form.get("outcome"))
+    return _act(request, token, "resolve", form.get("outcome"), form.get("rating"))

@@ -1,0 +1,171 @@
+# ruff: noqa: F811  (the shared fixtures env, standin, any_db_url are imported, then named as parameters)
+"""One-click help, repeat pages, the address only for the taker, and credit (issue 15), on SQLite and PostgreSQL
+against the Twilio stand-in through the real twilio client; one test runs the alerts service on real Mosquitto."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from alerts import responders
+from anxin.db.engine import make_engine, session_factory
+from anxin.db.models import EscalationPolicy, Home, Responder
+from contracts.messages import dump
+from contracts.topics import findings_topic
+from contracts.vocabulary import Severity
+from shell.servers import Broker
+from shell.twilio_standin import TwilioStandin
+from tests.integration.test_alerts_ladder import LINKS, PUBLIC, T0, Env, env, finding, standin  # noqa: F401
+from tests.integration.test_alerts_service import (
+    alerts_of,
+    anomaly_publisher,
+    outbox_of,
+    running,
+    settings_for,
+    twilio_for,
+    wait_until,
+)
+from tests.support.alerts_fixtures import any_db_url, postgres, seed_world  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+HELP = "help_request"
+
+
+def bodies_to(env: Env, phone: str) -> list[str]:
+    return [m.body or "" for m in env.standin.accepted if m.to == phone]
+
+
+def responder(env: Env, phone: str) -> Responder:
+    with env.sessions() as s:
+        r = s.scalars(select(Responder).where(Responder.phone == phone)).one()
+        s.expunge(r)
+        return r
+
+
+def test_help_request_pages_volunteers_with_help_wording_and_the_operator_only_after_the_limit(env: Env) -> None:
+    w = env.world
+    alert_id = env.open(kind=HELP, severity=Severity.WARNING)
+    # Step 1: the two best assigned volunteers, in help wording (not "please check", not a panic).
+    assert env.sent_to() == [w.near, w.far]
+    zh, en = bodies_to(env, w.near)[0], bodies_to(env, w.far)[0]
+    assert "一键呼叫" in zh and "如您能帮忙" in zh and "紧急" in zh  # 非紧急: says it is not an emergency
+    assert "asks for help (not an emergency)" in en and "if you can help" in en
+    env.tick(599)
+    assert len(env.sent_to()) == 2  # the help ladder waits 10 min, not a panic's 2
+    env.tick(600)  # step 2: more volunteers, the district's too; never the grid worker or the operator yet
+    assert sorted(env.sent_to()[2:]) == sorted([w.third, w.nearby])
+    env.tick(1499)
+    assert w.operator not in env.sent_to() and w.grid not in env.sent_to()
+    env.tick(1500)  # nobody took it within the default limit (25 min): now the operator
+    assert env.sent_to()[4:] == [w.operator]
+    assert env.alert(alert_id).step == 3
+
+
+def test_a_districts_help_limit_decides_when_the_operator_is_paged(env: Env) -> None:
+    w = env.world
+    with env.sessions() as s:
+        district = s.get(Home, w.home_id).district  # type: ignore[union-attr]
+        spec = {"help": {"steps": [{"wait_s": 120, "assigned": 2}, {"wait_s": 300, "operator": 1}]}}
+        s.add(EscalationPolicy(district=district, home_id=None, spec=spec, updated_at=T0))
+        s.commit()
+    env.open(kind=HELP, severity=Severity.WARNING)
+    env.tick(119)
+    assert env.sent_to() == [w.near, w.far]
+    env.tick(120)
+    assert env.sent_to()[2:] == [w.operator]
+
+
+def test_repeat_pages_say_repeat_and_how_long_open(env: Env) -> None:
+    w = env.world
+    env.open()  # a panic: critical ladder, round 2 at 600 s
+    first_zh = bodies_to(env, w.near)[0]
+    assert "重复" not in first_zh
+    env.tick(120)
+    env.tick(300)
+    env.tick(600)
+    again_zh, again_en = bodies_to(env, w.near)[-1], bodies_to(env, w.far)[-1]
+    # Opened at T0: ten minutes later it is a repeat, and says so in each language.
+    assert again_zh.startswith("【重复】已开10分钟") and again_zh != first_zh
+    assert again_en.startswith("REPEAT, open 10 minutes.")
+
+
+def test_the_taker_gets_the_address_by_sms_and_on_the_mobile_page_and_nobody_else_does(env: Env) -> None:
+    w = env.world
+    alert_id = env.open()
+    env.tick(120)  # step 2 too, so there are more people paged
+    code = env.alert(alert_id).code
+    client = env.app()
+    reply = env.reply(client, w.near, code)
+    assert "东湖路 8 号 3-501" in reply.text
+    env.tick(121)
+    others = [m for m in env.standin.accepted if m.to != w.near]
+    assert others and all("东湖路" not in (m.body or "") for m in others)
+    near, far = responder(env, w.near), responder(env, w.far)
+    mine = client.get(f"/l/{LINKS.make(alert_id, near.id, env.now).rsplit('/', 1)[-1]}")
+    theirs = client.get(f"/l/{LINKS.make(alert_id, far.id, env.now).rsplit('/', 1)[-1]}")
+    assert mine.status_code == 200 and "东湖路 8 号 3-501" in mine.text
+    assert theirs.status_code == 200 and "东湖路" not in theirs.text and "Near Neighbour" in theirs.text
+
+
+def test_help_done_by_sms_with_a_rating_earns_credit(env: Env) -> None:
+    w = env.world
+    alert_id = env.open(kind=HELP, severity=Severity.WARNING)
+    code = env.alert(alert_id).code
+    client = env.app()
+    before = responder(env, w.near)
+    assert "东湖路" in env.reply(client, w.near, f"1 {code}").text
+    env.now = T0 + timedelta(minutes=40)
+    done = env.reply(client, w.near, f"2 {code} 4")
+    assert "求助" in done.text and "信用积分" in done.text
+    a = env.alert(alert_id)
+    assert (a.state, a.outcome) == ("resolved", "needed_help")
+    rated = [e for e in env.timeline(alert_id) if e.action == "rated"]
+    assert [e.detail["rating"] for e in rated] == [4]
+    after = responder(env, w.near)
+    assert (after.ack_count, after.helped_count) == (before.ack_count + 1, before.helped_count + 1)
+    assert responders.credit(after.ack_count, after.helped_count) == responders.credit(
+        before.ack_count, before.helped_count
+    ) + (responders.CREDIT_PER_ANSWER + responders.CREDIT_PER_HELP)
+    # A later rating by the taker after it closed is recorded too; someone else's is not.
+    assert "评价" in env.reply(client, w.near, f"2 {code} 5").text
+    env.reply(client, w.far, f"2 {code} 1")
+    assert [e.detail["rating"] for e in env.timeline(alert_id) if e.action == "rated"] == [4, 5]
+
+
+def test_a_help_request_over_mosquitto_pages_volunteers_only(
+    broker: Broker, db_url: str, standin: TwilioStandin
+) -> None:
+    w = seed_world(db_url)
+    help_finding = finding(w.home_id, kind=HELP, severity=Severity.WARNING, at=datetime.now(UTC))
+    with running(settings_for(broker, db_url, twilio_for(standin))), anomaly_publisher(broker) as publish:
+        publish(findings_topic(w.home_id), dump(help_finding))
+        alert = wait_until(lambda: alerts_of(db_url, w.home_id))[0]
+        sent = wait_until(lambda: [r for r in outbox_of(db_url, alert.id) if r.status == "sent"] or None)
+    assert alert.kind == HELP
+    # Volunteers only, in help wording: the operator and the grid worker are not paged at open.
+    assert sorted(r.to_number for r in sent) == sorted([w.near, w.far])
+    assert all("如您能帮忙" in r.body or "if you can help" in r.body for r in sent)
+    engine = make_engine(db_url)
+    with session_factory(engine)() as s:
+        assert s.scalars(select(Responder.phone).where(Responder.role == "operator")).all()
+    engine.dispose()
+
+
+def test_help_done_on_the_mobile_page_with_a_rating(env: Env) -> None:
+    w = env.world
+    alert_id = env.open(kind=HELP, severity=Severity.WARNING)
+    client = env.app()
+    token = LINKS.make(alert_id, responder(env, w.near).id, env.now).rsplit("/", 1)[-1]
+    assert client.post(f"/l/{token}/ack", follow_redirects=False).status_code == 303
+    page = client.get(f"/l/{token}")
+    assert "name=rating" in page.text and "东湖路 8 号 3-501" in page.text
+    # A rating outside 1-5 is refused and nothing is closed; 5 is recorded with the outcome.
+    assert client.post(f"/l/{token}/resolve", data={"outcome": "needed_help", "rating": "9"}).status_code == 400
+    assert env.alert(alert_id).state == "acknowledged"
+    done = client.post(f"/l/{token}/resolve", data={"outcome": "needed_help", "rating": "5"}, follow_redirects=False)
+    assert done.status_code == 303
+    assert env.alert(alert_id).outcome == "needed_help"
+    assert [e.detail["rating"] for e in env.timeline(alert_id) if e.action == "rated"] == [5]
