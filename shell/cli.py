@@ -57,6 +57,9 @@ def _register_packages() -> None:
                 continue
             raise
         module.register(app)
+    from shell.registry_cli import register as register_registry  # the shell's own: `anxin registry`
+
+    register_registry(app)
 
 
 @contracts_app.command("schema")
