@@ -164,9 +164,13 @@ def dynsec_config(users: dict[str, str], extra_acl: dict[str, list[str]] | None 
     }
 
 
+# A credentials entry kept only as its hash (a home installed from the console: its password was shown once).
+HASHED_PREFIX = "$7$"
+
+
 def passwd_text(users: dict[str, str]) -> str:
-    """The password file for the given users."""
-    return "".join(f"{u}:{mosquitto_hash(p)}\n" for u, p in sorted(users.items()))
+    """The password file for the given users (entries already hashed are written as they are)."""
+    return "".join(f"{u}:{p if p.startswith(HASHED_PREFIX) else mosquitto_hash(p)}\n" for u, p in sorted(users.items()))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,14 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from anxin.broker import SERVICE_ACL, Credentials
+from anxin.broker import (
+    SERVICE_ACL,
+    BrokerConfigError,
+    Credentials,
+    mosquitto_hash,
+    new_password,
+    reload_running_broker,
+)
 from anxin.db.models import Responder
 
 DISTRICTS = ("新华街道", "东湖社区", "西园社区")
@@ -57,3 +64,40 @@ def ensure_escalation_staff(s: Session, now: datetime) -> None:
                     active=True,
                 )
             )
+
+
+def _locked(path: Path) -> int:
+    """An exclusive lock beside the credentials file, so the console and the demo never save over each other."""
+    import fcntl
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def install_home_account(creds_file: Path, broker_state: Path, home: str, *, issue: bool) -> str | None:
+    """Give a home its broker account (bound to `agent-{home}` on a running broker) and reload the broker.
+
+    The credentials file keeps only the password's hash: with `issue`, a fresh password is made and returned once
+    (the caller hands it over and forgets it); without, the account gets an unusable random one. Raises
+    BrokerConfigError when no broker config is under `broker_state` or the running broker refuses the binding.
+    """
+    import os
+
+    if not (broker_state / "mosquitto.conf").exists():
+        raise BrokerConfigError(f"no broker configuration under {broker_state} (start the broker once first)")
+    fd = _locked(creds_file)
+    try:
+        creds = Credentials.load(creds_file)
+        password = new_password() if issue else None
+        if password is not None or home not in creds.users:
+            creds.users[home] = mosquitto_hash(password or new_password())
+        creds.save()
+        # Binds the new account live through the control topic before the password file lets it in, then SIGHUP.
+        if not reload_running_broker(broker_state, dict(creds.users)):
+            raise BrokerConfigError(f"no broker runs on {broker_state}: the account is kept for its next start")
+        return password
+    finally:
+        os.close(fd)

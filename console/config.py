@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,6 +38,15 @@ class ConsoleOptions(Section):
     influx_timeout_s: float = Field(3.0, gt=0, le=60)
     # At most console.web.MAX_PAGE (500): a request may not ask for more either.
     outbox_limit: int = Field(200, ge=1, le=500, description="Newest SMS shown on the outbox page")
+    # Installing homes from the registry (console/routers/registry_install.py): the broker the console adds accounts to.
+    broker_state: Path | None = Field(None, description="The broker's state folder (default: state_dir/mosquitto)")
+    broker_credentials: Path | None = Field(
+        None, description="The broker accounts file (default: state_dir/credentials.json)"
+    )
+    bundle_host: str | None = Field(None, description="Broker host in installer bundles (default: mqtt.host)")
+    bundle_port: int | None = Field(None, ge=1, le=65535, description="Broker port in bundles (default: mqtt.port)")
+    bundle_tls: bool = Field(False, description="Bundles connect with TLS, trusting bundle_ca_file")
+    bundle_ca_file: Path | None = Field(None, description="The CA certificate (PEM) bundles carry")
 
     @field_validator("timezone")
     @classmethod

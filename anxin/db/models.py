@@ -53,6 +53,9 @@ class Home(Base):
     latitude: Mapped[float | None]
     longitude: Mapped[float | None]
     address: Mapped[str | None] = mapped_column(String(200))
+    # registry (0006_registry): when and by whom the installer bundle (with the broker password) was downloaded.
+    bundle_issued_at: Mapped[datetime | None]
+    bundle_issued_by: Mapped[str | None] = mapped_column(String(160))
     assignments: Mapped[list[Assignment]] = relationship(back_populates="home", order_by="Assignment.priority")
 
 
@@ -65,6 +68,10 @@ class Resident(Base):
     full_name: Mapped[str] = mapped_column(String(120))
     phone: Mapped[str | None] = mapped_column(String(32))
     notes: Mapped[str | None] = mapped_column(Text)
+    # registry (0006_registry): family and other contacts ({name, relation, phone}), and consent to be monitored.
+    contacts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    consent: Mapped[bool] = mapped_column(default=False, server_default="0")
+    consent_at: Mapped[datetime | None]
 
 
 class Responder(Base):
@@ -90,6 +97,17 @@ class Responder(Base):
     ack_count: Mapped[int] = mapped_column(default=0, server_default="0")
     ack_seconds_total: Mapped[float] = mapped_column(default=0.0, server_default="0")
     helped_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # registry (0006_registry): what they can do, and who vetted them (verified_at says when).
+    skills: Mapped[list[str] | None] = mapped_column(JSON)
+    vetted_by: Mapped[str | None] = mapped_column(String(160))
+
+
+class District(Base):
+    """registry (0006_registry): a district; homes and responders name it, its escalation policy is keyed by it."""
+
+    __tablename__ = "districts"
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    created_at: Mapped[datetime]
 
 
 class Assignment(Base):

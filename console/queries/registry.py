@@ -1,0 +1,300 @@
+"""The registry: districts, homes and their kits, residents, responders, assignments, escalation policies.
+
+One validation path for the console's forms, its JSON API and `anxin registry import`: every change goes through a
+function here, is checked against what already exists and is written to the audit log (never a phone number).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from alerts.escalation import PolicyError, validate_spec
+from alerts.responders import window_error
+from anxin.db.models import Assignment, District, EscalationPolicy, Home, HomeSensor, Resident, Responder
+from anxin.registry import new_home_id
+from console.accounts import audit
+from contracts.topics import HOME_ID_PATTERN
+from contracts.vocabulary import DEFAULT_TIMEZONE
+
+PHONE = r"^\+[1-9][0-9]{6,14}$"
+SENSOR = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+ROOM = r"^[a-z][a-z0-9_]{0,31}$"
+# What a sensor does in the home: the kinds the edge agent sends (edge/config.py) and the anomaly engine reads.
+SENSOR_ROLES = ("motion", "door", "button", "bed", "chair", "toilet", "power")
+RESPONDER_ROLES = ("volunteer", "grid_worker", "operator")
+Text80 = Annotated[str, Field(min_length=1, max_length=80)]
+
+
+class RegistryError(ValueError):
+    """A registry change refused: `key` is its message in the catalogues, `params` fill it in."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class DistrictIn(_In):
+    """A district to register."""
+
+    name: Text80
+
+
+class SensorIn(_In):
+    """One sensor of a home's kit: its name on the wire, its role and the room it is in."""
+
+    sensor: str = Field(pattern=SENSOR)
+    role: Literal["motion", "door", "button", "bed", "chair", "toilet", "power"]
+    room: str | None = Field(None, pattern=ROOM)
+
+
+class HomeIn(_In):
+    """A home: label, address, district, time zone, and optionally its kit."""
+
+    id: str | None = Field(None, pattern=rf"^{HOME_ID_PATTERN}$")
+    label: Text80
+    district: Text80
+    address: str | None = Field(None, max_length=200)
+    timezone: str = DEFAULT_TIMEZONE
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    sensors: list[SensorIn] | None = Field(None, max_length=64)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r}, e.g. {DEFAULT_TIMEZONE}") from err
+        return value
+
+
+class ContactIn(_In):
+    """Someone to call about a resident: family, a neighbour, a doctor."""
+
+    name: Text80
+    relation: str | None = Field(None, max_length=40)
+    phone: str = Field(pattern=PHONE)
+
+
+class ResidentIn(_In):
+    """A resident of a registered home; personal data."""
+
+    home: str = Field(pattern=rf"^{HOME_ID_PATTERN}$")
+    name: str = Field(min_length=1, max_length=120)
+    phone: str | None = Field(None, pattern=PHONE)
+    notes: str | None = Field(None, max_length=2000)
+    consent: bool = False
+    contacts: list[ContactIn] = Field(default_factory=list, max_length=10)
+
+
+class WindowIn(_In):
+    """An availability window: weekdays (0 = Monday) and local start and end times, HH:MM."""
+
+    days: list[Annotated[int, Field(ge=0, le=6)]] = Field(default_factory=lambda: list(range(7)), max_length=7)
+    start: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    end: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class ResponderIn(_In):
+    """A volunteer, grid worker or operator who can be paged by SMS; the phone number is its key."""
+
+    name: str = Field(min_length=1, max_length=120)
+    phone: str = Field(pattern=PHONE)
+    role: Literal["volunteer", "grid_worker", "operator"] = "volunteer"
+    district: str | None = Field(None, max_length=80)
+    lang: Literal["zh-CN", "en"] = "zh-CN"
+    skills: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(default_factory=list, max_length=20)
+    availability: list[WindowIn] = Field(default_factory=list, max_length=14)
+    vetted: bool = False
+    opted_in: bool = True
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+
+
+class AssignmentIn(_In):
+    """A responder assigned to a home; lower priority is paged first."""
+
+    home: str = Field(pattern=rf"^{HOME_ID_PATTERN}$")
+    phone: str | None = Field(None, pattern=PHONE, description="The responder by phone number (CSV), or by id")
+    responder: int | None = Field(None, ge=1)
+    priority: int = Field(1, ge=0, le=99)
+
+
+class PolicyIn(_In):
+    """An escalation policy for a district, or an override for one home (merged over its district's)."""
+
+    district: str | None = Field(None, max_length=80)
+    home: str | None = Field(None, pattern=rf"^{HOME_ID_PATTERN}$")
+    spec: dict[str, Any]
+
+
+def _district(s: Session, name: str | None) -> None:
+    if name and s.get(District, name) is None:
+        raise RegistryError("registry.error.unknown_district", district=name)
+
+
+def _home(s: Session, home_id: str) -> Home:
+    home = s.get(Home, home_id)
+    if home is None:
+        raise RegistryError("registry.error.unknown_home", home=home_id)
+    return home
+
+
+def add_district(s: Session, d: DistrictIn, actor: str, now: datetime) -> District:
+    """Register a district (an existing one is left as it is)."""
+    found = s.get(District, d.name)
+    if found is not None:
+        return found
+    district = District(name=d.name, created_at=now)
+    s.add(district)
+    audit(s, now, actor, "district_added", f"district:{d.name}", {})
+    return district
+
+
+def save_home(s: Session, h: HomeIn, actor: str, now: datetime) -> tuple[Home, bool]:
+    """Create a home (a fresh opaque id unless one is given) or update it; returns it and whether it is new."""
+    _district(s, h.district)
+    home = s.get(Home, h.id) if h.id else None
+    new = home is None
+    if home is None:
+        home = Home(id=h.id or new_home_id(), created_at=now)
+        s.add(home)
+    home.label, home.district, home.address, home.timezone = h.label, h.district, h.address or None, h.timezone
+    home.latitude, home.longitude = h.latitude, h.longitude
+    s.flush()
+    fields = {"label": h.label, "district": h.district, "timezone": h.timezone, "address": bool(h.address)}
+    audit(s, now, actor, "home_added" if new else "home_changed", f"home:{home.id}", fields)
+    if h.sensors is not None:
+        set_kit(s, home.id, h.sensors, actor, now)
+    return home, new
+
+
+def set_kit(s: Session, home_id: str, sensors: list[SensorIn], actor: str, now: datetime) -> None:
+    """Replace a home's kit: ingest stores no series outside it (unknown_sensor)."""
+    _home(s, home_id)
+    names = [x.sensor for x in sensors]
+    if len(set(names)) != len(names):
+        raise RegistryError("registry.error.duplicate_sensor", home=home_id)
+    s.execute(delete(HomeSensor).where(HomeSensor.home_id == home_id))
+    for x in sensors:
+        s.add(HomeSensor(home_id=home_id, sensor=x.sensor, kind=x.role, room=x.room))
+    s.flush()
+    audit(s, now, actor, "kit_set", f"home:{home_id}", {"sensors": [f"{x.sensor}:{x.role}:{x.room}" for x in sensors]})
+
+
+def add_sensor(s: Session, home_id: str, x: SensorIn, actor: str, now: datetime) -> None:
+    """Add one sensor to a home's kit, or change its role and room."""
+    _home(s, home_id)
+    row = s.get(HomeSensor, (home_id, x.sensor))
+    if row is None:
+        s.add(HomeSensor(home_id=home_id, sensor=x.sensor, kind=x.role, room=x.room))
+    else:
+        row.kind, row.room = x.role, x.room
+    s.flush()
+    audit(s, now, actor, "sensor_set", f"home:{home_id}", {"sensor": x.sensor, "role": x.role, "room": x.room})
+
+
+def add_resident(s: Session, r: ResidentIn, actor: str, now: datetime) -> Resident:
+    """Register a resident of a home, or update the one of that name (personal data: the audit names no one)."""
+    _home(s, r.home)
+    found = s.scalar(select(Resident).where(Resident.home_id == r.home, Resident.full_name == r.name))
+    resident = found or Resident(home_id=r.home, full_name=r.name)
+    if found is None:
+        s.add(resident)
+    if r.consent and not resident.consent:
+        resident.consent_at = now
+    elif not r.consent:
+        resident.consent_at = None
+    resident.phone, resident.notes, resident.consent = r.phone, r.notes or None, r.consent
+    resident.contacts = [c.model_dump() for c in r.contacts] or None
+    s.flush()
+    detail = {"consent": r.consent, "contacts": len(r.contacts)}
+    audit(s, now, actor, "resident_added", f"resident:{resident.id}@{r.home}", detail)
+    return resident
+
+
+def save_responder(s: Session, r: ResponderIn, actor: str, now: datetime) -> tuple[Responder, bool]:
+    """Register a responder, or update the one with this phone number; vetting records who and when."""
+    _district(s, r.district)
+    windows = [w.model_dump() for w in r.availability]
+    bad = next((e for e in map(window_error, windows) if e), None)
+    if bad:
+        raise RegistryError("registry.error.bad_window", why=bad)
+    found = s.scalar(select(Responder).where(Responder.phone == r.phone))
+    new = found is None
+    resp = found or Responder(phone=r.phone)
+    if new:
+        s.add(resp)
+    resp.name, resp.role, resp.district, resp.lang = r.name, r.role, r.district or None, r.lang
+    resp.skills, resp.availability = r.skills or None, windows or None
+    resp.latitude, resp.longitude = r.latitude, r.longitude
+    resp.active, resp.opted_out = True, not r.opted_in
+    if r.vetted and not resp.verified:
+        resp.verified, resp.verified_at, resp.vetted_by = True, now, actor[:160]
+    elif not r.vetted:
+        resp.verified, resp.verified_at, resp.vetted_by = False, None, None
+    s.flush()
+    detail = {"role": r.role, "district": r.district, "vetted": r.vetted, "opted_in": r.opted_in, "skills": r.skills}
+    audit(s, now, actor, "responder_added" if new else "responder_changed", f"responder:{resp.id}", detail)
+    return resp, new
+
+
+def assign(s: Session, a: AssignmentIn, actor: str, now: datetime) -> Assignment:
+    """Assign a responder (by phone number) to a home with a priority, or change the priority."""
+    _home(s, a.home)
+    if a.responder is not None:
+        resp = s.get(Responder, a.responder)
+    else:
+        resp = s.scalar(select(Responder).where(Responder.phone == a.phone)) if a.phone else None
+    if resp is None:
+        raise RegistryError("registry.error.unknown_responder")
+    row = s.scalar(select(Assignment).where(Assignment.home_id == a.home, Assignment.responder_id == resp.id))
+    if row is None:
+        row = Assignment(home_id=a.home, responder_id=resp.id)
+        s.add(row)
+    row.priority = a.priority
+    s.flush()
+    audit(s, now, actor, "assigned", f"home:{a.home}", {"responder": resp.id, "priority": a.priority})
+    return row
+
+
+def unassign(s: Session, home_id: str, responder_id: int, actor: str, now: datetime) -> None:
+    """Remove a responder from a home."""
+    s.execute(delete(Assignment).where(Assignment.home_id == home_id, Assignment.responder_id == responder_id))
+    audit(s, now, actor, "unassigned", f"home:{home_id}", {"responder": responder_id})
+
+
+def set_policy(s: Session, p: PolicyIn, actor: str, now: datetime) -> EscalationPolicy:
+    """Set the escalation policy of a district or a home; alerts freeze it onto each new alert (alerts/route.py)."""
+    if (p.district is None) == (p.home is None):
+        raise RegistryError("registry.error.policy_target")
+    try:
+        validate_spec(p.spec)
+    except PolicyError as err:
+        raise RegistryError("registry.error.bad_policy", why=str(err)) from err
+    if p.home:
+        _home(s, p.home)
+        where = EscalationPolicy.home_id == p.home
+    else:
+        _district(s, p.district)
+        where = (EscalationPolicy.district == p.district) & EscalationPolicy.home_id.is_(None)
+    row = s.scalar(select(EscalationPolicy).where(where))
+    if row is None:
+        row = EscalationPolicy(district=None if p.home else p.district, home_id=p.home)
+        s.add(row)
+    row.spec, row.updated_at = p.spec, now
+    s.flush()
+    audit(s, now, actor, "policy_set", f"home:{p.home}" if p.home else f"district:{p.district}", {"spec": p.spec})
+    return row

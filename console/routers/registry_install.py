@@ -1,0 +1,156 @@
+"""Installing a home from the console: its broker account, the installer bundle (once), and its progress online."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi import Path as PathParam
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from anxin.broker import BrokerConfigError
+from anxin.db.models import Home, HomeSensor
+from anxin.registry import credentials_path, install_home_account
+from console.accounts import Principal, audit
+from console.config import ConsoleSettings
+from console.i18n import translator
+from console.queries.registry_install import BrokerTarget, InstallProgress, bundle_zip, install_progress, read_ca
+from console.queries.registry_view import registry_view
+from console.web import (
+    ApiUser,
+    InfluxDep,
+    PageUser,
+    SessionDep,
+    check_csrf,
+    get_settings,
+    now_utc,
+    redactor,
+    render,
+    request_lang,
+)
+from contracts.topics import HOME_ID_PATTERN
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["registry"])
+HomeId = Annotated[str, PathParam(pattern=rf"^{HOME_ID_PATTERN}$")]
+
+
+def broker_paths(settings: ConsoleSettings) -> tuple[Path, Path]:
+    """The broker accounts file and the broker's state folder the console adds home accounts to."""
+    opts = settings.console
+    creds = opts.broker_credentials or credentials_path(settings.state_dir)
+    return creds, opts.broker_state or settings.state_dir / "mosquitto"
+
+
+def broker_target(settings: ConsoleSettings) -> BrokerTarget:
+    """Where bundles tell agents to connect."""
+    opts, mqtt = settings.console, settings.mqtt
+    host = opts.bundle_host or (mqtt.host if mqtt else "127.0.0.1")
+    port = opts.bundle_port or (mqtt.port if mqtt else 1883)
+    return BrokerTarget(host, port, opts.bundle_tls, read_ca(opts.bundle_ca_file) if opts.bundle_tls else None)
+
+
+def create_account(request: Request, home: str) -> str | None:
+    """Give a new home its broker account (no usable password yet); a warning when the broker could not be told."""
+    creds, state = broker_paths(get_settings(request))
+    try:
+        install_home_account(creds, state, home, issue=False)
+    except (BrokerConfigError, OSError) as err:
+        log.warning("home %s registered, broker account not live yet: %s", home, err)
+        return str(err)
+    return None
+
+
+def _home(session: Session, home_id: str) -> Home:
+    home = session.get(Home, home_id)
+    if home is None:
+        raise HTTPException(404, f"no home {home_id}")
+    return home
+
+
+def issue_bundle(request: Request, session: Session, user: Principal, home_id: str, reissue: bool) -> Response:
+    """The installer bundle, once: claim the home's bundle, then make the password the bundle alone carries."""
+    if not user.may_act:
+        raise HTTPException(403, "viewers may not install homes")
+    home = _home(session, home_id)
+    if reissue and not user.is_admin:
+        raise HTTPException(403, "only admins may issue a new password")
+    now = now_utc()
+    # One download: the claim is a conditional update, so two concurrent requests cannot both get a password.
+    where = Home.id == home_id if reissue else (Home.id == home_id) & Home.bundle_issued_at.is_(None)
+    claimed = session.execute(update(Home).where(where).values(bundle_issued_at=now, bundle_issued_by=user.actor))
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise HTTPException(409, "the bundle was already downloaded; an admin may issue a new password")
+    session.commit()
+    creds, state = broker_paths(get_settings(request))
+    try:
+        password = install_home_account(creds, state, home_id, issue=True)
+    except (BrokerConfigError, OSError) as err:
+        session.execute(update(Home).where(Home.id == home_id).values(bundle_issued_at=None, bundle_issued_by=None))
+        session.commit()
+        log.warning("bundle for home %s not issued: %s", home_id, err)
+        raise HTTPException(503, f"the broker could not be told: {err}") from err
+    assert password is not None
+    kit = list(session.scalars(select(HomeSensor).where(HomeSensor.home_id == home_id).order_by(HomeSensor.sensor)))
+    body = bundle_zip(home, password, broker_target(get_settings(request)), kit)
+    audit(session, now, user.actor, "bundle_issued", f"home:{home_id}", {"reissue": reissue, "sensors": len(kit)})
+    session.commit()
+    return Response(
+        body,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="anxin-{home_id}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/api/registry/homes/{home_id}/bundle", response_class=Response)
+def api_bundle(
+    request: Request, home_id: HomeId, session: SessionDep, user: ApiUser, reissue: bool = False
+) -> Response:
+    """The home's installer bundle (zip: edge.toml with the broker password, README, CA); once, then 409.
+    `reissue=true` (admins) makes a new password, and the old one stops working."""
+    check_csrf(request, user, None)
+    return issue_bundle(request, session, user, home_id, reissue)
+
+
+@router.post("/registry/homes/{home_id}/bundle", include_in_schema=False)
+async def form_bundle(request: Request, home_id: HomeId, session: SessionDep, user: PageUser) -> Response:
+    """The bundle download button."""
+    form = await request.form()
+    csrf = form.get("csrf")
+    check_csrf(request, user, csrf if isinstance(csrf, str) else None)
+    return issue_bundle(request, session, user, home_id, form.get("reissue") == "on")
+
+
+@router.get("/api/registry/homes/{home_id}/install", response_model=InstallProgress)
+def api_progress(home_id: HomeId, session: SessionDep, influx: InfluxDep, _user: ApiUser) -> InstallProgress:
+    """A home coming online: bundle handed out, agent status, each sensor's first message, days learned."""
+    return install_progress(session, influx, _home(session, home_id))
+
+
+@router.get("/registry/homes/{home_id}", include_in_schema=False)
+def install_page(request: Request, home_id: HomeId, session: SessionDep, influx: InfluxDep, user: PageUser) -> Response:
+    """One home's registry page: kit, residents, assignments, the bundle button and its installation progress."""
+    home = _home(session, home_id)
+    view = registry_view(session, redactor(request, user))
+    row = next(h for h in view.homes if h.id == home_id)
+    t = translator(request_lang(request))
+    broker_down = t("registry.broker_down") if request.query_params.get("broker") == "down" else None
+    return render(
+        request,
+        "registry_home.html",
+        {
+            "home": row,
+            "progress": install_progress(session, influx, home),
+            "responders": view.responders,
+            "warning": broker_down,
+            "doctor": "anxin edge doctor -c /etc/anxin/edge.toml",
+        },
+    )
