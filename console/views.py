@@ -215,6 +215,8 @@ class ResponderRow(BaseModel):
     alerts_notified: int
     alerts_acknowledged: int
     reliability: float | None
+    helped: int = 0  # alerts and help requests where they gave help
+    credit: int = 0  # 信用积分: alerts.responders.credit (1 per page answered, 3 per help given)
 
 
 class RespondersView(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts.responders import is_available
+from alerts.responders import credit, is_available
 from anxin.db.models import Assignment, Home, Responder
 from anxin.zones import tz_of
 from console.redaction import Redactor
@@ -42,6 +42,8 @@ def list_responders(session: Session, red: Redactor) -> RespondersView:
                 alerts_notified=n,
                 alerts_acknowledged=a,
                 reliability=round(min(a, n) / n, 2) if n else None,
+                helped=int(r.helped_count or 0),
+                credit=credit(a, int(r.helped_count or 0)),
             )
         )
     return RespondersView(responders=rows)
