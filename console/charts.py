@@ -176,6 +176,25 @@ class Bar:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """An incident drawn across a chart: a red line at x from y1 to y2, its label, and its <title>."""
+
+    x: str
+    y1: str
+    y2: str
+    label: SvgText
+    title: str
+
+
+@dataclass(frozen=True)
+class LegendItem:
+    """A colour and what it stands for, drawn under the chart."""
+
+    color: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Chart:
     """One SVG chart: its size and accessible name, then hour ticks and rows (heat map) or bars and a baseline."""
 
@@ -187,6 +206,43 @@ class Chart:
     rows: list[HeatRow] = field(default_factory=list)
     bars: list[Bar] = field(default_factory=list)
     baseline: int = 0
+    marks: list[Mark] = field(default_factory=list)
+    legend: list[LegendItem] = field(default_factory=list)
+
+
+MARK_COLOR = "#cf222e"
+
+
+def mark_heatmap(chart: Chart | None, hours: list[datetime], alerts: list[tuple[datetime, str]]) -> None:
+    """Draw each alert opened within the heat map's hours as a red line at its hour column."""
+    if chart is None or not hours:
+        return
+    left, cell_w, top = 110, 26, 22
+    first = hours[0]
+    for at, text in alerts:
+        offset = (at.astimezone(first.tzinfo) - first).total_seconds() / 3600
+        if 0 <= offset < len(hours):
+            x = f"{left + offset * cell_w:.1f}"
+            label = SvgText(x, "0", "")
+            chart.marks.append(
+                Mark(x, f"{top - 4}", f"{chart.height - 2}", label, f"{at.astimezone(first.tzinfo):%H:%M} {text}")
+            )
+
+
+def mark_bars(chart: Chart | None, days: list[date], alerts: list[tuple[datetime, str]], zone: str) -> None:
+    """Mark each day of a bar chart on which alerts opened: a red triangle over the bar, their names as its title."""
+    if chart is None:
+        return
+    by_day: dict[int, list[str]] = {}
+    index = {d: i for i, d in enumerate(days)}
+    for at, text in alerts:
+        i = index.get(at.astimezone(ZoneInfo(zone)).date())
+        if i is not None:
+            by_day.setdefault(i, []).append(f"{at.astimezone(ZoneInfo(zone)):%H:%M} {text}")
+    for i, texts in by_day.items():
+        bar = chart.bars[i]
+        x = f"{float(bar.rect.x) + float(bar.rect.width) / 2:.1f}"
+        chart.marks.append(Mark(x, "2", "8", SvgText(x, "10", "▼"), "; ".join(texts)))
 
 
 def heatmap(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from anxin.db.models import Home
-from console import charts, overview, views
+from console import charts, overview, routine_words, timeline, views
 from console.accounts import Principal, audit
-from console.i18n import translator
+from console.i18n import Translator, translator
 from console.queries import alerts as alert_queries
 from console.queries import homes as home_queries
 from console.queries import responders as responder_queries
@@ -198,10 +198,12 @@ def home_page(
     request: Request, home_id: str, session: SessionDep, influx: InfluxDep, settings: SettingsDep, user: PageUser
 ) -> Response:
     """One home's page: charts, sensors, hub, routine, alert history and (by role) residents."""
-    detail = _home_detail(request, session, influx, home_id, user, settings.console.timezone)
+    zone = settings.console.timezone
+    detail = _home_detail(request, session, influx, home_id, user, zone)
     t = translator(request_lang(request))
     hours = [datetime.fromisoformat(h) for h in detail.hours]
     days = [d[5:] for d in detail.days]
+    alerts = [(a.opened_at, f"{t.label('kind', a.kind)} · {t.label('severity', a.severity)}") for a in detail.alerts]
     svg = {
         "rooms": charts.heatmap(
             {t.label("room", room): v for room, v in detail.rooms_by_hour.items()},
@@ -218,4 +220,43 @@ def home_page(
             color="#6f42c1",
         ),
     }
-    return render(request, "home.html", {"home": detail, "svg": svg, "outcomes": OUTCOMES})
+    charts.mark_heatmap(svg["rooms"], hours, alerts)
+    dates = [date.fromisoformat(d) for d in detail.days]
+    charts.mark_bars(svg["doors"], dates, alerts, zone)
+    charts.mark_bars(svg["nights"], dates, alerts, zone)
+    if svg["rooms"] is not None:
+        svg["rooms"].legend.extend(_heat_legend(t))
+    summary = detail.routine.summary if detail.routine else {}
+    words = {
+        "routine": routine_words.routine_sentences(summary, t),
+        "stillness": routine_words.stillness_sentences(summary, t),
+    }
+    day = _timeline(influx, detail, summary, zone, t, alerts)
+    return render(
+        request, "home.html", {"home": detail, "svg": svg, "timeline": day, "words": words, "outcomes": OUTCOMES}
+    )
+
+
+def _heat_legend(t: Translator) -> list[charts.LegendItem]:
+    """The heat map's scale: pale is little movement, dark blue a lot."""
+    return [
+        charts.LegendItem("rgba(31,111,235,0.2)", t("chart.less")),
+        charts.LegendItem("rgba(31,111,235,1)", t("chart.more")),
+        charts.LegendItem(charts.MARK_COLOR, t("chart.alert_mark")),
+    ]
+
+
+def _timeline(
+    influx: Any, detail: HomeDetail, summary: dict[str, Any], zone: str, t: Translator,
+    alerts: list[tuple[datetime, str]],
+) -> timeline.Timeline | None:  # fmt: skip
+    """The last 24 h as lanes (rooms, door, bed) with the alerts opened in them marked."""
+    roles = summary.get("mat_roles")
+    beds = {s for s, r in roles.items() if r == "bed"} if isinstance(roles, dict) else set()
+    day = timeline.read_day(influx, detail.id, zone, now_utc(), beds)
+    rooms = {room: t.label("room", room) for room in day.rooms}
+    words = timeline.TimelineWords(
+        t("timeline.title"), t("timeline.door"), t("timeline.bed"), t("timeline.room"), t("timeline.finding"),
+        t("timeline.span"),
+    )  # fmt: skip
+    return timeline.draw(day, rooms, [timeline.Finding(at, text) for at, text in alerts], words)

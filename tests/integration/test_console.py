@@ -189,7 +189,7 @@ def test_home_page_charts_sensors_and_hub(app_client: TestClient, seeded: Seeded
     assert detail["heartbeat"]["queue_depth"] == 3 and detail["agent"]["online"] == 1
     assert detail["routine"] is None  # no routine table yet, or none learned for this home
     page = app_client.get(f"/homes/{seeded.a}?lang=en").text
-    assert page.count("<svg") == 3 and "Living room" in page and "15%" in page
+    assert page.count("<svg") == 4 and "Living room" in page and "15%" in page  # the timeline and three charts
     assert app_client.get("/homes/h-nope").status_code == 404
     assert app_client.get("/api/homes/bad'id").status_code == 404
 
