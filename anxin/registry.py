@@ -88,6 +88,9 @@ def install_home_account(creds_file: Path, broker_state: Path, home: str, *, iss
 
     if not (broker_state / "mosquitto.conf").exists():
         raise BrokerConfigError(f"no broker configuration under {broker_state} (start the broker once first)")
+    if not creds_file.exists():
+        # Never start an accounts file from nothing: the password file written from it would lock out the services.
+        raise BrokerConfigError(f"no broker accounts file {creds_file}")
     fd = _locked(creds_file)
     try:
         creds = Credentials.load(creds_file)
