@@ -73,6 +73,36 @@ def sim_press(
     typer.echo(f"pressed the panic button of {home}")
 
 
+def sim_incident(
+    home: Annotated[str, typer.Argument(help="Home id (h-...) or its label")],
+    kind: Annotated[
+        str, typer.Argument(help="long_lie (or fall), night_exit, door_left_open, missed_morning, panic, ...")
+    ],
+    minutes: Annotated[
+        float | None, typer.Option(min=0.1, max=1440, help="How long it lasts (default: as the model draws it)")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Play an incident in a running simulated home now (the running `anxin sim run` or `anxin demo` does it).
+
+    The simulator replans the home's future from now with the incident in it: a long lie is a fall and no movement
+    after it; a missed morning is tomorrow's (or this morning's, before the usual time); night incidents play when
+    asked, but the engine flags them only at night."""
+    use_config(config)
+    from firmware_sim.config import SimSettings
+    from firmware_sim.live import incident_kind, send_incident
+
+    try:
+        incident_kind(kind)
+    except ValueError as err:
+        typer.echo(f"anxin: {err}", err=True)
+        raise typer.Exit(2) from err
+    settings = settings_or_exit(SimSettings)
+    home = _known_home(settings.homes_path(), home, "incident")
+    send_incident(settings, home, kind, minutes)
+    typer.echo(f"asked the simulator to play {kind} in {home} now; watch the console")
+
+
 def _known_home(path: Path, home: str, verb: str) -> str:
     """The id of a simulated home named by id or label; a home nobody simulates ends the command (exit 2)."""
     from firmware_sim.homes import SimHomes
@@ -254,6 +284,7 @@ def register(app: typer.Typer) -> None:
     sim = typer.Typer(help="Simulated homes.", no_args_is_help=True)
     sim.command("run")(sim_run)
     sim.command("press")(sim_press)
+    sim.command("incident")(sim_incident)
     sim.command("generate")(sim_generate)
     sim.command("import")(sim_import)
     sim.command("report")(sim_report)

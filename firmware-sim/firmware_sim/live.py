@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 import queue
 import random
@@ -29,6 +30,14 @@ from firmware_sim.sensors import INT_KINDS
 
 log = logging.getLogger(__name__)
 PRESS_TOPIC = f"{SIM_CONTROL_ROOT}/press"
+INCIDENT_TOPIC = f"{SIM_CONTROL_ROOT}/incident"
+# `anxin sim incident` names: the model's incident types, and the words a demo visitor would use for two of them.
+INCIDENT_ALIASES = {"missed_morning": "late_wakeup", "fall": "long_lie"}
+
+
+def incident_topic(home: str) -> str:
+    """Control topic on which `anxin sim incident HOME KIND` asks the running simulator to play an incident now."""
+    return f"{INCIDENT_TOPIC}/{home}"
 
 
 def press_topic(home: str) -> str:
@@ -59,6 +68,10 @@ class SimRunner:
         self.queue = DiskQueue(settings.state_dir / "sim" / "seq.sqlite")
         self.links: dict[str, AgentLink] = {}
         self.presses: queue.Queue[str] = queue.Queue()
+        self.injected: queue.Queue[tuple[str, bytes]] = queue.Queue()  # (home, payload) from the control topic
+        self.specs: dict[str, HomeSpec] = {}
+        self.wanted: dict[str, list[IncidentPlan]] = {}
+        self.gen: dict[str, int] = {}  # bumped when a home's stream is replanned: older heap entries are dropped
         self._control: mqtt.Client | None = None
 
     def now(self) -> datetime:
@@ -77,10 +90,17 @@ class SimRunner:
 
         def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
             if not reason.is_failure:
-                c.subscribe(f"{PRESS_TOPIC}/+", qos=1)
+                c.subscribe([(f"{PRESS_TOPIC}/+", 1), (f"{INCIDENT_TOPIC}/+", 1)])
+
+        def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+            home = msg.topic.rsplit("/", 1)[-1]
+            if msg.topic.startswith(INCIDENT_TOPIC + "/"):
+                self.injected.put((home, bytes(msg.payload)))
+            else:
+                self.presses.put(home)
 
         client.on_connect = on_connect
-        client.on_message = lambda _c, _u, msg: self.presses.put(msg.topic.rsplit("/", 1)[-1])
+        client.on_message = on_message
         connect_and_wait(client, self.settings.mqtt, clean_start=False, session_expiry_s=3600)
         self._control = client
 
@@ -107,17 +127,19 @@ class SimRunner:
         self.sim_start = (t_start - self.base).total_seconds()
         self.wall0 = (wall0 - self.base).total_seconds()
         seed = opts.seed if opts.seed is not None else random.randrange(1 << 30)
-        heap: list[tuple[float, int, str, Event]] = []
+        heap: list[tuple[float, int, str, Event, int]] = []
         order = 0
         for home_id, h in self.homes.items():
             link = self.links[home_id] = self._link(h)
             link.start()
-            spec = spec_for(h, f"{seed}:{home_id}", t_start.date())
+            spec = self.specs[home_id] = spec_for(h, f"{seed}:{home_id}", t_start.date())
             wanted = [inc for home, inc in self.incidents(self.wall0) if home in (None, home_id, h.label)]
+            self.wanted[home_id] = list(wanted)
             sim = self.sims[home_id] = HomeSim(spec, wanted)
             self.streams[home_id] = stream(sim, self.sim_start)
+            self.gen[home_id] = 0
             e = next(self.streams[home_id])
-            heapq.heappush(heap, (e.t, order, home_id, e))
+            heapq.heappush(heap, (e.t, order, home_id, e, 0))
             order += 1
             for lb in sim.labels:
                 log.info("home %s: %s planned at %s", home_id, lb.type, self.base + timedelta(seconds=lb.start))
@@ -125,6 +147,7 @@ class SimRunner:
         log.info("simulating %d homes (backfill %.0f min, speed %s)", len(self.homes), opts.backfill_s / 60,
                  opts.speed or "max")  # fmt: skip
         next_hb = time.monotonic()
+        caught_up, t_run = False, time.monotonic()
         try:
             while not stop.is_set():
                 while True:
@@ -132,13 +155,20 @@ class SimRunner:
                         self.press(self.presses.get_nowait())
                     except queue.Empty:
                         break
+                order = self._take_incidents(heap, order)
                 now = self.sim_now()
                 while heap and heap[0][0] <= now:
-                    _, _, home_id, e = heapq.heappop(heap)
+                    _, _, home_id, e, gen = heapq.heappop(heap)
+                    if gen != self.gen[home_id]:
+                        continue  # planned before an injected incident changed this home's future
                     self._play(home_id, e)
                     nxt = next(self.streams[home_id])
-                    heapq.heappush(heap, (nxt.t, order, home_id, nxt))
+                    heapq.heappush(heap, (nxt.t, order, home_id, nxt, gen))
                     order += 1
+                if not caught_up and now >= self.wall0:
+                    caught_up = True
+                    log.info("the past (%.0f min) is played: live from now on (took %.1f s)", opts.backfill_s / 60,
+                             time.monotonic() - t_run)  # fmt: skip
                 if time.monotonic() >= next_hb:
                     wall = self.now()
                     for home_id, link in self.links.items():
@@ -154,6 +184,43 @@ class SimRunner:
                 self._control.disconnect()
                 self._control.loop_stop()
             self.queue.close()
+
+    def _take_incidents(self, heap: list[tuple[float, int, str, Event, int]], order: int) -> int:
+        """Play the incidents asked for on the control topic; returns the heap's next insertion number."""
+        while True:
+            try:
+                home, payload = self.injected.get_nowait()
+            except queue.Empty:
+                return order
+            try:
+                kind, dur = parse_injected(payload)
+            except ValueError as err:
+                log.warning("incident for %s refused: %s", home, err)
+                continue
+            if kind == "panic":
+                self.press(home)
+                continue
+            first = self.inject(home, kind, dur)
+            if first is not None:
+                heapq.heappush(heap, (first.t, order, home, first, self.gen[home]))
+                order += 1
+
+    def inject(self, home: str, kind: str, dur: float | None) -> Event | None:
+        """Replan a home's future with `kind` starting now (the model is seeded: its past replays the same), and
+        return its next event; None for a home this runner does not play."""
+        if home not in self.specs:
+            log.warning("incident %s for unknown simulated home %s", kind, home)
+            return None
+        now = self.sim_now()
+        plan = IncidentPlan(kind, at=now + 5.0, dur=dur)
+        self.wanted[home].append(plan)
+        sim = self.sims[home] = HomeSim(self.specs[home], [replace(p) for p in self.wanted[home]])
+        self.streams[home] = stream(sim, now)
+        self.gen[home] += 1
+        for lb in sim.labels:
+            if lb.type == kind and lb.start >= now - 3600:
+                log.info("home %s: %s injected, playing from %s", home, kind, self.base + timedelta(seconds=lb.start))
+        return next(self.streams[home])
 
     def sim_now(self) -> float:
         """Model time now: the past window played at `speed`, never ahead of the wall clock."""
@@ -251,6 +318,40 @@ def send_press(settings: SimSettings, home: str) -> None:
     client.publish(press_topic(home), b"press", qos=1).wait_for_publish(10)
     client.disconnect()
     client.loop_stop()
+
+
+def send_incident(settings: SimSettings, home: str, kind: str, minutes: float | None) -> None:
+    """Ask the running simulator to play an incident in a home now (QoS 1, held for it if it is away)."""
+    payload = json.dumps({"kind": kind, "minutes": minutes}).encode()
+    client = make_client(settings.mqtt, f"anxin-sim-incident-{random.randrange(1 << 30):x}")
+    connect_and_wait(client, settings.mqtt)
+    client.publish(incident_topic(home), payload, qos=1).wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+
+
+def incident_kind(name: str) -> str:
+    """The model's incident type for a name `anxin sim incident` accepts; ValueError names the choices."""
+    from firmware_sim.model import INCIDENT_TYPES
+
+    kind = INCIDENT_ALIASES.get(name, name)
+    if kind not in INCIDENT_TYPES:
+        names = sorted({*INCIDENT_TYPES, *INCIDENT_ALIASES})
+        raise ValueError(f"no incident {name!r}; one of {', '.join(names)}")
+    return kind
+
+
+def parse_injected(payload: bytes) -> tuple[str, float | None]:
+    """An incident asked for on the control topic: its model type and duration in seconds (None: the model's)."""
+    try:
+        data = json.loads(payload[:512])
+        minutes = data.get("minutes")
+        kind = incident_kind(str(data["kind"]))
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"bad incident request: {err}") from err
+    if minutes is not None and (not isinstance(minutes, int | float) or not 0 < minutes <= 24 * 60):
+        raise ValueError(f"minutes must be between 0 and 1440, got {minutes!r}")
+    return kind, float(minutes) * 60 if minutes is not None else None
 
 
 def parse_incident(text: str) -> tuple[str, float, float | None, str | None]:
