@@ -13,7 +13,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts import escalation, notify, responders, track
+from alerts import escalation, family, notify, responders, track
 from alerts.escalation import CLOSED_STATES, OUTCOMES, STATE_ACKNOWLEDGED, STATE_RESOLVED
 from alerts.inhibit import silence_reason
 from alerts.route import severity_policy
@@ -142,6 +142,7 @@ def resolve(
     # Whoever took it knows already when they resolved it; the rest are told they need not go.
     skip = rid if rid is not None else _responder_of(was_taken_by)
     notify.tell_others(session, alert, home, "closed", skip, now)
+    family.tell(session, alert, home, "closed", now)  # how it ended, to next of kin who were told it began
     session.flush()
     return alert
 

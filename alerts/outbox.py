@@ -61,6 +61,7 @@ PURPOSE_TAKEN = "taken"
 PURPOSE_CLOSED = "closed"
 PURPOSE_REMINDER = "reminder"
 PURPOSE_REPLY = "reply"
+PURPOSE_FAMILY = "family"  # a next-of-kin SMS (alerts/family.py): never a page, never moves the ladder
 
 _DEFAULT = SendPolicy()
 

@@ -15,7 +15,7 @@ from typing import Unpack
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from alerts import dedupe, escalation, inhibit, outbox, route, track
+from alerts import dedupe, escalation, family, inhibit, outbox, route, track
 from alerts.dedupe import Action
 from alerts.notifier import Notifier
 from alerts.replies import LinkMaker
@@ -74,7 +74,8 @@ def _join(
         alert.state, alert.next_action_at, alert.silenced_reason = escalation.STATE_OPEN, now, None
         alert.step, alert.round = 0, 1
         event(session, alert.id, now, SYSTEM_ACTOR, "unsilenced", {"finding": finding.id})
-        return track.run_ladder(session, alert, home, now, links)
+        rows = track.run_ladder(session, alert, home, now, links)
+        return rows + family.tell(session, alert, home, "opened", now)
     return []
 
 
@@ -86,7 +87,8 @@ def _open(
     alert = route.open_alert(session, finding, home, now, rng, held)
     if held[0] is not None:
         return alert, []
-    return alert, track.run_ladder(session, alert, home, now, links)
+    rows = track.run_ladder(session, alert, home, now, links)
+    return alert, rows + family.tell(session, alert, home, "opened", now)
 
 
 def deliver(
