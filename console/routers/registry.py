@@ -5,6 +5,7 @@ Forms and API go through console/queries/registry.py, which checks and audits ev
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, cast
@@ -239,7 +240,20 @@ def form_change(kind: str, form: dict[str, str], session: Session, actor: str) -
         prio = form.get("priority", "1").strip() or "1"
         a = {"home": form.get("home", ""), "responder": form.get("responder") or None, "priority": prio}
         return lambda: reg.assign(session, reg.AssignmentIn.model_validate(a), actor, now)
+    if kind == "policies":
+        return lambda: reg.set_policy(session, _policy(form), actor, now)
     raise HTTPException(404, f"no registry form {kind}")
+
+
+def _policy(form: dict[str, str]) -> reg.PolicyIn:
+    """The policy form: a target "district:NAME" or "home:ID" and the spec as JSON."""
+    kind, _, name = form.get("target", "").partition(":")
+    try:
+        spec = json.loads(form.get("spec") or "{}")
+    except ValueError as err:
+        raise reg.RegistryError("registry.error.bad_json", why=str(err)) from err
+    target = {"district": name} if kind == "district" else {"home": name}
+    return reg.PolicyIn.model_validate({**target, "spec": spec})
 
 
 def _page(request: Request, session: Session, user: Principal, **extra: Any) -> Response:
