@@ -27,7 +27,7 @@ from alerts.route import severity_policy
 from alerts.timeline import SYSTEM_ACTOR, event
 from anxin.db.models import Alert, Assignment, Home, Responder, SmsOutbox
 from anxin.zones import tz_of
-from contracts.vocabulary import TimelineAction
+from contracts.vocabulary import FindingKind, TimelineAction
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,16 @@ def people_for(session: Session, home: Home, now: datetime) -> list[responders.P
                 available=responders.is_available(r.availability, now, tz_of(r.timezone)),
                 reliability=responders.reliability(r.notified_count, r.ack_count),
                 credit=responders.credit(r.ack_count, r.helped_count),
+                skills=frozenset(str(k).lower() for k in (r.skills or ()) if isinstance(k, str)),
             )
         )
     return people
+
+
+def need_of(alert: Alert) -> str | None:
+    """What a help request asks for (its evidence's "need"), which ranks people with that skill first; else None."""
+    need = (alert.evidence or {}).get("need") if alert.kind == FindingKind.HELP_REQUEST else None
+    return need.strip()[:40] if isinstance(need, str) and need.strip() else None
 
 
 def page_key(alert_id: int, rnd: int, step: int, responder_id: int) -> str:
@@ -148,9 +155,8 @@ def page_step(
 ) -> list[SmsOutbox]:
     """Page the people a ladder step names: per group, the best ranked on-duty ones not yet paged this round."""
     spec = severity_policy(alert).steps[step - 1]
-    chosen = responders.select(
-        people_for(session, home, now), spec.counts, home.district, exclude=paged_this_round(session, alert.id, rnd)
-    )
+    exclude = paged_this_round(session, alert.id, rnd)
+    chosen = responders.select(people_for(session, home, now), spec.counts, home.district, exclude, need_of(alert))
     rows = page_people(session, alert, home, chosen, step, rnd, now, links)
     names = {p.responder_id: p.name for p in chosen}
     detail = {
@@ -176,7 +182,7 @@ def page_next_in_line(
     pol = severity_policy(alert)
     spec = pol.steps[min(alert.step, len(pol.steps)) - 1]
     exclude = paged_this_round(session, alert.id, alert.round)
-    nxt = responders.next_in_line(people_for(session, home, now), spec.counts, home.district, exclude)
+    nxt = responders.next_in_line(people_for(session, home, now), spec.counts, home.district, exclude, need_of(alert))
     if nxt is None:
         alert.next_action_at = now  # nobody left in this step: the next step is due now
         event(

@@ -29,6 +29,9 @@ CREDIT_PER_ANSWER = 1
 CREDIT_PER_HELP = 3
 CREDIT_CAP = 30
 CREDIT_WEIGHT_KM = 0.5
+# A help request may say what it needs (evidence "need", e.g. from a second button: "call_back", "payment"); someone
+# who lists that skill is worth this many km nearer. Without a need or skills, ranking is unchanged.
+SKILL_WEIGHT_KM = 1.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Person:
     available: bool
     reliability: float
     credit: int = 0
+    skills: frozenset[str] = frozenset()  # lower-cased, as the registry lists them
 
 
 def window_error(window: Any) -> str | None:
@@ -117,9 +121,11 @@ def pageable(p: Person) -> bool:
     return p.verified and p.active and not p.opted_out and p.available and bool(p.phone)
 
 
-def rank_key(p: Person) -> tuple[float, int]:
-    """Lower is better: distance, unreliability and assignment priority, as km, less a small credit bonus."""
+def rank_key(p: Person, need: str | None = None) -> tuple[float, int]:
+    """Lower is better: distance, unreliability and assignment priority, as km, less credit and skill bonuses."""
     dist = UNKNOWN_DISTANCE_KM if p.distance_km is None else p.distance_km
+    if need and need.lower() in p.skills:
+        dist -= SKILL_WEIGHT_KM
     prio = 0 if p.assigned_priority is None else max(p.assigned_priority - 1, 0)
     bonus = CREDIT_WEIGHT_KM * min(max(p.credit, 0), CREDIT_CAP) / CREDIT_CAP
     score = dist + RELIABILITY_WEIGHT_KM * (1 - p.reliability) + PRIORITY_WEIGHT_KM * prio - bonus
@@ -144,6 +150,7 @@ def select(
     counts: Mapping[str, int],
     home_district: str,
     exclude: Collection[int] = (),
+    need: str | None = None,
 ) -> list[Person]:
     """The people a ladder step pages: per group, the best-ranked pageable ones not in `exclude`."""
     by_group: dict[str, list[Person]] = {}
@@ -153,18 +160,22 @@ def select(
             by_group.setdefault(g, []).append(p)
     chosen: dict[int, Person] = {}
     for group, n in counts.items():
-        for p in sorted(by_group.get(group, []), key=rank_key)[: max(n, 0)]:
+        for p in sorted(by_group.get(group, []), key=lambda q: rank_key(q, need))[: max(n, 0)]:
             chosen.setdefault(p.responder_id, p)
     return list(chosen.values())
 
 
 def next_in_line(
-    people: Iterable[Person], counts: Mapping[str, int], home_district: str, exclude: Collection[int]
+    people: Iterable[Person],
+    counts: Mapping[str, int],
+    home_district: str,
+    exclude: Collection[int],
+    need: str | None = None,
 ) -> Person | None:
     """The best pageable person of the step's groups not yet paged: who to try when a send failed for good."""
     groups = {g for g, n in counts.items() if n > 0}
     ranked = sorted(
         (p for p in people if group_of(p, home_district) in groups and pageable(p) and p.responder_id not in exclude),
-        key=rank_key,
+        key=lambda q: rank_key(q, need),
     )
     return ranked[0] if ranked else None

@@ -112,9 +112,8 @@ def _next(session: Session, alert: Alert, pol: escalation.SeverityPolicy, now: d
     if home is not None:
         # Who the step would page if it came now: the same selection the ladder makes, read-only.
         exclude = notify.paged_this_round(session, alert.id, rnd) if rnd == alert.round else set()
-        chosen = responders.select(
-            notify.people_for(session, home, at or now), pol.steps[step - 1].counts, home.district, exclude=exclude
-        )
+        people = notify.people_for(session, home, at or now)
+        chosen = responders.select(people, pol.steps[step - 1].counts, home.district, exclude, notify.need_of(alert))
         who = [p.name for p in chosen]
     return LadderNext(action="page", at=at, round=rnd, step=step, names=who)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -146,3 +147,13 @@ def test_a_long_press_is_a_help_request_and_a_press_a_panic(value: str, kind: st
     raised = [f for f in found if f.kind in ("panic", "help_request")]
     assert [(f.kind, f.severity) for f in raised] == [(kind, Severity(severity))]
     assert raised[0].id.endswith(f":{kind}:e1")
+
+
+def test_a_help_requests_need_ranks_people_with_that_skill_first() -> None:
+    plain, skilled = person(1, km=0.5), replace(person(2, km=1.2), skills=frozenset({"payment", "call_back"}))
+    assert responders.select([plain, skilled], {"assigned": 1}, "d") == [plain]
+    assert responders.select([plain, skilled], {"assigned": 1}, "d", need="Payment") == [skilled]
+    # A skill is worth a km, not a trip across town; an unknown need changes nothing.
+    far_skilled = replace(person(3, km=3.0), skills=frozenset({"payment"}))
+    assert responders.select([plain, far_skilled], {"assigned": 1}, "d", need="payment") == [plain]
+    assert responders.next_in_line([plain, skilled], {"assigned": 1}, "d", (), need="gardening") == plain
