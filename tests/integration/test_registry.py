@@ -164,6 +164,12 @@ def test_forms_need_csrf_and_show_errors_in_the_page_language(
     assert "broker=down" in made.headers["location"]  # no broker here: said, not hidden
     with url_session(db_url) as s:
         assert len(list(s.scalars(select(HomeSensor)))) == 2
+    policy = {"csrf": csrf, "target": "district:西园社区", "spec": "{not json"}
+    refused = c.post("/registry/policies?lang=en", data=policy)
+    assert refused.status_code == 400 and "the policy is not JSON" in refused.text
+    policy["spec"] = '{"warning": {"steps": [{"wait_s": 300, "assigned": 1}]}}'
+    assert c.post("/registry/policies", data=policy, follow_redirects=False).status_code == 303
+    assert "district:西园社区" in c.get("/registry").text
     viewer = TestClient(c.app)
     v_csrf = login(viewer, "viewer")
     assert viewer.post("/registry/districts", data={"name": "x", "csrf": v_csrf}).status_code == 403
@@ -241,6 +247,10 @@ def test_cli_mistakes_end_in_one_line_with_exit_2(db_url: str, tmp_path: Path) -
     bad.rename(tmp_path / "dir" / "sensors.csv")
     done = _anxin("registry", "import", str(tmp_path / "dir"), db_url=db_url)
     assert done.returncode == 2 and "sensors.csv line 2 (sensors): unknown home 'h-nothere1'" in done.stderr
+    missing = _anxin("registry", "export", str(tmp_path / "x"), "-c", str(tmp_path / "nope.toml"), db_url=db_url)
+    assert (
+        missing.returncode == 2 and "nope.toml does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    )
     empty_db = f"sqlite:///{tmp_path / 'none.db'}"
     done = _anxin("registry", "export", str(tmp_path / "x"), db_url=empty_db)
     assert done.returncode == 2 and "anxin db upgrade" in done.stderr and "Traceback" not in done.stderr
