@@ -108,14 +108,17 @@ def _next(session: Session, alert: Alert, pol: escalation.SeverityPolicy, now: d
     if step > len(pol.steps):
         step, rnd = 1, rnd + 1
     home = session.get(Home, alert.home_id)
-    who: list[str] = []
-    if home is not None:
-        # Who the step would page if it came now: the same selection the ladder makes, read-only.
-        exclude = notify.paged_this_round(session, alert.id, rnd) if rnd == alert.round else set()
-        people = notify.people_for(session, home, at or now)
-        chosen = responders.select(people, pol.steps[step - 1].counts, home.district, exclude, notify.need_of(alert))
-        who = [p.name for p in chosen]
-    return LadderNext(action="page", at=at, round=rnd, step=step, names=who)
+    if home is None:
+        return LadderNext(action="page", at=at, round=rnd, step=step)
+    # Who the step would page if it came now: the same selection the ladder makes, read-only. A step that would find
+    # nobody passes to the next at once (never into a new round), so the first step that finds someone is shown.
+    exclude = notify.paged_this_round(session, alert.id, rnd) if rnd == alert.round else set()
+    people = notify.people_for(session, home, at or now)
+    for ahead in range(step, len(pol.steps) + 1):
+        chosen = responders.select(people, pol.steps[ahead - 1].counts, home.district, exclude, notify.need_of(alert))
+        if chosen:
+            return LadderNext(action="page", at=at, round=rnd, step=ahead, names=[p.name for p in chosen])
+    return LadderNext(action="page", at=at, round=rnd, step=step)
 
 
 def help_rating(session: Session, alert: Alert) -> int | None:
