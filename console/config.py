@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
 from anxin.settings import DatabaseSettings, InfluxSettings, MqttSettings, Section, ServiceSettings
+from anxin.zones import known_zone
 from contracts.vocabulary import DEFAULT_TIMEZONE
 
 
@@ -51,11 +51,7 @@ class ConsoleOptions(Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown time zone {value!r}, e.g. {DEFAULT_TIMEZONE}") from err
-        return value
+        return known_zone(value)
 
 
 class ConsoleSettings(ServiceSettings):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, select
@@ -18,6 +17,7 @@ from alerts.escalation import PolicyError, validate_spec
 from alerts.responders import window_error
 from anxin.db.models import Assignment, District, EscalationPolicy, Home, HomeSensor, Resident, Responder
 from anxin.registry import new_home_id
+from anxin.zones import known_zone
 from console.accounts import audit
 from contracts.topics import HOME_ID_PATTERN
 from contracts.vocabulary import DEFAULT_TIMEZONE
@@ -73,11 +73,7 @@ class HomeIn(_In):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown time zone {value!r}, e.g. {DEFAULT_TIMEZONE}") from err
-        return value
+        return known_zone(value)
 
 
 class ContactIn(_In):
@@ -86,7 +82,6 @@ class ContactIn(_In):
     name: Text80
     relation: str | None = Field(None, max_length=40)
     phone: str = Field(pattern=PHONE)
-    sms: bool = False  # next of kin told by SMS when an alert opens and how it ended (alerts/family.py)
 
 
 class ResidentIn(_In):
