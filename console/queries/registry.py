@@ -82,6 +82,7 @@ class ContactIn(_In):
     name: Text80
     relation: str | None = Field(None, max_length=40)
     phone: str = Field(pattern=PHONE)
+    sms: bool = False  # next of kin told by SMS when an alert opens and how it ended (alerts/family.py)
 
 
 class ResidentIn(_In):
