@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
 
-from alerts import actions, escalation, templates
+from alerts import actions, escalation, notify, templates
 from alerts.actions import ActionError
 from alerts.inbound import responder_actor
 from alerts.replies import LinkClaim, LinkError, verify_link
@@ -113,6 +115,7 @@ def _act(request: Request, token: str, what: str, outcome: str | None, rating: s
         try:
             if what == "ack":
                 actions.acknowledge(session, claim.alert_id, responder_actor(responder), now)
+                _send_address(session, claim.alert_id, responder, now)
             else:
                 actions.resolve(
                     session, claim.alert_id, responder_actor(responder), outcome or "", now, note="via link"
@@ -129,6 +132,16 @@ def _act(request: Request, token: str, what: str, outcome: str | None, rating: s
     ctx.incr(f"link_{what}")
     ctx.wake()
     return RedirectResponse(f"/l/{token}?lang={lang}&done=1", status_code=303)
+
+
+def _send_address(session: Session, alert_id: int, responder: Responder, now: datetime) -> None:
+    """Taken on the page: the taker also gets the address by SMS (as a reply to an SMS would), and only they do."""
+    alert = session.get(Alert, alert_id)
+    home = session.get(Home, alert.home_id) if alert is not None else None
+    if alert is None or home is None:
+        return
+    key = f"alert:{alert.id}:ack_ok:responder:{responder.id}"
+    notify.follow_up(session, alert, home, responder, "ack_ok", key, now, address=home.address or "")
 
 
 @router.post("/{token}/ack")

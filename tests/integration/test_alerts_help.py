@@ -166,6 +166,10 @@ def test_help_done_on_the_mobile_page_with_a_rating(env: Env) -> None:
     client = env.app()
     token = LINKS.make(alert_id, responder(env, w.near).id, env.now).rsplit("/", 1)[-1]
     assert client.post(f"/l/{token}/ack", follow_redirects=False).status_code == 303
+    env.tick(1)
+    # Taken on the page: the taker gets the address by SMS too; the other volunteer paged is told, without it.
+    assert "东湖路 8 号 3-501" in bodies_to(env, w.near)[-1]
+    assert bodies_to(env, w.far) and all("东湖路" not in b for b in bodies_to(env, w.far))
     page = client.get(f"/l/{token}")
     assert "name=rating" in page.text and "东湖路 8 号 3-501" in page.text
     # A rating outside 1-5 is refused and nothing is closed; 5 is recorded with the outcome.
