@@ -133,3 +133,9 @@ def test_live_ladder_and_taken_split_in_chromium(site: tuple[Server, Seeded, str
     _shot(d, "overview-taken-split", _page_height(d))
     d.get(f"{base}/homes?lang=zh-CN")  # type: ignore[attr-defined]
     assert "已有人接手" in _text(d, "#overview-taken")
+
+    # Operators see credit: the page Volunteer Chen answered is a point.
+    d.get(f"{base}/responders?lang=en")  # type: ignore[attr-defined]
+    row = next(r for r in d.find_elements(By.CSS_SELECTOR, "tbody tr") if "Volunteer Chen" in r.text)  # type: ignore[attr-defined]
+    assert row.find_element(By.CSS_SELECTOR, "td.credit").text == "1"
+    assert "1 point per page answered" in _text(d, "#credit-rule")
