@@ -388,4 +388,9 @@ class AnomalyService:
 
 def run_service(settings: AnomalySettings, stop: threading.Event) -> None:
     """Entry point of `anxin anomaly`."""
+    if settings.bus == "nats":  # the cluster topology (docs/scale.md): a worker on JetStream partitions
+        from anomaly.worker import run_worker
+
+        run_worker(settings, stop)
+        return
     AnomalyService(settings).run(stop)

@@ -23,6 +23,7 @@ from ingest.mqttlink import Message
 
 log = logging.getLogger(__name__)
 RETRY_MAX_S = 5.0
+Item = tuple[str, bytes, str]  # subject (one per home), payload, Nats-Msg-Id
 
 
 class JetStreamBridge:
@@ -39,14 +40,16 @@ class JetStreamBridge:
 
     def _connect(self) -> JetStreamContext:
         if self._js is None:
-            self._nc = self._loop.run(connect(self.settings, self._name), 30)
-            self._js = self._nc.jetstream(timeout=self.settings.ack_timeout_s)
-            self._loop.run(ensure_bus(self._js, self.settings), 60)
+            if self._nc is None:
+                self._nc = self._loop.run(connect(self.settings, self._name), 30)
+            js = self._nc.jetstream(timeout=self.settings.ack_timeout_s)
+            self._loop.run(ensure_bus(js, self.settings), 60)
+            self._js = js
             log.info("JetStream bridge up: %s", ", ".join(self.settings.servers))
         return self._js
 
     @staticmethod
-    def outgoing(msgs: list[Message], partitions: int) -> list[tuple[str, bytes, str]]:
+    def outgoing(msgs: list[Message], partitions: int) -> list[Item]:
         """(subject, payload, msg id) of each event message; status and heartbeats stay on MQTT in this slice."""
         out = []
         for m in msgs:
@@ -60,18 +63,30 @@ class JetStreamBridge:
             out.append((events_subject(event.home, partitions), m.payload, event_msg_id(event)))
         return out
 
-    async def _publish_all(self, js: JetStreamContext, items: list[tuple[str, bytes, str]]) -> list[int]:
-        """Publish concurrently and await every ack; the indexes of those that failed."""
+    async def _publish_all(self, js: JetStreamContext, items: list[Item]) -> list[Item]:
+        """Publish, each home's events one after the other (homes concurrently); what is left to publish, in order.
+
+        A home's next event is sent only once the previous one is acked: a retried event can never land after a newer
+        one of its home, so the stream holds each home's events in the order ingest received them.
+        """
+        chains: dict[str, list[Item]] = {}
+        for item in items:
+            chains.setdefault(item[0], []).append(item)
         timeout = self.settings.ack_timeout_s
-        results = await asyncio.gather(
-            *(js.publish(s, p, timeout=timeout, headers={MSG_ID: i}) for s, p, i in items), return_exceptions=True
-        )
-        failed = [n for n, r in enumerate(results) if isinstance(r, BaseException)]
-        if failed:
-            log.warning(
-                "JetStream did not ack %d of %d events (%s): retrying", len(failed), len(items), results[failed[0]]
-            )
-        return failed
+
+        async def chain(todo: list[Item]) -> list[Item]:
+            for n, (subject, payload, msg_id) in enumerate(todo):
+                try:
+                    await js.publish(subject, payload, timeout=timeout, headers={MSG_ID: msg_id})
+                except Exception as err:  # no ack (a node died, a leader election): this and the rest wait
+                    log.debug("JetStream did not ack %s: %s", msg_id, err)
+                    return todo[n:]
+            return []
+
+        left = [i for rest in await asyncio.gather(*(chain(c) for c in chains.values())) for i in rest]
+        if left:
+            log.warning("JetStream did not ack %d of %d events: retrying them", len(left), len(items))
+        return left
 
     def publish(self, msgs: list[Message], stop: threading.Event) -> bool:
         """Publish a stored batch's events; True once JetStream acked them all, False when stopped before."""
@@ -80,15 +95,15 @@ class JetStreamBridge:
         while items:
             try:
                 js = self._connect()
-                failed = self._loop.run(self._publish_all(js, items), self.settings.ack_timeout_s * 3 + 30)
+                left = self._loop.run(self._publish_all(js, items), self.settings.ack_timeout_s * len(items) + 30)
             except Exception as err:  # cluster unreachable: hold the MQTT acks, the broker keeps the events
                 log.warning("JetStream unreachable (%s): holding %d acknowledgements", err, len(msgs))
-                failed = list(range(len(items)))
-            self.published += len(items) - len(failed)
-            if not failed:
+                left = items
+            self.published += len(items) - len(left)
+            if not left:
                 return True
-            self.retries += len(failed)
-            items = [items[n] for n in failed]
+            self.retries += len(left)
+            items = left
             if stop.wait(delay):
                 return False
             delay = min(delay * 2, RETRY_MAX_S)

@@ -1,0 +1,338 @@
+"""An anomaly worker of `bus = "nats"`: the same engine, fed from JetStream partitions it leases (docs/scale.md).
+
+Ownership: each partition `p` has one durable pull consumer `anomaly-p<p>` (filter `anxin.events.<p>.*`) and one
+lease key `p.<p>` in a KV bucket whose entries expire `lease_s` after their last write. A worker renews its leases
+every `lease_s / 3`, takes free partitions up to its fair share (partitions / live workers, each worker announcing
+itself as `w.<id>`), and releases extras. A worker killed stops renewing: its leases expire and the others take its
+partitions within about `lease_s`. One consumer per partition with one owner gives every home's events to one worker,
+in stream order; a consumer shared by several pullers (work-queue style) would hand a home's consecutive events to
+two workers at once.
+
+Taking a partition: read the consumer's ack floor, delete it and create it again from floor + 1, so the events the
+dead owner had in hand come again in order before newer ones (a redelivery after ack_wait would come after them).
+Each home's checkpoint (KV key `h.<home>`) holds the stream sequence of the last event it includes: events at or below
+it are acknowledged without processing. A checkpoint is written with compare-and-set on the revision read, so a stale
+worker (paused past its lease) cannot overwrite a newer state: its write fails and it drops the partition.
+
+Per batch: process in order, publish the findings with `Nats-Msg-Id = finding.id` (a replay after a takeover is
+deduplicated by JetStream), await their acks, checkpoint the changed homes, then ack the events.
+The engine runs in event time here (a home is ticked at each event's time), so a home's findings are a pure function
+of its events and a reference run (`reference`) reproduces them; wall-clock ticks for silent homes are not built yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import socket
+import struct
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
+from nats.js.kv import KeyValue
+
+from anomaly.config import AnomalySettings
+from anomaly.engine import Engine, HomeMonitor
+from anomaly.service import _epoch_id
+from anomaly.store import freeze, thaw
+from anxin.bus import MSG_ID, connect, ensure_bus, findings_subject, partition, partition_filter
+from contracts import ContractError, Finding, SensorEvent, dump, parse_event
+
+log = logging.getLogger(__name__)
+BATCH = 200
+ACK_WAIT_S = 30.0
+RETRY_MAX_S = 5.0
+_SEQ = struct.Struct(">Q")
+
+
+class Stale(Exception):
+    """Another worker wrote a newer state of a home of ours: we lost the partition."""
+
+
+def step(engine: Engine, event: SensorEvent) -> list[Finding]:
+    """One event in event time: tick its home up to the event, then observe it (pure: no clock, no I/O)."""
+    monitor = engine.monitor(event.home)
+    t = event.ts.timestamp()
+    out = monitor.tick_at(t) if t >= monitor.next_check else []
+    return out + [_epoch_id(f, event) for f in engine.observe(event)]
+
+
+def reference(engine: Engine, events: Iterable[SensorEvent]) -> list[Finding]:
+    """The findings of these events (each home's in order) on `engine`: what the workers must publish, no more."""
+    return [f for e in events for f in step(engine, e)]
+
+
+def pack(seq: int, monitor: HomeMonitor) -> bytes:
+    """A home's checkpoint: the stream sequence of its last event, then its frozen state."""
+    return _SEQ.pack(seq) + freeze(monitor)
+
+
+def unpack(blob: bytes) -> tuple[int, HomeMonitor]:
+    """The checkpoint back from `pack`."""
+    return _SEQ.unpack_from(blob)[0], thaw(blob[_SEQ.size :])
+
+
+@dataclass
+class HomeState:
+    """Where a home's state stands: the last event in it and the KV revision it was read or written at."""
+
+    seq: int = 0
+    rev: int = 0
+
+
+class Worker:
+    """Leases partitions, consumes them in order, checkpoints homes with compare-and-set, publishes findings."""
+
+    def __init__(self, settings: AnomalySettings, worker_id: str | None = None) -> None:
+        self.settings = settings
+        self.nats = settings.nats
+        opts = settings.anomaly
+        self.id = worker_id or f"{opts.client_id}-{socket.gethostname()}-{os.getpid()}"
+        self.engine = Engine(opts.engine_options(), {h: s.limits() for h, s in opts.homes.items()})
+        self.homes: dict[str, HomeState] = {}
+        self.owned: dict[int, tuple[int, asyncio.Task[None]]] = {}  # partition -> (lease revision, consumer task)
+        self.counts = {"processed": 0, "skipped": 0, "findings": 0, "takeovers": 0, "stale": 0}
+        self._js: JetStreamContext | None = None
+        self._state: KeyValue | None = None
+        self._leases: KeyValue | None = None
+
+    # --- leases ------------------------------------------------------------------------------------------------
+
+    async def balance(self) -> None:
+        """Announce ourselves, renew our leases, release extras and take free partitions up to our fair share."""
+        assert self._leases is not None
+        leases = self._leases
+        await leases.put(f"w.{self.id}", b"1")
+        try:
+            keys = await leases.keys()
+        except NoKeysError:
+            keys = []
+        alive = max(1, sum(1 for k in keys if k.startswith("w.")))
+        fair = math.ceil(self.nats.partitions / alive)
+        for p, (rev, task) in list(self.owned.items()):
+            if task.done():  # gave up (stale): forget its homes, let whoever holds the lease have it
+                await self.drop(p, release=True)
+                continue
+            try:
+                self.owned[p] = (await leases.update(f"p.{p}", self.id.encode(), last=rev), self.owned[p][1])
+            except (KeyWrongLastSequenceError, KeyNotFoundError):
+                log.warning("lease of partition %d lost (expired or taken): dropping it", p)
+                await self.drop(p, release=False)
+        for p in sorted(self.owned, reverse=True)[: max(0, len(self.owned) - fair)]:
+            await self.drop(p, release=True)
+        taken = {k for k in keys if k.startswith("p.")}
+        start = partition(self.id, self.nats.partitions)  # workers try different partitions first
+        for i in range(self.nats.partitions):
+            if len(self.owned) >= fair:
+                break
+            p = (start + i) % self.nats.partitions
+            if p in self.owned or f"p.{p}" in taken:
+                continue
+            try:
+                rev = await leases.create(f"p.{p}", self.id.encode())
+            except KeyWrongLastSequenceError:
+                continue
+            self.owned[p] = (rev, asyncio.create_task(self.consume(p), name=f"partition-{p}"))
+
+    async def drop(self, p: int, *, release: bool) -> None:
+        """Stop consuming partition p, forget its homes (reread from KV if it comes back), release its lease."""
+        rev, task = self.owned.pop(p)
+        task.cancel()
+        # nats-py turns a cancellation inside a request into its own TimeoutError: consume() checks cancelling().
+        await asyncio.wait({task}, timeout=10)
+        for home in [h for h in self.homes if partition(h, self.nats.partitions) == p]:
+            self.homes.pop(home)
+            self.engine.homes.pop(home, None)
+        if release and self._leases is not None:
+            with contextlib.suppress(Exception):
+                await self._leases.delete(f"p.{p}", last=rev)
+
+    # --- one partition -----------------------------------------------------------------------------------------
+
+    async def _consumer(self, p: int) -> JetStreamContext.PullSubscription:
+        """Recreate the partition's durable consumer from its ack floor, so in-flight events come again in order."""
+        assert self._js is not None
+        js, stream, durable = self._js, self.nats.events_stream, f"anomaly-p{p}"
+        floor = 0
+        try:
+            info = await js.consumer_info(stream, durable)
+            floor = info.ack_floor.stream_seq if info.ack_floor else 0
+            await js.delete_consumer(stream, durable)
+        except NotFoundError:
+            pass
+        cfg = ConsumerConfig(
+            durable_name=durable,
+            filter_subject=partition_filter(p),
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_S,
+            max_ack_pending=BATCH * 5,
+            num_replicas=self.nats.replicas,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if floor else DeliverPolicy.ALL,
+            opt_start_seq=floor + 1 if floor else None,
+        )
+        await js.add_consumer(stream, cfg)
+        self.counts["takeovers"] += 1
+        log.info("partition %d taken from stream sequence %d", p, floor + 1)
+        return await js.pull_subscribe_bind(durable, stream)
+
+    async def consume(self, p: int) -> None:
+        """Fetch and commit batches of partition p until cancelled; errors (a node died) are retried."""
+        sub = None
+        delay = 0.2
+        me = asyncio.current_task()
+        while me is None or not me.cancelling():
+            try:
+                if sub is None:
+                    sub = await self._consumer(p)
+                try:
+                    msgs = await sub.fetch(BATCH, timeout=1.0)
+                except NatsTimeout:
+                    continue
+                await self.commit(msgs)
+                delay = 0.2
+            except Stale:
+                self.counts["stale"] += 1
+                log.error("partition %d: a newer checkpoint exists (another worker owns it): giving it up", p)
+                return  # the next lease round drops the partition
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # the cluster is electing a leader or a node died: try again
+                if me is not None and me.cancelling():
+                    return
+                log.warning("partition %d: %s: %s; retrying in %.1fs", p, type(err).__name__, err, delay)
+                sub = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    async def _home(self, home: str) -> HomeState:
+        """A home's state: cached, else its checkpoint from KV (installed in the engine), else fresh."""
+        st = self.homes.get(home)
+        if st is not None:
+            return st
+        assert self._state is not None
+        try:
+            entry = await self._state.get(f"h.{home}")
+        except KeyNotFoundError:
+            st = HomeState()
+        else:
+            seq, monitor = unpack(entry.value or b"")
+            self.engine.homes[home] = monitor
+            st = HomeState(seq, entry.revision or 0)
+        self.homes[home] = st
+        return st
+
+    async def commit(self, msgs: list[Msg]) -> None:
+        """Process a batch in order, publish its findings, checkpoint its homes, then acknowledge it."""
+        findings: list[Finding] = []
+        dirty: set[str] = set()
+        for msg in msgs:
+            seq = msg.metadata.sequence.stream
+            try:
+                event = parse_event(msg.data)
+            except ContractError as err:  # ingest validated it; count and skip what does not parse
+                log.warning("partition message %d not an event: %s", seq, err.reason)
+                continue
+            st = await self._home(event.home)
+            if seq <= st.seq:  # already in the home's checkpoint: its findings went out before
+                self.counts["skipped"] += 1
+                continue
+            try:
+                findings.extend(step(self.engine, event))
+            except Exception:
+                log.exception("home %s: event %d failed; other homes go on", event.home, seq)
+            st.seq = seq
+            dirty.add(event.home)
+            self.counts["processed"] += 1
+        me = asyncio.current_task()
+        if me is not None and me.cancelling():  # dropped: the next owner processes these events again
+            return
+        await self._retry("publish findings", lambda: self._publish(findings))
+        await self._retry("checkpoint", lambda: self._checkpoint(dirty))
+        for msg in msgs:
+            await msg.ack()
+        self.counts["findings"] += len(findings)
+
+    async def _retry(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
+        """Retry until it works: the batch is already applied in memory, so it must be persisted, not redone."""
+        delay = 0.2
+        while True:
+            try:
+                await attempt()
+                return
+            except Stale:
+                raise
+            except Exception as err:  # a node died mid-request: same ids, same revisions, so retrying is safe
+                me = asyncio.current_task()
+                if me is not None and me.cancelling():
+                    raise asyncio.CancelledError from err
+                log.warning("%s failed (%s: %s); retrying in %.1fs", what, type(err).__name__, err, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    async def _publish(self, findings: list[Finding]) -> None:
+        assert self._js is not None
+        js, timeout = self._js, self.nats.ack_timeout_s
+        for f in findings:
+            log.info("finding %s for %s (%s)", f.kind, f.home, f.severity)
+        await asyncio.gather(
+            *(js.publish(findings_subject(f.home), dump(f), timeout=timeout, headers={MSG_ID: f.id}) for f in findings)
+        )
+
+    async def _checkpoint(self, homes: set[str]) -> None:
+        assert self._state is not None
+        kv = self._state
+
+        async def one(home: str) -> None:
+            st = self.homes[home]
+            blob = pack(st.seq, self.engine.homes[home])
+            try:
+                if st.rev:
+                    st.rev = await kv.update(f"h.{home}", blob, last=st.rev)
+                else:
+                    st.rev = await kv.create(f"h.{home}", blob)
+            except KeyWrongLastSequenceError as err:
+                raise Stale(home) from err
+
+        pending = sorted(homes)
+        await asyncio.gather(*(one(h) for h in pending))
+
+    # --- the loop ----------------------------------------------------------------------------------------------
+
+    async def run(self, stop: threading.Event) -> None:
+        """Run until `stop` is set; then release our leases so the others take over at once."""
+        nc = await connect(self.nats, self.id)
+        self._js = nc.jetstream(timeout=self.nats.ack_timeout_s)
+        await ensure_bus(self._js, self.nats)
+        self._state = await self._js.key_value(self.nats.state_bucket)
+        self._leases = await self._js.key_value(self.nats.lease_bucket)
+        log.info("anomaly worker %s running on %s", self.id, ", ".join(self.nats.servers))
+        period, report = self.nats.lease_s / 3, 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    await self.balance()
+                except Exception as err:  # the lease bucket is electing a leader: our leases hold for lease_s
+                    log.warning("lease round failed: %s: %s", type(err).__name__, err)
+                report += period
+                if report >= 10:
+                    report = 0.0
+                    log.info("worker %s: partitions %s, counts %s", self.id, sorted(self.owned), self.counts)
+                await asyncio.sleep(period)
+        finally:
+            for p in list(self.owned):
+                await self.drop(p, release=True)
+            await nc.drain()
+
+
+def run_worker(settings: AnomalySettings, stop: threading.Event) -> None:
+    """Entry point of `anxin anomaly` with `bus = "nats"`."""
+    asyncio.run(Worker(settings).run(stop))

@@ -1,0 +1,166 @@
+"""Fixtures of the cluster topology (bus = "nats"): a 3-node JetStream cluster and anomaly workers as processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anxin.bus import MSG_ID
+from anxin.settings import NatsSettings
+from shell.natsd import NatsCluster
+
+
+def state_tree(o: Any) -> Any:
+    """A home's state as plain data, to compare two states: pickle's bytes differ between a live and a thawed one."""
+    if isinstance(o, float):
+        return "nan" if math.isnan(o) else o
+    if o is None or isinstance(o, bool | int | str | bytes):
+        return o
+    if isinstance(o, dict):
+        return {repr(k): state_tree(v) for k, v in o.items()}
+    if isinstance(o, list | tuple | deque):
+        return [state_tree(v) for v in o]
+    if isinstance(o, set | frozenset):
+        return sorted(repr(state_tree(v)) for v in o)
+    fields = dict(getattr(o, "__dict__", {}))
+    for name in (s for c in type(o).__mro__ for s in getattr(c, "__slots__", ())):
+        if hasattr(o, name):
+            fields[name] = getattr(o, name)
+    if not fields:  # a native object (river's Rust quantiles): its pickled state
+        return pickle.dumps(o)
+    return type(o).__name__, {k: state_tree(v) for k, v in fields.items() if not k.startswith("__")}
+
+
+@pytest.fixture(scope="module")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """Three nats-server nodes (the `cluster` extra's binary) with JetStream, on free ports, never shared."""
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats")).start()
+    yield cluster
+    cluster.stop()
+
+
+def nats_env(settings: NatsSettings) -> dict[str, str]:
+    """The variables that put a service on the cluster bus with these settings."""
+    env = {"ANXIN_BUS": "nats", "ANXIN_NATS__SERVERS": json.dumps(settings.servers)}
+    for key in ("partitions", "replicas", "ack_timeout_s", "lease_s"):
+        env[f"ANXIN_NATS__{key.upper()}"] = str(getattr(settings, key))
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    """`python -m anxin anomaly` with bus = "nats", as deployed."""
+
+    name: str
+    state: Path
+    settings: NatsSettings
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        """Start it (its log goes to STATE/worker.log)."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANXIN_")}
+        env.update(nats_env(self.settings))
+        env.update(
+            {"ANXIN_STATE_DIR": str(self.state), "ANXIN_ANOMALY__CLIENT_ID": self.name, "ANXIN_LOG_LEVEL": "INFO"}
+        )
+        log = open(self.state / "worker.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen([sys.executable, "-m", "anxin", "anomaly"], env=env, stdout=log, stderr=log)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no lease released, no final ack."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM and wait."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        """Its log so far."""
+        return (self.state / "worker.log").read_text(errors="replace")[-4000:]
+
+
+async def _stream_ids(settings: NatsSettings, stream: str) -> tuple[Counter[str], list[bytes]]:
+    import nats
+
+    nc = await nats.connect(servers=settings.servers)
+    try:
+        js = nc.jetstream(timeout=5)
+        info = await js.stream_info(stream)
+        ids: Counter[str] = Counter()
+        payloads: list[bytes] = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            msg = await js.get_msg(stream, seq)
+            ids[(msg.headers or {}).get(MSG_ID, "")] += 1
+            payloads.append(msg.data or b"")
+        return ids, payloads
+    finally:
+        await nc.close()
+
+
+def stream_contents(settings: NatsSettings, stream: str) -> tuple[Counter[str], list[bytes]]:
+    """How many times each Nats-Msg-Id is stored in the stream, and every payload in stream order."""
+    return asyncio.run(_stream_ids(settings, stream))
+
+
+async def _leases(settings: NatsSettings) -> dict[str, str]:
+    import nats
+    from nats.js.errors import NoKeysError
+
+    nc = await nats.connect(servers=settings.servers)
+    try:
+        kv = await nc.jetstream(timeout=5).key_value(settings.lease_bucket)
+        try:
+            keys = await kv.keys()
+        except NoKeysError:
+            return {}
+        out = {}
+        for k in keys:
+            entry = await kv.get(k)
+            out[k] = (entry.value or b"").decode()
+        return out
+    finally:
+        await nc.close()
+
+
+def leases(settings: NatsSettings) -> dict[str, str]:
+    """The lease bucket: `p.<n>` -> owning worker, `w.<id>` -> live worker."""
+    return asyncio.run(_leases(settings))
+
+
+async def _stream_leader(settings: NatsSettings, stream: str) -> str:
+    import nats
+
+    nc = await nats.connect(servers=settings.servers)
+    try:
+        info = await nc.jetstream(timeout=5).stream_info(stream)
+        return info.cluster.leader if info.cluster and info.cluster.leader else ""
+    finally:
+        await nc.close()
+
+
+def stream_leader(settings: NatsSettings, stream: str) -> str:
+    """The server name of the stream's leader."""
+    return asyncio.run(_stream_leader(settings, stream))
