@@ -230,3 +230,38 @@ def test_no_family_sms_without_the_residents_consent(env: Env) -> None:
     env.open()
     env.tick(1)
     assert bodies_to(env, daughter) == []
+
+
+def test_the_consoles_ladder_view_reads_pages_delivery_replies_and_what_is_next(env: Env) -> None:
+    from alerts.pipeline import record_status
+    from console.queries.alerts import alert_detail
+    from console.redaction import Redactor
+
+    w = env.world
+    alert_id = env.open()
+    env.tick(120)  # step 2
+    near_sid = next(m.sid for m in env.standin.accepted if m.to == w.near)
+    with env.sessions() as s:
+        assert record_status(s, near_sid or "", "delivered", None, T0 + timedelta(seconds=3), LINKS)
+    red = Redactor(b"k", personal=True)
+    with env.sessions() as s:
+        detail = alert_detail(s, alert_id, red)
+    assert detail is not None and detail.ladder is not None
+    lad = detail.ladder
+    assert (lad.round, lad.step, lad.steps, lad.taken) == (1, 2, 3, False)
+    first, second = lad.rungs[0], lad.rungs[1]
+    statuses = [(p.responder, p.status) for p in first.pages]
+    assert statuses == [("Near Neighbour", "delivered"), ("Far Neighbour", "sent")]
+    assert first.pages[0].paged_at == T0 and second.current and not lad.rungs[2].reached
+    assert sorted(p.responder for p in second.pages) == ["District Volunteer", "Grid Worker", "Third Neighbour"]
+    assert lad.next is not None and (lad.next.action, lad.next.step) == ("page", 3)
+    assert lad.next.at == T0 + timedelta(seconds=300) and lad.next.names == ["Operator On Duty"]
+
+    env.reply(env.app(), w.far, env.alert(alert_id).code)  # the far neighbour takes it by SMS
+    with env.sessions() as s:
+        lad2 = alert_detail(s, alert_id, red).ladder  # type: ignore[union-attr]
+    assert lad2 is not None and lad2.taken and lad2.taken_by == "Far Neighbour"
+    far = next(p for p in lad2.rungs[0].pages if p.responder == "Far Neighbour")
+    assert far.took_it and far.reply == "acknowledged" and far.reply_at == env.now
+    assert lad2.next is not None and lad2.next.action == "remind"
+    assert lad2.next.at == env.now + timedelta(seconds=1800)  # critical: a reminder after 30 min
