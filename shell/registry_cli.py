@@ -33,7 +33,7 @@ registry_app = typer.Typer(
 TABLES: dict[str, tuple[str, ...]] = {
     "districts": ("name",),
     "homes": ("id", "label", "district", "address", "timezone", "latitude", "longitude"),
-    "sensors": ("home", "sensor", "role", "room"),
+    "sensors": ("home", "sensor", "kind", "room", "role"),
     "residents": ("home", "name", "phone", "notes", "consent", "contacts"),
     "responders": (
         "name",
@@ -193,7 +193,7 @@ class Importer:
         from console.queries import registry as reg
 
         sensor = reg.SensorIn.model_validate(
-            {"sensor": v.get("sensor", ""), "role": v.get("role", ""), "room": _opt(v, "room")}
+            {"sensor": v.get("sensor", ""), "kind": v.get("kind", ""), "room": _opt(v, "room"), "role": _opt(v, "role")}
         )
         reg.add_sensor(self.s, self.home(v.get("home", "")), sensor, self.actor, self.now)
 
@@ -294,7 +294,7 @@ def export_tables(s: Session) -> dict[str, list[dict[str, str]]]:
             for h in homes
         ],
         "sensors": [
-            {"home": k.home_id, "sensor": k.sensor, "role": k.kind, "room": k.room or ""}
+            {"home": k.home_id, "sensor": k.sensor, "kind": k.kind, "room": k.room or "", "role": k.role or ""}
             for k in s.scalars(select(HomeSensor).order_by(HomeSensor.home_id, HomeSensor.sensor))
         ],
         "residents": [

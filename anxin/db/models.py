@@ -237,6 +237,8 @@ class HomeSensor(Base):
     room: Mapped[str | None] = mapped_column(String(32))
     # The agent the sensor reports through; None: any agent of the home.
     agent: Mapped[str | None] = mapped_column(String(64))
+    # registry (0007_sensor_role): what the installer says it is for (a pressure mat's bed, seat or floor; a fixture).
+    role: Mapped[str | None] = mapped_column(String(32))
 
 
 class AuditLog(Base):

@@ -25,8 +25,8 @@ from contracts.vocabulary import DEFAULT_TIMEZONE
 PHONE = r"^\+[1-9][0-9]{6,14}$"
 SENSOR = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 ROOM = r"^[a-z][a-z0-9_]{0,31}$"
-# What a sensor does in the home: the kinds the edge agent sends (edge/config.py) and the anomaly engine reads.
-SENSOR_ROLES = ("motion", "door", "button", "bed", "chair", "toilet", "power")
+# The kinds a sensor sends on the wire (contracts/messages.py KNOWN_VALUES): ingest refuses a kit sensor of another.
+SENSOR_KINDS = ("motion", "door", "button", "pressure")
 RESPONDER_ROLES = ("volunteer", "grid_worker", "operator")
 Text80 = Annotated[str, Field(min_length=1, max_length=80)]
 
@@ -51,11 +51,12 @@ class DistrictIn(_In):
 
 
 class SensorIn(_In):
-    """One sensor of a home's kit: its name on the wire, its role and the room it is in."""
+    """One sensor of a home's kit: its name and kind on the wire, its room, and what it is for."""
 
     sensor: str = Field(pattern=SENSOR)
-    role: Literal["motion", "door", "button", "bed", "chair", "toilet", "power"]
+    kind: Literal["motion", "door", "button", "pressure"]
     room: str | None = Field(None, pattern=ROOM)
+    role: str | None = Field(None, pattern=ROOM, description="e.g. a pressure mat's bed, seat or floor; a fixture")
 
 
 class HomeIn(_In):
@@ -186,21 +187,23 @@ def set_kit(s: Session, home_id: str, sensors: list[SensorIn], actor: str, now: 
         raise RegistryError("registry.error.duplicate_sensor", home=home_id)
     s.execute(delete(HomeSensor).where(HomeSensor.home_id == home_id))
     for x in sensors:
-        s.add(HomeSensor(home_id=home_id, sensor=x.sensor, kind=x.role, room=x.room))
+        s.add(HomeSensor(home_id=home_id, sensor=x.sensor, kind=x.kind, room=x.room, role=x.role))
     s.flush()
-    audit(s, now, actor, "kit_set", f"home:{home_id}", {"sensors": [f"{x.sensor}:{x.role}:{x.room}" for x in sensors]})
+    kit = [f"{x.sensor}:{x.kind}:{x.room or ''}:{x.role or ''}" for x in sensors]
+    audit(s, now, actor, "kit_set", f"home:{home_id}", {"sensors": kit})
 
 
 def add_sensor(s: Session, home_id: str, x: SensorIn, actor: str, now: datetime) -> None:
-    """Add one sensor to a home's kit, or change its role and room."""
+    """Add one sensor to a home's kit, or change its kind, room and role."""
     _home(s, home_id)
     row = s.get(HomeSensor, (home_id, x.sensor))
     if row is None:
-        s.add(HomeSensor(home_id=home_id, sensor=x.sensor, kind=x.role, room=x.room))
+        s.add(HomeSensor(home_id=home_id, sensor=x.sensor, kind=x.kind, room=x.room, role=x.role))
     else:
-        row.kind, row.room = x.role, x.room
+        row.kind, row.room, row.role = x.kind, x.room, x.role
     s.flush()
-    audit(s, now, actor, "sensor_set", f"home:{home_id}", {"sensor": x.sensor, "role": x.role, "room": x.room})
+    detail = {"sensor": x.sensor, "kind": x.kind, "room": x.room, "role": x.role}
+    audit(s, now, actor, "sensor_set", f"home:{home_id}", detail)
 
 
 def add_resident(s: Session, r: ResidentIn, actor: str, now: datetime) -> Resident:

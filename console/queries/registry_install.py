@@ -72,7 +72,7 @@ def edge_toml(home: str, password: str, target: BrokerTarget, kit: list[HomeSens
     others = [k for k in kit if k.kind not in ZIGBEE_KINDS]
     if others:
         lines += ["", "# Wire these as [[gpio]] inputs (see edge/deploy/edge.example.toml):"]
-        lines += [f"#   {k.sensor}: {k.kind} in {k.room or '?'}" for k in others]
+        lines += [f"#   {k.sensor}: {k.kind} ({k.role or '-'}) in {k.room or '?'}" for k in others]
     return "\n".join(lines) + "\n"
 
 
@@ -109,8 +109,9 @@ class SensorProgress(BaseModel):
     """A kit sensor and when its first message arrived (None: not yet)."""
 
     sensor: str
-    role: str
+    kind: str
     room: str | None
+    role: str | None
     first_seen: datetime | None
 
 
@@ -157,7 +158,10 @@ def install_progress(s: Session, influx: InfluxQL, home: Home) -> InstallProgres
         ).first()
         if row is not None:
             days, conf = int(row[0]), float(row[1])
-    sensors = [SensorProgress(sensor=k.sensor, role=k.kind, room=k.room, first_seen=first.get(k.sensor)) for k in kit]
+    sensors = [
+        SensorProgress(sensor=k.sensor, kind=k.kind, room=k.room, role=k.role, first_seen=first.get(k.sensor))
+        for k in kit
+    ]
     return InstallProgress(
         home=home.id,
         bundle_issued_at=home.bundle_issued_at,

@@ -17,8 +17,9 @@ class SensorRow(BaseModel):
     """A sensor of a home's kit."""
 
     sensor: str
-    role: str
+    kind: str
     room: str | None
+    role: str | None
 
 
 class ContactRow(BaseModel):
@@ -84,7 +85,7 @@ def registry_view(s: Session, red: Redactor) -> RegistryView:
     """Everything registered; residents only for roles that may see personal data, phones masked."""
     kits: dict[str, list[SensorRow]] = {}
     for k in s.scalars(select(HomeSensor).order_by(HomeSensor.home_id, HomeSensor.sensor)):
-        kits.setdefault(k.home_id, []).append(SensorRow(sensor=k.sensor, role=k.kind, room=k.room))
+        kits.setdefault(k.home_id, []).append(SensorRow(sensor=k.sensor, kind=k.kind, room=k.room, role=k.role))
     people: dict[str, list[RegResident]] = {}
     if red.personal:
         for r in s.scalars(select(Resident).order_by(Resident.id)):

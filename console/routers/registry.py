@@ -141,12 +141,11 @@ def _lines(text: str) -> list[str]:
 
 
 def parse_kit(text: str) -> list[dict[str, Any]]:
-    """Kit lines "sensor role [room]", one sensor a line."""
+    """Kit lines "sensor kind [room] [role]", one sensor a line."""
     out = []
     for line in _lines(text):
-        parts = line.replace(",", " ").split()
-        room = parts[2] if len(parts) > 2 else None
-        out.append({"sensor": parts[0], "role": parts[1] if len(parts) > 1 else "", "room": room})
+        parts = [*line.replace(",", " ").split(), "", "", ""]
+        out.append({"sensor": parts[0], "kind": parts[1], "room": parts[2] or None, "role": parts[3] or None})
     return out
 
 
@@ -258,7 +257,7 @@ def _policy(form: dict[str, str]) -> reg.PolicyIn:
 
 def _page(request: Request, session: Session, user: Principal, **extra: Any) -> Response:
     view = registry_view(session, redactor(request, user))
-    context = {"view": view, "roles": reg.RESPONDER_ROLES, "sensor_roles": reg.SENSOR_ROLES, "error": None}
+    context = {"view": view, "roles": reg.RESPONDER_ROLES, "sensor_kinds": reg.SENSOR_KINDS, "error": None}
     return render(request, "registry.html", {**context, **extra}, status_code=400 if extra.get("error") else 200)
 
 

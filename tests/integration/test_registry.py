@@ -57,7 +57,11 @@ def test_api_registers_a_district_from_nothing_and_audits_every_change(
     c, tokens, db_url = empty
     op = bearer(tokens["operator"])
     assert c.post("/api/registry/districts", json={"name": "东湖社区"}, headers=op).status_code == 200
-    kit = [{"sensor": "pir_hall", "role": "motion", "room": "hall"}, {"sensor": "panic", "role": "button"}]
+    kit = [
+        {"sensor": "pir_hall", "kind": "motion", "room": "hall"},
+        {"sensor": "panic", "kind": "button"},
+        {"sensor": "bed_mat", "kind": "pressure", "room": "bedroom", "role": "bed"},
+    ]
     home = {"label": "东湖路 8 号 3-501", "district": "东湖社区", "address": "东湖路 8 号", "sensors": kit}
     saved = c.post("/api/registry/homes", json=home, headers=op).json()
     home_id = saved["id"]
@@ -87,9 +91,15 @@ def test_api_registers_a_district_from_nothing_and_audits_every_change(
 
     with url_session(db_url) as s:
         kit_rows = {
-            (k.sensor, k.kind, k.room) for k in s.scalars(select(HomeSensor).where(HomeSensor.home_id == home_id))
+            (k.sensor, k.kind, k.room, k.role)
+            for k in s.scalars(select(HomeSensor).where(HomeSensor.home_id == home_id))
         }
-        assert kit_rows == {("pir_hall", "motion", "hall"), ("panic", "button", None)}  # what ingest bounds series by
+        # What ingest bounds series by: the wire kind (a mat sends "pressure"), its room; and what it is for.
+        assert kit_rows == {
+            ("pir_hall", "motion", "hall", None),
+            ("panic", "button", None, None),
+            ("bed_mat", "pressure", "bedroom", "bed"),
+        }
         r = s.scalar(select(Responder).where(Responder.id == int(rid)))
         assert r is not None and r.verified and r.vetted_by == "operator:operator" and r.verified_at is not None
         res = s.scalar(select(Resident).where(Resident.home_id == home_id))
@@ -134,8 +144,8 @@ def test_api_refuses_bad_changes_and_viewers(empty: tuple[TestClient, dict[str, 
     c.post("/api/registry/districts", json={"name": "d"}, headers=op)
     for body in (
         {"label": "x", "district": "d", "timezone": "Mars/Olympus"},
-        {"label": "x", "district": "d", "sensors": [{"sensor": "a", "role": "laser"}]},
-        {"label": "x", "district": "d", "sensors": [{"sensor": "a", "role": "door"}, {"sensor": "a", "role": "door"}]},
+        {"label": "x", "district": "d", "sensors": [{"sensor": "a", "kind": "laser"}]},
+        {"label": "x", "district": "d", "sensors": [{"sensor": "a", "kind": "door"}, {"sensor": "a", "kind": "door"}]},
     ):
         assert c.post("/api/registry/homes", json=body, headers=op).status_code == 422, body
     bad_phone = {"name": "n", "phone": "13912345678"}
@@ -155,10 +165,15 @@ def test_forms_need_csrf_and_show_errors_in_the_page_language(
     assert c.post("/registry/districts", data={"name": "西园社区"}).status_code == 403  # no CSRF token
     done = c.post("/registry/districts", data={"name": "西园社区", "csrf": csrf}, follow_redirects=False)
     assert done.status_code == 303
-    form = {"csrf": csrf, "label": "西园 1-1", "district": "西园社区", "kit": "bed1 bed bedroom\nlaser1 laser hall"}
+    form = {
+        "csrf": csrf,
+        "label": "西园 1-1",
+        "district": "西园社区",
+        "kit": "bed1 pressure bedroom bed\nlaser1 laser hall",
+    }
     page = c.post("/registry/homes?lang=zh-CN", data=form)
-    assert page.status_code == 400 and "sensors.1.role" in page.text and "登记" in page.text
-    form["kit"] = "bed1 bed bedroom\npir1 motion living"
+    assert page.status_code == 400 and "sensors.1.kind" in page.text and "登记" in page.text
+    form["kit"] = "bed1 pressure bedroom bed\npir1 motion living"
     made = c.post("/registry/homes", data=form, follow_redirects=False)
     assert made.status_code == 303 and made.headers["location"].startswith("/registry/homes/h-")
     assert "broker=down" in made.headers["location"]  # no broker here: said, not hidden
@@ -195,7 +210,7 @@ def test_cli_imports_a_district_spreadsheet_and_exports_it_back(db_url: str, tmp
     src.mkdir()
     _write(src / "districts.csv", [["name"], ["东湖社区"]])
     _write(src / "homes.csv", [["label", "district", "address"], ["3-501", "东湖社区", "东湖路 8 号"]])
-    _write(src / "sensors.csv", [["home", "sensor", "role", "room"], ["3-501", "pir1", "motion", "hall"]])
+    _write(src / "sensors.csv", [["home", "sensor", "kind", "room"], ["3-501", "pir1", "motion", "hall"]])
     _write(
         src / "responders.csv",
         [
@@ -242,7 +257,7 @@ def test_cli_mistakes_end_in_one_line_with_exit_2(db_url: str, tmp_path: Path) -
         assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     with url_session(db_url) as s:
         assert list(s.scalars(select(Home))) == []  # all or nothing: the good district row was rolled back too
-    _write(bad, [["home", "sensor", "role"], ["h-nothere1", "pir", "motion"]])
+    _write(bad, [["home", "sensor", "kind"], ["h-nothere1", "pir", "motion"]])
     (tmp_path / "dir").mkdir()
     bad.rename(tmp_path / "dir" / "sensors.csv")
     done = _anxin("registry", "import", str(tmp_path / "dir"), db_url=db_url)

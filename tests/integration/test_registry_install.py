@@ -98,7 +98,7 @@ def test_install_a_home_from_the_console_and_see_it_come_online(
     op, admin = bearer(tokens["operator"]), bearer(tokens["admin"])
     with _console(db_url, influxd, edge_broker, tmp_path) as c:
         c.post("/api/registry/districts", json={"name": "东湖社区"}, headers=op)
-        kit = [{"sensor": "door_front", "role": "door", "room": "entrance"}]
+        kit = [{"sensor": "door_front", "kind": "door", "room": "entrance"}]
         saved = c.post(
             "/api/registry/homes", json={"label": "3-501", "district": "东湖社区", "sensors": kit}, headers=op
         )

@@ -103,7 +103,13 @@ def test_register_a_district_from_nothing_and_download_the_bundle(
     _fill(d, {"district-name": "East Lake"})
     _submit(d, "add-district", "East Lake")
     _fill(d, {"home-label": "East Lake Rd 8, 3-501", "home-district": "East Lake", "home-address": "East Lake Rd 8"})
-    _fill(d, {"home-kit": "pir_hall motion hall\ndoor_front door entrance\npanic button bedroom"})
+    _fill(
+        d,
+        {
+            "home-kit": "pir_hall motion hall\ndoor_front door entrance\n"
+            "panic button bedroom\nbed_mat pressure bedroom bed"
+        },
+    )
     d.find_element(By.ID, "add-home").click()  # type: ignore[attr-defined]
     _wait(lambda: "/registry/homes/h-" in d.current_url, timeout=10, what="the new home's install page")  # type: ignore[attr-defined]
     home = d.current_url.split("/registry/homes/")[1].split("?")[0]  # type: ignore[attr-defined]
@@ -136,7 +142,7 @@ def test_register_a_district_from_nothing_and_download_the_bundle(
 
     with url_session(db_url) as s:
         assert s.get(Home, home) is not None
-        assert len(list(s.query(HomeSensor).filter_by(home_id=home))) == 3
+        assert len(list(s.query(HomeSensor).filter_by(home_id=home))) == 4
         resident = s.query(Resident).one()
         assert resident.consent and resident.contacts and resident.contacts[0]["relation"] == "daughter"
         li = s.query(Responder).one()
