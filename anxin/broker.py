@@ -36,6 +36,13 @@ SERVICE_ACL: dict[str, list[str]] = {
     ADMIN_ACCOUNT: [f"topic readwrite {DYNSEC_TOPIC}/#"],
 }
 SIM_CONTROL_ROOT = "anxin/sim"
+
+
+def sim_incident_topic(home: str) -> str:
+    """Where `anxin sim incident` (and the demo console's button) asks the running simulator to play an incident."""
+    return f"{SIM_CONTROL_ROOT}/incident/{home}"
+
+
 HOME_ROLE = "home"
 DYNSEC_FILE = "dynamic-security.json"
 # Where Debian, other distributions and a source build put the plugin.

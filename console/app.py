@@ -24,7 +24,19 @@ from console.hardening import CSP, serve_docs
 from console.i18n import translator
 from console.overview import OverviewCache
 from console.redaction import mask_key
-from console.routers import accounts, alerts, audit, auth, homes, live, outbox, registry, registry_install, responders
+from console.routers import (
+    accounts,
+    alerts,
+    audit,
+    auth,
+    demo,
+    homes,
+    live,
+    outbox,
+    registry,
+    registry_install,
+    responders,
+)
 from console.snapshot import ActivitySnapshot
 from console.throttle import LoginThrottle
 from console.web import STATIC, LoginRequired, login_redirect, make_templates, render, request_lang
@@ -76,7 +88,7 @@ def create_app(settings: ConsoleSettings, *, background: bool = True) -> FastAPI
         log.warning("swagger-ui-py is not installed: /api/docs is off (the API is described at /api/openapi.json)")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    for router in (auth, homes, alerts, responders, outbox, audit, accounts, live, registry, registry_install):
+    for router in (auth, homes, alerts, responders, outbox, audit, accounts, live, registry, registry_install, demo):
         app.include_router(router.router)
 
     @app.get("/healthz", tags=["health"])

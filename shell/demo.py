@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -19,15 +20,18 @@ from anxin.runtime import settings_or_exit, setup_logging
 from anxin.settings import MqttSettings, ServiceSettings
 from shell.servers import InfluxD, ManagedProcess, Mosquitto, ServerError, free_port, port_open
 from shell.supervisor import FolderBusy, Supervisor, describe_exit, lock_folder, stop_all
+from shell.twilio_standin import TwilioStandin
 
 # Started in this order, stopped in reverse: the simulator stops first so nothing is left half-sent. The simulator
-# first replays a day of routine, as agents replay their queues, so the console has history from the start.
+# first replays eight days of routine, as agents replay their queues, so homes are past their first week of learning
+# (console/queries/homes.py LEARNING_DAYS) and the console has history.
+DEMO_HISTORY_MIN = 8 * 24 * 60
 SERVICES: tuple[tuple[str, list[str]], ...] = (
     ("console", []),
     ("ingest", []),
     ("anomaly", []),
     ("alerts", []),
-    ("sim", ["run", "--backfill-min", "1440"]),
+    ("sim", ["run", "--backfill-min", str(DEMO_HISTORY_MIN)]),
 )
 RESTART_ARGS = {"sim": ["run"]}
 
@@ -95,7 +99,9 @@ def _run_locked(state: Path, homes: int, console_port: int, stop: _Stop) -> int:
     config = state / "anxin.toml"
     alerts_port = _port(8090)
     config.write_text(_config_text(state, mqtt_port, f"http://127.0.0.1:{influx_port}", web_port, alerts_port))
+    phones = _start_phones(state, config, alerts_port)
     env = {**os.environ, "ANXIN_CONFIG": str(config)}
+    env.setdefault("ANXIN_ANOMALY__SUMMARY_S", "60")  # the console shows what the replayed days taught within a minute
     broker = Mosquitto(state / "mosquitto", mqtt_port, dict(users), die_with_parent=True)
     influx = InfluxD(state / "influxdb", influx_port, die_with_parent=True)
     children: list[ManagedProcess] = []
@@ -133,6 +139,7 @@ def _run_locked(state: Path, homes: int, console_port: int, stop: _Stop) -> int:
         _say(f"\n  Console: http://127.0.0.1:{web_port}/\n")
         _say(f"  Log in as admin; the password (and an API token) are in {login_file}")
         _say(f"  Press a panic button:  .venv/bin/anxin sim press {example} -c {config}")
+        _say_phones(web_port, example, config, phones is not None)
         _say("  A service that dies is restarted (after 1 s, doubling to 30 s). Ctrl-C stops everything.\n")
         _supervise([p for p in (broker.process, influx.process) if p is not None] + children, stop)
     except ServerError as err:
@@ -142,6 +149,9 @@ def _run_locked(state: Path, homes: int, console_port: int, stop: _Stop) -> int:
         why = f" on {signal.Signals(stop.signal).name}" if stop.signal else ""
         _say(f"anxin demo: stopping{why} ...")
         _stop_children(children, [p for p in (broker.process, influx.process) if p is not None])
+        if phones is not None:
+            phones.stop()
+        (state / DEMO_PHONES).unlink(missing_ok=True)  # a console run later on this folder is not a demo
         _say("anxin demo: stopped")
     return code
 
@@ -230,3 +240,49 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+# --- the volunteer's side of the demo (issue 15): SMS through a local Twilio stand-in, replies through the real
+# signed webhook, played from the console's demo-only phones page.
+
+DEMO_FROM = "+15005550006"  # Twilio's magic test number: the demo's SMS come "from" it
+DEMO_PHONES = "demo-phones.json"  # the console's demo mode (console/routers/demo.py reads it)
+
+
+def _real_twilio() -> bool:
+    """Twilio credentials given in the environment: SMS go out for real, and replies come from real phones."""
+    return bool(os.environ.get("ANXIN_ALERTS__TWILIO__ACCOUNT_SID"))
+
+
+def _start_phones(state: Path, config: Path, alerts_port: int) -> TwilioStandin | None:
+    """Run the Twilio stand-in for the alerts service and tell the console (demo-phones.json) how to reply; None
+    (and no phones page) when real Twilio credentials are given."""
+    (state / DEMO_PHONES).unlink(missing_ok=True)
+    if _real_twilio():
+        return None
+    standin = TwilioStandin.start()
+    with config.open("a") as fh:  # the config now holds the stand-in's auth token: owner only
+        fh.write(
+            f'\n[alerts.twilio]\naccount_sid = "{standin.account_sid}"\nauth_token = "{standin.auth_token}"\n'
+            f'from_number = "{DEMO_FROM}"\napi_base = "{standin.url}"\n'
+        )
+    config.chmod(0o600)
+    details = {
+        "webhook": f"http://127.0.0.1:{alerts_port}/twilio/sms",  # as the alerts service signs it (its base_url)
+        "auth_token": standin.auth_token,
+        "account_sid": standin.account_sid,
+        "from": DEMO_FROM,
+    }
+    path = state / DEMO_PHONES
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(details, fh)
+    return standin
+
+
+def _say_phones(web_port: int, example: str, config: Path, phones: bool) -> None:
+    days = DEMO_HISTORY_MIN // 1440
+    _say(f"  Play an incident:      .venv/bin/anxin sim incident {example} long_lie -c {config}")
+    _say(f"  (or the button on a home's page). The homes learn from {days} days of history replayed in about a minute.")
+    if phones:
+        _say(f"  Each responder's phone, to reply as them: http://127.0.0.1:{web_port}/demo/phones")

@@ -17,6 +17,7 @@ from console.i18n import Translator, translator
 from console.queries import alerts as alert_queries
 from console.queries import homes as home_queries
 from console.queries import responders as responder_queries
+from console.routers import demo
 from console.snapshot import ActivitySnapshot
 from console.web import (
     MAX_ID,
@@ -232,9 +233,15 @@ def home_page(
         "stillness": routine_words.stillness_sentences(summary, t),
     }
     day = _timeline(influx, detail, summary, zone, t, alerts)
-    return render(
-        request, "home.html", {"home": detail, "svg": svg, "timeline": day, "words": words, "outcomes": OUTCOMES}
-    )
+    context = {"home": detail, "svg": svg, "timeline": day, "words": words, "outcomes": OUTCOMES}
+    if demo.demo_phones(settings.state_dir) is not None:  # `anxin demo` only: the incident button
+        played = request.query_params.get("played")
+        context |= {
+            "demo": True,
+            "demo_incidents": demo.INCIDENTS,
+            "played": played if played in demo.INCIDENTS else None,
+        }
+    return render(request, "home.html", context)
 
 
 def _heat_legend(t: Translator) -> list[charts.LegendItem]:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 from pydantic import SecretStr
 
-from anxin.broker import SIM_CONTROL_ROOT
+from anxin.broker import SIM_CONTROL_ROOT, sim_incident_topic
 from anxin.mqtt import connect_and_wait, make_client
 from edge.link import AgentLink
 from edge.queue import DiskQueue
@@ -33,11 +33,6 @@ PRESS_TOPIC = f"{SIM_CONTROL_ROOT}/press"
 INCIDENT_TOPIC = f"{SIM_CONTROL_ROOT}/incident"
 # `anxin sim incident` names: the model's incident types, and the words a demo visitor would use for two of them.
 INCIDENT_ALIASES = {"missed_morning": "late_wakeup", "fall": "long_lie"}
-
-
-def incident_topic(home: str) -> str:
-    """Control topic on which `anxin sim incident HOME KIND` asks the running simulator to play an incident now."""
-    return f"{INCIDENT_TOPIC}/{home}"
 
 
 def press_topic(home: str) -> str:
@@ -325,7 +320,7 @@ def send_incident(settings: SimSettings, home: str, kind: str, minutes: float | 
     payload = json.dumps({"kind": kind, "minutes": minutes}).encode()
     client = make_client(settings.mqtt, f"anxin-sim-incident-{random.randrange(1 << 30):x}")
     connect_and_wait(client, settings.mqtt)
-    client.publish(incident_topic(home), payload, qos=1).wait_for_publish(10)
+    client.publish(sim_incident_topic(home), payload, qos=1).wait_for_publish(10)
     client.disconnect()
     client.loop_stop()
 
