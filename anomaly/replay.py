@@ -98,7 +98,7 @@ def replay(
         set_meta({s: dict(v) for s, v in sensors.items()})
     front = front_door_of(rows)
     if front is not None:
-        m.front_door, m.front_entrance = front, True
+        m.kit.front_door, m.kit.front_entrance = front, True
     out: list[Finding] = []
     held: list[Row] = []
     offline = False

@@ -208,7 +208,7 @@ def test_one_quiet_episode_gives_one_alarm_and_real_activity_rearms_it() -> None
     back = start + timedelta(days=3)
     for k in range(4):  # home again: several events from two sensors
         h.pir(back + timedelta(minutes=2 * k), ("kitchen", "living")[k % 2])
-    assert h.m.quiet_since is None
+    assert h.m.idle.quiet_since is None
     h.until(back + timedelta(hours=3))
     assert len(h.alarms(back)) == 1  # and a new stillness is a new alarm
 
@@ -232,7 +232,7 @@ def test_a_silent_sensor_lifts_limits_only_for_silences_that_began_in_its_room()
     live_day(h, DAY0 + timedelta(days=8), bedroom_pir=False, stop=10.0)
     h.ev(t, "wardrobe", "open", "bedroom", "contact")
     h.ev(t + 30 * SEC, "wardrobe", "closed", "bedroom", "contact")  # then still, maybe unseen in the bedroom
-    assert h.m.still_ctx is not None and h.m.still.limit(h.m.still_ctx) < 400 * 60  # its own limit is shorter
+    assert h.m.idle.ctx is not None and h.m.idle.model.limit(h.m.idle.ctx) < 400 * 60  # its own limit is shorter
     h.until(t + timedelta(minutes=479))
     assert h.alarms(t) == []  # the ceiling: she may be in the bedroom, unseen
     h.until(t + timedelta(minutes=490))
@@ -241,8 +241,8 @@ def test_a_silent_sensor_lifts_limits_only_for_silences_that_began_in_its_room()
     t = DAY0 + timedelta(days=9, hours=10)
     live_day(h, DAY0 + timedelta(days=9), bedroom_pir=False, stop=10.0)
     h.pir(t, "kitchen")
-    assert h.m.still_ctx is not None
-    own = max(h.m.still.limit(h.m.still_ctx), 20 * 60)
+    assert h.m.idle.ctx is not None
+    own = max(h.m.idle.model.limit(h.m.idle.ctx), 20 * 60)
     h.until(t + timedelta(hours=3))
     (f,) = h.alarms(t)  # a silence in the kitchen keeps the kitchen's own limit
     assert f.evidence["room"] == "kitchen" and _num(f, "limit_min") == round(own / 60) < 120
@@ -309,14 +309,14 @@ def test_operator_floor_ceiling_and_budget_move_limits_the_right_way() -> None:
     assert [f.evidence["limit_min"] for f in ceiling.alarms()] == [60]
     loose, strict = learned(10, bed_mat=True, night_up=True), learned(10, HomeLimits(false_alarm_budget_per_60d=0.1),
                                                                        bed_mat=True, night_up=True)  # fmt: skip
-    ctxs = list(loose.m.still.contexts())
-    lo, st = [loose.m.still.limit(c) for c in ctxs], [strict.m.still.limit(c) for c in ctxs]
+    ctxs = list(loose.m.idle.model.contexts())
+    lo, st = [loose.m.idle.model.limit(c) for c in ctxs], [strict.m.idle.model.limit(c) for c in ctxs]
     assert all(b >= a for a, b in zip(lo, st, strict=True)) and any(b > a * 1.1 for a, b in zip(lo, st, strict=True))
     assert strict.m.expected_false_alarms_per_60d() < loose.m.expected_false_alarms_per_60d()
     eng = Engine(Options(tz=TZ))  # an operator's change reaches a running home at once
     eng.homes[HOME] = loose.m
     eng.set_limits(HOME, HomeLimits(false_alarm_budget_per_60d=0.01))
-    now = [loose.m.still.limit(c) for c in ctxs]
+    now = [loose.m.idle.model.limit(c) for c in ctxs]
     assert all(b >= a for a, b in zip(lo, now, strict=True)) and any(b > a for a, b in zip(st, now, strict=True))
     assert loose.m.expected_false_alarms_per_60d() < strict.m.expected_false_alarms_per_60d()
 
@@ -335,7 +335,7 @@ def test_mat_roles_come_from_the_kit_else_from_how_long_and_when_a_mat_is_held()
 
     assert night_on_mat(None).m.summary()["mat_roles"] == {"m": "bed"}
     seat = night_on_mat({"m": {"role": "seat"}}).m  # an armchair in the bedroom, as the installer says
-    assert seat.summary()["mat_roles"] == {"m": "seat"} and not seat.mat and not seat.in_bed
+    assert seat.summary()["mat_roles"] == {"m": "seat"} and not seat.kit.mat and not seat.where.in_bed
     short = Home()
     short.ev(DAY0 + timedelta(hours=15), "m", 1, "living", "pressure")
     short.ev(DAY0 + timedelta(hours=16), "m", 0, "living", "pressure")
@@ -375,11 +375,11 @@ def test_a_bed_mat_released_after_a_nap_empties_the_bed() -> None:
     h.ev(DAY0 + timedelta(hours=14), "bed_mat", 1, "bedroom", "pressure")
     h.ev(DAY0 + timedelta(hours=15), "bed_mat", 0, "bedroom", "pressure")
     h.pir(DAY0 + timedelta(hours=15, minutes=1), "kitchen")
-    assert not h.m.in_bed and h.m.rooms[h.m.last_room] == "kitchen"
+    assert not h.m.where.in_bed and h.m.kit.rooms[h.m.where.last_room] == "kitchen"
 
 
 def test_a_mat_press_reported_seconds_late_is_still_held() -> None:
     h = Home()
     h.pir(DAY0 + timedelta(hours=17, seconds=1), "living")  # the PIR's `0` at 17:00:06 arrives first
     h.ev(DAY0 + timedelta(hours=17, seconds=3), "seat_mat", 1, "living", "pressure")
-    assert h.m.held == ["seat_mat"]
+    assert h.m.kit.held == ["seat_mat"]

@@ -59,7 +59,7 @@ def test_a_lone_trigger_while_away_is_no_return_but_two_without_the_door_are() -
     back = T0 + timedelta(hours=6)
     eng.observe(ev(back, "pir_living", "motion", 1, "living"))
     eng.observe(ev(back + timedelta(minutes=3), "pir_kitchen", "motion", 1, "kitchen"))  # the door sensor missed
-    assert eng.homes[HOME].presence is Presence.HOME and m.last_room == m._room("kitchen")
+    assert eng.homes[HOME].presence is Presence.HOME and m.where.last_room == m.kit.room("kitchen")
 
 
 def test_door_left_open_is_a_warning() -> None:
@@ -282,7 +282,7 @@ def test_a_stray_trigger_elsewhere_while_the_mat_is_pressed_is_still_sleep() -> 
     while t < (night + timedelta(hours=5)).timestamp():
         t = max(m.next_check, t + 1)
         kinds += [f.kind for f in m.tick_at(t)]
-    assert "long_inactivity" not in kinds and m.in_bed
+    assert "long_inactivity" not in kinds and m.where.in_bed
 
 
 def test_a_bed_mat_silent_since_morning_is_not_believed_at_night() -> None:

@@ -1,0 +1,67 @@
+"""Constants and population priors of the anomaly engine: times, thresholds no home learns, value vocabularies."""
+
+from __future__ import annotations
+
+DETECTOR = "anxin-routine-v1"
+# An event this far behind the clock comes from an agent replaying its queue; inactivity waits until it has settled.
+REPLAY_LAG = 120.0
+REPLAY_SETTLE = 60.0
+
+MAX_ROOMS = 12  # rooms a home's model keeps apart; more fold into the last one
+IN_BED, IN_CHAIR = "in_bed", "in_chair"  # pseudo-rooms while a pressure mat says someone lies or sits
+NOON = 12 * 3600.0
+DAY = 86400.0
+MIN = 60.0
+HOUR = 3600.0
+SETTLE = 45.0  # motion in the entrance this soon after a front-door event is the resident passing through it
+RUN_GAP = 15 * MIN  # activity with pauses shorter than this is one run
+WAKE_RUN = 20 * MIN  # a run this long in the morning means the resident is up
+SLEEP_STILL = 30 * MIN  # still this long in the bedroom at night: asleep
+EPISODE_GAP = 10 * MIN  # a night episode ends after this long without movement
+STRAY_CONFIRM = 10 * MIN  # while away with the front door unused, a second trigger this soon confirms a return
+VISIT_STILL = 10 * MIN  # the front door opening after this long without movement inside: someone came in
+MAT_STALE = 12 * HOUR  # a bed mat not heard from for this long, with the resident in the bedroom at night: ignored
+STIR_S = 5.0  # ... or opening within seconds of the first movement after such stillness (no time to walk there)
+VISIT_LEAVE = 4 * HOUR  # ... and the door opening again within this long at night is them leaving
+UP_SPAN = 10 * MIN  # triggers outside the bedroom this far apart after the early wake time: up, if not in a 20-min run
+
+PRIOR_BED_NB = 22 * HOUR - NOON  # 22:00, as seconds after noon
+PRIOR_WAKE_NB = 6.5 * HOUR + NOON  # 06:30, as seconds after noon
+SLEEP_ROOMS = frozenset({"bedroom", IN_BED})
+DEVICE_KINDS = frozenset({"battery", "status", "agent", "heartbeat"})
+# Values that are an action (something switched on or off), not a reading such as a temperature: only these are
+# movement, and only "on" values start a held state (a mat pressed, a cupboard open, a PIR reporting an interval).
+ON_VALUES = frozenset({"1", "on", "open", "true", "press", "long_press", "active", "occupied"})
+OFF_VALUES = frozenset({"0", "off", "closed", "close", "false", "idle", "inactive", "clear"})
+# A motion sensor reporting `1` this long with no `0` is activity in progress (an interval PIR); longer, it is stuck.
+MOTION_HELD_MAX = 2 * HOUR
+# Held sensors a context remembers: a home's kit has a few mats and contacts, not dozens.
+MAX_HELD = 8
+# A quiet episode that raised an alarm ends (re-arms) only with this much activity: a stray trigger during a long
+# absence in a home without a door sensor is not the resident back.
+REARM_EVENTS, REARM_SENSORS, REARM_WINDOW = 4, 2, 10 * MIN
+# A pressure mat held this long in the night is a bed; this long otherwise, a seat (learned roles, see docs).
+BED_HOLD, SEAT_HOLD = 3 * HOUR, 45 * MIN
+
+
+def room_class(room: str) -> str:
+    """The prior class of a room name, from words any installer is likely to use."""
+    r = room.lower()
+    if r in (IN_BED, IN_CHAIR):
+        return r
+    for words, cls in (
+        (("bath", "toilet", "wc", "shower", "restroom", "卫"), "bathroom"),
+        (("bed", "sleep", "卧"), "bedroom"),
+        (("kitchen", "cook", "厨"), "kitchen"),
+        (("living", "lounge", "sitting", "tv", "dining", "family", "客"), "living"),
+        (("entr", "hall", "corridor", "foyer", "door", "porch", "stair"), "hall"),
+    ):
+        if any(w in r for w in words):
+            return cls
+    return "other"
+
+
+def fmt_hm(nb: float) -> str:
+    """Seconds after noon as local HH:MM."""
+    s = int((nb + NOON) % DAY)
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}"

@@ -1,0 +1,1 @@
+"""One module per detector: each checks the monitor state at a time, appends its findings and next due time."""

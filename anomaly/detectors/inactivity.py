@@ -1,0 +1,215 @@
+"""long_inactivity: the present stillness is improbable under this home's stillness model (anomaly/stillness.py).
+
+Every sensor switching is movement: it teaches the model the silence it ends and makes the moment (`Context`) the next
+silence begins after. One alert per quiet episode; it re-arms only once the resident is about again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from anomaly.const import (
+    HOUR,
+    MAX_HELD,
+    MIN,
+    MOTION_HELD_MAX,
+    OFF_VALUES,
+    ON_VALUES,
+    REARM_EVENTS,
+    REARM_SENSORS,
+    REARM_WINDOW,
+)
+from anomaly.limits import Tuning
+from anomaly.presence import Presence
+from anomaly.stillness import SLOT_S, SLOTS, Context, StillnessModel
+from contracts import Finding, FindingKind, Severity
+
+if TYPE_CHECKING:
+    from anomaly.monitor import HomeMonitor
+
+
+class Inactivity:
+    """The stillness model, the moment the present silence began after, and the quiet episode an alert opened."""
+
+    __slots__ = ("ctx", "last", "model", "quiet_events", "quiet_sensors", "quiet_since", "recent", "reported")
+
+    def __init__(self, tuning: Tuning) -> None:
+        self.model = StillnessModel(
+            prior_strength=tuning.prior_strength,
+            prior_days=tuning.prior_days,
+            warmup_days=tuning.warmup_days,
+            tail_k=tuning.tail_k,
+            min_spread=tuning.min_spread,
+            half_life_days=tuning.half_life_days,
+        )
+        self.last: float | None = None  # the last movement of any kind (any sensor switching)
+        self.ctx: Context | None = None  # ... and the moment it made
+        self.reported: float | None = None
+        self.quiet_since: float | None = None  # a quiet episode that raised long_inactivity, until activity resumes
+        self.quiet_events = 0
+        self.quiet_sensors: list[str] = []
+        self.recent: dict[str, str] = {}  # finding id -> the moment its silence began after, for feedback
+
+
+def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float | str, room: str | None) -> None:
+    """Any sensor switching is movement: learn the silence it ends, then note the moment it makes."""
+    v = str(value).lower()
+    on = v in ON_VALUES
+    if not on and v not in OFF_VALUES:
+        return  # a reading (a temperature, a power level), not something a person did
+    st, kit = m.idle, m.kit
+    last = st.last
+    late = last is not None and t < last  # a late event: its silence was counted, its state still counts
+    if (
+        not late
+        and last is not None
+        and st.ctx is not None
+        and m.where.presence is Presence.HOME
+        and m.replaying_at is None
+    ):
+        # A silence that raised an alarm, and what follows until the resident is about again, is learned at a
+        # low weight: one real fall must not teach the model that such stillness is normal.
+        w = m.tuning.reported_weight if st.quiet_since is not None else 1.0
+        st.model.learn_one(st.ctx, t - last, w)
+    if st.quiet_since is not None and not late:
+        if last is not None and t - last > REARM_WINDOW:
+            st.quiet_events, st.quiet_sensors = 0, []  # lone strays hours apart are not the resident back
+        st.quiet_events += 1
+        if sensor not in st.quiet_sensors:
+            st.quiet_sensors.append(sensor)
+        if st.quiet_events >= REARM_EVENTS and len(st.quiet_sensors) >= REARM_SENSORS:
+            st.quiet_since = None
+    s = kit.sensors[sensor]
+    if kind == "motion":
+        if on and s.reports_clear:
+            kit.motion_on[sensor] = t  # a PIR that reports its clears: 1 means movement still going on
+        elif not on:
+            s.reports_clear = True
+            kit.motion_on.pop(sensor, None)
+    elif kind != "button" and not (kind == "door" and kit.is_front(sensor, room)):
+        # (A button press is a moment, never a held state.)
+        was = sensor in kit.held
+        if was:
+            kit.held.remove(sensor)
+        if on:
+            kit.held.append(sensor)
+            if len(kit.held) > MAX_HELD:
+                del kit.held[0]
+            s.held_since = t
+        elif was and kind == "pressure":
+            since = s.held_since
+            kit.learn_mat(sensor, t - since, not 6 * HOUR <= m.local_s(since) < 18 * HOUR)
+    if room is not None:
+        s.room = room.lower()
+    if late:
+        return
+    held = kit.held[-1] if kit.held else ""
+    slot = int(m.local_s(t) // SLOT_S) % SLOTS
+    st.ctx = Context(sensor, v, held, slot)
+    st.last = t
+
+
+def ceiling(m: HomeMonitor, t: float) -> float:
+    """The operator's inactivity ceiling for stillness that began at `t`, in seconds (18-06 h: the night one)."""
+    lim = m.limits
+    night = not 6 * HOUR <= m.local_s(t) < 18 * HOUR
+    return (lim.inactivity_ceiling_night_min if night else lim.inactivity_ceiling_day_min) * MIN
+
+
+def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> None:
+    """Raise long_inactivity (or agent_offline, when the home itself went silent) once per quiet episode."""
+    st, kit = m.idle, m.kit
+    last, ctx = st.last, st.ctx
+    if last is None or ctx is None or st.quiet_since is not None:
+        return  # one alert per quiet episode: it re-arms once the resident is moving about again
+    floor = m.limits.inactivity_floor_min * MIN
+    if now < last + floor:
+        nxt.append(last + floor)  # no limit is below the floor: nothing to work out yet (most checks end here)
+        return
+    busy = [since for since in kit.motion_on.values() if now - since < MOTION_HELD_MAX]
+    if busy:
+        # A motion sensor still reporting 1 is movement in progress (a PIR that reports intervals), not silence.
+        nxt.append(min(busy) + MOTION_HELD_MAX)
+        return
+    key = ctx.describe()
+    scale = m.scale.get(FindingKind.LONG_INACTIVITY, 1.0) * m.scale.get(f"ctx:{key}", 1.0)
+    top = ceiling(m, last)
+    held = kit.sensors.get(ctx.held) if ctx.held else None
+    if held is not None and held.kind == "pressure":
+        # Someone is sitting or lying on a mat: a whole afternoon of television is not a day-time stillness, and
+        # only the night's ceiling bounds how long a held mat can go unremarked.
+        top = max(top, m.limits.inactivity_ceiling_night_min * MIN)
+    limit = min(max(st.model.limit(ctx) * scale, floor), top)
+    room = kit.sensor_room(ctx.sensor)
+    if now >= last + limit and any(
+        v.silent and v.kind in ("motion", "pressure") and v.room == room for v in kit.sensors.values()
+    ):
+        # A silent sensor in the room the resident was last seen in: they may simply be there, unseen. A quiet
+        # sensor says something about its own room only, so other rooms keep their limits.
+        limit = top
+    if now < last + limit:
+        nxt.append(last + limit)
+        return
+    _raise(m, now, last, ctx, limit, room, out)
+
+
+def _raise(m: HomeMonitor, now: float, last: float, ctx: Context, limit: float, room: str, out: list[Finding]) -> None:
+    st, d = m.idle, m.devices
+    st.reported = last
+    st.quiet_since, st.quiet_events, st.quiet_sensors = last, 0, []
+    still = now - last
+    key = ctx.describe()
+    ev: dict[str, Any] = {
+        "last_motion": m.dt(last).isoformat(),
+        "room": room,
+        "sensor": ctx.sensor,
+        "moment": key,
+        "still_min": round(still / MIN),
+        "limit_min": round(limit / MIN),
+        # What a responder weighs: the longest ordinary stillness after such a moment, and how often one as long
+        # as this happens in 60 normal days here (the model's calibrated rate; the budget is 1).
+        "longest_ordinary_min": round(st.model.longest(ctx) / MIN),
+        "normal_per_60d": round(60.0 * st.model.score_one(ctx, still), 4),
+        "asleep": m.sleep.asleep,
+    }
+    if ctx.held:
+        ev["held"] = ctx.held
+    silent = [k for k, s in m.kit.sensors.items() if s.silent]
+    if silent:
+        ev["silent_sensors"] = ",".join(silent)[:120]
+    if d.agent_offline_since is not None:
+        # Not a still person but a silent home: say so rather than raise a fall.
+        ev.update(offline_min=round((now - d.agent_offline_since) / MIN), possible_inactivity=True)
+        out.append(m.finding(FindingKind.AGENT_OFFLINE, Severity.WARNING, now, d.agent_offline_since, ev))
+        d.agent_reported = True
+        return
+    f = m.finding(FindingKind.LONG_INACTIVITY, Severity.CRITICAL, now, last, ev)
+    st.recent[f.id] = key
+    while len(st.recent) > 4:
+        del st.recent[next(iter(st.recent))]
+    out.append(f)
+
+
+def summary(m: HomeMonitor, top: int = 12) -> list[dict[str, Any]]:
+    """The most frequent moments that start a silence of a minute or more, with what is usual after each."""
+    model = m.idle.model
+    rows = []
+    for c in model.contexts():
+        node = model.nodes.get((c.sensor, c.value, c.held, c.slot))
+        if node is None or node.hist is None:
+            continue
+        rows.append((float(sum(node.hist)), c))
+    rows.sort(key=lambda r: -r[0])
+    return [
+        {
+            "sensor": c.sensor,
+            "value": c.value,
+            "held": c.held,
+            "room": m.kit.sensor_room(c.sensor),
+            "hours": f"{c.slot * 6:02d}-{c.slot * 6 + 6:02d}",
+            "per_day": round(n / max(model.days, 1.0), 2),
+            "longest_min": round(model.longest(c) / MIN),
+            "limit_min": round(min(model.limit(c), model.ceiling_s) / MIN),
+        }
+        for n, c in rows[:top]
+    ]

@@ -1,0 +1,45 @@
+"""missed_morning: still asleep (no sign of being up) well past this resident's late wake time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from anomaly.const import DAY, HOUR, MIN, NOON, fmt_hm
+from contracts import Finding, FindingKind, Severity
+
+if TYPE_CHECKING:
+    from anomaly.monitor import HomeMonitor
+
+
+def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> None:
+    """Raise missed_morning at most once a day."""
+    s = m.sleep
+    if not s.asleep or s.morning_reported == m.day_start or s.up_day == m.day_start:
+        return
+    if m.local_s(now) > 15 * HOUR:
+        return
+    if m.devices.agent_offline_since is not None:
+        nxt.append(now + 10 * MIN)  # a silent home is agent_offline's to report, not a missed morning
+        return
+    late = s.wake_hi_nb()
+    if s.n_wake < m.tuning.missed_morning_min_days:
+        # Too few mornings to know this resident's: wait for a late riser's late wake time.
+        late = max(late, m.tuning.missed_morning_prior_late_h * HOUR + NOON)
+    margin = m.limits.missed_morning_margin_min
+    due_nb = late + margin * MIN * m.scale.get(FindingKind.MISSED_MORNING, 1.0)
+    due = m.day_start + (due_nb + NOON) % DAY
+    last = m.where.last_act
+    assert last is not None
+    if now >= due and now - last < HOUR:
+        nxt.append(last + HOUR)  # moved within the hour: up after all, whatever the sleep state says
+    elif now >= due:
+        s.morning_reported = m.day_start
+        ev = {
+            "last_motion": m.dt(last).isoformat(),
+            "room": m.kit.room_name(m.where.last_room),
+            "usual_wake": fmt_hm(s.wake_nb()),
+            "late_min": round((now - due) / MIN + margin),
+        }
+        out.append(m.finding(FindingKind.MISSED_MORNING, Severity.WARNING, now, last, ev))
+    else:
+        nxt.append(due)

@@ -1,0 +1,350 @@
+"""`HomeMonitor`: one home's detection as a pure state machine, composed of parts with one job each.
+
+`observe_at(t, ...)` and `tick_at(now)` return findings and do no I/O; time is always a parameter (epoch seconds inside,
+aware datetimes at the edges), so a replay runs faster than real time and gives the same answer every run. The parts:
+`Kit` (sensors, rooms, mat roles: anomaly/roles.py), `Whereabouts` (home/away, the front door: anomaly/presence.py),
+`Sleep` (anomaly/sleep.py), `Inactivity` (the stillness model: anomaly/detectors/inactivity.py), `Devices` and
+`Trends`; each detector in anomaly/detectors/ checks them at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta, tzinfo
+from math import inf
+from typing import Any
+
+from anomaly import presence, sleep
+from anomaly.const import (
+    DAY,
+    DETECTOR,
+    DEVICE_KINDS,
+    HOUR,
+    IN_BED,
+    IN_CHAIR,
+    MAT_STALE,
+    MIN,
+    NOON,
+    REPLAY_LAG,
+    REPLAY_SETTLE,
+    SETTLE,
+    fmt_hm,
+    room_class,
+)
+from anomaly.detectors import device, door_open, inactivity, missed_morning, night_exit, trends, wandering
+from anomaly.detectors.device import Devices
+from anomaly.detectors.inactivity import Inactivity
+from anomaly.detectors.trends import Trends
+from anomaly.limits import HomeLimits, Tuning
+from anomaly.presence import Presence, Whereabouts
+from anomaly.roles import Kit
+from anomaly.sleep import Sleep
+from contracts import Finding, FindingKind, Severity
+
+
+class HomeMonitor:
+    """One home's state and learned routine; every method is pure computation on given times."""
+
+    __slots__ = (
+        "_tz",
+        "day_end",
+        "day_start",
+        "devices",
+        "home",
+        "idle",
+        "kit",
+        "limits",
+        "next_check",
+        "replaying_at",
+        "scale",
+        "sleep",
+        "trends",
+        "tuning",
+        "where",
+    )
+
+    def __init__(self, home: str, tz: tzinfo, limits: HomeLimits | None = None, tuning: Tuning | None = None):
+        self.home = home
+        self._tz = tz
+        self.limits = limits or HomeLimits()
+        self.tuning = tuning or Tuning()
+        self.scale: dict[str, float] = {}  # feedback's factors per finding kind (and `ctx:` moment)
+        self.kit = Kit()
+        self.where = Whereabouts()
+        self.sleep = Sleep()
+        self.idle = Inactivity(self.tuning)
+        self.devices = Devices()
+        self.trends = Trends()
+        # The clock: today's local midnights (cached), an agent replaying its queue, the next check due.
+        self.day_start = -inf
+        self.day_end = -inf
+        self.replaying_at: float | None = None
+        self.next_check = inf
+        self._apply_limits()
+
+    # --- read-only views other code and tests use ----------------------------------------------------------------
+
+    @property
+    def presence(self) -> Presence:
+        """Home or away."""
+        return self.where.presence
+
+    @property
+    def last_act(self) -> float | None:
+        """The resident's last movement (epoch seconds)."""
+        return self.where.last_act
+
+    @property
+    def asleep(self) -> bool:
+        """Whether the resident is taken to be asleep."""
+        return self.sleep.asleep
+
+    @property
+    def days_learned(self) -> int:
+        """Days of routine learned."""
+        return self.trends.days_learned
+
+    # --- the clock -----------------------------------------------------------------------------------------------
+
+    def dt(self, t: float) -> datetime:
+        """Epoch seconds as this home's local time."""
+        return datetime.fromtimestamp(t, self._tz)
+
+    def local_s(self, t: float) -> float:
+        """Seconds since local midnight (the day boundaries are cached, so this is one subtraction)."""
+        return t - self.day_start if self.day_start <= t < self.day_end else self.dt(t).hour * HOUR
+
+    def nb(self, t: float) -> float:
+        """Local time as seconds after noon (so a night is one interval)."""
+        return (self.local_s(t) - NOON) % DAY
+
+    def schedule(self, t: float) -> None:
+        """Movement at `t`: the next check is due at the stillness floor or after the door settles."""
+        st = self.idle
+        if st.last is not None and self.where.presence is Presence.HOME:
+            # No limit is below the floor: the real one is worked out (and cached) only for silences that get there.
+            self.next_check = min(self.next_check, st.last + st.model.floor_s)
+        self.next_check = min(self.next_check, t + SETTLE + 1)
+
+    def _rollover(self, t: float, out: list[Finding]) -> None:
+        """Cross into a new local day: daily learning, decay, and the slow trend detectors."""
+        if self.day_start != -inf:
+            trends.day_over(self, out)
+            self.idle.model.new_day()
+        midnight = self.dt(t).replace(hour=0, minute=0, second=0, microsecond=0)
+        self.day_start = midnight.timestamp()
+        self.day_end = (midnight + timedelta(days=1)).timestamp()
+
+    # --- shared by the parts -------------------------------------------------------------------------------------
+
+    def mat_ok(self, now: float) -> bool:
+        """Whether this home has a bed mat to believe: not one unheard of since long before the resident's bed time.
+
+        A mat that died released would make every night an empty bed; the home is then read as one without a mat
+        (stillness in the bedroom at night is sleep) until it reports again, well before `sensor_silent` fires.
+        """
+        kit = self.kit
+        if not kit.mat:
+            return False
+        if now - kit.mat_seen < MAT_STALE or not kit.is_sleepy(self.where.last_room):
+            return True
+        nb = self.nb(now)
+        return not (self.sleep.bed_nb() - HOUR <= nb <= self.sleep.wake_nb())
+
+    def _apply_limits(self) -> None:
+        """Hand the operator's floor, ceiling and false-alarm budget to the stillness model."""
+        lim, model = self.limits, self.idle.model
+        model.floor_s = lim.inactivity_floor_min * MIN
+        model.ceiling_s = max(lim.inactivity_ceiling_day_min, lim.inactivity_ceiling_night_min) * MIN
+        budget = lim.false_alarm_budget_per_60d * self.tuning.budget_share
+        if model.budget_per_60d != budget:
+            model.budget_per_60d = budget
+            model.level = model._calibrate()
+        model._limits.clear()
+
+    def confidence(self) -> float:
+        """How personal this home's model is, 0 (population priors only) to 1."""
+        n = self.trends.days_learned
+        return round(n / (n + 7.0), 3)
+
+    def finding(self, kind: FindingKind, sev: Severity, now: float, since: float, evidence: dict[str, Any]) -> Finding:
+        """A finding of this home, its evidence with the model's confidence."""
+        evidence.setdefault("confidence", self.confidence())
+        return Finding(
+            id=f"{self.home}:{kind}:{int(since)}",
+            home=self.home,
+            kind=kind,
+            severity=sev,
+            ts=self.dt(now),
+            since=self.dt(since),
+            detector=DETECTOR,
+            evidence=evidence,
+        )
+
+    def set_sensor_meta(self, meta: dict[str, dict[str, str]]) -> None:
+        """The installer's description of the kit: sensor -> {kind, room, role (bed/seat/floor), hold_s}."""
+        self.kit.set_meta(meta)
+
+    # --- events --------------------------------------------------------------------------------------------------
+
+    def observe_at(
+        self,
+        t: float,
+        sensor: str,
+        kind: str,
+        value: int | float | str,
+        room: str | None,
+        battery: int | None = None,
+        received: float | None = None,
+        ref: str | None = None,
+    ) -> list[Finding]:
+        """Update state from one event at epoch `t`; returns findings it raises at once (panic, battery)."""
+        out: list[Finding] = []
+        if t >= self.day_end:
+            self._rollover(t, out)
+        if received is not None and received - t > REPLAY_LAG:
+            self.replaying_at = received
+        s = self.kit.seen(t, sensor, kind, room)
+        if kind == "battery" and isinstance(value, int | float):
+            battery = int(value)
+        if battery is not None:
+            device.battery(self, t, sensor, battery, s, out)
+        if kind in DEVICE_KINDS:
+            if kind in ("status", "agent"):
+                self.agent_status(t, str(value) != "offline")
+            elif kind == "heartbeat":
+                self.agent_status(t, True)
+            return out
+        inactivity.event(self, t, sensor, kind, value, room)
+        if kind == "button":
+            if value in ("press", "long_press"):
+                f = self.finding(
+                    FindingKind.PANIC, Severity.CRITICAL, t, t, {"sensor": sensor, "room": room, "press": str(value)}
+                )
+                out.append(f.model_copy(update={"id": f"{self.home}:panic:{ref}"}) if ref else f)
+                presence.activity(self, t, room)
+            return out
+        if kind == "door":
+            if self.kit.is_front(sensor, room):
+                presence.front_door(self, t, str(value))
+            else:
+                presence.activity(self, t, room)
+            return out
+        if kind == "pressure":
+            self._mat(t, sensor, value, room)
+            return out
+        if kind == "motion":
+            self._motion(t, value, room)
+            return out
+        if value not in (0, "0", "off", "idle", "false"):
+            presence.activity(self, t, room)
+        return out
+
+    def _mat(self, t: float, sensor: str, value: int | float | str, room: str | None) -> None:
+        kit, w = self.kit, self.where
+        bed = kit.mat_role(sensor) == "bed"
+        if bed and not kit.mat:
+            kit.mat = True
+        if bed:
+            kit.mat_seen = t
+        if value == 1:
+            w.in_bed = bed
+            presence.activity(self, t, IN_BED if bed else IN_CHAIR)
+        else:
+            # Off a mat: up, whatever its role turned out to be (a role learned on this release included).
+            w.in_bed = False
+            presence.activity(self, t, room)
+
+    def _motion(self, t: float, value: int | float | str, room: str | None) -> None:
+        w = self.where
+        if value == 1 or value == "1":
+            if w.in_bed and (self.kit.mat or room_class(room or "") == "bedroom"):
+                # Moving in bed, the mat still pressed; a trigger elsewhere meanwhile is a stray one or someone
+                # else: the resident's stillness stays that of a person in bed.
+                presence.activity(self, t, IN_BED)
+            else:
+                w.in_bed = False
+                presence.activity(self, t, room)
+        elif w.last_act is not None and t > w.last_act and self.kit.room(room) == w.last_room:
+            # A PIR clears its hold time after the last movement it saw: the resident moved until about now.
+            w.last_act = t
+            self.schedule(t)
+
+    def agent_status(self, t: float, online: bool) -> None:
+        """The agent said it is online (status, heartbeat) or went offline (status, last will)."""
+        device.agent_status(self, t, online)
+
+    # --- the clock ticks -----------------------------------------------------------------------------------------
+
+    def tick_at(self, now: float) -> list[Finding]:
+        """Advance the clock to epoch `now`: run whatever checks are due and return their findings."""
+        if now < self.next_check:
+            return []
+        out: list[Finding] = []
+        if now >= self.day_end:
+            self._rollover(now, out)
+        nxt = [self.day_end, now + 6 * HOUR]
+        device.check_agent(self, now, out, nxt)
+        presence.check_away(self, now, nxt)
+        night_exit.check(self, now, out, nxt)
+        door_open.check(self, now, out, nxt)
+        trends.check_restless(self, now, out)
+        replaying = self.replaying_at is not None and now - self.replaying_at < REPLAY_SETTLE
+        if self.replaying_at is not None and not replaying:
+            self.replaying_at = None
+        if self.where.presence is Presence.HOME and self.where.last_act is not None:
+            if self.replaying_at is not None and replaying:
+                nxt.append(self.replaying_at + REPLAY_SETTLE)
+            else:
+                sleep.check(self, now, nxt)
+                inactivity.check(self, now, out, nxt)
+                missed_morning.check(self, now, out, nxt)
+                wandering.check(self, now, out, nxt)
+        d = self.devices
+        if now >= d.sensor_check:
+            device.check_sensors(self, now, out)
+            d.sensor_check = now + HOUR
+        nxt.append(d.sensor_check)
+        self.next_check = max(min(nxt), now + 1)
+        return out
+
+    # --- feedback and summaries ----------------------------------------------------------------------------------
+
+    def apply_feedback(self, kind: str, outcome: str, finding_ids: Iterable[str] = ()) -> None:
+        """A responder's verdict: false alarms loosen this home's limit for that kind (and place), help tightens."""
+        if outcome in ("false_alarm", "resident_fine"):
+            factor = 1.25
+        elif outcome in ("needed_help", "emergency_services"):
+            factor = 0.9
+        else:
+            return  # device_fault: the thresholds were not the problem
+        self.scale[kind] = min(max(self.scale.get(kind, 1.0) * factor, 0.6), 3.0)
+        if kind == FindingKind.LONG_INACTIVITY and factor > 1:
+            for fid in finding_ids:
+                moment = self.idle.recent.get(fid)
+                if moment is not None:
+                    key = f"ctx:{moment}"
+                    self.scale[key] = min(self.scale.get(key, 1.0) * 1.25, 3.0)
+        self.next_check = -inf
+
+    def summary(self) -> dict[str, Any]:
+        """What the console shows of this home's learned routine."""
+        s, kit = self.sleep, self.kit
+        return {
+            "usual_wake": fmt_hm(s.wake_nb()),
+            "late_wake": fmt_hm(s.wake_hi_nb()),
+            "usual_bed": fmt_hm(s.bed_nb()),
+            "stillness": inactivity.summary(self),
+            "expected_false_alarms_per_60d": round(self.expected_false_alarms_per_60d(), 2),
+            "mat_roles": {k: kit.mat_role(k) for k, v in kit.sensors.items() if v.kind == "pressure"},
+            "night_exit_limit_min": round(night_exit.limit(self) / MIN),
+            "door_open_limit_min": round(door_open.limit(self) / MIN),
+            "usual_outing_min": round(float(self.where.outing_q.get() or 0) / MIN),
+            "presence": self.where.presence.value,
+            "asleep": s.asleep,
+            "feedback_scale": {k: round(v, 2) for k, v in self.scale.items()},
+        }
+
+    def expected_false_alarms_per_60d(self) -> float:
+        """The stillness model's own prediction of its false alarms in 60 normal days (for calibration checks)."""
+        return self.idle.model.expected_false_alarms_per_60d()

@@ -1,0 +1,126 @@
+"""The home's kit: each sensor's state and place, the rooms seen, the front door, and pressure mats' roles (given or
+learned from how long and when they are pressed)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from anomaly.const import BED_HOLD, IN_BED, MAX_ROOMS, SEAT_HOLD, SLEEP_ROOMS, room_class
+
+
+@dataclass(slots=True)
+class SensorState:
+    """What the monitor remembers of one sensor."""
+
+    kind: str
+    first: float  # first seen
+    last: float  # last seen
+    max_gap: float = 0.0  # the longest silence between two of its reports
+    low: bool = False  # battery reported low (until it is back over 30 %)
+    silent: bool = False  # reported silent, until it is heard again
+    room: str = ""
+    held_since: float = 0.0  # when it last switched on (a mat pressed, a contact opened)
+    reports_clear: bool = False  # a motion sensor that reports 0: its 1 is movement still going on
+
+
+class Kit:
+    """Sensors, rooms and mats of one home, as the installer gave them or as the events show them."""
+
+    __slots__ = (
+        "front_door",
+        "front_entrance",
+        "held",
+        "mat",
+        "mat_roles",
+        "mat_seen",
+        "meta",
+        "motion_on",
+        "rooms",
+        "sees_bed",
+        "sensors",
+        "sleepy",
+    )
+
+    def __init__(self) -> None:
+        self.sensors: dict[str, SensorState] = {}
+        self.meta: dict[str, dict[str, str]] = {}  # installer's kit: sensor -> role, room, hold time
+        self.mat_roles: dict[str, str] = {}  # pressure mat -> bed / seat, as given or learned from its holds
+        self.mat = False  # the kit has a bed pressure mat: in bed or not is then known, not guessed
+        self.mat_seen = -math.inf  # its last report
+        self.rooms: list[str] = []
+        self.sleepy: list[bool] = []  # per room: a place where the resident sleeps (bedroom, bed mat)
+        self.sees_bed = False
+        self.front_door: str | None = None
+        self.front_entrance = False
+        self.held: list[str] = []  # sensors holding an "on" state (mats, contacts), oldest first
+        self.motion_on: dict[str, float] = {}  # motion sensors reporting 1, since when
+
+    def room(self, name: str | None) -> int:
+        """The index of a room, added on first sight (more than MAX_ROOMS fold into the last)."""
+        name = (name or "unknown").lower()
+        try:
+            return self.rooms.index(name)
+        except ValueError:
+            if len(self.rooms) >= MAX_ROOMS:
+                return MAX_ROOMS - 1
+            self.rooms.append(name)
+            self.sleepy.append(room_class(name) in SLEEP_ROOMS)
+            self.sees_bed = any(room_class(r) in ("bedroom", IN_BED) for r in self.rooms)
+            return len(self.rooms) - 1
+
+    def room_name(self, r: int) -> str:
+        """The name of room index `r`."""
+        return self.rooms[r] if r < len(self.rooms) else "unknown"
+
+    def is_sleepy(self, r: int) -> bool:
+        """Whether room index `r` is a place the resident sleeps."""
+        return r < len(self.sleepy) and self.sleepy[r]
+
+    def seen(self, t: float, sensor: str, kind: str, room: str | None) -> SensorState:
+        """Note a report of `sensor` at `t`: its longest gap, last seen, heard again."""
+        s = self.sensors.get(sensor)
+        if s is None:
+            s = self.sensors[sensor] = SensorState(kind, t, t, room=(room or "").lower(), held_since=t)
+        else:
+            gap = t - s.last
+            if gap > s.max_gap:
+                s.max_gap = gap
+            if t > s.last:
+                s.last = t
+            s.silent = False
+        return s
+
+    def sensor_room(self, sensor: str) -> str:
+        """The room a sensor was last reported in."""
+        s = self.sensors.get(sensor)
+        return s.room if s is not None and s.room else "unknown"
+
+    def set_meta(self, meta: dict[str, dict[str, str]]) -> None:
+        """The installer's description of the kit: sensor -> {kind, room, role (bed/seat/floor), hold_s}."""
+        self.meta = {k: dict(v) for k, v in meta.items()}
+        if any(v.get("role") == "bed" for v in self.meta.values()):
+            self.mat = True
+
+    def mat_role(self, sensor: str) -> str:
+        """A pressure mat's role: as the kit says, else as learned, else `bed` only if its id says so."""
+        given = self.meta.get(sensor, {}).get("role")
+        if given:
+            return given
+        return self.mat_roles.get(sensor) or ("bed" if "bed" in sensor.lower() else "")
+
+    def learn_mat(self, sensor: str, hold: float, night: bool) -> None:
+        """A mat released after `hold` s: hours at night make it a bed, most of an hour otherwise a seat."""
+        if sensor in self.meta and self.meta[sensor].get("role"):
+            return  # the installer said
+        if hold >= BED_HOLD and night:
+            self.mat_roles[sensor] = "bed"
+        elif hold >= SEAT_HOLD and self.mat_roles.get(sensor) != "bed":
+            self.mat_roles[sensor] = "seat"
+
+    def is_front(self, sensor: str, room: str | None) -> bool:
+        """Whether `sensor` is the front door (the first door seen, or the first in a room named entrance)."""
+        entrance = (room or "").lower() == "entrance"
+        if self.front_door is None or (entrance and not self.front_entrance):
+            self.front_door, self.front_entrance = sensor, entrance
+        return sensor == self.front_door

@@ -1,0 +1,181 @@
+"""Sleep: whether the resident is asleep, their usual wake and bed times (river Quantiles), night episodes."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from river import stats
+
+from anomaly.const import EPISODE_GAP, HOUR, MIN, NOON, PRIOR_BED_NB, PRIOR_WAKE_NB, SLEEP_STILL, UP_SPAN, WAKE_RUN
+
+if TYPE_CHECKING:
+    from anomaly.monitor import HomeMonitor
+
+CAP = 1_000_000  # counts of learned values stop here
+
+
+class Sleep:
+    """The sleep state and the learned night of one resident."""
+
+    __slots__ = (
+        "asleep",
+        "bed_at",
+        "bed_hi",
+        "bed_lo",
+        "bed_q",
+        "episode_reported",
+        "episode_rooms",
+        "episode_start",
+        "morning_reported",
+        "n_bed",
+        "n_episode",
+        "n_wake",
+        "night_visits",
+        "sleep_onset",
+        "up_day",
+        "up_first",
+        "wake_day",
+        "wake_hi",
+        "wake_lo",
+        "wake_q",
+        "wander_q",
+    )
+
+    def __init__(self) -> None:
+        self.asleep = False
+        self.sleep_onset: float | None = None
+        self.wake_day = -1.0
+        self.bed_at = PRIOR_BED_NB  # the usual bedtime, cached (seconds after noon)
+        self.up_first = -math.inf  # today's first trigger outside the bedroom after the early wake time
+        self.up_day = -math.inf  # the day (its local midnight) the resident was seen up without a 20-minute run
+        self.morning_reported = -1.0
+        self.episode_start: float | None = None
+        self.episode_rooms = 0
+        self.episode_reported = False
+        self.night_visits = 0
+        self.wake_q = stats.Quantile(0.5)
+        self.wake_hi = stats.Quantile(0.9)
+        self.wake_lo = stats.Quantile(0.1)
+        self.bed_q = stats.Quantile(0.5)
+        self.bed_lo = stats.Quantile(0.1)
+        self.bed_hi = stats.Quantile(0.9)
+        self.wander_q = stats.Quantile(0.9)
+        self.n_wake = self.n_bed = self.n_episode = 0  # how many values the quantiles above have seen
+
+    def wake_nb(self) -> float:
+        """The usual wake time, seconds after noon."""
+        return float(self.wake_q.get() or 0.0) if self.n_wake >= 3 else PRIOR_WAKE_NB
+
+    def wake_hi_nb(self) -> float:
+        """A late wake time (90th percentile)."""
+        return float(self.wake_hi.get() or 0.0) if self.n_wake >= 5 else PRIOR_WAKE_NB + HOUR
+
+    def wake_lo_nb(self) -> float:
+        """An early wake time (10th percentile)."""
+        return float(self.wake_lo.get() or 0.0) if self.n_wake >= 5 else PRIOR_WAKE_NB - HOUR
+
+    def bed_nb(self) -> float:
+        """The usual bed time, seconds after noon."""
+        return float(self.bed_q.get() or 0.0) if self.n_bed >= 3 else PRIOR_BED_NB
+
+    def end_episode(self, last_act: float | None) -> None:
+        """A night episode is over: learn its length."""
+        if self.episode_start is not None and last_act is not None:
+            self.n_episode = min(self.n_episode + 1, CAP)
+            self.wander_q.update(max(last_act - self.episode_start, 0.0))
+        self.episode_start = None
+        self.episode_rooms = 0
+        self.episode_reported = False
+
+
+def deep_night(m: HomeMonitor, t: float) -> bool:
+    """Whether `t` lies in the core of this resident's usual night."""
+    s = m.sleep
+    nb = m.nb(t)
+    return s.bed_nb() + 30 * MIN <= nb <= min(s.wake_lo_nb(), s.wake_nb() - HOUR) - 30 * MIN
+
+
+def up_sign(m: HomeMonitor, t: float, room: int | None) -> None:
+    """A sign of being up that a 20-minute run may miss: the front door, or moving about outside the bedroom."""
+    s = m.sleep
+    if m.nb(t) < s.wake_lo_nb():
+        return
+    if room is None:
+        s.up_day = m.day_start
+    elif not m.kit.is_sleepy(room):
+        if s.up_first < m.day_start:
+            s.up_first = t
+        elif t - s.up_first >= UP_SPAN:
+            s.up_day = m.day_start
+
+
+def night_activity(m: HomeMonitor, t: float, moved_room: bool) -> None:
+    """Movement while asleep: a night episode (toilet, wandering) or, outside the deep night, getting up."""
+    s = m.sleep
+    if t - m.where.run_start >= WAKE_RUN and not deep_night(m, t):
+        if m.nb(t) > NOON:
+            woke(m, t)  # after midnight: the morning
+        else:
+            s.asleep = False  # an evening nap is over
+            s.sleep_onset = None
+            s.end_episode(m.where.last_act)
+        return
+    if s.episode_start is None:
+        s.episode_start = t
+        s.episode_rooms = 0
+        s.night_visits += 1
+    if moved_room:
+        s.episode_rooms += 1
+
+
+def woke(m: HomeMonitor, t: float) -> None:
+    """The resident got up for the day: learn the wake and bed times and the night's visits."""
+    s = m.sleep
+    s.asleep = False
+    day = m.day_start
+    if s.wake_day != day:
+        s.wake_day = day
+        wake = m.where.run_start
+        s.n_wake = min(s.n_wake + 1, CAP)
+        s.wake_q.update(m.nb(wake))
+        s.wake_hi.update(m.nb(wake))
+        s.wake_lo.update(m.nb(wake))
+        if s.sleep_onset is not None:
+            s.n_bed = min(s.n_bed + 1, CAP)
+            s.bed_q.update(m.nb(s.sleep_onset))
+            s.bed_lo.update(m.nb(s.sleep_onset))
+            s.bed_hi.update(m.nb(s.sleep_onset))
+            s.bed_at = s.bed_nb()
+        m.trends.night(t, s.night_visits)
+    s.sleep_onset = None
+    s.night_visits = 0
+    s.end_episode(m.where.last_act)
+
+
+def check(m: HomeMonitor, now: float, nxt: list[float]) -> None:
+    """Fall asleep after long enough stillness in a sleeping place in the evening or night; end quiet episodes."""
+    s, w, kit = m.sleep, m.where, m.kit
+    last = w.last_act
+    assert last is not None
+    if s.asleep:
+        if s.episode_start is not None and now - last >= EPISODE_GAP:
+            s.end_episode(w.last_act)
+        elif s.episode_start is not None:
+            nxt.append(last + EPISODE_GAP)
+        return
+    if not kit.is_sleepy(w.last_room) and kit.sees_bed and not deep_night(m, last):
+        # With no bedroom sensor, sleep is stillness wherever the resident was last seen; in the core of the
+        # night it is too (a bedroom PIR that missed them going to bed).
+        return
+    if m.mat_ok(now) and not w.in_bed and w.last_room < len(kit.rooms) and kit.sleepy[w.last_room]:
+        return  # an empty bed: stillness in the bedroom is not sleep (a fall on getting up looks like this)
+    nb = m.nb(last)
+    if not (s.bed_nb() - 2 * HOUR <= nb <= s.wake_nb()):
+        return
+    if now - last >= SLEEP_STILL:
+        s.asleep = True
+        s.sleep_onset = last
+        s.episode_start = None
+    else:
+        nxt.append(last + SLEEP_STILL)
