@@ -33,6 +33,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
@@ -307,13 +308,18 @@ class Worker:
 
     # --- the loop ----------------------------------------------------------------------------------------------
 
-    async def run(self, stop: threading.Event) -> None:
-        """Run until `stop` is set; then release our leases so the others take over at once."""
+    async def open(self) -> Client:
+        """Connect, create the streams and buckets if missing, and open the buckets."""
         nc = await connect(self.nats, self.id)
         self._js = nc.jetstream(timeout=self.nats.ack_timeout_s)
         await ensure_bus(self._js, self.nats)
         self._state = await self._js.key_value(self.nats.state_bucket)
         self._leases = await self._js.key_value(self.nats.lease_bucket)
+        return nc
+
+    async def run(self, stop: threading.Event) -> None:
+        """Run until `stop` is set; then release our leases so the others take over at once."""
+        nc = await self.open()
         log.info("anomaly worker %s running on %s", self.id, ", ".join(self.nats.servers))
         period, report = self.nats.lease_s / 3, 0.0
         try:

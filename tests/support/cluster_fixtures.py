@@ -55,7 +55,7 @@ def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsClust
 def nats_env(settings: NatsSettings) -> dict[str, str]:
     """The variables that put a service on the cluster bus with these settings."""
     env = {"ANXIN_BUS": "nats", "ANXIN_NATS__SERVERS": json.dumps(settings.servers)}
-    for key in ("partitions", "replicas", "ack_timeout_s", "lease_s"):
+    for key in ("partitions", "replicas", "ack_timeout_s", "lease_s", "state_bucket", "lease_bucket"):
         env[f"ANXIN_NATS__{key.upper()}"] = str(getattr(settings, key))
     return env
 
@@ -146,8 +146,12 @@ async def _leases(settings: NatsSettings) -> dict[str, str]:
 
 
 def leases(settings: NatsSettings) -> dict[str, str]:
-    """The lease bucket: `p.<n>` -> owning worker, `w.<id>` -> live worker."""
-    return asyncio.run(_leases(settings))
+    """The lease bucket: `p.<n>` -> owning worker, `w.<id>` -> live worker; empty while it does not answer."""
+    try:
+        return asyncio.run(_leases(settings))
+    except Exception as err:  # not created yet, or electing a leader after a node died
+        print(f"lease bucket: {type(err).__name__}: {err}")
+        return {}
 
 
 async def _stream_leader(settings: NatsSettings, stream: str) -> str:
