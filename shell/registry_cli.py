@@ -250,8 +250,7 @@ class Importer:
 
 def import_rows(s: Session, rows: list[Row], actor: str) -> dict[str, int]:
     """Apply every row in one transaction; the first bad row raises Mistake naming its file and line."""
-    from console.queries.registry import RegistryError
-    from console.routers.registry import problem
+    from console.queries.registry import RegistryError, problem
 
     importer = Importer(s, actor)
     for row in rows:

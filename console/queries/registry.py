@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from anxin.db.models import Assignment, District, EscalationPolicy, Home, HomeSe
 from anxin.registry import new_home_id
 from anxin.zones import known_zone
 from console.accounts import audit
+from console.i18n import translator
 from contracts.topics import HOME_ID_PATTERN
 from contracts.vocabulary import DEFAULT_TIMEZONE
 
@@ -298,3 +299,15 @@ def set_policy(s: Session, p: PolicyIn, actor: str, now: datetime) -> Escalation
     s.flush()
     audit(s, now, actor, "policy_set", f"home:{p.home}" if p.home else f"district:{p.district}", {"spec": p.spec})
     return row
+
+
+def problem(err: Exception, lang: str) -> str:
+    """One line saying what is wrong with a change, in the caller's language."""
+    t = translator(lang)
+    if isinstance(err, RegistryError):
+        return t(err.key, **err.params)
+    if isinstance(err, ValidationError):
+        e = err.errors()[0]
+        field = ".".join(str(p) for p in e["loc"]) or "-"
+        return t("registry.error.field", field=field, why=e["msg"])
+    return str(err)

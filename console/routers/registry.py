@@ -17,7 +17,6 @@ from starlette.responses import RedirectResponse, Response
 
 from anxin.db.models import Home
 from console.accounts import Principal
-from console.i18n import translator
 from console.queries import registry as reg
 from console.queries.registry_view import RegistryView, registry_view
 from console.routers.registry_install import create_account
@@ -39,18 +38,6 @@ class Saved(BaseModel):
 def _may_change(principal: Principal) -> None:
     if not principal.may_act:
         raise HTTPException(403, "viewers may not change the registry")
-
-
-def problem(err: Exception, lang: str) -> str:
-    """One line saying what is wrong with a change, in the caller's language."""
-    t = translator(lang)
-    if isinstance(err, reg.RegistryError):
-        return t(err.key, **err.params)
-    if isinstance(err, ValidationError):
-        e = err.errors()[0]
-        field = ".".join(str(p) for p in e["loc"]) or "-"
-        return t("registry.error.field", field=field, why=e["msg"])
-    return str(err)
 
 
 def _apply(session: Session, change: Callable[[], object]) -> object:
@@ -80,7 +67,7 @@ def _api(request: Request, session: Session, user: Principal, change: Callable[[
     try:
         return _apply(session, change)
     except (reg.RegistryError, ValidationError) as err:
-        raise HTTPException(422, problem(err, "en")) from err
+        raise HTTPException(422, reg.problem(err, "en")) from err
 
 
 @router.post("/api/registry/districts", response_model=Saved)
@@ -277,8 +264,8 @@ async def registry_form(request: Request, kind: str, session: SessionDep, user: 
     try:
         out = _apply(session, form_change(kind, form, session, user.actor))
     except (reg.RegistryError, ValidationError) as err:
-        log.info("registry form %s refused: %s", kind, problem(err, "en"))
-        return _page(request, session, user, error=problem(err, request_lang(request)), form=form, kind=kind)
+        log.info("registry form %s refused: %s", kind, reg.problem(err, "en"))
+        return _page(request, session, user, error=reg.problem(err, request_lang(request)), form=form, kind=kind)
     if kind == "homes":
         home, new = cast(tuple[Home, bool], out)
         warning = create_account(request, home.id) if new else None

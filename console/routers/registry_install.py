@@ -8,17 +8,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi import Path as PathParam
+from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from anxin.broker import BrokerConfigError
 from anxin.db.models import Home, HomeSensor
+from anxin.influxql import InfluxQL
 from anxin.registry import credentials_path, install_home_account
 from console.accounts import Principal, audit
 from console.config import ConsoleSettings
 from console.i18n import translator
-from console.queries.registry_install import BrokerTarget, InstallProgress, bundle_zip, install_progress, read_ca
+from console.queries import registry as reg
+from console.queries.registry_install import (
+    DOCTOR,
+    BrokerTarget,
+    InstallProgress,
+    bundle_zip,
+    install_progress,
+    read_ca,
+)
 from console.queries.registry_view import registry_view
 from console.web import (
     ApiUser,
@@ -138,19 +148,51 @@ def api_progress(home_id: HomeId, session: SessionDep, influx: InfluxDep, _user:
 @router.get("/registry/homes/{home_id}", include_in_schema=False)
 def install_page(request: Request, home_id: HomeId, session: SessionDep, influx: InfluxDep, user: PageUser) -> Response:
     """One home's registry page: kit, residents, assignments, the bundle button and its installation progress."""
+    t = translator(request_lang(request))
+    broker_down = t("registry.broker_down") if request.query_params.get("broker") == "down" else None
+    return _install_page(request, session, influx, user, home_id, broker_down)
+
+
+def _install_page(
+    request: Request, session: Session, influx: InfluxQL, user: Principal, home_id: str, warning: str | None
+) -> Response:
     home = _home(session, home_id)
     view = registry_view(session, redactor(request, user))
     row = next(h for h in view.homes if h.id == home_id)
-    t = translator(request_lang(request))
-    broker_down = t("registry.broker_down") if request.query_params.get("broker") == "down" else None
+    context = {
+        "home": row,
+        "progress": install_progress(session, influx, home),
+        "warning": warning,
+        "doctor": DOCTOR,
+        "sensor_kinds": reg.SENSOR_KINDS,
+    }
     return render(
-        request,
-        "registry_home.html",
-        {
-            "home": row,
-            "progress": install_progress(session, influx, home),
-            "responders": view.responders,
-            "warning": broker_down,
-            "doctor": "anxin edge doctor -c /etc/anxin/edge.toml",
-        },
+        request, "registry_home.html", context, status_code=400 if warning and request.method == "POST" else 200
     )
+
+
+@router.post("/registry/homes/{home_id}/sensors", include_in_schema=False)
+async def form_sensor(
+    request: Request, home_id: HomeId, session: SessionDep, influx: InfluxDep, user: PageUser
+) -> Response:
+    """The install page's sensor form: add a sensor to the kit (or change one), then back to the page."""
+    raw = await request.form()
+    form = {k: v.strip() for k, v in raw.items() if isinstance(v, str)}
+    check_csrf(request, user, form.get("csrf"))
+    if not user.may_act:
+        raise HTTPException(403, "viewers may not change the registry")
+    try:
+        sensor = reg.SensorIn.model_validate(
+            {
+                "sensor": form.get("sensor", ""),
+                "kind": form.get("kind", ""),
+                "room": form.get("room") or None,
+                "role": form.get("role") or None,
+            }
+        )
+        reg.add_sensor(session, home_id, sensor, user.actor, now_utc())
+        session.commit()
+    except (reg.RegistryError, ValidationError) as err:
+        session.rollback()
+        return _install_page(request, session, influx, user, home_id, reg.problem(err, request_lang(request)))
+    return RedirectResponse(f"/registry/homes/{home_id}#install", status_code=303)

@@ -179,12 +179,23 @@ def test_forms_need_csrf_and_show_errors_in_the_page_language(
     assert "broker=down" in made.headers["location"]  # no broker here: said, not hidden
     with url_session(db_url) as s:
         assert len(list(s.scalars(select(HomeSensor)))) == 2
+    home = made.headers["location"].split("/registry/homes/")[1].split("?")[0]
+    sensor = {"csrf": csrf, "sensor": "door1", "kind": "door", "room": "Front Door"}
+    bad_room = c.post(f"/registry/homes/{home}/sensors?lang=en", data=sensor)
+    assert bad_room.status_code == 400 and "room" in bad_room.text
+    sensor["room"] = "entrance"
+    assert c.post(f"/registry/homes/{home}/sensors", data=sensor, follow_redirects=False).status_code == 303
+    # A home id is checked against its pattern before it reaches an InfluxQL query.
+    sneaky = c.get("/api/registry/homes/h-abc123' OR 1=1 --/install")
+    assert sneaky.status_code in (404, 422)
     policy = {"csrf": csrf, "target": "district:西园社区", "spec": "{not json"}
     refused = c.post("/registry/policies?lang=en", data=policy)
     assert refused.status_code == 400 and "the policy is not JSON" in refused.text
     policy["spec"] = '{"warning": {"steps": [{"wait_s": 300, "assigned": 1}]}}'
     assert c.post("/registry/policies", data=policy, follow_redirects=False).status_code == 303
     assert "district:西园社区" in c.get("/registry").text
+    with url_session(db_url) as s:
+        assert len(list(s.scalars(select(HomeSensor).where(HomeSensor.home_id == home)))) == 3
     viewer = TestClient(c.app)
     v_csrf = login(viewer, "viewer")
     assert viewer.post("/registry/districts", data={"name": "x", "csrf": v_csrf}).status_code == 403
