@@ -218,10 +218,12 @@ class HomeMonitor:
         inactivity.event(self, t, sensor, kind, value, room)
         if kind == "button":
             if value in ("press", "long_press"):
-                f = self.finding(
-                    FindingKind.PANIC, Severity.CRITICAL, t, t, {"sensor": sensor, "room": room, "press": str(value)}
-                )
-                out.append(f.model_copy(update={"id": f"{self.home}:panic:{ref}"}) if ref else f)
+                # A long press is one-click help (一键呼叫, issue 15): ordinary help for volunteers, not a panic.
+                helps = value == "long_press"
+                raised = FindingKind.HELP_REQUEST if helps else FindingKind.PANIC
+                sev = Severity.WARNING if helps else Severity.CRITICAL
+                f = self.finding(raised, sev, t, t, {"sensor": sensor, "room": room, "press": str(value)})
+                out.append(f.model_copy(update={"id": f"{self.home}:{raised.value}:{ref}"}) if ref else f)
                 presence.activity(self, t, room)
             return out
         if kind == "door":
