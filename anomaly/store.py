@@ -13,7 +13,12 @@ from typing import Any
 from anomaly.engine import HomeMonitor
 
 log = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = 5
+# 6: HomeMonitor split into parts (anomaly/monitor.py); a format-5 checkpoint is stale and that home starts afresh.
+CHECKPOINT_FORMAT = 6
+
+
+class StaleCheckpoint(ValueError):
+    """A checkpoint written by an older engine (another format or class layout): its home starts afresh."""
 
 
 def freeze(monitor: HomeMonitor) -> bytes:
@@ -23,9 +28,13 @@ def freeze(monitor: HomeMonitor) -> bytes:
 
 def thaw(blob: bytes) -> HomeMonitor:
     """A home's state back from `freeze`."""
-    fmt, monitor = pickle.loads(zlib.decompress(blob))  # our own file in the service's state folder
+    try:
+        fmt, monitor = pickle.loads(zlib.decompress(blob))  # our own file in the service's state folder
+    except (AttributeError, TypeError, ImportError) as err:
+        # Classes moved or their slots changed since the checkpoint was written (an engine upgrade).
+        raise StaleCheckpoint(f"checkpoint from an older engine ({type(err).__name__}: {err})") from err
     if fmt != CHECKPOINT_FORMAT or not isinstance(monitor, HomeMonitor):
-        raise ValueError(f"checkpoint format {fmt} is not {CHECKPOINT_FORMAT}")
+        raise StaleCheckpoint(f"checkpoint format {fmt} is not {CHECKPOINT_FORMAT}")
     return monitor
 
 
@@ -63,13 +72,23 @@ class CheckpointStore:
         """Every home's last checkpoint and digests; one that cannot be read is skipped (that home starts afresh)."""
         out: dict[str, HomeMonitor] = {}
         seen: dict[str, bytes] = {}
+        stale: list[str] = []
         for home, blob, digests in self._db.execute("SELECT home, state, seen FROM homes"):
             try:
                 out[home] = thaw(blob)
+            except StaleCheckpoint:
+                stale.append(home)  # after an upgrade every home is stale: one line for all, not one per home
+                continue
             except Exception as err:  # a bad checkpoint must not keep the other homes from resuming
                 log.warning("checkpoint of %s unreadable (%s): starting it afresh", home, err)
                 continue
             seen[home] = bytes(digests or b"")
+        if stale:
+            log.warning(
+                "%d checkpoints written by an older engine (e.g. %s): those homes start afresh",
+                len(stale),
+                ", ".join(stale[:3]),
+            )
         return out, seen
 
     def close(self) -> None:
