@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from anxin.db.models import Home
-from console.accounts import Principal
+from console.accounts import Principal, audit
 from console.queries import registry as reg
 from console.queries.registry_view import RegistryView, registry_view
 from console.routers.registry_install import create_account
@@ -58,7 +58,14 @@ def _apply(session: Session, change: Callable[[], object]) -> object:
 def registry_json(request: Request, session: SessionDep, user: ApiUser) -> RegistryView:
     """Districts, policies, homes with kits and assignments, responders; residents and phones only for roles that
     may see personal data (phones masked)."""
+    _viewed(session, user, "registry")
     return registry_view(session, redactor(request, user))
+
+
+def _viewed(session: Session, user: Principal, target: str) -> None:
+    """Audit a read of the registry, saying whether residents' personal data was in it (as the home page does)."""
+    audit(session, now_utc(), user.actor, "view_registry", target, {"personal_data": user.sees_personal_data})
+    session.commit()
 
 
 def _api(request: Request, session: Session, user: Principal, change: Callable[[], Any]) -> Any:
@@ -251,6 +258,7 @@ def _page(request: Request, session: Session, user: Principal, **extra: Any) -> 
 @router.get("/registry", include_in_schema=False)
 def registry_page(request: Request, session: SessionDep, user: PageUser) -> Response:
     """The registry page: districts, homes, residents, responders, assignments, with forms by role."""
+    _viewed(session, user, "registry")
     return _page(request, session, user)
 
 

@@ -150,6 +150,10 @@ def install_page(request: Request, home_id: HomeId, session: SessionDep, influx:
     """One home's registry page: kit, residents, assignments, the bundle button and its installation progress."""
     t = translator(request_lang(request))
     broker_down = t("registry.broker_down") if request.query_params.get("broker") == "down" else None
+    _home(session, home_id)
+    detail = {"personal_data": user.sees_personal_data}
+    audit(session, now_utc(), user.actor, "view_registry", f"home:{home_id}", detail)
+    session.commit()
     return _install_page(request, session, influx, user, home_id, broker_down)
 
 

@@ -131,6 +131,9 @@ def test_api_registers_a_district_from_nothing_and_audits_every_change(
     assert seen["responders"][0]["phone"] is None
     ops = c.get("/api/registry", headers=op).json()
     assert ops["homes"][0]["residents"][0]["name"] == "张秀英"
+    with url_session(db_url) as s:
+        views = [(a.actor, a.detail) for a in s.scalars(select(AuditLog).where(AuditLog.action == "view_registry"))]
+    assert views == [("operator:viewer", {"personal_data": False}), ("operator:operator", {"personal_data": True})]
     masked = ops["responders"][0]["phone"]
     assert masked.startswith("+86") and VOLUNTEER not in json.dumps(ops)
 
