@@ -133,6 +133,12 @@ def test_help_done_by_sms_with_a_rating_earns_credit(env: Env) -> None:
     assert "评价" in env.reply(client, w.near, f"2 {code} 5").text
     env.reply(client, w.far, f"2 {code} 1")
     assert [e.detail["rating"] for e in env.timeline(alert_id) if e.action == "rated"] == [4, 5]
+    from console.queries.alerts import alert_detail
+    from console.redaction import Redactor
+
+    with env.sessions() as s:
+        shown = alert_detail(s, alert_id, Redactor(b"k", personal=False))
+    assert shown is not None and shown.rating == 5  # the console shows the latest rating
 
 
 def _sent(db_url: str, alert_id: int, at_least: int) -> list[SmsOutbox] | None:
