@@ -132,3 +132,38 @@ def test_each_home_keeps_its_own_time_zone_from_the_homes_table(broker: Broker, 
         assert str(svc.engine.homes[bad]._tz) == "Asia/Shanghai"  # unknown zone: the service's, and a warning
     finally:
         svc.checkpoints.close()
+
+
+def test_a_checkpoint_from_before_the_engine_split_starts_that_home_afresh(
+    broker: Broker, db_url: str, tmp_path: Path
+) -> None:
+    """An upgrade over a state folder of the old engine: the service starts, the old home runs on fresh state."""
+    from anomaly.engine import HomeMonitor
+    from anomaly.store import CheckpointStore
+
+    old_home, new_home = ("h-" + secrets.token_hex(6) for _ in range(2))
+    store = CheckpointStore(tmp_path / "anomaly" / "checkpoints.sqlite")
+    kept = HomeMonitor(new_home, UTC)
+    kept.scale["long_inactivity"] = 1.25
+    store.save({new_home: kept}, {}, datetime.now(UTC))
+    old = (Path(__file__).parents[1] / "unit" / "golden" / "checkpoint_format5.bin").read_bytes()  # the old engine's
+    with store._db:
+        store._db.execute("INSERT INTO homes (home, saved, state, seen) VALUES (?, ?, ?, ?)", (old_home, 0.0, old, b""))
+    store.close()
+    settings = AnomalySettings(
+        mqtt=broker.settings("anomaly"),
+        database=DatabaseSettings(url=db_url),
+        state_dir=tmp_path,
+        anomaly=AnomalyOptions(client_id="anomaly-" + secrets.token_hex(4)),
+    )
+    svc = AnomalyService(settings)
+    try:
+        assert svc.health.checkpoints_restored
+        assert set(svc.engine.homes) == {new_home} and svc.engine.homes[new_home].scale == {"long_inactivity": 1.25}
+        at = datetime.now(UTC)
+        press = SensorEvent(home=old_home, agent="pi-1", seq=1, ts=at, sensor="panic", kind="button", value="press")
+        svc.handle(events_topic(old_home), dump(press), at)
+        assert svc.engine.homes[old_home].days_learned == 0  # a fresh monitor, detecting from its first event
+    finally:
+        assert svc.checkpoints is not None
+        svc.checkpoints.close()
