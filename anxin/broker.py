@@ -279,8 +279,11 @@ def write_broker_files(
     users: dict[str, str],
     tls: TlsListener | None = None,
     extra_acl: dict[str, list[str]] | None = None,
+    write_conf: bool = True,
 ) -> Path:
     """Write config, password, ACL and binding files under `state`; returns the config path.
+
+    `write_conf=False` keeps the running broker's mosquitto.conf as it is (a TLS listener an operator added stays).
 
     `extra_acl` adds service-like accounts (free client ids) with their ACL lines, e.g. a benchmark's publisher.
 
@@ -289,7 +292,8 @@ def write_broker_files(
     """
     (state / "data").mkdir(parents=True, exist_ok=True)
     conf = state / "mosquitto.conf"
-    conf.write_text(mosquitto_conf(state, port, tls=tls))
+    if write_conf or not conf.exists():
+        conf.write_text(mosquitto_conf(state, port, tls=tls))
     (state / "acl").write_text(acl_text(extra_acl))
     # A broker started before this file existed runs without the plugin: it binds on its next start.
     if (state / DYNSEC_FILE).exists() and _broker_running(state, port):
@@ -385,7 +389,8 @@ def reload_running_broker(state: Path, users: dict[str, str]) -> bool:
     if not conf.exists():
         return False
     port = int(next(line.split()[1] for line in conf.read_text().splitlines() if line.startswith("listener ")))
-    write_broker_files(state, port, users)
+    # Its config stays: only accounts change, and a listener added by hand (TLS for the homes) must survive.
+    write_broker_files(state, port, users, write_conf=False)
     try:
         os.kill(int((state / "mosquitto.pid").read_text().strip()), signal.SIGHUP)
     except (OSError, ValueError):

@@ -94,6 +94,8 @@ def test_install_a_home_from_the_console_and_see_it_come_online(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     edge_broker.creds.save()  # the accounts file the console adds homes to, as the demo keeps it
+    conf = edge_broker.state / "mosquitto.conf"
+    conf.write_text(conf.read_text() + "# a TLS listener for the homes, added by hand\n")
     tokens = accounts(db_url)
     op, admin = bearer(tokens["operator"]), bearer(tokens["admin"])
     with _console(db_url, influxd, edge_broker, tmp_path) as c:
@@ -128,6 +130,7 @@ def test_install_a_home_from_the_console_and_see_it_come_online(
                 json.dumps(a.detail) for a in s.scalars(select(AuditLog).where(AuditLog.action == "bundle_issued"))
             ]
         assert len(audit) == 1 and password not in audit[0]
+        assert "added by hand" in conf.read_text()  # installing rewrote accounts, not the broker's config
         # The binding holds: the right password under another client id is refused.
         assert not _can_connect(edge_broker.port, home, password, "someone-else")
 
