@@ -114,14 +114,12 @@ def test_each_home_keeps_its_own_time_zone_from_the_homes_table(broker: Broker, 
         # 02:00 in London is 10:00 in Shanghai: the front door then is a night exit for one home only.
         at = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
         for home in (london, bad, plain):
-            for seq, (dt, sensor, kind, value, room) in enumerate(
-                [
-                    (at - timedelta(seconds=30), "pir_hall", "motion", 1, "hall"),
-                    (at, "front", "door", "open", "entrance"),
-                    (at + timedelta(seconds=20), "front", "door", "closed", "entrance"),
-                ],
-                start=1,
-            ):
+            rows: list[tuple[datetime, str, str, int | str, str]] = [
+                (at - timedelta(seconds=30), "pir_hall", "motion", 1, "hall"),
+                (at, "front", "door", "open", "entrance"),
+                (at + timedelta(seconds=20), "front", "door", "closed", "entrance"),
+            ]
+            for seq, (dt, sensor, kind, value, room) in enumerate(rows, start=1):
                 ev = SensorEvent(
                     home=home, agent="pi-1", seq=seq, ts=dt, sensor=sensor, kind=kind, value=value, room=room
                 )
@@ -131,6 +129,7 @@ def test_each_home_keeps_its_own_time_zone_from_the_homes_table(broker: Broker, 
         assert str(svc.engine.homes[london]._tz) == "Europe/London"
         assert str(svc.engine.homes[bad]._tz) == "Asia/Shanghai"  # unknown zone: the service's, and a warning
     finally:
+        assert svc.checkpoints is not None
         svc.checkpoints.close()
 
 
