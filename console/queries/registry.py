@@ -252,8 +252,8 @@ def save_responder(s: Session, r: ResponderIn, actor: str, now: datetime) -> tup
     return resp, new
 
 
-def assign(s: Session, a: AssignmentIn, actor: str, now: datetime) -> Assignment:
-    """Assign a responder (by phone number) to a home with a priority, or change the priority."""
+def _responder(s: Session, a: AssignmentIn) -> Responder:
+    """The home must exist; the responder, by id or phone number, too."""
     _home(s, a.home)
     if a.responder is not None:
         resp = s.get(Responder, a.responder)
@@ -261,6 +261,12 @@ def assign(s: Session, a: AssignmentIn, actor: str, now: datetime) -> Assignment
         resp = s.scalar(select(Responder).where(Responder.phone == a.phone)) if a.phone else None
     if resp is None:
         raise RegistryError("registry.error.unknown_responder")
+    return resp
+
+
+def assign(s: Session, a: AssignmentIn, actor: str, now: datetime) -> Assignment:
+    """Assign a responder (by phone number) to a home with a priority, or change the priority."""
+    resp = _responder(s, a)
     row = s.scalar(select(Assignment).where(Assignment.home_id == a.home, Assignment.responder_id == resp.id))
     if row is None:
         row = Assignment(home_id=a.home, responder_id=resp.id)
@@ -271,10 +277,13 @@ def assign(s: Session, a: AssignmentIn, actor: str, now: datetime) -> Assignment
     return row
 
 
-def unassign(s: Session, home_id: str, responder_id: int, actor: str, now: datetime) -> None:
-    """Remove a responder from a home."""
-    s.execute(delete(Assignment).where(Assignment.home_id == home_id, Assignment.responder_id == responder_id))
-    audit(s, now, actor, "unassigned", f"home:{home_id}", {"responder": responder_id})
+def unassign(s: Session, a: AssignmentIn, actor: str, now: datetime) -> None:
+    """Remove a responder (by id or phone number) from a home; RegistryError when they were not assigned."""
+    resp = _responder(s, a)
+    gone = s.execute(delete(Assignment).where(Assignment.home_id == a.home, Assignment.responder_id == resp.id))
+    if not gone.rowcount:  # type: ignore[attr-defined]
+        raise RegistryError("registry.error.not_assigned")
+    audit(s, now, actor, "unassigned", f"home:{a.home}", {"responder": resp.id})
 
 
 def set_policy(s: Session, p: PolicyIn, actor: str, now: datetime) -> EscalationPolicy:

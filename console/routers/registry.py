@@ -120,6 +120,13 @@ def api_assign(request: Request, body: reg.AssignmentIn, session: SessionDep, us
     return Saved(ok=True, id=str(a.id))
 
 
+@router.post("/api/registry/assignments/remove", response_model=Saved)
+def api_unassign(request: Request, body: reg.AssignmentIn, session: SessionDep, user: ApiUser) -> Saved:
+    """Remove a responder (by id or phone number) from a home; 422 when they were not assigned."""
+    _api(request, session, user, lambda: reg.unassign(session, body, user.actor, now_utc()))
+    return Saved(ok=True, id=body.home)
+
+
 @router.post("/api/registry/policies", response_model=Saved)
 def api_policy(request: Request, body: reg.PolicyIn, session: SessionDep, user: ApiUser) -> Saved:
     """Set the escalation policy of a district or of one home (merged over its district's, then the defaults)."""
@@ -233,6 +240,9 @@ def form_change(kind: str, form: dict[str, str], session: Session, actor: str) -
         prio = form.get("priority", "1").strip() or "1"
         a = {"home": form.get("home", ""), "responder": form.get("responder") or None, "priority": prio}
         return lambda: reg.assign(session, reg.AssignmentIn.model_validate(a), actor, now)
+    if kind == "unassign":
+        a = {"home": form.get("home", ""), "responder": form.get("responder") or None}
+        return lambda: reg.unassign(session, reg.AssignmentIn.model_validate(a), actor, now)
     if kind == "policies":
         return lambda: reg.set_policy(session, _policy(form), actor, now)
     raise HTTPException(404, f"no registry form {kind}")
@@ -274,6 +284,8 @@ async def registry_form(request: Request, kind: str, session: SessionDep, user: 
     except (reg.RegistryError, ValidationError) as err:
         log.info("registry form %s refused: %s", kind, reg.problem(err, "en"))
         return _page(request, session, user, error=reg.problem(err, request_lang(request)), form=form, kind=kind)
+    if kind == "unassign":
+        return RedirectResponse(f"/registry/homes/{form.get('home', '')}#people", status_code=303)
     if kind == "homes":
         home, new = cast(tuple[Home, bool], out)
         warning = create_account(request, home.id) if new else None

@@ -156,6 +156,14 @@ def test_api_refuses_bad_changes_and_viewers(empty: tuple[TestClient, dict[str, 
     bad_policy = {"district": "d", "spec": {"critical": {"steps": "soon"}}}
     refused = c.post("/api/registry/policies", json=bad_policy, headers=op)
     assert refused.status_code == 422 and "escalation policy" in refused.json()["detail"]
+    home = c.post("/api/registry/homes", json={"label": "x", "district": "d"}, headers=op).json()["id"]
+    c.post("/api/registry/responders", json={"name": "n", "phone": VOLUNTEER}, headers=op)
+    pair = {"home": home, "phone": VOLUNTEER}
+    assert c.post("/api/registry/assignments", json=pair, headers=op).status_code == 200
+    assert c.post("/api/registry/assignments/remove", json=pair, headers=op).status_code == 200
+    again = c.post("/api/registry/assignments/remove", json=pair, headers=op)
+    assert again.status_code == 422 and "not assigned" in again.json()["detail"]
+    assert c.get("/api/registry", headers=op).json()["homes"][0]["assigned"] == []
     unknown = c.post("/api/registry/assignments", json={"home": "h-000000", "phone": VOLUNTEER}, headers=op)
     assert unknown.status_code == 422 and "unknown home" in unknown.json()["detail"]
 
