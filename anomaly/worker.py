@@ -196,7 +196,7 @@ class Worker:
                     sub = await self._consumer(p)
                 try:
                     msgs = await sub.fetch(BATCH, timeout=1.0)
-                except NatsTimeout:
+                except (NatsTimeout, TimeoutError):  # nothing new in a second (or cancelled: the loop checks)
                     continue
                 await self.commit(msgs)
                 delay = 0.2
@@ -231,28 +231,44 @@ class Worker:
         self.homes[home] = st
         return st
 
+    async def _apply(self, msg: Msg, findings: list[Finding], dirty: set[str]) -> None:
+        """Run one event through its home (unless its checkpoint has it already), collecting findings."""
+        seq = msg.metadata.sequence.stream
+        try:
+            event = parse_event(msg.data)
+        except ContractError as err:  # ingest validated it; count and skip what does not parse
+            log.warning("partition message %d not an event: %s", seq, err.reason)
+            return
+        dirty.add(event.home)  # before the read: a failed read forgets the home too
+        st = await self._home(event.home)
+        if seq <= st.seq:  # already in the home's checkpoint: its findings went out before
+            self.counts["skipped"] += 1
+            return
+        try:
+            findings.extend(step(self.engine, event))
+        except Exception:
+            log.exception("home %s: event %d failed; other homes go on", event.home, seq)
+        st.seq = seq
+        self.counts["processed"] += 1
+
+    def _forget(self, homes: Iterable[str]) -> None:
+        """Drop homes' in-memory state: the next event reads their checkpoint again."""
+        for home in homes:
+            self.homes.pop(home, None)
+            self.engine.homes.pop(home, None)
+
     async def commit(self, msgs: list[Msg]) -> None:
         """Process a batch in order, publish its findings, checkpoint its homes, then acknowledge it."""
         findings: list[Finding] = []
         dirty: set[str] = set()
-        for msg in msgs:
-            seq = msg.metadata.sequence.stream
-            try:
-                event = parse_event(msg.data)
-            except ContractError as err:  # ingest validated it; count and skip what does not parse
-                log.warning("partition message %d not an event: %s", seq, err.reason)
-                continue
-            st = await self._home(event.home)
-            if seq <= st.seq:  # already in the home's checkpoint: its findings went out before
-                self.counts["skipped"] += 1
-                continue
-            try:
-                findings.extend(step(self.engine, event))
-            except Exception:
-                log.exception("home %s: event %d failed; other homes go on", event.home, seq)
-            st.seq = seq
-            dirty.add(event.home)
-            self.counts["processed"] += 1
+        try:
+            for msg in msgs:
+                await self._apply(msg, findings, dirty)
+        except BaseException:
+            # A state could not be read (KV away): forget what this batch changed, so the homes are read again from
+            # their checkpoints and the events (not acked) come again from the consumer, recreated at its ack floor.
+            self._forget(dirty)
+            raise
         me = asyncio.current_task()
         if me is not None and me.cancelling():  # dropped: the next owner processes these events again
             return

@@ -81,7 +81,9 @@ class NatsCluster:
         routes = [n.route_port for n in self.nodes]
         for n in self.nodes:
             conf = n.config(self.name, routes)
-            n.process = ManagedProcess(f"nats-server {n.name}", [binary, "-c", str(conf)], n.folder / "nats.log")
+            n.process = ManagedProcess(
+                f"nats-server {n.name}", [binary, "-c", str(conf)], n.folder / "nats.log", die_with_parent=True
+            )
             n.process.spawn()
         self.wait_healthy(timeout)
         return self
