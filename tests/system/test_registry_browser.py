@@ -139,6 +139,8 @@ def test_register_a_district_from_nothing_and_download_the_bundle(
     assert "Installer bundle downloaded" in _main_text(d)
     assert d.find_element(By.ID, "download-bundle").get_attribute("disabled")  # type: ignore[attr-defined]
     _shot(d, "registry-install")
+    li_id = d.find_element(By.CSS_SELECTOR, "button[id^=unassign-]").get_attribute("id")  # type: ignore[attr-defined]
+    _submit(d, li_id, "Nobody assigned yet.")
 
     with url_session(db_url) as s:
         assert s.get(Home, home) is not None
