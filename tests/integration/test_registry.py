@@ -66,6 +66,9 @@ def test_api_registers_a_district_from_nothing_and_audits_every_change(
     saved = c.post("/api/registry/homes", json=home, headers=op).json()
     home_id = saved["id"]
     assert saved["warning"]  # no broker configured here: registered, the account waits for the broker
+    # No broker to tell: no bundle (no password is made), and the home stays downloadable for when it is back.
+    assert c.post(f"/api/registry/homes/{home_id}/bundle", headers=op).status_code == 503
+    assert c.post(f"/api/registry/homes/{home_id}/bundle", headers=op).status_code == 503
     resident = {
         "home": home_id,
         "name": "张秀英",
@@ -106,7 +109,7 @@ def test_api_registers_a_district_from_nothing_and_audits_every_change(
         assert res is not None and res.consent and res.consent_at is not None
         audit = [(a.action, json.dumps(a.detail, ensure_ascii=False)) for a in s.scalars(select(AuditLog))]
         home_row = s.get(Home, home_id)
-        assert home_row is not None and home_row.district == "东湖社区"
+        assert home_row is not None and home_row.district == "东湖社区" and home_row.bundle_issued_at is None
     actions = [a for a, _ in audit]
     for action in ("district_added", "home_added", "kit_set", "resident_added", "responder_added", "assigned"):
         assert action in actions
