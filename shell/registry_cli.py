@@ -304,7 +304,8 @@ def export_tables(s: Session) -> dict[str, list[dict[str, str]]]:
                 "notes": r.notes or "",
                 "consent": "yes" if r.consent else "no",
                 "contacts": "; ".join(
-                    f"{c.get('name')}, {c.get('relation') or ''}, {c.get('phone')}" for c in r.contacts or []
+                    f"{c.get('name')}, {c.get('relation') or ''}, {c.get('phone')}{', sms' if c.get('sms') else ''}"
+                    for c in r.contacts or []
                 ),
             }
             for r in s.scalars(select(Resident).order_by(Resident.id))

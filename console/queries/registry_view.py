@@ -28,6 +28,7 @@ class ContactRow(BaseModel):
     name: str
     relation: str | None
     phone: str | None
+    sms: bool = False
 
 
 class RegResident(BaseModel):
@@ -90,7 +91,12 @@ def registry_view(s: Session, red: Redactor) -> RegistryView:
     if red.personal:
         for r in s.scalars(select(Resident).order_by(Resident.id)):
             contacts = [
-                ContactRow(name=c.get("name", ""), relation=c.get("relation"), phone=red.number(c.get("phone")))
+                ContactRow(
+                    name=c.get("name", ""),
+                    relation=c.get("relation"),
+                    phone=red.number(c.get("phone")),
+                    sms=c.get("sms") is True,
+                )
                 for c in r.contacts or []
             ]
             row = RegResident(

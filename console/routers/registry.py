@@ -173,14 +173,20 @@ def _days(spec: str) -> list[int]:
     return days
 
 
+SMS_WORDS = ("sms", "短信")
+
+
 def parse_contacts(text: str) -> list[dict[str, Any]]:
-    """Contact lines "name, relation, phone"."""
+    """Contact lines "name, [relation,] phone[, sms]": "sms" at the end asks for alert SMS to that contact."""
     out = []
-    for line in _lines(text):
+    for line in _lines(text.replace("，", ",")):
         parts = [p.strip() for p in line.split(",")]
-        # "name, phone" or "name, relation, phone": the phone is always last.
+        sms = len(parts) > 2 and parts[-1].lower() in SMS_WORDS
+        if sms:
+            parts = parts[:-1]
+        # The phone is always last of what remains.
         name, relation, phone = parts[0], parts[1] if len(parts) > 2 else None, parts[-1]
-        out.append({"name": name, "relation": relation or None, "phone": phone})
+        out.append({"name": name, "relation": relation or None, "phone": phone, "sms": sms})
     return out
 
 

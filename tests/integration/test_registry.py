@@ -244,15 +244,19 @@ def test_cli_imports_a_district_spreadsheet_and_exports_it_back(db_url: str, tmp
         ],
     )
     _write(src / "assignments.csv", [["home", "phone", "priority"], ["3-501", VOLUNTEER, "1"]])
+    _write(
+        src / "residents.csv",
+        [["home", "name", "consent", "contacts"], ["3-501", "张秀英", "yes", f"张丽, daughter, {DAUGHTER}, sms"]],
+    )
     done = _anxin("registry", "import", str(src), db_url=db_url)
     assert done.returncode == 0, done.stderr
-    assert "1 districts, 1 homes, 1 sensors, 1 responders, 1 assignments" in done.stdout
+    assert "1 districts, 1 homes, 1 sensors, 1 residents, 1 responders, 1 assignments" in done.stdout
 
     out = tmp_path / "sheet.csv"
     assert _anxin("registry", "export", str(out), db_url=db_url).returncode == 0
     assert out.stat().st_mode & 0o777 == 0o600  # phone numbers inside
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert {r["table"] for r in rows} == {"districts", "homes", "sensors", "responders", "assignments"}
+    assert {r["table"] for r in rows} == {"districts", "homes", "sensors", "residents", "responders", "assignments"}
     vol = next(r for r in rows if r["table"] == "responders")
     assert (vol["phone"], vol["availability"], vol["vetted"]) == (VOLUNTEER, "0,1,2,3,4 08:00-20:00", "yes")
     # The exported sheet imports again unchanged (homes by id now): nothing doubles.
@@ -260,6 +264,10 @@ def test_cli_imports_a_district_spreadsheet_and_exports_it_back(db_url: str, tmp
     assert again.returncode == 0, again.stderr
     with url_session(db_url) as s:
         assert len(list(s.scalars(select(Home)))) == 1 and len(list(s.scalars(select(Responder)))) == 1
+        # A family contact asked for alert SMS keeps asking after the round trip (alerts/family.py reads the flag).
+        resident = s.scalar(select(Resident))
+        assert resident is not None and resident.consent
+        assert resident.contacts == [{"name": "张丽", "relation": "daughter", "phone": DAUGHTER, "sms": True}]
 
 
 def test_cli_mistakes_end_in_one_line_with_exit_2(db_url: str, tmp_path: Path) -> None:
