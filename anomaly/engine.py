@@ -23,6 +23,7 @@ class Engine:
         self.options = options or Options()
         self.home_limits = dict(home_limits or {})
         self.home_tz: dict[str, tzinfo] = {}  # homes whose time zone is not the engine's
+        self.home_kits: dict[str, dict[str, dict[str, str]]] = {}  # the installer's kit per home (roles, rooms)
         self.homes: dict[str, HomeMonitor] = {}
 
     def monitor(self, home: str) -> HomeMonitor:
@@ -32,7 +33,19 @@ class Engine:
             o = self.options
             tz = self.home_tz.get(home, o.tz)
             m = self.homes[home] = HomeMonitor(home, tz, self.home_limits.get(home, o.limits), o.tuning)
+            kit = self.home_kits.get(home)
+            if kit:
+                m.set_sensor_meta(kit)
         return m
+
+    def set_kit(self, home: str, kit: dict[str, dict[str, str]]) -> None:
+        """The installer's kit of one home (sensor -> kind, room, role), for its monitor now and when created."""
+        if self.home_kits.get(home) == kit:
+            return
+        self.home_kits[home] = kit
+        m = self.homes.get(home)
+        if m is not None:
+            m.set_sensor_meta(kit)
 
     def set_timezone(self, home: str, tz: tzinfo) -> None:
         """Read one home's clock in `tz` (routine, nights, slots); a running monitor moves at its next midnight."""

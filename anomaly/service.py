@@ -23,7 +23,7 @@ import paho.mqtt.client as mqtt
 from anomaly.config import AnomalySettings
 from anomaly.delivery import Health, PubAcks, Seen, digest
 from anomaly.engine import Engine
-from anomaly.store import CheckpointStore, home_timezones, write_summaries
+from anomaly.store import CheckpointStore, home_kits, home_timezones, write_summaries
 from anxin.mqtt import connect_and_wait, make_client
 from contracts import (
     ContractError,
@@ -318,6 +318,17 @@ class AnomalyService:
                     log.warning("home %s: unknown time zone %r (%s), using %s", home, name, err, self.engine.options.tz)
                 continue
             self.engine.set_timezone(home, tz)
+        self.load_kits()
+
+    def load_kits(self) -> None:
+        """Read each home's registered kit (sensor roles and rooms from the registry) into its monitor."""
+        try:
+            kits = home_kits(self.settings.database.url)
+        except Exception as err:
+            log.warning("home kits not read, sensor roles are learned only: %s", err)
+            return
+        for home, kit in kits.items():
+            self.engine.set_kit(home, kit)
 
     def summarise(self, now: datetime) -> None:
         """Write routine summaries for the console and re-read home time zones; a database problem is logged."""

@@ -107,6 +107,22 @@ def home_timezones(db_url: str) -> dict[str, str]:
         return {home: tz for home, tz in session.execute(select(Home.id, Home.timezone))}
 
 
+def home_kits(db_url: str) -> dict[str, dict[str, dict[str, str]]]:
+    """Each registered home's kit as the installer gave it: sensor -> {kind, room, role} (what is known)."""
+    from sqlalchemy import select
+
+    from anxin.db.engine import url_session
+    from anxin.db.models import HomeSensor
+
+    kits: dict[str, dict[str, dict[str, str]]] = {}
+    cols = (HomeSensor.home_id, HomeSensor.sensor, HomeSensor.kind, HomeSensor.room, HomeSensor.role)
+    with url_session(db_url) as session:
+        for home, sensor, kind, room, role in session.execute(select(*cols)):
+            meta = {"kind": kind} | ({"room": room} if room else {}) | ({"role": role} if role else {})
+            kits.setdefault(home, {})[sensor] = meta
+    return kits
+
+
 def write_summaries(db_url: str, monitors: dict[str, HomeMonitor], at: datetime) -> int:
     """Upsert `routine_summaries` rows for homes the SQL database knows; returns how many were written."""
     from sqlalchemy import select
