@@ -27,6 +27,7 @@ class DayActivity:
     rooms: dict[str, set[int]] = field(default_factory=dict)
     door: set[int] = field(default_factory=set)
     bed: set[int] = field(default_factory=set)
+    has_bed_mat: bool = False  # a bed mat reported in the window: without one the bed lane is left out
 
 
 def read_day(influx: InfluxQL, home_id: str, timezone: str, now: datetime, bed_mats: set[str]) -> DayActivity:
@@ -63,6 +64,7 @@ def read_day(influx: InfluxQL, home_id: str, timezone: str, now: datetime, bed_m
                 mats.setdefault(sensor, []).append((i, float(value)))
     for points in mats.values():
         day.bed |= _held_bins(points)
+    day.has_bed_mat = bool(mats)
     return day
 
 
@@ -133,7 +135,8 @@ def draw(day: DayActivity, rooms: dict[str, str], findings: list[Finding], words
     lanes: list[tuple[str, set[int], str]] = [(rooms.get(r, r), bins, COLORS["room"]) for r, bins in day.rooms.items()]
     lanes.sort(key=lambda lane: lane[0])
     lanes.append((words.door, day.door, COLORS["door"]))
-    lanes.append((words.bed, day.bed, COLORS["bed"]))
+    if day.has_bed_mat:
+        lanes.append((words.bed, day.bed, COLORS["bed"]))
     width = LEFT + BINS * BIN_W + 70  # room on the right for the last tick and a late finding's label
     height = TOP + LANE_H * len(lanes) + 34
     chart = Timeline(width, height, words.title)
@@ -158,12 +161,10 @@ def draw(day: DayActivity, rooms: dict[str, str], findings: list[Finding], words
         x = f"{LEFT + offset * BIN_W:.1f}"
         title = f"{f.at.astimezone(start.tzinfo):%H:%M} {f.text}"
         chart.marks.append(Mark(x, f"{TOP - 4}", f"{bottom + 4}", SvgText(x, f"{bottom + 16}", f.text), title))
-    chart.legend = [
-        LegendItem(COLORS["room"], words.room),
-        LegendItem(COLORS["door"], words.door),
-        LegendItem(COLORS["bed"], words.bed),
-        LegendItem(COLORS["finding"], words.finding),
-    ]
+    chart.legend = [LegendItem(COLORS["room"], words.room), LegendItem(COLORS["door"], words.door)]
+    if day.has_bed_mat:
+        chart.legend.append(LegendItem(COLORS["bed"], words.bed))
+    chart.legend.append(LegendItem(COLORS["finding"], words.finding))
     return chart
 
 

@@ -212,10 +212,13 @@ class SimRunner:
         sim = self.sims[home] = HomeSim(self.specs[home], [replace(p) for p in self.wanted[home]])
         self.streams[home] = stream(sim, now)
         self.gen[home] += 1
-        for lb in sim.labels:
-            if lb.type == kind and lb.start >= now - 3600:
-                log.info("home %s: %s injected, playing from %s", home, kind, self.base + timedelta(seconds=lb.start))
-        return next(self.streams[home])
+        first = next(self.streams[home])  # plans the day, which places the incident and writes its label
+        placed = [lb for lb in sim.labels if lb.type == kind and lb.end >= now]
+        for lb in placed:
+            log.info("home %s: %s injected, playing from %s", home, kind, self.base + timedelta(seconds=lb.start))
+        if not placed:
+            log.info("home %s: %s asked for, but the resident's day has no place for it now", home, kind)
+        return first
 
     def sim_now(self) -> float:
         """Model time now: the past window played at `speed`, never ahead of the wall clock."""
