@@ -43,6 +43,7 @@ from nats.js.kv import KeyValue
 
 from anomaly.config import AnomalySettings
 from anomaly.engine import Engine, HomeMonitor
+from anomaly.relay import FindingsRelay
 from anomaly.service import _epoch_id
 from anomaly.store import freeze, thaw
 from anxin.bus import MSG_ID, connect, ensure_bus, findings_subject, partition, partition_filter
@@ -337,6 +338,11 @@ class Worker:
         """Run until `stop` is set; then release our leases so the others take over at once."""
         nc = await self.open()
         log.info("anomaly worker %s running on %s", self.id, ", ".join(self.nats.servers))
+        relay = None
+        if self.nats.findings_to_mqtt:  # until alerts consumes JetStream itself (docs/scale.md)
+            assert self._js is not None
+            relayer = FindingsRelay(self._js, self.nats, self.settings.mqtt, f"{self.id}-relay")
+            relay = asyncio.create_task(relayer.run(), name="findings-relay")
         period, report = self.nats.lease_s / 3, 0.0
         try:
             while not stop.is_set():
@@ -350,6 +356,9 @@ class Worker:
                     log.info("worker %s: partitions %s, counts %s", self.id, sorted(self.owned), self.counts)
                 await asyncio.sleep(period)
         finally:
+            if relay is not None:
+                relay.cancel()
+                await asyncio.wait({relay}, timeout=5)
             for p in list(self.owned):
                 await self.drop(p, release=True)
             await nc.drain()

@@ -85,6 +85,8 @@ class NatsSettings(Section):
     # How long a dead worker keeps its partitions: its lease expires this long after its last renewal.
     lease_s: float = Field(3.0, ge=1, le=300)
     max_age_days: float = Field(7.0, gt=0, le=3650)
+    # Anomaly workers republish findings to MQTT for today's alerts service (anomaly/relay.py).
+    findings_to_mqtt: bool = True
 
 
 class DatabaseSettings(Section):

@@ -30,6 +30,7 @@ def _nats_env(s: NatsSettings) -> dict[str, str]:
         "ANXIN_BUS": "nats",
         "ANXIN_NATS__SERVERS": json.dumps(s.servers),
         "ANXIN_NATS__PARTITIONS": str(s.partitions),
+        "ANXIN_NATS__FINDINGS_TO_MQTT": "false",
     }
 
 

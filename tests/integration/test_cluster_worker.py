@@ -1,4 +1,4 @@
-"""Anomaly workers on a real 3-node JetStream cluster: checkpoint fencing, partition takeover time, the bridge's ids."""
+"""Anomaly workers on a real 3-node JetStream cluster: checkpoint fencing, takeover time, bridge ids, the relay."""
 
 from __future__ import annotations
 
@@ -10,14 +10,19 @@ from pathlib import Path
 import pytest
 
 from anomaly.config import AnomalySettings
+from anomaly.relay import DURABLE as RELAY_DURABLE
+from anomaly.relay import FindingsRelay
 from anomaly.worker import Stale, Worker, step, unpack
 from anxin.bus import event_msg_id, events_subject, partition
+from anxin.mqtt import connect_and_wait, make_client
 from anxin.settings import NatsSettings
-from contracts import SensorEvent
-from contracts.topics import events_topic
+from contracts import Finding, SensorEvent, findings_topic, parse_finding
+from contracts.topics import FINDINGS_FILTER, events_topic
+from contracts.vocabulary import FindingKind, Severity
 from ingest.jetstream import JetStreamBridge
 from ingest.mqttlink import Message
 from shell.natsd import NatsCluster
+from shell.servers import Broker
 from tests.support.cluster_fixtures import WorkerProcess, leases, nats_cluster
 from tests.support.waiting import wait_for
 
@@ -91,7 +96,9 @@ def test_a_stale_worker_cannot_overwrite_a_newer_checkpoint(nats_cluster: NatsCl
 
 
 def test_partitions_of_a_killed_worker_are_taken_within_seconds(nats_cluster: NatsCluster, tmp_path: Path) -> None:
-    nats = NatsSettings(servers=nats_cluster.urls, partitions=8, lease_s=2.0, lease_bucket="takeover_leases")
+    nats = NatsSettings(
+        servers=nats_cluster.urls, partitions=8, lease_s=2.0, lease_bucket="takeover_leases", findings_to_mqtt=False
+    )
     workers = [WorkerProcess(f"tw-{c}", tmp_path / c, nats).start() for c in "ab"]
     try:
 
@@ -114,3 +121,53 @@ def test_partitions_of_a_killed_worker_are_taken_within_seconds(nats_cluster: Na
     finally:
         for w in workers:
             w.stop()
+
+
+def test_relay_republishes_findings_to_mqtt_once_acked(nats_cluster: NatsCluster, broker: Broker) -> None:
+    """A finding in JetStream reaches an MQTT subscriber (the alerts account) through the relay, and is acked."""
+    nats = NatsSettings(servers=nats_cluster.urls, partitions=4)
+    got: list[tuple[str, bytes]] = []
+    alerts = make_client(broker.settings("alerts"), "relay-test-alerts")
+    alerts.on_message = lambda _c, _u, m: got.append((m.topic, bytes(m.payload)))
+    connect_and_wait(alerts, broker.settings("alerts"))
+    alerts.subscribe(FINDINGS_FILTER, qos=1)
+    time.sleep(0.3)
+    finding = Finding(
+        id=f"{HOME}:panic:pi-1:9",
+        home=HOME,
+        kind=FindingKind.PANIC,
+        severity=Severity.CRITICAL,
+        ts=datetime.now(UTC),
+        since=datetime.now(UTC),
+        detector="button",
+    )
+
+    async def scenario() -> int:
+        worker = Worker(AnomalySettings(bus="nats", nats=nats), "relay-test")
+        nc = await worker.open()
+        try:
+            await worker._publish([finding])
+            await worker._publish([finding])  # again (a replay after a takeover): JetStream stores it once
+            assert worker._js is not None
+            relay = FindingsRelay(worker._js, nats, broker.settings("anomaly"), "relay-test-anomaly")
+            task = asyncio.create_task(relay.run())
+            for _ in range(100):
+                if relay.relayed:
+                    break
+                await asyncio.sleep(0.1)
+            task.cancel()
+            await asyncio.wait({task}, timeout=5)
+            info = await worker._js.consumer_info(nats.findings_stream, RELAY_DURABLE)
+            assert info.num_ack_pending == 0 and info.num_pending == 0
+            return relay.relayed
+        finally:
+            await nc.close()
+
+    try:
+        assert asyncio.run(scenario()) == 1
+        wait_for(lambda: got, timeout=10, what="finding on MQTT")
+        assert got[0][0] == findings_topic(HOME)
+        assert parse_finding(got[0][1]).id == finding.id
+    finally:
+        alerts.disconnect()
+        alerts.loop_stop()

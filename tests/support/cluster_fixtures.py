@@ -55,6 +55,7 @@ def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsClust
 def nats_env(settings: NatsSettings) -> dict[str, str]:
     """The variables that put a service on the cluster bus with these settings."""
     env = {"ANXIN_BUS": "nats", "ANXIN_NATS__SERVERS": json.dumps(settings.servers)}
+    env["ANXIN_NATS__FINDINGS_TO_MQTT"] = str(settings.findings_to_mqtt).lower()
     for key in ("partitions", "replicas", "ack_timeout_s", "lease_s", "state_bucket", "lease_bucket"):
         env[f"ANXIN_NATS__{key.upper()}"] = str(getattr(settings, key))
     return env

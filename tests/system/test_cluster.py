@@ -110,7 +110,7 @@ def test_kill_worker_and_node_mid_stream(
     nats_cluster: NatsCluster, fault_servers: FaultServers, tmp_path: Path
 ) -> None:
     t0 = time.monotonic()
-    nats = NatsSettings(servers=nats_cluster.urls, partitions=8, ack_timeout_s=2.0, lease_s=2.0)
+    nats = NatsSettings(servers=nats_cluster.urls, partitions=8, ack_timeout_s=2.0, lease_s=2.0, findings_to_mqtt=False)
     ingest = IngestProcess(
         fault_servers,
         tmp_path / "ingest",
