@@ -207,11 +207,14 @@ class StillnessModel(base.Base):
     # --- learning ------------------------------------------------------------------------------------------------
 
     def _keys(self, ctx: Context) -> tuple[tuple[str, str, str, int], ...]:
-        # The context, the same moment at any hour, and the home's whole quarter of the day.
+        # The context, the same moment at any hour, and the home's quarter of the day: its moments with something
+        # held (someone on a mat: silences of hours are ordinary) apart from those with nothing held (after a fridge
+        # door closes the resident is usually somewhere else within minutes). One family's long silences must not
+        # make the other's look ordinary.
         return (
             (ctx.sensor, ctx.value, ctx.held, ctx.slot),
             (ctx.sensor, ctx.value, ctx.held, -1),
-            ("", "", "", ctx.slot),
+            ("", "", "held" if ctx.held else "", ctx.slot),
         )
 
     def learn_one(self, ctx: Context, gap_s: float, w: float = 1.0) -> None:
@@ -233,8 +236,8 @@ class StillnessModel(base.Base):
 
     # --- reading -------------------------------------------------------------------------------------------------
 
-    def _prior(self, t: float, slot: int) -> float:
-        night = slot in (0, SLOTS - 1)
+    def _prior(self, t: float, slot: int, held: bool = False) -> float:
+        night = held or slot in (0, SLOTS - 1)  # someone on a mat may be still for hours at any time of day
         scale = self.prior_scale_night_s if night else self.prior_scale_day_s
         share = self.prior_share_night if night else self.prior_share_day
         return share * math.exp(-max(t - MIN_GAP_S, 0.0) / scale)
@@ -253,7 +256,7 @@ class StillnessModel(base.Base):
     def share(self, ctx: Context, t: float) -> float:
         """The probability that a moment of context `ctx` is followed by a silence longer than `t` seconds."""
         keys = self._keys(ctx)
-        p = self._prior(t, ctx.slot)
+        p = self._prior(t, ctx.slot, bool(ctx.held))
         for key in reversed(keys):
             p = self._share(key, t, p)
         return p
@@ -296,7 +299,7 @@ class StillnessModel(base.Base):
 
     def _prior_limit(self, ctx: Context) -> float:
         """Where the population prior alone puts the limit of `ctx` (closed form of its exponential)."""
-        night = ctx.slot in (0, SLOTS - 1)
+        night = bool(ctx.held) or ctx.slot in (0, SLOTS - 1)
         scale = self.prior_scale_night_s if night else self.prior_scale_day_s
         share = self.prior_share_night if night else self.prior_share_day
         rate = self.occurrences(ctx) * share
