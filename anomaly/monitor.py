@@ -282,6 +282,12 @@ class HomeMonitor:
         """Advance the clock to epoch `now`: run whatever checks are due and return their findings."""
         if now < self.next_check:
             return []
+        if self.replaying_at is not None and now - self.replaying_at < REPLAY_SETTLE:
+            # An agent is replaying its queue (or the demo its history): the home's own clock is its events', which
+            # roll its days over and are learned as they come. The wall clock must not jump its day ahead meanwhile
+            # (its past days would go unlearned) nor judge its past by the present (a door open last week).
+            self.next_check = self.replaying_at + REPLAY_SETTLE
+            return []
         out: list[Finding] = []
         if now >= self.day_end:
             self._rollover(now, out)
@@ -291,17 +297,12 @@ class HomeMonitor:
         night_exit.check(self, now, out, nxt)
         door_open.check(self, now, out, nxt)
         trends.check_restless(self, now, out)
-        replaying = self.replaying_at is not None and now - self.replaying_at < REPLAY_SETTLE
-        if self.replaying_at is not None and not replaying:
-            self.replaying_at = None
+        self.replaying_at = None  # (settled: see above)
         if self.where.presence is Presence.HOME and self.where.last_act is not None:
-            if self.replaying_at is not None and replaying:
-                nxt.append(self.replaying_at + REPLAY_SETTLE)
-            else:
-                sleep.check(self, now, nxt)
-                inactivity.check(self, now, out, nxt)
-                missed_morning.check(self, now, out, nxt)
-                wandering.check(self, now, out, nxt)
+            sleep.check(self, now, nxt)
+            inactivity.check(self, now, out, nxt)
+            missed_morning.check(self, now, out, nxt)
+            wandering.check(self, now, out, nxt)
         d = self.devices
         if now >= d.sensor_check:
             device.check_sensors(self, now, out)

@@ -65,7 +65,6 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
         and last is not None
         and st.ctx is not None
         and m.where.presence is Presence.HOME
-        and m.replaying_at is None
     ):
         # A silence that raised an alarm, and what follows until the resident is about again, is learned at a
         # low weight: one real fall must not teach the model that such stillness is normal.
