@@ -15,7 +15,9 @@ it are acknowledged without processing. A checkpoint is written with compare-and
 worker (paused past its lease) cannot overwrite a newer state: its write fails and it drops the partition.
 
 Per batch: process in order, publish the findings with `Nats-Msg-Id = finding.id` (a replay after a takeover is
-deduplicated by JetStream), await their acks, checkpoint the changed homes, then ack the events.
+deduplicated by JetStream) and await their acks. Every `worker_checkpoint_s` (or when the unacked events near the
+consumer's limit) checkpoint the changed homes, then ack the events: one KV write per home per interval instead of
+one per event, and a takeover replays at most that interval of the partition.
 The engine runs in event time here (a home is ticked at each event's time), so a home's findings are a pure function
 of its events and a reference run (`reference`) reproduces them; wall-clock ticks for silent homes are not built yet.
 """
@@ -30,8 +32,9 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -52,6 +55,7 @@ from contracts import ContractError, Finding, SensorEvent, dump, parse_event
 log = logging.getLogger(__name__)
 BATCH = 200
 ACK_WAIT_S = 30.0
+MAX_ACK_PENDING = BATCH * 5
 RETRY_MAX_S = 5.0
 _SEQ = struct.Struct(">Q")
 
@@ -81,6 +85,15 @@ def pack(seq: int, monitor: HomeMonitor) -> bytes:
 def unpack(blob: bytes) -> tuple[int, HomeMonitor]:
     """The checkpoint back from `pack`."""
     return _SEQ.unpack_from(blob)[0], thaw(blob[_SEQ.size :])
+
+
+@dataclass
+class Unsaved:
+    """A partition's events processed and their findings published, waiting for their homes' checkpoint and ack."""
+
+    msgs: list[Msg] = field(default_factory=list)
+    homes: set[str] = field(default_factory=set)
+    since: float = 0.0
 
 
 @dataclass
@@ -176,7 +189,7 @@ class Worker:
             filter_subject=partition_filter(p),
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ACK_WAIT_S,
-            max_ack_pending=BATCH * 5,
+            max_ack_pending=MAX_ACK_PENDING,
             num_replicas=self.nats.replicas,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE if floor else DeliverPolicy.ALL,
             opt_start_seq=floor + 1 if floor else None,
@@ -191,6 +204,7 @@ class Worker:
         sub = None
         delay = 0.2
         me = asyncio.current_task()
+        unsaved = Unsaved()
         while me is None or not me.cancelling():
             try:
                 if sub is None:
@@ -198,8 +212,9 @@ class Worker:
                 try:
                     msgs = await sub.fetch(BATCH, timeout=1.0)
                 except (NatsTimeout, TimeoutError):  # nothing new in a second (or cancelled: the loop checks)
+                    await self.flush(unsaved, due_only=True)
                     continue
-                await self.commit(msgs)
+                await self.commit(msgs, unsaved)
                 delay = 0.2
             except Stale:
                 self.counts["stale"] += 1
@@ -211,6 +226,10 @@ class Worker:
                 if me is not None and me.cancelling():
                     return
                 log.warning("partition %d: %s: %s; retrying in %.1fs", p, type(err).__name__, err, delay)
+                # The consumer is recreated at its ack floor: unacked events come again, so their homes' unsaved
+                # state is forgotten (else they would be skipped as processed).
+                self._forget(unsaved.homes)
+                unsaved = Unsaved()
                 sub = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
@@ -258,8 +277,8 @@ class Worker:
             self.homes.pop(home, None)
             self.engine.homes.pop(home, None)
 
-    async def commit(self, msgs: list[Msg]) -> None:
-        """Process a batch in order, publish its findings, checkpoint its homes, then acknowledge it."""
+    async def commit(self, msgs: list[Msg], unsaved: Unsaved) -> None:
+        """Process a batch in order and publish its findings; checkpoint and ack (with earlier batches) when due."""
         findings: list[Finding] = []
         dirty: set[str] = set()
         try:
@@ -274,10 +293,24 @@ class Worker:
         if me is not None and me.cancelling():  # dropped: the next owner processes these events again
             return
         await self._retry("publish findings", lambda: self._publish(findings))
-        await self._retry("checkpoint", lambda: self._checkpoint(dirty))
-        for msg in msgs:
-            await msg.ack()
         self.counts["findings"] += len(findings)
+        if not unsaved.msgs:
+            unsaved.since = time.monotonic()
+        unsaved.msgs.extend(msgs)
+        unsaved.homes |= dirty
+        await self.flush(unsaved, due_only=True)
+
+    async def flush(self, unsaved: Unsaved, *, due_only: bool) -> None:
+        """Checkpoint the homes of the unsaved events (compare-and-set), then ack the events."""
+        if not unsaved.msgs:
+            return
+        full = len(unsaved.msgs) >= MAX_ACK_PENDING * 4 // 5
+        if due_only and not full and time.monotonic() - unsaved.since < self.nats.worker_checkpoint_s:
+            return
+        await self._retry("checkpoint", lambda: self._checkpoint(unsaved.homes))
+        for msg in unsaved.msgs:
+            await msg.ack()
+        unsaved.msgs, unsaved.homes = [], set()
 
     async def _retry(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
         """Retry until it works: the batch is already applied in memory, so it must be persisted, not redone."""
@@ -361,7 +394,7 @@ class Worker:
                 await asyncio.wait({relay}, timeout=5)
             for p in list(self.owned):
                 await self.drop(p, release=True)
-            await nc.drain()
+            await nc.close()  # not drain: unacked events are redelivered anyway, and drain waits up to 30 s
 
 
 def run_worker(settings: AnomalySettings, stop: threading.Event) -> None:

@@ -85,6 +85,9 @@ class NatsSettings(Section):
     # How long a dead worker keeps its partitions: its lease expires this long after its last renewal.
     lease_s: float = Field(3.0, ge=1, le=300)
     max_age_days: float = Field(7.0, gt=0, le=3650)
+    # A worker checkpoints a home and acks its events at most this often (0: every batch); findings go out at once.
+    # Below the consumer's 30 s ack wait; a takeover replays at most this much of a partition.
+    worker_checkpoint_s: float = Field(5.0, ge=0, le=20)
     # Anomaly workers republish findings to MQTT for today's alerts service (anomaly/relay.py).
     findings_to_mqtt: bool = True
 

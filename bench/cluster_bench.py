@@ -34,23 +34,24 @@ def _nats_env(s: NatsSettings) -> dict[str, str]:
     }
 
 
-async def _js_count(s: NatsSettings) -> tuple[int, int]:
-    """Messages in the events stream, and events the anomaly consumers have yet to ack."""
+async def _js_count(s: NatsSettings) -> tuple[int, int, int]:
+    """Messages in the events stream, events the anomaly consumers have yet to ack, and consumers created."""
     import nats
 
     nc = await nats.connect(servers=s.servers)
     try:
         js = nc.jetstream(timeout=5)
         msgs = (await js.stream_info(s.events_stream)).state.messages
-        left = 0
+        left = created = 0
         for p in range(s.partitions):
             try:
                 info = await js.consumer_info(s.events_stream, f"anomaly-p{p}")
             except Exception:
                 left += 1  # not created yet
                 continue
+            created += 1
             left += info.num_pending + info.num_ack_pending
-        return msgs, left
+        return msgs, left, created
     finally:
         await nc.close()
 
@@ -107,9 +108,13 @@ def main(events: int = 40_000, homes: int = 1000) -> int:
         env.update({**_nats_env(s), "ANXIN_STATE_DIR": str(tmp / "worker"), "ANXIN_LOG_LEVEL": "WARNING"})
         t0 = time.monotonic()
         procs.append(subprocess.Popen([sys.executable, "-m", "anxin", "anomaly"], env=env))
-        while asyncio.run(_js_count(s))[1] > 0:
+        started = 0.0
+        while (count := asyncio.run(_js_count(s)))[1] > 0:
+            if not started and count[2] == s.partitions:
+                started = time.monotonic()  # every partition's consumer exists: the worker is consuming
             time.sleep(0.2)
         out["worker_drain_events_s_incl_start"] = events / (time.monotonic() - t0)
+        out["worker_drain_events_s_after_start"] = events / (time.monotonic() - (started or t0))
         out["kv_cas_writes_s_4kb"] = asyncio.run(_kv_rate(s))
         for k, v in out.items():
             print(f"{k}: {v:,.0f}")
