@@ -245,9 +245,16 @@ class Worker:
         except KeyNotFoundError:
             st = HomeState()
         else:
-            seq, monitor = unpack(entry.value or b"")
-            self.engine.homes[home] = monitor
-            st = HomeState(seq, entry.revision or 0)
+            try:
+                seq, monitor = unpack(entry.value or b"")
+            except Exception as err:  # an older engine's checkpoint (StaleCheckpoint) or a damaged one
+                # Start the home afresh but keep the revision, so our next write replaces it (compare-and-set).
+                log.warning("home %s: checkpoint unreadable (%s): starting it afresh", home, err)
+                self.engine.homes.pop(home, None)
+                st = HomeState(0, entry.revision or 0)
+            else:
+                self.engine.homes[home] = monitor
+                st = HomeState(seq, entry.revision or 0)
         self.homes[home] = st
         return st
 

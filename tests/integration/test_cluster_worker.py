@@ -171,3 +171,29 @@ def test_relay_republishes_findings_to_mqtt_once_acked(nats_cluster: NatsCluster
     finally:
         alerts.disconnect()
         alerts.loop_stop()
+
+
+def test_an_unreadable_checkpoint_starts_the_home_afresh_and_is_replaced(nats_cluster: NatsCluster) -> None:
+    """An older engine's (or a damaged) checkpoint must not stop the partition: the home starts afresh, CAS holds."""
+    settings = AnomalySettings(
+        bus="nats", nats=NatsSettings(servers=nats_cluster.urls, partitions=4, state_bucket="stale_state")
+    )
+
+    async def scenario() -> None:
+        worker = Worker(settings, "afresh")
+        nc = await worker.open()
+        try:
+            kv = worker._state
+            assert kv is not None
+            rev = await kv.put(f"h.{HOME}", b"\x00" * 8 + b"not a checkpoint")
+            st = await worker._home(HOME)
+            assert (st.seq, st.rev) == (0, rev)
+            step(worker.engine, _event(1))
+            st.seq = 1
+            await worker._checkpoint({HOME})
+            seq, _monitor = unpack((await kv.get(f"h.{HOME}")).value or b"")
+            assert seq == 1
+        finally:
+            await nc.close()
+
+    asyncio.run(scenario())
