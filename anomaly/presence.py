@@ -83,6 +83,12 @@ class Whereabouts:
             self.last_act = t
             self.last_room = room
 
+    def extend_run(self, since: float, t: float) -> None:
+        """A motion sensor reported movement from `since` until `t` (a PIR that reports intervals: a quarter of an
+        hour in the shower is one report): a run of activity alive at `since` goes on until `t`."""
+        if since - self.run_last <= RUN_GAP and t > self.run_last:
+            self.run_last = t
+
 
 def night_for_exit(m: HomeMonitor, t: float) -> bool:
     """Whether a door opening at `t` is in the resident's night (deep night, or asleep in the evening)."""

@@ -109,11 +109,15 @@ class Kit:
             return given
         return self.mat_roles.get(sensor) or ("bed" if "bed" in sensor.lower() else "")
 
-    def learn_mat(self, sensor: str, hold: float, night: bool) -> None:
-        """A mat released after `hold` s: hours at night make it a bed, most of an hour otherwise a seat."""
+    def learn_mat(self, sensor: str, hold: float, through_dawn: bool) -> None:
+        """A mat released after `hold` s: hours held through 05:00 make it a bed, most of an hour otherwise a seat.
+
+        Through the small hours, not merely "at night": an evening in the armchair runs past midnight (a real
+        recording's seat was held 20:21-02:06), a night in bed runs past dawn.
+        """
         if sensor in self.meta and self.meta[sensor].get("role"):
             return  # the installer said
-        if hold >= BED_HOLD and night:
+        if hold >= BED_HOLD and through_dawn:
             self.mat_roles[sensor] = "bed"
         elif hold >= SEAT_HOLD and self.mat_roles.get(sensor) != "bed":
             self.mat_roles[sensor] = "seat"

@@ -164,6 +164,8 @@ def check(m: HomeMonitor, now: float, nxt: list[float]) -> None:
         elif s.episode_start is not None:
             nxt.append(last + EPISODE_GAP)
         return
+    if m.mat_ok(now) and not w.in_bed:
+        return  # a home with a bed mat to believe: asleep is in bed (an evening in the armchair is not sleep)
     if not kit.is_sleepy(w.last_room) and kit.sees_bed and not deep_night(m, last):
         # With no bedroom sensor, sleep is stillness wherever the resident was last seen; in the core of the
         # night it is too (a bedroom PIR that missed them going to bed).

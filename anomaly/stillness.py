@@ -299,6 +299,8 @@ class StillnessModel(base.Base):
 
     def _prior_limit(self, ctx: Context) -> float:
         """Where the population prior alone puts the limit of `ctx` (closed form of its exponential)."""
+        if ctx.held and ctx.slot in (0, SLOTS - 1):
+            return self.ceiling_s  # someone on a mat at night, before a night of theirs is known: asleep, however long
         night = bool(ctx.held) or ctx.slot in (0, SLOTS - 1)
         scale = self.prior_scale_night_s if night else self.prior_scale_day_s
         share = self.prior_share_night if night else self.prior_share_day

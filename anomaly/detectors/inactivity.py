@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from anomaly.const import (
+    DAY,
     HOUR,
     MAX_HELD,
     MIN,
@@ -80,11 +81,13 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
             st.quiet_since = None
     s = kit.sensors[sensor]
     if kind == "motion":
-        if on and s.reports_clear:
-            kit.motion_on[sensor] = t  # a PIR that reports its clears: 1 means movement still going on
+        if on:
+            kit.motion_on[sensor] = t  # (for a PIR that reports its clears, 1 means movement still going on)
         elif not on:
             s.reports_clear = True
-            kit.motion_on.pop(sensor, None)
+            since = kit.motion_on.pop(sensor, None)
+            if since is not None:
+                m.where.extend_run(since, t)
     elif kind != "button" and not (kind == "door" and kit.is_front(sensor, room)):
         # (A button press is a moment, never a held state.)
         was = sensor in kit.held
@@ -97,7 +100,9 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
             s.held_since = t
         elif was and kind == "pressure":
             since = s.held_since
-            kit.learn_mat(sensor, t - since, not 6 * HOUR <= m.local_s(since) < 18 * HOUR)
+            d = m.dt(since)
+            to_five = (5 * HOUR - (d.hour * HOUR + d.minute * MIN + d.second)) % DAY
+            kit.learn_mat(sensor, t - since, t - since >= to_five)  # held through 05:00: slept on
     if room is not None:
         s.room = room.lower()
     if late:
@@ -125,7 +130,11 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
     if now < last + floor:
         nxt.append(last + floor)  # no limit is below the floor: nothing to work out yet (most checks end here)
         return
-    busy = [since for since in kit.motion_on.values() if now - since < MOTION_HELD_MAX]
+    busy = [
+        since
+        for sensor, since in kit.motion_on.items()
+        if now - since < MOTION_HELD_MAX and kit.sensors[sensor].reports_clear
+    ]
     if busy:
         # A motion sensor still reporting 1 is movement in progress (a PIR that reports intervals), not silence.
         nxt.append(min(busy) + MOTION_HELD_MAX)

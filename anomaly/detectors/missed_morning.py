@@ -10,6 +10,8 @@ from contracts import Finding, FindingKind, Severity
 if TYPE_CHECKING:
     from anomaly.monitor import HomeMonitor
 
+LONG_SLEEP = 9 * HOUR  # a long night: beyond the usual 7-8 h of older adults (Ohayon et al., Sleep 2004)
+
 
 def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> None:
     """Raise missed_morning at most once a day."""
@@ -28,6 +30,10 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
     margin = m.limits.missed_morning_margin_min
     due_nb = late + margin * MIN * m.scale.get(FindingKind.MISSED_MORNING, 1.0)
     due = m.day_start + (due_nb + NOON) % DAY
+    if s.sleep_onset is not None:
+        # Nobody has missed a morning after less than a long night's sleep: a late riser who went to bed at 03:00 is
+        # not late at noon, however few mornings are learned yet.
+        due = max(due, s.sleep_onset + LONG_SLEEP + margin * MIN)
     last = m.where.last_act
     assert last is not None
     if now >= due and now - last < HOUR:

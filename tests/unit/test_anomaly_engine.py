@@ -329,11 +329,15 @@ def test_mat_roles_come_from_the_kit_else_from_how_long_and_when_a_mat_is_held()
         night = DAY0 + timedelta(hours=23)
         h.pir(night - MIN, "bedroom")
         h.ev(night, "m", 1, "bedroom", "pressure")
-        h.ev(night + timedelta(hours=4), "m", 0, "bedroom", "pressure")  # held 4 h at night
-        h.pir(night + timedelta(hours=4, seconds=5), "bedroom")
+        h.ev(night + timedelta(hours=7), "m", 0, "bedroom", "pressure")  # held from 23:00 through dawn
+        h.pir(night + timedelta(hours=7, seconds=5), "bedroom")
         return h
 
     assert night_on_mat(None).m.summary()["mat_roles"] == {"m": "bed"}
+    armchair = Home()  # an evening in the armchair runs past midnight, not through dawn: a seat, not a bed
+    armchair.ev(DAY0 + timedelta(hours=20), "m", 1, "living", "pressure")
+    armchair.ev(DAY0 + timedelta(hours=26), "m", 0, "living", "pressure")
+    assert armchair.m.summary()["mat_roles"] == {"m": "seat"}
     seat = night_on_mat({"m": {"role": "seat"}}).m  # an armchair in the bedroom, as the installer says
     assert seat.summary()["mat_roles"] == {"m": "seat"} and not seat.kit.mat and not seat.where.in_bed
     short = Home()

@@ -1,0 +1,50 @@
+"""Mornings in homes that report intervals (a real recording's kit: bed and seat mats, a shower PIR, no room PIRs)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from anomaly.engine import HomeMonitor
+
+DAY0 = datetime(2025, 3, 3, tzinfo=UTC)
+
+
+class Home:
+    """A monitor fed by hand, ticked as the service would tick it."""
+
+    def __init__(self) -> None:
+        self.m = HomeMonitor("h-mornings001", UTC)
+        self.found: list[str] = []
+
+    def ev(self, at: datetime, sensor: str, value: int, room: str, kind: str) -> None:
+        t = at.timestamp()
+        while self.m.next_check <= t:
+            self.found += [f.kind for f in self.m.tick_at(self.m.next_check)]
+        self.found += [f.kind for f in self.m.observe_at(t, sensor, kind, value, room)]
+
+
+def _late_riser_day(h: Home, day: datetime, up_h: float) -> None:
+    """To bed at 03:00, up at `up_h`, a quarter of an hour in the shower, then the armchair till bedtime."""
+    up = day + timedelta(hours=up_h)
+    h.ev(up, "bed", 0, "bedroom", "pressure")
+    h.ev(up + timedelta(minutes=3), "shower", 1, "bathroom", "motion")
+    h.ev(up + timedelta(minutes=19), "shower", 0, "bathroom", "motion")  # one report for 16 minutes of showering
+    h.ev(up + timedelta(minutes=25), "fridge", 1, "kitchen", "contact")
+    h.ev(up + timedelta(minutes=26), "fridge", 0, "kitchen", "contact")
+    h.ev(up + timedelta(minutes=30), "seat", 1, "living", "pressure")
+    h.ev(day + timedelta(hours=19), "seat", 0, "living", "pressure")  # supper
+    h.ev(day + timedelta(hours=19, minutes=5), "fridge", 1, "kitchen", "contact")
+    h.ev(day + timedelta(hours=19, minutes=6), "fridge", 0, "kitchen", "contact")
+    h.ev(day + timedelta(hours=19, minutes=20), "seat", 1, "living", "pressure")
+    h.ev(day + timedelta(hours=26, minutes=50), "seat", 0, "living", "pressure")
+    h.ev(day + timedelta(hours=27), "bed", 1, "bedroom", "pressure")
+
+
+def test_a_late_riser_in_an_interval_kit_raises_no_missed_morning_and_is_learned_up() -> None:
+    h = Home()
+    h.ev(DAY0 + timedelta(hours=3), "bed", 1, "bedroom", "pressure")
+    for d, up_h in enumerate([12.3, 11.6, 12.5, 10.9, 12.1, 11.4, 12.4, 11.8, 12.2, 11.5]):
+        _late_riser_day(h, DAY0 + timedelta(days=d), up_h)
+    assert h.found == []  # a first night of 9 h on the mat, and ten late mornings: nothing to report
+    assert h.m.summary()["mat_roles"] == {"bed": "bed", "seat": "seat"}  # the armchair evening is no bed
+    assert h.m.summary()["usual_wake"] > "10:30"  # mornings learned through the shower's one long report
