@@ -8,7 +8,6 @@ detection for every home) and the failure is retried with backoff, logged and sh
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import threading
@@ -23,12 +22,12 @@ import paho.mqtt.client as mqtt
 from anomaly.config import AnomalySettings
 from anomaly.delivery import Health, PubAcks, Seen, digest
 from anomaly.engine import Engine
+from anomaly.finding_ids import with_epoch
 from anomaly.store import CheckpointStore, home_kits, home_timezones, write_summaries
 from anxin.mqtt import connect_and_wait, make_client
 from contracts import (
     ContractError,
     Finding,
-    SensorEvent,
     TopicKind,
     dump,
     findings_topic,
@@ -52,7 +51,6 @@ BATCH_S = 0.5  # the longest a processed message waits for its acknowledgement u
 CONFIRM_TIMEOUT_S = 2.0  # how long one commit waits for the broker to acknowledge our findings
 RETRY_MAX_S = 60.0  # backoff ceiling of checkpoint retries
 HEALTH_EVERY_S = 5.0
-FINDING_ID_MAX = 96  # contracts.Finding.id
 
 
 @dataclass(frozen=True)
@@ -62,18 +60,6 @@ class _Inbound:
     mid: int
     qos: int
     conn: int  # the connection it came on: packet ids mean nothing on another one
-
-
-def _epoch_id(finding: Finding, event: SensorEvent) -> Finding:
-    """A panic's id names the agent's queue epoch too: after a seq reset (a re-flashed card) a new press with an old
-    seq must not share its id with an old finding, which alerts would take for a duplicate and never page."""
-    if event.epoch is None or finding.id != f"{event.home}:panic:{event.agent}:{event.seq}":
-        return finding
-    fid = f"{event.home}:panic:{event.agent}:{event.epoch}:{event.seq}"
-    if len(fid) > FINDING_ID_MAX:
-        ref = hashlib.blake2b(f"{event.agent}:{event.epoch}:{event.seq}".encode(), digest_size=12).hexdigest()
-        fid = f"{event.home}:panic:{ref}"
-    return finding.model_copy(update={"id": fid})
 
 
 class AnomalyService:
@@ -238,7 +224,7 @@ class AnomalyService:
                 if event.home != home:
                     return []
                 self._dirty.add(home)
-                return [_epoch_id(f, event) for f in self.engine.observe(event, now)]
+                return [with_epoch(f, event) for f in self.engine.observe(event, now)]
             if kind is TopicKind.STATUS:
                 status = parse_status(payload)
                 self.engine.agent_status(home, now, status.state == "online")

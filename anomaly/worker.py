@@ -46,8 +46,8 @@ from nats.js.kv import KeyValue
 
 from anomaly.config import AnomalySettings
 from anomaly.engine import Engine, HomeMonitor
+from anomaly.finding_ids import with_epoch
 from anomaly.relay import FindingsRelay
-from anomaly.service import _epoch_id
 from anomaly.store import freeze, thaw
 from anxin.bus import MSG_ID, connect, ensure_bus, findings_subject, partition, partition_filter
 from contracts import ContractError, Finding, SensorEvent, dump, parse_event
@@ -69,7 +69,7 @@ def step(engine: Engine, event: SensorEvent) -> list[Finding]:
     monitor = engine.monitor(event.home)
     t = event.ts.timestamp()
     out = monitor.tick_at(t) if t >= monitor.next_check else []
-    return out + [_epoch_id(f, event) for f in engine.observe(event)]
+    return out + [with_epoch(f, event) for f in engine.observe(event)]
 
 
 def reference(engine: Engine, events: Iterable[SensorEvent]) -> list[Finding]:
