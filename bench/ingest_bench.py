@@ -144,10 +144,16 @@ def start_bench_broker(state: Path) -> tuple[ManagedProcess, int, dict[str, str]
 def ingest_env(
     mqtt_port: int, password: str, influx_url: str, state: Path, metrics_port: int, **ingest: Any
 ) -> dict[str, str]:
-    """Environment for `python -m anxin ingest` against the given servers."""
+    """Environment for `python -m anxin ingest` against the given servers, with a migrated SQL database in `state`."""
+    from anxin.db.engine import upgrade
+
+    db_url = f"sqlite:///{state / 'anxin.db'}"
+    state.mkdir(parents=True, exist_ok=True)
+    upgrade(db_url)  # ingest refuses to start on a database without Anxin's tables (it would reject every home)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANXIN_")}
     env.update(
         {
+            "ANXIN_DATABASE__URL": db_url,
             "ANXIN_MQTT__PORT": str(mqtt_port),
             "ANXIN_MQTT__USERNAME": "ingest",
             "ANXIN_MQTT__PASSWORD": password,

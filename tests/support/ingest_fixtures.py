@@ -73,8 +73,15 @@ class IngestProcess:
             f'[influx]\nurl = "{self.servers.influx.url}"\ndatabase = "{self.database}"\n'
             f'[ingest]\nbatch_interval_s = 0.05\nretention = "52w"\nspill_dir = "{self.state / "spill"}"\n' + self.toml
         )
+        # Fault tests are about the broker, InfluxDB and the spill, not the registry: every home is accepted (the
+        # database ingest_env migrates registers none), unless a test brings its own registered homes.
         env = ingest_env(
-            self.servers.port, self.servers.users["ingest"], self.servers.influx.url, self.state, self.metrics_port
+            self.servers.port,
+            self.servers.users["ingest"],
+            self.servers.influx.url,
+            self.state,
+            self.metrics_port,
+            check_homes="true" if "ANXIN_DATABASE__URL" in self.env_extra else "false",
         )
         del env["ANXIN_INFLUX__URL"]  # from the TOML file
         env.update({"ANXIN_CONFIG": str(config), "ANXIN_LOG_LEVEL": "INFO", **self.env_extra})
