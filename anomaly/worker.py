@@ -1,5 +1,8 @@
 """An anomaly worker of `bus = "nats"`: the same engine, fed from JetStream partitions it leases (docs/scale.md).
 
+Over 400 lines on purpose: lease, consume, checkpoint with compare-and-set and acknowledge are one ordering
+argument (what may be acked when), easier to check in one file than across several.
+
 Ownership: each partition `p` has one durable pull consumer `anomaly-p<p>` (filter `anxin.events.<p>.*`) and one
 lease key `p.<p>` in a KV bucket whose entries expire `lease_s` after their last write. A worker renews its leases
 every `lease_s / 3`, takes free partitions up to its fair share (partitions / live workers, each worker announcing

@@ -1,4 +1,8 @@
-"""`anxin bench ingest`: end-to-end ingest throughput against `mosquitto_sub` on the same broker, in one run."""
+"""`anxin bench ingest`: end-to-end ingest throughput against `mosquitto_sub` on the same broker, in one run.
+
+Over 400 lines: the baseline, the measured run and the servers they share are set up together so that both are
+measured on the same broker in the same run; its helpers (ingest_env, FastPublisher) are shared with the tests.
+"""
 
 from __future__ import annotations
 

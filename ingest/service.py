@@ -1,4 +1,8 @@
-"""The ingest service: MQTT QoS 1 in, InfluxDB out, acknowledged only once stored or durably spilled."""
+"""The ingest service: MQTT QoS 1 in, InfluxDB out, acknowledged only once stored or durably spilled.
+
+Over 400 lines: its one loop (receive, validate, write or spill, acknowledge) reads best in one place; what it calls
+lives in pipeline.py, writer.py, spill.py, deadletters.py, series.py and jetstream.py.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """`anxin sim load`: thousands of homes from a few processes, each home its own MQTT identity.
 
+Over 400 lines: the selector loop, the per-home connection state and the control messages share one hot path per
+worker process; split across files they would be one loop read in pieces.
+
 Each worker process drives its share of the homes' paho clients from one thread with paho's external-loop API
 (`selectors` on `client.socket()`, `loop_read`, `loop_write`, `loop_misc`): a thread per client does not scale to 10k
 homes on two cores. Every home connects with its own account (username = home id, client id `agent-{home}`), which the
