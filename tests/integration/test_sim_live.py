@@ -105,7 +105,10 @@ def test_live_run_plays_incidents_and_never_runs_ahead_of_the_clock(broker: Brok
     h2 = [e for e in events if e.home == homes[1].home]
     assert any(s.state == "offline" for s in statuses)
     seqs = [e.seq for e in h2]
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    # QoS 1 is at least once: an event in flight when the agent was killed may come again from its queue after the
+    # reconnect (ingest drops the repeat by home, agent, epoch and seq). Without the repeats, the order is the order.
+    first_seen = list(dict.fromkeys(seqs))
+    assert first_seen == sorted(first_seen) and len(seqs) - len(first_seen) <= 5, seqs
     off0 = started - timedelta(minutes=60)
     inside = [e for e in h2 if off0 + timedelta(seconds=2) < e.ts < off0 + timedelta(minutes=20) - timedelta(seconds=2)]
     (label,) = [lb for lb in runner.sims[homes[1].home].labels if lb.type == "agent_offline"]
