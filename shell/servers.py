@@ -23,11 +23,23 @@ class ServerError(RuntimeError):
     """A server could not be started; the message says which and where its log is."""
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on loopback that nothing listens on right now, and not one this process handed out before.
+
+    A port handed out is not bound until its server starts; meanwhile the kernel may offer it again (two servers
+    set up one after the other both got it, and the second to bind failed).
+    """
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no free TCP port on loopback that was not handed out already")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
