@@ -236,10 +236,14 @@ class StillnessModel(base.Base):
 
     # --- reading -------------------------------------------------------------------------------------------------
 
+    def _prior_params(self, slot: int, held: bool) -> tuple[float, float]:
+        """(share, scale) of the population prior: at night, or with someone on a mat at any hour, the night's."""
+        if held or slot in (0, SLOTS - 1):
+            return self.prior_share_night, self.prior_scale_night_s
+        return self.prior_share_day, self.prior_scale_day_s
+
     def _prior(self, t: float, slot: int, held: bool = False) -> float:
-        night = held or slot in (0, SLOTS - 1)  # someone on a mat may be still for hours at any time of day
-        scale = self.prior_scale_night_s if night else self.prior_scale_day_s
-        share = self.prior_share_night if night else self.prior_share_day
+        share, scale = self._prior_params(slot, held)
         return share * math.exp(-max(t - MIN_GAP_S, 0.0) / scale)
 
     def _share(self, key: tuple[str, str, str, int], t: float, parent: float) -> float:
@@ -301,9 +305,7 @@ class StillnessModel(base.Base):
         """Where the population prior alone puts the limit of `ctx` (closed form of its exponential)."""
         if ctx.held and ctx.slot in (0, SLOTS - 1):
             return self.ceiling_s  # someone on a mat at night, before a night of theirs is known: asleep, however long
-        night = bool(ctx.held) or ctx.slot in (0, SLOTS - 1)
-        scale = self.prior_scale_night_s if night else self.prior_scale_day_s
-        share = self.prior_share_night if night else self.prior_share_day
+        share, scale = self._prior_params(ctx.slot, bool(ctx.held))
         rate = self.occurrences(ctx) * share
         t = MIN_GAP_S + scale * math.log(rate / self.level) if rate > self.level else self.floor_s
         return min(max(t, self.floor_s), self.ceiling_s)
