@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from anomaly.engine import HomeMonitor, Options
 from anxin.settings import MqttSettings
 from contracts import SensorEvent
+from tests.support.processes import ChildProcess
 from tests.support.waiting import wait_for
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -75,8 +76,10 @@ def monitor(options: Options | None = None) -> HomeMonitor:
 
 
 @dataclass
-class AnomalyProcess:
+class AnomalyProcess(ChildProcess):
     """`python -m anxin anomaly` as deployed (settings from ANXIN_* variables), which tests may SIGSTOP and SIGKILL."""
+
+    log_name = "anomaly.log"
 
     mqtt: MqttSettings
     db_url: str
@@ -155,27 +158,6 @@ class AnomalyProcess:
         """Send a signal (SIGSTOP, SIGCONT, SIGKILL)."""
         assert self.proc is not None
         self.proc.send_signal(sig)
-
-    def kill(self) -> None:
-        """SIGKILL: no final checkpoint, no final acknowledgements."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        """SIGTERM and wait (SIGKILL if it hangs)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def log(self) -> str:
-        """Its log so far, for assertion messages."""
-        return (self.state / "anomaly.log").read_text(errors="replace")[-4000:]
 
 
 @contextmanager

@@ -7,7 +7,6 @@ import json
 import math
 import os
 import pickle
-import signal
 import subprocess
 import sys
 from collections import Counter, deque
@@ -21,6 +20,7 @@ import pytest
 from anxin.bus import MSG_ID
 from anxin.settings import NatsSettings
 from shell.natsd import NatsCluster
+from tests.support.processes import ChildProcess
 
 
 def state_tree(o: Any) -> Any:
@@ -62,8 +62,10 @@ def nats_env(settings: NatsSettings) -> dict[str, str]:
 
 
 @dataclass
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """`python -m anxin anomaly` with bus = "nats", as deployed."""
+
+    log_name = "worker.log"
 
     name: str
     state: Path
@@ -81,26 +83,6 @@ class WorkerProcess:
         log = open(self.state / "worker.log", "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen([sys.executable, "-m", "anxin", "anomaly"], env=env, stdout=log, stderr=log)
         return self
-
-    def kill(self) -> None:
-        """SIGKILL: no lease released, no final ack."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        """SIGTERM and wait."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def log(self) -> str:
-        """Its log so far."""
-        return (self.state / "worker.log").read_text(errors="replace")[-4000:]
 
 
 async def _stream_ids(settings: NatsSettings, stream: str) -> tuple[Counter[str], list[bytes]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from bench.ingest_bench import FastPublisher, ingest_env, start_bench_broker, tr
 from ingest.config import IngestOptions, IngestSettings
 from ingest.service import IngestService
 from shell.servers import Broker, InfluxD, ManagedProcess, free_port, port_open
+from tests.support.processes import ChildProcess
 from tests.support.waiting import wait_for
 
 
@@ -54,8 +54,10 @@ def fault_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultSer
 
 
 @dataclass
-class IngestProcess:
+class IngestProcess(ChildProcess):
     """`python -m anxin ingest` with a TOML config and environment variables, as deployed."""
+
+    log_name = "ingest.log"
 
     servers: FaultServers
     state: Path
@@ -103,26 +105,6 @@ class IngestProcess:
     def metric(self, name: str) -> float:
         """One sample, 0 when absent."""
         return self.metrics().get(name, 0.0)
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no final acknowledgements."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        """SIGTERM and wait."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def log(self) -> str:
-        """Its log so far, for assertion messages."""
-        return (self.state / "ingest.log").read_text(errors="replace")[-4000:]
 
     def assert_healthy(self) -> None:
         """Running, connected, InfluxDB taking writes, nothing left in the spill."""

@@ -1,8 +1,10 @@
-"""Looking at real processes and health endpoints from tests: children of a pid, alive or not, /healthz as JSON."""
+"""Real processes from tests: children of a pid, alive or not, /healthz as JSON, a service run as a child."""
 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -45,3 +47,32 @@ def get_health(url: str) -> tuple[int, dict[str, Any]]:
         return err.code, json.loads(err.read())
     except OSError:
         return 0, {}
+
+
+class ChildProcess:
+    """What every service fixture does with its process; subclasses start `proc` and name their log file."""
+
+    log_name = "service.log"
+    proc: subprocess.Popen[bytes] | None = None
+    state: Path
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no final checkpoint or acknowledgement, no lease released."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM and wait (SIGCONT first, in case a test stopped it; SIGKILL if it hangs)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        """Its log so far, for assertion messages."""
+        return (self.state / self.log_name).read_text(errors="replace")[-4000:]
