@@ -28,15 +28,28 @@ def replay_cmd(
         Path, typer.Argument(metavar="EVENTS.csv", help="CSV: ts,sensor,kind,value,room (naive local ISO times)")
     ],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write findings here (default: stdout)")] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            metavar="ISO-TIME",
+            help="Run the clock on to this time (naive local, like the CSV); default: stop at the last row",
+        ),
+    ] = None,
 ) -> None:
     """Replay one home's events through the live engine; one JSON object per finding."""
-    from anomaly.replay import read_sensor_meta, replay_file, write_jsonl
+    from anomaly.replay import parse_time, read_sensor_meta, replay_file, write_jsonl
 
     if not events.exists():
         typer.echo(f"anxin replay: {events} does not exist", err=True)
         raise typer.Exit(2)
     try:
-        res = replay_file(events, sensors=read_sensor_meta(events.parent))
+        stop = None if until is None else parse_time(until)
+    except ValueError:
+        typer.echo(f"anxin replay: --until {until!r} is not an ISO time (hint: 2025-03-06T23:59:59)", err=True)
+        raise typer.Exit(2) from None
+    try:
+        res = replay_file(events, sensors=read_sensor_meta(events.parent), until=stop)
     except ValueError as err:
         typer.echo(f"anxin replay: {events}: {err}", err=True)
         raise typer.Exit(2) from err

@@ -44,6 +44,12 @@ def _value(v: str) -> int | float | str:
             return v
 
 
+def parse_time(text: str) -> float:
+    """Epoch seconds of an ISO time as the events CSV writes it (naive means the replay's zone)."""
+    ts = datetime.fromisoformat(text)
+    return (ts if ts.tzinfo is not None else ts.replace(tzinfo=REPLAY_TZ)).timestamp()
+
+
 def read_rows(fh: TextIO) -> Iterator[Row]:
     """Rows of an events CSV (`ts,sensor,kind,value,room`, naive local ISO times) as epoch-second tuples."""
     reader = csv.reader(fh)
@@ -61,7 +67,7 @@ def read_rows(fh: TextIO) -> Iterator[Row]:
         if not rec:
             continue
         ts = fromiso(rec[i_ts])
-        t = (ts if ts.tzinfo is not None else ts.replace(tzinfo=REPLAY_TZ)).timestamp()
+        t = (ts if ts.tzinfo is not None else ts.replace(tzinfo=REPLAY_TZ)).timestamp()  # parse_time, inlined: hot
         room = rec[i_r] if i_r >= 0 and i_r < len(rec) and rec[i_r] else None
         yield t, rec[i_s], rec[i_k], _value(rec[i_v]), room
 
@@ -120,8 +126,10 @@ def replay(
         out.extend(m.observe_at(*row))
     start = rows[0][0] if rows else 0.0
     end = rows[-1][0] if rows else 0.0
-    # The clock runs on after the last event (to the next midnight by default): stillness at the end is a signal.
-    stop = (math.floor(end / 86400.0) + 1) * 86400.0 if until is None else until
+    # A recording ends at its last row: what followed was not recorded, so by default the clock stops there (a
+    # recording cut mid-morning is not a resident who stopped moving). `until` runs it on, when the caller knows the
+    # home was watched longer (a simulation to midnight, a lie labelled past the last row).
+    stop = end if until is None else max(until, end)
     while m.next_check <= stop:
         out.extend(m.tick_at(m.next_check))
     return ReplayResult(out, len(rows), start, end, m)

@@ -60,8 +60,9 @@ def score_home(home_dir: Path, tuning: Tuning | None = None) -> HomeScore:
     with open(home_dir / "events.csv", newline="") as fh:
         rows = list(read_rows(fh))
     last = rows[-1][0] if rows else 0.0
-    # The clock runs to the next midnight after the data, or to the last label's end if later.
-    until = max([(math.floor(last / 86400.0) + 1) * 86400.0] + [lab.end for lab in labels])
+    # The clock stops at the last row, as `anxin replay` does, or runs to the last label's end if later (a lie
+    # labelled past the end of the data was watched that long).
+    until = max([last] + [lab.end for lab in labels])
     sensors = read_sensor_meta(home_dir)
     home = home_dir.name if HOME_ID.match(home_dir.name) else REPLAY_HOME
     res = replay(rows, home, tuning=tuning, until=until, sensors=sensors)

@@ -6,7 +6,7 @@ import io
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from anomaly.estimators import Cusum, GapQuantiles
@@ -44,7 +44,8 @@ def test_any_home_replays_unknown_rooms_no_mats_pirs_with_or_without_hold() -> N
         rows = _quiet_home(3, hold, ("Salon", "cuisine", "wc_1"))
         # The resident collapses in the afternoon of the last day: nothing more after 15:00.
         rows = [r for r in rows if not (r[0].day == 5 and r[0].hour >= 15)]
-        res = replay(list(read_rows(io.StringIO(_csv(rows)))))
+        # The home was watched to midnight: the clock runs on past the last row (by default it stops there).
+        res = replay(list(read_rows(io.StringIO(_csv(rows)))), until=datetime(2025, 3, 6, tzinfo=UTC).timestamp())
         crit = [
             f
             for f in res.findings
@@ -54,6 +55,17 @@ def test_any_home_replays_unknown_rooms_no_mats_pirs_with_or_without_hold() -> N
         first = crit[0]
         assert first.since.replace(tzinfo=None) < datetime(2025, 3, 5, 15)
         assert first.ts.replace(tzinfo=None) - first.since.replace(tzinfo=None) <= timedelta(hours=3)
+
+
+def test_a_recording_cut_mid_morning_is_not_a_resident_who_stopped_moving() -> None:
+    rows = _quiet_home(3, True, ("living", "kitchen"))
+    rows = [r for r in rows if not (r[0].day == 5 and r[0].hour >= 10)]  # the recorder was switched off at 10:00
+    events = list(read_rows(io.StringIO(_csv(rows))))
+    last = events[-1][0]
+    assert not [f for f in replay(events).findings if f.ts.timestamp() > last]
+    # Told the home was watched to midnight, the same silence is a finding.
+    later = replay(events, until=datetime(2025, 3, 6, tzinfo=UTC).timestamp()).findings
+    assert [f for f in later if f.kind == "long_inactivity" and f.ts.timestamp() > last]
 
 
 def test_replay_cli_writes_one_naive_json_object_per_finding(tmp_path: Path) -> None:
