@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, model_validator
 
 from alerts import retry
-from anxin.settings import DatabaseSettings, MqttSettings, Section, ServiceSettings
+from anxin.settings import DatabaseSettings, MqttSettings, NatsSettings, Section, ServiceSettings
 
 DEFAULT_TWILIO_API = "https://api.twilio.com"
 
@@ -60,6 +62,9 @@ class AlertsOptions(Section):
     rate_window_s: float = Field(retry.RATE_WINDOW_S, gt=0, le=3600)
     send_lease_s: float = Field(retry.SEND_LEASE_S, ge=5, le=3600)
     sweep_every_s: float = Field(1.0, gt=0, le=60)
+    # bus = "nats": how long a finding handed to a replica may stay unacknowledged before JetStream gives it to
+    # another (a replica killed mid-batch). A finding is recorded in milliseconds; the SMS goes out after the ack.
+    jetstream_ack_wait_s: float = Field(15.0, ge=1, le=300)
 
     def base_url(self) -> str:
         """Where the alerts HTTP server is reached from outside."""
@@ -74,3 +79,6 @@ class AlertsSettings(ServiceSettings):
     mqtt: MqttSettings = MqttSettings()
     database: DatabaseSettings = DatabaseSettings()
     alerts: AlertsOptions = AlertsOptions()
+    # "mqtt": the embedded default; "nats": findings from JetStream (alerts/jetstream.py, docs/scale.md).
+    bus: Literal["mqtt", "nats"] = "mqtt"
+    nats: NatsSettings = NatsSettings()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from alerts import escalation
@@ -53,6 +53,16 @@ def dedupe(finding_id: str, unresolved: ExistingAlert | None, seen_finding_ids: 
 
 
 # The SQL of this stage: what dedupe reads, and the join it writes.
+
+
+def lock_home(session: Session, home_id: str) -> None:
+    """Decide a home's findings one at a time across replicas (PostgreSQL: a transaction lock; SQLite has one writer).
+
+    Without it two replicas given two findings of one home and kind at once both find no active alert and both open
+    one. An advisory lock, not a row lock: nothing else takes it, so it cannot deadlock with the console or the ladder.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"anxin.alerts.home:{home_id}"})
 
 
 def recorded(session: Session, finding_ids: Collection[str]) -> set[str]:

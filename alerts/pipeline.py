@@ -43,6 +43,7 @@ def record_finding(
     links: LinkMaker | None = None,
 ) -> Outcome:
     """Apply one finding (dedupe, silence and inhibit, route, page step 1) in one committed transaction."""
+    dedupe.lock_home(session, finding.home)  # several replicas: a home's findings are decided one at a time
     home = session.get(Home, finding.home)
     if home is None:
         session.rollback()

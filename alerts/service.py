@@ -1,5 +1,7 @@
 """The alerts service: findings from MQTT through the pipeline (alerts/pipeline.py) to SMS, on one worker thread.
 
+With bus = "nats" the findings come from JetStream instead (alerts/jetstream.py) and MQTT only carries feedback out.
+
 The paho network thread only queues messages; the worker records each finding, acknowledges it to the broker once
 its transaction is committed, sends the SMS it queued, and sweeps the clock (ladder, outbox, feedback to anomaly).
 """
@@ -14,6 +16,7 @@ import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,6 +71,7 @@ class _Inbound:
     payload: bytes
     mid: int
     qos: int
+    ack: Callable[[], None] | None = None  # bus = "nats": acks to JetStream (alerts/jetstream.py)
 
 
 def read_finding(topic: str, payload: bytes) -> tuple[Finding | None, str, str]:
@@ -137,6 +141,10 @@ class _Worker:
             if time.monotonic() - self._last_sweep >= every:
                 self._sweep()
 
+    def enqueue(self, topic: str, payload: bytes, ack: Callable[[], None]) -> None:
+        """A finding from JetStream, acked through `ack` once its transaction committed."""
+        self.inbox.put(_Inbound(topic, payload, 0, 1, ack))
+
     def wake(self) -> None:
         """Sweep soon: the web app queued SMS (a reply's "X took it") that should not wait for the next tick."""
         self.inbox.put(_WAKE)
@@ -172,12 +180,12 @@ class _Worker:
         self.stats.incr("received")
         finding = self._parse(item)
         if finding is None:
-            self.client.ack(item.mid, item.qos)  # poison is counted and logged, never redelivered forever
+            self._ack(item)  # poison is counted and logged, never redelivered forever
             return
         outcome = self._record(finding)
         if outcome is None:  # stopping while the database was unavailable: the broker redelivers it
             return
-        self.client.ack(item.mid, item.qos)
+        self._ack(item)
         self.stats.last_finding_at = time.monotonic()
         self.stats.incr(outcome.action)
         if outcome.action == "unknown_home":
@@ -195,6 +203,12 @@ class _Worker:
             status = self._deliver(oid)
             if status is not None:
                 self.stats.incr(f"sms_{status}")
+
+    def _ack(self, item: _Inbound) -> None:
+        if item.ack is not None:
+            item.ack()
+        else:
+            self.client.ack(item.mid, item.qos)
 
     def _parse(self, item: _Inbound) -> Finding | None:
         finding, reason, detail = read_finding(item.topic, item.payload)
@@ -280,7 +294,12 @@ def run_service(
     notifier = notifier if notifier is not None else make_notifier(opts.twilio, callback)
     engine = make_engine(settings.database.url)
     sessions = session_factory(engine)
-    client = make_client(settings.mqtt, opts.client_id, manual_ack=True)
+    on_nats = settings.bus == "nats"
+    if on_nats:  # nats-py is the `cluster` extra: imported only with bus = "nats"
+        from alerts import jetstream
+    # On JetStream, MQTT only carries feedback out: a session of this process's own (replicas must not share one).
+    client_id = jetstream.mqtt_client_id(opts.client_id) if on_nats else opts.client_id
+    client = make_client(settings.mqtt, client_id, manual_ack=True)
     links = link_maker(settings)
     worker = _Worker(settings, client, sessions, notifier, stats, stop, links)
     web = None
@@ -296,7 +315,8 @@ def run_service(
             return
         stats.connected.set()
         # Subscribing again on each connect is harmless with a resumed session and needed on a fresh one.
-        c.subscribe(FINDINGS_FILTER, qos=1)
+        if not on_nats:
+            c.subscribe(FINDINGS_FILTER, qos=1)
 
     def on_subscribe(c: mqtt.Client, userdata: Any, mid: int, reasons: list[Any], props: Any) -> None:
         failed = [r for r in reasons if r.is_failure]
@@ -322,11 +342,18 @@ def run_service(
     worker.thread.start()
     if web is not None:
         web.start()
+    consumer = None
     try:
-        connect_and_wait(client, settings.mqtt, clean_start=False, session_expiry_s=settings.alerts.session_expiry_s)
+        if on_nats:
+            connect_and_wait(client, settings.mqtt)
+            consumer = jetstream.JetStreamFindings(settings, worker.enqueue, stats.ready, client_id).start()
+        else:
+            connect_and_wait(client, settings.mqtt, clean_start=False, session_expiry_s=opts.session_expiry_s)
         stop.wait()
     finally:
         stop.set()
+        if consumer is not None:
+            consumer.stop()
         if web is not None:
             web.stop()
         client.disconnect()

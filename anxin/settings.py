@@ -32,6 +32,7 @@ KNOWN_SECTIONS = frozenset(
         "sim",
         "bus",
         "nats",
+        "shards",
     }
 )
 

@@ -98,12 +98,18 @@ def demo(
     config: ConfigOpt = None,
     homes: Annotated[int, typer.Option(help="How many simulated homes")] = 10,
     console_port: Annotated[int, typer.Option(help="Console port (a free one if taken; 0: any free port)")] = 8080,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster", help="The distributed topology: 3 NATS nodes, 2 Mosquitto shards, PostgreSQL (docs/scale.md)"
+        ),
+    ] = False,
 ) -> None:
     """Run everything on this machine: Mosquitto, InfluxDB, every service and simulated homes."""
     use_config(config)
     from shell.demo import run_demo
 
-    raise typer.Exit(run_demo(homes=homes, console_port=console_port))
+    raise typer.Exit(run_demo(homes=homes, console_port=console_port, cluster=cluster))
 
 
 @app.command(

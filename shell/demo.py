@@ -49,8 +49,10 @@ def _config_text(state: Path, mqtt_port: int, influx_url: str, console_port: int
     )
 
 
-def run_demo(homes: int, console_port: int) -> int:
-    """Start servers, register homes, run every service and the simulator until a signal; returns an exit code."""
+def run_demo(homes: int, console_port: int, cluster: bool = False) -> int:
+    """Start servers, register homes, run every service and the simulator until a signal; returns an exit code.
+
+    `cluster`: the distributed topology (shell/demo_cluster.py) instead of the embedded default."""
     base = settings_or_exit(ServiceSettings)
     setup_logging(base.log_level)
     state = base.state_dir.resolve()
@@ -69,6 +71,10 @@ def run_demo(homes: int, console_port: int) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, stop.set)
     try:
+        if cluster:
+            from shell.demo_cluster import run_cluster
+
+            return run_cluster(state, homes, console_port, stop)
         return _run_locked(state, homes, console_port, stop)
     finally:
         os.close(lock)
@@ -168,9 +174,9 @@ def _supervise(children: list[ManagedProcess], stop: _Stop) -> None:
 
 def _stop_children(services: list[ManagedProcess], servers: list[ManagedProcess]) -> None:
     """The simulator first (nothing left half-sent), then the services together, then the broker and InfluxDB."""
-    sim = [c for c in services if c.name == "sim"]
+    sim = [c for c in services if c.name.startswith("sim")]  # the cluster demo runs one per shard
     stop_all(sim, timeout=15)
-    stop_all([c for c in services if c.name != "sim"], timeout=15)
+    stop_all([c for c in services if c not in sim], timeout=15)
     stop_all(servers, timeout=15)
 
 
@@ -200,8 +206,10 @@ def _demo_operator(db_url: str, state: Path) -> Path:
     return path
 
 
-def _prime_sessions(port: int, users: dict[str, str]) -> None:
-    """Open each consumer's persistent session first, so nothing the simulator sends early is lost."""
+def _prime_sessions(port: int, users: dict[str, str], *, alerts: bool = True, ingest_id: str | None = None) -> None:
+    """Open each consumer's persistent session first, so nothing the simulator sends early is lost.
+
+    `ingest_id` names the cluster demo's ingest of a shard, whose anomaly workers read JetStream, not MQTT."""
     from pydantic import SecretStr
 
     from anomaly.config import AnomalySettings
@@ -211,11 +219,12 @@ def _prime_sessions(port: int, users: dict[str, str]) -> None:
 
     homes = [home_filter(k) for k in (TopicKind.EVENTS, TopicKind.STATUS, TopicKind.HEARTBEAT)]
     ingest, anomaly = IngestSettings().ingest, AnomalySettings().anomaly
-    for user, client_id, filters, expiry in (
-        ("ingest", ingest.client_id, homes, ingest.session_expiry_s),
-        ("anomaly", anomaly.client_id, list(ANOMALY_TOPICS), anomaly.session_expiry_s),
-        ("alerts", "anxin-alerts", [FINDINGS_FILTER], 86_400),
-    ):
+    consumers = [("ingest", ingest_id or ingest.client_id, homes, ingest.session_expiry_s)]
+    if ingest_id is None:
+        consumers.append(("anomaly", anomaly.client_id, list(ANOMALY_TOPICS), anomaly.session_expiry_s))
+    if alerts:
+        consumers.append(("alerts", "anxin-alerts", [FINDINGS_FILTER], 86_400))
+    for user, client_id, filters, expiry in consumers:
         settings = MqttSettings(port=port, username=user, password=SecretStr(users[user]))
         ensure_session(settings, client_id, filters, expiry)
 

@@ -56,6 +56,8 @@ class Home(Base):
     # registry (0006_registry): when and by whom the installer bundle (with the broker password) was downloaded.
     bundle_issued_at: Mapped[datetime | None]
     bundle_issued_by: Mapped[str | None] = mapped_column(String(160))
+    # shards (0008_home_shard): the Mosquitto shard the home was given at registration; None is the first shard.
+    shard: Mapped[str | None] = mapped_column(String(32))
     assignments: Mapped[list[Assignment]] = relationship(back_populates="home", order_by="Assignment.priority")
 
 
