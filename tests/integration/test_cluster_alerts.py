@@ -1,0 +1,216 @@
+"""alerts on JetStream (bus = "nats"): two replicas on one PostgreSQL, one killed mid-stream, every page sent once.
+
+Real servers only: a 3-node JetStream cluster, PostgreSQL, Mosquitto (feedback still goes out on MQTT) and the Twilio
+stand-in the real twilio client posts to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from alerts.jetstream import DURABLE, as_topic, subject_home
+from alerts.notifier import LocalOutboxNotifier
+from alerts.pipeline import process_finding
+from anxin.bus import MSG_ID, findings_subject
+from anxin.db.engine import make_engine, session_factory
+from anxin.db.models import Alert, AlertFinding, SmsOutbox
+from anxin.settings import NatsSettings
+from contracts import Finding, Severity, dump
+from contracts.topics import findings_topic
+from shell.natsd import NatsCluster
+from shell.servers import Broker
+from shell.twilio_standin import TwilioStandin
+from tests.support.alerts_fixtures import PostgresServer, postgres
+from tests.support.alerts_process import AlertsProcess, seed_homes
+from tests.support.cluster_fixtures import nats_cluster
+from tests.support.waiting import wait_for
+
+__all__ = ["nats_cluster", "postgres"]  # fixtures used by name
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def _finding(home: str, kind: str, severity: Severity, fid: str | None = None) -> Finding:
+    now = datetime.now(UTC)
+    return Finding(
+        id=fid or f"f-{secrets.token_hex(8)}",
+        home=home,
+        kind=kind,
+        severity=severity,
+        ts=now,
+        since=now - timedelta(minutes=2),
+        detector="test",
+        evidence={"n": 1},
+    )
+
+
+def test_findings_subjects_map_to_their_home() -> None:
+    assert subject_home(findings_subject("h-abc123")) == "h-abc123"
+    assert as_topic("anxin.findings.h-abc123") == findings_topic("h-abc123")
+    # Anything else is not a finding of a home: read_finding rejects the empty topic (counted, acked, dropped).
+    for bad in ("anxin.findings.", "anxin.findings.h-1.x", "anxin.events.3.h-1", "other"):
+        assert as_topic(bad) == ""
+
+
+def test_two_replicas_deciding_one_home_at_once_open_one_alert(postgres: PostgresServer) -> None:
+    # The race of several replicas: the same finding twice (a relay repeat), and two different findings of one home
+    # and kind, each pair decided at the same moment by two threads on PostgreSQL. Without the per-home lock both
+    # of a pair see no active alert and both open one (two pages).
+    url = postgres.create_database()
+    homes = list(seed_homes(url, 24))
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    notifier = LocalOutboxNotifier()
+    pairs = []
+    for i, home in enumerate(homes):
+        a = _finding(home, "panic", Severity.CRITICAL)
+        b = a if i % 2 else _finding(home, "panic", Severity.CRITICAL)
+        pairs.append((a, b))
+
+    def decide(f: Finding, barrier: threading.Barrier, out: list[str]) -> None:
+        barrier.wait()
+        with sessions() as s:
+            out.append(process_finding(s, f, datetime.now(UTC), notifier).action)
+
+    actions: list[str] = []
+    for a, b in pairs:
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=decide, args=(f, barrier, actions)) for f in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    with sessions() as s:
+        alerts = Counter(s.scalars(select(Alert.home_id)))
+        pages = Counter(s.scalars(select(Alert.home_id).join(SmsOutbox, SmsOutbox.alert_id == Alert.id)))
+        counts = {h: c for h, c in s.execute(select(Alert.home_id, Alert.count))}
+    engine.dispose()
+    assert alerts == Counter(homes), alerts
+    assert pages == Counter(homes), pages
+    for i, home in enumerate(homes):
+        assert counts[home] == (1 if i % 2 else 2), (home, counts[home])
+    assert Counter(actions) == {"opened": 24, "duplicate": 12, "joined": 12}
+
+
+async def _publish(nats: NatsSettings, msgs: list[tuple[Finding, str]]) -> None:
+    import nats as nats_py
+
+    from anxin.bus import ensure_bus
+
+    nc = await nats_py.connect(servers=nats.servers)
+    try:
+        js = nc.jetstream(timeout=10)
+        await ensure_bus(js, nats)
+        for i in range(0, len(msgs), 50):
+            chunk = msgs[i : i + 50]
+            await asyncio.gather(
+                *(js.publish(findings_subject(f.home), dump(f), headers={MSG_ID: mid}) for f, mid in chunk)
+            )
+    finally:
+        await nc.close()
+
+
+async def _consumer_state(nats: NatsSettings) -> tuple[int, int, int]:
+    import nats as nats_py
+
+    nc = await nats_py.connect(servers=nats.servers)
+    try:
+        info = await nc.jetstream(timeout=5).consumer_info(nats.findings_stream, DURABLE)
+        return info.num_pending or 0, info.num_ack_pending or 0, info.delivered.stream_seq or 0
+    finally:
+        await nc.close()
+
+
+def consumer_state(nats: NatsSettings) -> tuple[int, int, int]:
+    """(not yet delivered, delivered and not acked, last stream sequence delivered) of the alerts consumer."""
+    try:
+        return asyncio.run(_consumer_state(nats))
+    except Exception as err:  # a leader election: ask again
+        print(f"consumer info: {type(err).__name__}: {err}")
+        return -1, -1, -1
+
+
+def test_two_replicas_one_killed_page_every_finding_once(
+    nats_cluster: NatsCluster, postgres: PostgresServer, broker: Broker, tmp_path: Path
+) -> None:
+    url = postgres.create_database()
+    phones = seed_homes(url, 150)
+    homes = list(phones)
+    nats = NatsSettings(servers=nats_cluster.urls, findings_to_mqtt=False)
+    # 50 critical and 50 warning homes must page their volunteer once; 50 info homes never page. Ten homes get a
+    # second, different finding of the same kind (joins its alert, no second page); 40 findings are published again
+    # under another Nats-Msg-Id, as a relay repeating itself would (stored twice, recorded once).
+    severity = {h: (Severity.CRITICAL, Severity.WARNING, Severity.INFO)[i % 3] for i, h in enumerate(homes)}
+    kind = {Severity.CRITICAL: "panic", Severity.WARNING: "door_left_open", Severity.INFO: "low_battery"}
+    findings = [_finding(h, kind[severity[h]], severity[h]) for h in homes]
+    findings += [_finding(h, kind[severity[h]], severity[h]) for h in homes[:10]]
+    msgs = [(f, f.id) for f in findings]
+    msgs += [(f, f"{f.id}:relay") for f in findings[::4]]
+    must_page = {phones[h] for h in homes if severity[h] is not Severity.INFO}
+
+    standin = TwilioStandin.start()
+    mqtt = broker.settings("alerts")
+    replicas = [AlertsProcess(f"alerts-{c}", tmp_path / c, nats, mqtt, url, standin) for c in "ab"]
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+
+    def recorded() -> int:
+        with sessions() as s:
+            return s.scalar(select(func.count()).select_from(AlertFinding)) or 0
+
+    try:
+        for r in replicas:
+            r.start()
+        for r in replicas:
+            r.wait_ready()
+        t0 = time.monotonic()
+        asyncio.run(_publish(nats, msgs))
+        # Kill one replica once a third is recorded: it dies holding a batch it has not acked (or half sent).
+        wait_for(lambda: recorded() >= len(findings) // 3, timeout=30, interval=0.05, what="a third recorded")
+        replicas[0].kill()
+        at_kill = recorded()
+
+        def drained() -> bool:
+            pending, ack_pending, _ = consumer_state(nats)
+            with sessions() as s:
+                unsent = s.scalar(
+                    select(func.count()).select_from(SmsOutbox).where(SmsOutbox.status.in_(("pending", "sending")))
+                )
+            return recorded() == len(findings) and pending == 0 and ack_pending == 0 and unsent == 0
+
+        wait_for(drained, timeout=45, interval=0.2, what="the survivor drains every finding and sends every page")
+        took = time.monotonic() - t0
+        print(f"{len(msgs)} messages, {len(findings)} findings; killed at {at_kill}; drained in {took:.1f}s")
+
+        with sessions() as s:
+            ids = list(s.scalars(select(AlertFinding.finding_id)))
+            alerts = Counter(s.scalars(select(Alert.home_id)))
+            sent = Counter(
+                s.scalars(
+                    select(SmsOutbox.to_number).where(SmsOutbox.status == "sent", SmsOutbox.alert_id.is_not(None))
+                )
+            )
+        # Every finding recorded exactly once (the ids are unique in the table: compare as a list), one alert a home.
+        assert sorted(ids) == sorted(f.id for f in findings)
+        assert alerts == Counter(homes)
+        # Every page went out once, as the stand-in saw it and as the outbox recorded it; info never paged.
+        by_number = Counter(r.to for r in standin.accepted)
+        assert set(by_number) == must_page, set(by_number) ^ must_page
+        assert all(n == 1 for n in by_number.values()), {k: v for k, v in by_number.items() if v != 1}
+        assert sent == by_number
+        # Both replicas worked, and the survivor took over the killed one's share.
+        assert "finding" in replicas[0].log() and "finding" in replicas[1].log()
+        assert replicas[1].proc is not None and replicas[1].proc.poll() is None, replicas[1].log()
+    finally:
+        for r in replicas:
+            r.stop()
+        standin.stop()
+        engine.dispose()
