@@ -2,9 +2,8 @@
 
 3 nats-server nodes (JetStream R3), 2 Mosquitto shards with the simulated homes split between them (each home's
 shard recorded on its row, anxin/shards.py), one ingest per shard bridging to JetStream, 2 anomaly workers sharing
-the partitions, alerts and the console on PostgreSQL, InfluxDB. Findings reach alerts through the workers' relay to
-the first shard's Mosquitto (alerts on JetStream is not built yet: docs/scale.md). `anxin demo` without --cluster
-is untouched by this module.
+the partitions, alerts (findings from JetStream, alerts/jetstream.py) and the console on PostgreSQL, InfluxDB; the
+workers' relay of findings to MQTT is off. `anxin demo` without --cluster is untouched by this module.
 
 JetStream's store is started empty on every run: the demo's node ports change from run to run, and a home's learned
 state lives in the cluster (KV), so each run learns afresh from the replayed days.
@@ -70,7 +69,7 @@ def _config_text(state: Path, shard: Shard, shards: list[Shard], urls: dict[str,
     return (
         "# written by `anxin demo --cluster`; pass it to any anxin command with -c to reach this shard's broker\n"
         f'state_dir = "{state}"\nbus = "nats"\n\n[nats]\nservers = [{servers}]\npartitions = {PARTITIONS}\n'
-        f"replicas = 3\nlease_s = 3.0\n\n[mqtt]\nport = {shard.port}\n\n"
+        f"replicas = 3\nlease_s = 3.0\nfindings_to_mqtt = false\n\n[mqtt]\nport = {shard.port}\n\n"
         f'[influx]\nurl = "{urls["influx"]}"\n\n[database]\nurl = "{urls["db"]}"\n\n'
         f"[console]\nport = {ports['console']}\n\n[alerts]\nhttp_port = {ports['alerts']}\n\n"
         f'[ingest]\nmetrics_port = 0\nclient_id = "anxin-ingest-{shard.name}"\n\n'
@@ -136,9 +135,9 @@ def run_cluster(state: Path, homes: int, console_port: int, stop: _Stop) -> int:
         urls = {"nats": ",".join(nats.urls), "influx": influx.url, "db": db_url}
         configs = _configs(state, shards, urls, ports)
         phones = _start_phones(state, configs[shards[0].name], ports["alerts"])
-        for i, shard in enumerate(shards):
+        for shard in shards:
             users = Credentials.load(files(shards, shard, state)[0]).users
-            _prime_sessions(shard.port, users, alerts=i == 0, ingest_id=f"anxin-ingest-{shard.name}")
+            _prime_sessions(shard.port, users, alerts=False, ingest_id=f"anxin-ingest-{shard.name}")
         for name, config, args in _services(configs, logs):
             if stop:
                 break
