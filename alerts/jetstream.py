@@ -153,7 +153,11 @@ class JetStreamFindings:
 
     async def _consume(self, nc: Client) -> None:
         js = nc.jetstream(timeout=self.nats.ack_timeout_s)
-        await ensure_bus(js, self.nats)
+        try:
+            await ensure_bus(js, self.nats)
+        except BadRequestError as err:  # a bucket the workers configured otherwise: alerts needs the stream only
+            log.info("bus exists with another configuration (%s); using stream %s", err, self.nats.findings_stream)
+            await js.stream_info(self.nats.findings_stream)
         sub = await self._subscribe(js)
         log.info("consuming findings from JetStream %s (durable %s)", self.nats.findings_stream, DURABLE)
         self.ready.set()

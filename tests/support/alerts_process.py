@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import sys
@@ -11,13 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from anxin.settings import MqttSettings, NatsSettings
+from bench.cluster_alerts import READY, alerts_env
 from shell.twilio_standin import TwilioStandin
-from tests.support.cluster_fixtures import nats_env
 from tests.support.processes import ChildProcess
 from tests.support.waiting import wait_for
 
-FROM = "+15005550006"
-READY = "consuming findings from JetStream"
+__all__ = ["READY", "AlertsProcess", "seed_homes"]
 
 
 @dataclass
@@ -37,28 +35,7 @@ class AlertsProcess(ChildProcess):
 
     def env(self) -> dict[str, str]:
         """Its environment: the cluster bus, the broker (feedback), the database, Twilio, no HTTP server."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANXIN_")}
-        env.update(nats_env(self.nats))
-        env.update(
-            {
-                "ANXIN_STATE_DIR": str(self.state),
-                "ANXIN_LOG_LEVEL": "INFO",
-                "ANXIN_MQTT__HOST": self.mqtt.host,
-                "ANXIN_MQTT__PORT": str(self.mqtt.port),
-                "ANXIN_MQTT__USERNAME": self.mqtt.username or "",
-                "ANXIN_MQTT__PASSWORD": self.mqtt.password.get_secret_value() if self.mqtt.password else "",
-                "ANXIN_DATABASE__URL": self.db_url,
-                "ANXIN_ALERTS__CLIENT_ID": self.name,
-                "ANXIN_ALERTS__HTTP_PORT": "0",
-                "ANXIN_ALERTS__SEND_LEASE_S": "5",
-                "ANXIN_ALERTS__JETSTREAM_ACK_WAIT_S": str(self.ack_wait_s),
-                "ANXIN_ALERTS__TWILIO__ACCOUNT_SID": self.standin.account_sid,
-                "ANXIN_ALERTS__TWILIO__AUTH_TOKEN": self.standin.auth_token,
-                "ANXIN_ALERTS__TWILIO__FROM_NUMBER": FROM,
-                "ANXIN_ALERTS__TWILIO__API_BASE": self.standin.url,
-            }
-        )
-        return env
+        return alerts_env(self.name, self.state, self.nats, self.mqtt, self.db_url, self.standin, self.ack_wait_s)
 
     def start(self) -> AlertsProcess:
         """Start it (its log goes to STATE/alerts.log)."""

@@ -1,0 +1,203 @@
+"""alerts on JetStream: findings/s drained by 1 and by 2 replicas on one PostgreSQL, as a ratio in the same run.
+
+`python -m bench.cluster_alerts [--findings 600]`. Real servers: a 3-node JetStream cluster (R3 findings stream),
+PostgreSQL, Mosquitto (alerts publishes feedback there) and the Twilio stand-in. Each round starts the replicas as
+`python -m anxin alerts` processes with bus = "nats", publishes `findings` critical findings of distinct homes (each
+pages one volunteer), and times the first publish to the last finding recorded and its page sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from anxin.bus import MSG_ID, ensure_bus, findings_subject
+from anxin.db.engine import make_engine, session_factory, upgrade
+from anxin.db.models import AlertFinding, Assignment, Home, Responder, SmsOutbox
+from anxin.settings import MqttSettings, NatsSettings
+from contracts import Finding, Severity, dump
+from shell.natsd import NatsCluster
+from shell.servers import Broker, free_port
+from shell.twilio_standin import TwilioStandin
+
+FROM = "+15005550006"
+READY = "consuming findings from JetStream"
+
+
+def alerts_env(
+    name: str,
+    state: Path,
+    nats: NatsSettings,
+    mqtt: MqttSettings,
+    db_url: str,
+    standin: TwilioStandin,
+    ack_wait_s: float,
+) -> dict[str, str]:
+    """The environment of one alerts replica on the cluster bus, paging through the stand-in, no HTTP server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANXIN_")}
+    env.update(
+        {
+            "ANXIN_BUS": "nats",
+            "ANXIN_NATS__SERVERS": json.dumps(nats.servers),
+            "ANXIN_NATS__REPLICAS": str(nats.replicas),
+            "ANXIN_NATS__FINDINGS_STREAM": nats.findings_stream,
+            "ANXIN_NATS__FINDINGS_TO_MQTT": "false",
+            "ANXIN_STATE_DIR": str(state),
+            "ANXIN_LOG_LEVEL": "INFO",
+            "ANXIN_MQTT__HOST": mqtt.host,
+            "ANXIN_MQTT__PORT": str(mqtt.port),
+            "ANXIN_MQTT__USERNAME": mqtt.username or "",
+            "ANXIN_MQTT__PASSWORD": mqtt.password.get_secret_value() if mqtt.password else "",
+            "ANXIN_DATABASE__URL": db_url,
+            "ANXIN_ALERTS__CLIENT_ID": name,
+            "ANXIN_ALERTS__HTTP_PORT": "0",
+            "ANXIN_ALERTS__SEND_LEASE_S": "5",
+            "ANXIN_ALERTS__JETSTREAM_ACK_WAIT_S": str(ack_wait_s),
+            "ANXIN_ALERTS__TWILIO__ACCOUNT_SID": standin.account_sid,
+            "ANXIN_ALERTS__TWILIO__AUTH_TOKEN": standin.auth_token,
+            "ANXIN_ALERTS__TWILIO__FROM_NUMBER": FROM,
+            "ANXIN_ALERTS__TWILIO__API_BASE": standin.url,
+        }
+    )
+    return env
+
+
+def _seed(db_url: str, n: int, first: int) -> list[str]:
+    homes = []
+    engine = make_engine(db_url)
+    with session_factory(engine)() as s:
+        for i in range(first, first + n):
+            hid = f"h-bench{i:06d}"
+            homes.append(hid)
+            s.add(Home(id=hid, label=f"{i // 6 + 1}-{101 + i}", district="东湖社区", created_at=datetime.now(UTC)))
+            r = Responder(name=f"V{i}", phone=f"+86139{10_000_000 + i:08d}", lang="zh-CN", verified=True, active=True)
+            s.add(r)
+            s.flush()
+            s.add(Assignment(home_id=hid, responder_id=r.id, priority=1))
+        s.commit()
+    engine.dispose()
+    return homes
+
+
+async def _publish(nats: NatsSettings, homes: list[str]) -> None:
+    import nats as nats_py
+
+    nc = await nats_py.connect(servers=nats.servers)
+    try:
+        js = nc.jetstream(timeout=10)
+        await ensure_bus(js, nats)
+        now = datetime.now(UTC)
+        fs = [
+            Finding(
+                id=f"f-{secrets.token_hex(8)}",
+                home=h,
+                kind="panic",
+                severity=Severity.CRITICAL,
+                ts=now,
+                since=now - timedelta(minutes=1),
+                detector="bench",
+                evidence={},
+            )
+            for h in homes
+        ]
+        for i in range(0, len(fs), 100):
+            await asyncio.gather(
+                *(js.publish(findings_subject(f.home), dump(f), headers={MSG_ID: f.id}) for f in fs[i : i + 100])
+            )
+    finally:
+        await nc.close()
+
+
+def _done(sessions: sessionmaker[Session]) -> tuple[int, int]:
+    """(findings recorded, outbox rows not yet sent)."""
+    with sessions() as s:
+        recorded = s.scalar(select(func.count()).select_from(AlertFinding)) or 0
+        unsent = s.scalar(
+            select(func.count()).select_from(SmsOutbox).where(SmsOutbox.status.in_(("pending", "sending")))
+        )
+        return recorded, unsent or 0
+
+
+def _round(replicas: int, findings: int, env: dict[str, str], tmp: Path, nats: NatsSettings) -> float:
+    """Findings/s of one round: `replicas` processes drain `findings` (recorded and paged)."""
+    db_url = env["ANXIN_DATABASE__URL"]
+    homes = _seed(db_url, findings, replicas * 1_000_000)
+    engine = make_engine(db_url)
+    sessions = session_factory(engine)
+    before = _done(sessions)[0]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for i in range(replicas):
+            state = tmp / f"r{replicas}-{i}"
+            state.mkdir(parents=True)
+            e = {**env, "ANXIN_STATE_DIR": str(state), "ANXIN_ALERTS__CLIENT_ID": f"bench-alerts-{replicas}-{i}"}
+            log = open(state / "alerts.log", "ab")  # noqa: SIM115 - lives as long as the process
+            procs.append(subprocess.Popen([sys.executable, "-m", "anxin", "alerts"], env=e, stdout=log, stderr=log))
+        deadline = time.monotonic() + 60
+        for i in range(replicas):
+            log_path = tmp / f"r{replicas}-{i}" / "alerts.log"
+            while READY not in log_path.read_text(errors="replace"):
+                if time.monotonic() > deadline or procs[i].poll() is not None:
+                    raise RuntimeError(f"replica {i} did not start: {log_path.read_text(errors='replace')[-2000:]}")
+                time.sleep(0.1)
+        t0 = time.monotonic()
+        asyncio.run(_publish(nats, homes))
+        while True:
+            recorded, unsent = _done(sessions)
+            if recorded - before >= findings and unsent == 0:
+                break
+            if time.monotonic() - t0 > 600:
+                raise RuntimeError(f"only {recorded - before} of {findings} recorded")
+            time.sleep(0.1)
+        return findings / (time.monotonic() - t0)
+    finally:
+        engine.dispose()
+        for p in procs:
+            p.terminate()
+            p.wait(30)
+
+
+def main(findings: int = 600) -> int:
+    """Print findings/s with 1 and 2 replicas and their ratio; returns 0."""
+    from shell.postgres import Postgres  # here: tests import this module for alerts_env
+
+    tmp = Path(tempfile.mkdtemp(prefix="anxin-bench-cluster-alerts-"))
+    cluster = NatsCluster(tmp / "nats").start()
+    pg = Postgres(tmp / "pg", free_port()).start("anxin")
+    broker = Broker.start(tmp / "mq")
+    standin = TwilioStandin.start()
+    try:
+        db_url = pg.url("anxin")
+        upgrade(db_url)
+        nats = NatsSettings(servers=cluster.urls, findings_to_mqtt=False)
+        env = alerts_env("bench-alerts", tmp, nats, broker.settings("alerts"), db_url, standin, 15.0)
+        rates = {n: _round(n, findings, env, tmp, nats) for n in (1, 2)}
+        sms = len(standin.accepted)
+        print(f"alerts on JetStream, PostgreSQL, {findings} critical findings per round, each paging once ({sms} SMS)")
+        for n, r in rates.items():
+            print(f"  {n} replica{'s' if n > 1 else ''}: {r:,.0f} findings/s (recorded and paged)")
+        print(f"  2 replicas / 1 replica: {rates[2] / rates[1]:.2f}")
+        return 0
+    finally:
+        standin.stop()
+        broker.server.stop()
+        pg.stop()
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--findings", type=int, default=600)
+    sys.exit(main(parser.parse_args().findings))
