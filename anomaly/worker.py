@@ -1,7 +1,8 @@
 """An anomaly worker of `bus = "nats"`: the same engine, fed from JetStream partitions it leases (docs/scale.md).
 
 Over 400 lines on purpose: lease, consume, checkpoint with compare-and-set and acknowledge are one ordering
-argument (what may be acked when), easier to check in one file than across several.
+argument (what may be acked when), easier to check in one file than across several. What a message does to its home,
+and when a silent home is due a tick, is pure and lives in anomaly/ticks.py.
 
 Ownership: each partition `p` has one durable pull consumer `anomaly-p<p>` (filter `anxin.events.<p>.*`) and one
 lease key `p.<p>` in a KV bucket whose entries expire `lease_s` after their last write. A worker renews its leases
@@ -13,16 +14,20 @@ two workers at once.
 
 Taking a partition: read the consumer's ack floor, delete it and create it again from floor + 1, so the events the
 dead owner had in hand come again in order before newer ones (a redelivery after ack_wait would come after them).
-Each home's checkpoint (KV key `h.<home>`) holds the stream sequence of the last event it includes: events at or below
-it are acknowledged without processing. A checkpoint is written with compare-and-set on the revision read, so a stale
-worker (paused past its lease) cannot overwrite a newer state: its write fails and it drops the partition.
+Each home's checkpoint (KV key `h.<partition>.<home>`) holds the stream sequence of the last message it includes:
+messages at or below it are acknowledged without processing. Taking a partition also reads every checkpoint under
+`h.<partition>.*`: a home gone silent has no message to bring it in, yet its clock must run. A checkpoint is written
+with compare-and-set on the revision read, so a stale worker (paused past its lease) cannot overwrite a newer state:
+its write fails and it drops the partition.
 
 Per batch: process in order, publish the findings with `Nats-Msg-Id = finding.id` (a replay after a takeover is
 deduplicated by JetStream) and await their acks. Every `worker_checkpoint_s` (or when the unacked events near the
 consumer's limit) checkpoint the changed homes, then ack the events: one KV write per home per interval instead of
 one per event, and a takeover replays at most that interval of the partition.
-The engine runs in event time here (a home is ticked at each event's time), so a home's findings are a pure function
-of its events and a reference run (`reference`) reproduces them; wall-clock ticks for silent homes are not built yet.
+The engine runs in event time here (a home is ticked at each event's time). A home whose next check passed on the wall
+clock gets a tick message in its partition, run at the engine's due time (anomaly/ticks.py); with agent status and
+heartbeats bridged by ingest, a home's findings are a pure function of its partition's messages, and a reference run
+(`anomaly.ticks.reference`) over the stream reproduces them.
 """
 
 from __future__ import annotations
@@ -49,11 +54,25 @@ from nats.js.kv import KeyValue
 
 from anomaly.config import AnomalySettings
 from anomaly.engine import Engine, HomeMonitor
-from anomaly.finding_ids import with_epoch
 from anomaly.relay import FindingsRelay
 from anomaly.store import freeze, thaw
-from anxin.bus import MSG_ID, connect, ensure_bus, findings_subject, partition, partition_filter
-from contracts import ContractError, Finding, SensorEvent, dump, parse_event
+from anomaly.ticks import Clock, PartitionMessage, apply
+from anxin.bus import (
+    AT,
+    KIND,
+    MSG_ID,
+    TICK,
+    connect,
+    ensure_bus,
+    events_subject,
+    findings_subject,
+    partition,
+    partition_filter,
+    state_filter,
+    state_key,
+    tick_msg_id,
+)
+from contracts import ContractError, Finding, dump
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -65,19 +84,6 @@ _SEQ = struct.Struct(">Q")
 
 class Stale(Exception):
     """Another worker wrote a newer state of a home of ours: we lost the partition."""
-
-
-def step(engine: Engine, event: SensorEvent) -> list[Finding]:
-    """One event in event time: tick its home up to the event, then observe it (pure: no clock, no I/O)."""
-    monitor = engine.monitor(event.home)
-    t = event.ts.timestamp()
-    out = monitor.tick_at(t) if t >= monitor.next_check else []
-    return out + [with_epoch(f, event) for f in engine.observe(event)]
-
-
-def reference(engine: Engine, events: Iterable[SensorEvent]) -> list[Finding]:
-    """The findings of these events (each home's in order) on `engine`: what the workers must publish, no more."""
-    return [f for e in events for f in step(engine, e)]
 
 
 def pack(seq: int, monitor: HomeMonitor) -> bytes:
@@ -117,8 +123,18 @@ class Worker:
         self.id = worker_id or f"{opts.client_id}-{socket.gethostname()}-{os.getpid()}"
         self.engine = Engine(opts.engine_options(), {h: s.limits() for h, s in opts.homes.items()})
         self.homes: dict[str, HomeState] = {}
+        self.parts: dict[int, set[str]] = {}  # partition -> its homes in `homes`, for the clock
+        self.clock = Clock()
         self.owned: dict[int, tuple[int, asyncio.Task[None]]] = {}  # partition -> (lease revision, consumer task)
-        self.counts = {"processed": 0, "skipped": 0, "findings": 0, "takeovers": 0, "stale": 0}
+        self.counts = {
+            "processed": 0,
+            "skipped": 0,
+            "invalid": 0,
+            "findings": 0,
+            "ticks": 0,
+            "takeovers": 0,
+            "stale": 0,
+        }
         self._js: JetStreamContext | None = None
         self._state: KeyValue | None = None
         self._leases: KeyValue | None = None
@@ -167,9 +183,7 @@ class Worker:
         task.cancel()
         # nats-py turns a cancellation inside a request into its own TimeoutError: consume() checks cancelling().
         await asyncio.wait({task}, timeout=10)
-        for home in [h for h in self.homes if partition(h, self.nats.partitions) == p]:
-            self.homes.pop(home)
-            self.engine.homes.pop(home, None)
+        self._forget(self.parts.pop(p, set()))
         if release and self._leases is not None:
             with contextlib.suppress(Exception):
                 await self._leases.delete(f"p.{p}", last=rev)
@@ -199,8 +213,26 @@ class Worker:
         )
         await js.add_consumer(stream, cfg)
         self.counts["takeovers"] += 1
-        log.info("partition %d taken from stream sequence %d", p, floor + 1)
+        known = await self._preload(p)
+        log.info("partition %d taken from stream sequence %d, %d checkpointed homes read", p, floor + 1, known)
         return await js.pull_subscribe_bind(durable, stream)
+
+    async def _preload(self, p: int) -> int:
+        """Read every checkpointed home of partition p: a silent home has no message to bring it in, only ticks."""
+        assert self._state is not None
+        watcher = await self._state.watch(state_filter(p), ignore_deletes=True)
+        n = 0
+        try:
+            async for entry in watcher:
+                if entry is None:  # the watcher's end of the current values
+                    break
+                home = entry.key.split(".", 2)[2]
+                if home not in self.homes:
+                    self._adopt(home, entry)
+                    n += 1
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        return n
 
     async def consume(self, p: int) -> None:
         """Fetch and commit batches of partition p until cancelled; errors (a node died) are retried."""
@@ -216,8 +248,10 @@ class Worker:
                     msgs = await sub.fetch(BATCH, timeout=1.0)
                 except (NatsTimeout, TimeoutError):  # nothing new in a second (or cancelled: the loop checks)
                     await self.flush(unsaved, due_only=True)
+                    await self.tick(p)
                     continue
                 await self.commit(msgs, unsaved)
+                await self.tick(p)
                 delay = 0.2
             except Stale:
                 self.counts["stale"] += 1
@@ -244,8 +278,14 @@ class Worker:
             return st
         assert self._state is not None
         try:
-            entry = await self._state.get(f"h.{home}")
+            entry = await self._state.get(state_key(home, self.nats.partitions))
         except KeyNotFoundError:
+            return self._adopt(home, None)
+        return self._adopt(home, entry)
+
+    def _adopt(self, home: str, entry: KeyValue.Entry | None) -> HomeState:
+        """Hold a home from its checkpoint (installed in the engine); fresh without one, or when it is unreadable."""
+        if entry is None:
             st = HomeState()
         else:
             try:
@@ -259,33 +299,76 @@ class Worker:
                 self.engine.homes[home] = monitor
                 st = HomeState(seq, entry.revision or 0)
         self.homes[home] = st
+        self.parts.setdefault(partition(home, self.nats.partitions), set()).add(home)
         return st
 
     async def _apply(self, msg: Msg, findings: list[Finding], dirty: set[str]) -> None:
-        """Run one event through its home (unless its checkpoint has it already), collecting findings."""
+        """Run one partition message through its home (unless its checkpoint has it already), collecting findings."""
         seq = msg.metadata.sequence.stream
         try:
-            event = parse_event(msg.data)
-        except ContractError as err:  # ingest validated it; count and skip what does not parse
-            log.warning("partition message %d not an event: %s", seq, err.reason)
+            pm = PartitionMessage.of(msg.subject, msg.headers, msg.data)
+        except ContractError as err:  # not ours to run (an unknown kind, a bad time): count and skip
+            self.counts["invalid"] += 1
+            log.warning("partition message %d skipped: %s", seq, err)
             return
-        dirty.add(event.home)  # before the read: a failed read forgets the home too
-        st = await self._home(event.home)
+        dirty.add(pm.home)  # before the read: a failed read forgets the home too
+        st = await self._home(pm.home)
         if seq <= st.seq:  # already in the home's checkpoint: its findings went out before
             self.counts["skipped"] += 1
             return
         try:
-            findings.extend(step(self.engine, event))
+            findings.extend(apply(self.engine, pm))
+        except ContractError as err:  # ingest validated it; count and skip what does not parse
+            self.counts["invalid"] += 1
+            log.warning("partition message %d of %s skipped: %s", seq, pm.home, err.reason)
         except Exception:
-            log.exception("home %s: event %d failed; other homes go on", event.home, seq)
+            log.exception("home %s: message %d failed; other homes go on", pm.home, seq)
+        if pm.kind == TICK and pm.at is not None:
+            self.clock.seen(pm.home, pm.at)
         st.seq = seq
         self.counts["processed"] += 1
 
     def _forget(self, homes: Iterable[str]) -> None:
-        """Drop homes' in-memory state: the next event reads their checkpoint again."""
+        """Drop homes' in-memory state: the next message reads their checkpoint again."""
+        homes = list(homes)
         for home in homes:
             self.homes.pop(home, None)
             self.engine.homes.pop(home, None)
+            self.parts.get(partition(home, self.nats.partitions), set()).discard(home)
+        self.clock.forget(homes)
+
+    async def tick(self, p: int) -> None:
+        """Publish a tick into partition p for each of its homes whose next check passed on the wall clock.
+
+        The tick runs when it comes back through the partition, in order with the home's other messages, at the due
+        time it carries (anomaly/ticks.py). A publish that fails is published again by a later round.
+        """
+        engine = self.engine.homes
+        homes = [(h, engine[h]) for h in self.parts.get(p, ()) if h in engine]
+        due = self.clock.due(homes, time.time(), time.monotonic())
+        if not due:
+            return
+        assert self._js is not None
+        js, parts, timeout = self._js, self.nats.partitions, self.nats.ack_timeout_s
+        sent = await asyncio.gather(
+            *(
+                js.publish(
+                    events_subject(h, parts),
+                    b"",
+                    timeout=timeout,
+                    headers={MSG_ID: tick_msg_id(h, d), KIND: TICK, AT: repr(d)},
+                )
+                for h, d in due
+            ),
+            return_exceptions=True,
+        )
+        mono = time.monotonic()
+        for (h, d), result in zip(due, sent, strict=True):
+            if isinstance(result, BaseException):
+                log.debug("tick of %s not published: %s", h, result)
+                continue
+            self.clock.sent(h, d, mono)
+            self.counts["ticks"] += 1
 
     async def commit(self, msgs: list[Msg], unsaved: Unsaved) -> None:
         """Process a batch in order and publish its findings; checkpoint and ack (with earlier batches) when due."""
@@ -355,11 +438,12 @@ class Worker:
         async def one(home: str) -> None:
             st = self.homes[home]
             blob = pack(st.seq, self.engine.homes[home])
+            key = state_key(home, self.nats.partitions)
             try:
                 if st.rev:
-                    st.rev = await kv.update(f"h.{home}", blob, last=st.rev)
+                    st.rev = await kv.update(key, blob, last=st.rev)
                 else:
-                    st.rev = await kv.create(f"h.{home}", blob)
+                    st.rev = await kv.create(key, blob)
             except KeyWrongLastSequenceError as err:
                 raise Stale(home) from err
 

@@ -1,10 +1,11 @@
 """The cluster bus of `bus = "nats"`: subjects, partitions, message ids, and the JetStream streams and buckets.
 
-Layout (docs/scale.md): ingest publishes each stored event to `anxin.events.<partition>.<home>` in the events stream;
-anomaly workers own partitions, checkpoint each home in the state bucket and publish findings to
-`anxin.findings.<home>` in the findings stream. A home's partition is a stable hash of its id, so all its events are
-in one partition, in the order ingest published them. nats-py is imported here only: the embedded default never
-loads this module.
+Layout (docs/scale.md): ingest publishes each stored event, agent status and heartbeat to
+`anxin.events.<partition>.<home>` in the events stream (an `Anxin-Kind` header tells a status, a heartbeat or a
+worker's tick from an event); anomaly workers own partitions, checkpoint each home in the state bucket
+(`h.<partition>.<home>`) and publish findings to `anxin.findings.<home>` in the findings stream. A home's partition is
+a stable hash of its id, so all its messages are in one partition, in the order they were published. nats-py is
+imported here only: the embedded default never loads this module.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConf
 from nats.js.errors import BadRequestError
 
 from anxin.settings import NatsSettings
-from contracts import Finding, SensorEvent
+from contracts import Finding, Heartbeat, SensorEvent, Status
 
 EVENTS_PREFIX = "anxin.events"
 FINDINGS_PREFIX = "anxin.findings"
 MSG_ID = "Nats-Msg-Id"
+KIND = "Anxin-Kind"  # a partition message other than an event: STATUS, HEARTBEAT or TICK (no header: an event)
+AT = "Anxin-At"  # the epoch seconds it speaks for: ingest's receipt of a status or heartbeat, a tick's due time
+STATUS, HEARTBEAT, TICK = "status", "heartbeat", "tick"
 T = TypeVar("T")
 
 
@@ -48,6 +52,21 @@ def partition_filter(p: int) -> str:
     return f"{EVENTS_PREFIX}.{p}.*"
 
 
+def home_of(subject: str) -> str:
+    """The home a partition subject names (its last token)."""
+    return subject.rsplit(".", 1)[-1]
+
+
+def state_key(home: str, partitions: int) -> str:
+    """A home's checkpoint key: under its partition, so a worker taking a partition finds its silent homes too."""
+    return f"h.{partition(home, partitions)}.{home}"
+
+
+def state_filter(p: int) -> str:
+    """The checkpoint keys of one partition's homes."""
+    return f"h.{p}.*"
+
+
 def findings_subject(home: str) -> str:
     """The subject a home's findings are published on."""
     return f"{FINDINGS_PREFIX}.{home}"
@@ -56,6 +75,21 @@ def findings_subject(home: str) -> str:
 def event_msg_id(event: SensorEvent) -> str:
     """JetStream's deduplication id of an event: a redelivered or re-published event is stored once."""
     return f"{event.home}:{event.agent}:{event.epoch or 0}:{event.seq}"
+
+
+def status_msg_id(home: str, status: Status) -> str:
+    """Deduplication id of an agent's status (a retained one comes again on every subscribe)."""
+    return f"status/{home}/{status.agent}/{status.state}/{round(status.ts.timestamp() * 1000)}"
+
+
+def heartbeat_msg_id(hb: Heartbeat) -> str:
+    """Deduplication id of a heartbeat; `/` never occurs in a home id, so it never equals an event's id."""
+    return f"heartbeat/{hb.home}/{hb.agent}/{round(hb.ts.timestamp() * 1000)}"
+
+
+def tick_msg_id(home: str, due: float) -> str:
+    """Deduplication id of a tick: two workers (or one replaying a takeover) ticking one due time store it once."""
+    return f"tick/{home}/{due!r}"
 
 
 def finding_msg_id(finding: Finding) -> str:

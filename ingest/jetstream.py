@@ -2,7 +2,9 @@
 
 Order per batch (ingest/service.py store_batch): validate, write the time series (or spill), publish every stored event
 to `anxin.events.<partition>.<home>` with `Nats-Msg-Id = home:agent:epoch:seq`, wait for JetStream's acks, and only
-then acknowledge the MQTT messages. A publish that fails (a node died, a leader election) is retried with the same id,
+then acknowledge the MQTT messages. Agent status and heartbeats go to the same subject (one ordered partition per home)
+with `Anxin-Kind`, `Anxin-At` (when ingest received them: the embedded service's clock for them too) and an id of
+their agent and time. A publish that fails (a node died, a leader election) is retried with the same id,
 so JetStream stores it once; while the cluster is unreachable the MQTT acks are held and the broker keeps the events.
 Publishing MQTT straight into NATS is not done: NATS acks an MQTT QoS 1 publish before the stream stored it (issue 16).
 """
@@ -12,18 +14,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from anxin.bus import MSG_ID, LoopThread, connect, ensure_bus, event_msg_id, events_subject
+from anxin.bus import (
+    AT,
+    HEARTBEAT,
+    KIND,
+    MSG_ID,
+    STATUS,
+    LoopThread,
+    connect,
+    ensure_bus,
+    event_msg_id,
+    events_subject,
+    heartbeat_msg_id,
+    status_msg_id,
+)
 from anxin.settings import NatsSettings
-from contracts import ContractError, TopicKind, parse_event, parse_topic
+from contracts import ContractError, TopicKind, parse_event, parse_heartbeat, parse_status, parse_topic
 from ingest.mqttlink import Message
 
 log = logging.getLogger(__name__)
 RETRY_MAX_S = 5.0
-Item = tuple[str, bytes, str]  # subject (one per home), payload, Nats-Msg-Id
+Item = tuple[str, bytes, dict[str, str]]  # subject (one per home), payload, headers (Nats-Msg-Id first)
 
 
 class JetStreamBridge:
@@ -49,18 +65,27 @@ class JetStreamBridge:
         return self._js
 
     @staticmethod
-    def outgoing(msgs: list[Message], partitions: int) -> list[Item]:
-        """(subject, payload, msg id) of each event message; status and heartbeats stay on MQTT in this slice."""
+    def outgoing(msgs: list[Message], partitions: int, received: float | None = None) -> list[Item]:
+        """(subject, payload, headers) of each event, status and heartbeat, all in their home's partition."""
+        at = repr(time.time() if received is None else received)
         out = []
         for m in msgs:
             parsed = parse_topic(m.topic)
-            if parsed is None or parsed[0] is not TopicKind.EVENTS:
+            if parsed is None:
                 continue
+            kind, home = parsed
             try:
-                event = parse_event(m.payload)
+                if kind is TopicKind.EVENTS:
+                    headers = {MSG_ID: event_msg_id(parse_event(m.payload))}
+                elif kind is TopicKind.STATUS:
+                    headers = {MSG_ID: status_msg_id(home, parse_status(m.payload)), KIND: STATUS, AT: at}
+                elif kind is TopicKind.HEARTBEAT:
+                    headers = {MSG_ID: heartbeat_msg_id(parse_heartbeat(m.payload)), KIND: HEARTBEAT, AT: at}
+                else:
+                    continue
             except ContractError:  # validated before; a message here that does not parse was dead-lettered
                 continue
-            out.append((events_subject(event.home, partitions), m.payload, event_msg_id(event)))
+            out.append((events_subject(home, partitions), m.payload, headers))
         return out
 
     async def _publish_all(self, js: JetStreamContext, items: list[Item]) -> list[Item]:
@@ -75,11 +100,11 @@ class JetStreamBridge:
         timeout = self.settings.ack_timeout_s
 
         async def chain(todo: list[Item]) -> list[Item]:
-            for n, (subject, payload, msg_id) in enumerate(todo):
+            for n, (subject, payload, headers) in enumerate(todo):
                 try:
-                    await js.publish(subject, payload, timeout=timeout, headers={MSG_ID: msg_id})
+                    await js.publish(subject, payload, timeout=timeout, headers=headers)
                 except Exception as err:  # no ack (a node died, a leader election): this and the rest wait
-                    log.debug("JetStream did not ack %s: %s", msg_id, err)
+                    log.debug("JetStream did not ack %s: %s", headers[MSG_ID], err)
                     return todo[n:]
             return []
 
@@ -89,7 +114,7 @@ class JetStreamBridge:
         return left
 
     def publish(self, msgs: list[Message], stop: threading.Event) -> bool:
-        """Publish a stored batch's events; True once JetStream acked them all, False when stopped before."""
+        """Publish a stored batch's messages; True once JetStream acked them all, False when stopped before."""
         items = self.outgoing(msgs, self.settings.partitions)
         delay = 0.2
         while items:

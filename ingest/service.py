@@ -97,7 +97,8 @@ class IngestService:
             receive_maximum=opts.receive_maximum,
         )
         self.link.on_state = lambda up: self.metrics.mqtt_up.set(1 if up else 0)
-        # bus = "nats" (docs/scale.md): stored events go to JetStream before their MQTT ack; nats-py loaded only then.
+        # bus = "nats" (docs/scale.md): stored events, status and heartbeats go to JetStream before their MQTT ack;
+        # nats-py is loaded only then.
         self.bridge = None
         if settings.bus == "nats":
             from ingest.jetstream import JetStreamBridge
@@ -266,7 +267,7 @@ class IngestService:
         self.metrics.received.inc(len(prep.batch))
         self.metrics.duplicates.inc(prep.duplicates)
         self.metrics.batch_size.observe(len(prep.batch))
-        if self.bridge is not None:  # bus = "nats": JetStream acked the stored events before we PUBACK them
+        if self.bridge is not None:  # bus = "nats": JetStream acked the stored messages before we PUBACK them
             stored = [m for line, m in zip(prep.lines, prep.line_source, strict=True) if line not in refused]
             if not self.bridge.publish(stored, stop):
                 raise _Stopping

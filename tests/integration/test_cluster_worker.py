@@ -1,4 +1,4 @@
-"""Anomaly workers on a real 3-node JetStream cluster: checkpoint fencing, takeover time, bridge ids, the relay."""
+"""Anomaly workers on a real 3-node JetStream cluster: fencing, takeover time, bridge ids, the relay, silent homes."""
 
 from __future__ import annotations
 
@@ -9,21 +9,34 @@ from pathlib import Path
 
 import pytest
 
-from anomaly.config import AnomalySettings
+from anomaly.config import AnomalyOptions, AnomalySettings, LimitsSection
+from anomaly.engine import Engine
 from anomaly.relay import DURABLE as RELAY_DURABLE
 from anomaly.relay import FindingsRelay
-from anomaly.worker import Stale, Worker, step, unpack
-from anxin.bus import event_msg_id, events_subject, partition
+from anomaly.ticks import EVENT, PartitionMessage, apply, run_tick, step
+from anomaly.worker import Stale, Worker, unpack
+from anxin.bus import (
+    AT,
+    HEARTBEAT,
+    KIND,
+    MSG_ID,
+    STATUS,
+    TICK,
+    event_msg_id,
+    events_subject,
+    partition,
+    state_key,
+)
 from anxin.mqtt import connect_and_wait, make_client
 from anxin.settings import NatsSettings
-from contracts import Finding, SensorEvent, findings_topic, parse_finding
-from contracts.topics import FINDINGS_FILTER, events_topic
+from contracts import ContractError, Finding, Heartbeat, SensorEvent, Status, findings_topic, parse_finding
+from contracts.topics import FINDINGS_FILTER, events_topic, heartbeat_topic, status_topic
 from contracts.vocabulary import FindingKind, Severity
 from ingest.jetstream import JetStreamBridge
 from ingest.mqttlink import Message
 from shell.natsd import NatsCluster
 from shell.servers import Broker
-from tests.support.cluster_fixtures import WorkerProcess, leases, nats_cluster
+from tests.support.cluster_fixtures import WorkerProcess, leases, nats_cluster, stream_messages
 from tests.support.waiting import wait_for
 
 __all__ = ["nats_cluster"]  # fixture used by name
@@ -46,15 +59,34 @@ def test_partition_is_stable_and_spreads_homes() -> None:
     assert len(used) == 256
 
 
-def test_bridge_sends_events_only_with_their_dedupe_id() -> None:
+def test_bridge_sends_events_status_and_heartbeats_in_the_home_partition_with_dedupe_ids() -> None:
     e = _event(7)
+    ts = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+    status = Status(state="offline", agent="pi-1", version="1.0", ts=ts)
+    hb = Heartbeat(home=HOME, agent="pi-1", ts=ts, queue_depth=0, uptime_s=5.0)
     msgs = [
         Message(events_topic(HOME), e.model_dump_json().encode(), 1, 1, 1),
-        Message(f"anxin/v1/homes/{HOME}/heartbeat", b"{}", 1, 2, 1),
+        Message(status_topic(HOME), status.model_dump_json().encode(), 1, 2, 1),
+        Message(heartbeat_topic(HOME), hb.model_dump_json().encode(), 1, 3, 1),
+        Message(heartbeat_topic(HOME), b"{}", 1, 4, 1),  # dead-lettered before: not bridged
     ]
-    out = JetStreamBridge.outgoing(msgs, 8)
-    assert out == [(events_subject(HOME, 8), msgs[0].payload, f"{HOME}:pi-1:0:7")]
+    out = JetStreamBridge.outgoing(msgs, 8, received=1234.5)
+    ms = int(ts.timestamp() * 1000)
+    subject = events_subject(HOME, 8)
+    assert out == [
+        (subject, msgs[0].payload, {MSG_ID: f"{HOME}:pi-1:0:7"}),
+        (subject, msgs[1].payload, {MSG_ID: f"status/{HOME}/pi-1/offline/{ms}", KIND: STATUS, AT: "1234.5"}),
+        (subject, msgs[2].payload, {MSG_ID: f"heartbeat/{HOME}/pi-1/{ms}", KIND: HEARTBEAT, AT: "1234.5"}),
+    ]
     assert event_msg_id(e) == f"{HOME}:pi-1:0:7"
+    # What the worker makes of them: the same home, kind and time; a kind it does not know is refused, not guessed.
+    pm = PartitionMessage.of(subject, out[1][2], out[1][1])
+    assert (pm.home, pm.kind, pm.at) == (HOME, STATUS, 1234.5)
+    assert PartitionMessage.of(subject, out[0][2], out[0][1]).kind == EVENT
+    with pytest.raises(ContractError):
+        PartitionMessage.of(subject, {KIND: "feedback"}, b"{}")
+    with pytest.raises(ContractError):
+        PartitionMessage.of(subject, {KIND: TICK, AT: "nan"}, b"")
 
 
 def test_a_stale_worker_cannot_overwrite_a_newer_checkpoint(nats_cluster: NatsCluster) -> None:
@@ -84,7 +116,7 @@ def test_a_stale_worker_cannot_overwrite_a_newer_checkpoint(nats_cluster: NatsCl
                 await old._checkpoint({HOME})
             kv = old._state
             assert kv is not None
-            entry = await kv.get(f"h.{HOME}")
+            entry = await kv.get(state_key(HOME, 4))
             assert entry.revision == st_new.rev
             seq, _monitor = unpack(entry.value or b"")
             assert seq == 2
@@ -185,15 +217,152 @@ def test_an_unreadable_checkpoint_starts_the_home_afresh_and_is_replaced(nats_cl
         try:
             kv = worker._state
             assert kv is not None
-            rev = await kv.put(f"h.{HOME}", b"\x00" * 8 + b"not a checkpoint")
+            rev = await kv.put(state_key(HOME, 4), b"\x00" * 8 + b"not a checkpoint")
             st = await worker._home(HOME)
             assert (st.seq, st.rev) == (0, rev)
             step(worker.engine, _event(1))
             st.seq = 1
             await worker._checkpoint({HOME})
-            seq, _monitor = unpack((await kv.get(f"h.{HOME}")).value or b"")
+            seq, _monitor = unpack((await kv.get(state_key(HOME, 4))).value or b"")
             assert seq == 1
         finally:
             await nc.close()
 
     asyncio.run(scenario())
+
+
+def _first_due(engine: Engine, home: str, kind: FindingKind) -> Finding:
+    """Run the home's clock through its due times (as worker ticks do) until it raises `kind`."""
+    monitor = engine.homes[home]
+    for _ in range(500):
+        found = [f for f in run_tick(monitor, monitor.next_check) if f.kind == kind]
+        if found:
+            return found[0]
+    raise AssertionError(f"{home}: no {kind} in 500 due times")
+
+
+STILL_MIN = 30.0  # the silent homes' inactivity limit, floor and ceilings alike: not the time of day's prior
+LIMITS = {"inactivity_floor_min": STILL_MIN, "inactivity_ceiling_day_min": STILL_MIN}
+LIMITS["inactivity_ceiling_night_min"] = STILL_MIN
+
+
+def _options() -> AnomalyOptions:
+    return AnomalyOptions(defaults=LimitsSection(**LIMITS))
+
+
+def _fall(home: str, due_at: float) -> tuple[list[SensorEvent], Finding]:
+    """Half an hour of movement, then silence: the pure engine's long_inactivity is due at `due_at`."""
+    last = due_at - STILL_MIN * 60
+    rooms = ("living", "kitchen", "bathroom")
+    events = [
+        SensorEvent(
+            home=home,
+            agent="pi-1",
+            seq=k,
+            ts=datetime.fromtimestamp(last - (30 - k) * 60, UTC),
+            sensor=f"pir_{rooms[k % 3]}",
+            kind="motion",
+            value=1,
+            room=rooms[k % 3],
+        )
+        for k in range(1, 31)
+    ]
+    engine = Engine(_options().engine_options())
+    for e in events:
+        step(engine, e)
+    finding = _first_due(engine, home, FindingKind.LONG_INACTIVITY)
+    assert abs(finding.ts.timestamp() - due_at) < 0.01, (finding, due_at)
+    return events, finding
+
+
+def _homes_of(owner: str, nats: NatsSettings, n: int) -> list[str]:
+    """n home ids whose partitions `owner` leases."""
+    mine = {int(k[2:]) for k, v in leases(nats).items() if k.startswith("p.") and v.startswith(owner)}
+    homes = (f"h-silent{i:04d}" for i in range(10_000))
+    return [h for h in homes if partition(h, nats.partitions) in mine][:n]
+
+
+async def _publish(nats: NatsSettings, items: list[tuple[str, bytes, dict[str, str]]]) -> None:
+    import nats as nats_py
+
+    nc = await nats_py.connect(servers=nats.servers)
+    try:
+        js = nc.jetstream(timeout=5)
+        for subject, payload, headers in items:
+            await js.publish(subject, payload, headers=headers)
+    finally:
+        await nc.close()
+
+
+def test_silent_homes_are_ticked_once_across_a_worker_kill(nats_cluster: NatsCluster, tmp_path: Path) -> None:
+    """A fall then silence: long_inactivity comes from the worker's clock alone, once, though its worker is killed.
+
+    Three homes of worker A's partitions, through the ingest bridge's message format: `replayed` falls, and A is
+    killed right after publishing its long_inactivity, before A checkpoints the tick (every 5 s), so B replays that
+    tick and raises the same finding again (deduplicated by id); `silent` falls too but is due only after the kill:
+    no message brings it to B, which must find it among the partition's checkpoints and tick it; `offline`'s agent
+    said offline (a status with ingest's receipt time), so agent_offline is due once its 10 min grace passed.
+    """
+    nats = NatsSettings(
+        servers=nats_cluster.urls,
+        partitions=8,
+        lease_s=2.0,
+        state_bucket="silent_state",
+        lease_bucket="silent_leases",
+        findings_to_mqtt=False,
+    )
+    limits = {f"ANXIN_ANOMALY__DEFAULTS__{k.upper()}": str(v) for k, v in LIMITS.items()}
+    workers = [WorkerProcess(f"sw-{c}", tmp_path / c, nats, env_extra=limits).start() for c in "ab"]
+    try:
+
+        def split() -> bool:
+            owners = [v for k, v in leases(nats).items() if k.startswith("p.")]
+            return len(owners) == 8 and {o[:4] for o in owners} == {"sw-a", "sw-b"}
+
+        wait_for(split, timeout=30, interval=0.2, what="both workers own partitions")
+        replayed, silent, offline = _homes_of("sw-a", nats, 3)
+        t0 = time.time()
+        falls = {replayed: _fall(replayed, t0 + 8), silent: _fall(silent, t0 + 26)}
+        received = t0 + 20 - 600  # the agent's grace is 10 min
+        status = Status(state="offline", agent="pi-1", version="1.0", ts=datetime.fromtimestamp(received, UTC))
+        off_msg = Message(status_topic(offline), status.model_dump_json().encode(), 1, 1, 1)
+        ref = Engine(_options().engine_options())
+        (item,) = JetStreamBridge.outgoing([off_msg], nats.partitions, received=received)
+        apply(ref, PartitionMessage.of(item[0], item[2], item[1]))
+        want = {
+            replayed: falls[replayed][1],
+            silent: falls[silent][1],
+            offline: _first_due(ref, offline, FindingKind.AGENT_OFFLINE),
+        }
+        msgs = [
+            Message(events_topic(e.home), e.model_dump_json().encode(), 1, 1, 1) for h in falls for e in falls[h][0]
+        ]
+        items = [*JetStreamBridge.outgoing(msgs, nats.partitions), item]
+        asyncio.run(_publish(nats, items))
+
+        def findings() -> dict[str, list[Finding]]:
+            out: dict[str, list[Finding]] = {h: [] for h in want}
+            for f in (parse_finding(m.data) for m in stream_messages(nats, nats.findings_stream)):
+                if f.home in out:
+                    out[f.home].append(f)
+            return out
+
+        wait_for(lambda: findings()[replayed], timeout=30, interval=0.1, what="the first fall's long_inactivity")
+        workers[0].kill()
+        killed_at = time.time()
+        wait_for(lambda: all(findings().values()), timeout=45, interval=0.5, what="every silent home's finding")
+        time.sleep(3)  # a doubled finding would come now, if at all
+        got = findings()
+        for home, finding in want.items():
+            assert [f.id for f in got[home]] == [finding.id], (home, got[home], workers[1].log())
+            # Run at the engine's due time, not the wall time: the same finding as the pure engine, field by field.
+            assert got[home][0].model_dump(mode="json") == finding.model_dump(mode="json")
+        b_log = (tmp_path / "b" / "worker.log").read_text()
+        print(f"killed {killed_at - t0:.1f}s after publishing; B's log:\n{b_log[-3000:]}")
+        # B raised `replayed` again from the replayed tick (the store kept one) and `silent` from its own tick.
+        assert f"finding long_inactivity for {replayed}" in b_log
+        assert f"finding long_inactivity for {silent}" in b_log
+        assert f"finding agent_offline for {offline}" in b_log
+    finally:
+        for w in workers:
+            w.stop()

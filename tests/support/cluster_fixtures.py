@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections import Counter, deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ class WorkerProcess(ChildProcess):
     state: Path
     settings: NatsSettings
     proc: subprocess.Popen[bytes] | None = None
+    env_extra: dict[str, str] = field(default_factory=dict)  # e.g. detection limits of a test's homes
 
     def start(self) -> WorkerProcess:
         """Start it (its log goes to STATE/worker.log)."""
@@ -80,32 +81,51 @@ class WorkerProcess(ChildProcess):
         env.update(
             {"ANXIN_STATE_DIR": str(self.state), "ANXIN_ANOMALY__CLIENT_ID": self.name, "ANXIN_LOG_LEVEL": "INFO"}
         )
+        env.update(self.env_extra)
         log = open(self.state / "worker.log", "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen([sys.executable, "-m", "anxin", "anomaly"], env=env, stdout=log, stderr=log)
         return self
 
 
-async def _stream_ids(settings: NatsSettings, stream: str) -> tuple[Counter[str], list[bytes]]:
+
+
+@dataclass(frozen=True)
+class StoredMsg:
+    """One message of a stream, as stored."""
+
+    seq: int
+    subject: str
+    headers: dict[str, str]
+    data: bytes
+
+
+async def _stream_messages(settings: NatsSettings, stream: str) -> list[StoredMsg]:
     import nats
 
     nc = await nats.connect(servers=settings.servers)
     try:
         js = nc.jetstream(timeout=5)
-        info = await js.stream_info(stream)
-        ids: Counter[str] = Counter()
-        payloads: list[bytes] = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        state = (await js.stream_info(stream)).state
+        if not state.messages:
+            return []
+        out = []
+        for seq in range(state.first_seq, state.last_seq + 1):
             msg = await js.get_msg(stream, seq)
-            ids[(msg.headers or {}).get(MSG_ID, "")] += 1
-            payloads.append(msg.data or b"")
-        return ids, payloads
+            out.append(StoredMsg(seq, msg.subject or "", dict(msg.headers or {}), msg.data or b""))
+        return out
     finally:
         await nc.close()
 
 
+def stream_messages(settings: NatsSettings, stream: str) -> list[StoredMsg]:
+    """Every message of the stream in order (none while it is empty), with its subject and headers."""
+    return asyncio.run(_stream_messages(settings, stream))
+
+
 def stream_contents(settings: NatsSettings, stream: str) -> tuple[Counter[str], list[bytes]]:
     """How many times each Nats-Msg-Id is stored in the stream, and every payload in stream order."""
-    return asyncio.run(_stream_ids(settings, stream))
+    msgs = stream_messages(settings, stream)
+    return Counter(m.headers.get(MSG_ID, "") for m in msgs), [m.data for m in msgs]
 
 
 async def _leases(settings: NatsSettings) -> dict[str, str]:

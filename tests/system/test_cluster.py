@@ -23,8 +23,9 @@ import pytest
 
 from anomaly.config import AnomalyOptions
 from anomaly.engine import Engine
-from anomaly.worker import reference, unpack
-from anxin.bus import event_msg_id
+from anomaly.ticks import reference
+from anomaly.worker import unpack
+from anxin.bus import event_msg_id, state_key
 from anxin.settings import NatsSettings
 from contracts import SensorEvent, parse_finding
 from contracts.topics import events_topic
@@ -98,7 +99,7 @@ async def _checkpoints(settings: NatsSettings) -> dict[str, tuple[int, Any]]:
         kv = await nc.jetstream(timeout=5).key_value(settings.state_bucket)
         out = {}
         for home in HOMES:
-            entry = await kv.get(f"h.{home}")
+            entry = await kv.get(state_key(home, settings.partitions))
             seq, monitor = unpack(entry.value or b"")
             out[home] = (seq, state_tree(monitor))
         return out
