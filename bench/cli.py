@@ -98,3 +98,27 @@ def bench_sim(
         _run_script("sim_load", args)
     if what in ("generate", "all"):
         _run_script("sim_generate", [])
+
+
+@app.command("cluster")
+def bench_cluster(
+    events: Annotated[int, typer.Option(min=100, help="Events per path (rounded to a multiple of --homes)")] = 40_000,
+    homes: Annotated[int, typer.Option(min=1, help="Simulated homes per path, each ending in a panic press")] = 1000,
+    workers: Annotated[int, typer.Option(min=2, help="Anomaly workers of the cluster path (one is killed)")] = 2,
+    partitions: Annotated[int, typer.Option(min=2, help="JetStream partitions")] = 16,
+    lease_s: Annotated[
+        float, typer.Option(min=1, help="Worker lease: how long a dead worker keeps its partitions")
+    ] = 3.0,
+    figures: Annotated[
+        bool, typer.Option("--figures", help="Also the bridge, drain and KV figures of docs/scale.md (slower)")
+    ] = False,
+) -> None:
+    """Agent publish to stored + finding: the cluster path against the embedded one in the same run; worker takeover."""
+    from bench.cluster_e2e import main
+
+    code = main(events, homes, workers, partitions, lease_s)
+    if figures:
+        from bench.cluster_bench import main as more
+
+        code = code or more(events, homes)
+    raise typer.Exit(code)

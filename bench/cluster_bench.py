@@ -1,4 +1,4 @@
-"""Cluster path figures (bus = "nats", docs/scale.md); not yet `anxin bench cluster`: `python -m bench.cluster_bench`.
+"""Cluster path figures (docs/scale.md): `anxin bench cluster --figures` or `python -m bench.cluster_bench`.
 
 In one run on this machine: events/s through one ingest into InfluxDB (the embedded path) and into InfluxDB plus a
 3-node JetStream (R3) cluster (the bridge), the same events; then events/s one anomaly worker drains those events
