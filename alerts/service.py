@@ -162,6 +162,12 @@ class _Worker:
             log.exception("sweep failed")
 
     def _publish_feedback(self, session: Session) -> None:
+        try:
+            self._publish_locked_feedback(session)
+        finally:
+            session.commit()  # the marks, and the end of the locks another replica's sweep skipped
+
+    def _publish_locked_feedback(self, session: Session) -> None:
         for fb in track.pending_feedback(session):
             info = self.client.publish(feedback_topic(fb.home), dump(fb), qos=1)
             try:

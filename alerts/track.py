@@ -136,12 +136,17 @@ def moving_on(links: LinkMaker | None) -> DeadPage:
 
 
 def pending_feedback(session: Session, limit: int = 50) -> list[Feedback]:
-    """Verdicts on resolved alerts that anomaly has not been told yet."""
+    """Verdicts on resolved alerts that anomaly has not been told yet, locked until the caller commits.
+
+    Several replicas sweep at once: on PostgreSQL the alerts stay locked (SKIP LOCKED) until the caller has published
+    and marked them, so two replicas never tell anomaly one verdict twice (it would loosen a threshold twice).
+    """
     alerts = session.scalars(
         select(Alert)
         .where(Alert.state == escalation.STATE_RESOLVED, Alert.outcome.is_not(None), Alert.feedback_sent_at.is_(None))
         .order_by(Alert.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     ).all()
     out = []
     for a in alerts:
@@ -163,11 +168,10 @@ def pending_feedback(session: Session, limit: int = 50) -> list[Feedback]:
         except ValueError as err:
             log.error("alert %s: feedback not publishable: %s", a.id, err)
             a.feedback_sent_at = a.updated_at  # kept on the alert; never retried forever
-    session.commit()
+    session.flush()
     return out
 
 
 def mark_feedback_sent(session: Session, alert_id: int, now: datetime) -> None:
-    """Remember that anomaly has been told an alert's verdict."""
+    """Remember that anomaly has been told an alert's verdict (committed by the caller, releasing the lock)."""
     session.execute(update(Alert).where(Alert.id == alert_id).values(feedback_sent_at=now))
-    session.commit()

@@ -13,19 +13,22 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from alerts.jetstream import DURABLE, as_topic, subject_home
 from alerts.notifier import LocalOutboxNotifier
 from alerts.pipeline import process_finding
+from alerts.track import mark_feedback_sent, pending_feedback
 from anxin.bus import MSG_ID, findings_subject
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Alert, AlertFinding, SmsOutbox
+from anxin.mqtt import connect_and_wait, make_client
 from anxin.settings import NatsSettings
-from contracts import Finding, Severity, dump
-from contracts.topics import findings_topic
+from contracts import Finding, Severity, dump, parse_feedback
+from contracts.topics import FEEDBACK_FILTER, findings_topic
 from shell.natsd import NatsCluster
 from shell.servers import Broker
 from shell.twilio_standin import TwilioStandin
@@ -98,6 +101,30 @@ def test_two_replicas_deciding_one_home_at_once_open_one_alert(postgres: Postgre
     for i, home in enumerate(homes):
         assert counts[home] == (1 if i % 2 else 2), (home, counts[home])
     assert Counter(actions) == {"opened": 24, "duplicate": 12, "joined": 12}
+
+
+def test_two_replicas_sweeping_at_once_tell_a_verdict_once(postgres: PostgresServer) -> None:
+    # Each replica's sweep publishes the verdicts of resolved alerts to anomaly. The first holds them locked until it
+    # has published and marked them; the other, sweeping meanwhile, skips them instead of publishing them again.
+    url = postgres.create_database()
+    [home] = seed_homes(url, 1)
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    with sessions() as s:
+        alert_id = process_finding(
+            s, _finding(home, "panic", Severity.CRITICAL), datetime.now(UTC), LocalOutboxNotifier()
+        ).alert_id
+        assert alert_id is not None
+        s.execute(update(Alert).where(Alert.id == alert_id).values(state="resolved", outcome="resident_fine"))
+        s.commit()
+    with sessions() as first, sessions() as second:
+        assert [fb.alert_id for fb in pending_feedback(first)] == [alert_id]
+        assert pending_feedback(second) == []  # locked by the first sweep: skipped, not waited for
+        second.commit()
+        mark_feedback_sent(first, alert_id, datetime.now(UTC))
+        first.commit()
+        assert pending_feedback(second) == []  # told once
+    engine.dispose()
 
 
 async def _publish(nats: NatsSettings, msgs: list[tuple[Finding, str]], raw: list[tuple[str, bytes]]) -> None:
@@ -216,6 +243,68 @@ def test_two_replicas_one_killed_page_every_finding_once(
         assert "finding" in replicas[0].log() and "finding" in replicas[1].log()
         assert replicas[1].proc is not None and replicas[1].proc.poll() is None, replicas[1].log()
     finally:
+        for r in replicas:
+            r.stop()
+        standin.stop()
+        engine.dispose()
+
+
+def test_two_live_replicas_tell_anomaly_each_verdict_once_over_mqtt(
+    nats_cluster: NatsCluster, postgres: PostgresServer, broker: Broker, tmp_path: Path
+) -> None:
+    # Feedback stays on MQTT with bus = "nats": both replicas sweep resolved alerts every second; each verdict reaches
+    # anomaly's feedback topic once (the sweeps skip the alerts the other holds).
+    url = postgres.create_database()
+    homes = list(seed_homes(url, 30))
+    nats = NatsSettings(servers=nats_cluster.urls, findings_to_mqtt=False)
+    standin = TwilioStandin.start()
+    replicas = [
+        AlertsProcess(f"alerts-fb-{c}", tmp_path / c, nats, broker.settings("alerts"), url, standin) for c in "ab"
+    ]
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    heard: Counter[int] = Counter()
+    lock = threading.Lock()
+    mq = broker.settings("anomaly")
+    listener = make_client(mq, "test-feedback-" + secrets.token_hex(4))
+
+    def on_message(c: Any, userdata: Any, msg: Any) -> None:
+        with lock:
+            heard[parse_feedback(msg.payload).alert_id] += 1
+
+    listener.on_message = on_message
+    try:
+        for r in replicas:
+            r.start()
+        for r in replicas:
+            r.wait_ready()
+        connect_and_wait(listener, mq)
+        listener.subscribe(FEEDBACK_FILTER, qos=1)
+        asyncio.run(_publish(nats, [(f, f.id) for f in (_finding(h, "panic", Severity.CRITICAL) for h in homes)], []))
+
+        def opened() -> int:
+            with sessions() as s:
+                return s.scalar(select(func.count()).select_from(Alert)) or 0
+
+        wait_for(lambda: opened() == len(homes), timeout=30, what="every finding opened an alert")
+        with sessions() as s:  # every alert resolved at once, as responders replying "2 <code>" would
+            s.execute(update(Alert).values(state="resolved", outcome="resident_fine", resolved_at=datetime.now(UTC)))
+            s.commit()
+
+        def told() -> bool:
+            with sessions() as s:
+                unmarked = s.scalar(select(func.count()).select_from(Alert).where(Alert.feedback_sent_at.is_(None)))
+            with lock:
+                return unmarked == 0 and len(heard) == len(homes)
+
+        wait_for(told, timeout=30, interval=0.1, what="every verdict published and marked")
+        with lock:
+            assert all(n == 1 for n in heard.values()), {k: v for k, v in heard.items() if v != 1}
+        both = [r.log().count("feedback for alert") for r in replicas]
+        print(f"verdicts published by replica a / b: {both}")
+    finally:
+        listener.disconnect()
+        listener.loop_stop()
         for r in replicas:
             r.stop()
         standin.stop()
