@@ -60,10 +60,11 @@ def pick(counts: dict[str, int], shards: list[Shard]) -> Shard:
     return min(shards, key=lambda s: (counts.get(s.name, 0), shards.index(s)))
 
 
-def counts(session: Session, shards: list[Shard]) -> dict[str, int]:
-    """Homes per shard name (rows without one count for the first shard)."""
+def counts(session: Session, shards: list[Shard], besides: str | None = None) -> dict[str, int]:
+    """Homes per shard name (rows without one count for the first shard), leaving out the home `besides`."""
     out: dict[str, int] = {}
-    for name, n in session.execute(select(Home.shard, func.count()).group_by(Home.shard)).tuples():
+    rows = select(Home.shard, func.count()).where(Home.id != (besides or "")).group_by(Home.shard)
+    for name, n in session.execute(rows):
         key = name or shards[0].name
         out[key] = out.get(key, 0) + n
     return out
@@ -85,7 +86,7 @@ def assign(session: Session, home: str, shards: list[Shard]) -> Shard:
     name = session.scalar(select(Home.shard).where(Home.id == home))
     if name is not None:
         return shard_of(session, home, shards)
-    chosen = pick(counts(session, shards), shards)
+    chosen = pick(counts(session, shards, besides=home), shards)
     # Only a row still without a shard is written: two concurrent registrations cannot move a home.
     session.execute(update(Home).where(Home.id == home, Home.shard.is_(None)).values(shard=chosen.name))
     session.flush()

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from anxin.settings import DatabaseSettings, InfluxSettings, MqttSettings, Section, ServiceSettings
+from anxin.shards import Shard
 from anxin.zones import known_zone
 from contracts.vocabulary import DEFAULT_TIMEZONE
 
@@ -62,3 +63,5 @@ class ConsoleSettings(ServiceSettings):
     influx: InfluxSettings = InfluxSettings()
     # Only for /healthz (the console holds no MQTT session): when set, a broker that does not answer makes it 503.
     mqtt: MqttSettings | None = None
+    # The Mosquitto shards homes are given at registration (anxin/shards.py); none: the one broker above.
+    shards: list[Shard] = Field(default_factory=list)

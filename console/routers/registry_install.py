@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
+from anxin import shards as sharding
 from anxin.broker import BrokerConfigError
 from anxin.db.models import Home, HomeSensor
 from anxin.influxql import InfluxQL
@@ -49,27 +50,41 @@ router = APIRouter(tags=["registry"])
 HomeId = Annotated[str, PathParam(pattern=rf"^{HOME_ID_PATTERN}$")]
 
 
-def broker_paths(settings: ConsoleSettings) -> tuple[Path, Path]:
-    """The broker accounts file and the broker's state folder the console adds home accounts to."""
+def broker_paths(settings: ConsoleSettings, shard: sharding.Shard | None = None) -> tuple[Path, Path]:
+    """The accounts file and state folder of the broker the console adds a home's account to: its shard's when
+    `[[shards]]` are listed, else the one broker's."""
+    if shard is not None and settings.shards:
+        return sharding.files(settings.shards, shard, settings.state_dir)
     opts = settings.console
     creds = opts.broker_credentials or credentials_path(settings.state_dir)
     return creds, opts.broker_state or settings.state_dir / "mosquitto"
 
 
-def broker_target(settings: ConsoleSettings) -> BrokerTarget:
-    """Where bundles tell agents to connect."""
+def broker_target(settings: ConsoleSettings, shard: sharding.Shard | None = None) -> BrokerTarget:
+    """Where bundles tell agents to connect: the home's shard when `[[shards]]` are listed."""
     opts, mqtt = settings.console, settings.mqtt
     host = opts.bundle_host or (mqtt.host if mqtt else "127.0.0.1")
     port = opts.bundle_port or (mqtt.port if mqtt else 1883)
+    if shard is not None and settings.shards:
+        host, port = shard.host, shard.port
     return BrokerTarget(host, port, opts.bundle_tls, read_ca(opts.bundle_ca_file) if opts.bundle_tls else None)
 
 
+def _shards(settings: ConsoleSettings) -> list[sharding.Shard]:
+    return sharding.configured(settings.shards, settings.mqtt)
+
+
 def create_account(request: Request, home: str) -> str | None:
-    """Give a new home its broker account (no usable password yet); a warning when the broker could not be told."""
-    creds, state = broker_paths(get_settings(request))
+    """Give a new home its shard and broker account (no usable password yet); a warning when the broker could not
+    be told."""
+    settings = get_settings(request)
     try:
+        with request.app.state.sessions() as s:  # the home's row is committed: record its shard for good
+            shard = sharding.assign(s, home, _shards(settings))
+            s.commit()
+        creds, state = broker_paths(settings, shard)
         install_home_account(creds, state, home, issue=False)
-    except (BrokerConfigError, OSError) as err:
+    except (BrokerConfigError, OSError, sharding.ShardError) as err:
         log.warning("home %s registered, broker account not live yet: %s", home, err)
         return str(err)
     return None
@@ -97,17 +112,19 @@ def issue_bundle(request: Request, session: Session, user: Principal, home_id: s
         session.rollback()
         raise HTTPException(409, "the bundle was already downloaded; an admin may issue a new password")
     session.commit()
-    creds, state = broker_paths(get_settings(request))
+    settings = get_settings(request)
     try:
+        shard = sharding.shard_of(session, home_id, _shards(settings))  # a home from before shards: the first
+        creds, state = broker_paths(settings, shard)
         password = install_home_account(creds, state, home_id, issue=True)
-    except (BrokerConfigError, OSError) as err:
+    except (BrokerConfigError, OSError, sharding.ShardError) as err:
         session.execute(update(Home).where(Home.id == home_id).values(bundle_issued_at=None, bundle_issued_by=None))
         session.commit()
         log.warning("bundle for home %s not issued: %s", home_id, err)
         raise HTTPException(503, f"the broker could not be told: {err}") from err
     assert password is not None
     kit = list(session.scalars(select(HomeSensor).where(HomeSensor.home_id == home_id).order_by(HomeSensor.sensor)))
-    body = bundle_zip(home, password, broker_target(get_settings(request)), kit)
+    body = bundle_zip(home, password, broker_target(settings, shard), kit)
     audit(session, now, user.actor, "bundle_issued", f"home:{home_id}", {"reissue": reissue, "sensors": len(kit)})
     session.commit()
     return Response(
