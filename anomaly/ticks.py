@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from anomaly.engine import Engine, HomeMonitor
 from anomaly.finding_ids import with_epoch
@@ -34,7 +35,7 @@ class PartitionMessage:
     home: str
     kind: str
     data: bytes
-    at: float | None = None  # status, heartbeat: when ingest received it; tick: the due time
+    at: float | None = None  # event, status, heartbeat: when ingest received it (optional for events); tick: due time
 
     @classmethod
     def of(cls, subject: str, headers: Mapping[str, str] | None, data: bytes) -> PartitionMessage:
@@ -44,22 +45,28 @@ class PartitionMessage:
         if kind not in (EVENT, STATUS, HEARTBEAT, TICK):
             raise ContractError("kind", f"unknown partition message kind {kind[:40]!r}")
         at = None
-        if kind != EVENT:
+        if kind != EVENT or AT in headers:
             try:
                 at = float(headers[AT])
             except (KeyError, ValueError) as err:
-                raise ContractError("at", f"{kind} without a valid {AT} header") from err
+                raise ContractError("at", f"{kind or 'event'} without a valid {AT} header") from err
             if not math.isfinite(at):
-                raise ContractError("at", f"{kind} with a non-finite {AT}")
+                raise ContractError("at", f"{kind or 'event'} with a non-finite {AT}")
         return cls(home_of(subject), kind, data, at)
 
 
-def step(engine: Engine, event: SensorEvent) -> list[Finding]:
-    """One event in event time: tick its home up to the event, then observe it (pure: no clock, no I/O)."""
+def step(engine: Engine, event: SensorEvent, received: float | None = None) -> list[Finding]:
+    """One event in event time: tick its home up to the event, then observe it (pure: no clock, no I/O).
+
+    `received` (ingest's receipt) lets the home tell a queue being replayed from live events, as the embedded service
+    does with its clock: while an agent replays, the home's checks wait until the replay settled, so an hour of
+    history arriving in a minute is not an hour of stillness.
+    """
     monitor = engine.monitor(event.home)
     t = event.ts.timestamp()
     out = monitor.tick_at(t) if t >= monitor.next_check else []
-    return out + [with_epoch(f, event) for f in engine.observe(event)]
+    at = None if received is None else datetime.fromtimestamp(received, UTC)
+    return out + [with_epoch(f, event) for f in engine.observe(event, at)]
 
 
 def run_tick(monitor: HomeMonitor, due: float) -> list[Finding]:
@@ -73,7 +80,7 @@ def apply(engine: Engine, msg: PartitionMessage) -> list[Finding]:
         event = parse_event(msg.data)
         if event.home != msg.home:
             raise ContractError("home", f"an event of {event.home} in the partition subject of {msg.home}")
-        return step(engine, event)
+        return step(engine, event, msg.at)
     assert msg.at is not None  # PartitionMessage.of checked it
     if msg.kind == TICK:
         monitor = engine.homes.get(msg.home)

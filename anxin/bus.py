@@ -29,7 +29,7 @@ EVENTS_PREFIX = "anxin.events"
 FINDINGS_PREFIX = "anxin.findings"
 MSG_ID = "Nats-Msg-Id"
 KIND = "Anxin-Kind"  # a partition message other than an event: STATUS, HEARTBEAT or TICK (no header: an event)
-AT = "Anxin-At"  # the epoch seconds it speaks for: ingest's receipt of a status or heartbeat, a tick's due time
+AT = "Anxin-At"  # epoch seconds: when ingest received an event, status or heartbeat; a tick's due time
 STATUS, HEARTBEAT, TICK = "status", "heartbeat", "tick"
 T = TypeVar("T")
 

@@ -3,9 +3,11 @@
 Order per batch (ingest/service.py store_batch): validate, write the time series (or spill), publish every stored event
 to `anxin.events.<partition>.<home>` with `Nats-Msg-Id = home:agent:epoch:seq`, wait for JetStream's acks, and only
 then acknowledge the MQTT messages. Agent status and heartbeats go to the same subject (one ordered partition per home)
-with `Anxin-Kind`, `Anxin-At` (when ingest received them: the embedded service's clock for them too) and an id of
-their agent and time. A publish that fails (a node died, a leader election) is retried with the same id,
-so JetStream stores it once; while the cluster is unreachable the MQTT acks are held and the broker keeps the events.
+with `Anxin-Kind` and an id of their agent and time. Every message carries `Anxin-At`, when ingest received it: the
+embedded service's clock for status and heartbeats, and how the engine tells an agent replaying its queue (events
+received long after their time) from a live one. A publish that fails (a node died, a leader election) is retried
+with the same id, so JetStream stores it once; while the cluster is unreachable the MQTT acks are held and the broker
+keeps the events.
 Publishing MQTT straight into NATS is not done: NATS acks an MQTT QoS 1 publish before the stream stored it (issue 16).
 """
 
@@ -76,7 +78,7 @@ class JetStreamBridge:
             kind, home = parsed
             try:
                 if kind is TopicKind.EVENTS:
-                    headers = {MSG_ID: event_msg_id(parse_event(m.payload))}
+                    headers = {MSG_ID: event_msg_id(parse_event(m.payload)), AT: at}
                 elif kind is TopicKind.STATUS:
                     headers = {MSG_ID: status_msg_id(home, parse_status(m.payload)), KIND: STATUS, AT: at}
                 elif kind is TopicKind.HEARTBEAT:

@@ -74,7 +74,7 @@ def test_bridge_sends_events_status_and_heartbeats_in_the_home_partition_with_de
     ms = int(ts.timestamp() * 1000)
     subject = events_subject(HOME, 8)
     assert out == [
-        (subject, msgs[0].payload, {MSG_ID: f"{HOME}:pi-1:0:7"}),
+        (subject, msgs[0].payload, {MSG_ID: f"{HOME}:pi-1:0:7", AT: "1234.5"}),
         (subject, msgs[1].payload, {MSG_ID: f"status/{HOME}/pi-1/offline/{ms}", KIND: STATUS, AT: "1234.5"}),
         (subject, msgs[2].payload, {MSG_ID: f"heartbeat/{HOME}/pi-1/{ms}", KIND: HEARTBEAT, AT: "1234.5"}),
     ]
@@ -83,6 +83,7 @@ def test_bridge_sends_events_status_and_heartbeats_in_the_home_partition_with_de
     pm = PartitionMessage.of(subject, out[1][2], out[1][1])
     assert (pm.home, pm.kind, pm.at) == (HOME, STATUS, 1234.5)
     assert PartitionMessage.of(subject, out[0][2], out[0][1]).kind == EVENT
+    assert PartitionMessage.of(subject, {}, b"{}").at is None  # an event from an ingest before receipt times
     with pytest.raises(ContractError):
         PartitionMessage.of(subject, {KIND: "feedback"}, b"{}")
     with pytest.raises(ContractError):
@@ -269,7 +270,7 @@ def _fall(home: str, due_at: float) -> tuple[list[SensorEvent], Finding]:
     ]
     engine = Engine(_options().engine_options())
     for e in events:
-        step(engine, e)
+        step(engine, e, e.ts.timestamp() + 0.5)
     finding = _first_due(engine, home, FindingKind.LONG_INACTIVITY)
     assert abs(finding.ts.timestamp() - due_at) < 0.01, (finding, due_at)
     return events, finding
@@ -334,10 +335,19 @@ def test_silent_homes_are_ticked_once_across_a_worker_kill(nats_cluster: NatsClu
             silent: falls[silent][1],
             offline: _first_due(ref, offline, FindingKind.AGENT_OFFLINE),
         }
-        msgs = [
-            Message(events_topic(e.home), e.model_dump_json().encode(), 1, 1, 1) for h in falls for e in falls[h][0]
+        # Received as they happened (live, not an agent replaying its queue, which holds the checks back for a while).
+        items = [
+            *(
+                JetStreamBridge.outgoing(
+                    [Message(events_topic(e.home), e.model_dump_json().encode(), 1, 1, 1)],
+                    nats.partitions,
+                    received=e.ts.timestamp() + 0.5,
+                )[0]
+                for h in falls
+                for e in falls[h][0]
+            ),
+            item,
         ]
-        items = [*JetStreamBridge.outgoing(msgs, nats.partitions), item]
         asyncio.run(_publish(nats, items))
 
         def findings() -> dict[str, list[Finding]]:
