@@ -5,7 +5,9 @@ and hands each finding to the service's worker thread, the same `pipeline.record
 finding is acked to JetStream only once its transaction committed (ack-after-store, as ingest); its SMS is sent
 after, from the outbox, which a surviving replica's sweep sends if this one dies. A replica that dies mid-batch leaves
 its findings unacked: JetStream hands them to another replica after `jetstream_ack_wait_s`. The next batch is fetched
-only when the worker has handled the last one, so a replica never holds findings it is not working on.
+only when the worker has handled the last one, so a replica never holds findings it is not working on; while a batch
+waits (behind a sweep, or for the database) the replica tells JetStream every third of the ack wait that it is still
+working on them, so a slow but live replica does not see its findings handed to another.
 
 Work-queue style (any replica gets any finding) and not a consumer per partition as the anomaly workers need, because:
 
@@ -80,10 +82,18 @@ def mqtt_client_id(client_id: str) -> str:
 class JetStreamFindings:
     """Fetches findings from the shared durable consumer and hands them to the worker, one batch at a time."""
 
-    def __init__(self, settings: AlertsSettings, deliver: Deliver, ready: threading.Event, name: str) -> None:
+    def __init__(
+        self,
+        settings: AlertsSettings,
+        deliver: Deliver,
+        working: Callable[[], bool],
+        ready: threading.Event,
+        name: str,
+    ) -> None:
         self.nats = settings.nats
         self.ack_wait_s = settings.alerts.jetstream_ack_wait_s
         self.deliver = deliver
+        self.working = working  # the worker thread is alive: findings it holds are still being handled
         self.ready = ready
         self.name = name
         self.fetched = 0
@@ -133,7 +143,21 @@ class JetStreamFindings:
             done.append(fut)
             self.deliver(as_topic(m.subject), m.data, self._acker(loop, m, fut))
         self.fetched += len(msgs)
-        await asyncio.gather(*done)
+        of = dict(zip(done, msgs, strict=True))
+        pending = set(done)
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=self.ack_wait_s / 3)
+            if pending and self.working():
+                # Still ours (waiting behind a sweep, or the database is retried): JetStream must not hand them to
+                # another replica meanwhile. A dead process stops saying so and they go elsewhere after ack_wait.
+                await asyncio.gather(*(self._in_progress(of[f]) for f in pending))
+
+    @staticmethod
+    async def _in_progress(msg: Msg) -> None:
+        try:
+            await msg.in_progress()
+        except Exception as err:  # the cluster is away: at worst it is redelivered and recognised as a duplicate
+            log.warning("in-progress of a finding failed: %s: %s", type(err).__name__, err)
 
     def _acker(self, loop: asyncio.AbstractEventLoop, msg: Msg, fut: asyncio.Future[None]) -> Callable[[], None]:
         """The callback the worker thread calls once the finding's transaction committed."""

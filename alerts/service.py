@@ -352,7 +352,9 @@ def run_service(
     try:
         if on_nats:
             connect_and_wait(client, settings.mqtt)
-            consumer = jetstream.JetStreamFindings(settings, worker.enqueue, stats.ready, client_id).start()
+            consumer = jetstream.JetStreamFindings(
+                settings, worker.enqueue, worker.thread.is_alive, stats.ready, client_id
+            ).start()
         else:
             connect_and_wait(client, settings.mqtt, clean_start=False, session_expiry_s=opts.session_expiry_s)
         stop.wait()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from alerts.jetstream import DURABLE, as_topic, subject_home
 from alerts.notifier import LocalOutboxNotifier
@@ -153,18 +153,63 @@ async def _consumer_state(nats: NatsSettings) -> tuple[int, int, int]:
     nc = await nats_py.connect(servers=nats.servers)
     try:
         info = await nc.jetstream(timeout=5).consumer_info(nats.findings_stream, DURABLE)
-        return info.num_pending or 0, info.num_ack_pending or 0, info.delivered.stream_seq or 0
+        return info.num_pending or 0, info.num_ack_pending or 0, info.num_redelivered or 0
     finally:
         await nc.close()
 
 
 def consumer_state(nats: NatsSettings) -> tuple[int, int, int]:
-    """(not yet delivered, delivered and not acked, last stream sequence delivered) of the alerts consumer."""
+    """(not yet delivered, delivered and not acked, redelivered and not acked) of the alerts consumer."""
     try:
         return asyncio.run(_consumer_state(nats))
     except Exception as err:  # a leader election: ask again
         print(f"consumer info: {type(err).__name__}: {err}")
         return -1, -1, -1
+
+
+def test_a_live_replica_held_past_the_ack_wait_keeps_its_finding(
+    nats_cluster: NatsCluster, postgres: PostgresServer, broker: Broker, tmp_path: Path
+) -> None:
+    # A replica's worker can be held longer than the ack wait (a long sweep, the database retried, here the home's
+    # lock held by the test). Alive, it says it is still working on the finding: JetStream must not hand it to the
+    # other replica meanwhile (which would wait on the same lock, then find a duplicate).
+    url = postgres.create_database()
+    [home] = seed_homes(url, 1)
+    nats = NatsSettings(servers=nats_cluster.urls, findings_to_mqtt=False)
+    standin = TwilioStandin.start()
+    mqtt = broker.settings("alerts")
+    replicas = [AlertsProcess(f"alerts-slow-{c}", tmp_path / c, nats, mqtt, url, standin) for c in "ab"]
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    try:
+        for r in replicas:
+            r.start()
+        for r in replicas:
+            r.wait_ready()
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(hashtext(:k))"), {"k": f"anxin.alerts.home:{home}"})
+            conn.commit()
+            asyncio.run(_publish(nats, [(_finding(home, "panic", Severity.CRITICAL), f"slow-{home}")], []))
+            wait_for(lambda: consumer_state(nats)[1] == 1, timeout=10, what="the finding handed to a replica")
+            held_until = time.monotonic() + 2.5 * replicas[0].ack_wait_s
+            while time.monotonic() < held_until:  # the scenario: held for two and a half ack waits
+                assert consumer_state(nats)[2] == 0, "redelivered to the other replica while the first was alive"
+                time.sleep(0.5)
+            conn.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": f"anxin.alerts.home:{home}"})
+            conn.commit()
+
+        def settled() -> bool:
+            with sessions() as s:
+                opened = s.scalar(select(func.count()).select_from(Alert)) == 1
+            return opened and consumer_state(nats)[:2] == (0, 0)
+
+        wait_for(settled, timeout=20, what="the finding recorded and acked")
+        assert sum(r.log().count("duplicate") for r in replicas) == 0
+    finally:
+        for r in replicas:
+            r.stop()
+        standin.stop()
+        engine.dispose()
 
 
 def test_two_replicas_one_killed_page_every_finding_once(
