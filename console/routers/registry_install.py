@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from anxin import shards as sharding
-from anxin.broker import BrokerConfigError
+from anxin.broker import BrokerConfigError, Credentials
 from anxin.db.models import Home, HomeSensor
 from anxin.influxql import InfluxQL
 from anxin.registry import credentials_path, install_home_account
@@ -74,6 +74,18 @@ def _shards(settings: ConsoleSettings) -> list[sharding.Shard]:
     return sharding.configured(settings.shards, settings.mqtt)
 
 
+def _bundle_shard(session: Session, settings: ConsoleSettings, home: str) -> sharding.Shard:
+    """The shard a bundle names: the recorded one; for a home never given an account (imported from CSV) one is
+    chosen now; a home with an account from before shards stays on the first shard, where its account is."""
+    shards = _shards(settings)
+    unplaced = settings.shards and session.scalar(select(Home.shard).where(Home.id == home)) is None
+    if unplaced and home not in Credentials.load(broker_paths(settings, shards[0])[0]).users:
+        shard = sharding.assign(session, home, shards)
+        session.commit()
+        return shard
+    return sharding.shard_of(session, home, shards)
+
+
 def create_account(request: Request, home: str) -> str | None:
     """Give a new home its shard and broker account (no usable password yet); a warning when the broker could not
     be told."""
@@ -114,7 +126,7 @@ def issue_bundle(request: Request, session: Session, user: Principal, home_id: s
     session.commit()
     settings = get_settings(request)
     try:
-        shard = sharding.shard_of(session, home_id, _shards(settings))  # a home from before shards: the first
+        shard = _bundle_shard(session, settings, home_id)
         creds, state = broker_paths(settings, shard)
         password = install_home_account(creds, state, home_id, issue=True)
     except (BrokerConfigError, OSError, sharding.ShardError) as err:

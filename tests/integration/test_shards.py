@@ -9,6 +9,7 @@ import threading
 import tomllib
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -95,11 +96,18 @@ def test_homes_on_two_shards_get_their_own_broker_in_the_bundle_and_publish_only
             on: dict[str, str | None] = {h.id: h.shard for h in s.scalars(select(Home))}
         # The fewest-homes rule spreads two new homes over both shards, and the row keeps each choice.
         assert sorted(on[h] or "" for h in homes) == ["a", "b"]
+        # A home imported without an account (CSV) is given its shard when its bundle is issued.
+        with url_session(db_url) as s, s.begin():
+            s.add(Home(id="h-0000000000cc", label="3-503", district="东湖社区", created_at=datetime.now(UTC)))
+        homes.append("h-0000000000cc")
         bundles = {}
         for h in homes:
             got = c.post(f"/api/registry/homes/{h}/bundle", headers=op)
             assert got.status_code == 200, got.text
             bundles[h] = tomllib.loads(zipfile.ZipFile(io.BytesIO(got.content)).read("edge.toml").decode())["mqtt"]
+        with url_session(db_url) as s:
+            on = {h.id: h.shard for h in s.scalars(select(Home))}
+        assert on["h-0000000000cc"] == "a"  # a tie goes to the first listed shard
 
     port = {s.name: s.port for s in shards}
     for h in homes:
@@ -110,6 +118,7 @@ def test_homes_on_two_shards_get_their_own_broker_in_the_bundle_and_publish_only
         assert _publish_seen(state, own, h, password)
         assert not _can_connect(other, h, password, agent_client_id(h))
     assert bundles[homes[0]]["port"] != bundles[homes[1]]["port"]
+    assert len(homes) == 3
     # Each shard's accounts file holds its own homes only (besides the services).
     for shard in shards:
         users = Credentials.load(sharding.files(shards, shard, state)[0]).users
@@ -117,8 +126,6 @@ def test_homes_on_two_shards_get_their_own_broker_in_the_bundle_and_publish_only
 
 
 def test_a_homes_shard_is_kept_when_shards_are_added_and_a_removed_shard_is_an_error(db_url: str) -> None:
-    from datetime import UTC, datetime
-
     a, b, c = (sharding.Shard(name=n, port=p) for n, p in (("a", 1883), ("b", 1884), ("c", 1885)))
     with url_session(db_url) as s, s.begin():
         for i in range(3):
