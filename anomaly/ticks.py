@@ -96,6 +96,16 @@ def apply(engine: Engine, msg: PartitionMessage) -> list[Finding]:
     return []
 
 
+def quiet(engine: Engine, msg: PartitionMessage) -> bool:
+    """A heartbeat of an agent already online changes nothing: its home's checkpoint can wait (as the embedded
+    service's does), which matters since heartbeats come every minute from every home."""
+    monitor = engine.homes.get(msg.home)
+    if msg.kind != HEARTBEAT or monitor is None:
+        return False
+    d = monitor.devices
+    return d.agent_offline_since is None and not d.agent_reported
+
+
 def reference(engine: Engine, messages: Iterable[PartitionMessage | SensorEvent]) -> list[Finding]:
     """The findings of these messages (each home's in stream order) on `engine`: what the workers must publish."""
     out: list[Finding] = []

@@ -56,7 +56,7 @@ from anomaly.config import AnomalySettings
 from anomaly.engine import Engine, HomeMonitor
 from anomaly.relay import FindingsRelay
 from anomaly.store import freeze, thaw
-from anomaly.ticks import Clock, PartitionMessage, apply
+from anomaly.ticks import Clock, PartitionMessage, apply, quiet
 from anxin.bus import (
     AT,
     KIND,
@@ -124,6 +124,7 @@ class Worker:
         self.engine = Engine(opts.engine_options(), {h: s.limits() for h, s in opts.homes.items()})
         self.homes: dict[str, HomeState] = {}
         self.parts: dict[int, set[str]] = {}  # partition -> its homes in `homes`, for the clock
+        self._preloaded: set[int] = set()  # partitions whose checkpointed homes were all read since we took them
         self.clock = Clock()
         self.owned: dict[int, tuple[int, asyncio.Task[None]]] = {}  # partition -> (lease revision, consumer task)
         self.counts = {
@@ -184,6 +185,7 @@ class Worker:
         # nats-py turns a cancellation inside a request into its own TimeoutError: consume() checks cancelling().
         await asyncio.wait({task}, timeout=10)
         self._forget(self.parts.pop(p, set()))
+        self._preloaded.discard(p)
         if release and self._leases is not None:
             with contextlib.suppress(Exception):
                 await self._leases.delete(f"p.{p}", last=rev)
@@ -213,7 +215,10 @@ class Worker:
         )
         await js.add_consumer(stream, cfg)
         self.counts["takeovers"] += 1
-        known = await self._preload(p)
+        known = 0
+        if p not in self._preloaded:  # once per ownership: a retry's forgotten homes come back with their messages
+            known = await self._preload(p)
+            self._preloaded.add(p)
         log.info("partition %d taken from stream sequence %d, %d checkpointed homes read", p, floor + 1, known)
         return await js.pull_subscribe_bind(durable, stream)
 
@@ -302,8 +307,11 @@ class Worker:
         self.parts.setdefault(partition(home, self.nats.partitions), set()).add(home)
         return st
 
-    async def _apply(self, msg: Msg, findings: list[Finding], dirty: set[str]) -> None:
-        """Run one partition message through its home (unless its checkpoint has it already), collecting findings."""
+    async def _apply(self, msg: Msg, findings: list[Finding], touched: set[str], dirty: set[str]) -> None:
+        """Run one partition message through its home (unless its checkpoint has it already), collecting findings.
+
+        `touched`: homes read (forgotten if the batch fails); `dirty`: homes whose state changed (to checkpoint).
+        """
         seq = msg.metadata.sequence.stream
         try:
             pm = PartitionMessage.of(msg.subject, msg.headers, msg.data)
@@ -311,11 +319,13 @@ class Worker:
             self.counts["invalid"] += 1
             log.warning("partition message %d skipped: %s", seq, err)
             return
-        dirty.add(pm.home)  # before the read: a failed read forgets the home too
+        touched.add(pm.home)  # before the read: a failed read forgets the home too
         st = await self._home(pm.home)
         if seq <= st.seq:  # already in the home's checkpoint: its findings went out before
             self.counts["skipped"] += 1
             return
+        if not quiet(self.engine, pm):
+            dirty.add(pm.home)
         try:
             findings.extend(apply(self.engine, pm))
         except ContractError as err:  # ingest validated it; count and skip what does not parse
@@ -373,14 +383,15 @@ class Worker:
     async def commit(self, msgs: list[Msg], unsaved: Unsaved) -> None:
         """Process a batch in order and publish its findings; checkpoint and ack (with earlier batches) when due."""
         findings: list[Finding] = []
+        touched: set[str] = set()
         dirty: set[str] = set()
         try:
             for msg in msgs:
-                await self._apply(msg, findings, dirty)
+                await self._apply(msg, findings, touched, dirty)
         except BaseException:
             # A state could not be read (KV away): forget what this batch changed, so the homes are read again from
             # their checkpoints and the events (not acked) come again from the consumer, recreated at its ack floor.
-            self._forget(dirty)
+            self._forget(touched)
             raise
         me = asyncio.current_task()
         if me is not None and me.cancelling():  # dropped: the next owner processes these events again
