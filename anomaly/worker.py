@@ -79,6 +79,7 @@ BATCH = 200
 ACK_WAIT_S = 30.0
 MAX_ACK_PENDING = BATCH * 5
 RETRY_MAX_S = 5.0
+TICK_BEHIND_S = 10.0  # how often a partition that is behind still ticks its homes
 _SEQ = struct.Struct(">Q")
 
 
@@ -245,6 +246,7 @@ class Worker:
         delay = 0.2
         me = asyncio.current_task()
         unsaved = Unsaved()
+        ticked = 0.0
         while me is None or not me.cancelling():
             try:
                 if sub is None:
@@ -256,7 +258,11 @@ class Worker:
                     await self.tick(p)
                     continue
                 await self.commit(msgs, unsaved)
-                await self.tick(p)
+                # A full batch: the partition is behind (a takeover's replay, a burst) and so are its homes' clocks;
+                # ticking them from that state would only publish ticks the backlog makes moot. Still, now and then.
+                if len(msgs) < BATCH or time.monotonic() - ticked > TICK_BEHIND_S:
+                    ticked = time.monotonic()
+                    await self.tick(p)
                 delay = 0.2
             except Stale:
                 self.counts["stale"] += 1
