@@ -29,6 +29,7 @@ from anxin.broker import Credentials, sim_incident_topic
 from anxin.db.models import Home, Responder, SmsOutbox
 from anxin.mqtt import MqttConnectError, connect_and_wait, make_client
 from anxin.registry import credentials_path
+from anxin.shards import shard_of
 from console.accounts import audit
 from console.web import PageUser, SessionDep, SettingsDep, check_csrf, now_utc, redactor, render, require_actor
 
@@ -191,6 +192,9 @@ def play_incident(
         raise HTTPException(400, "unknown home or incident")
     password = Credentials.load(credentials_path(settings.state_dir)).users.get("sim")
     mqtt = settings.mqtt.model_copy(update={"username": "sim", "password": SecretStr(password or "")})
+    if settings.shards:  # `anxin demo --cluster`: the home's simulator listens on the home's shard
+        shard = shard_of(session, home, settings.shards)
+        mqtt = mqtt.model_copy(update={"host": shard.host, "port": shard.port})
     client = make_client(mqtt, f"anxin-console-demo-{secrets.token_hex(4)}")
     try:
         connect_and_wait(client, mqtt, timeout=5)
