@@ -88,13 +88,15 @@ class JetStreamFindings:
         deliver: Deliver,
         working: Callable[[], bool],
         ready: threading.Event,
+        up: threading.Event,
         name: str,
     ) -> None:
         self.nats = settings.nats
         self.ack_wait_s = settings.alerts.jetstream_ack_wait_s
         self.deliver = deliver
         self.working = working  # the worker thread is alive: findings it holds are still being handled
-        self.ready = ready
+        self.ready = ready  # set once, when first consuming
+        self.up = up  # consuming and connected now (/healthz)
         self.name = name
         self.fetched = 0
         self._loop = LoopThread("alerts-jetstream")
@@ -186,6 +188,11 @@ class JetStreamFindings:
         log.info("consuming findings from JetStream %s (durable %s)", self.nats.findings_stream, DURABLE)
         self.ready.set()
         while True:
+            # nats-py reconnects by itself; meanwhile fetches time out and /healthz says JetStream is down.
+            if nc.is_connected:
+                self.up.set()
+            else:
+                self.up.clear()
             try:
                 msgs = await sub.fetch(BATCH, timeout=1.0)
             except (NatsTimeout, TimeoutError):
@@ -203,6 +210,7 @@ class JetStreamFindings:
             except asyncio.CancelledError:
                 raise
             except Exception as err:
+                self.up.clear()
                 log.warning("JetStream findings: %s: %s; retrying in %.1fs", type(err).__name__, err, delay)
             finally:
                 if nc is not None:

@@ -46,6 +46,8 @@ class ServiceStats:
     # For /healthz: the MQTT session is up now; when the last finding was handled (time.monotonic()).
     connected: threading.Event = field(default_factory=threading.Event)
     last_finding_at: float | None = None
+    # bus = "nats": consuming findings from JetStream now (None on the MQTT bus).
+    jetstream: threading.Event | None = None
     _counts: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -352,8 +354,9 @@ def run_service(
     try:
         if on_nats:
             connect_and_wait(client, settings.mqtt)
+            stats.jetstream = threading.Event()
             consumer = jetstream.JetStreamFindings(
-                settings, worker.enqueue, worker.thread.is_alive, stats.ready, client_id
+                settings, worker.enqueue, worker.thread.is_alive, stats.ready, stats.jetstream, client_id
             ).start()
         else:
             connect_and_wait(client, settings.mqtt, clean_start=False, session_expiry_s=opts.session_expiry_s)

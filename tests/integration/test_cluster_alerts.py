@@ -30,15 +30,16 @@ from anxin.settings import NatsSettings
 from contracts import Finding, Severity, dump, parse_feedback
 from contracts.topics import FEEDBACK_FILTER, findings_topic
 from shell.natsd import NatsCluster
-from shell.servers import Broker
+from shell.servers import Broker, free_port
 from shell.twilio_standin import TwilioStandin
 from tests.support.alerts_fixtures import PostgresServer, postgres
 from tests.support.alerts_process import AlertsProcess, seed_homes
 from tests.support.cluster_fixtures import nats_cluster
+from tests.support.processes import get_health
 from tests.support.waiting import wait_for
 
 __all__ = ["nats_cluster", "postgres"]  # fixtures used by name
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
 def _finding(home: str, kind: str, severity: Severity, fid: str | None = None) -> Finding:
@@ -127,6 +128,20 @@ def test_two_replicas_sweeping_at_once_tell_a_verdict_once(postgres: PostgresSer
     engine.dispose()
 
 
+async def _send(js: Any, subject: str, data: bytes, msg_id: str | None, within: float = 30.0) -> None:
+    """Publish and await JetStream's ack, again while the stream elects a leader (a repeat is deduped by its id)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await js.publish(subject, data, headers={MSG_ID: msg_id} if msg_id else None)
+            return
+        except Exception as err:  # no responders / no stream response while electing: try again
+            if time.monotonic() > deadline:
+                raise
+            print(f"publish: {type(err).__name__}; again")
+            await asyncio.sleep(0.2)
+
+
 async def _publish(nats: NatsSettings, msgs: list[tuple[Finding, str]], raw: list[tuple[str, bytes]]) -> None:
     import nats as nats_py
 
@@ -138,11 +153,9 @@ async def _publish(nats: NatsSettings, msgs: list[tuple[Finding, str]], raw: lis
         await ensure_bus(js, nats)
         for i in range(0, len(msgs), 50):
             chunk = msgs[i : i + 50]
-            await asyncio.gather(
-                *(js.publish(findings_subject(f.home), dump(f), headers={MSG_ID: mid}) for f, mid in chunk)
-            )
+            await asyncio.gather(*(_send(js, findings_subject(f.home), dump(f), mid) for f, mid in chunk))
         for subject, payload in raw:
-            await js.publish(subject, payload)
+            await _send(js, subject, payload, None)
     finally:
         await nc.close()
 
@@ -264,7 +277,7 @@ def test_two_replicas_one_killed_page_every_finding_once(
                 )
             return recorded() == len(findings) and pending == 0 and ack_pending == 0 and unsent == 0
 
-        wait_for(drained, timeout=45, interval=0.2, what="the survivor drains every finding and sends every page")
+        wait_for(drained, timeout=90, interval=0.2, what="the survivor drains every finding and sends every page")
         took = time.monotonic() - t0
         print(f"{len(msgs)} messages, {len(findings)} findings; killed at {at_kill}; drained in {took:.1f}s")
 
@@ -354,3 +367,41 @@ def test_two_live_replicas_tell_anomaly_each_verdict_once_over_mqtt(
             r.stop()
         standin.stop()
         engine.dispose()
+
+
+def test_alerts_follows_the_cluster_down_and_back(postgres: PostgresServer, broker: Broker, tmp_path: Path) -> None:
+    # Every NATS node dies (SIGKILL) and comes back on its store: /healthz names JetStream while it is away, and the
+    # replica consumes again on its own, a finding published after the restart pages.
+    cluster = NatsCluster(tmp_path / "nats").start()
+    url = postgres.create_database()
+    phones = seed_homes(url, 2)
+    first, second = list(phones)
+    nats = NatsSettings(servers=cluster.urls, findings_to_mqtt=False)
+    standin = TwilioStandin.start()
+    port = free_port()
+    replica = AlertsProcess("alerts-rs", tmp_path / "a", nats, broker.settings("alerts"), url, standin, http_port=port)
+    health = f"http://127.0.0.1:{port}/healthz"
+
+    def paged(home: str) -> bool:
+        return any(r.to == phones[home] for r in standin.accepted)
+
+    try:
+        replica.start().wait_ready()
+        asyncio.run(_publish(nats, [(_finding(first, "panic", Severity.CRITICAL), "before")], []))
+        wait_for(lambda: paged(first), timeout=20, what="the first finding paged")
+        wait_for(lambda: get_health(health)[0] == 200, timeout=10, what="healthy")
+        for i in range(len(cluster.nodes)):
+            cluster.kill(i)
+        wait_for(lambda: get_health(health)[0] == 503, timeout=20, what="503 while the cluster is down")
+        assert get_health(health)[1]["down"] == ["jetstream"]
+        for i in range(len(cluster.nodes)):
+            cluster.nodes[i].process.spawn()  # type: ignore[union-attr]
+        cluster.wait_healthy(60)
+        wait_for(lambda: get_health(health)[0] == 200, timeout=30, what="healthy again")
+        asyncio.run(_publish(nats, [(_finding(second, "panic", Severity.CRITICAL), "after")], []))
+        wait_for(lambda: paged(second), timeout=30, what="a finding after the restart paged")
+        assert Counter(r.to for r in standin.accepted) == Counter(phones.values())
+    finally:
+        replica.stop()
+        standin.stop()
+        cluster.stop()

@@ -31,11 +31,14 @@ class AlertsProcess(ChildProcess):
     db_url: str
     standin: TwilioStandin
     ack_wait_s: float = 5.0
+    http_port: int = 0  # its webhooks, mobile page and /healthz; 0: none
     proc: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
-        """Its environment: the cluster bus, the broker (feedback), the database, Twilio, no HTTP server."""
-        return alerts_env(self.name, self.state, self.nats, self.mqtt, self.db_url, self.standin, self.ack_wait_s)
+        """Its environment: the cluster bus, the broker (feedback), the database, Twilio, its HTTP port."""
+        env = alerts_env(self.name, self.state, self.nats, self.mqtt, self.db_url, self.standin, self.ack_wait_s)
+        env["ANXIN_ALERTS__HTTP_PORT"] = str(self.http_port)
+        return env
 
     def start(self) -> AlertsProcess:
         """Start it (its log goes to STATE/alerts.log)."""
