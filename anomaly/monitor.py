@@ -256,6 +256,10 @@ class HomeMonitor:
             # Off a mat: up, whatever its role turned out to be (a role learned on this release included).
             w.in_bed = False
             presence.activity(self, t, room)
+            if bed and self.sleep.asleep:
+                # Out of bed after the early wake time is up for the day, however quiet the morning that follows
+                # (a bathroom, then an armchair no sensor sees): the morning was not missed.
+                sleep.up_sign(self, t, None)
 
     def _motion(self, t: float, value: int | float | str, room: str | None) -> None:
         w = self.where

@@ -48,3 +48,18 @@ def test_a_late_riser_in_an_interval_kit_raises_no_missed_morning_and_is_learned
     assert h.found == []  # a first night of 9 h on the mat, and ten late mornings: nothing to report
     assert h.m.summary()["mat_roles"] == {"bed": "bed", "seat": "seat"}  # the armchair evening is no bed
     assert h.m.summary()["usual_wake"] > "10:30"  # mornings learned through the shower's one long report
+
+
+def test_out_of_bed_then_an_unseen_armchair_is_up_not_a_missed_morning() -> None:
+    # Ten ordinary late mornings, then one where the resident leaves the bed at 11:10, spends a few minutes in the
+    # bathroom and sits where no sensor sees for the rest of the morning (no seat mat pressed, no 20-minute run).
+    h = Home()
+    h.ev(DAY0 + timedelta(hours=3), "bed", 1, "bedroom", "pressure")
+    for d in range(10):
+        _late_riser_day(h, DAY0 + timedelta(days=d), 11.0 + (d % 3) * 0.4)
+    day = DAY0 + timedelta(days=10)
+    h.ev(day + timedelta(hours=11, minutes=10), "bed", 0, "bedroom", "pressure")
+    h.ev(day + timedelta(hours=11, minutes=13), "shower", 1, "bathroom", "motion")
+    h.ev(day + timedelta(hours=11, minutes=16), "shower", 0, "bathroom", "motion")
+    h.ev(day + timedelta(hours=16), "fridge", 1, "kitchen", "contact")
+    assert "missed_morning" not in h.found  # she was up: a quiet morning after that is stillness's to judge
