@@ -40,6 +40,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 
 from nats.aio.client import Client
@@ -98,7 +99,6 @@ class JetStreamFindings:
         self.ready = ready  # set once, when first consuming
         self.up = up  # consuming and connected now (/healthz)
         self.name = name
-        self.fetched = 0
         self._loop = LoopThread("alerts-jetstream")
         self._task: asyncio.Task[None] | None = None
 
@@ -144,7 +144,6 @@ class JetStreamFindings:
             fut: asyncio.Future[None] = loop.create_future()
             done.append(fut)
             self.deliver(as_topic(m.subject), m.data, self._acker(loop, m, fut))
-        self.fetched += len(msgs)
         of = dict(zip(done, msgs, strict=True))
         pending = set(done)
         while pending:
@@ -204,6 +203,7 @@ class JetStreamFindings:
         delay = 0.5
         while True:
             nc: Client | None = None
+            began = time.monotonic()
             try:
                 nc = await connect(self.nats, self.name)
                 await self._consume(nc)
@@ -216,5 +216,6 @@ class JetStreamFindings:
                 if nc is not None:
                     with contextlib.suppress(Exception):
                         await nc.close()
+            # Back off while it keeps failing at once; a session that ran a while starts over quickly.
+            delay = 0.5 if time.monotonic() - began > 30 else min(delay * 2, 10.0)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
