@@ -6,7 +6,6 @@ stand-in the real twilio client posts to.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import threading
 import time
@@ -18,11 +17,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text, update
 
-from alerts.jetstream import DURABLE, as_topic, subject_home
+from alerts.jetstream import as_topic, subject_home
 from alerts.notifier import LocalOutboxNotifier
 from alerts.pipeline import process_finding
 from alerts.track import mark_feedback_sent, pending_feedback
-from anxin.bus import MSG_ID, findings_subject
+from anxin.bus import findings_subject
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Alert, AlertFinding, SmsOutbox
 from anxin.mqtt import connect_and_wait, make_client
@@ -33,7 +32,7 @@ from shell.natsd import NatsCluster
 from shell.servers import Broker, free_port
 from shell.twilio_standin import TwilioStandin
 from tests.support.alerts_fixtures import PostgresServer, postgres
-from tests.support.alerts_process import AlertsProcess, seed_homes
+from tests.support.alerts_process import AlertsProcess, consumer_state, publish_findings, seed_homes
 from tests.support.cluster_fixtures import nats_cluster
 from tests.support.processes import get_health
 from tests.support.waiting import wait_for
@@ -128,58 +127,6 @@ def test_two_replicas_sweeping_at_once_tell_a_verdict_once(postgres: PostgresSer
     engine.dispose()
 
 
-async def _send(js: Any, subject: str, data: bytes, msg_id: str | None, within: float = 30.0) -> None:
-    """Publish and await JetStream's ack, again while the stream elects a leader (a repeat is deduped by its id)."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            await js.publish(subject, data, headers={MSG_ID: msg_id} if msg_id else None)
-            return
-        except Exception as err:  # no responders / no stream response while electing: try again
-            if time.monotonic() > deadline:
-                raise
-            print(f"publish: {type(err).__name__}; again")
-            await asyncio.sleep(0.2)
-
-
-async def _publish(nats: NatsSettings, msgs: list[tuple[Finding, str]], raw: list[tuple[str, bytes]]) -> None:
-    import nats as nats_py
-
-    from anxin.bus import ensure_bus
-
-    nc = await nats_py.connect(servers=nats.servers)
-    try:
-        js = nc.jetstream(timeout=10)
-        await ensure_bus(js, nats)
-        for i in range(0, len(msgs), 50):
-            chunk = msgs[i : i + 50]
-            await asyncio.gather(*(_send(js, findings_subject(f.home), dump(f), mid) for f, mid in chunk))
-        for subject, payload in raw:
-            await _send(js, subject, payload, None)
-    finally:
-        await nc.close()
-
-
-async def _consumer_state(nats: NatsSettings) -> tuple[int, int, int]:
-    import nats as nats_py
-
-    nc = await nats_py.connect(servers=nats.servers)
-    try:
-        info = await nc.jetstream(timeout=5).consumer_info(nats.findings_stream, DURABLE)
-        return info.num_pending or 0, info.num_ack_pending or 0, info.num_redelivered or 0
-    finally:
-        await nc.close()
-
-
-def consumer_state(nats: NatsSettings) -> tuple[int, int, int]:
-    """(not yet delivered, delivered and not acked, redelivered and not acked) of the alerts consumer."""
-    try:
-        return asyncio.run(_consumer_state(nats))
-    except Exception as err:  # a leader election: ask again
-        print(f"consumer info: {type(err).__name__}: {err}")
-        return -1, -1, -1
-
-
 def test_a_live_replica_held_past_the_ack_wait_keeps_its_finding(
     nats_cluster: NatsCluster, postgres: PostgresServer, broker: Broker, tmp_path: Path
 ) -> None:
@@ -202,7 +149,7 @@ def test_a_live_replica_held_past_the_ack_wait_keeps_its_finding(
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(hashtext(:k))"), {"k": f"anxin.alerts.home:{home}"})
             conn.commit()
-            asyncio.run(_publish(nats, [(_finding(home, "panic", Severity.CRITICAL), f"slow-{home}")], []))
+            publish_findings(nats, [(_finding(home, "panic", Severity.CRITICAL), f"slow-{home}")], [])
             wait_for(lambda: consumer_state(nats)[1] == 1, timeout=10, what="the finding handed to a replica")
             held_until = time.monotonic() + 2.5 * replicas[0].ack_wait_s
             while time.monotonic() < held_until:  # the scenario: held for two and a half ack waits
@@ -262,7 +209,7 @@ def test_two_replicas_one_killed_page_every_finding_once(
         for r in replicas:
             r.wait_ready()
         t0 = time.monotonic()
-        asyncio.run(_publish(nats, msgs, poison))
+        publish_findings(nats, msgs, poison)
         # Kill one replica once a third is recorded: it dies holding a batch it has not acked (or half sent).
         wait_for(lambda: recorded() >= len(findings) // 3, timeout=30, interval=0.05, what="a third recorded")
         replicas[0].kill()
@@ -338,7 +285,7 @@ def test_two_live_replicas_tell_anomaly_each_verdict_once_over_mqtt(
             r.wait_ready()
         connect_and_wait(listener, mq)
         listener.subscribe(FEEDBACK_FILTER, qos=1)
-        asyncio.run(_publish(nats, [(f, f.id) for f in (_finding(h, "panic", Severity.CRITICAL) for h in homes)], []))
+        publish_findings(nats, [(f, f.id) for f in (_finding(h, "panic", Severity.CRITICAL) for h in homes)], [])
 
         def opened() -> int:
             with sessions() as s:
@@ -387,7 +334,7 @@ def test_alerts_follows_the_cluster_down_and_back(postgres: PostgresServer, brok
 
     try:
         replica.start().wait_ready()
-        asyncio.run(_publish(nats, [(_finding(first, "panic", Severity.CRITICAL), "before")], []))
+        publish_findings(nats, [(_finding(first, "panic", Severity.CRITICAL), "before")], [])
         wait_for(lambda: paged(first), timeout=20, what="the first finding paged")
         wait_for(lambda: get_health(health)[0] == 200, timeout=10, what="healthy")
         for i in range(len(cluster.nodes)):
@@ -398,7 +345,7 @@ def test_alerts_follows_the_cluster_down_and_back(postgres: PostgresServer, brok
             cluster.nodes[i].process.spawn()  # type: ignore[union-attr]
         cluster.wait_healthy(60)
         wait_for(lambda: get_health(health)[0] == 200, timeout=30, what="healthy again")
-        asyncio.run(_publish(nats, [(_finding(second, "panic", Severity.CRITICAL), "after")], []))
+        publish_findings(nats, [(_finding(second, "panic", Severity.CRITICAL), "after")], [])
         wait_for(lambda: paged(second), timeout=30, what="a finding after the restart paged")
         assert Counter(r.to for r in standin.accepted) == Counter(phones.values())
     finally:

@@ -1,21 +1,27 @@
-"""The alerts service as a child process on the cluster bus (bus = "nats"), and a world of homes to page for."""
+"""The alerts service as a child process on the cluster bus (bus = "nats"), homes to page for, findings to send it."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from alerts.jetstream import DURABLE
+from anxin.bus import MSG_ID, ensure_bus, findings_subject
 from anxin.settings import MqttSettings, NatsSettings
 from bench.cluster_alerts import READY, alerts_env
+from contracts import Finding, dump
 from shell.twilio_standin import TwilioStandin
 from tests.support.processes import ChildProcess
 from tests.support.waiting import wait_for
 
-__all__ = ["READY", "AlertsProcess", "seed_homes"]
+__all__ = ["READY", "AlertsProcess", "consumer_state", "publish_findings", "seed_homes"]
 
 
 @dataclass
@@ -76,3 +82,58 @@ def seed_homes(db_url: str, n: int) -> dict[str, str]:
         s.commit()
     engine.dispose()
     return homes
+
+
+async def _send(js: Any, subject: str, data: bytes, msg_id: str | None, within: float = 30.0) -> None:
+    """Publish and await JetStream's ack, again while the stream elects a leader (a repeat is deduped by its id)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await js.publish(subject, data, headers={MSG_ID: msg_id} if msg_id else None)
+            return
+        except Exception as err:  # no responders / no stream response while electing: try again
+            if time.monotonic() > deadline:
+                raise
+            print(f"publish: {type(err).__name__}; again")
+            await asyncio.sleep(0.2)
+
+
+async def _publish_findings(nats: NatsSettings, msgs: list[tuple[Finding, str]], raw: list[tuple[str, bytes]]) -> None:
+    import nats as nats_py
+
+    nc = await nats_py.connect(servers=nats.servers)
+    try:
+        js = nc.jetstream(timeout=10)
+        await ensure_bus(js, nats)
+        for i in range(0, len(msgs), 50):
+            chunk = msgs[i : i + 50]
+            await asyncio.gather(*(_send(js, findings_subject(f.home), dump(f), mid) for f, mid in chunk))
+        for subject, payload in raw:
+            await _send(js, subject, payload, None)
+    finally:
+        await nc.close()
+
+
+async def _consumer_state(nats: NatsSettings) -> tuple[int, int, int]:
+    import nats as nats_py
+
+    nc = await nats_py.connect(servers=nats.servers)
+    try:
+        info = await nc.jetstream(timeout=5).consumer_info(nats.findings_stream, DURABLE)
+        return info.num_pending or 0, info.num_ack_pending or 0, info.num_redelivered or 0
+    finally:
+        await nc.close()
+
+
+def consumer_state(nats: NatsSettings) -> tuple[int, int, int]:
+    """(not yet delivered, delivered and not acked, redelivered and not acked) of the alerts consumer."""
+    try:
+        return asyncio.run(_consumer_state(nats))
+    except Exception as err:  # a leader election: ask again
+        print(f"consumer info: {type(err).__name__}: {err}")
+        return -1, -1, -1
+
+
+def publish_findings(nats: NatsSettings, msgs: list[tuple[Finding, str]], raw: list[tuple[str, bytes]]) -> None:
+    """Publish findings with their Nats-Msg-Id (a repeat under another id is stored twice), then raw messages."""
+    asyncio.run(_publish_findings(nats, msgs, raw))
