@@ -32,7 +32,7 @@ from alerts.pipeline import Outcome
 from alerts.replies import LinkMaker
 from anxin.db.engine import make_engine, session_factory
 from anxin.mqtt import connect_and_wait, make_client
-from contracts.messages import ContractError, Finding, dump, parse_finding
+from contracts.messages import ContractError, Feedback, Finding, dump, parse_finding
 from contracts.topics import FINDINGS_FILTER, TopicKind, feedback_topic, parse_topic
 
 log = logging.getLogger(__name__)
@@ -163,26 +163,32 @@ class _Worker:
         except Exception:
             log.exception("sweep failed")
 
-    def _publish_feedback(self, session: Session) -> None:
-        try:
-            self._publish_locked_feedback(session)
-        finally:
-            session.commit()  # the marks, and the end of the locks another replica's sweep skipped
-
-    def _publish_locked_feedback(self, session: Session) -> None:
-        for fb in track.pending_feedback(session):
-            info = self.client.publish(feedback_topic(fb.home), dump(fb), qos=1)
+    def _publish_feedback(self, session: Session, most: int = 50) -> None:
+        # One verdict per transaction: its alert stays locked from reading to marking (PostgreSQL: another replica's
+        # sweep skips it), and SQLite holds no write lock while the broker is awaited.
+        for _ in range(most):
             try:
-                info.wait_for_publish(5)
-            except (RuntimeError, ValueError) as err:
-                log.warning("feedback for alert %s not published yet: %s", fb.alert_id, err)
-                return
-            if not info.is_published():
-                log.warning("feedback for alert %s not acknowledged by the broker yet", fb.alert_id)
-                return
-            track.mark_feedback_sent(session, fb.alert_id, datetime.now(UTC))
+                pending = track.pending_feedback(session, limit=1)
+                if not pending or not self._publish_one(pending[0]):
+                    return
+                track.mark_feedback_sent(session, pending[0].alert_id, datetime.now(UTC))
+            finally:
+                session.commit()
             self.stats.incr("feedback_published")
-            log.info("feedback for alert %s (%s): %s", fb.alert_id, fb.home, fb.outcome)
+            log.info("feedback for alert %s (%s): %s", pending[0].alert_id, pending[0].home, pending[0].outcome)
+
+    def _publish_one(self, fb: Feedback) -> bool:
+        """Publish one verdict at QoS 1; True once the broker acknowledged it."""
+        info = self.client.publish(feedback_topic(fb.home), dump(fb), qos=1)
+        try:
+            info.wait_for_publish(5)
+        except (RuntimeError, ValueError) as err:
+            log.warning("feedback for alert %s not published yet: %s", fb.alert_id, err)
+            return False
+        if not info.is_published():
+            log.warning("feedback for alert %s not acknowledged by the broker yet", fb.alert_id)
+            return False
+        return True
 
     def _handle(self, item: _Inbound) -> None:
         self.stats.incr("received")
