@@ -172,7 +172,8 @@ class JetStreamFindings:
                 fut.set_result(None)
 
         def acker() -> None:
-            asyncio.run_coroutine_threadsafe(ack(), loop)
+            if loop.is_running():  # stopping: not acked, JetStream hands it to a replica that is not
+                asyncio.run_coroutine_threadsafe(ack(), loop)
 
         return acker
 
