@@ -317,7 +317,7 @@ def record_status(
         session.rollback()
         return False
     before = row.delivery_status
-    row.delivery_status = status[:16]
+    row.delivery_status = status[:32]
     row.delivery_error = error_code[:16] if error_code else None
     if row.alert_id is not None and status != before:
         event(

@@ -198,7 +198,7 @@ class SmsOutbox(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None]
-    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_status: Mapped[str | None] = mapped_column(String(32))  # Twilio's longest is partially_delivered
     delivery_error: Mapped[str | None] = mapped_column(String(16))
 
 

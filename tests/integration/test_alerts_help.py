@@ -271,3 +271,19 @@ def test_the_consoles_ladder_view_reads_pages_delivery_replies_and_what_is_next(
     assert far.took_it and far.reply == "acknowledged" and far.reply_at == env.now
     assert lad2.next is not None and lad2.next.action == "remind"
     assert lad2.next.at == env.now + timedelta(seconds=1800)  # critical: a reminder after 30 min
+
+
+def test_a_twilio_status_is_recorded_whole(env: Env) -> None:
+    # Twilio's longest delivery status is 19 characters; the outbox used to keep 16 ("partially_deli").
+    from alerts.pipeline import record_status
+    from anxin.db.models import SmsOutbox
+
+    w = env.world
+    env.open()
+    env.tick(1)
+    near_sid = next(m.sid for m in env.standin.accepted if m.to == w.near)
+    with env.sessions() as s:
+        assert record_status(s, near_sid or "", "partially_delivered", None, T0 + timedelta(seconds=3), LINKS)
+    with env.sessions() as s:
+        row = s.query(SmsOutbox).filter(SmsOutbox.provider_sid == near_sid).one()
+        assert row.delivery_status == "partially_delivered"
