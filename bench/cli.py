@@ -122,3 +122,14 @@ def bench_cluster(
 
         code = code or more(events, homes)
     raise typer.Exit(code)
+
+
+@app.command("cluster-alerts")
+def bench_cluster_alerts(
+    findings: Annotated[int, typer.Option(min=10, help="Critical findings per round, each paging once")] = 600,
+    rounds: Annotated[int, typer.Option(min=1, help="Alternating pairs of rounds (1 replica, then 2)")] = 2,
+) -> None:
+    """Alerts on JetStream and PostgreSQL: findings/s with 2 replicas against 1 in the same run."""
+    from bench.cluster_alerts import main
+
+    raise typer.Exit(main(findings, rounds))

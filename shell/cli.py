@@ -26,12 +26,48 @@ class _Anxin(typer.Typer):
             print(f"anxin: {first}", file=sys.stderr, flush=True)
             raise SystemExit(2)
         try:
-            return super().__call__(*args, **kwargs)
+            return self._main()
         except Exception as err:
             code = report(err)
             if code is None:
                 raise
             raise SystemExit(code) from None
+
+    def _main(self) -> Any:
+        """Run the command line; a usage mistake ends in one line with a hint (see `run_words`)."""
+        import sys
+
+        return run_words(self, sys.argv[1:], "anxin")
+
+
+def run_words(app: typer.Typer, argv: list[str], prog: str) -> Any:
+    """Click's main without its standalone mode, so a usage mistake is worded here: one line, a hint, exit 2.
+
+    (Typer's own wording is a boxed, many-line panel; a user who mistyped an option deserves one line.)
+    """
+    import sys
+
+    from typer import Abort
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(argv, prog_name=prog, standalone_mode=False)
+    except NoArgsIsHelpError as err:
+        err.show()  # no arguments: the help, as in standalone mode
+        raise SystemExit(2) from None
+    except UsageError as err:
+        where = err.ctx.command_path if err.ctx is not None else prog
+        print(f"{where}: {err.format_message()} (see {where} --help)", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    except ClickException as err:
+        print(f"{prog}: {err.format_message()}", file=sys.stderr, flush=True)
+        raise SystemExit(err.exit_code) from None
+    except Abort:
+        print(f"{prog}: aborted", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    # Out of standalone mode, click returns an exit code (typer.Exit, --help) instead of exiting with it.
+    raise SystemExit(result if isinstance(result, int) else 0)
 
 
 app = _Anxin(
@@ -127,7 +163,7 @@ def bench(ctx: typer.Context) -> None:
             raise
         typer.echo("anxin bench: the bench package is not installed here (run it from a clone)", err=True)
         raise typer.Exit(2) from err
-    module.app(args=ctx.args, prog_name="anxin bench")
+    run_words(module.app, ctx.args, "anxin bench")
 
 
 @app.command("eval")

@@ -206,3 +206,14 @@ def test_a_home_folder_that_is_no_home_id_replays_and_takes_its_kit_from_sensors
     (home / "labels.csv").write_text("type,start,end,note\nlong_lie,2025-01-06T21:00:10,2025-01-07T09:00:00,\n")
     (s,) = evaluate(tmp_path / "peer", jobs=1)
     assert s.home == "DEV_1" and s.kit == "pir+door" and s.hits[0][0] == "long_lie"
+
+
+def test_a_mistyped_option_is_one_line_with_a_hint() -> None:
+    # Typer's own wording is a boxed panel of many lines; a user who mistyped an option gets one line and exit 2.
+    for argv in (["eval", "/tmp", "--jobs", "x"], ["bench", "anomaly", "--homes", "x"], ["no-such-command"]):
+        run = subprocess.run(
+            [sys.executable, "-m", "shell", *argv], capture_output=True, text=True, timeout=120, check=False
+        )
+        lines = run.stderr.strip().splitlines()
+        assert run.returncode == 2 and len(lines) == 1, (argv, run.stderr)
+        assert lines[0].startswith("anxin") and "--help" in lines[0] and "Traceback" not in run.stderr
