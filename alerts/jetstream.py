@@ -180,7 +180,7 @@ class JetStreamFindings:
     async def _consume(self, nc: Client) -> None:
         js = nc.jetstream(timeout=self.nats.ack_timeout_s)
         try:
-            await ensure_bus(js, self.nats)
+            await ensure_bus(js, self.nats, events=False, buckets=False)
         except BadRequestError as err:  # a bucket the workers configured otherwise: alerts needs the stream only
             log.info("bus exists with another configuration (%s); using stream %s", err, self.nats.findings_stream)
             await js.stream_info(self.nats.findings_stream)

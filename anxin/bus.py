@@ -11,12 +11,12 @@ imported here only: the embedded default never loads this module.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
@@ -32,6 +32,11 @@ KIND = "Anxin-Kind"  # a partition message other than an event: STATUS, HEARTBEA
 AT = "Anxin-At"  # epoch seconds: when ingest received an event, status or heartbeat; a tick's due time
 STATUS, HEARTBEAT, TICK = "status", "heartbeat", "tick"
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class LoginRefused(Exception):
+    """The cluster refused this user's login (a wrong user or password): not a fault that retrying mends."""
 
 
 def partition(home: str, partitions: int) -> int:
@@ -97,20 +102,61 @@ def finding_msg_id(finding: Finding) -> str:
     return finding.id
 
 
+def credentials(settings: NatsSettings) -> dict[str, Any]:
+    """nats-py's options for the settings' user: its password, and its role's own inbox (the only one it may read)."""
+    if settings.user is None:
+        return {}
+    secret = settings.password.get_secret_value() if settings.password else None
+    return {"user": settings.user, "password": secret, "inbox_prefix": f"_INBOX.{settings.user}"}
+
+
 async def connect(settings: NatsSettings, name: str) -> Client:
-    """A client of the cluster that reconnects forever (to any listed server) instead of giving up."""
-    return await nats.connect(
-        servers=settings.servers,
-        name=name,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,
-        connect_timeout=2,
-        allow_reconnect=True,
-    )
+    """A client of the cluster that reconnects forever (to any listed server) instead of giving up.
+
+    A refused login ends the first connect with LoginRefused (naming the settings, never the password) instead of
+    retrying four times a second; once connected, nats-py's errors are logged in one line each, not a traceback.
+    """
+    refused = asyncio.Event()
+
+    async def on_error(err: Exception) -> None:
+        if "authorization violation" in str(err).lower():
+            refused.set()
+        log.warning("NATS (%s): %s", name, err)
+
+    options: dict[str, Any] = {
+        "servers": settings.servers,
+        "name": name,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.25,  # typed int by nats-py, used as seconds
+        "connect_timeout": 2,
+        "allow_reconnect": True,
+        "error_cb": on_error,
+    }
+    nc = Client()
+    attempt = asyncio.ensure_future(nc.connect(**options, **credentials(settings)))
+    waiting = asyncio.ensure_future(refused.wait())
+    await asyncio.wait({attempt, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if not attempt.done():
+        attempt.cancel()
+        await asyncio.wait({attempt}, timeout=5)
+        await nc.close()
+        who = f"user {settings.user!r}" if settings.user else "no user"
+        raise LoginRefused(
+            f"NATS refused the login ({who}): check nats.user and nats.password"
+            " (ANXIN_NATS__USER, ANXIN_NATS__PASSWORD)"
+        )
+    attempt.result()
+    return nc
 
 
-async def ensure_bus(js: JetStreamContext, s: NatsSettings) -> None:
-    """Create the streams and buckets if missing (idempotent; every process calls it on start)."""
+async def ensure_bus(
+    js: JetStreamContext, s: NatsSettings, *, events: bool = True, findings: bool = True, buckets: bool = True
+) -> None:
+    """Create the streams and buckets if missing (idempotent; every process calls it on start, for what it uses).
+
+    A role's user may create only what it uses (shell/nats_auth.py): ingest the events stream, alerts the findings.
+    """
     age = s.max_age_days * 86_400
     streams = [
         StreamConfig(
@@ -131,11 +177,13 @@ async def ensure_bus(js: JetStreamContext, s: NatsSettings) -> None:
             duplicate_window=600.0,
         ),
     ]
-    for cfg in streams:
+    for cfg in [c for c, wanted in zip(streams, (events, findings), strict=True) if wanted]:
         try:
             await js.add_stream(cfg)
         except BadRequestError:  # exists with another config (an operator changed it): keep theirs
             await js.stream_info(cfg.name or "")
+    if not buckets:
+        return
     await js.create_key_value(KeyValueConfig(bucket=s.state_bucket, history=1, replicas=s.replicas))
     await js.create_key_value(KeyValueConfig(bucket=s.lease_bucket, history=1, replicas=s.replicas, ttl=s.lease_s))
 

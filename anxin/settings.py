@@ -13,7 +13,16 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 CONFIG_ENV = "ANXIN_CONFIG"
@@ -75,6 +84,10 @@ class NatsSettings(Section):
     """The NATS JetStream cluster of `bus = "nats"` (docs/scale.md); unused by the embedded default."""
 
     servers: list[str] = Field(default_factory=lambda: ["nats://127.0.0.1:4222"], min_length=1)
+    # One user per service role (shell/nats_auth.py). User and password rather than nkeys: nats-py sends them as is,
+    # nats-server checks bcrypt hashes of them; an nkey seed would need the nkeys and PyNaCl packages in every service.
+    user: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    password: SecretStr | None = None
     events_stream: str = Field("ANXIN_EVENTS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     findings_stream: str = Field("ANXIN_FINDINGS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     state_bucket: str = Field("anxin_anomaly", pattern=r"^[A-Za-z0-9_-]{1,64}$")
@@ -91,6 +104,21 @@ class NatsSettings(Section):
     worker_checkpoint_s: float = Field(5.0, ge=0, le=20)
     # Anomaly workers republish findings to MQTT for today's alerts service (anomaly/relay.py).
     findings_to_mqtt: bool = True
+
+    @field_validator("servers")
+    @classmethod
+    def _no_userinfo(cls, servers: list[str]) -> list[str]:
+        # Servers are logged: a password written into a URL would be too (and user/password would be ignored).
+        if any("@" in s for s in servers):
+            raise ValueError("a server URL holds no user or password: set nats.user and nats.password")
+        return servers
+
+    @field_validator("password")
+    @classmethod
+    def _with_user(cls, password: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if password is not None and not info.data.get("user"):
+            raise ValueError("a password needs its user: set nats.user (ANXIN_NATS__USER) too")
+        return password
 
 
 class DatabaseSettings(Section):

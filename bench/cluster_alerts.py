@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from anxin.bus import MSG_ID, ensure_bus, findings_subject
+from anxin.bus import MSG_ID, credentials, ensure_bus, findings_subject
 from anxin.db.engine import make_engine, session_factory, upgrade
 from anxin.db.models import Alert, AlertFinding, Assignment, Home, Responder, SmsOutbox
 from anxin.settings import MqttSettings, NatsSettings
@@ -74,6 +74,8 @@ def alerts_env(
             "ANXIN_ALERTS__TWILIO__API_BASE": standin.url,
         }
     )
+    if nats.user is not None and nats.password is not None:  # the alerts role's login (shell/nats_auth.py)
+        env |= {"ANXIN_NATS__USER": nats.user, "ANXIN_NATS__PASSWORD": nats.password.get_secret_value()}
     return env
 
 
@@ -97,7 +99,7 @@ def _seed(db_url: str, n: int, first: int) -> list[str]:
 async def _publish(nats: NatsSettings, homes: list[str]) -> None:
     import nats as nats_py
 
-    nc = await nats_py.connect(servers=nats.servers)
+    nc = await nats_py.connect(servers=nats.servers, **credentials(nats))
     try:
         js = nc.jetstream(timeout=10)
         await ensure_bus(js, nats)
@@ -210,8 +212,10 @@ def main(findings: int = 600, rounds: int = 2) -> int:
     try:
         db_url = pg.url("anxin")
         upgrade(db_url)
-        nats = NatsSettings(servers=cluster.urls, findings_to_mqtt=False)
-        env = alerts_env("bench-alerts", tmp, nats, broker.settings("alerts"), db_url, standin, 15.0)
+        nats = cluster.settings(findings_to_mqtt=False)  # the admin publishes; the replicas log in as alerts
+        env = alerts_env(
+            "bench-alerts", tmp, cluster.as_role(nats, "alerts"), broker.settings("alerts"), db_url, standin, 15.0
+        )
         print(f"alerts on JetStream, PostgreSQL: {findings} critical findings per round, each paging once")
         # Alternating rounds: a shared machine's load moves while it runs; the best of each is compared.
         done: list[Round] = []

@@ -19,26 +19,30 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from anxin.bus import credentials
 from anxin.settings import NatsSettings
 from bench.ingest_bench import FastPublisher, home_ids, ingest_env, make_events, start_bench_broker, try_scrape
 from shell.natsd import NatsCluster
 from shell.servers import InfluxD, free_port
 
 
-def _nats_env(s: NatsSettings) -> dict[str, str]:
-    return {
+def _nats_env(n: NatsSettings) -> dict[str, str]:
+    env = {
         "ANXIN_BUS": "nats",
-        "ANXIN_NATS__SERVERS": json.dumps(s.servers),
-        "ANXIN_NATS__PARTITIONS": str(s.partitions),
+        "ANXIN_NATS__SERVERS": json.dumps(n.servers),
+        "ANXIN_NATS__PARTITIONS": str(n.partitions),
         "ANXIN_NATS__FINDINGS_TO_MQTT": "false",
     }
+    if n.user is not None and n.password is not None:  # its role's login (shell/nats_auth.py)
+        env |= {"ANXIN_NATS__USER": n.user, "ANXIN_NATS__PASSWORD": n.password.get_secret_value()}
+    return env
 
 
 async def _js_count(s: NatsSettings) -> tuple[int, int, int]:
     """Messages in the events stream, events the anomaly consumers have yet to ack, and consumers created."""
     import nats
 
-    nc = await nats.connect(servers=s.servers)
+    nc = await nats.connect(servers=s.servers, **credentials(s))
     try:
         js = nc.jetstream(timeout=5)
         msgs = (await js.stream_info(s.events_stream)).state.messages
@@ -87,7 +91,7 @@ def main(events: int = 40_000, homes: int = 1000) -> int:
     cluster = NatsCluster(tmp / "nats").start()
     broker, port, users = start_bench_broker(tmp / "mq")
     influx = InfluxD(tmp / "influx", free_port()).start()
-    s = NatsSettings(servers=cluster.urls, partitions=16)
+    s = cluster.settings(partitions=16)  # the admin: the bench's own probes
     procs: list[subprocess.Popen[bytes]] = []
     try:
         per_home = events // homes
@@ -98,14 +102,20 @@ def main(events: int = 40_000, homes: int = 1000) -> int:
         out["embedded_ingest_events_s"] = events / _run_ingest(port, users, make_events(ids, per_home), metrics)
         proc.terminate()
         proc.wait(30)
-        extra = {"ANXIN_INGEST__CLIENT_ID": "ingest-nats", **_nats_env(s)}
+        extra = {"ANXIN_INGEST__CLIENT_ID": "ingest-nats", **_nats_env(cluster.as_role(s, "ingest"))}
         proc, metrics = _ingest(port, users, influx, tmp / "bridged", extra)
         procs.append(proc)
         took = _run_ingest(port, users, make_events(ids, per_home, first_seq=per_home + 1), metrics)
         out["bridged_ingest_events_s"] = events / took
         assert asyncio.run(_js_count(s))[0] == events
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANXIN_")}
-        env.update({**_nats_env(s), "ANXIN_STATE_DIR": str(tmp / "worker"), "ANXIN_LOG_LEVEL": "WARNING"})
+        env.update(
+            {
+                **_nats_env(cluster.as_role(s, "anomaly")),
+                "ANXIN_STATE_DIR": str(tmp / "worker"),
+                "ANXIN_LOG_LEVEL": "WARNING",
+            }
+        )
         t0 = time.monotonic()
         procs.append(subprocess.Popen([sys.executable, "-m", "anxin", "anomaly"], env=env))
         started = 0.0
@@ -133,7 +143,7 @@ async def _kv_rate(s: NatsSettings, n: int = 5000, concurrent: int = 200) -> flo
     """Compare-and-set updates/s of 4 KB values on `concurrent` keys (R3), as worker checkpoints write them."""
     import nats
 
-    nc = await nats.connect(servers=s.servers)
+    nc = await nats.connect(servers=s.servers, **credentials(s))
     try:
         kv = await nc.jetstream(timeout=10).key_value(s.state_bucket)
         blob = os.urandom(4096)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from anxin.broker import new_password, write_broker_files
-from anxin.bus import partition
+from anxin.bus import credentials, partition
 from anxin.mqtt import connect_and_wait, ensure_session, make_client
 from anxin.settings import MqttSettings, NatsSettings
 from bench.ingest_bench import FastPublisher, ingest_env, try_scrape
@@ -155,13 +155,16 @@ def _service_env(s: Servers, state: Path, user: str) -> dict[str, str]:
 
 def nats_env(n: NatsSettings) -> dict[str, str]:
     """The variables that put a service on the cluster bus."""
-    return {
+    env = {
         "ANXIN_BUS": "nats",
         "ANXIN_NATS__SERVERS": json.dumps(n.servers),
         "ANXIN_NATS__PARTITIONS": str(n.partitions),
         "ANXIN_NATS__LEASE_S": str(n.lease_s),
         "ANXIN_NATS__FINDINGS_TO_MQTT": "false",
     }
+    if n.user is not None and n.password is not None:  # its role's login (shell/nats_auth.py)
+        env |= {"ANXIN_NATS__USER": n.user, "ANXIN_NATS__PASSWORD": n.password.get_secret_value()}
+    return env
 
 
 def _round(s: Servers, metrics: int, panics: Panics, homes: list[str], per_home: int) -> tuple[float, float]:
@@ -211,7 +214,7 @@ async def _leases(n: NatsSettings) -> dict[int, str]:
     import nats
     from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
 
-    nc = await nats.connect(servers=n.servers)
+    nc = await nats.connect(servers=n.servers, **credentials(n))
     try:
         try:
             kv = await nc.jetstream(timeout=5).key_value(n.lease_bucket)
@@ -246,7 +249,7 @@ class NatsFindings:
     async def _subscribe(self, n: NatsSettings, panics: Panics) -> Any:
         import nats
 
-        nc = await nats.connect(servers=n.servers)
+        nc = await nats.connect(servers=n.servers, **credentials(n))
 
         async def on_msg(msg: Any) -> None:
             panics.add(msg.data)
@@ -267,9 +270,15 @@ def cluster(s: Servers, n: NatsSettings, homes: list[str], per_home: int, worker
     state = s.tmp / "cluster"
     panics = Panics()
     findings = NatsFindings(n, panics)
-    ingest, metrics = _ingest(s, state, {"ANXIN_INGEST__CLIENT_ID": "bench-ingest-nats", **nats_env(n)})
+    ingest, metrics = _ingest(
+        s, state, {"ANXIN_INGEST__CLIENT_ID": "bench-ingest-nats", **nats_env(s.nats.as_role(n, "ingest"))}
+    )
     procs = [
-        _spawn(["anomaly"], _service_env(s, state / f"w{i}", "anomaly") | nats_env(n), state / f"worker-{i}.log")
+        _spawn(
+            ["anomaly"],
+            _service_env(s, state / f"w{i}", "anomaly") | nats_env(s.nats.as_role(n, "anomaly")),
+            state / f"worker-{i}.log",
+        )
         for i in range(workers)
     ]
     try:
@@ -338,7 +347,7 @@ def main(
     total = per_home * homes_n
     tmp = Path(tempfile.mkdtemp(prefix="anxin-bench-cluster-"))
     s = Servers(tmp)
-    n = NatsSettings(servers=s.nats.urls, partitions=partitions, lease_s=lease_s)
+    n = s.nats.settings(partitions=partitions, lease_s=lease_s)  # the admin: the bench's own probes
     try:
         e_stored, e_took = embedded(s, [f"h-emb{i:06d}" for i in range(homes_n)], per_home)
         c = cluster(s, n, [f"h-clu{i:06d}" for i in range(homes_n)], per_home, workers)

@@ -61,7 +61,7 @@ class JetStreamBridge:
             if self._nc is None:
                 self._nc = self._loop.run(connect(self.settings, self._name), 30)
             js = self._nc.jetstream(timeout=self.settings.ack_timeout_s)
-            self._loop.run(ensure_bus(js, self.settings), 60)
+            self._loop.run(ensure_bus(js, self.settings, findings=False, buckets=False), 60)
             self._js = js
             log.info("JetStream bridge up: %s", ", ".join(self.settings.servers))
         return self._js

@@ -25,7 +25,6 @@ from anxin.bus import findings_subject
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Alert, AlertFinding, SmsOutbox
 from anxin.mqtt import connect_and_wait, make_client
-from anxin.settings import NatsSettings
 from contracts import Finding, Severity, dump, parse_feedback
 from contracts.topics import FEEDBACK_FILTER, findings_topic
 from shell.natsd import NatsCluster
@@ -135,10 +134,11 @@ def test_a_live_replica_held_past_the_ack_wait_keeps_its_finding(
     # other replica meanwhile (which would wait on the same lock, then find a duplicate).
     url = postgres.create_database()
     [home] = seed_homes(url, 1)
-    nats = NatsSettings(servers=nats_cluster.urls, findings_to_mqtt=False)
+    nats = nats_cluster.settings(findings_to_mqtt=False)
     standin = TwilioStandin.start()
     mqtt = broker.settings("alerts")
-    replicas = [AlertsProcess(f"alerts-slow-{c}", tmp_path / c, nats, mqtt, url, standin) for c in "ab"]
+    as_alerts = nats_cluster.as_role(nats, "alerts")
+    replicas = [AlertsProcess(f"alerts-slow-{c}", tmp_path / c, as_alerts, mqtt, url, standin) for c in "ab"]
     engine = make_engine(url)
     sessions = session_factory(engine)
     try:
@@ -178,7 +178,7 @@ def test_two_replicas_one_killed_page_every_finding_once(
     url = postgres.create_database()
     phones = seed_homes(url, 150)
     homes = list(phones)
-    nats = NatsSettings(servers=nats_cluster.urls, findings_to_mqtt=False)
+    nats = nats_cluster.settings(findings_to_mqtt=False)
     # 50 critical and 50 warning homes must page their volunteer once; 50 info homes never page. Ten homes get a
     # second, different finding of the same kind (joins its alert, no second page); 40 findings are published again
     # under another Nats-Msg-Id, as a relay repeating itself would (stored twice, recorded once).
@@ -195,7 +195,8 @@ def test_two_replicas_one_killed_page_every_finding_once(
 
     standin = TwilioStandin.start()
     mqtt = broker.settings("alerts")
-    replicas = [AlertsProcess(f"alerts-{c}", tmp_path / c, nats, mqtt, url, standin) for c in "ab"]
+    as_alerts = nats_cluster.as_role(nats, "alerts")
+    replicas = [AlertsProcess(f"alerts-{c}", tmp_path / c, as_alerts, mqtt, url, standin) for c in "ab"]
     engine = make_engine(url)
     sessions = session_factory(engine)
 
@@ -261,10 +262,18 @@ def test_two_live_replicas_tell_anomaly_each_verdict_once_over_mqtt(
     # anomaly's feedback topic once (the sweeps skip the alerts the other holds).
     url = postgres.create_database()
     homes = list(seed_homes(url, 30))
-    nats = NatsSettings(servers=nats_cluster.urls, findings_to_mqtt=False)
+    nats = nats_cluster.settings(findings_to_mqtt=False)
     standin = TwilioStandin.start()
     replicas = [
-        AlertsProcess(f"alerts-fb-{c}", tmp_path / c, nats, broker.settings("alerts"), url, standin) for c in "ab"
+        AlertsProcess(
+            f"alerts-fb-{c}",
+            tmp_path / c,
+            nats_cluster.as_role(nats, "alerts"),
+            broker.settings("alerts"),
+            url,
+            standin,
+        )
+        for c in "ab"
     ]
     engine = make_engine(url)
     sessions = session_factory(engine)
@@ -323,10 +332,13 @@ def test_alerts_follows_the_cluster_down_and_back(postgres: PostgresServer, brok
     url = postgres.create_database()
     phones = seed_homes(url, 2)
     first, second = list(phones)
-    nats = NatsSettings(servers=cluster.urls, findings_to_mqtt=False)
+    nats = cluster.settings(findings_to_mqtt=False)
     standin = TwilioStandin.start()
     port = free_port()
-    replica = AlertsProcess("alerts-rs", tmp_path / "a", nats, broker.settings("alerts"), url, standin, http_port=port)
+    as_alerts = cluster.as_role(nats, "alerts")
+    replica = AlertsProcess(
+        "alerts-rs", tmp_path / "a", as_alerts, broker.settings("alerts"), url, standin, http_port=port
+    )
     health = f"http://127.0.0.1:{port}/healthz"
 
     def paged(home: str) -> bool:

@@ -22,6 +22,7 @@ from anxin.bus import (
     MSG_ID,
     STATUS,
     TICK,
+    credentials,
     event_msg_id,
     events_subject,
     partition,
@@ -42,6 +43,8 @@ from tests.support.waiting import wait_for
 __all__ = ["nats_cluster"]  # fixture used by name
 pytestmark = pytest.mark.timeout(90)
 HOME = "h-fence01"
+# The KV buckets of this module's own that the anomaly role may use (tests/support/cluster_fixtures.py).
+NATS_BUCKETS = ("fence_state", "takeover_leases", "stale_state", "silent_state", "silent_leases")
 
 
 def _event(seq: int) -> SensorEvent:
@@ -92,7 +95,7 @@ def test_bridge_sends_events_status_and_heartbeats_in_the_home_partition_with_de
 
 def test_a_stale_worker_cannot_overwrite_a_newer_checkpoint(nats_cluster: NatsCluster) -> None:
     settings = AnomalySettings(
-        bus="nats", nats=NatsSettings(servers=nats_cluster.urls, partitions=4, state_bucket="fence_state")
+        bus="nats", nats=nats_cluster.settings("anomaly", partitions=4, state_bucket="fence_state")
     )
 
     async def scenario() -> None:
@@ -129,10 +132,8 @@ def test_a_stale_worker_cannot_overwrite_a_newer_checkpoint(nats_cluster: NatsCl
 
 
 def test_partitions_of_a_killed_worker_are_taken_within_seconds(nats_cluster: NatsCluster, tmp_path: Path) -> None:
-    nats = NatsSettings(
-        servers=nats_cluster.urls, partitions=8, lease_s=2.0, lease_bucket="takeover_leases", findings_to_mqtt=False
-    )
-    workers = [WorkerProcess(f"tw-{c}", tmp_path / c, nats).start() for c in "ab"]
+    nats = nats_cluster.settings(partitions=8, lease_s=2.0, lease_bucket="takeover_leases", findings_to_mqtt=False)
+    workers = [WorkerProcess(f"tw-{c}", tmp_path / c, nats_cluster.as_role(nats, "anomaly")).start() for c in "ab"]
     try:
 
         def split() -> bool:
@@ -158,7 +159,7 @@ def test_partitions_of_a_killed_worker_are_taken_within_seconds(nats_cluster: Na
 
 def test_relay_republishes_findings_to_mqtt_once_acked(nats_cluster: NatsCluster, broker: Broker) -> None:
     """A finding in JetStream reaches an MQTT subscriber (the alerts account) through the relay, and is acked."""
-    nats = NatsSettings(servers=nats_cluster.urls, partitions=4)
+    nats = nats_cluster.settings("anomaly", partitions=4)  # the relay's consumer as a worker runs it
     got: list[tuple[str, bytes]] = []
     alerts = make_client(broker.settings("alerts"), "relay-test-alerts")
     alerts.on_message = lambda _c, _u, m: got.append((m.topic, bytes(m.payload)))
@@ -209,7 +210,7 @@ def test_relay_republishes_findings_to_mqtt_once_acked(nats_cluster: NatsCluster
 def test_an_unreadable_checkpoint_starts_the_home_afresh_and_is_replaced(nats_cluster: NatsCluster) -> None:
     """An older engine's (or a damaged) checkpoint must not stop the partition: the home starts afresh, CAS holds."""
     settings = AnomalySettings(
-        bus="nats", nats=NatsSettings(servers=nats_cluster.urls, partitions=4, state_bucket="stale_state")
+        bus="nats", nats=nats_cluster.settings("anomaly", partitions=4, state_bucket="stale_state")
     )
 
     async def scenario() -> None:
@@ -286,7 +287,7 @@ def _homes_of(owner: str, nats: NatsSettings, n: int) -> list[str]:
 async def _publish(nats: NatsSettings, items: list[tuple[str, bytes, dict[str, str]]]) -> None:
     import nats as nats_py
 
-    nc = await nats_py.connect(servers=nats.servers)
+    nc = await nats_py.connect(servers=nats.servers, **credentials(nats))
     try:
         js = nc.jetstream(timeout=5)
         for subject, payload, headers in items:
@@ -304,8 +305,7 @@ def test_silent_homes_are_ticked_once_across_a_worker_kill(nats_cluster: NatsClu
     no message brings it to B, which must find it among the partition's checkpoints and tick it; `offline`'s agent
     said offline (a status with ingest's receipt time), so agent_offline is due once its 10 min grace passed.
     """
-    nats = NatsSettings(
-        servers=nats_cluster.urls,
+    nats = nats_cluster.settings(
         partitions=8,
         lease_s=2.0,
         state_bucket="silent_state",
@@ -313,7 +313,8 @@ def test_silent_homes_are_ticked_once_across_a_worker_kill(nats_cluster: NatsClu
         findings_to_mqtt=False,
     )
     limits = {f"ANXIN_ANOMALY__DEFAULTS__{k.upper()}": str(v) for k, v in LIMITS.items()}
-    workers = [WorkerProcess(f"sw-{c}", tmp_path / c, nats, env_extra=limits).start() for c in "ab"]
+    anomaly = nats_cluster.as_role(nats, "anomaly")
+    workers = [WorkerProcess(f"sw-{c}", tmp_path / c, anomaly, env_extra=limits).start() for c in "ab"]
     try:
 
         def split() -> bool:

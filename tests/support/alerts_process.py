@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.jetstream import DURABLE
-from anxin.bus import MSG_ID, ensure_bus, findings_subject
+from anxin.bus import MSG_ID, credentials, ensure_bus, findings_subject
 from anxin.settings import MqttSettings, NatsSettings
 from bench.cluster_alerts import READY, alerts_env
 from contracts import Finding, dump
@@ -101,7 +101,7 @@ async def _send(js: Any, subject: str, data: bytes, msg_id: str | None, within: 
 async def _publish_findings(nats: NatsSettings, msgs: list[tuple[Finding, str]], raw: list[tuple[str, bytes]]) -> None:
     import nats as nats_py
 
-    nc = await nats_py.connect(servers=nats.servers)
+    nc = await nats_py.connect(servers=nats.servers, **credentials(nats))
     try:
         js = nc.jetstream(timeout=10)
         await ensure_bus(js, nats)
@@ -117,7 +117,7 @@ async def _publish_findings(nats: NatsSettings, msgs: list[tuple[Finding, str]],
 async def _consumer_state(nats: NatsSettings) -> tuple[int, int, int]:
     import nats as nats_py
 
-    nc = await nats_py.connect(servers=nats.servers)
+    nc = await nats_py.connect(servers=nats.servers, **credentials(nats))
     try:
         info = await nc.jetstream(timeout=5).consumer_info(nats.findings_stream, DURABLE)
         return info.num_pending or 0, info.num_ack_pending or 0, info.num_redelivered or 0

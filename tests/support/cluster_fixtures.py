@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from anxin.bus import MSG_ID
+from anxin.bus import MSG_ID, credentials
 from anxin.settings import NatsSettings
 from shell.natsd import NatsCluster
 from tests.support.processes import ChildProcess
@@ -45,16 +45,24 @@ def state_tree(o: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
-    """Three nats-server nodes (the `cluster` extra's binary) with JetStream, on free ports, never shared."""
-    cluster = NatsCluster(tmp_path_factory.mktemp("nats")).start()
+def nats_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """Three nats-server nodes (the `cluster` extra's binary) with JetStream, on free ports, never shared.
+
+    Logins required (shell/nats_auth.py): `nats_cluster.settings()` is the admin, `as_role` a service's. A module's
+    NATS_BUCKETS names the KV buckets of its own its anomaly workers may use.
+    """
+    buckets = tuple(getattr(request.module, "NATS_BUCKETS", ()))
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats"), buckets=buckets).start()
     yield cluster
     cluster.stop()
 
 
 def nats_env(settings: NatsSettings) -> dict[str, str]:
-    """The variables that put a service on the cluster bus with these settings."""
+    """The variables that put a service on the cluster bus with these settings (and their login)."""
     env = {"ANXIN_BUS": "nats", "ANXIN_NATS__SERVERS": json.dumps(settings.servers)}
+    if settings.user is not None and settings.password is not None:
+        env["ANXIN_NATS__USER"] = settings.user
+        env["ANXIN_NATS__PASSWORD"] = settings.password.get_secret_value()
     env["ANXIN_NATS__FINDINGS_TO_MQTT"] = str(settings.findings_to_mqtt).lower()
     for key in ("partitions", "replicas", "ack_timeout_s", "lease_s", "state_bucket", "lease_bucket"):
         env[f"ANXIN_NATS__{key.upper()}"] = str(getattr(settings, key))
@@ -87,8 +95,6 @@ class WorkerProcess(ChildProcess):
         return self
 
 
-
-
 @dataclass(frozen=True)
 class StoredMsg:
     """One message of a stream, as stored."""
@@ -102,7 +108,7 @@ class StoredMsg:
 async def _stream_messages(settings: NatsSettings, stream: str) -> list[StoredMsg]:
     import nats
 
-    nc = await nats.connect(servers=settings.servers)
+    nc = await nats.connect(servers=settings.servers, **credentials(settings))
     try:
         js = nc.jetstream(timeout=5)
         state = (await js.stream_info(stream)).state
@@ -132,7 +138,7 @@ async def _leases(settings: NatsSettings) -> dict[str, str]:
     import nats
     from nats.js.errors import NoKeysError
 
-    nc = await nats.connect(servers=settings.servers)
+    nc = await nats.connect(servers=settings.servers, **credentials(settings))
     try:
         kv = await nc.jetstream(timeout=5).key_value(settings.lease_bucket)
         try:
@@ -160,7 +166,7 @@ def leases(settings: NatsSettings) -> dict[str, str]:
 async def _stream_leader(settings: NatsSettings, stream: str) -> str:
     import nats
 
-    nc = await nats.connect(servers=settings.servers)
+    nc = await nats.connect(servers=settings.servers, **credentials(settings))
     try:
         info = await nc.jetstream(timeout=5).stream_info(stream)
         return info.cluster.leader if info.cluster and info.cluster.leader else ""

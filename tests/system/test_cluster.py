@@ -32,7 +32,7 @@ from anomaly.engine import Engine
 from anomaly.store import freeze, thaw
 from anomaly.ticks import EVENT, PartitionMessage, reference
 from anomaly.worker import unpack
-from anxin.bus import KIND, MSG_ID, TICK, event_msg_id, heartbeat_msg_id, home_of, state_key
+from anxin.bus import KIND, MSG_ID, TICK, credentials, event_msg_id, heartbeat_msg_id, home_of, state_key
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import Alert, AlertFinding, SmsOutbox
 from anxin.settings import NatsSettings
@@ -156,7 +156,7 @@ def tree_diff(a: Any, b: Any, path: str = "") -> list[str]:
 async def _stream_count(settings: NatsSettings) -> int:
     import nats
 
-    nc = await nats.connect(servers=settings.servers)
+    nc = await nats.connect(servers=settings.servers, **credentials(settings))
     try:
         return (await nc.jetstream(timeout=5).stream_info(settings.events_stream)).state.messages + 1
     finally:
@@ -171,7 +171,7 @@ def stream_count(settings: NatsSettings) -> int:
 async def _checkpoints(settings: NatsSettings, homes: list[str]) -> dict[str, tuple[int, Any]]:
     import nats
 
-    nc = await nats.connect(servers=settings.servers)
+    nc = await nats.connect(servers=settings.servers, **credentials(settings))
     try:
         kv = await nc.jetstream(timeout=5).key_value(settings.state_bucket)
         out = {}
@@ -188,7 +188,7 @@ def test_kill_worker_node_and_ingest_mid_stream(
     nats_cluster: NatsCluster, fault_servers: FaultServers, postgres: PostgresServer, broker: Broker, tmp_path: Path
 ) -> None:
     t0 = time.monotonic()
-    nats = NatsSettings(servers=nats_cluster.urls, partitions=8, ack_timeout_s=2.0, lease_s=2.0, findings_to_mqtt=False)
+    nats = nats_cluster.settings(partitions=8, ack_timeout_s=2.0, lease_s=2.0, findings_to_mqtt=False)  # the admin
     db_url = postgres.create_database()
     phones = seed_homes(db_url, N_HOMES)
     homes = sorted(phones)
@@ -198,13 +198,21 @@ def test_kill_worker_node_and_ingest_mid_stream(
         fault_servers,
         tmp_path / "ingest",
         "cluster",
-        env_extra={**nats_env(nats), "ANXIN_INGEST__CHECK_HOMES": "false", "ANXIN_INGEST__CLIENT_ID": "ingest-c1"},
+        env_extra={
+            **nats_env(nats_cluster.as_role(nats, "ingest")),
+            "ANXIN_INGEST__CHECK_HOMES": "false",
+            "ANXIN_INGEST__CLIENT_ID": "ingest-c1",
+        },
     )
     (tmp_path / "ingest").mkdir()
     standin = TwilioStandin.start()
-    alerts = AlertsProcess("alerts-c1", tmp_path / "alerts", nats, broker.settings("alerts"), db_url, standin).start()
+    as_alerts = nats_cluster.as_role(nats, "alerts")
+    alerts = AlertsProcess(
+        "alerts-c1", tmp_path / "alerts", as_alerts, broker.settings("alerts"), db_url, standin
+    ).start()
     limits = {f"ANXIN_ANOMALY__DEFAULTS__{k.upper()}": str(v) for k, v in LIMITS.items()}
-    workers = [WorkerProcess(f"worker-{c}", tmp_path / c, nats, env_extra=limits).start() for c in "ab"]
+    anomaly = nats_cluster.as_role(nats, "anomaly")
+    workers = [WorkerProcess(f"worker-{c}", tmp_path / c, anomaly, env_extra=limits).start() for c in "ab"]
     ingest.start()
     # The fall's home first: its checks wait 60 s for its replay to settle, while the rest goes on.
     world = make_world(homes, panics, fall)
