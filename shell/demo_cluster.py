@@ -35,6 +35,7 @@ from shell.demo import (
     _tail,
     _wait_http,
 )
+from shell.nats_auth import ROLES
 from shell.natsd import NatsCluster
 from shell.postgres import Postgres
 from shell.servers import InfluxD, ManagedProcess, Mosquitto, ServerError
@@ -123,7 +124,8 @@ def run_cluster(state: Path, homes: int, console_port: int, stop: _Stop) -> int:
         by_shard = split_homes(db_url, state, sim_homes, shards)
         shutil.rmtree(nats.state, ignore_errors=True)  # see the module's docstring
         nats.start(timeout=60)
-        _say(f"  nats       {', '.join(nats.urls)}  (JetStream R3, {PARTITIONS} partitions)")
+        logins = nats.state / "credentials.json"
+        _say(f"  nats       {', '.join(nats.urls)}  (JetStream R3, {PARTITIONS} partitions; logins in {logins})")
         for shard in shards:
             creds_file, folder = files(shards, shard, state)
             broker = Mosquitto(folder, shard.port, Credentials.load(creds_file).users, die_with_parent=True)
@@ -142,6 +144,9 @@ def run_cluster(state: Path, homes: int, console_port: int, stop: _Stop) -> int:
             if stop:
                 break
             env = {**os.environ, "ANXIN_CONFIG": str(config)}
+            role = name.split("-")[0]  # ingest-a, anomaly-1, alerts: each logs in to NATS as its own role
+            if role in ROLES:
+                env |= nats.env(role)
             cmd = [sys.executable, "-m", "anxin", *args]
             proc = ManagedProcess(name, cmd, logs / f"{name}.log", die_with_parent=True, env=env)
             proc.spawn()
