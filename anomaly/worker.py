@@ -224,20 +224,28 @@ class Worker:
         return await js.pull_subscribe_bind(durable, stream)
 
     async def _preload(self, p: int) -> int:
-        """Read every checkpointed home of partition p: a silent home has no message to bring it in, only ticks."""
-        assert self._state is not None
-        watcher = await self._state.watch(state_filter(p), ignore_deletes=True)
+        """Read every checkpointed home of partition p: a silent home has no message to bring it in, only ticks.
+
+        The keys are the bucket stream's subjects under `h.<p>.*` (one page: up to 100k homes a partition), not a KV
+        watch: nats-py's watch can signal its end before entries already on their way (seen losing a silent home).
+        """
+        assert self._js is not None and self._state is not None
+        kv, prefix = self._state, f"$KV.{self.nats.state_bucket}."
+        info = await self._js.stream_info(f"KV_{self.nats.state_bucket}", subjects_filter=prefix + state_filter(p))
+        keys = [s[len(prefix) :] for s in info.state.subjects or {}]
+        keys = [k for k in keys if k.split(".", 2)[2] not in self.homes]
+
+        async def get(key: str) -> KeyValue.Entry | None:
+            with contextlib.suppress(KeyNotFoundError):  # deleted since
+                return await kv.get(key)
+            return None
+
         n = 0
-        try:
-            async for entry in watcher:
-                if entry is None:  # the watcher's end of the current values
-                    break
-                home = entry.key.split(".", 2)[2]
-                if home not in self.homes:
-                    self._adopt(home, entry)
+        for i in range(0, len(keys), 64):
+            for key, entry in zip(keys[i : i + 64], await asyncio.gather(*map(get, keys[i : i + 64])), strict=True):
+                if entry is not None:
+                    self._adopt(key.split(".", 2)[2], entry)
                     n += 1
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
         return n
 
     async def consume(self, p: int) -> None:

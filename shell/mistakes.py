@@ -20,6 +20,8 @@ def explain(err: BaseException) -> str | None:
     """The one line (with its hint) for a known mistake, or None for a bug whose traceback must show."""
     if isinstance(err, MqttConnectError) or _is_ingest_link_error(err):
         return f"{_first_line(err)}; is the broker running? {CONFIG_HINT}"
+    if type(err).__name__ == "LoginRefused" and type(err).__module__ == "anxin.bus":  # by name: nats-py is optional
+        return _first_line(err)
     if isinstance(err, OperationalError | ProgrammingError):
         text = str(err.orig) if err.orig is not None else str(err)
         if "no such table" in text or "does not exist" in text:

@@ -277,11 +277,11 @@ def _fall(home: str, due_at: float) -> tuple[list[SensorEvent], Finding]:
     return events, finding
 
 
-def _homes_of(owner: str, nats: NatsSettings, n: int) -> list[str]:
-    """n home ids whose partitions `owner` leases."""
-    mine = {int(k[2:]) for k, v in leases(nats).items() if k.startswith("p.") and v.startswith(owner)}
+def _homes_of(owner: str, owners: dict[str, str], n: int, partitions: int) -> list[str]:
+    """n home ids whose partitions `owner` leases (`owners`: the lease bucket as read)."""
+    mine = {int(k[2:]) for k, v in owners.items() if k.startswith("p.") and v.startswith(owner)}
     homes = (f"h-silent{i:04d}" for i in range(10_000))
-    return [h for h in homes if partition(h, nats.partitions) in mine][:n]
+    return [h for h in homes if partition(h, partitions) in mine][:n]
 
 
 async def _publish(nats: NatsSettings, items: list[tuple[str, bytes, dict[str, str]]]) -> None:
@@ -317,12 +317,13 @@ def test_silent_homes_are_ticked_once_across_a_worker_kill(nats_cluster: NatsClu
     workers = [WorkerProcess(f"sw-{c}", tmp_path / c, anomaly, env_extra=limits).start() for c in "ab"]
     try:
 
-        def split() -> bool:
-            owners = [v for k, v in leases(nats).items() if k.startswith("p.")]
-            return len(owners) == 8 and {o[:4] for o in owners} == {"sw-a", "sw-b"}
+        def split() -> dict[str, str] | None:
+            held = leases(nats)
+            owners = [v for k, v in held.items() if k.startswith("p.")]
+            return held if len(owners) == 8 and {o[:4] for o in owners} == {"sw-a", "sw-b"} else None
 
-        wait_for(split, timeout=30, interval=0.2, what="both workers own partitions")
-        replayed, silent, offline = _homes_of("sw-a", nats, 3)
+        held = wait_for(split, timeout=30, interval=0.2, what="both workers own partitions")
+        replayed, silent, offline = _homes_of("sw-a", held, 3, nats.partitions)
         t0 = time.time()
         falls = {replayed: _fall(replayed, t0 + 8), silent: _fall(silent, t0 + 26)}
         received = t0 + 20 - 600  # the agent's grace is 10 min

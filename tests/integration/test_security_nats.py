@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import secrets
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -161,6 +164,16 @@ def test_a_wrong_password_is_refused_and_never_shown(
     for where, text in [("error", said), ("client log", caplog.text), *(("node log", t) for t in logs)]:
         assert wrong not in text, where
     assert nats_cluster.passwords["ingest"] not in caplog.text
+    # A worker started with it stops at once with one line naming the variables (no traceback, no retry loop).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANXIN_")}
+    env |= {"ANXIN_BUS": "nats", "ANXIN_NATS__SERVERS": json.dumps(nats_cluster.urls), "ANXIN_NATS__USER": "anomaly"}
+    env |= {"ANXIN_NATS__PASSWORD": wrong, "ANXIN_STATE_DIR": str(tmp_path), "ANXIN_NATS__FINDINGS_TO_MQTT": "false"}
+    run = subprocess.run(
+        [sys.executable, "-m", "anxin", "anomaly"], env=env, capture_output=True, text=True, timeout=30
+    )
+    out = run.stdout + run.stderr
+    assert run.returncode == 2 and "anxin: NATS refused the login (user 'anomaly')" in out, out
+    assert "ANXIN_NATS__PASSWORD" in out and "Traceback" not in out and wrong not in out, out
     # A bad setting names its variable and hides its value; a password written into a server URL is refused unshown.
     monkeypatch.setenv("ANXIN_BUS", "nats")
     monkeypatch.setenv("ANXIN_NATS__PASSWORD", wrong)
