@@ -325,8 +325,10 @@ def test_silent_homes_are_ticked_once_across_a_worker_kill(nats_cluster: NatsClu
         held = wait_for(split, timeout=30, interval=0.2, what="both workers own partitions")
         replayed, silent, offline = _homes_of("sw-a", held, 3, nats.partitions)
         t0 = time.time()
-        falls = {replayed: _fall(replayed, t0 + 8), silent: _fall(silent, t0 + 26)}
-        received = t0 + 20 - 600  # the agent's grace is 10 min
+        # `replayed` is due well after A's first checkpoint (about 5 s after the falls came) and killed well before its
+        # next (5 s after the tick), so B must replay the tick; the others are due after B took over (lease_s = 2).
+        falls = {replayed: _fall(replayed, t0 + 12), silent: _fall(silent, t0 + 30)}
+        received = t0 + 24 - 600  # the agent's grace is 10 min
         status = Status(state="offline", agent="pi-1", version="1.0", ts=datetime.fromtimestamp(received, UTC))
         off_msg = Message(status_topic(offline), status.model_dump_json().encode(), 1, 1, 1)
         ref = Engine(_options().engine_options())
