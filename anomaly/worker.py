@@ -49,7 +49,13 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
+from nats.js.errors import (
+    BucketNotFoundError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+    NotFoundError,
+)
 from nats.js.kv import KeyValue
 
 from anomaly.config import AnomalySettings
@@ -482,9 +488,21 @@ class Worker:
         nc = await connect(self.nats, self.id)
         self._js = nc.jetstream(timeout=self.nats.ack_timeout_s)
         await ensure_bus(self._js, self.nats)
-        self._state = await self._js.key_value(self.nats.state_bucket)
-        self._leases = await self._js.key_value(self.nats.lease_bucket)
+        self._state = await self._bucket(self.nats.state_bucket)
+        self._leases = await self._bucket(self.nats.lease_bucket)
         return nc
+
+    async def _bucket(self, name: str) -> KeyValue:
+        """Open a bucket ensure_bus made: one just created (here or by a worker starting beside us) is replicated
+        to three nodes and may not be found for a moment (a demo's two workers raced and one exited)."""
+        assert self._js is not None
+        for wait in (0.1, 0.2, 0.4, 0.8, 1.6, 3.2):
+            try:
+                return await self._js.key_value(name)
+            except BucketNotFoundError:
+                log.info("bucket %s not found yet; again in %.1fs", name, wait)
+                await asyncio.sleep(wait)
+        return await self._js.key_value(name)
 
     async def run(self, stop: threading.Event) -> None:
         """Run until `stop` is set; then release our leases so the others take over at once."""

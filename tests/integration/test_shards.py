@@ -57,8 +57,12 @@ def _publish_seen(state: Path, port: int, home: str, password: str) -> bool:
     ingest = MqttSettings(port=port, username="ingest", password=services["ingest"])
     sub = make_client(ingest, f"test-ingest-{port}")
     sub.on_message = lambda _c, _u, m: got.set() if home in m.topic else None
+    subscribed = threading.Event()
+    sub.on_subscribe = lambda *_a: subscribed.set()
     connect_and_wait(sub, ingest)
     sub.subscribe(home_filter(TopicKind.EVENTS), qos=1)
+    # Publish only once the broker has the subscription (under the full suite's load the SUBACK came late).
+    assert subscribed.wait(10), "ingest's subscription was not acknowledged"
     try:
         settings = MqttSettings(port=port, username=home, password=password)
         agent = make_client(settings, agent_client_id(home))
