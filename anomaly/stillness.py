@@ -16,11 +16,15 @@ None of this needs the mat's role: it is learned from how the home behaves, and 
 
 Sparse contexts borrow from broader ones (hierarchical shrinkage, as in empirical Bayes): the share of silences
 longer than `t` in a context is `(x + a * p_parent) / (n + a)`, with `x` the (decayed) silences longer than `t`, `n`
-all of the context's silences and `a` = `prior_strength`. The chain is context -> the same sensor and value at any
-hour -> every silence of the home in that quarter of the day -> a population prior, so a new home is usable on day
-one and a context seen a week of nights no longer borrows much. Beyond the longest silences seen, a context's tail is
-an exponential through its longest and its `tail_k`-th longest silence (peaks over threshold; Pickands 1975), so a
-context with naps an hour apart gets a wide margin and a bathroom a narrow one.
+all of the context's silences and `a` = `prior_strength`. A context has two parents, crossed: the same sensor and
+value at any hour, and every silence of the home in that quarter of the day (its moments with something held apart
+from those with nothing held). Their effects on the odds of a long silence are taken as independent, a log-linear
+model: the parent's share is the sensor's share times how much longer this quarter's silences run than the home's
+whole day's (after the kitchen PIR clears, the kitchen says "seconds"; at 03:00 the quarter says "longer than by
+day"). Both lean on the home's whole day, which leans on a population prior, so a new home is usable on day one and
+a context seen a week of nights no longer borrows much. Beyond the longest silences seen, a context's tail is a
+power law (Pareto) through its longest and its `tail_k`-th longest silence (peaks over threshold; Pickands 1975), so
+a context with naps an hour apart gets a wide margin and a bathroom a narrow one.
 
 River conventions: parameters are constructor attributes; `learn_one` / `score_one`; `clone()` from `river.base`.
 """
@@ -211,10 +215,12 @@ class StillnessModel(base.Base):
         # held (someone on a mat: silences of hours are ordinary) apart from those with nothing held (after a fridge
         # door closes the resident is usually somewhere else within minutes). One family's long silences must not
         # make the other's look ordinary.
+        family = "held" if ctx.held else ""
         return (
             (ctx.sensor, ctx.value, ctx.held, ctx.slot),
             (ctx.sensor, ctx.value, ctx.held, -1),
-            ("", "", "held" if ctx.held else "", ctx.slot),
+            ("", "", family, ctx.slot),
+            ("", "", family, -1),
         )
 
     def learn_one(self, ctx: Context, gap_s: float, w: float = 1.0) -> None:
@@ -259,11 +265,15 @@ class StillnessModel(base.Base):
 
     def share(self, ctx: Context, t: float) -> float:
         """The probability that a moment of context `ctx` is followed by a silence longer than `t` seconds."""
-        keys = self._keys(ctx)
-        p = self._prior(t, ctx.slot, bool(ctx.held))
-        for key in reversed(keys):
-            p = self._share(key, t, p)
-        return p
+        own, sensor, quarter, day = self._keys(ctx)
+        whole = self._share(day, t, self._prior(t, ctx.slot, bool(ctx.held)))
+        if whole <= 0.0:
+            parent = self._share(sensor, t, whole)
+        else:
+            # Crossed parents (see the module docstring): the sensor's share, times the quarter's against the day's.
+            parent = min(self._share(sensor, t, whole) * self._share(quarter, t, whole) / whole, 1.0)
+        # (Counts are float32 in the histograms: a share may land a hair above 1.)
+        return min(self._share(own, t, parent), 1.0)
 
     def occurrences(self, ctx: Context) -> float:
         """How many times a day such a moment occurs (decayed count over decayed days)."""

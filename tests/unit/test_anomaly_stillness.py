@@ -200,3 +200,22 @@ def test_one_long_silence_is_evidence_of_long_silences() -> None:
         for g in gaps:
             n.learn(g, w)
         assert n.exceed(20 * MIN, 4.0, 0.15) >= 0.5 * n.n  # most of what was seen lasted longer than 20 min
+
+
+def test_a_rare_night_moment_borrows_its_sensor_and_its_hour_both() -> None:
+    # By day the kitchen PIR clears 40 times a day, followed within a minute by the next room, and every third day
+    # by an hour at the table; at night this home is quiet for hours (no bed mat). The kitchen at 03:00, seen once,
+    # is read as "the kitchen's long silences, made longer by the night", not as the kitchen by day.
+    m = StillnessModel()
+    for day in range(30):
+        for _ in range(40):
+            m.learn_one(Context("pir_kitchen", "0", "", 2), 40.0)
+            m.learn_one(Context("pir_living", "0", "", 2), 90.0)
+        if day % 3 == 0:
+            m.learn_one(Context("pir_kitchen", "0", "", 2), 3600.0)
+        for _ in range(6):
+            m.learn_one(Context("pir_bedroom", "0", "", 0), 3 * 3600.0)
+        m.new_day()
+    night, day_ctx = Context("pir_kitchen", "0", "", 0), Context("pir_kitchen", "0", "", 2)
+    m.learn_one(night, 40.0)
+    assert m.share(night, 1800.0) > 2 * m.share(day_ctx, 1800.0)
