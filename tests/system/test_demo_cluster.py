@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -20,10 +19,10 @@ from firmware_sim.homes import SimHomes
 from anxin.influxql import InfluxQL
 from shell.postgres import server_folder
 from shell.twilio_standin import TwilioStandin
+from tests.support.demo_env import demo_env
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.system
-FROM_NUMBER = "+15005550006"
 
 
 def _descendants(pid: int) -> set[int]:
@@ -67,15 +66,7 @@ def test_cluster_demo_stores_both_shards_pages_a_panic_once_and_stops_cleanly(tm
     state = tmp_path / "state"
     state.mkdir()
     twilio = TwilioStandin.start()
-    env = {
-        **os.environ,
-        "ANXIN_STATE_DIR": str(state),
-        "ANXIN_ALERTS__TWILIO__ACCOUNT_SID": twilio.account_sid,
-        "ANXIN_ALERTS__TWILIO__AUTH_TOKEN": twilio.auth_token,
-        "ANXIN_ALERTS__TWILIO__FROM_NUMBER": FROM_NUMBER,
-        "ANXIN_ALERTS__TWILIO__API_BASE": twilio.url,
-    }
-    env.pop("ANXIN_CONFIG", None)
+    env = demo_env(state, twilio)
     log = tmp_path / "demo.out"
     with open(log, "wb") as out:
         cmd = [sys.executable, "-m", "anxin", "demo", "--cluster", "--homes", "4", "--console-port", "0"]

@@ -24,10 +24,10 @@ from anxin.mqtt import connect_and_wait, make_client
 from anxin.settings import MqttSettings
 from contracts import events_topic
 from shell.twilio_standin import TwilioStandin
+from tests.support.demo_env import FROM_NUMBER, demo_env
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.system
-FROM_NUMBER = "+15005550006"
 
 
 @dataclass
@@ -69,15 +69,7 @@ class Demo:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     state = tmp_path_factory.mktemp("demo-state")
     twilio = TwilioStandin.start()
-    env = {
-        **os.environ,
-        "ANXIN_STATE_DIR": str(state),
-        "ANXIN_ALERTS__TWILIO__ACCOUNT_SID": twilio.account_sid,
-        "ANXIN_ALERTS__TWILIO__AUTH_TOKEN": twilio.auth_token,
-        "ANXIN_ALERTS__TWILIO__FROM_NUMBER": FROM_NUMBER,
-        "ANXIN_ALERTS__TWILIO__API_BASE": twilio.url,
-    }
-    env.pop("ANXIN_CONFIG", None)
+    env = demo_env(state, twilio)
     log = state / "demo.out"
     with open(log, "wb") as out:
         proc = subprocess.Popen(

@@ -19,11 +19,11 @@ import pytest
 from firmware_sim.homes import SimHomes
 
 from shell.twilio_standin import TwilioStandin
+from tests.support.demo_env import demo_env
 from tests.support.processes import alive, children_of, get_health
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.system
-FROM_NUMBER = "+15005550006"
 
 
 @dataclass
@@ -51,15 +51,7 @@ class Demo:
 
 
 def start_demo(state: Path, twilio: TwilioStandin, homes: int = 2) -> Demo:
-    env = {
-        **os.environ,
-        "ANXIN_STATE_DIR": str(state),
-        "ANXIN_ALERTS__TWILIO__ACCOUNT_SID": twilio.account_sid,
-        "ANXIN_ALERTS__TWILIO__AUTH_TOKEN": twilio.auth_token,
-        "ANXIN_ALERTS__TWILIO__FROM_NUMBER": FROM_NUMBER,
-        "ANXIN_ALERTS__TWILIO__API_BASE": twilio.url,
-    }
-    env.pop("ANXIN_CONFIG", None)
+    env = demo_env(state, twilio)
     log = state / "demo.out"
     state.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
