@@ -39,19 +39,18 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _seed(db_url: str, n: int) -> list[str]:
-    homes = []
-    with session_factory(make_engine(db_url))() as s:
-        for i in range(n):
-            hid = "h-" + secrets.token_hex(6)
-            homes.append(hid)
+def seed_homes(db_url: str, ids: list[str], first: int = 0) -> None:
+    """One home per id, each with its own verified volunteer assigned; labels and phones numbered from `first`."""
+    engine = make_engine(db_url)
+    with session_factory(engine)() as s:
+        for i, hid in enumerate(ids, start=first):
             s.add(Home(id=hid, label=f"{i // 6 + 1}-{101 + i}", district="东湖社区", created_at=datetime.now(UTC)))
             r = Responder(name=f"V{i}", phone=f"+86139{10_000_000 + i:08d}", lang="zh-CN", verified=True, active=True)
             s.add(r)
             s.flush()
             s.add(Assignment(home_id=hid, responder_id=r.id, priority=1))
         s.commit()
-    return homes
+    engine.dispose()
 
 
 def run(findings: int = 200, rate: float = 20.0) -> dict[str, float]:
@@ -61,7 +60,8 @@ def run(findings: int = 200, rate: float = 20.0) -> dict[str, float]:
     broker = Broker.start(tmp / "mosquitto")
     db_url = f"sqlite:///{tmp / 'anxin.db'}"
     upgrade(db_url)
-    homes = _seed(db_url, findings)
+    homes = ["h-" + secrets.token_hex(6) for _ in range(findings)]
+    seed_homes(db_url, homes)
     twilio = TwilioSettings(
         account_sid=standin.account_sid,
         auth_token=standin.auth_token,  # type: ignore[arg-type]

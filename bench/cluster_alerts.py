@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from anxin.bus import MSG_ID, credentials, ensure_bus, findings_subject
 from anxin.db.engine import make_engine, session_factory, upgrade
-from anxin.db.models import Alert, AlertFinding, Assignment, Home, Responder, SmsOutbox
+from anxin.db.models import Alert, AlertFinding, SmsOutbox
 from anxin.settings import MqttSettings, NatsSettings
+from bench.alerts import seed_homes
 from contracts import Finding, Severity, dump
 from shell.natsd import NatsCluster
 from shell.servers import Broker, free_port
@@ -77,23 +78,6 @@ def alerts_env(
     if nats.user is not None and nats.password is not None:  # the alerts role's login (shell/nats_auth.py)
         env |= {"ANXIN_NATS__USER": nats.user, "ANXIN_NATS__PASSWORD": nats.password.get_secret_value()}
     return env
-
-
-def _seed(db_url: str, n: int, first: int) -> list[str]:
-    homes = []
-    engine = make_engine(db_url)
-    with session_factory(engine)() as s:
-        for i in range(first, first + n):
-            hid = f"h-bench{i:07d}"
-            homes.append(hid)
-            s.add(Home(id=hid, label=f"{i // 6 + 1}-{101 + i}", district="东湖社区", created_at=datetime.now(UTC)))
-            r = Responder(name=f"V{i}", phone=f"+86139{10_000_000 + i:08d}", lang="zh-CN", verified=True, active=True)
-            s.add(r)
-            s.flush()
-            s.add(Assignment(home_id=hid, responder_id=r.id, priority=1))
-        s.commit()
-    engine.dispose()
-    return homes
 
 
 async def _publish(nats: NatsSettings, homes: list[str]) -> None:
@@ -174,7 +158,9 @@ def _round(replicas: int, tag: str, findings: int, env: dict[str, str], tmp: Pat
     db_url = env["ANXIN_DATABASE__URL"]
     engine = make_engine(db_url)
     sessions = session_factory(engine)
-    homes = _seed(db_url, findings, _done(sessions)[0])
+    first = _done(sessions)[0]
+    homes = [f"h-bench{i:07d}" for i in range(first, first + findings)]
+    seed_homes(db_url, homes, first)
     before = _done(sessions)[0]
     procs = _start(replicas, tag, env, tmp)
     try:
