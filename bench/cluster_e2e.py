@@ -209,8 +209,8 @@ def embedded(s: Servers, homes: list[str], per_home: int) -> tuple[float, float]
         sub.loop_stop()
 
 
-async def _leases(n: NatsSettings) -> dict[int, str]:
-    """Partition -> the worker holding its lease now."""
+async def lease_table(n: NatsSettings) -> dict[str, str]:
+    """The lease bucket now: `p.<partition>` -> the worker holding it, `w.<id>` -> a live worker ({} before any)."""
     import nats
     from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
 
@@ -226,15 +226,19 @@ async def _leases(n: NatsSettings) -> dict[int, str]:
             return {}
         out = {}
         for k in keys:
-            if k.startswith("p."):
-                try:
-                    entry = await kv.get(k)
-                except KeyNotFoundError:  # released or expired since keys() listed it
-                    continue
-                out[int(k[2:])] = (entry.value or b"").decode()
+            try:
+                entry = await kv.get(k)
+            except KeyNotFoundError:  # released or expired since keys() listed it
+                continue
+            out[k] = (entry.value or b"").decode()
         return out
     finally:
         await nc.close()
+
+
+async def _leases(n: NatsSettings) -> dict[int, str]:
+    """Partition -> the worker holding its lease now."""
+    return {int(k[2:]): v for k, v in (await lease_table(n)).items() if k.startswith("p.")}
 
 
 class NatsFindings:

@@ -19,6 +19,7 @@ import pytest
 
 from anxin.bus import MSG_ID, credentials
 from anxin.settings import NatsSettings
+from bench.cluster_e2e import lease_table
 from shell.natsd import NatsCluster
 from tests.support.processes import ChildProcess
 
@@ -134,30 +135,10 @@ def stream_contents(settings: NatsSettings, stream: str) -> tuple[Counter[str], 
     return Counter(m.headers.get(MSG_ID, "") for m in msgs), [m.data for m in msgs]
 
 
-async def _leases(settings: NatsSettings) -> dict[str, str]:
-    import nats
-    from nats.js.errors import NoKeysError
-
-    nc = await nats.connect(servers=settings.servers, **credentials(settings))
-    try:
-        kv = await nc.jetstream(timeout=5).key_value(settings.lease_bucket)
-        try:
-            keys = await kv.keys()
-        except NoKeysError:
-            return {}
-        out = {}
-        for k in keys:
-            entry = await kv.get(k)
-            out[k] = (entry.value or b"").decode()
-        return out
-    finally:
-        await nc.close()
-
-
 def leases(settings: NatsSettings) -> dict[str, str]:
     """The lease bucket: `p.<n>` -> owning worker, `w.<id>` -> live worker; empty while it does not answer."""
     try:
-        return asyncio.run(_leases(settings))
+        return asyncio.run(lease_table(settings))
     except Exception as err:  # not created yet, or electing a leader after a node died
         print(f"lease bucket: {type(err).__name__}: {err}")
         return {}
