@@ -26,18 +26,12 @@ class _Anxin(typer.Typer):
             print(f"anxin: {first}", file=sys.stderr, flush=True)
             raise SystemExit(2)
         try:
-            return self._main()
+            return run_words(self, sys.argv[1:], "anxin")
         except Exception as err:
             code = report(err)
             if code is None:
                 raise
             raise SystemExit(code) from None
-
-    def _main(self) -> Any:
-        """Run the command line; a usage mistake ends in one line with a hint (see `run_words`)."""
-        import sys
-
-        return run_words(self, sys.argv[1:], "anxin")
 
 
 def run_words(app: typer.Typer, argv: list[str], prog: str) -> Any:
