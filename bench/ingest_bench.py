@@ -38,8 +38,10 @@ EVENTS_FILTER = f"{ROOT}/homes/+/events"
 class FastPublisher:
     """A raw-socket MQTT 5 QoS 1 publisher: one write per many PUBLISHes, PUBACKs counted on a reader thread."""
 
-    def __init__(self, host: str, port: int, username: str, password: str, window: int = 1000) -> None:
-        self.sock = socket.create_connection((host, port), timeout=10)
+    def __init__(
+        self, host: str, port: int, username: str, password: str, window: int = 1000, connect_timeout: float = 10.0
+    ) -> None:
+        self.sock = socket.create_connection((host, port), timeout=connect_timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.sendall(
             connect_packet(f"bench-pub-{os.getpid()}-{time.monotonic_ns()}", username, password, 60, 0, 65535)
@@ -52,6 +54,9 @@ class FastPublisher:
                 if others[0][0] != 0x20 or others[0][1][1] != 0:
                     raise RuntimeError(f"broker refused the bench publisher: {others[0]!r}")
                 break
+        # The timeout was for connecting: the reader must wait for acks however long the broker is quiet (a
+        # timeout in recv ended the reader, and every later ack went uncounted: a cluster test waited on them).
+        self.sock.settimeout(None)
         self.window = window  # Mosquitto's max_inflight_messages applies to what we send too
         self.sent = 0
         self.acked = 0

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from anxin.db.engine import make_engine, session_factory
 from anxin.db.models import DeadLetter, DeadLetterCount, Home
 from anxin.influxql import InfluxQL
-from bench.ingest_bench import home_ids, make_events
+from bench.ingest_bench import FastPublisher, home_ids, make_events
 from tests.support.ingest_fixtures import (
     FaultServers,
     IngestProcess,
@@ -174,3 +174,19 @@ def test_10k_malformed_mixed_into_good_traffic(fault_servers: FaultServers, tmp_
         ing.assert_healthy()
     finally:
         ing.stop()
+
+
+def test_the_bench_publisher_counts_acks_after_a_quiet_spell(fault_servers: FaultServers) -> None:  # noqa: F811
+    # The cluster test publishes, waits while a stream elects its leader, then publishes again: acks after a quiet
+    # spell longer than the connect timeout must still be counted (the reader's socket once timed out and stopped).
+    pub = FastPublisher("127.0.0.1", fault_servers.port, "bench", fault_servers.users["bench"], connect_timeout=1.0)
+    try:
+        events = make_events(home_ids(2), 10)
+        pub.publish_many(events[:5])
+        pub.wait_acked(10)
+        time.sleep(2.5)  # quiet for longer than the connect timeout
+        pub.publish_many(events[5:])
+        pub.wait_acked(10)
+        assert pub.acked == pub.sent == len(events)
+    finally:
+        pub.close()
