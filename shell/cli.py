@@ -70,7 +70,9 @@ app = _Anxin(
 contracts_app = typer.Typer(help="The wire contract.", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL database.", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
+recording_app = typer.Typer(help="Public recordings of real homes, for `anxin eval`.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(recording_app, name="recording")
 
 # Packages whose CLI module is importable with the extras installed; a Pi with only .[edge] gets the edge commands.
 PACKAGES = ("edge", "ingest", "anomaly", "alerts", "console", "firmware_sim")
@@ -191,6 +193,37 @@ def eval_cmd(
 
         plot(list(zip(result["sources"], scores, strict=True)), png)
         typer.echo(f"plot: {png}", err=True)
+
+
+@recording_app.command("import")
+def recording_import(
+    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="ordonez (UCI ADL Ordonez A/B) or kasteren (house A)")],
+    raw: Annotated[list[Path], typer.Argument(metavar="FILE...", help="The downloaded file(s) of one home")],
+    out: Annotated[Path, typer.Option(help="Writes OUT/real/HOME and, with --lies, OUT/lies/HOME_SEED")],
+    home: Annotated[str, typer.Option(help="The home's folder name")] = "home",
+    lies: Annotated[int, typer.Option(help="Long lies injected per copy (0: the recording only)")] = 6,
+    copies: Annotated[int, typer.Option(help="Copies with lies, one per seed")] = 6,
+    seed: Annotated[int, typer.Option(help="The first copy's seed (then +1 each)")] = 101,
+) -> None:
+    """Convert one home's public recording to replay folders, with long lies injected (docs/anomaly.md)."""
+    from evaluation.recordings import inject_lies, read_recording, write_home
+
+    missing = [str(p) for p in raw if not p.is_file()]
+    if missing:
+        typer.echo(f"anxin recording import: no such file: {missing[0]}", err=True)
+        raise typer.Exit(2)
+    try:
+        rows = read_recording(fmt, raw)
+    except ValueError as err:
+        typer.echo(f"anxin recording import: {err}", err=True)
+        raise typer.Exit(2) from err
+    name = f"{fmt} {' '.join(p.name for p in raw)}"
+    write_home(out / "real" / home, rows, [], name)
+    for s in range(seed, seed + (copies if lies > 0 else 0)):
+        with_lies, made = inject_lies(rows, lies, s)
+        write_home(out / "lies" / f"{home}_{s}", with_lies, made, name)
+    days = (rows[-1][0] - rows[0][0]).total_seconds() / 86400.0
+    typer.echo(f"{home}: {len(rows)} events over {days:.1f} days -> {out}/real" + (f", {out}/lies" if lies else ""))
 
 
 _register_packages()
