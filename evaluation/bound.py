@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
+from anomaly.const import DEVICE_KINDS, OFF_VALUES, ON_VALUES
 from anomaly.replay import read_rows
 from evaluation.homes import home_meta
 from evaluation.scoring import read_labels, scored_type
@@ -19,6 +20,8 @@ class LieBound:
     """How one long lie compares with the same resident's ordinary stillness (see `stillness_bound`)."""
 
     kit: str
+    room: str  # where it was: the room of the last trigger before the fall (`in_bed` on a pressed bed mat)
+    sensors: str  # the kinds of sensor in that room, e.g. `contact+motion`
     outlasted: int  # ordinary stillnesses in the same place and hour at least as long as the lie
     passed_30: bool  # an ordinary stillness there passed the limit a find within 30 min of the fall would need
 
@@ -29,22 +32,28 @@ BOUND_HOUR_S = 5400.0  # "about the same time of day": within 90 minutes
 def stillness_bound(home_dir: Path, kit: str | None = None) -> list[LieBound]:
     """Compare each labelled long lie with the ordinary stillness of the same home, in hindsight.
 
-    The lie's stillness runs from the last trigger before the fall to the label's end, in the room of that trigger (a
-    pressed bed mat makes it `in_bed`). Ordinary stillness is every gap of 5 min or more between triggers in the same
-    room, starting within 90 min of the same time of day, over the whole file, away from every labelled incident but
-    slow trends and dead sensors. A lie outlasted by two or more of them cannot be found by any stillness rule
-    without two false alarms in that home, more than the target of one per 60 days allows.
+    A trigger is any sensor switching, as the engine reads movement (a PIR clearing, a cupboard closing, a flush),
+    not a device report or a reading. The lie's stillness runs from the last trigger before the fall to the label's
+    end, in the room of that trigger (a pressed bed mat makes it `in_bed`). Ordinary stillness is every gap of 5 min
+    or more between triggers in the same room, starting within 90 min of the same time of day, over the whole file,
+    away from every labelled incident but slow trends and dead sensors. A lie outlasted by two or more of them cannot
+    be found by any stillness rule without two false alarms in that home, more than the target of one per 60 days
+    allows.
     """
     kit = kit if kit is not None else str(home_meta(home_dir).get("kit", ""))
     trig: list[tuple[float, str]] = []
+    kinds: dict[str, set[str]] = defaultdict(set)
     in_bed = False
     with open(home_dir / "events.csv", newline="") as fh:
         for t, _sensor, kind, value, room in read_rows(fh):
+            v = str(value).lower()
+            if kind in DEVICE_KINDS or v not in ON_VALUES | OFF_VALUES:
+                continue
+            name = (room or "").lower()
+            kinds[name].add(kind)
             if kind == "pressure":
-                in_bed = value in (1, 1.0, "1")
-            if (kind == "motion" and value in (1, 1.0, "1")) or kind in ("door", "pressure", "button"):
-                name = (room or "").lower()
-                trig.append((t, "in_bed" if in_bed and "bed" in name else name))
+                in_bed = v in ON_VALUES
+            trig.append((t, "in_bed" if in_bed and "bed" in name else name))
     labels = read_labels(home_dir / "labels.csv")
     busy = [
         (lab.start - 3600.0, lab.end + 3 * 3600.0)
@@ -68,7 +77,8 @@ def stillness_bound(home_dir: Path, kit: str | None = None) -> list[LieBound]:
         near = [g for x, g in ordinary[room] if min(abs(x - tod), 86400.0 - abs(x - tod)) <= BOUND_HOUR_S]
         lie = lab.end - t0
         need = lab.start - t0 + 30 * 60  # a limit that finds the fall 30 min after it happened
-        out.append(LieBound(kit, sum(g >= lie for g in near), any(g > need for g in near)))
+        seen = "+".join(sorted(kinds["bedroom" if room == "in_bed" else room])) or "-"
+        out.append(LieBound(kit, room, seen, sum(g >= lie for g in near), any(g > need for g in near)))
     return out
 
 
@@ -87,4 +97,23 @@ def bound_summary(bounds: Iterable[LieBound]) -> dict[str, dict[str, float]]:
             "passed_30_min": round(sum(b.passed_30 for b in bs) / len(bs), 3),
         }
         for kit, bs in sorted(by.items())
+    }
+
+
+def bound_rooms(bounds: Iterable[LieBound]) -> dict[str, dict[str, float | str]]:
+    """Per room a lie was in: lies, the share outlasted by an ordinary stillness there, the kinds of sensor there.
+
+    Where most lies are outlasted, no stillness rule tells lying on the floor from resting in that room: only a
+    sensor that sees the difference (a floor mat, a PIR aimed at the floor, a worn button) would.
+    """
+    by: dict[str, list[LieBound]] = defaultdict(list)
+    for b in bounds:
+        by[b.room or "-"].append(b)
+    return {
+        room: {
+            "lies": len(bs),
+            "outlasted_1": round(sum(b.outlasted >= 1 for b in bs) / len(bs), 3),
+            "sensors": "/".join(sorted({b.sensors for b in bs})),
+        }
+        for room, bs in sorted(by.items(), key=lambda kv: -len(kv[1]))
     }

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evaluation.bound import bound_summary, stillness_bound
+from evaluation.bound import LieBound, bound_rooms, bound_summary, stillness_bound
 from evaluation.homes import evaluate_many, home_dirs
 from evaluation.scoring import HomeScore
 from evaluation.summary import by_kit, source_table, summarise
@@ -18,9 +18,9 @@ def source_names(roots: list[Path]) -> list[str]:
     return [n if names.count(n) == 1 else str(r) for n, r in zip(names, roots, strict=True)]
 
 
-def _bound(root: Path, scores: list[HomeScore]) -> dict[str, dict[str, float]]:
+def _bounds(root: Path, scores: list[HomeScore]) -> list[LieBound]:
     kits = {s.home: s.kit for s in scores}
-    return bound_summary(b for h in home_dirs(root) for b in stillness_bound(h, kits.get(h.name)))
+    return [b for h in home_dirs(root) for b in stillness_bound(h, kits.get(h.name))]
 
 
 def run(roots: list[Path], jobs: int = 0, bound: bool = False) -> tuple[dict[str, Any], list[list[HomeScore]]]:
@@ -30,7 +30,9 @@ def run(roots: list[Path], jobs: int = 0, bound: bool = False) -> tuple[dict[str
     for name, root, scores in zip(source_names(roots), roots, all_scores, strict=True):
         entry: dict[str, Any] = {"path": str(root), "summary": summarise(scores), "kits": by_kit(scores)}
         if bound:
-            entry["stillness_bound"] = _bound(root, scores)
+            bounds = _bounds(root, scores)
+            entry["stillness_bound"] = bound_summary(bounds)
+            entry["stillness_bound_rooms"] = bound_rooms(bounds)
         sources[name] = entry
     return {"sources": sources}, all_scores
 
@@ -45,6 +47,12 @@ def text(result: dict[str, Any]) -> str:
                 f"long lies >= 30 min, {kit}: {row['lies']}; outlasted by 1+ / 2+ ordinary stillnesses in the same"
                 f" place and hour: {row['outlasted_1']:.2f} / {row['outlasted_2']:.2f}; a 30-min find needs a limit"
                 f" ordinary stillness passed: {row['passed_30_min']:.2f}"
+            )
+        rooms = src.get("stillness_bound_rooms", {})
+        if rooms:
+            out.append(
+                "where the lies were (room: lies, share outlasted there, sensors there): "
+                + "; ".join(f"{r}: {v['lies']}, {v['outlasted_1']:.2f}, {v['sensors']}" for r, v in rooms.items())
             )
         out.append("")
     return "\n".join(out)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from anomaly.estimators import Cusum, GapQuantiles
 from anomaly.replay import front_door_of, read_rows, replay
-from evaluation.bound import bound_summary, stillness_bound
+from evaluation.bound import bound_rooms, bound_summary, stillness_bound
 from evaluation.homes import evaluate
 from evaluation.summary import summarise
 
@@ -170,3 +170,26 @@ def test_cusum_notices_a_sustained_drop_but_not_noise() -> None:
         c.learn_one(4.5)
         alarms.append(c.drift_detected)
     assert any(alarms[30:])
+
+
+def test_the_bound_reads_every_switching_as_movement_and_names_the_room_of_each_lie(tmp_path: Path) -> None:
+    # A kit of contacts only (as in real recordings): a cupboard opened and closed every 7 minutes by day. Read as
+    # "no trigger", the bound had nothing to compare the lie with; each switching is movement, as the engine reads it.
+    home = tmp_path / "h-contacts01"
+    home.mkdir()
+    rows: list[tuple[datetime, str, str, str, str]] = []
+    for d in range(5):
+        t = datetime(2025, 3, 3, 7) + timedelta(days=d)
+        while t.hour < 22 and not (d == 4 and t.hour >= 12):
+            rows += [(t, "cupboard", "contact", "open", "kitchen")]
+            rows += [(t + timedelta(seconds=20), "cupboard", "contact", "closed", "kitchen")]
+            t += timedelta(minutes=7)
+    (home / "events.csv").write_text(_csv(rows))
+    last = max(r[0] for r in rows)
+    (home / "labels.csv").write_text(
+        f"type,start,end,note\nlong_lie,{(last + timedelta(seconds=5)).isoformat()},"
+        f"{(last + timedelta(minutes=60)).isoformat()},\n"
+    )
+    (lie,) = stillness_bound(home)
+    assert (lie.room, lie.sensors, lie.outlasted, lie.passed_30) == ("kitchen", "contact", 0, False)
+    assert bound_rooms([lie]) == {"kitchen": {"lies": 1, "outlasted_1": 0.0, "sensors": "contact"}}
