@@ -178,6 +178,20 @@ def test_a_motion_sensor_reporting_one_for_an_hour_is_activity_in_progress() -> 
     assert f.since == t + timedelta(hours=1) and f.ts - f.since <= timedelta(hours=1)
 
 
+def test_a_motion_sensor_on_past_its_credit_is_timed_from_then_not_from_when_it_switched_on() -> None:
+    h = learned(stop_last=10.0)
+    t = DAY0 + timedelta(days=14, hours=10)
+    h.ev(t, "pir_kitchen", 1, "kitchen")  # movement for 2 h 10 min (a real recording's PIR: 22:17-00:24)
+    h.ev(t + timedelta(hours=2, minutes=10), "pir_kitchen", 0, "kitchen")
+    h.until(t + timedelta(hours=2, minutes=11))
+    assert h.alarms(t) == []  # timed from its switching on, the stillness had lasted two hours at 2 h
+    h = learned(stop_last=10.0)
+    h.ev(t, "pir_kitchen", 1, "kitchen")  # ... and one that sticks: after its credit, the kitchen's own limit
+    h.until(t + timedelta(hours=4))
+    (f,) = h.alarms(t)
+    assert f.since == t and timedelta(hours=2) < f.ts - t <= timedelta(hours=3)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="engine bug (report): a PIR that sends only `1` is held 'in progress' for MOTION_HELD_MAX (2 h), "
