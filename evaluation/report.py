@@ -54,6 +54,12 @@ def text(result: dict[str, Any]) -> str:
                 "where the lies were (room: lies, share outlasted there, sensors there): "
                 + "; ".join(f"{r}: {v['lies']}, {v['outlasted_1']:.2f}, {v['sensors']}" for r, v in rooms.items())
             )
+            blind = [r for r, v in rooms.items() if float(v["outlasted_1"]) >= 0.5]
+            if blind:
+                out.append(
+                    f"in {', '.join(blind)} most lies last no longer than ordinary stillness there: no stillness rule"
+                    " finds them without false alarms; a sensor that sees the floor there would"
+                )
         out.append("")
     return "\n".join(out)
 

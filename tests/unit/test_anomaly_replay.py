@@ -193,3 +193,17 @@ def test_the_bound_reads_every_switching_as_movement_and_names_the_room_of_each_
     (lie,) = stillness_bound(home)
     assert (lie.room, lie.sensors, lie.outlasted, lie.passed_30) == ("kitchen", "contact", 0, False)
     assert bound_rooms([lie]) == {"kitchen": {"lies": 1, "outlasted_1": 0.0, "sensors": "contact"}}
+
+
+def test_the_text_names_the_rooms_no_stillness_rule_can_cover() -> None:
+    from evaluation.report import text
+    from evaluation.summary import summarise
+
+    rooms = {
+        "living": {"lies": 18, "outlasted_1": 1.0, "sensors": "motion+pressure"},
+        "kitchen": {"lies": 11, "outlasted_1": 0.09, "sensors": "contact+motion"},
+    }
+    summary = summarise([])
+    out = text({"sources": {"s": {"summary": summary, "kits": {}, "stillness_bound_rooms": rooms}}})
+    (hint,) = [line for line in out.splitlines() if "sensor that sees the floor" in line]
+    assert hint.startswith("in living ") and "kitchen" not in hint
