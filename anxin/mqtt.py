@@ -62,8 +62,8 @@ class SilentCloses:
             note_takeover(self.client_id, f"{SILENT_CLOSES_FOR_TAKEOVER} silent closes in {SILENT_CLOSE_WINDOW_S:.0f}s")
             return True
         log.warning(
-            "MQTT connection of client id %s closed by the broker without a reason (a broker restart, or another "
-            "connection taking this id); reconnecting",
+            "MQTT connection of client id %s closed without a reason from the broker (a dropped network, a broker "
+            "restart, or another connection taking this id); reconnecting",
             self.client_id,
         )
         return False
