@@ -25,6 +25,7 @@ from pathlib import Path
 
 FORMATS = ("ordonez", "kasteren")
 ON = ("1", "open")  # the values that begin an interval (the rest end one)
+HOLDING = ("pressure", "motion")  # a body on a mat, a PIR still seeing movement: no moment for a fall
 
 # UCI ADL sensor types -> (kind, value at the start, value at the end).
 _UCI_KINDS = {
@@ -34,7 +35,8 @@ _UCI_KINDS = {
     "flush": ("flush", "1", "0"),
     "magnetic": ("contact", "open", "closed"),
 }
-# Kasteren names its sensors only; the room is read from the name (first match wins; the rest are kitchen things).
+# Kasteren names its sensors only; the room is read from the name (first match wins; the rest are kitchen things; the
+# washing machine's room is our assumption).
 _KASTEREN_ROOMS = (("toilet", "toilet"), ("bathroom", "bathroom"), ("washing", "bathroom"), ("bedroom", "bedroom"))
 
 
@@ -53,19 +55,22 @@ Row = tuple[datetime, str, str, str, str]  # ts, sensor, kind, value, room
 
 
 def read_ordonez(lines: Iterable[str]) -> list[Interval]:
-    """Intervals of a UCI ADL `Ordonez*_Sensors.txt` file (a header line, then tab-separated rows)."""
-    rows = [[f.strip() for f in line.rstrip("\r\n").split("\t") if f.strip()] for line in lines]
-    rows = [r for r in rows if r and not r[0].lower().startswith("start") and not set(r[0]) <= {"-"}]
+    """Intervals of UCI ADL `Ordonez*_Sensors.txt` lines (header lines, then tab-separated rows)."""
+    rows: list[tuple[int, list[str]]] = []
+    for n, line in enumerate(lines, 1):
+        fields = [f.strip() for f in line.rstrip("\r\n").split("\t") if f.strip()]
+        if fields and not fields[0].lower().startswith("start") and not set(fields[0]) <= {"-"}:
+            rows.append((n, fields))
     places: dict[str, set[str]] = {}
-    for n, r in enumerate(rows, 1):
+    for n, r in rows:
         if len(r) != 5:
-            raise ValueError(f"row {n}: expected start, end, location, type, place; got {len(r)} fields")
+            raise ValueError(f"line {n}: expected start, end, location, type, place; got {len(r)} fields")
+        if r[3].lower() not in _UCI_KINDS:
+            raise ValueError(f"line {n}: unknown sensor type {r[3]!r} (known: {', '.join(sorted(_UCI_KINDS))})")
         places.setdefault(r[2], set()).add(r[4])
     out = []
-    for start, end, location, typ, place in rows:
-        kind = _UCI_KINDS.get(typ.lower())
-        if kind is None:
-            raise ValueError(f"unknown sensor type {typ!r} (known: {', '.join(sorted(_UCI_KINDS))})")
+    for _n, (start, end, location, typ, place) in rows:
+        kind = _UCI_KINDS[typ.lower()]
         front = location.lower() == "maindoor"
         # Home B names three PIRs "Door" (living, kitchen, bedroom): one name per place keeps them apart.
         name = location if len(places[location]) == 1 else f"{location}_{place}"
@@ -156,7 +161,8 @@ def lie_moments(rows: Sequence[Row], taken: Sequence[Lie], settle_days: float = 
     """Rows after which a fall is plausible: a moment of activity, by day, with nothing held on, resident at home.
 
     Activity: the next event follows within 10 min (the resident is up and about, not settling for a nap). Nothing
-    held: no mat pressed, no door open, no PIR still on. By day (07-23 h), after the first `settle_days` (a model
+    held: no mat pressed, no PIR still on (a door or cupboard left open holds nobody: in a home whose doors stand
+    open for days, counting them left almost no moment). By day (07-23 h), after the first `settle_days` (a model
     has something to go on) and 4 h from other lies. At home: the front door does not move for the next 3 h, so the
     window never hides a departure (which would leave a home that looks occupied and silent for a whole absence).
     """
@@ -164,8 +170,8 @@ def lie_moments(rows: Sequence[Row], taken: Sequence[Lie], settle_days: float = 
     doors = [r[0] for r in rows if r[2] == "door"]
     first = rows[0][0] + timedelta(days=settle_days) if rows else datetime.max
     out = []
-    for i, (t, sensor, _kind, value, _room) in enumerate(rows):
-        if value in ON:
+    for i, (t, sensor, kind, value, _room) in enumerate(rows):
+        if kind in HOLDING and value in ON:
             held.add(sensor)
         else:
             held.discard(sensor)
@@ -182,9 +188,11 @@ def lie_moments(rows: Sequence[Row], taken: Sequence[Lie], settle_days: float = 
 
 
 def inject_lies(rows: list[Row], count: int, seed: int) -> tuple[list[Row], list[Lie]]:
-    """Remove every event inside `count` lies of 30-90 min, each a few seconds after a moment from `lie_moments`.
+    """Remove every event inside `count` lies of 30-90 min, each just after a moment from `lie_moments`.
 
-    An interval begun inside a lie loses its end too (its start never happened). Deterministic in `seed`.
+    The fall comes before the next event (5 s after the moment, or half-way to the next event if sooner), so nothing
+    switches on between the moment and the fall to be held through the lie. An interval begun inside a lie loses its
+    end too (its start never happened). Deterministic in `seed`; fewer than `count` when the moments run out.
     """
     rng = random.Random(seed)
     lies: list[Lie] = []
@@ -192,7 +200,8 @@ def inject_lies(rows: list[Row], count: int, seed: int) -> tuple[list[Row], list
         moments = lie_moments(rows, lies)
         if not moments:
             break
-        t0 = rows[rng.choice(moments)][0] + timedelta(seconds=5)
+        i = rng.choice(moments)
+        t0 = rows[i][0] + min(timedelta(seconds=5), (rows[i + 1][0] - rows[i][0]) / 2)
         lie = Lie(t0, t0 + timedelta(minutes=rng.uniform(30.0, 90.0)))
         rows = _remove(rows, lie)
         lies.append(lie)
@@ -241,12 +250,22 @@ def read_recording(fmt: str, paths: Sequence[Path]) -> list[Row]:
     """The events of one home from its raw files in format `fmt` (several files are one recording, in order)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    reader = read_ordonez if fmt == "ordonez" else read_kasteren
     intervals: list[Interval] = []
-    for path in paths:
+    if fmt == "ordonez":
+        # One recording in several files is read as one, so a sensor's name (by its places) is the same in each.
+        lines: list[str] = []
+        for path in paths:
+            lines += path.read_text(encoding="utf-8-sig").splitlines()
+        where = ", ".join(map(str, paths))
+        try:
+            intervals = read_ordonez(lines)
+        except ValueError as err:
+            more = " (lines counted over the files in order)" if len(paths) > 1 else ""
+            raise ValueError(f"{where}: {err}{more}") from err
+    for path in paths if fmt == "kasteren" else []:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             try:
-                intervals += reader(fh)
+                intervals += read_kasteren(fh)
             except ValueError as err:
                 raise ValueError(f"{path}: {err}") from err
     if not intervals:

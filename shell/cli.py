@@ -69,8 +69,8 @@ app = _Anxin(
 )
 contracts_app = typer.Typer(help="The wire contract.", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL database.", no_args_is_help=True)
-app.add_typer(contracts_app, name="contracts")
 recording_app = typer.Typer(help="Public recordings of real homes, for `anxin eval`.", no_args_is_help=True)
+app.add_typer(contracts_app, name="contracts")
 app.add_typer(db_app, name="db")
 app.add_typer(recording_app, name="recording")
 
@@ -218,12 +218,22 @@ def recording_import(
         typer.echo(f"anxin recording import: {err}", err=True)
         raise typer.Exit(2) from err
     name = f"{fmt} {' '.join(p.name for p in raw)}"
-    write_home(out / "real" / home, rows, [], name)
-    for s in range(seed, seed + (copies if lies > 0 else 0)):
-        with_lies, made = inject_lies(rows, lies, s)
-        write_home(out / "lies" / f"{home}_{s}", with_lies, made, name)
+    try:
+        write_home(out / "real" / home, rows, [], name)
+        placed: list[str] = []
+        for s in range(seed, seed + (copies if lies > 0 else 0)):
+            with_lies, made = inject_lies(rows, lies, s)
+            write_home(out / "lies" / f"{home}_{s}", with_lies, made, name)
+            placed += [lie.start.isoformat() for lie in made]
+    except OSError as err:
+        typer.echo(f"anxin recording import: cannot write under {out}: {err.strerror or err}", err=True)
+        raise typer.Exit(2) from err
     days = (rows[-1][0] - rows[0][0]).total_seconds() / 86400.0
-    typer.echo(f"{home}: {len(rows)} events over {days:.1f} days -> {out}/real" + (f", {out}/lies" if lies else ""))
-
+    typer.echo(f"{home}: {len(rows)} events over {days:.1f} days -> {out}/real")
+    if placed:
+        # Few moments qualify in some homes (doors left open for days): copies then share lies; say how many differ.
+        typer.echo(f"{out}/lies: {len(placed)} lies in {copies} copies, {len(set(placed))} distinct")
+        if len(placed) < lies * copies:
+            typer.echo(f"anxin recording import: only {len(placed)} of {lies * copies} lies found a moment", err=True)
 
 _register_packages()
