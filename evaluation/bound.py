@@ -43,17 +43,18 @@ def stillness_bound(home_dir: Path, kit: str | None = None) -> list[LieBound]:
     kit = kit if kit is not None else str(home_meta(home_dir).get("kit", ""))
     trig: list[tuple[float, str]] = []
     kinds: dict[str, set[str]] = defaultdict(set)
-    in_bed = False
+    bed_mats: set[str] = set()  # pressure mats in a bed room now pressed: someone in bed (a seat mat is not a bed)
     with open(home_dir / "events.csv", newline="") as fh:
-        for t, _sensor, kind, value, room in read_rows(fh):
+        for t, sensor, kind, value, room in read_rows(fh):
             v = str(value).lower()
             if kind in DEVICE_KINDS or v not in ON_VALUES | OFF_VALUES:
                 continue
             name = (room or "").lower()
             kinds[name].add(kind)
-            if kind == "pressure":
-                in_bed = v in ON_VALUES
-            trig.append((t, "in_bed" if in_bed and "bed" in name else name))
+            kinds["in_bed"] = kinds[name] if "bed" in name and kind == "pressure" else kinds["in_bed"]
+            if kind == "pressure" and "bed" in name:
+                (bed_mats.add if v in ON_VALUES else bed_mats.discard)(sensor)
+            trig.append((t, "in_bed" if bed_mats and "bed" in name else name))
     labels = read_labels(home_dir / "labels.csv")
     busy = [
         (lab.start - 3600.0, lab.end + 3 * 3600.0)
@@ -77,7 +78,7 @@ def stillness_bound(home_dir: Path, kit: str | None = None) -> list[LieBound]:
         near = [g for x, g in ordinary[room] if min(abs(x - tod), 86400.0 - abs(x - tod)) <= BOUND_HOUR_S]
         lie = lab.end - t0
         need = lab.start - t0 + 30 * 60  # a limit that finds the fall 30 min after it happened
-        seen = "+".join(sorted(kinds["bedroom" if room == "in_bed" else room])) or "-"
+        seen = "+".join(sorted(kinds[room])) or "-"
         out.append(LieBound(kit, room, seen, sum(g >= lie for g in near), any(g > need for g in near)))
     return out
 
@@ -101,10 +102,12 @@ def bound_summary(bounds: Iterable[LieBound]) -> dict[str, dict[str, float]]:
 
 
 def bound_rooms(bounds: Iterable[LieBound]) -> dict[str, dict[str, float | str]]:
-    """Per room a lie was in: lies, the share outlasted by an ordinary stillness there, the kinds of sensor there.
+    """Per room of the last sensor before a lie: lies, the shares outlasted by 1+ and 2+ ordinary stillnesses there, the
+    kinds of sensor there.
 
-    Where most lies are outlasted, no stillness rule tells lying on the floor from resting in that room: only a
-    sensor that sees the difference (a floor mat, a PIR aimed at the floor, a worn button) would.
+    Where lies are outlasted twice or more, no stillness rule tells lying on the floor from resting in that room
+    within the budget: only a sensor that sees the difference (a floor mat, a PIR aimed at the floor, a worn button)
+    would. The room is the last sensor's: behind a door contact the resident may be on either side of it.
     """
     by: dict[str, list[LieBound]] = defaultdict(list)
     for b in bounds:
@@ -113,6 +116,7 @@ def bound_rooms(bounds: Iterable[LieBound]) -> dict[str, dict[str, float | str]]
         room: {
             "lies": len(bs),
             "outlasted_1": round(sum(b.outlasted >= 1 for b in bs) / len(bs), 3),
+            "outlasted_2": round(sum(b.outlasted >= 2 for b in bs) / len(bs), 3),
             "sensors": "/".join(sorted({b.sensors for b in bs})),
         }
         for room, bs in sorted(by.items(), key=lambda kv: -len(kv[1]))

@@ -51,17 +51,34 @@ def text(result: dict[str, Any]) -> str:
         rooms = src.get("stillness_bound_rooms", {})
         if rooms:
             out.append(
-                "where the lies were (room: lies, share outlasted there, sensors there): "
-                + "; ".join(f"{r}: {v['lies']}, {v['outlasted_1']:.2f}, {v['sensors']}" for r, v in rooms.items())
-            )
-            blind = [r for r, v in rooms.items() if float(v["outlasted_1"]) >= 0.5]
-            if blind:
-                out.append(
-                    f"in {', '.join(blind)} most lies last no longer than ordinary stillness there: no stillness rule"
-                    " finds them without false alarms; a sensor that sees the floor there would"
+                "where the lies began (room of the last sensor before the fall: lies, share outlasted by 1+ / 2+"
+                " ordinary stillnesses there, sensors there): "
+                + "; ".join(
+                    f"{r}: {v['lies']}, {v['outlasted_1']:.2f} / {v['outlasted_2']:.2f}, {v['sensors']}"
+                    for r, v in rooms.items()
                 )
+            )
+            out += _blind_rooms(rooms)
         out.append("")
     return "\n".join(out)
+
+
+BLIND_MIN_LIES = 3  # a room named as blind has at least this many lies: one lie says little
+
+
+def _blind_rooms(rooms: dict[str, Any]) -> list[str]:
+    """Rooms where at least half the lies were outlasted twice (see `bound_rooms`), and the sensor that would help."""
+    out = []
+    for room, v in rooms.items():
+        if v["lies"] < BLIND_MIN_LIES or float(v["outlasted_2"]) < 0.5:
+            continue
+        through_doors = set(str(v["sensors"]).replace("/", "+").split("+")) <= {"door", "contact"}
+        helps = "a motion sensor in the room itself" if through_doors else "a sensor that sees the floor there"
+        out.append(
+            f"{room}: at least half its {v['lies']} lies were outlasted twice by ordinary stillness there: no"
+            f" stillness rule finds them within the budget; {helps} would"
+        )
+    return out
 
 
 def to_json(result: dict[str, Any]) -> str:

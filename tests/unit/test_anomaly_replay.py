@@ -192,18 +192,42 @@ def test_the_bound_reads_every_switching_as_movement_and_names_the_room_of_each_
     )
     (lie,) = stillness_bound(home)
     assert (lie.room, lie.sensors, lie.outlasted, lie.passed_30) == ("kitchen", "contact", 0, False)
-    assert bound_rooms([lie]) == {"kitchen": {"lies": 1, "outlasted_1": 0.0, "sensors": "contact"}}
+    assert bound_rooms([lie]) == {"kitchen": {"lies": 1, "outlasted_1": 0.0, "outlasted_2": 0.0, "sensors": "contact"}}
 
 
 def test_the_text_names_the_rooms_no_stillness_rule_can_cover() -> None:
     from evaluation.report import text
     from evaluation.summary import summarise
 
+    def room(lies: int, twice: float, sensors: str) -> dict[str, object]:
+        return {"lies": lies, "outlasted_1": twice, "outlasted_2": twice, "sensors": sensors}
+
     rooms = {
-        "living": {"lies": 18, "outlasted_1": 1.0, "sensors": "motion+pressure"},
-        "kitchen": {"lies": 11, "outlasted_1": 0.09, "sensors": "contact+motion"},
+        "living": room(18, 0.5, "motion+pressure"),  # half its lies outlasted twice: named
+        "kitchen": room(11, 0.45, "contact+motion"),  # under half: not named
+        "hall": room(4, 1.0, "door"),  # seen only through a door: the advice is a sensor in the room
+        "entrance": room(1, 1.0, "door"),  # one lie says little
     }
-    summary = summarise([])
-    out = text({"sources": {"s": {"summary": summary, "kits": {}, "stillness_bound_rooms": rooms}}})
-    (hint,) = [line for line in out.splitlines() if "sensor that sees the floor" in line]
-    assert hint.startswith("in living ") and "kitchen" not in hint
+    out = text({"sources": {"s": {"summary": summarise([]), "kits": {}, "stillness_bound_rooms": rooms}}})
+    named = {line.split(":")[0]: line for line in out.splitlines() if "outlasted twice" in line}
+    assert set(named) == {"living", "hall"}
+    assert "sees the floor" in named["living"] and "motion sensor in the room itself" in named["hall"]
+
+
+def test_a_seat_mat_held_elsewhere_does_not_put_a_bedroom_lie_in_bed(tmp_path: Path) -> None:
+    home = tmp_path / "h-seatmat001"
+    home.mkdir()
+    t = datetime(2025, 3, 3, 9)
+    rows = [
+        (t, "seat_mat", "pressure", "1", "living"),  # someone else's weight, or a cushion: the seat stays pressed
+        (t + timedelta(minutes=5), "pir_bedroom", "motion", "1", "bedroom"),
+        (t + timedelta(minutes=6), "pir_bedroom", "motion", "0", "bedroom"),
+        (t + timedelta(hours=3), "pir_bedroom", "motion", "1", "bedroom"),
+    ]
+    (home / "events.csv").write_text(_csv(rows))
+    (home / "labels.csv").write_text(
+        f"type,start,end,note\nlong_lie,{(t + timedelta(minutes=7)).isoformat()},"
+        f"{(t + timedelta(minutes=60)).isoformat()},\n"
+    )
+    (lie,) = stillness_bound(home)
+    assert (lie.room, lie.sensors) == ("bedroom", "motion")
