@@ -139,12 +139,13 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
         # A motion sensor still reporting 1 is movement in progress (a PIR that reports intervals), not silence.
         nxt.append(min(busy) + MOTION_HELD_MAX)
         return
-    # ... for up to MOTION_HELD_MAX: past that it may be stuck, and the stillness is timed from then, not from when
-    # it switched on (a real recording's living-room PIR stayed on 22:17-00:24 while the resident moved about; timed
-    # from 22:17, the silence had "lasted" two hours the moment the sensor's credit ran out).
-    start = max([last, *(on + MOTION_HELD_MAX for p, on in kit.motion_on.items() if kit.sensors[p].reports_clear)])
-    if now < start + floor:
-        nxt.append(start + floor)
+    # ... for up to MOTION_HELD_MAX: past that it may be stuck, and it gets the floor more before an alarm, rather than
+    # none (a real recording's living-room PIR stayed on 22:17-00:24 while the resident moved about; timed from 22:17,
+    # the silence had "lasted" two hours the moment the sensor's credit ran out). Only the floor: a PIR kept on by
+    # someone moving weakly on the floor must not also wait a whole limit.
+    credit = max([last, *(on + MOTION_HELD_MAX for p, on in kit.motion_on.items() if kit.sensors[p].reports_clear)])
+    if now < credit + floor:
+        nxt.append(credit + floor)
         return
     key = ctx.describe()
     scale = m.scale.get(FindingKind.LONG_INACTIVITY, 1.0) * m.scale.get(f"ctx:{key}", 1.0)
@@ -156,14 +157,14 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
         top = max(top, m.limits.inactivity_ceiling_night_min * MIN)
     limit = min(max(st.model.limit(ctx) * scale, floor), top)
     room = kit.sensor_room(ctx.sensor)
-    if now >= start + limit and any(
+    if now >= last + limit and any(
         v.silent and v.kind in ("motion", "pressure") and v.room == room for v in kit.sensors.values()
     ):
         # A silent sensor in the room the resident was last seen in: they may simply be there, unseen. A quiet
         # sensor says something about its own room only, so other rooms keep their limits.
         limit = top
-    if now < start + limit:
-        nxt.append(start + limit)
+    if now < last + limit:
+        nxt.append(last + limit)
         return
     _raise(m, now, last, ctx, limit, room, out)
 

@@ -189,7 +189,8 @@ def test_a_motion_sensor_on_past_its_credit_is_timed_from_then_not_from_when_it_
     h.ev(t, "pir_kitchen", 1, "kitchen")  # ... and one that sticks: after its credit, the kitchen's own limit
     h.until(t + timedelta(hours=4))
     (f,) = h.alarms(t)
-    assert f.since == t and timedelta(hours=2) < f.ts - t <= timedelta(hours=3)
+    # ... and no more than the floor past the credit: someone moving weakly on the floor keeps a PIR on too.
+    assert f.since == t and timedelta(hours=2) < f.ts - t <= timedelta(hours=2, minutes=21)
 
 
 @pytest.mark.xfail(
