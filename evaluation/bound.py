@@ -41,7 +41,8 @@ def stillness_bound(home_dir: Path, kit: str | None = None) -> list[LieBound]:
     allows.
     """
     kit = kit if kit is not None else str(home_meta(home_dir).get("kit", ""))
-    trig: list[tuple[float, str]] = []
+    trig: list[tuple[float, str]] = []  # (time, place: the room, or `in_bed`)
+    rooms: list[str] = []  # each trigger's room (`in_bed` is a place in one)
     kinds: dict[str, set[str]] = defaultdict(set)
     bed_mats: set[str] = set()  # pressure mats in a bed room now pressed: someone in bed (a seat mat is not a bed)
     with open(home_dir / "events.csv", newline="") as fh:
@@ -51,10 +52,10 @@ def stillness_bound(home_dir: Path, kit: str | None = None) -> list[LieBound]:
                 continue
             name = (room or "").lower()
             kinds[name].add(kind)
-            kinds["in_bed"] = kinds[name] if "bed" in name and kind == "pressure" else kinds["in_bed"]
             if kind == "pressure" and "bed" in name:
                 (bed_mats.add if v in ON_VALUES else bed_mats.discard)(sensor)
             trig.append((t, "in_bed" if bed_mats and "bed" in name else name))
+            rooms.append(name)
     labels = read_labels(home_dir / "labels.csv")
     busy = [
         (lab.start - 3600.0, lab.end + 3 * 3600.0)
@@ -78,7 +79,7 @@ def stillness_bound(home_dir: Path, kit: str | None = None) -> list[LieBound]:
         near = [g for x, g in ordinary[room] if min(abs(x - tod), 86400.0 - abs(x - tod)) <= BOUND_HOUR_S]
         lie = lab.end - t0
         need = lab.start - t0 + 30 * 60  # a limit that finds the fall 30 min after it happened
-        seen = "+".join(sorted(kinds[room])) or "-"
+        seen = "+".join(sorted(kinds[rooms[i]])) or "-"
         out.append(LieBound(kit, room, seen, sum(g >= lie for g in near), any(g > need for g in near)))
     return out
 
@@ -91,13 +92,17 @@ def bound_summary(bounds: Iterable[LieBound]) -> dict[str, dict[str, float]]:
         by[b.kit or "-"].append(b)
         by["all"].append(b)
     return {
-        kit: {
-            "lies": len(bs),
-            "outlasted_1": round(sum(b.outlasted >= 1 for b in bs) / len(bs), 3),
-            "outlasted_2": round(sum(b.outlasted >= 2 for b in bs) / len(bs), 3),
-            "passed_30_min": round(sum(b.passed_30 for b in bs) / len(bs), 3),
-        }
+        kit: {**_outlasted(bs), "passed_30_min": round(sum(b.passed_30 for b in bs) / len(bs), 3)}
         for kit, bs in sorted(by.items())
+    }
+
+
+def _outlasted(bs: list[LieBound]) -> dict[str, float]:
+    """Lies, and the shares outlasted by 1+ and 2+ ordinary stillnesses."""
+    return {
+        "lies": len(bs),
+        "outlasted_1": round(sum(b.outlasted >= 1 for b in bs) / len(bs), 3),
+        "outlasted_2": round(sum(b.outlasted >= 2 for b in bs) / len(bs), 3),
     }
 
 
@@ -113,11 +118,6 @@ def bound_rooms(bounds: Iterable[LieBound]) -> dict[str, dict[str, float | str]]
     for b in bounds:
         by[b.room or "-"].append(b)
     return {
-        room: {
-            "lies": len(bs),
-            "outlasted_1": round(sum(b.outlasted >= 1 for b in bs) / len(bs), 3),
-            "outlasted_2": round(sum(b.outlasted >= 2 for b in bs) / len(bs), 3),
-            "sensors": "/".join(sorted({b.sensors for b in bs})),
-        }
+        room: {**_outlasted(bs), "sensors": "/".join(sorted({b.sensors for b in bs}))}
         for room, bs in sorted(by.items(), key=lambda kv: -len(kv[1]))
     }

@@ -23,18 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from anomaly.const import ON_VALUES
+
 FORMATS = ("ordonez", "kasteren")
-ON = ("1", "open")  # the values that begin an interval (the rest end one)
 HOLDING = ("pressure", "motion")  # a body on a mat, a PIR still seeing movement: no moment for a fall
 
-# UCI ADL sensor types -> (kind, value at the start, value at the end).
-_UCI_KINDS = {
-    "pir": ("motion", "1", "0"),
-    "pressure": ("pressure", "1", "0"),
-    "electric": ("power", "1", "0"),
-    "flush": ("flush", "1", "0"),
-    "magnetic": ("contact", "open", "closed"),
-}
+# UCI ADL sensor types -> our kinds (`to_rows` gives each kind its values).
+_UCI_KINDS = {"pir": "motion", "pressure": "pressure", "electric": "power", "flush": "flush", "magnetic": "contact"}
 # Kasteren names its sensors only; the room is read from the name (first match wins; the rest are kitchen things; the
 # washing machine's room is our assumption).
 _KASTEREN_ROOMS = (("toilet", "toilet"), ("bathroom", "bathroom"), ("washing", "bathroom"), ("bedroom", "bedroom"))
@@ -70,7 +65,6 @@ def read_ordonez(lines: Iterable[str]) -> list[Interval]:
         places.setdefault(r[2], set()).add(r[4])
     out = []
     for _n, (start, end, location, typ, place) in rows:
-        kind = _UCI_KINDS[typ.lower()]
         front = location.lower() == "maindoor"
         # Home B names three PIRs "Door" (living, kitchen, bedroom): one name per place keeps them apart.
         name = location if len(places[location]) == 1 else f"{location}_{place}"
@@ -79,7 +73,7 @@ def read_ordonez(lines: Iterable[str]) -> list[Interval]:
                 _time(start, "%Y-%m-%d %H:%M:%S"),
                 _time(end, "%Y-%m-%d %H:%M:%S"),
                 _name(name),
-                "door" if front else kind[0],
+                "door" if front else _UCI_KINDS[typ.lower()],
                 "entrance" if front else place.lower(),
             )
         )
@@ -171,7 +165,7 @@ def lie_moments(rows: Sequence[Row], taken: Sequence[Lie], settle_days: float = 
     first = rows[0][0] + timedelta(days=settle_days) if rows else datetime.max
     out = []
     for i, (t, sensor, kind, value, _room) in enumerate(rows):
-        if kind in HOLDING and value in ON:
+        if kind in HOLDING and value in ON_VALUES:
             held.add(sensor)
         else:
             held.discard(sensor)
@@ -209,7 +203,7 @@ def inject_lies(rows: list[Row], count: int, seed: int) -> tuple[list[Row], list
 
 
 def _remove(rows: list[Row], lie: Lie) -> list[Row]:
-    gone = {r[1] for r in rows if lie.start < r[0] <= lie.end and r[3] in ON}
+    gone = {r[1] for r in rows if lie.start < r[0] <= lie.end and r[3] in ON_VALUES}
     keep = []
     for row in rows:
         t, sensor, _kind, value, _room = row
@@ -217,7 +211,7 @@ def _remove(rows: list[Row], lie: Lie) -> list[Row]:
             continue
         if t > lie.end and sensor in gone:
             gone.discard(sensor)
-            if value not in ON:
+            if value not in ON_VALUES:
                 continue  # the end of an interval whose start is gone
         keep.append(row)
     return keep

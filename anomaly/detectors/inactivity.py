@@ -130,20 +130,17 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
     if now < last + floor:
         nxt.append(last + floor)  # no limit is below the floor: nothing to work out yet (most checks end here)
         return
-    busy = [
-        since
-        for sensor, since in kit.motion_on.items()
-        if now - since < MOTION_HELD_MAX and kit.sensors[sensor].reports_clear
-    ]
+    # A motion sensor still reporting 1 is movement in progress (a PIR that reports intervals), not silence, for up to
+    # MOTION_HELD_MAX. Past that it may be stuck, and it gets the floor more before an alarm, rather than none (a real
+    # recording's living-room PIR stayed on 22:17-00:24 while the resident moved about; timed from 22:17, the silence
+    # had "lasted" two hours the moment the sensor's credit ran out). Only the floor: a PIR kept on by someone moving
+    # weakly on the floor must not also wait a whole limit.
+    credits = [since + MOTION_HELD_MAX for s, since in kit.motion_on.items() if kit.sensors[s].reports_clear]
+    busy = [c for c in credits if c > now]
     if busy:
-        # A motion sensor still reporting 1 is movement in progress (a PIR that reports intervals), not silence.
-        nxt.append(min(busy) + MOTION_HELD_MAX)
+        nxt.append(min(busy))
         return
-    # ... for up to MOTION_HELD_MAX: past that it may be stuck, and it gets the floor more before an alarm, rather than
-    # none (a real recording's living-room PIR stayed on 22:17-00:24 while the resident moved about; timed from 22:17,
-    # the silence had "lasted" two hours the moment the sensor's credit ran out). Only the floor: a PIR kept on by
-    # someone moving weakly on the floor must not also wait a whole limit.
-    credit = max([last, *(on + MOTION_HELD_MAX for p, on in kit.motion_on.items() if kit.sensors[p].reports_clear)])
+    credit = max([last, *credits])
     if now < credit + floor:
         nxt.append(credit + floor)
         return
