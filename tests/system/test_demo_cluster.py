@@ -61,6 +61,14 @@ def _api(config: dict[str, Any], state: Path, path: str) -> Any:
         return json.loads(r.read())
 
 
+def _log_tails(state: Path, lines: int = 12) -> str:
+    """The last lines of every service's log: what a failure in CI needs to be understood."""
+    tails = []
+    for f in sorted((state / "logs").glob("*.log")):
+        tails.append(f"== {f.name}\n" + "\n".join(f.read_text(errors="replace").splitlines()[-lines:]))
+    return "\n".join(tails)
+
+
 def test_cluster_demo_stores_both_shards_pages_a_panic_once_and_stops_cleanly(tmp_path: Path) -> None:
     t0 = time.monotonic()
     state = tmp_path / "state"
@@ -111,7 +119,13 @@ def test_cluster_demo_stores_both_shards_pages_a_panic_once_and_stops_cleanly(tm
             found = _api(config, state, "/api/alerts")["alerts"]
             return [a for a in found if a["home_id"] == target.home and a["kind"] == "panic"]
 
-        (alert,) = wait_for(panic_alerts, timeout=45, what="the panic's alert")
+        # The press waits behind the replayed history twice: the simulator plays its 8 days before it reads presses,
+        # and the press's partition holds those days ahead of it for a worker. On this 2-core machine press to alert
+        # took 14-36 s (7 runs, 2 of them with the CPU kept busy); CI once waited 45 s in vain, with no logs to say
+        # why (a failure now prints them). What this test asserts is one alert and one page, not the latency.
+        pressed_at = time.monotonic()
+        (alert,) = wait_for(panic_alerts, timeout=150, what="the panic's alert")
+        print(f"cluster demo: panic press to alert {time.monotonic() - pressed_at:.0f}s (behind the replayed history)")
         assert twilio.wait_for(lambda reqs: any(alert["code"] in (r.body or "") for r in reqs), timeout=30)
         time.sleep(2)  # a second page of the same press would be here by now
         assert len(panic_alerts()) == 1
@@ -125,6 +139,8 @@ def test_cluster_demo_stores_both_shards_pages_a_panic_once_and_stops_cleanly(tm
         left = wait_for(lambda: not any(_alive(p) for p in children), timeout=10, what="every child gone")
         assert left
         print(f"cluster demo: started, paged and stopped in {time.monotonic() - t0:.0f}s")
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}\n{_log_tails(state)}") from failed
     finally:
         if proc.poll() is None:
             proc.kill()
