@@ -22,6 +22,13 @@ class SensorState:
     room: str = ""
     held_since: float = 0.0  # when it last switched on (a mat pressed, a contact opened)
     reports_clear: bool = False  # a motion sensor that reports 0: its 1 is movement still going on
+    hold: float = math.inf  # a motion sensor's hold time: the installer's `hold_s`, else the shortest 1 -> 0 seen
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        # Checkpoints written before `hold` existed lack it: such a sensor learns it again from its next clear.
+        self.hold = math.inf
+        for name, value in state[1].items():
+            setattr(self, name, value)
 
 
 class Kit:
@@ -95,6 +102,22 @@ class Kit:
         """The room a sensor was last reported in."""
         s = self.sensors.get(sensor)
         return s.room if s is not None and s.room else "unknown"
+
+    def seen_until(self, sensor: str, t: float) -> float | None:
+        """When a motion sensor clearing at `t` last saw movement (None if it was not on).
+
+        A PIR reports 0 its hold time after the last movement it saw, so that is `t` less the hold: the installer's
+        `hold_s`, else the shortest time from 1 to 0 it has reported (this one included), never before its 1.
+        """
+        since = self.motion_on.get(sensor)
+        if since is None:
+            return None
+        s = self.sensors[sensor]
+        try:
+            s.hold = float(self.meta.get(sensor, {})["hold_s"])
+        except (KeyError, ValueError):
+            s.hold = min(s.hold, t - since)
+        return max(since, t - s.hold)
 
     def set_meta(self, meta: dict[str, dict[str, str]]) -> None:
         """The installer's description of the kit: sensor -> {kind, room, role (bed/seat/floor), hold_s}."""

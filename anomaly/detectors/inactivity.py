@@ -60,13 +60,18 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
         return  # a reading (a temperature, a power level), not something a person did
     st, kit = m.idle, m.kit
     last = st.last
+    if kind == "motion" and not on:
+        seen = kit.seen_until(sensor, t)
+        if seen is not None and last is not None and seen < last:
+            # A trailing clear: this PIR last saw the resident before the latest moment elsewhere (the living room's
+            # PIR clearing two minutes after they walked on to the bathroom). It says nothing of where they are now,
+            # so it is no moment and ends no silence; taken as one, a fall in the bathroom was judged by the living
+            # room's long night-time silences.
+            kit.sensors[sensor].reports_clear = True
+            m.where.extend_run(kit.motion_on.pop(sensor), t)
+            return
     late = last is not None and t < last  # a late event: its silence was counted, its state still counts
-    if (
-        not late
-        and last is not None
-        and st.ctx is not None
-        and m.where.presence is Presence.HOME
-    ):
+    if not late and last is not None and st.ctx is not None and m.where.presence is Presence.HOME:
         # A silence that raised an alarm, and what follows until the resident is about again, is learned at a
         # low weight: one real fall must not teach the model that such stillness is normal.
         w = m.tuning.reported_weight if st.quiet_since is not None else 1.0

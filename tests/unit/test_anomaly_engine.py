@@ -3,12 +3,15 @@ limits, feedback and checkpoints (other detectors: test_anomaly_presence.py; the
 
 from __future__ import annotations
 
+import math
+import pickle
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import pytest
 
 from anomaly.engine import Engine, HomeLimits, Options
+from anomaly.roles import Kit, SensorState
 from anomaly.store import freeze, thaw
 from contracts import Feedback, Finding
 from tests.support.anomaly_fixtures import HOME, TZ, Agent, monitor
@@ -191,6 +194,48 @@ def test_a_motion_sensor_on_past_its_credit_is_timed_from_then_not_from_when_it_
     (f,) = h.alarms(t)
     # ... and no more than the floor past the credit: someone moving weakly on the floor keeps a PIR on too.
     assert f.since == t and timedelta(hours=2) < f.ts - t <= timedelta(hours=2, minutes=21)
+
+
+def _walk_to_the_bathroom(living_clears_after: timedelta) -> tuple[Home, datetime]:
+    """14 days learned, then at 10:00 through the living room (its PIR holds 2 min) to the bathroom, and a fall."""
+    h = learned(stop_last=10.0)
+    h.m.set_sensor_meta({"pir_living": {"kind": "motion", "room": "living", "hold_s": "120"}})
+    t = DAY0 + timedelta(days=14, hours=10)
+    h.ev(t, "pir_living", 1, "living")
+    h.pir(t + 30 * SEC, "bathroom")
+    h.ev(t + living_clears_after, "pir_living", 0, "living")
+    h.until(t + timedelta(hours=6))
+    return h, t
+
+
+def test_a_pir_clearing_after_the_resident_moved_on_is_not_where_they_are() -> None:
+    # The living room's PIR clears its 2-min hold after the bathroom saw the resident: it last saw them before.
+    h, t = _walk_to_the_bathroom(living_clears_after=2 * MIN)
+    (f,) = h.alarms(t)
+    assert str(f.evidence["moment"]).startswith("pir_bathroom=0") and f.since == t + 35 * SEC
+    # Cleared 5 min after its 1, the same PIR saw movement 3 min in, after the bathroom: that is the last sighting.
+    h, t = _walk_to_the_bathroom(living_clears_after=5 * MIN)
+    (f,) = h.alarms(t)
+    assert str(f.evidence["moment"]).startswith("pir_living=0") and f.since == t + 5 * MIN
+
+
+def test_a_pirs_hold_is_the_installers_else_the_shortest_it_has_held_on() -> None:
+    kit = Kit()
+    kit.seen(0.0, "pir", "motion", "hall")
+    for on, off, seen in ((0.0, 120.0, 0.0), (200.0, 500.0, 380.0), (600.0, 660.0, 600.0), (700.0, 800.0, 740.0)):
+        kit.motion_on["pir"] = on
+        assert kit.seen_until("pir", off) == seen  # holds 120 s, then 120 s, then 60 s: 60 s from then on
+    kit.set_meta({"pir": {"kind": "motion", "room": "hall", "hold_s": "30"}})
+    kit.motion_on["pir"] = 1000.0
+    assert kit.seen_until("pir", 1200.0) == 1170.0
+    assert kit.seen_until("other", 1200.0) is None  # not on: nothing to say
+
+
+def test_a_sensor_checkpointed_before_hold_times_learns_its_hold_afresh() -> None:
+    old = SensorState("motion", 0.0, 10.0, room="hall")
+    del old.hold  # what a checkpoint written before the field existed holds
+    back = pickle.loads(pickle.dumps(old))
+    assert back.hold == math.inf and back.room == "hall" and back.last == 10.0
 
 
 @pytest.mark.xfail(
