@@ -225,6 +225,8 @@ class StillnessModel(base.Base):
 
     def learn_one(self, ctx: Context, gap_s: float, w: float = 1.0) -> None:
         """Count one silence of `gap_s` seconds that followed a moment of context `ctx`."""
+        if w <= 0.0:
+            return  # teaches nothing, and a node with no weight would have no share to read
         for key in self._keys(ctx):
             node = self.nodes.get(key)
             if node is None:

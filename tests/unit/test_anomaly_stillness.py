@@ -120,6 +120,17 @@ def test_new_day_decays_counts_and_counts_days() -> None:
     assert m.days == pytest.approx(sum(f**i for i in range(11)))  # decayed days: the rate's denominator
 
 
+def test_a_silence_of_no_weight_teaches_nothing() -> None:
+    # (An alarmed silence is learned at `reported_weight`; at 0 a new moment's node had no count, and its share 0 / 0.)
+    night = Context("pir_hall", "0", "", 0)
+    m = _days(StillnessModel(), 5, {KITCHEN: [30.0] * 20})
+    before = m.limit(night)
+    m.learn_one(night, 4 * HOUR, 0.0)
+    m.new_day()
+    assert ("pir_hall", "0", "", 0) not in m.nodes and ("", "", "", 0) not in m.nodes
+    assert m.limit(night) == pytest.approx(before, rel=0.2)
+
+
 def test_clone_is_an_empty_model_with_the_same_parameters() -> None:
     m = StillnessModel(budget_per_60d=0.3, prior_strength=2.0, floor_s=900.0, ceiling_s=9 * HOUR)
     _days(m, 3, {KITCHEN: [600.0, 30.0]})
