@@ -114,9 +114,11 @@ class Kit:
             return None
         s = self.sensors[sensor]
         try:
-            s.hold = float(self.meta.get(sensor, {})["hold_s"])
+            given = float(self.meta.get(sensor, {})["hold_s"])
         except (KeyError, ValueError):
-            s.hold = min(s.hold, t - since)
+            given = math.nan
+        # (A hold that is not a finite number of seconds >= 0 is as good as none: `anxin replay` refuses it already.)
+        s.hold = given if math.isfinite(given) and given >= 0 else min(s.hold, t - since)
         return max(since, t - s.hold)
 
     def set_meta(self, meta: dict[str, dict[str, str]]) -> None:

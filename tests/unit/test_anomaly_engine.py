@@ -228,6 +228,10 @@ def test_a_pirs_hold_is_the_installers_else_the_shortest_it_has_held_on() -> Non
     kit.set_meta({"pir": {"kind": "motion", "room": "hall", "hold_s": "30"}})
     kit.motion_on["pir"] = 1000.0
     assert kit.seen_until("pir", 1200.0) == 1170.0
+    for bad in ("nan", "-5", "inf", "soon"):  # not a hold: the learned one (60 s) stands
+        kit.set_meta({"pir": {"kind": "motion", "room": "hall", "hold_s": bad}})
+        kit.sensors["pir"].hold = 60.0
+        assert kit.seen_until("pir", 1200.0) == 1140.0
     assert kit.seen_until("other", 1200.0) is None  # not on: nothing to say
 
 
