@@ -236,4 +236,5 @@ def recording_import(
         if len(placed) < lies * copies:
             typer.echo(f"anxin recording import: only {len(placed)} of {lies * copies} lies found a moment", err=True)
 
+
 _register_packages()

@@ -11,8 +11,7 @@ BENCHES = ("edge", "ingest", "anomaly", "alerts", "console", "sim")
 def test_the_command_imports_neither_bench_nor_tests() -> None:
     """Building the whole `anxin` command (every package's commands registered) loads no module of bench/ or tests/."""
     probe = (
-        "import sys; import shell.cli; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('bench', 'tests')))"
+        "import sys; import shell.cli; print(sorted(m for m in sys.modules if m.split('.')[0] in ('bench', 'tests')))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
