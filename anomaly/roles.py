@@ -103,23 +103,22 @@ class Kit:
         s = self.sensors.get(sensor)
         return s.room if s is not None and s.room else "unknown"
 
-    def seen_until(self, sensor: str, t: float) -> float | None:
-        """When a motion sensor clearing at `t` last saw movement (None if it was not on).
+    def cleared(self, sensor: str, t: float) -> float | None:
+        """A motion sensor's 0 at `t`: when it last saw movement (None if unknown), and what it teaches of its hold.
 
-        A PIR reports 0 its hold time after the last movement it saw, so that is `t` less the hold: the installer's
-        `hold_s`, else the shortest time from 1 to 0 it has reported (this one included), never before its 1.
+        A PIR reports 0 its hold time after the last movement it saw, so that is `t` less the hold, never before its
+        1. Every 1 -> 0 lasts at least the hold, so the hold is the shortest one seen before this 0, or the
+        installer's `hold_s` if shorter (a longer one is a typo the data contradict). Before a first 1 -> 0 and with
+        no `hold_s` it is unknown, and so is when this 0 last saw someone.
         """
         since = self.motion_on.get(sensor)
         if since is None:
             return None
         s = self.sensors[sensor]
-        try:
-            given = float(self.meta.get(sensor, {})["hold_s"])
-        except (KeyError, ValueError):
-            given = math.nan
-        # (A hold that is not a finite number of seconds >= 0 is as good as none: `anxin replay` refuses it already.)
-        s.hold = given if math.isfinite(given) and given >= 0 else min(s.hold, t - since)
-        return max(since, t - s.hold)
+        hold = min(s.hold, _given_hold(self.meta.get(sensor)))
+        if t > since:  # (a 0 stamped before or with its 1 arrived out of order: it says nothing of the hold)
+            s.hold = min(s.hold, t - since)
+        return max(since, t - hold) if math.isfinite(hold) else None
 
     def set_meta(self, meta: dict[str, dict[str, str]]) -> None:
         """The installer's description of the kit: sensor -> {kind, room, role (bed/seat/floor), hold_s}."""
@@ -153,3 +152,12 @@ class Kit:
         if self.front_door is None or (entrance and not self.front_entrance):
             self.front_door, self.front_entrance = sensor, entrance
         return sensor == self.front_door
+
+
+def _given_hold(entry: dict[str, str] | None) -> float:
+    """The installer's `hold_s` of a sensor in seconds; infinite when absent or not a finite number >= 0."""
+    try:
+        hold = float((entry or {})["hold_s"])
+    except (KeyError, TypeError, ValueError):
+        return math.inf
+    return hold if math.isfinite(hold) and hold >= 0 else math.inf

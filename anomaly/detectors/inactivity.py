@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class Inactivity:
     """The stillness model, the moment the present silence began after, and the quiet episode an alert opened."""
 
-    __slots__ = ("ctx", "last", "model", "quiet_events", "quiet_sensors", "quiet_since", "recent", "reported")
+    __slots__ = ("ctx", "last", "model", "quiet_events", "quiet_sensors", "quiet_since", "recent", "reported", "seen")
 
     def __init__(self, tuning: Tuning) -> None:
         self.model = StillnessModel(
@@ -45,11 +45,18 @@ class Inactivity:
         )
         self.last: float | None = None  # the last movement of any kind (any sensor switching)
         self.ctx: Context | None = None  # ... and the moment it made
+        self.seen: float | None = None  # ... and when it saw the resident (a PIR's 0: its hold earlier)
         self.reported: float | None = None
         self.quiet_since: float | None = None  # a quiet episode that raised long_inactivity, until activity resumes
         self.quiet_events = 0
         self.quiet_sensors: list[str] = []
         self.recent: dict[str, str] = {}  # finding id -> the moment its silence began after, for feedback
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        # Checkpoints written before `seen` existed lack it: until the next moment, `last` stands in for it.
+        self.seen = None
+        for name, value in state[1].items():
+            setattr(self, name, value)
 
 
 def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float | str, room: str | None) -> None:
@@ -60,18 +67,23 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
         return  # a reading (a temperature, a power level), not something a person did
     st, kit = m.idle, m.kit
     last = st.last
+    s = kit.sensors[sensor]
+    # A trailing clear: a PIR's 0 when it last saw the resident before the moment in effect did (the living room's
+    # PIR clearing two minutes after they walked on to the bathroom). It says nothing of where they are now, so it is
+    # no moment and ends no silence; taken as one, a fall in the bathroom was judged by the living room's long
+    # night-time silences. It still counts as activity towards re-arming a quiet episode.
+    trailing, seen = False, t
     if kind == "motion" and not on:
-        seen = kit.seen_until(sensor, t)
-        if seen is not None and last is not None and seen < last:
-            # A trailing clear: this PIR last saw the resident before the latest moment elsewhere (the living room's
-            # PIR clearing two minutes after they walked on to the bathroom). It says nothing of where they are now,
-            # so it is no moment and ends no silence; taken as one, a fall in the bathroom was judged by the living
-            # room's long night-time silences.
-            kit.sensors[sensor].reports_clear = True
-            m.where.extend_run(kit.motion_on.pop(sensor), t)
-            return
+        ref = st.seen if st.seen is not None else last
+        if sensor in kit.motion_on:
+            cleared = kit.cleared(sensor, t)
+            if cleared is not None:  # (unknown before the PIR's first 1 -> 0: taken at its word, as a moment)
+                seen = cleared
+                trailing = ref is not None and cleared < ref
+        else:
+            trailing = s.reports_clear  # a 0 again (a redelivery, a state report): no movement seen since the last
     late = last is not None and t < last  # a late event: its silence was counted, its state still counts
-    if not late and last is not None and st.ctx is not None and m.where.presence is Presence.HOME:
+    if not late and not trailing and last is not None and st.ctx is not None and m.where.presence is Presence.HOME:
         # A silence that raised an alarm, and what follows until the resident is about again, is learned at a
         # low weight: one real fall must not teach the model that such stillness is normal.
         w = m.tuning.reported_weight if st.quiet_since is not None else 1.0
@@ -84,7 +96,6 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
             st.quiet_sensors.append(sensor)
         if st.quiet_events >= REARM_EVENTS and len(st.quiet_sensors) >= REARM_SENSORS:
             st.quiet_since = None
-    s = kit.sensors[sensor]
     if kind == "motion":
         if on:
             kit.motion_on[sensor] = t  # (for a PIR that reports its clears, 1 means movement still going on)
@@ -110,12 +121,12 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
             kit.learn_mat(sensor, t - since, t - since >= to_five)  # held through 05:00: slept on
     if room is not None:
         s.room = room.lower()
-    if late:
+    if late or trailing:
         return
     held = kit.held[-1] if kit.held else ""
     slot = int(m.local_s(t) // SLOT_S) % SLOTS
     st.ctx = Context(sensor, v, held, slot)
-    st.last = t
+    st.last, st.seen = t, seen
 
 
 def ceiling(m: HomeMonitor, t: float) -> float:

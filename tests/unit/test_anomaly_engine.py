@@ -10,7 +10,9 @@ from typing import Any, Literal
 
 import pytest
 
+from anomaly.detectors.inactivity import Inactivity
 from anomaly.engine import Engine, HomeLimits, Options
+from anomaly.limits import Tuning
 from anomaly.roles import Kit, SensorState
 from anomaly.store import freeze, thaw
 from contracts import Feedback, Finding
@@ -196,43 +198,89 @@ def test_a_motion_sensor_on_past_its_credit_is_timed_from_then_not_from_when_it_
     assert f.since == t and timedelta(hours=2) < f.ts - t <= timedelta(hours=2, minutes=21)
 
 
-def _walk_to_the_bathroom(living_clears_after: timedelta) -> tuple[Home, datetime]:
-    """14 days learned, then at 10:00 through the living room (its PIR holds 2 min) to the bathroom, and a fall."""
+def _slow_pirs(h: Home, t: datetime, *rooms: str) -> datetime:
+    """PIRs that hold 2 min (the routine's hold 5 s), each seen once from `t` so its hold is known; the next minute."""
+    for room in rooms:
+        h.ev(t, f"pir_{room}", 1, room)
+        h.ev(t + 2 * MIN, f"pir_{room}", 0, room)
+        t += 3 * MIN
+    return t
+
+
+def _walk_to_the_bathroom(hall_clears_after: timedelta) -> tuple[Home, datetime]:
+    """14 days learned, then through the hall (its PIR holds 2 min) to the bathroom, and a fall; the hall's 1."""
     h = learned(stop_last=10.0)
-    h.m.set_sensor_meta({"pir_living": {"kind": "motion", "room": "living", "hold_s": "120"}})
-    t = DAY0 + timedelta(days=14, hours=10)
-    h.ev(t, "pir_living", 1, "living")
+    t = _slow_pirs(h, DAY0 + timedelta(days=14, hours=10), "hall")
+    h.ev(t, "pir_hall", 1, "hall")
     h.pir(t + 30 * SEC, "bathroom")
-    h.ev(t + living_clears_after, "pir_living", 0, "living")
+    h.ev(t + hall_clears_after, "pir_hall", 0, "hall")
     h.until(t + timedelta(hours=6))
     return h, t
 
 
 def test_a_pir_clearing_after_the_resident_moved_on_is_not_where_they_are() -> None:
-    # The living room's PIR clears its 2-min hold after the bathroom saw the resident: it last saw them before.
-    h, t = _walk_to_the_bathroom(living_clears_after=2 * MIN)
+    # The hall's PIR clears its 2-min hold after the bathroom saw the resident: it last saw them before.
+    h, t = _walk_to_the_bathroom(hall_clears_after=2 * MIN)
     (f,) = h.alarms(t)
     assert str(f.evidence["moment"]).startswith("pir_bathroom=0") and f.since == t + 35 * SEC
+    assert f.ts - f.since <= 21 * MIN  # the bathroom's limit, not the hall's (nor a PIR still "on")
     # Cleared 5 min after its 1, the same PIR saw movement 3 min in, after the bathroom: that is the last sighting.
-    h, t = _walk_to_the_bathroom(living_clears_after=5 * MIN)
+    h, t = _walk_to_the_bathroom(hall_clears_after=5 * MIN)
     (f,) = h.alarms(t)
-    assert str(f.evidence["moment"]).startswith("pir_living=0") and f.since == t + 5 * MIN
+    assert str(f.evidence["moment"]).startswith("pir_hall=0") and f.since == t + 5 * MIN
 
 
-def test_a_pirs_hold_is_the_installers_else_the_shortest_it_has_held_on() -> None:
+def test_a_clear_is_weighed_against_when_the_moment_in_effect_saw_the_resident() -> None:
+    # Hall, a minute in the toilet, back to the hall while its PIR is still on, a fall there. The toilet's 0 (sent at
+    # +160 s) saw them at +40 s; the hall's 0 (sent at +220 s) saw them at +100 s: the hall is where they are.
+    h = learned(stop_last=10.0)
+    t = _slow_pirs(h, DAY0 + timedelta(days=14, hours=10), "hall", "toilet")
+    h.ev(t, "pir_hall", 1, "hall")
+    h.ev(t + 30 * SEC, "pir_toilet", 1, "toilet")
+    h.ev(t + 160 * SEC, "pir_toilet", 0, "toilet")
+    h.ev(t + 220 * SEC, "pir_hall", 0, "hall")
+    h.ev(t + 225 * SEC, "pir_hall", 0, "hall")  # ... and its 0 again (a redelivery): no movement, no moment
+    h.until(t + timedelta(hours=6))
+    (f,) = h.alarms(t)
+    assert str(f.evidence["moment"]).startswith("pir_hall=0") and f.evidence["room"] == "hall"
+    assert f.since == t + 220 * SEC
+
+
+def test_trailing_clears_still_count_as_activity_that_rearms_a_quiet_episode() -> None:
+    h = learned(stop_last=10.0)
+    t = _slow_pirs(h, DAY0 + timedelta(days=14, hours=10), "hall")
+    h.until(t + timedelta(hours=2))
+    (first,) = h.alarms(t - 5 * MIN)  # the hall's 0, then nothing: one alarm, and a quiet episode
+    t += timedelta(hours=2)
+    h.ev(t, "pir_hall", 1, "hall")  # up: hall, bathroom (4 switchings of 2 sensors, one of them a trailing 0) ...
+    h.pir(t + 30 * SEC, "bathroom")
+    h.ev(t + 2 * MIN, "pir_hall", 0, "hall")
+    h.until(t + timedelta(hours=4))
+    (second,) = h.alarms(t)  # ... and a fall in the bathroom: found
+    assert str(second.evidence["moment"]).startswith("pir_bathroom=0") and second.id != first.id
+
+
+def test_a_pirs_hold_is_the_shortest_it_has_held_on_or_the_installers_if_shorter() -> None:
     kit = Kit()
     kit.seen(0.0, "pir", "motion", "hall")
-    for on, off, seen in ((0.0, 120.0, 0.0), (200.0, 500.0, 380.0), (600.0, 660.0, 600.0), (700.0, 800.0, 740.0)):
+    # Unknown before its first 1 -> 0; then 120 s, 120 s, 60 s; a 0 stamped before its 1 teaches nothing.
+    steps = [(0.0, 120.0, None), (200.0, 500.0, 380.0), (600.0, 660.0, 600.0), (700.0, 800.0, 740.0)]
+    for on, off, seen in [*steps, (900.0, 890.0, 900.0)]:
         kit.motion_on["pir"] = on
-        assert kit.seen_until("pir", off) == seen  # holds 120 s, then 120 s, then 60 s: 60 s from then on
-    kit.set_meta({"pir": {"kind": "motion", "room": "hall", "hold_s": "30"}})
-    kit.motion_on["pir"] = 1000.0
-    assert kit.seen_until("pir", 1200.0) == 1170.0
-    for bad in ("nan", "-5", "inf", "soon"):  # not a hold: the learned one (60 s) stands
-        kit.set_meta({"pir": {"kind": "motion", "room": "hall", "hold_s": bad}})
-        kit.sensors["pir"].hold = 60.0
-        assert kit.seen_until("pir", 1200.0) == 1140.0
-    assert kit.seen_until("other", 1200.0) is None  # not on: nothing to say
+        assert kit.cleared("pir", off) == seen
+    assert kit.sensors["pir"].hold == 60.0
+    for given, seen in (
+        ("30", 1170.0),
+        ("1200", 1140.0),
+        ("nan", 1140.0),
+        ("-5", 1140.0),
+        ("inf", 1140.0),
+        ("soon", 1140.0),
+    ):
+        kit.set_meta({"pir": {"kind": "motion", "room": "hall", "hold_s": given}})  # a longer one than seen is a typo
+        kit.motion_on["pir"] = 1000.0
+        assert kit.cleared("pir", 1200.0) == seen
+    assert kit.cleared("other", 1200.0) is None  # not on: nothing to say
 
 
 def test_a_sensor_checkpointed_before_hold_times_learns_its_hold_afresh() -> None:
@@ -240,6 +288,11 @@ def test_a_sensor_checkpointed_before_hold_times_learns_its_hold_afresh() -> Non
     del old.hold  # what a checkpoint written before the field existed holds
     back = pickle.loads(pickle.dumps(old))
     assert back.hold == math.inf and back.room == "hall" and back.last == 10.0
+    idle = Inactivity(Tuning())
+    idle.last = 10.0
+    del idle.seen  # ... and the moment's sighting
+    again = pickle.loads(pickle.dumps(idle))
+    assert again.seen is None and again.last == 10.0
 
 
 @pytest.mark.xfail(
