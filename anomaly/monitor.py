@@ -326,6 +326,9 @@ class HomeMonitor:
         else:
             return  # device_fault: the thresholds were not the problem
         self.scale[kind] = min(max(self.scale.get(kind, 1.0) * factor, 0.6), 3.0)
+        if kind == FindingKind.LONG_INACTIVITY:
+            finding_ids = list(finding_ids)
+            inactivity.verdict(self, finding_ids, fine=factor > 1)
         if kind == FindingKind.LONG_INACTIVITY and factor > 1:
             for fid in finding_ids:
                 moment = self.idle.recent.get(fid)

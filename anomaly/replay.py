@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,12 +91,14 @@ def replay(
     tuning: Tuning | None = None,
     until: float | None = None,
     sensors: Mapping[str, Mapping[str, str]] | None = None,
+    respond: Callable[[Finding], str | None] | None = None,
 ) -> ReplayResult:
     """Run one home's events through a fresh monitor, ticking at every check it asks for between events.
 
     While the agent is offline (a `status` row with value `offline`) the events it buffered are held back and
     delivered when it is online again, as a real agent replays its queue. `sensors` (see `read_sensor_meta`) is given
-    to the monitor's `set_sensor_meta` when it has one.
+    to the monitor's `set_sensor_meta` when it has one. `respond`, when given, is a responder: the outcome it returns
+    for a finding (`false_alarm`, `needed_help`, ...) is fed back at once, as the service's feedback would be.
     """
     m = HomeMonitor(home, REPLAY_TZ, limits, tuning)
     set_meta = getattr(m, "set_sensor_meta", None)
@@ -106,24 +108,36 @@ def replay(
     if front is not None:
         m.kit.front_door, m.kit.front_entrance = front, True
     out: list[Finding] = []
+
+    def emit(found: list[Finding], now: float) -> None:
+        out.extend(found)
+        if respond is None:
+            return
+        for f in found:
+            outcome = respond(f)
+            if outcome:
+                m.apply_feedback(f.kind, outcome, [f.id])
+                emit(m.tick_at(now), now)  # feedback asks for a check now, as the service's tick does
+
     held: list[Row] = []
     offline = False
     for row in rows:
         t = row[0]
         while m.next_check <= t:
-            out.extend(m.tick_at(m.next_check))
+            now = m.next_check
+            emit(m.tick_at(now), now)
         if row[2] == "status":
             offline = str(row[3]) == "offline"
-            out.extend(m.observe_at(*row))
+            emit(m.observe_at(*row), t)
             if not offline:
                 for h in held:
-                    out.extend(m.observe_at(*h, received=t))
+                    emit(m.observe_at(*h, received=t), t)
                 held.clear()
             continue
         if offline:
             held.append(row)
             continue
-        out.extend(m.observe_at(*row))
+        emit(m.observe_at(*row), t)
     start = rows[0][0] if rows else 0.0
     end = rows[-1][0] if rows else 0.0
     # A recording ends at its last row: what followed was not recorded, so by default the clock stops there (a
@@ -131,7 +145,8 @@ def replay(
     # home was watched longer (a simulation to midnight, a lie labelled past the last row).
     stop = end if until is None else max(until, end)
     while m.next_check <= stop:
-        out.extend(m.tick_at(m.next_check))
+        now = m.next_check
+        emit(m.tick_at(now), now)
     return ReplayResult(out, len(rows), start, end, m)
 
 

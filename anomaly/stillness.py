@@ -98,12 +98,13 @@ class Node:
             self.hist.frombytes(state[1])
 
     def learn(self, gap_s: float, w: float) -> None:
-        """Count one silence."""
-        self.n += w
+        """Count one silence at weight `w` (a negative weight takes back one counted before, never below none)."""
+        self.n = max(self.n + w, 0.0)
         if gap_s >= MIN_GAP_S:
             if self.hist is None:
                 self.hist = array("f", bytes(4 * BINS))
-            self.hist[bin_of(gap_s)] += w
+            b = bin_of(gap_s)
+            self.hist[b] = max(self.hist[b] + w, 0.0)
             self._tail = None
 
     def decay(self, f: float) -> None:
@@ -232,6 +233,17 @@ class StillnessModel(base.Base):
             if node is None:
                 node = self.nodes[key] = Node()
             node.learn(gap_s, w)
+
+    def relearn(self, ctx: Context, gap_s: float, dw: float) -> None:
+        """Weigh a silence learned before by `dw` more (a responder's verdict on it), at once."""
+        for key in self._keys(ctx):
+            node = self.nodes.get(key)
+            if node is None:
+                if dw <= 0.0:
+                    continue
+                node = self.nodes[key] = Node()
+            node.learn(gap_s, dw)
+        self._limits.clear()  # (limits are otherwise kept for the day)
 
     def new_day(self) -> None:
         """A day has passed: forget a little, then set the level that spends the budget over every context."""

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from anomaly.engine import Tuning
 from anomaly.replay import REPLAY_HOME, read_rows, read_sensor_meta, replay
-from evaluation.scoring import Found, HomeScore, read_labels, score
+from contracts import Finding, FindingKind
+from evaluation.scoring import Found, HomeScore, Label, read_labels, score
 
 # Names under which a monitor may state its own expected false-alarm rate (per home per 60 days).
 PREDICTED_NAMES = ("expected_false_alarms_per_60d", "expected_false_alarms_per_60_days", "expected_false_alarms")
@@ -54,8 +56,25 @@ def predicted_false(monitor: object) -> float | None:
     return None
 
 
-def score_home(home_dir: Path, tuning: Tuning | None = None) -> HomeScore:
-    """Replay one home (with its sensor metadata, when given) and score its findings against its labels."""
+def responder(labels: list[Label]) -> Callable[[Finding], str | None]:
+    """A responder answering every long_inactivity alarm: `needed_help` inside a labelled long lie, else false."""
+    lies = [(lab.start - 60.0, lab.end) for lab in labels if lab.type == "long_lie"]
+
+    def answer(f: Finding) -> str | None:
+        if f.kind != FindingKind.LONG_INACTIVITY:
+            return None
+        t = f.ts.timestamp()
+        return "needed_help" if any(a <= t <= b for a, b in lies) else "false_alarm"
+
+    return answer
+
+
+def score_home(home_dir: Path, tuning: Tuning | None = None, verdicts: bool = False) -> HomeScore:
+    """Replay one home (with its sensor metadata, when given) and score its findings against its labels.
+
+    `verdicts`: a responder answers every long_inactivity alarm from the labels (`responder`), as the service's
+    feedback would: what the engine learns from verdicts, beside the judged scoring, which has none.
+    """
     labels = read_labels(home_dir / "labels.csv")
     with open(home_dir / "events.csv", newline="") as fh:
         rows = list(read_rows(fh))
@@ -65,7 +84,9 @@ def score_home(home_dir: Path, tuning: Tuning | None = None) -> HomeScore:
     until = max([last] + [lab.end for lab in labels])
     sensors = read_sensor_meta(home_dir)
     home = home_dir.name if HOME_ID.match(home_dir.name) else REPLAY_HOME
-    res = replay(rows, home, tuning=tuning, until=until, sensors=sensors)
+    res = replay(
+        rows, home, tuning=tuning, until=until, sensors=sensors, respond=responder(labels) if verdicts else None
+    )
     meta = home_meta(home_dir)
     kit = str(meta.get("kit") or "") or kit_label(sensors, {r[1] for r in rows})
     days = max((res.end - res.start) / 86400.0, 1 / 24)
@@ -75,14 +96,16 @@ def score_home(home_dir: Path, tuning: Tuning | None = None) -> HomeScore:
     return score(out, labels, found)
 
 
-def _score_one(args: tuple[Path, Tuning | None]) -> HomeScore:
+def _score_one(args: tuple[Path, Tuning | None, bool]) -> HomeScore:
     return score_home(*args)
 
 
-def evaluate_many(roots: list[Path], tuning: Tuning | None = None, jobs: int = 0) -> list[list[HomeScore]]:
+def evaluate_many(
+    roots: list[Path], tuning: Tuning | None = None, jobs: int = 0, verdicts: bool = False
+) -> list[list[HomeScore]]:
     """Score every home of every source folder, all homes sharing one pool of `jobs` workers (0: one per CPU)."""
     dirs = [home_dirs(r) for r in roots]
-    flat = [(d, tuning) for ds in dirs for d in ds]
+    flat = [(d, tuning, verdicts) for ds in dirs for d in ds]
     if jobs == 1 or len(flat) < 2:
         scores = [_score_one(a) for a in flat]
     else:

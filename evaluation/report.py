@@ -11,6 +11,11 @@ from evaluation.homes import evaluate_many, home_dirs
 from evaluation.scoring import HomeScore
 from evaluation.summary import by_kit, source_table, summarise
 
+VERDICTS_NOTE = (
+    "(--verdicts: every long_inactivity alarm answered at once, needed_help inside a labelled long lie, else "
+    "false_alarm; the judged scoring has no verdicts)\n"
+)
+
 
 def source_names(roots: list[Path]) -> list[str]:
     """A short name per source folder: its name, or the path as given when two share a name."""
@@ -23,9 +28,11 @@ def _bounds(root: Path, scores: list[HomeScore]) -> list[LieBound]:
     return [b for h in home_dirs(root) for b in stillness_bound(h, kits.get(h.name))]
 
 
-def run(roots: list[Path], jobs: int = 0, bound: bool = False) -> tuple[dict[str, Any], list[list[HomeScore]]]:
+def run(
+    roots: list[Path], jobs: int = 0, bound: bool = False, verdicts: bool = False
+) -> tuple[dict[str, Any], list[list[HomeScore]]]:
     """Score every source; the JSON-ready result (`sources`: name -> path, summary, kits[, stillness_bound])."""
-    all_scores = evaluate_many(roots, jobs=jobs)
+    all_scores = evaluate_many(roots, jobs=jobs, verdicts=verdicts)
     sources: dict[str, Any] = {}
     for name, root, scores in zip(source_names(roots), roots, all_scores, strict=True):
         entry: dict[str, Any] = {"path": str(root), "summary": summarise(scores), "kits": by_kit(scores)}
@@ -34,12 +41,14 @@ def run(roots: list[Path], jobs: int = 0, bound: bool = False) -> tuple[dict[str
             entry["stillness_bound"] = bound_summary(bounds)
             entry["stillness_bound_rooms"] = bound_rooms(bounds)
         sources[name] = entry
-    return {"sources": sources}, all_scores
+    return {"sources": sources, "verdicts": verdicts}, all_scores
 
 
 def text(result: dict[str, Any]) -> str:
     """Every source's tables, one after the other."""
     out = []
+    if result.get("verdicts"):
+        out.append(VERDICTS_NOTE)
     for name, src in result["sources"].items():
         out.append(source_table(name, src["summary"], src["kits"]))
         for kit, row in src.get("stillness_bound", {}).items():

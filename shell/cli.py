@@ -174,6 +174,12 @@ def eval_cmd(
     bound: Annotated[
         bool, typer.Option("--bound", help="Also compare each long lie with the same home's ordinary stillness")
     ] = False,
+    verdicts: Annotated[
+        bool,
+        typer.Option(
+            "--verdicts", help="Answer every long_inactivity alarm as a responder would (from the labels), as feedback"
+        ),
+    ] = False,
 ) -> None:
     """Replay every home of every source through the engine and score it against its labels (docs/anomaly.md)."""
     from evaluation.report import run, text, to_json
@@ -183,7 +189,7 @@ def eval_cmd(
             typer.echo(f"anxin eval: no DIR/<home>/events.csv under {root}", err=True)
             raise typer.Exit(2)
     try:
-        result, scores = run(roots, jobs=jobs, bound=bound)
+        result, scores = run(roots, jobs=jobs, bound=bound, verdicts=verdicts)
     except ValueError as err:  # a malformed events.csv, labels.csv or sensors.csv: say which
         typer.echo(f"anxin eval: {err}", err=True)
         raise typer.Exit(2) from err

@@ -6,6 +6,8 @@ silence begins after. One alert per quiet episode; it re-arms only once the resi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from anomaly.const import (
@@ -29,10 +31,31 @@ if TYPE_CHECKING:
     from anomaly.monitor import HomeMonitor
 
 
+@dataclass(slots=True)
+class Alarmed:
+    """The silence a long_inactivity alarm was raised on, kept for the responder's verdict on it."""
+
+    ctx: Context
+    start: float
+    weight: float  # what the model learns (or learned) it at: `reported_weight` until a verdict says otherwise
+    gap: float | None = None  # its length, once the resident moved again and it was learned
+
+
 class Inactivity:
     """The stillness model, the moment the present silence began after, and the quiet episode an alert opened."""
 
-    __slots__ = ("ctx", "last", "model", "quiet_events", "quiet_sensors", "quiet_since", "recent", "reported", "seen")
+    __slots__ = (
+        "alarmed",
+        "ctx",
+        "last",
+        "model",
+        "quiet_events",
+        "quiet_sensors",
+        "quiet_since",
+        "recent",
+        "reported",
+        "seen",
+    )
 
     def __init__(self, tuning: Tuning) -> None:
         self.model = StillnessModel(
@@ -51,10 +74,13 @@ class Inactivity:
         self.quiet_events = 0
         self.quiet_sensors: list[str] = []
         self.recent: dict[str, str] = {}  # finding id -> the moment its silence began after, for feedback
+        self.alarmed: dict[str, Alarmed] = {}  # finding id -> its silence, for the verdict (the last few)
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
-        # Checkpoints written before `seen` existed lack it: until the next moment, `last` stands in for it.
+        # Checkpoints written before `seen` and `alarmed` existed lack them: until the next moment, `last` stands in
+        # for `seen`; verdicts on alarms raised before the upgrade only scale limits, as they did then.
         self.seen = None
+        self.alarmed = {}
         for name, value in state[1].items():
             setattr(self, name, value)
 
@@ -85,8 +111,14 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
     late = last is not None and t < last  # a late event: its silence was counted, its state still counts
     if not late and not trailing and last is not None and st.ctx is not None and m.where.presence is Presence.HOME:
         # A silence that raised an alarm, and what follows until the resident is about again, is learned at a
-        # low weight: one real fall must not teach the model that such stillness is normal.
-        w = m.tuning.reported_weight if st.quiet_since is not None else 1.0
+        # low weight: one real fall must not teach the model that such stillness is normal. A responder's verdict
+        # on the alarm sets that weight (`verdict`): in full for a false alarm, not at all for a fall.
+        w = 1.0
+        if st.quiet_since is not None:
+            a = next((a for a in reversed(st.alarmed.values()) if a.start == st.quiet_since), None)
+            w = a.weight if a is not None else m.tuning.reported_weight
+            if a is not None and a.gap is None and last == a.start:
+                a.gap = t - last  # the alarmed silence itself: what a later verdict weighs again
         st.model.learn_one(st.ctx, t - last, w)
     if st.quiet_since is not None and not late:
         if last is not None and t - last > REARM_WINDOW:
@@ -214,9 +246,32 @@ def _raise(m: HomeMonitor, now: float, last: float, ctx: Context, limit: float, 
         return
     f = m.finding(FindingKind.LONG_INACTIVITY, Severity.CRITICAL, now, last, ev)
     st.recent[f.id] = key
-    while len(st.recent) > 4:
-        del st.recent[next(iter(st.recent))]
+    st.alarmed[f.id] = Alarmed(ctx, last, m.tuning.reported_weight)
+    for kept in (st.recent, st.alarmed):
+        while len(kept) > 4:
+            del kept[next(iter(kept))]
     out.append(f)
+
+
+def verdict(m: HomeMonitor, finding_ids: Iterable[str], fine: bool) -> None:
+    """A responder's verdict on long_inactivity alarms: a false alarm's silence is ordinary here, a fall's is not.
+
+    The silence an alarm was raised on is learned at `reported_weight` when it ends, for want of knowing which it was.
+    A false alarm (`fine`) weighs it in full, so the same stillness after that moment is not raised again; a fall
+    weighs it nothing, so it does not teach the model that lying still that long there is normal (a second fall in
+    the same place would be found later, or not at all). Verdicts given while the silence lasts set the weight it
+    will be learned at. (Counts decay a little by the day: a verdict days late takes back slightly more than is left,
+    never below none.)
+    """
+    st = m.idle
+    target = 1.0 if fine else 0.0
+    for fid in finding_ids:
+        a = st.alarmed.get(fid)
+        if a is None or a.weight == target:
+            continue
+        if a.gap is not None:
+            st.model.relearn(a.ctx, a.gap, target - a.weight)
+        a.weight = target
 
 
 def summary(m: HomeMonitor, top: int = 12) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from anomaly.estimators import Cusum, GapQuantiles
 from anomaly.replay import front_door_of, read_rows, replay
+from contracts import Finding
 from evaluation.bound import bound_rooms, bound_summary, stillness_bound
 from evaluation.homes import evaluate
 from evaluation.summary import summarise
@@ -231,3 +232,23 @@ def test_a_seat_mat_held_elsewhere_does_not_put_a_bedroom_lie_in_bed(tmp_path: P
     )
     (lie,) = stillness_bound(home)
     assert (lie.room, lie.sensors) == ("bedroom", "motion")
+
+
+def test_a_responder_answers_each_alarm_at_once_and_the_engine_learns_from_it() -> None:
+    from bench.anomaly_bench import synth_csv
+    from contracts import FindingKind
+
+    rows = list(read_rows(io.StringIO(synth_csv(30, 7))))
+    plain = [f.id for f in replay(rows).findings if f.kind == FindingKind.LONG_INACTIVITY]
+    asked: list[str] = []
+
+    def respond(f: Finding) -> str | None:
+        if f.kind != FindingKind.LONG_INACTIVITY:
+            return None
+        asked.append(f.id)
+        return "false_alarm"
+
+    res = replay(rows, respond=respond)
+    assert plain and asked[0] == plain[0]  # the first alarm is the same; what follows has learned from the verdict
+    assert asked == [f.id for f in res.findings if f.kind == FindingKind.LONG_INACTIVITY]
+    assert res.monitor.scale[FindingKind.LONG_INACTIVITY] == min(1.25 ** len(asked), 3.0)

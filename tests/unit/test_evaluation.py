@@ -189,6 +189,8 @@ def test_eval_prints_one_table_per_source_and_one_json_for_all(tmp_path: Path) -
         assert src["summary"]["homes"] == 2 and sum(k["homes"] for k in src["kits"].values()) == 2
     empty = subprocess.run([*run[:4], str(tmp_path)], timeout=60, capture_output=True, text=True)
     assert empty.returncode == 2 and "no DIR/<home>/events.csv" in empty.stderr
+    answered = subprocess.run([*run, "--verdicts"], check=True, timeout=120, capture_output=True, text=True).stdout
+    assert answered.startswith("(--verdicts: every long_inactivity alarm answered") and answered.count("## ") == 2
 
 
 def test_a_home_folder_that_is_no_home_id_replays_and_takes_its_kit_from_sensors_csv(tmp_path: Path) -> None:
