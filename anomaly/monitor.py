@@ -329,11 +329,9 @@ class HomeMonitor:
         if kind == FindingKind.LONG_INACTIVITY:
             finding_ids = list(finding_ids)
             inactivity.verdict(self, finding_ids, fine=factor > 1)
-        if kind == FindingKind.LONG_INACTIVITY and factor > 1:
-            for fid in finding_ids:
-                moment = self.idle.recent.get(fid)
-                if moment is not None:
-                    key = f"ctx:{moment}"
+            if factor > 1:
+                for a in filter(None, map(self.idle.alarmed.get, finding_ids)):
+                    key = f"ctx:{a.ctx.describe()}"  # the moment that alarm's silence began after
                     self.scale[key] = min(self.scale.get(key, 1.0) * 1.25, 3.0)
         self.next_check = -inf
 

@@ -52,7 +52,6 @@ class Inactivity:
         "quiet_events",
         "quiet_sensors",
         "quiet_since",
-        "recent",
         "reported",
         "seen",
     )
@@ -73,16 +72,17 @@ class Inactivity:
         self.quiet_since: float | None = None  # a quiet episode that raised long_inactivity, until activity resumes
         self.quiet_events = 0
         self.quiet_sensors: list[str] = []
-        self.recent: dict[str, str] = {}  # finding id -> the moment its silence began after, for feedback
-        self.alarmed: dict[str, Alarmed] = {}  # finding id -> its silence, for the verdict (the last few)
+        self.alarmed: dict[str, Alarmed] = {}  # finding id -> its silence and moment, for feedback (the last few)
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
-        # Checkpoints written before `seen` and `alarmed` existed lack them: until the next moment, `last` stands in
-        # for `seen`; verdicts on alarms raised before the upgrade only scale limits, as they did then.
+        # Checkpoints written before `seen` and `alarmed` existed lack them (and hold `recent`, the moments of the
+        # last alarms, which `alarmed` replaced): until the next moment, `last` stands in for `seen`; a verdict on an
+        # alarm raised before the upgrade scales the limits of its kind only.
         self.seen = None
         self.alarmed = {}
         for name, value in state[1].items():
-            setattr(self, name, value)
+            if name in Inactivity.__slots__:
+                setattr(self, name, value)
 
 
 def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float | str, room: str | None) -> None:
@@ -245,11 +245,9 @@ def _raise(m: HomeMonitor, now: float, last: float, ctx: Context, limit: float, 
         d.agent_reported = True
         return
     f = m.finding(FindingKind.LONG_INACTIVITY, Severity.CRITICAL, now, last, ev)
-    st.recent[f.id] = key
     st.alarmed[f.id] = Alarmed(ctx, last, m.tuning.reported_weight)
-    for kept in (st.recent, st.alarmed):
-        while len(kept) > 4:
-            del kept[next(iter(kept))]
+    while len(st.alarmed) > 4:
+        del st.alarmed[next(iter(st.alarmed))]
     out.append(f)
 
 

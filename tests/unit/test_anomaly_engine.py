@@ -294,6 +294,11 @@ def test_a_sensor_checkpointed_before_hold_times_learns_its_hold_afresh() -> Non
     del idle.seen, idle.alarmed  # ... and the moment's sighting, and the alarms kept for a verdict
     again = pickle.loads(pickle.dumps(idle))
     assert again.seen is None and again.alarmed == {} and again.last == 10.0
+    state = idle.__reduce_ex__(2)[2]  # (None, slots): what pickle stores; before `alarmed`, it held `recent`
+    state[1]["recent"] = {"h-1:long_inactivity:1": "pir_bathroom=0 06-12h"}
+    older = Inactivity.__new__(Inactivity)
+    older.__setstate__(state)
+    assert older.alarmed == {} and not hasattr(older, "recent") and older.last == 10.0
 
 
 @pytest.mark.xfail(
