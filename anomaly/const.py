@@ -30,12 +30,16 @@ PRIOR_WAKE_NB = 6.5 * HOUR + NOON  # 06:30, as seconds after noon
 SLEEP_ROOMS = frozenset({"bedroom", IN_BED})
 DEVICE_KINDS = frozenset({"battery", "status", "agent", "heartbeat"})
 # Values that are an action (something switched on or off), not a reading such as a temperature: only these are
-# movement, and only "on" values start a held state (a mat pressed, a cupboard open, a PIR reporting an interval).
+# movement, and only "on" values start a held state (a mat pressed, a PIR reporting an interval).
 ON_VALUES = frozenset({"1", "on", "open", "true", "press", "long_press", "active", "occupied"})
 OFF_VALUES = frozenset({"0", "off", "closed", "close", "false", "idle", "inactive", "clear"})
+# Kinds whose "on" state says someone is there (a mat pressed): only these hold a state a silence's moment remembers.
+# A cupboard, an appliance or an inner door left open says nothing of where the resident is; taken as held, each
+# split the moments it outlasted into rarely seen ones that borrowed the long silences of mats (see docs/anomaly.md).
+HOLDING_KINDS = frozenset({"pressure"})
 # A motion sensor reporting `1` this long with no `0` is activity in progress (an interval PIR); longer, it is stuck.
 MOTION_HELD_MAX = 2 * HOUR
-# Held sensors a context remembers: a home's kit has a few mats and contacts, not dozens.
+# Held sensors a context remembers: a home's kit has a few mats, not dozens.
 MAX_HELD = 8
 # A quiet episode that raised an alarm ends (re-arms) only with this much activity: a stray trigger during a long
 # absence in a home without a door sensor is not the resident back.

@@ -20,7 +20,7 @@ class SensorState:
     low: bool = False  # battery reported low (until it is back over 30 %)
     silent: bool = False  # reported silent, until it is heard again
     room: str = ""
-    held_since: float = 0.0  # when it last switched on (a mat pressed, a contact opened)
+    held_since: float = 0.0  # when it last switched on (a mat pressed)
     reports_clear: bool = False  # a motion sensor that reports 0: its 1 is movement still going on
     hold: float = math.inf  # a motion sensor's hold time: the installer's `hold_s`, else the shortest 1 -> 0 seen
 
@@ -60,7 +60,7 @@ class Kit:
         self.sees_bed = False
         self.front_door: str | None = None
         self.front_entrance = False
-        self.held: list[str] = []  # sensors holding an "on" state (mats, contacts), oldest first
+        self.held: list[str] = []  # mats holding an "on" state (HOLDING_KINDS), oldest first
         self.motion_on: dict[str, float] = {}  # motion sensors reporting 1, since when
 
     def room(self, name: str | None) -> int:

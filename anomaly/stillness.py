@@ -1,8 +1,8 @@
 """The stillness model: how long this resident's home is normally quiet after each kind of moment.
 
 A moment is the *context* of a silence: which sensor fired last and with what value (a PIR clearing, a bed mat
-released, the front door closing), which state-holding sensor is still on (a seat or bed mat pressed, a cupboard
-open), and the quarter of the day. For every context the model keeps a decayed count of how often it occurred and a
+released, the front door closing), which mat is still pressed (a seat or a bed; a cupboard left open holds no one),
+and the quarter of the day. For every context the model keeps a decayed count of how often it occurred and a
 log-histogram of the silences (gaps to the next event) that followed it. From these it answers one question: *how
 often, per day, does this home normally go quiet for at least `t` after such a moment?* (`rate`). A silence is
 reported when that rate drops below the home's level (`level`), which is set once per day so that the expected number

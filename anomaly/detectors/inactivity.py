@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from anomaly.const import (
     DAY,
+    HOLDING_KINDS,
     HOUR,
     MAX_HELD,
     MIN,
@@ -141,7 +142,7 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
         was = sensor in kit.held
         if was:
             kit.held.remove(sensor)
-        if on:
+        if on and kind in HOLDING_KINDS:
             kit.held.append(sensor)
             if len(kit.held) > MAX_HELD:
                 del kit.held[0]

@@ -172,6 +172,28 @@ def test_five_hours_on_a_seat_mat_every_evening_are_not_an_alarm() -> None:
     assert [f.since for f in h.alarms(t)] == [t + 5 * SEC]
 
 
+def _fall_in_the_bathroom(wardrobe_left_open: bool) -> Finding:
+    """14 days learned; at 10:00 the wardrobe opened (and closed again, or not), the bathroom, and a fall there."""
+    h = learned(stop_last=10.0)
+    t = DAY0 + timedelta(days=14, hours=10)
+    h.ev(t, "wardrobe", "open", "bedroom", "contact")
+    if not wardrobe_left_open:
+        h.ev(t + 30 * SEC, "wardrobe", "closed", "bedroom", "contact")
+    h.pir(t + MIN, "bathroom")
+    h.until(t + timedelta(hours=6))
+    (f,) = h.alarms(t)
+    return f
+
+
+def test_a_cupboard_left_open_says_nothing_of_where_the_resident_is() -> None:
+    # A door or cupboard left open holds no one (a mat pressed does): the fall is judged by the bathroom's own
+    # silences, as when the wardrobe was closed, not by a moment never seen that borrows a mat's long ones.
+    shut, left_open = _fall_in_the_bathroom(False), _fall_in_the_bathroom(True)
+    assert left_open.evidence["moment"] == shut.evidence["moment"] == "pir_bathroom=0 06-12h"
+    assert "held" not in left_open.evidence
+    assert left_open.ts - left_open.since == shut.ts - shut.since <= 21 * MIN
+
+
 def test_a_motion_sensor_reporting_one_for_an_hour_is_activity_in_progress() -> None:
     h = learned(stop_last=10.0)
     t = DAY0 + timedelta(days=14, hours=10)
