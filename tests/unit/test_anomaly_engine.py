@@ -438,10 +438,26 @@ def test_feedback_false_alarm_loosens_that_moment_and_needed_help_tightens() -> 
     tight_bath, tight_kitchen = _bath_limits("needed_help")
     # A false alarm's silence (a whole day here, in a home a day old) is learned in full: that moment loosens, and,
     # through the home's pools, the kitchen it has not seen yet (a scale alone gave it 1.25x). A call that was needed
-    # takes the silence back and tightens the kind.
+    # takes the silence back: the pools tighten (the bathroom's limit is still the new home's prior, 1 day in).
     assert loose_bath > 1.5 * bath and loose_kitchen > 1.5 * kitchen
-    assert 20 < tight_bath < bath and tight_kitchen < kitchen
+    assert 20 < tight_bath <= bath and tight_kitchen < kitchen
     assert _bath_limits("device_fault") == (bath, kitchen)  # the thresholds were not the problem
+
+
+def test_a_fall_does_not_tighten_every_stillness_limit_of_the_home_but_other_kinds_do() -> None:
+    # A fall says how long this resident lay after that moment (the model weighs its silence nothing), not that
+    # their other silences are shorter: a kind-wide 0.9 per fall alarmed on ordinary nights. A night exit that
+    # needed help still tightens night exits.
+    h, f = _alarmed_bathroom(None, "needed_help")
+    h.m.apply_feedback(f.kind, "needed_help", [f.id])
+    h.m.apply_feedback("night_exit", "needed_help")
+    assert h.m.summary()["feedback_scale"] == {"night_exit": 0.9}
+    h.m.apply_feedback(f.kind, "false_alarm", [f.id])  # (a false alarm still loosens the kind and its moment)
+    assert h.m.summary()["feedback_scale"] == {
+        "night_exit": 0.9,
+        "long_inactivity": 1.25,
+        f"ctx:{f.evidence['moment']}": 1.25,
+    }
 
 
 def _alarmed_bathroom(verdict_at: float | None, outcome: Outcome) -> tuple[Home, Finding]:
