@@ -230,3 +230,17 @@ def test_a_rare_night_moment_borrows_its_sensor_and_its_hour_both() -> None:
     night, day_ctx = Context("pir_kitchen", "0", "", 0), Context("pir_kitchen", "0", "", 2)
     m.learn_one(night, 40.0)
     assert m.share(night, 1800.0) > 2 * m.share(day_ctx, 1800.0)
+
+
+def test_a_moment_with_a_silence_or_two_of_a_minute_does_not_read_a_heavy_tail() -> None:
+    # A fridge opened a dozen times, twice held a minute or two (decayed a little): nothing says 20 min of silence
+    # after it is common. Dividing the spread by ln k (k = 1.1 silences here) read it as one opening in 20.
+    node = _node([5.0] * 10)
+    node.learn(90.0, 0.55)
+    node.learn(120.0, 0.55)
+    assert node.exceed(1200.0, 4.0, 0.15) < 0.02
+    # ... and the tail is continuous in the evidence: a little more weight on the same silences, a little more tail.
+    more = _node([5.0] * 10)
+    more.learn(90.0, 1.0)
+    more.learn(120.0, 1.0)
+    assert node.exceed(1200.0, 4.0, 0.15) < more.exceed(1200.0, 4.0, 0.15) < 0.05
