@@ -234,7 +234,7 @@ def test_a_rare_night_moment_borrows_its_sensor_and_its_hour_both() -> None:
 
 def test_a_moment_with_a_silence_or_two_of_a_minute_does_not_read_a_heavy_tail() -> None:
     # A fridge opened a dozen times, twice held a minute or two (decayed a little): nothing says 20 min of silence
-    # after it is common. Dividing the spread by ln k (k = 1.1 silences here) read it as one opening in 20.
+    # after it is common. Dividing the spread by ln k (k = 1.1 silences here) read it as one opening in 15.
     node = _node([5.0] * 10)
     node.learn(90.0, 0.55)
     node.learn(120.0, 0.55)
