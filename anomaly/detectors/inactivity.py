@@ -30,6 +30,7 @@ from contracts import Finding, FindingKind, Severity
 
 if TYPE_CHECKING:
     from anomaly.monitor import HomeMonitor
+    from anomaly.roles import Kit
 
 
 @dataclass(slots=True)
@@ -203,16 +204,23 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
         top = max(top, m.limits.inactivity_ceiling_night_min * MIN)
     limit = min(max(st.model.limit(ctx) * scale, floor), top)
     room = kit.sensor_room(ctx.sensor)
-    if now >= last + limit and any(
-        v.silent and v.kind in ("motion", "pressure") and v.room == room for v in kit.sensors.values()
-    ):
-        # A silent sensor in the room the resident was last seen in: they may simply be there, unseen. A quiet
-        # sensor says something about its own room only, so other rooms keep their limits.
+    if now >= last + limit and _blind(kit, room):
         limit = top
     if now < last + limit:
         nxt.append(last + limit)
         return
     _raise(m, now, last, ctx, limit, room, out)
+
+
+def _blind(kit: Kit, room: str) -> bool:
+    """Whether the resident may be in `room` unseen: a motion or pressure sensor there is silent, no PIR there works.
+
+    A quiet sensor says something about its own room only, so other rooms keep their limits. And only when nothing
+    else watches that room: a real recording's shower PIR, unused for two days, was reported silent, and a fall by
+    the basin, whose PIR had just seen the resident, waited for the 5-h ceiling.
+    """
+    here = [s for s in kit.sensors.values() if s.room == room and s.kind in ("motion", "pressure")]
+    return any(s.silent for s in here) and not any(s.kind == "motion" and not s.silent for s in here)
 
 
 def _raise(m: HomeMonitor, now: float, last: float, ctx: Context, limit: float, room: str, out: list[Finding]) -> None:

@@ -393,6 +393,28 @@ def test_a_silent_sensor_lifts_limits_only_for_silences_that_began_in_its_room()
     assert f.evidence["room"] == "kitchen" and _num(f, "limit_min") == round(own / 60) < 120
 
 
+def test_a_room_still_watched_by_a_working_motion_sensor_is_not_blind() -> None:
+    # A shower PIR used every morning goes unused for two days and is reported silent; the basin PIR in the same
+    # bathroom still works and has just seen the resident: a fall there keeps the bathroom's own limit.
+    h = Home()
+    for d in range(8):
+        live_day(h, DAY0 + timedelta(days=d))
+        if d < 5:
+            t = DAY0 + timedelta(days=d, hours=8)
+            h.ev(t, "shower_pir", 1, "bathroom")
+            h.ev(t + 5 * SEC, "shower_pir", 0, "bathroom")
+    assert "shower_pir" in [f.evidence["sensor"] for f in h.found if f.kind == "sensor_silent"]
+    t = DAY0 + timedelta(days=8, hours=10)
+    live_day(h, DAY0 + timedelta(days=8), stop=10.0)
+    h.pir(t, "bathroom")
+    assert h.m.idle.ctx is not None
+    own = max(h.m.idle.model.limit(h.m.idle.ctx), 20 * 60)
+    h.until(t + timedelta(hours=6))
+    (f,) = h.alarms(t)
+    assert f.evidence["room"] == "bathroom" and "shower_pir" in str(f.evidence["silent_sensors"])
+    assert _num(f, "limit_min") == round(own / 60) < 120
+
+
 def _num(f: Finding, key: str) -> float:
     value = f.evidence[key]
     assert isinstance(value, int | float)
