@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from anomaly.const import BED_HOLD, IN_BED, MAX_ROOMS, SEAT_HOLD, SLEEP_ROOMS, room_class
+from anomaly.const import BED_HOLD, HOLDING_KINDS, IN_BED, MAX_ROOMS, SEAT_HOLD, SLEEP_ROOMS, room_class
 
 
 @dataclass(slots=True)
@@ -62,6 +62,13 @@ class Kit:
         self.front_entrance = False
         self.held: list[str] = []  # mats holding an "on" state (HOLDING_KINDS), oldest first
         self.motion_on: dict[str, float] = {}  # motion sensors reporting 1, since when
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        # Checkpoints written before only mats held a state (HOLDING_KINDS) may hold a cupboard or a door left open:
+        # it would name every moment until it closed.
+        for name, value in state[1].items():
+            setattr(self, name, value)
+        self.held = [k for k in self.held if k in self.sensors and self.sensors[k].kind in HOLDING_KINDS]
 
     def room(self, name: str | None) -> int:
         """The index of a room, added on first sight (more than MAX_ROOMS fold into the last)."""

@@ -78,8 +78,8 @@ class Inactivity:
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         # Checkpoints written before `seen` and `alarmed` existed lack them (and hold `recent`, the moments of the
-        # last alarms, which `alarmed` replaced): until the next moment, `last` stands in for `seen`; a verdict on an
-        # alarm raised before the upgrade scales the limits of its kind only.
+        # last alarms, which `alarmed` replaced): until the next moment, `last` stands in for `seen`; a false alarm
+        # raised before the upgrade scales the limits of its kind only, and a fall's verdict changes nothing.
         self.seen = None
         self.alarmed = {}
         for name, value in state[1].items():
@@ -213,13 +213,16 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
 
 
 def _blind(kit: Kit, room: str) -> bool:
-    """Whether the resident may be in `room` unseen: a motion or pressure sensor there is silent, no PIR there works.
+    """Whether the resident may be in `room` unseen: a mat there is silent, or a PIR there is and no other PIR works.
 
-    A quiet sensor says something about its own room only, so other rooms keep their limits. And only when nothing
-    else watches that room: a real recording's shower PIR, unused for two days, was reported silent, and a fall by
-    the basin, whose PIR had just seen the resident, waited for the 5-h ceiling.
+    A quiet sensor says something about its own room only, so other rooms keep their limits. A silent PIR blinds its
+    room only when no other PIR watches it: a real recording's shower PIR, unused for two days, was reported silent,
+    and a fall by the basin, whose PIR had just seen the resident, waited for the 5-h ceiling. A silent mat always
+    does: no PIR sees someone lying still on a bed (a dead bed mat read every night as an empty bed, and alarmed).
     """
     here = [s for s in kit.sensors.values() if s.room == room and s.kind in ("motion", "pressure")]
+    if any(s.silent and s.kind == "pressure" for s in here):
+        return True
     return any(s.silent for s in here) and not any(s.kind == "motion" and not s.silent for s in here)
 
 

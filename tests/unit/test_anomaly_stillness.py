@@ -239,7 +239,7 @@ def test_a_moment_with_a_silence_or_two_of_a_minute_does_not_read_a_heavy_tail()
     node.learn(90.0, 0.55)
     node.learn(120.0, 0.55)
     assert node.exceed(1200.0, 4.0, 0.15) < 0.02
-    # ... and the tail is continuous in the evidence: a little more weight on the same silences, a little more tail.
+    # ... and more weight on the same silences (k = 2, not 1.1) reads a little more tail, not less.
     more = _node([5.0] * 10)
     more.learn(90.0, 1.0)
     more.learn(120.0, 1.0)
