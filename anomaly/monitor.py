@@ -131,9 +131,25 @@ class HomeMonitor:
         if self.day_start != -inf:
             trends.day_over(self, out)
             self.idle.model.new_day()
+            self._fade_feedback()
         midnight = self.dt(t).replace(hour=0, minute=0, second=0, microsecond=0)
         self.day_start = midnight.timestamp()
         self.day_end = (midnight + timedelta(days=1)).timestamp()
+
+    def _fade_feedback(self) -> None:
+        """Feedback's factors fade back towards 1 as the model's memory does (half of the way in `half_life_days`).
+
+        A factor per verdict that never faded ratcheted: a home's false alarms took every stillness limit to 3x for
+        good, and a fall months later was judged by them. Verdicts on alarms are also learned by the model (their
+        silences), which forgets at the same pace.
+        """
+        f = 0.5 ** (1.0 / self.tuning.half_life_days)
+        for key, value in list(self.scale.items()):
+            value = 1.0 + (value - 1.0) * f
+            if abs(value - 1.0) < 0.01:
+                del self.scale[key]  # (faded: the map stays as small as the verdicts of the last months)
+            else:
+                self.scale[key] = value
 
     # --- shared by the parts -------------------------------------------------------------------------------------
 

@@ -323,6 +323,15 @@ def test_a_sensor_checkpointed_before_hold_times_learns_its_hold_afresh() -> Non
     assert older.alarmed == {} and not hasattr(older, "recent") and older.last == 10.0
 
 
+def test_a_kit_checkpointed_with_a_cupboard_held_open_forgets_it() -> None:
+    kit = Kit()
+    for name, kind in (("wardrobe", "contact"), ("bed_mat", "pressure")):
+        kit.seen(0.0, name, kind, "bedroom")
+    kit.held = ["wardrobe", "bed_mat"]  # what a checkpoint written before only mats held a state holds
+    back = pickle.loads(pickle.dumps(kit))
+    assert back.held == ["bed_mat"] and set(back.sensors) == {"wardrobe", "bed_mat"}
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="engine bug (report): a PIR that sends only `1` is held 'in progress' for MOTION_HELD_MAX (2 h), "
@@ -415,6 +424,19 @@ def test_a_room_still_watched_by_a_working_motion_sensor_is_not_blind() -> None:
     assert _num(f, "limit_min") == round(own / 60) < 120
 
 
+def test_a_dead_bed_mat_blinds_the_bedroom_though_its_pir_works() -> None:
+    # A PIR sees the resident come into the bedroom and leave it, not lie still on the bed: with the bed mat dead
+    # (released, never pressed again) every night reads as stillness out of bed. Once the mat is reported silent,
+    # the bedroom waits for the night's ceiling again.
+    h = Home()
+    for d in range(21):
+        live_day(h, DAY0 + timedelta(days=d), bed_mat=d < 14, bedroom_pir=False)
+        h.pir(DAY0 + timedelta(days=d, hours=22, seconds=5), "bedroom")  # (the PIR sees her go to bed, and no more)
+    assert "bed_mat" in [f.evidence["sensor"] for f in h.found if f.kind == "sensor_silent"]
+    silent_at = next(f.ts for f in h.found if f.kind == "sensor_silent" and f.evidence["sensor"] == "bed_mat")
+    assert h.alarms(silent_at) == []
+
+
 def _num(f: Finding, key: str) -> float:
     value = f.evidence[key]
     assert isinstance(value, int | float)
@@ -481,6 +503,20 @@ def test_a_fall_does_not_tighten_every_stillness_limit_of_the_home_but_other_kin
         "long_inactivity": 1.25,
         f"ctx:{f.evidence['moment']}": 1.25,
     }
+
+
+def test_feedback_fades_as_the_model_forgets_instead_of_ratcheting() -> None:
+    # Five false alarms took a kind's limits to the 3x cap; with falls no longer pulling the other way, a factor
+    # that never faded would judge a fall months later at 3x. It halves its distance to 1 in the model's half-life.
+    h = learned(1)
+    for _ in range(5):
+        h.m.apply_feedback("long_inactivity", "false_alarm")
+    h.found += h.m.tick_at((DAY0 + timedelta(days=1)).timestamp())  # (feedback asks for a check now)
+    assert h.m.summary()["feedback_scale"] == {"long_inactivity": 3.0}
+    h.m.scale["ctx:pir_kitchen=0 06-12h"] = 1.005
+    for d in range(1, 31):
+        live_day(h, DAY0 + timedelta(days=d))
+    assert h.m.summary()["feedback_scale"] == {"long_inactivity": pytest.approx(2.0, abs=0.05)}  # (1.005: gone)
 
 
 def _alarmed_bathroom(verdict_at: float | None, outcome: Outcome) -> tuple[Home, Finding]:
