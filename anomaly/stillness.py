@@ -57,13 +57,14 @@ def bin_of(gap_s: float) -> int:
 def _log_spacing(k: float, from_threshold: bool) -> float:
     """How many spreads the longest of `k` silences lies above the tail's anchor (the divisor of the spread's estimate).
 
-    With fewer than `tail_k` silences of a minute or more, the tail is anchored at the minute itself, and the longest
+    With `tail_k` or fewer silences of a minute or more, the tail is anchored at the minute itself, and the longest
     of k Pareto exceedances of a threshold lies on average H_k spreads above it (H_k the k-th harmonic number; here
     ln(k + 1/2) + Euler's gamma, within 2 % for k >= 1). Dividing by ln k there, as for an order statistic, made the
     spread blow up as k fell towards 1: a fridge opened 13 times, twice held a minute or two, read a silence of 20 min
     after it as one opening in 130. Anchored at the `tail_k`-th longest (an order statistic), the divisor stays ln k,
-    about 30 % under H_(k-1): a heavier tail than the longest's expectation, a margin the budget share relies on
+    about 24 % under H_(k-1): a heavier tail than the longest's expectation, a margin the budget share relies on
     (made consistent there too, false alarms rose by a third to nearly double on every source; docs/anomaly.md).
+    The two regimes meet with a step at `tail_k` silences (a known wart, measured in docs/anomaly.md, Fifth round).
     """
     if from_threshold:
         return math.log(k + 0.5) + 0.5772156649015329
