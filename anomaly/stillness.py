@@ -64,11 +64,17 @@ def _log_spacing(k: float, from_threshold: bool) -> float:
     after it as one opening in 130. Anchored at the `tail_k`-th longest (an order statistic), the divisor stays ln k,
     about 24 % under H_(k-1): a heavier tail than the longest's expectation, a margin the budget share relies on
     (made consistent there too, false alarms rose by a third to nearly double on every source; docs/anomaly.md).
-    The two regimes meet with a step at `tail_k` silences (a known wart, measured in docs/anomaly.md, Fifth round).
+    (`Node.exceed` blends the two from `tail_k` to twice as many silences, so they meet without a step.)
     """
     if from_threshold:
         return math.log(k + 0.5) + 0.5772156649015329
     return math.log(k)
+
+
+def _pareto(t: float, k: float, anchor: float, top: float, spacing: float, min_spread: float) -> float:
+    """`k` silences past `anchor`, the longest at `top`: how many a power law through them puts past `t`."""
+    spread = max(math.log(top / anchor) / spacing, min_spread) if k > 1.0 else min_spread
+    return float(k * (anchor / t) ** (1.0 / spread))
 
 
 def bin_low(i: int) -> float:
@@ -165,17 +171,24 @@ class Node:
         _, total, anchor, top = tail
         if t < MIN_GAP_S or total <= 0:
             return total
-        k = min(tail_k, total)
+        # A heavy tail, exponential in log time (Pareto): human inter-event times are heavy-tailed (Barabasi, "The
+        # origin of bursts and heavy tails in human dynamics", Nature 2005); an exponential tail through a context's
+        # few longest silences read a nap now and then as impossible and alarmed on the next one.
+        if total <= tail_k:
+            return _pareto(t, total, MIN_GAP_S, top, _log_spacing(total, True), min_spread)
         if t >= anchor:
-            # A heavy tail, exponential in log time (Pareto): human inter-event times are heavy-tailed (Barabasi,
-            # "The origin of bursts and heavy tails in human dynamics", Nature 2005); an exponential tail through a
-            # context's few longest silences read a nap now and then as impossible and alarmed on the next one.
-            spread = max(math.log(top / anchor) / _log_spacing(k, k >= total), min_spread) if k > 1.0 else min_spread
-            return float(k * (anchor / t) ** (1.0 / spread))
-        b = bin_of(t)
-        above = float(sum(h[b + 1 :]))
-        # Log-uniform within the bin holding t.
-        return above + h[b] * math.log(bin_low(b + 1) / t) / _LOG_RATIO
+            x = _pareto(t, tail_k, anchor, top, _log_spacing(tail_k, False), min_spread)
+        else:
+            b = bin_of(t)
+            # Log-uniform within the bin holding t.
+            x = float(sum(h[b + 1 :])) + h[b] * math.log(bin_low(b + 1) / t) / _LOG_RATIO
+        if total < 2.0 * tail_k:
+            # The two readings differ in anchor and divisor: from `tail_k` to twice as many silences, blend from the
+            # minute's into the order statistic's, so a moment whose counts decay across `tail_k` does not see its
+            # limit jump (the count past an hour of one moment went 0.32 -> 0.72 at a hair over 4 silences).
+            w = (total - tail_k) / tail_k
+            x = (1.0 - w) * _pareto(t, total, MIN_GAP_S, top, _log_spacing(total, True), min_spread) + w * x
+        return x
 
 
 class StillnessModel(base.Base):

@@ -244,3 +244,16 @@ def test_a_moment_with_a_silence_or_two_of_a_minute_does_not_read_a_heavy_tail()
     more.learn(90.0, 1.0)
     more.learn(120.0, 1.0)
     assert node.exceed(1200.0, 4.0, 0.15) < more.exceed(1200.0, 4.0, 0.15) < 0.05
+
+
+def test_the_tail_has_no_step_where_a_moment_reaches_four_silences_of_a_minute() -> None:
+    # Below four silences of a minute the tail runs from the minute itself; above, from the 4th-longest. Decayed
+    # counts cross four all the time: a hair more weight must not move the count past an hour 2x.
+    def past_an_hour(w: float) -> float:
+        n = Node()
+        for gap in (90.0, 180.0, 600.0, 1800.0):
+            n.learn(gap, w)
+        return n.exceed(3600.0, 4.0, 0.15)
+
+    assert past_an_hour(1.001) == pytest.approx(past_an_hour(1.0), rel=0.01)
+    assert past_an_hour(1.0) < past_an_hour(1.5) < past_an_hour(2.0)  # more of the same silences, more tail
