@@ -54,21 +54,19 @@ def bin_of(gap_s: float) -> int:
     return min(int(math.log(gap_s / MIN_GAP_S) / _LOG_RATIO), BINS - 1)
 
 
-def _log_spacing(k: float, from_threshold: bool) -> float:
-    """How many spreads the longest of `k` silences lies above the tail's anchor (the divisor of the spread's estimate).
+def _harmonic(k: float) -> float:
+    """H_k, how many spreads the longest of `k` Pareto exceedances of a threshold lies above it, on average.
 
-    With `tail_k` or fewer silences of a minute or more, the tail is anchored at the minute itself, and the longest
-    of k Pareto exceedances of a threshold lies on average H_k spreads above it (H_k the k-th harmonic number; here
-    ln(k + 1/2) + Euler's gamma, within 2 % for k >= 1). Dividing by ln k there, as for an order statistic, made the
-    spread blow up as k fell towards 1: a fridge opened 13 times, twice held a minute or two, read a silence of 20 min
-    after it as one opening in 130. Anchored at the `tail_k`-th longest (an order statistic), the divisor stays ln k,
-    about 24 % under H_(k-1): a heavier tail than the longest's expectation, a margin the budget share relies on
-    (made consistent there too, false alarms rose by a third to nearly double on every source; docs/anomaly.md).
-    (`Node.exceed` blends the two from `tail_k` to twice as many silences, so they meet without a step.)
+    The divisor of the spread's estimate when a tail is anchored at the minute itself (`tail_k` or fewer silences of
+    a minute or more); here ln(k + 1/2) + Euler's gamma, within 2 % for k >= 1. Dividing by ln k there, as for an
+    order statistic, made the spread blow up as k fell towards 1: a fridge opened 13 times, twice held a minute or
+    two, read a silence of 20 min after it as one opening in 130. Anchored at the `tail_k`-th longest (an order
+    statistic), the divisor stays ln k, about 24 % under H_(k-1): a heavier tail than the longest's expectation, a
+    margin the budget share relies on (made consistent there too, false alarms rose by a third to nearly double on
+    every source; docs/anomaly.md). (`Node.exceed` blends the two from `tail_k` to twice as many silences, so they
+    meet without a step.)
     """
-    if from_threshold:
-        return math.log(k + 0.5) + 0.5772156649015329
-    return math.log(k)
+    return math.log(k + 0.5) + 0.5772156649015329
 
 
 def _pareto(t: float, k: float, anchor: float, top: float, spacing: float, min_spread: float) -> float:
@@ -174,10 +172,11 @@ class Node:
         # A heavy tail, exponential in log time (Pareto): human inter-event times are heavy-tailed (Barabasi, "The
         # origin of bursts and heavy tails in human dynamics", Nature 2005); an exponential tail through a context's
         # few longest silences read a nap now and then as impossible and alarmed on the next one.
+        from_minute = _pareto(t, total, MIN_GAP_S, top, _harmonic(total), min_spread) if total < 2.0 * tail_k else 0.0
         if total <= tail_k:
-            return _pareto(t, total, MIN_GAP_S, top, _log_spacing(total, True), min_spread)
+            return from_minute
         if t >= anchor:
-            x = _pareto(t, tail_k, anchor, top, _log_spacing(tail_k, False), min_spread)
+            x = _pareto(t, tail_k, anchor, top, math.log(tail_k), min_spread)
         else:
             b = bin_of(t)
             # Log-uniform within the bin holding t.
@@ -187,7 +186,7 @@ class Node:
             # minute's into the order statistic's, so a moment whose counts decay across `tail_k` does not see its
             # limit jump (the count past an hour of one moment went 0.32 -> 0.72 at a hair over 4 silences).
             w = (total - tail_k) / tail_k
-            x = (1.0 - w) * _pareto(t, total, MIN_GAP_S, top, _log_spacing(total, True), min_spread) + w * x
+            x = (1.0 - w) * from_minute + w * x
         return x
 
 
