@@ -7,7 +7,20 @@ from typing import TYPE_CHECKING
 
 from river import stats
 
-from anomaly.const import EPISODE_GAP, HOUR, MIN, NOON, PRIOR_BED_NB, PRIOR_WAKE_NB, SLEEP_STILL, UP_SPAN, WAKE_RUN
+from anomaly.const import (
+    EPISODE_GAP,
+    HOUR,
+    MIN,
+    NOON,
+    PRIOR_BED_NB,
+    PRIOR_WAKE_NB,
+    SLEEP_STILL,
+    UP_SPAN,
+    WAKE_RUN,
+    WANDER_DEBOUNCE,
+    WANDER_RECENT,
+    WANDER_RECENT_MOVES,
+)
 
 if TYPE_CHECKING:
     from anomaly.monitor import HomeMonitor
@@ -24,6 +37,7 @@ class Sleep:
         "bed_hi",
         "bed_lo",
         "bed_q",
+        "episode_moves",
         "episode_reported",
         "episode_rooms",
         "episode_start",
@@ -52,6 +66,7 @@ class Sleep:
         self.morning_reported = -1.0
         self.episode_start: float | None = None
         self.episode_rooms = 0
+        self.episode_moves: list[float] = []  # when the episode last changed rooms (the last WANDER_RECENT_MOVES)
         self.episode_reported = False
         self.night_visits = 0
         self.wake_q = stats.Quantile(0.5)
@@ -62,6 +77,21 @@ class Sleep:
         self.bed_hi = stats.Quantile(0.9)
         self.wander_q = stats.Quantile(0.9)
         self.n_wake = self.n_bed = self.n_episode = 0  # how many values the quantiles above have seen
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        # Checkpoints written before `episode_moves` lack it: an episode in progress then has no recent room changes.
+        self.episode_moves = []
+        for name, value in state[1].items():
+            setattr(self, name, value)
+
+    def restless(self, now: float) -> bool:
+        """Whether the night episode still changes rooms: WANDER_RECENT_MOVES in its later half (or WANDER_RECENT)."""
+        moves, start = self.episode_moves, self.episode_start
+        if len(moves) < WANDER_RECENT_MOVES or start is None:
+            return False
+        # Half the episode so far: a sparse kit sees a wandering night change rooms every quarter of an hour, a rich
+        # one every few minutes; an early riser's walk to breakfast is all at its start.
+        return now - moves[-WANDER_RECENT_MOVES] <= max(WANDER_RECENT, (now - start) / 2)
 
     def wake_nb(self) -> float:
         """The usual wake time, seconds after noon."""
@@ -86,6 +116,7 @@ class Sleep:
             self.wander_q.update(max(last_act - self.episode_start, 0.0))
         self.episode_start = None
         self.episode_rooms = 0
+        self.episode_moves = []
         self.episode_reported = False
 
 
@@ -124,9 +155,13 @@ def night_activity(m: HomeMonitor, t: float, moved_room: bool) -> None:
     if s.episode_start is None:
         s.episode_start = t
         s.episode_rooms = 0
+        s.episode_moves = []
         s.night_visits += 1
     if moved_room:
         s.episode_rooms += 1
+        if not s.episode_moves or t - s.episode_moves[-1] >= WANDER_DEBOUNCE:
+            # (PIRs either side of a doorway flicker: a burst of changes within a minute is one walk through it.)
+            s.episode_moves = [*s.episode_moves, t][-WANDER_RECENT_MOVES:]
 
 
 def woke(m: HomeMonitor, t: float) -> None:

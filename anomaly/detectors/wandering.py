@@ -28,7 +28,7 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
     if not s.asleep or start is None or s.episode_reported:
         return
     lim = limit(m)
-    if now - start >= lim and s.episode_rooms >= 6 and now - m.where.run_last < EPISODE_GAP:
+    if now - start >= lim and s.episode_rooms >= 6 and now - m.where.run_last < EPISODE_GAP and s.restless(now):
         s.episode_reported = True
         ev = {
             "up_min": round((now - start) / MIN),
