@@ -24,7 +24,7 @@ EPISODE_GAP = 10 * MIN  # a night episode ends after this long without movement
 # rooms every quarter of an hour, a rich one every few minutes.
 WANDER_RECENT = 20 * MIN
 WANDER_RECENT_MOVES = 3
-WANDER_DEBOUNCE = MIN  # room changes closer together than this are one walk (PIRs flickering either side of a door)
+WANDER_DWELL = MIN  # a room left this soon after entering it was a doorway (its PIRs flickering), not a room
 STRAY_CONFIRM = 10 * MIN  # while away with the front door unused, a second trigger this soon confirms a return
 VISIT_STILL = 10 * MIN  # the front door opening after this long without movement inside: someone came in
 MAT_STALE = 12 * HOUR  # a bed mat not heard from for this long, with the resident in the bedroom at night: ignored

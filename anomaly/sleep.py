@@ -17,7 +17,7 @@ from anomaly.const import (
     SLEEP_STILL,
     UP_SPAN,
     WAKE_RUN,
-    WANDER_DEBOUNCE,
+    WANDER_DWELL,
     WANDER_RECENT,
     WANDER_RECENT_MOVES,
 )
@@ -37,6 +37,7 @@ class Sleep:
         "bed_hi",
         "bed_lo",
         "bed_q",
+        "episode_entered",
         "episode_moves",
         "episode_reported",
         "episode_rooms",
@@ -67,6 +68,7 @@ class Sleep:
         self.episode_start: float | None = None
         self.episode_rooms = 0
         self.episode_moves: list[float] = []  # when the episode last changed rooms (the last WANDER_RECENT_MOVES)
+        self.episode_entered = -math.inf  # ... and when it entered the room it is in
         self.episode_reported = False
         self.night_visits = 0
         self.wake_q = stats.Quantile(0.5)
@@ -81,6 +83,7 @@ class Sleep:
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         # Checkpoints written before `episode_moves` lack it: an episode in progress then has no recent room changes.
         self.episode_moves = []
+        self.episode_entered = -math.inf
         for name, value in state[1].items():
             setattr(self, name, value)
 
@@ -156,12 +159,15 @@ def night_activity(m: HomeMonitor, t: float, moved_room: bool) -> None:
         s.episode_start = t
         s.episode_rooms = 0
         s.episode_moves = []
+        s.episode_entered = t
         s.night_visits += 1
     if moved_room:
         s.episode_rooms += 1
-        if not s.episode_moves or t - s.episode_moves[-1] >= WANDER_DEBOUNCE:
-            # (PIRs either side of a doorway flicker: a burst of changes within a minute is one walk through it.)
+        if t - s.episode_entered >= WANDER_DWELL:
+            # (PIRs either side of a doorway flicker for minutes as someone stands in it: a room left within seconds
+            # was never entered, and the walk counts once.)
             s.episode_moves = [*s.episode_moves, t][-WANDER_RECENT_MOVES:]
+        s.episode_entered = t
 
 
 def woke(m: HomeMonitor, t: float) -> None:

@@ -28,7 +28,9 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
     if not s.asleep or start is None or s.episode_reported:
         return
     lim = limit(m)
-    if now - start >= lim and s.episode_rooms >= 6 and now - m.where.run_last < EPISODE_GAP and s.restless(now):
+    # Still up and still changing rooms: an episode that settled, or ended back on the bed mat, is over.
+    up = now - m.where.run_last < EPISODE_GAP and not m.where.in_bed
+    if now - start >= lim and s.episode_rooms >= 6 and up and s.restless(now):
         s.episode_reported = True
         ev = {
             "up_min": round((now - start) / MIN),

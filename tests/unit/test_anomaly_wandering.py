@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,7 @@ ROOMS = ("living", "kitchen", "bathroom", "living", "kitchen", "living", "bedroo
 
 
 class Home:
-    """A monitor fed by hand (one PIR per room), ticked as the service would tick it."""
+    """A monitor fed by hand (one PIR per room, 10-s hold), ticked as the service would tick it."""
 
     def __init__(self) -> None:
         self.m = HomeMonitor("h-wander00001", UTC)
@@ -23,11 +24,19 @@ class Home:
         t = at.timestamp()
         while self.m.next_check <= t:
             self.found += [(f.kind, f.ts) for f in self.m.tick_at(self.m.next_check)]
-        for value, dt in ((1, 0.0), (0, 30.0)):
+        for value, dt in ((1, 0.0), (0, 10.0)):
             self.found += [(f.kind, f.ts) for f in self.m.observe_at(t + dt, f"pir_{room}", "motion", value, room)]
 
-    def day(self, day: datetime) -> None:
+    def mat(self, at: datetime, value: int) -> None:
+        t = at.timestamp()
+        while self.m.next_check <= t:
+            self.found += [(f.kind, f.ts) for f in self.m.tick_at(self.m.next_check)]
+        self.found += [(f.kind, f.ts) for f in self.m.observe_at(t, "bed_mat", "pressure", value, "bedroom")]
+
+    def day(self, day: datetime, mat: bool = False) -> None:
         """Up at 07:00, about the flat every few minutes until 22:30, then to bed."""
+        if mat:
+            self.mat(day + timedelta(hours=7), 0)
         t = day + timedelta(hours=7)
         i = 0
         while t < day + timedelta(hours=22, minutes=30):
@@ -35,11 +44,13 @@ class Home:
             t += timedelta(minutes=4)
             i += 1
         self.pir(day + timedelta(hours=22, minutes=40), "bedroom")
+        if mat:
+            self.mat(day + timedelta(hours=22, minutes=42), 1)
 
 
-def _settled_nights(h: Home, nights: int) -> None:
+def _settled_nights(h: Home, nights: int, mat: bool = False) -> None:
     for d in range(nights):
-        h.day(DAY0 + timedelta(days=d))
+        h.day(DAY0 + timedelta(days=d), mat)
 
 
 def _wandering(h: Home) -> list[datetime]:
@@ -75,10 +86,43 @@ def test_a_night_moving_between_rooms_every_quarter_hour_is_wandering() -> None:
     assert found[0] < night + timedelta(minutes=100)  # while still up
 
 
+def test_a_doorway_flickering_for_minutes_is_one_walk_not_wandering() -> None:
+    # The peer's DEV_4 at 04:53: up since 03:23 in one room, then standing in a doorway, its two PIRs taking turns
+    # for three minutes: fourteen "room changes", none of them into a room.
+    h = Home()
+    _settled_nights(h, 6)
+    night = DAY0 + timedelta(days=6, hours=3)
+    h.pir(night, "bedroom")
+    for k in range(8):  # up, in the living room, its PIR every five minutes
+        h.pir(night + timedelta(minutes=1 + 5 * k), "living")
+    for k in range(18):  # in the kitchen doorway: the living room's and the kitchen's PIRs in turn, 20 s apart
+        h.pir(night + timedelta(minutes=41, seconds=20 * k), ("kitchen", "living")[k % 2])
+    for k in range(6):
+        h.pir(night + timedelta(minutes=48 + 5 * k), "living")
+    h.pir(night + timedelta(minutes=80), "bedroom")
+    h.pir(night + timedelta(hours=4), "bedroom")
+    assert _wandering(h) == []
+
+
+def test_a_restless_night_that_ends_back_on_the_bed_mat_is_not_raised_there() -> None:
+    # Forty minutes between the kitchen, the bathroom and the living room, then back to bed: the limit falls due a
+    # minute after the mat is pressed again, and an alarm then would send a neighbour to a resident asleep.
+    h = Home()
+    _settled_nights(h, 6, mat=True)
+    night = DAY0 + timedelta(days=6, hours=1)
+    h.mat(night, 0)
+    for k in range(10):
+        h.pir(night + timedelta(minutes=1 + 4 * k), ("kitchen", "bathroom", "living")[k % 3])
+    h.pir(night + timedelta(minutes=39), "bedroom")
+    h.mat(night + timedelta(minutes=39, seconds=30), 1)
+    h.mat(night + timedelta(hours=6), 0)
+    assert _wandering(h) == []
+
+
 def test_a_sleep_checkpointed_before_restlessness_was_kept_has_no_recent_moves() -> None:
     old = Sleep()
     old.episode_rooms = 7
-    del old.episode_moves  # what a checkpoint written before the field existed holds
+    del old.episode_moves, old.episode_entered  # what a checkpoint written before the fields existed holds
     back = pickle.loads(pickle.dumps(old))
-    assert back.episode_moves == [] and back.episode_rooms == 7
+    assert back.episode_moves == [] and back.episode_entered == -math.inf and back.episode_rooms == 7
     assert not back.restless(0.0)
