@@ -34,6 +34,10 @@ UP_SPAN = 10 * MIN  # triggers outside the bedroom this far apart after the earl
 
 PRIOR_BED_NB = 22 * HOUR - NOON  # 22:00, as seconds after noon
 PRIOR_WAKE_NB = 6.5 * HOUR + NOON  # 06:30, as seconds after noon
+# Wake times from noon to 18:00 are a late riser's mornings: learned as seconds after the *previous* noon (past DAY),
+# so that 11:50 and 12:50 are an hour apart, not 23 (a resident asleep 01:00-12:50 read every waking as the end of an
+# evening nap, never learned a morning, and raised missed_morning at noon on the prior).
+WAKE_WRAP = 6 * HOUR
 SLEEP_ROOMS = frozenset({"bedroom", IN_BED})
 DEVICE_KINDS = frozenset({"battery", "status", "agent", "heartbeat"})
 # Values that are an action (something switched on or off), not a reading such as a temperature: only these are

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from river import stats
 
 from anomaly.const import (
+    DAY,
     EPISODE_GAP,
     HOUR,
     MIN,
@@ -17,6 +18,7 @@ from anomaly.const import (
     SLEEP_STILL,
     UP_SPAN,
     WAKE_RUN,
+    WAKE_WRAP,
     WANDER_DWELL,
     WANDER_RECENT,
     WANDER_RECENT_MOVES,
@@ -26,6 +28,11 @@ if TYPE_CHECKING:
     from anomaly.monitor import HomeMonitor
 
 CAP = 1_000_000  # counts of learned values stop here
+
+
+def wake_value(nb: float) -> float:
+    """A time of waking, as seconds after noon, on the wake quantiles' scale: noon to 18:00 counts after the night."""
+    return nb + DAY if nb < WAKE_WRAP else nb
 
 
 class Sleep:
@@ -48,6 +55,7 @@ class Sleep:
         "n_wake",
         "night_visits",
         "sleep_onset",
+        "up_at",
         "up_day",
         "up_first",
         "wake_day",
@@ -64,6 +72,7 @@ class Sleep:
         self.bed_at = PRIOR_BED_NB  # the usual bedtime, cached (seconds after noon)
         self.up_first = -math.inf  # today's first trigger outside the bedroom after the early wake time
         self.up_day = -math.inf  # the day (its local midnight) the resident was seen up without a 20-minute run
+        self.up_at = -math.inf  # ... and since when
         self.morning_reported = -1.0
         self.episode_start: float | None = None
         self.episode_rooms = 0
@@ -81,9 +90,11 @@ class Sleep:
         self.n_wake = self.n_bed = self.n_episode = 0  # how many values the quantiles above have seen
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
-        # Checkpoints written before `episode_moves` lack it: an episode in progress then has no recent room changes.
+        # Checkpoints written before `episode_moves`, `episode_entered` and `up_at` lack them: an episode in progress
+        # then has no recent room changes, and a morning already seen up is learned from its run.
         self.episode_moves = []
         self.episode_entered = -math.inf
+        self.up_at = -math.inf
         for name, value in state[1].items():
             setattr(self, name, value)
 
@@ -133,23 +144,31 @@ def deep_night(m: HomeMonitor, t: float) -> bool:
 def up_sign(m: HomeMonitor, t: float, room: int | None) -> None:
     """A sign of being up that a 20-minute run may miss: the front door, or moving about outside the bedroom."""
     s = m.sleep
-    if m.nb(t) < s.wake_lo_nb():
+    if wake_value(m.nb(t)) < s.wake_lo_nb():
         return
     if room is None:
-        s.up_day = m.day_start
+        _up(m, t)
     elif not m.kit.is_sleepy(room):
         if s.up_first < m.day_start:
             s.up_first = t
         elif t - s.up_first >= UP_SPAN:
-            s.up_day = m.day_start
+            _up(m, s.up_first)
+
+
+def _up(m: HomeMonitor, since: float) -> None:
+    """Up today since `since`, with or without a 20-minute run: when the morning is learned, it is learned from here."""
+    s = m.sleep
+    if s.up_day != m.day_start:
+        s.up_day = m.day_start
+        s.up_at = since
 
 
 def night_activity(m: HomeMonitor, t: float, moved_room: bool) -> None:
     """Movement while asleep: a night episode (toilet, wandering) or, outside the deep night, getting up."""
     s = m.sleep
     if t - m.where.run_start >= WAKE_RUN and not deep_night(m, t):
-        if m.nb(t) > NOON:
-            woke(m, t)  # after midnight: the morning
+        if _nights_sleep(m, t):
+            woke(m, t)  # the morning, however late
         else:
             s.asleep = False  # an evening nap is over
             s.sleep_onset = None
@@ -170,6 +189,17 @@ def night_activity(m: HomeMonitor, t: float, moved_room: bool) -> None:
         s.episode_entered = t
 
 
+def _nights_sleep(m: HomeMonitor, t: float) -> bool:
+    """Whether the sleep ending at `t` was the night's: it ends after midnight, or began before or after the last one.
+
+    (A sleep begun this afternoon or evening and ending before midnight is a nap.)
+    """
+    if m.nb(t) > NOON:
+        return True
+    onset = m.sleep.sleep_onset
+    return onset is not None and (onset < m.day_start or m.nb(onset) > NOON)
+
+
 def woke(m: HomeMonitor, t: float) -> None:
     """The resident got up for the day: learn the wake and bed times and the night's visits."""
     s = m.sleep
@@ -178,10 +208,15 @@ def woke(m: HomeMonitor, t: float) -> None:
     if s.wake_day != day:
         s.wake_day = day
         wake = m.where.run_start
+        if s.up_day == day:
+            # Seen up before the run: an interval kit's bed released at 11:31 and its first 20-minute run at 15:12
+            # (learned from the run, a late riser's mornings drifted past noon and hid the next real ones).
+            wake = min(wake, s.up_at)
         s.n_wake = min(s.n_wake + 1, CAP)
-        s.wake_q.update(m.nb(wake))
-        s.wake_hi.update(m.nb(wake))
-        s.wake_lo.update(m.nb(wake))
+        at = wake_value(m.nb(wake))
+        s.wake_q.update(at)
+        s.wake_hi.update(at)
+        s.wake_lo.update(at)
         if s.sleep_onset is not None:
             s.n_bed = min(s.n_bed + 1, CAP)
             s.bed_q.update(m.nb(s.sleep_onset))
