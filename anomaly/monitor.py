@@ -164,7 +164,7 @@ class HomeMonitor:
             return False
         if now - kit.mat_seen < MAT_STALE or not kit.is_sleepy(self.where.last_room):
             return True
-        nb = self.nb(now)
+        nb = sleep.wake_value(self.nb(now))
         return not (self.sleep.bed_nb() - HOUR <= nb <= self.sleep.wake_nb())
 
     def _apply_limits(self) -> None:
@@ -267,6 +267,8 @@ class HomeMonitor:
             kit.mat_seen = t
         if value == 1:
             w.in_bed = bed
+            if bed and self.sleep.asleep:
+                sleep.back_in_bed(self)
             presence.activity(self, t, IN_BED if bed else IN_CHAIR)
         else:
             # Off a mat: up, whatever its role turned out to be (a role learned on this release included).

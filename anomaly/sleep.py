@@ -76,7 +76,8 @@ class Sleep:
         self.morning_reported = -1.0
         self.episode_start: float | None = None
         self.episode_rooms = 0
-        self.episode_moves: list[float] = []  # when the episode last changed rooms (the last WANDER_RECENT_MOVES)
+        # When the episode last left a room it had stayed in a minute or more (the last WANDER_RECENT_MOVES).
+        self.episode_moves: list[float] = []
         self.episode_entered = -math.inf  # ... and when it entered the room it is in
         self.episode_reported = False
         self.night_visits = 0
@@ -91,7 +92,7 @@ class Sleep:
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         # Checkpoints written before `episode_moves`, `episode_entered` and `up_at` lack them: an episode in progress
-        # then has no recent room changes, and a morning already seen up is learned from its run.
+        # then has no recent room changes, and a morning already seen up is learned from its run (`up_at` unset).
         self.episode_moves = []
         self.episode_entered = -math.inf
         self.up_at = -math.inf
@@ -108,7 +109,7 @@ class Sleep:
         return now - moves[-WANDER_RECENT_MOVES] <= max(WANDER_RECENT, (now - start) / 2)
 
     def wake_nb(self) -> float:
-        """The usual wake time, seconds after noon."""
+        """The usual wake time, seconds after noon (past DAY for a riser after noon: compare `wake_value` of a time)."""
         return float(self.wake_q.get() or 0.0) if self.n_wake >= 3 else PRIOR_WAKE_NB
 
     def wake_hi_nb(self) -> float:
@@ -137,7 +138,7 @@ class Sleep:
 def deep_night(m: HomeMonitor, t: float) -> bool:
     """Whether `t` lies in the core of this resident's usual night."""
     s = m.sleep
-    nb = m.nb(t)
+    nb = wake_value(m.nb(t))
     return s.bed_nb() + 30 * MIN <= nb <= min(s.wake_lo_nb(), s.wake_nb() - HOUR) - 30 * MIN
 
 
@@ -158,9 +159,14 @@ def up_sign(m: HomeMonitor, t: float, room: int | None) -> None:
 def _up(m: HomeMonitor, since: float) -> None:
     """Up today since `since`, with or without a 20-minute run: when the morning is learned, it is learned from here."""
     s = m.sleep
-    if s.up_day != m.day_start:
-        s.up_day = m.day_start
+    s.up_day = m.day_start
+    if s.up_at < m.day_start:
         s.up_at = since
+
+
+def back_in_bed(m: HomeMonitor) -> None:
+    """The bed mat pressed again while asleep: a sign of being up seen before was a trip (the toilet at 05:45)."""
+    m.sleep.up_at = -math.inf
 
 
 def night_activity(m: HomeMonitor, t: float, moved_room: bool) -> None:
@@ -178,7 +184,7 @@ def night_activity(m: HomeMonitor, t: float, moved_room: bool) -> None:
         s.episode_start = t
         s.episode_rooms = 0
         s.episode_moves = []
-        s.episode_entered = t
+        s.episode_entered = -math.inf  # (the room slept in: its stay is the night's)
         s.night_visits += 1
     if moved_room:
         s.episode_rooms += 1
@@ -190,9 +196,8 @@ def night_activity(m: HomeMonitor, t: float, moved_room: bool) -> None:
 
 
 def _nights_sleep(m: HomeMonitor, t: float) -> bool:
-    """Whether the sleep ending at `t` was the night's: it ends after midnight, or began before or after the last one.
-
-    (A sleep begun this afternoon or evening and ending before midnight is a nap.)
+    """Whether the sleep ending at `t` was the night's: it ends in the small hours or the morning, or it began
+    before the last midnight or in the small hours after it (a sleep begun this afternoon or evening is a nap).
     """
     if m.nb(t) > NOON:
         return True
@@ -208,15 +213,18 @@ def woke(m: HomeMonitor, t: float) -> None:
     if s.wake_day != day:
         s.wake_day = day
         wake = m.where.run_start
-        if s.up_day == day:
+        if s.up_at >= day:
             # Seen up before the run: an interval kit's bed released at 11:31 and its first 20-minute run at 15:12
             # (learned from the run, a late riser's mornings drifted past noon and hid the next real ones).
             wake = min(wake, s.up_at)
-        s.n_wake = min(s.n_wake + 1, CAP)
         at = wake_value(m.nb(wake))
-        s.wake_q.update(at)
-        s.wake_hi.update(at)
-        s.wake_lo.update(at)
+        if at >= NOON:
+            # Between midnight and 18:00. A day in bed until the evening ends the night, but is no morning: learned
+            # as one, it dragged the early wake time to 03:00 and the night (and its exits) ended there.
+            s.n_wake = min(s.n_wake + 1, CAP)
+            s.wake_q.update(at)
+            s.wake_hi.update(at)
+            s.wake_lo.update(at)
         if s.sleep_onset is not None:
             s.n_bed = min(s.n_bed + 1, CAP)
             s.bed_q.update(m.nb(s.sleep_onset))
@@ -248,7 +256,7 @@ def check(m: HomeMonitor, now: float, nxt: list[float]) -> None:
         return
     if m.mat_ok(now) and not w.in_bed and w.last_room < len(kit.rooms) and kit.sleepy[w.last_room]:
         return  # an empty bed: stillness in the bedroom is not sleep (a fall on getting up looks like this)
-    nb = m.nb(last)
+    nb = wake_value(m.nb(last))
     if not (s.bed_nb() - 2 * HOUR <= nb <= s.wake_nb()):
         return
     if now - last >= SLEEP_STILL:

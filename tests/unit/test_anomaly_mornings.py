@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from anomaly.const import fmt_hm
 from anomaly.engine import HomeMonitor
+from anomaly.store import freeze, thaw
 
 DAY0 = datetime(2025, 3, 3, tzinfo=UTC)
 
@@ -16,7 +18,7 @@ class Home:
         self.m = HomeMonitor("h-mornings001", UTC)
         self.found: list[str] = []
 
-    def ev(self, at: datetime, sensor: str, value: int, room: str, kind: str) -> None:
+    def ev(self, at: datetime, sensor: str, value: int | str, room: str, kind: str) -> None:
         t = at.timestamp()
         while self.m.next_check <= t:
             self.found += [f.kind for f in self.m.tick_at(self.m.next_check)]
@@ -110,3 +112,68 @@ def test_a_morning_seen_up_before_its_first_long_run_is_learned_from_the_bed() -
         h.ev(day + timedelta(hours=24, minutes=50), "seat", 0, "living", "pressure")
         h.ev(day + timedelta(hours=25), "bed", 1, "bedroom", "pressure")
     assert "11:15" < h.m.summary()["usual_wake"] < "11:45"
+
+
+def _mat_day(h: Home, day: datetime, up: float = 7.0, trip: bool = False) -> None:
+    """A bed-mat home: up at `up` h, about the flat every 4 minutes, to bed at 22:42 (a toilet trip at 05:45)."""
+    if trip:
+        h.ev(day + timedelta(hours=5, minutes=45), "bed", 0, "bedroom", "pressure")
+        h.ev(day + timedelta(hours=5, minutes=47), "pir_bath", 1, "bathroom", "motion")
+        h.ev(day + timedelta(hours=5, minutes=48), "pir_bath", 0, "bathroom", "motion")
+        h.ev(day + timedelta(hours=5, minutes=52), "bed", 1, "bedroom", "pressure")
+    h.ev(day + timedelta(hours=up), "bed", 0, "bedroom", "pressure")
+    t = day + timedelta(hours=up, minutes=2)
+    while t < day + timedelta(hours=22, minutes=30):
+        room = ("kitchen", "living")[t.minute // 4 % 2]
+        h.ev(t, f"pir_{room}", 1, room, "motion")
+        h.ev(t + timedelta(seconds=20), f"pir_{room}", 0, room, "motion")
+        t += timedelta(minutes=4)
+    h.ev(day + timedelta(hours=22, minutes=42), "bed", 1, "bedroom", "pressure")
+
+
+def test_a_day_in_bed_until_the_evening_is_no_morning_and_the_night_keeps_its_exits() -> None:
+    # Ill in bed from 22:42 to 19:00, twice in three weeks: that sleep ends the night, but learned as a morning it
+    # dragged the early wake time to 03:00, and a door opening at 04:00 was no longer a night exit.
+    h = Home()
+    h.ev(DAY0 - timedelta(hours=1, minutes=18), "bed", 1, "bedroom", "pressure")
+    for d in range(21):
+        _mat_day(h, DAY0 + timedelta(days=d), up=19.0 if d in (6, 13) else 7.0)
+    assert "06:30" <= fmt_hm(h.m.sleep.wake_lo_nb()) <= "07:00"
+    night = DAY0 + timedelta(days=21, hours=4)
+    h.ev(night - timedelta(minutes=2), "bed", 0, "bedroom", "pressure")
+    h.ev(night, "front_door", "open", "entrance", "door")
+    h.ev(night + timedelta(seconds=30), "front_door", "closed", "entrance", "door")
+    h.ev(night + timedelta(hours=2), "front_door", "open", "entrance", "door")
+    assert "night_exit" in h.found
+
+
+def test_a_toilet_trip_before_getting_up_is_not_the_morning() -> None:
+    h = Home()
+    h.ev(DAY0 - timedelta(hours=1, minutes=18), "bed", 1, "bedroom", "pressure")
+    for d in range(10):
+        _mat_day(h, DAY0 + timedelta(days=d), trip=True)
+    assert "06:50" <= h.m.summary()["usual_wake"] <= "07:05"
+
+
+def test_wakings_either_side_of_noon_are_an_hour_apart_not_a_day() -> None:
+    # Up at 11:40 one day and 12:20 the next: on a clock that turns at noon the two read 23 h apart, and the usual
+    # wake time landed at midnight.
+    h = Home()
+    for d in range(12):
+        _noon_riser_day(h, DAY0 + timedelta(days=d) - timedelta(minutes=60), 40 if d % 2 else 80)
+    assert "11:45" <= h.m.summary()["usual_wake"] <= "12:15"  # (not 11:40: the mornings past noon count too)
+
+
+def test_a_checkpoint_from_before_up_at_taken_mid_morning_carries_on() -> None:
+    h = Home()
+    h.ev(DAY0 - timedelta(hours=1, minutes=18), "bed", 1, "bedroom", "pressure")
+    for d in range(6):
+        _mat_day(h, DAY0 + timedelta(days=d))
+    day = DAY0 + timedelta(days=6)
+    h.ev(day + timedelta(hours=7), "bed", 0, "bedroom", "pressure")  # seen up, before the morning's run
+    del h.m.sleep.up_at  # what a checkpoint written before the field existed holds
+    h.m = thaw(freeze(h.m))
+    t = day + timedelta(hours=7, minutes=2)
+    for k in range(12):  # the morning's run, in the bedroom (no new sign of being up): learned from its start
+        h.ev(t + timedelta(minutes=4 * k), "pir_bedroom", 1, "bedroom", "motion")
+    assert not h.m.sleep.asleep and h.m.summary()["usual_wake"] == "07:00"

@@ -122,7 +122,7 @@ def test_a_restless_night_that_ends_back_on_the_bed_mat_is_not_raised_there() ->
 def test_a_sleep_checkpointed_before_restlessness_was_kept_has_no_recent_moves() -> None:
     old = Sleep()
     old.episode_rooms = 7
-    del old.episode_moves, old.episode_entered  # what a checkpoint written before the fields existed holds
+    del old.episode_moves, old.episode_entered, old.up_at  # what a checkpoint written before the fields existed holds
     back = pickle.loads(pickle.dumps(old))
-    assert back.episode_moves == [] and back.episode_entered == -math.inf and back.episode_rooms == 7
+    assert back.episode_moves == [] and back.episode_entered == back.up_at == -math.inf and back.episode_rooms == 7
     assert not back.restless(0.0)
