@@ -18,10 +18,10 @@ RUN_GAP = 15 * MIN  # activity with pauses shorter than this is one run
 WAKE_RUN = 20 * MIN  # a run this long in the morning means the resident is up
 SLEEP_STILL = 30 * MIN  # still this long in the bedroom at night: asleep
 EPISODE_GAP = 10 * MIN  # a night episode ends after this long without movement
-# Wandering is still moving between rooms, not having moved once: an alarm needs this many room changes, a minute or
-# more apart, in the episode's later half (at least the last WANDER_RECENT). The peer's early riser walked bedroom ->
-# toilet -> kitchen at 04:14, sat at breakfast, and was alarmed at 04:56; a sparse kit sees a wandering night change
-# rooms every quarter of an hour, a rich one every few minutes.
+# Wandering is still moving between rooms, not having moved once: an alarm needs WANDER_RECENT_MOVES room changes,
+# each leaving a room stayed in WANDER_DWELL or more, in the episode's later half (at least its last WANDER_RECENT).
+# The peer's early riser walked bedroom -> toilet -> kitchen at 04:14, sat at breakfast, and was alarmed at 04:56; a
+# sparse kit sees a wandering night change rooms every quarter of an hour, a rich one every few minutes.
 WANDER_RECENT = 20 * MIN
 WANDER_RECENT_MOVES = 3
 WANDER_DWELL = MIN  # a room left this soon after entering it was a doorway (its PIRs flickering), not a room
