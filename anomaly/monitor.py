@@ -143,7 +143,7 @@ class HomeMonitor:
         good, and a fall months later was judged by them. Verdicts on alarms are also learned by the model (their
         silences), which forgets at the same pace.
         """
-        f = 0.5 ** (1.0 / self.tuning.half_life_days)
+        f = self.idle.model.day_factor()
         for key, value in list(self.scale.items()):
             value = 1.0 + (value - 1.0) * f
             if abs(value - 1.0) < 0.01:

@@ -274,9 +274,13 @@ class StillnessModel(base.Base):
             node.learn(gap_s, dw)
         self._limits.clear()  # (limits are otherwise kept for the day)
 
+    def day_factor(self) -> float:
+        """What is left of a count after a day: half of it after `half_life_days`."""
+        return float(0.5 ** (1.0 / self.half_life_days))
+
     def new_day(self) -> None:
         """A day has passed: forget a little, then set the level that spends the budget over every context."""
-        f = 0.5 ** (1.0 / self.half_life_days)
+        f = self.day_factor()
         self.days = self.days * f + 1.0
         for node in self.nodes.values():
             node.decay(f)
