@@ -25,7 +25,10 @@ EPISODE_GAP = 10 * MIN  # a night episode ends after this long without movement
 WANDER_RECENT = 20 * MIN
 WANDER_RECENT_MOVES = 3
 WANDER_DWELL = MIN  # a room left this soon after entering it was a doorway (its PIRs flickering), not a room
-STRAY_CONFIRM = 10 * MIN  # while away with the front door unused, a second trigger this soon confirms a return
+# A lone trigger after this long without movement, away from where the resident was last seen, is a stray until a
+# second movement this soon confirms it: while away with the front door unused, a return (presence.py); at home, the
+# resident having walked there unseen (detectors/inactivity.py `_stray`).
+STRAY_CONFIRM = 10 * MIN
 VISIT_STILL = 10 * MIN  # the front door opening after this long without movement inside: someone came in
 MAT_STALE = 12 * HOUR  # a bed mat not heard from for this long, with the resident in the bedroom at night: ignored
 STIR_S = 5.0  # ... or opening within seconds of the first movement after such stillness (no time to walk there)

@@ -45,6 +45,7 @@ _LOG_RATIO = math.log(RATIO)
 SLOTS = 4  # quarters of the local day: 00-06, 06-12, 12-18, 18-24
 SLOT_S = 86400.0 / SLOTS
 DAY = 86400.0
+LIMIT_GRID = 8  # steps from floor to ceiling on which a limit is first looked for (x1.56 each at 20 min - 12 h)
 
 
 def bin_of(gap_s: float) -> int:
@@ -338,25 +339,41 @@ class StillnessModel(base.Base):
         cached = self._limits.get(ctx)
         if cached is not None:
             return cached
-        lo, hi = self.floor_s, self.ceiling_s
-        if self.score_one(ctx, lo) <= self.level:
-            value = lo
-        elif self.score_one(ctx, hi) > self.level:
-            value = hi
-        else:
-            for _ in range(12):  # bisection in log time: within 0.1 % of the ceiling/floor ratio
-                mid = math.sqrt(lo * hi)
-                if self.score_one(ctx, mid) > self.level:
-                    lo = mid
-                else:
-                    hi = mid
-            value = hi
+        value = self._first_below_level(ctx)
         if self.days < self.warmup_days:
             value = max(value, self._prior_limit(ctx))
         if len(self._limits) > 256:
             self._limits.clear()
         self._limits[ctx] = value
         return value
+
+    def _first_below_level(self, ctx: Context) -> float:
+        """The shortest silence, from floor to ceiling, at which `ctx`'s normal rate has fallen to the level.
+
+        The first, not any: the crossed parents (sensor x quarter / day) are a ratio of tails that need not fall
+        together, so far out the rate can rise again. Taken at the ceiling, such a rise put a bathroom's limit at 12 h
+        though the rate had fallen below the level by 34 min (docs/anomaly.md "Seventh round"). Scanned on a coarse
+        grid in log time, then bisected within the step that crosses (to 0.1 % of the ceiling/floor ratio).
+        """
+        lo, hi = self.floor_s, self.ceiling_s
+        if self.score_one(ctx, lo) <= self.level:
+            return lo
+        step = (hi / lo) ** (1.0 / LIMIT_GRID)
+        for _ in range(LIMIT_GRID):
+            t = min(lo * step, hi)
+            if self.score_one(ctx, t) <= self.level:
+                hi = t
+                break
+            lo = t
+        else:
+            return hi
+        for _ in range(10):
+            mid = math.sqrt(lo * hi)
+            if self.score_one(ctx, mid) > self.level:
+                lo = mid
+            else:
+                hi = mid
+        return hi
 
     def _prior_limit(self, ctx: Context) -> float:
         """Where the population prior alone puts the limit of `ctx` (closed form of its exponential)."""

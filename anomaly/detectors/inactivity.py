@@ -22,10 +22,12 @@ from anomaly.const import (
     REARM_EVENTS,
     REARM_SENSORS,
     REARM_WINDOW,
+    STRAY_CONFIRM,
 )
 from anomaly.limits import Tuning
 from anomaly.presence import Presence
 from anomaly.stillness import SLOT_S, SLOTS, Context, StillnessModel
+from anomaly.strays import Moment, Stray, is_stray
 from contracts import Finding, FindingKind, Severity
 
 if TYPE_CHECKING:
@@ -56,6 +58,8 @@ class Inactivity:
         "quiet_since",
         "reported",
         "seen",
+        "stirred",
+        "stray",
     )
 
     def __init__(self, tuning: Tuning) -> None:
@@ -75,6 +79,8 @@ class Inactivity:
         self.quiet_events = 0
         self.quiet_sensors: list[str] = []
         self.alarmed: dict[str, Alarmed] = {}  # finding id -> its silence and moment, for feedback (the last few)
+        self.stirred: tuple[float, str] | None = None  # the last movement, strays included, and its place
+        self.stray: Stray | None = None  # a lone trigger not yet confirmed or dismissed (anomaly/strays.py)
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         # Checkpoints written before `seen` and `alarmed` existed lack them (and hold `recent`, the moments of the
@@ -82,6 +88,7 @@ class Inactivity:
         # raised before the upgrade scales the limits of its kind only, and a fall's verdict changes nothing.
         self.seen = None
         self.alarmed = {}
+        self.stirred, self.stray = None, None  # (before strays: the next trigger is taken at its word)
         for name, value in state[1].items():
             if name in Inactivity.__slots__:
                 setattr(self, name, value)
@@ -111,19 +118,15 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
         else:
             trailing = s.reports_clear  # a 0 again (a redelivery, a state report): no movement seen since the last
     late = last is not None and t < last  # a late event: its silence was counted, its state still counts
-    if not late and not trailing and last is not None and st.ctx is not None and m.where.presence is Presence.HOME:
-        # A silence that raised an alarm, and what follows until the resident is about again, is learned at a
-        # low weight: one real fall must not teach the model that such stillness is normal. A responder's verdict
-        # on the alarm sets that weight (`verdict`): in full for a false alarm, not at all for a fall.
-        w = 1.0
-        if st.quiet_since is not None:
-            a = next((a for a in reversed(st.alarmed.values()) if a.start == st.quiet_since), None)
-            w = a.weight if a is not None else m.tuning.reported_weight
-            if a is not None and a.gap is None and last == a.start:
-                a.gap = t - last  # the alarmed silence itself: what a later verdict weighs again
-        st.model.learn_one(st.ctx, t - last, w)
+    moved = st.stirred[0] if st.stirred is not None else last
+    place = room.lower() if room else (s.room or sensor)
+    stray = not late and is_stray(m, t, sensor, kind, on, place)
+    if not late and not trailing and not stray:
+        if st.stray is not None:
+            _settle(m, t, place)
+        _learn(m, t)
     if st.quiet_since is not None and not late:
-        if last is not None and t - last > REARM_WINDOW:
+        if moved is not None and t - moved > REARM_WINDOW:
             st.quiet_events, st.quiet_sensors = 0, []  # lone strays hours apart are not the resident back
         st.quiet_events += 1
         if sensor not in st.quiet_sensors:
@@ -159,8 +162,46 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
         return
     held = kit.held[-1] if kit.held else ""
     slot = int(m.local_s(t) // SLOT_S) % SLOTS
-    st.ctx = Context(sensor, v, held, slot)
-    st.last, st.seen = t, seen
+    ctx = Context(sensor, v, held, slot)
+    if stray:  # (its 1, then its clear: a stray makes no more moments than a pulse)
+        kept = st.stray.moments[:1] if st.stray is not None and st.stray.sensor == sensor and not on else []
+        st.stray = Stray(sensor, place, [*kept, Moment(ctx, t, seen)])
+        return
+    st.ctx, st.last, st.seen = ctx, t, seen
+
+
+def _learn(m: HomeMonitor, t: float) -> None:
+    """Teach the model the present silence, ended at `t` (while at home, with a moment to file it under)."""
+    st = m.idle
+    last = st.last
+    if last is None or st.ctx is None or m.where.presence is not Presence.HOME:
+        return
+    # A silence that raised an alarm, and what follows until the resident is about again, is learned at a low weight:
+    # one real fall must not teach the model that such stillness is normal. A responder's verdict on the alarm sets
+    # that weight (`verdict`): in full for a false alarm, not at all for a fall.
+    w = 1.0
+    if st.quiet_since is not None:
+        a = next((a for a in reversed(st.alarmed.values()) if a.start == st.quiet_since), None)
+        w = a.weight if a is not None else m.tuning.reported_weight
+        if a is not None and a.gap is None and last == a.start:
+            a.gap = t - last  # the alarmed silence itself: what a later verdict weighs again
+    st.model.learn_one(st.ctx, t - last, w)
+
+
+def _settle(m: HomeMonitor, t: float, place: str) -> None:
+    """A movement at `t` settles a pending stray: confirmed (there again, or soon after), it was the resident.
+
+    Confirmed, the stray's moments stand as if taken at their word: the silence before it and each of its own are
+    learned. Otherwise (the resident seen again where they were, STRAY_CONFIRM or more later) it was not them: the
+    silence it interrupted goes on, and is learned whole.
+    """
+    st = m.idle
+    stray, st.stray = st.stray, None
+    if stray is None or (place != stray.place and t - stray.moments[-1].start >= STRAY_CONFIRM):
+        return
+    for moment in stray.moments:
+        _learn(m, moment.start)
+        st.ctx, st.last, st.seen = moment.ctx, moment.start, moment.seen
 
 
 def ceiling(m: HomeMonitor, t: float) -> float:
@@ -194,6 +235,22 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
     if now < credit + floor:
         nxt.append(credit + floor)
         return
+    limit, room = _limit(m, now, ctx, last, floor)
+    due = last + limit
+    if st.stray is not None:
+        # A stray is pending: the resident is where the silence began, or where the stray fired. Only a silence
+        # improbable at both is an alarm (went to bed unseen: the bedroom PIR's one trigger is the night's moment).
+        alt = st.stray.moments[-1]
+        due = max(due, alt.start + _limit(m, now, alt.ctx, alt.start, floor)[0])
+    if now < due:
+        nxt.append(due)
+        return
+    _raise(m, now, last, ctx, due - last, room, out)
+
+
+def _limit(m: HomeMonitor, now: float, ctx: Context, last: float, floor: float) -> tuple[float, str]:
+    """The stillness limit after moment `ctx` begun at `last`, in seconds, and the room it began in."""
+    kit = m.kit
     key = ctx.describe()
     scale = m.scale.get(FindingKind.LONG_INACTIVITY, 1.0) * m.scale.get(f"ctx:{key}", 1.0)
     top = ceiling(m, last)
@@ -202,14 +259,11 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
         # Someone is sitting or lying on a mat: a whole afternoon of television is not a day-time stillness, and
         # only the night's ceiling bounds how long a held mat can go unremarked.
         top = max(top, m.limits.inactivity_ceiling_night_min * MIN)
-    limit = min(max(st.model.limit(ctx) * scale, floor), top)
+    limit = min(max(m.idle.model.limit(ctx) * scale, floor), top)
     room = kit.sensor_room(ctx.sensor)
     if now >= last + limit and _blind(kit, room):
         limit = top
-    if now < last + limit:
-        nxt.append(last + limit)
-        return
-    _raise(m, now, last, ctx, limit, room, out)
+    return limit, room
 
 
 def _blind(kit: Kit, room: str) -> bool:
@@ -247,6 +301,9 @@ def _raise(m: HomeMonitor, now: float, last: float, ctx: Context, limit: float, 
     }
     if ctx.held:
         ev["held"] = ctx.held
+    if st.stray is not None:  # a lone trigger since, elsewhere: the silence was judged there too (`check`)
+        ev["stray_sensor"] = st.stray.sensor
+        ev["stray_at"] = m.dt(st.stray.moments[0].start).isoformat()
     silent = [k for k, s in m.kit.sensors.items() if s.silent]
     if silent:
         ev["silent_sensors"] = ",".join(silent)[:120]

@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from anomaly.estimators import Cusum, GapQuantiles
 from anomaly.replay import front_door_of, read_rows, replay
 from contracts import Finding
@@ -241,15 +243,24 @@ def test_a_responder_answers_each_alarm_at_once_and_the_engine_learns_from_it() 
     rows = list(read_rows(io.StringIO(synth_csv(30, 7))))
     plain = [f.id for f in replay(rows).findings if f.kind == FindingKind.LONG_INACTIVITY]
     asked: list[str] = []
+    answered: list[float] = []
 
     def respond(f: Finding) -> str | None:
         if f.kind != FindingKind.LONG_INACTIVITY:
             return None
         asked.append(f.id)
+        answered.append(f.ts.timestamp())
         return "false_alarm"
 
     res = replay(rows, respond=respond)
     assert plain and asked[0] == plain[0]  # the first alarm is the same; what follows has learned from the verdict
     assert asked == [f.id for f in res.findings if f.kind == FindingKind.LONG_INACTIVITY]
-    # Every verdict was counted (1.25 each), fading by the day since (HomeMonitor._fade_feedback).
-    assert 1.25 ** (len(asked) - 1) < res.monitor.scale[FindingKind.LONG_INACTIVITY] <= min(1.25 ** len(asked), 3.0)
+    # Every verdict was counted (x1.25 each, up to 3), and the factor faded half-way back to 1 in 30 days, at each
+    # midnight since (HomeMonitor._fade_feedback; the replay's clock is UTC).
+    day, fade = 86400.0, 0.5 ** (1 / 30)
+    steps = [(t, "verdict") for t in answered]
+    steps += [(m * day, "midnight") for m in range(int(answered[0] // day) + 1, int(res.monitor.day_start // day) + 1)]
+    expected = 1.0
+    for _, step in sorted(steps):
+        expected = min(expected * 1.25, 3.0) if step == "verdict" else 1.0 + (expected - 1.0) * fade
+    assert len(asked) >= 2 and res.monitor.scale[FindingKind.LONG_INACTIVITY] == pytest.approx(expected)

@@ -257,3 +257,19 @@ def test_the_tail_has_no_step_where_a_moment_reaches_four_silences_of_a_minute()
 
     assert past_an_hour(1.001) == pytest.approx(past_an_hour(1.0), rel=0.01)
     assert past_an_hour(1.0) < past_an_hour(1.5) < past_an_hour(2.0)  # more of the same silences, more tail
+
+
+class _Dipping(StillnessModel):
+    """A model whose normal rate falls below the level by 34 min and rises above it again past 5 h."""
+
+    def score_one(self, ctx: Context, still_s: float) -> float:
+        return 1.0 if still_s < 34 * MIN or still_s > 5 * HOUR else 0.0
+
+
+def test_a_limit_is_where_the_rate_first_falls_to_the_level_not_the_ceiling() -> None:
+    # The crossed parents (sensor x quarter / day) are a ratio of tails that need not fall together: a 778 bathroom's
+    # rate fell below the level by 34 min and rose again far out, and its limit was the 12-h ceiling.
+    m = _Dipping(floor_s=20 * MIN, ceiling_s=12 * HOUR)
+    m.days = 10.0
+    m.level = 0.5
+    assert 34 * MIN <= m.limit(KITCHEN) <= 34.1 * MIN
