@@ -27,7 +27,7 @@ WANDER_RECENT_MOVES = 3
 WANDER_DWELL = MIN  # a room left this soon after entering it was a doorway (its PIRs flickering), not a room
 # A lone trigger after this long without movement, away from where the resident was last seen, is a stray until a
 # second movement this soon confirms it: while away with the front door unused, a return (presence.py); at home, the
-# resident having walked there unseen (detectors/inactivity.py `_stray`).
+# resident having walked there unseen (strays.py `is_stray`, detectors/inactivity.py `_settle`).
 STRAY_CONFIRM = 10 * MIN
 VISIT_STILL = 10 * MIN  # the front door opening after this long without movement inside: someone came in
 MAT_STALE = 12 * HOUR  # a bed mat not heard from for this long, with the resident in the bedroom at night: ignored

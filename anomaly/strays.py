@@ -34,33 +34,39 @@ class Stray:
     moments: list[Moment]
 
 
-def is_stray(m: HomeMonitor, t: float, sensor: str, kind: str, on: bool, place: str) -> bool:
-    """Whether this event is a stray: a lone motion trigger away from where the resident was, or its clear.
+def home_place(m: HomeMonitor) -> str | None:
+    """Where the present silence began: the room of the moment in effect (its sensor's name when it has no room)."""
+    ctx, kit = m.idle.ctx, m.kit
+    if ctx is None or ctx.sensor not in kit.sensors:
+        return None
+    return kit.sensors[ctx.sensor].room or ctx.sensor
+
+
+def is_stray(m: HomeMonitor, t: float, sensor: str, on: bool, place: str) -> bool:
+    """Whether a motion sensor's `1` (or `0`) at `t` is a stray: a lone trigger away from where the resident was.
 
     The resident cannot reach another room unseen by the sensors on the way, but a PIR can fire on its own (sunlight, a
     draught, a pet; our simulator's PIRs do so a few times a week). Taken at its word, a kitchen PIR firing at 02:46
     while the resident slept was "the kitchen at night", whose silences end within minutes as the resident walks back
     to bed, and it raised long_inactivity 20 min later (the larger part of our simulator's false alerts;
     docs/anomaly.md "Seventh round"). A trigger after STRAY_CONFIRM without movement, in a place other than where the
-    present silence began and where the last trigger was, is therefore held apart until what follows settles it
+    present silence began and where the last movement was, is therefore held apart until what follows settles it
     (detectors/inactivity.py `_settle`); meanwhile an alarm needs the silence to be improbable both where the resident
-    was and where the stray fired (`check` there). Always taken at their word: any other kind of sensor switching, and
-    a trigger while another PIR reports movement in progress.
+    was and where the stray fired (`check` there). The clear of a pending stray is part of it. Always taken at their
+    word: any other kind of sensor switching (not asked here), and a trigger while another PIR reports movement in
+    progress (one that reports its clears: a PIR that only ever says `1` is never "in progress").
     """
     st, kit = m.idle, m.kit
-    stirred = st.stirred
-    if on or kind != "motion":  # (a PIR's clear is the end of its hold, not a new sighting)
-        st.stirred = (t, place)
-    if kind != "motion":
-        return False
     if not on:
         return st.stray is not None and st.stray.sensor == sensor
-    ctx = st.ctx
-    home = (kit.sensors[ctx.sensor].room or ctx.sensor) if ctx is not None and ctx.sensor in kit.sensors else None
+    stirred, home = st.stirred, home_place(m)
     return (
         stirred is not None
         and home is not None
         and t - stirred[0] >= STRAY_CONFIRM
         and place not in (home, stirred[1])
-        and not any(o != sensor and t - since < MOTION_HELD_MAX for o, since in kit.motion_on.items())
+        and not any(
+            o != sensor and kit.sensors[o].reports_clear and t - since < MOTION_HELD_MAX
+            for o, since in kit.motion_on.items()
+        )
     )

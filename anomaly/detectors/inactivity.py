@@ -27,7 +27,7 @@ from anomaly.const import (
 from anomaly.limits import Tuning
 from anomaly.presence import Presence
 from anomaly.stillness import SLOT_S, SLOTS, Context, StillnessModel
-from anomaly.strays import Moment, Stray, is_stray
+from anomaly.strays import Moment, Stray, home_place, is_stray
 from contracts import Finding, FindingKind, Severity
 
 if TYPE_CHECKING:
@@ -117,10 +117,14 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
                 trailing = ref is not None and cleared < ref
         else:
             trailing = s.reports_clear  # a 0 again (a redelivery, a state report): no movement seen since the last
-    late = last is not None and t < last  # a late event: its silence was counted, its state still counts
+    # A late event: its silence was counted, its state still counts (a pending stray's moments count as the latest).
+    newest = max(last, st.stray.moments[-1].start) if st.stray is not None and last is not None else last
+    late = newest is not None and t < newest
     moved = st.stirred[0] if st.stirred is not None else last
     place = room.lower() if room else (s.room or sensor)
-    stray = not late and is_stray(m, t, sensor, kind, on, place)
+    stray = not late and kind == "motion" and is_stray(m, t, sensor, on, place)
+    if not late and not trailing:
+        st.stirred = (seen, place)  # movement seen, strays included (a clear: when its PIR last saw someone)
     if not late and not trailing and not stray:
         if st.stray is not None:
             _settle(m, t, place)
@@ -189,15 +193,18 @@ def _learn(m: HomeMonitor, t: float) -> None:
 
 
 def _settle(m: HomeMonitor, t: float, place: str) -> None:
-    """A movement at `t` settles a pending stray: confirmed (there again, or soon after), it was the resident.
+    """A movement at `t` in `place` settles a pending stray: was it the resident?
 
-    Confirmed, the stray's moments stand as if taken at their word: the silence before it and each of its own are
-    learned. Otherwise (the resident seen again where they were, STRAY_CONFIRM or more later) it was not them: the
-    silence it interrupted goes on, and is learned whole.
+    Yes if they move again where it fired, or anywhere but where they were within STRAY_CONFIRM: its moments then
+    stand as if taken at their word, and the silence before it and each of its own are learned. No if they are seen
+    again where they were, however soon (a walk there and back would be two walks no sensor saw, a PIR firing on its
+    own none), or elsewhere only later: the silence it interrupted goes on, and is learned whole.
     """
     st = m.idle
     stray, st.stray = st.stray, None
-    if stray is None or (place != stray.place and t - stray.moments[-1].start >= STRAY_CONFIRM):
+    if stray is None or place == home_place(m):
+        return
+    if place != stray.place and t - stray.moments[-1].start >= STRAY_CONFIRM:
         return
     for moment in stray.moments:
         _learn(m, moment.start)

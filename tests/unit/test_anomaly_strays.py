@@ -8,30 +8,48 @@ from datetime import UTC, datetime, timedelta
 from anomaly.detectors.inactivity import Inactivity
 from anomaly.engine import HomeMonitor
 from anomaly.limits import Tuning
+from anomaly.stillness import Context
+from contracts import Finding
 
 DAY0 = datetime(2025, 3, 3, tzinfo=UTC)
 NIGHT_GAPS = (15, 45, 30)  # minutes between bedroom blips while asleep: a 45-minute still spell every night
 
 
 class Home:
-    """A monitor fed by hand (one PIR per room, 10-s hold), ticked as the service would tick it."""
+    """A monitor fed by hand (one PIR per room, 10-s hold, or PIRs that only ever say `1`), ticked as the service."""
 
-    def __init__(self) -> None:
+    def __init__(self, clears: bool = True) -> None:
         self.m = HomeMonitor("h-strays00001", UTC)
-        self.found: list[tuple[str, datetime, str]] = []
+        self.found: list[Finding] = []
+        self.clears = clears
+        self.learned: list[tuple[str, float]] = []  # (moment, minutes) of every silence learned, once `spy` is called
 
     def until(self, at: datetime) -> None:
         """Run every check due up to `at`."""
         while self.m.next_check <= at.timestamp():
-            self.found += [(f.kind, f.ts, str(f.evidence.get("moment", ""))) for f in self.m.tick_at(self.m.next_check)]
+            self.found += self.m.tick_at(self.m.next_check)
 
-    def pir(self, at: datetime, room: str) -> None:
-        """A PIR pulse: `1`, and `0` when its hold ends."""
-        t = at.timestamp()
+    def ev(self, at: datetime, sensor: str, kind: str, value: int | str, room: str) -> None:
+        """One event at `at`."""
         self.until(at)
-        for value, dt in ((1, 0.0), (0, 10.0)):
-            found = self.m.observe_at(t + dt, f"pir_{room}", "motion", value, room)
-            self.found += [(f.kind, f.ts, str(f.evidence.get("moment", ""))) for f in found]
+        self.found += self.m.observe_at(at.timestamp(), sensor, kind, value, room)
+
+    def pir(self, at: datetime, room: str, hold: timedelta = timedelta(seconds=10)) -> None:
+        """A PIR's `1`, and its `0` when its hold ends (if it reports clears)."""
+        self.ev(at, f"pir_{room}", "motion", 1, room)
+        if self.clears:
+            self.ev(at + hold, f"pir_{room}", "motion", 0, room)
+
+    def spy(self) -> None:
+        """From now on, note every silence the stillness model learns."""
+        model = self.m.idle.model
+        learn = model.learn_one
+
+        def noted(ctx: Context, gap_s: float, w: float = 1.0) -> None:
+            self.learned.append((ctx.describe(), round(gap_s / 60, 1)))
+            learn(ctx, gap_s, w)
+
+        model.learn_one = noted  # type: ignore[method-assign]
 
     def day(self, day: datetime, stop: float = 31.0) -> None:
         """Up at 07:00, about the flat every 6 min until 22:00; asleep with bedroom blips; water at 03:00.
@@ -57,12 +75,12 @@ class Home:
 
     def alarms(self, after: datetime) -> list[tuple[datetime, str]]:
         """long_inactivity findings raised after `after`: when, and the moment the silence began after."""
-        return [(ts, moment) for kind, ts, moment in self.found if kind == "long_inactivity" and ts > after]
+        return [(f.ts, str(f.evidence["moment"])) for f in self.found if f.kind == "long_inactivity" and f.ts > after]
 
 
-def _learned(days: int = 14) -> Home:
+def _learned(days: int = 14, clears: bool = True) -> Home:
     """A home after `days` of the same routine, and the next night until 00:55."""
-    h = Home()
+    h = Home(clears)
     for d in range(days):
         h.day(DAY0 + timedelta(days=d))
     h.day(DAY0 + timedelta(days=days), stop=24.9)
@@ -133,3 +151,84 @@ def test_an_inactivity_checkpointed_before_strays_were_kept_takes_the_next_trigg
     del old.stirred, old.stray  # what a checkpoint written before the fields existed holds
     back = pickle.loads(pickle.dumps(old))
     assert back.stirred is None and back.stray is None
+
+
+def test_a_stray_dismissed_leaves_the_silence_whole_and_one_confirmed_splits_it() -> None:
+    dismissed = _learned()
+    dismissed.spy()
+    _one_am(dismissed, (12, "kitchen"), (40, "bedroom"))
+    assert ("pir_bedroom=0 00-06h", 39.8) in dismissed.learned  # whole, and nothing of the kitchen
+    assert not any("kitchen" in moment for moment, _ in dismissed.learned)
+    confirmed = _learned()
+    confirmed.spy()
+    _one_am(confirmed, (12, "kitchen"), (14, "kitchen"))
+    assert confirmed.learned[-4:] == [
+        ("pir_bedroom=0 00-06h", 11.8),  # up to the stray, then its own moments, as if taken at their word
+        ("pir_kitchen=1 00-06h", 0.2),
+        ("pir_kitchen=0 00-06h", 1.8),
+        ("pir_kitchen=1 00-06h", 0.2),
+    ]
+
+
+def test_the_resident_seen_again_where_they_were_soon_after_dismisses_the_stray() -> None:
+    # A walk to the kitchen and back would be two walks no sensor saw; a PIR firing on its own, none.
+    h = _learned()
+    h.spy()
+    _one_am(h, (12, "kitchen"), (15, "bedroom"))
+    assert ("pir_bedroom=0 00-06h", 14.8) in h.learned
+    assert not any("kitchen" in moment for moment, _ in h.learned)
+
+
+def test_movement_elsewhere_soon_after_confirms_the_stray() -> None:
+    h = _learned()
+    h.spy()
+    _one_am(h, (12, "kitchen"), (15, "bathroom"))
+    assert ("pir_kitchen=0 00-06h", 2.8) in h.learned and h.m.idle.stray is None
+    assert h.m.idle.ctx is not None and h.m.idle.ctx.sensor == "pir_bathroom"
+
+
+def test_a_fall_after_a_walk_no_sensor_saw_is_still_raised_at_the_later_of_the_two_limits() -> None:
+    h = _learned()
+    one = _one_am(h, (12, "kitchen"))
+    h.until(one + timedelta(hours=5))
+    (f,) = [f for f in h.found if f.kind == "long_inactivity" and f.ts > one]
+    assert f.ts > one + timedelta(minutes=12 + 25)  # not at the kitchen's floor alone: the bedroom's limit too
+    assert f.evidence["moment"] == "pir_bedroom=0 00-06h" and f.evidence["stray_sensor"] == "pir_kitchen"
+
+
+def test_a_pir_held_on_while_the_resident_moves_is_movement_until_it_clears() -> None:
+    # The bedroom PIR on 01:20-01:29 (someone moving under it), the kitchen two minutes after it cleared: a walk.
+    h = _learned()
+    one = _one_am(h, (20, "bedroom"))
+    h.ev(one + timedelta(minutes=30), "pir_bedroom", "motion", 1, "bedroom")
+    h.ev(one + timedelta(minutes=39), "pir_bedroom", "motion", 0, "bedroom")
+    h.pir(one + timedelta(minutes=41), "kitchen")
+    assert h.m.idle.stray is None and h.m.idle.ctx is not None and h.m.idle.ctx.sensor == "pir_kitchen"
+
+
+def test_activity_after_an_alarm_rearms_it_though_a_pir_was_on_for_minutes() -> None:
+    h = _learned()
+    one = _one_am(h)
+    h.until(one + timedelta(hours=6))  # no blip all night: an alarm, its quiet episode open
+    assert h.alarms(one) and h.m.idle.quiet_since is not None
+    up = one + timedelta(hours=6)
+    h.ev(up, "pir_bedroom", "motion", 1, "bedroom")
+    h.ev(up + timedelta(minutes=9), "pir_bedroom", "motion", 0, "bedroom")
+    h.ev(up + timedelta(minutes=11), "wardrobe", "contact", "open", "bedroom")
+    h.ev(up + timedelta(minutes=11, seconds=30), "wardrobe", "contact", "closed", "bedroom")
+    assert h.m.idle.quiet_since is None  # four events from two sensors, none ten minutes after the last movement
+
+
+def test_a_lone_trigger_in_a_kit_whose_pirs_only_say_one_is_a_stray_too() -> None:
+    # A PIR that never reports `0` is never "movement in progress": it must not stop every other trigger being a stray.
+    h = _learned(clears=False)
+    one = _one_am(h, (12, "kitchen"), (40, "bedroom"))
+    assert h.alarms(one - timedelta(hours=1)) == []
+
+
+def test_an_event_stamped_before_a_pending_stray_is_late() -> None:
+    h = _learned()
+    one = _one_am(h, (30, "kitchen"))
+    counts = {k: v.n for k, v in h.m.idle.model.nodes.items()}
+    h.ev(one + timedelta(minutes=20), "pir_bedroom", "motion", 1, "bedroom")  # delivered after the stray
+    assert {k: v.n for k, v in h.m.idle.model.nodes.items()} == counts and h.m.idle.stray is not None
