@@ -119,13 +119,16 @@ class Node:
             self.hist = array("f")
             self.hist.frombytes(state[1])
 
-    def learn(self, gap_s: float, w: float) -> None:
-        """Count one silence at weight `w` (a negative weight takes back one counted before, never below none)."""
+    def learn(self, gap_s: float, w: float, b: int | None = None) -> None:
+        """Count one silence at weight `w` (a negative weight takes back one counted before, never below none).
+
+        `b` is its bin when the caller already knows it (a silence is counted in four nodes at once).
+        """
         self.n = max(self.n + w, 0.0)
         if gap_s >= MIN_GAP_S:
             if self.hist is None:
                 self.hist = array("f", bytes(4 * BINS))
-            b = bin_of(gap_s)
+            b = bin_of(gap_s) if b is None else b
             self.hist[b] = max(self.hist[b] + w, 0.0)
             self._tail = None
 
@@ -258,11 +261,12 @@ class StillnessModel(base.Base):
         """Count one silence of `gap_s` seconds that followed a moment of context `ctx`."""
         if w <= 0.0:
             return  # teaches nothing, and a node with no weight would have no share to read
+        b = bin_of(gap_s)
         for key in self._keys(ctx):
             node = self.nodes.get(key)
             if node is None:
                 node = self.nodes[key] = Node()
-            node.learn(gap_s, w)
+            node.learn(gap_s, w, b)
 
     def relearn(self, ctx: Context, gap_s: float, dw: float) -> None:
         """Weigh a silence learned before by `dw` more (a responder's verdict on it), at once."""
