@@ -119,12 +119,16 @@ class HomeMonitor:
         return (self.local_s(t) - NOON) % DAY
 
     def schedule(self, t: float) -> None:
-        """Movement at `t`: the next check is due at the stillness floor or after the door settles."""
+        """Movement at `t`: the next check is due at the stillness floor, or soon if a move may decide something."""
         st = self.idle
         if st.last is not None and self.where.presence is Presence.HOME:
             # No limit is below the floor: the real one is worked out (and cached) only for silences that get there.
             self.next_check = min(self.next_check, st.last + st.model.floor_s)
-        self.next_check = min(self.next_check, t + SETTLE + 1)
+        if t - self.where.last_front_event <= SETTLE or (self.sleep.asleep and self.sleep.episode_start is not None):
+            # After the front door settles (away or not), and after each move of a night episode (wandering is a
+            # state that may hold only between two moves). Not after every movement: that was most of a replay's
+            # checks, for nothing.
+            self.next_check = min(self.next_check, t + SETTLE + 1)
 
     def _rollover(self, t: float, out: list[Finding]) -> None:
         """Cross into a new local day: daily learning, decay, and the slow trend detectors."""

@@ -647,3 +647,14 @@ def test_a_mat_press_reported_seconds_late_is_still_held() -> None:
     h.pir(DAY0 + timedelta(hours=17, seconds=1), "living")  # the PIR's `0` at 17:00:06 arrives first
     h.ev(DAY0 + timedelta(hours=17, seconds=3), "seat_mat", 1, "living", "pressure")
     assert h.m.kit.held == ["seat_mat"]
+
+
+def test_a_check_follows_a_move_soon_only_around_the_front_door_or_in_a_night_episode() -> None:
+    # A check 46 s after every movement was most of a replay's checks; by day nothing is decided that soon.
+    h = learned(stop_last=12.0)
+    noon = DAY0 + timedelta(days=14, hours=12)
+    for k in range(3):
+        h.pir(noon + timedelta(minutes=2 * k), "living")
+    assert h.m.next_check > (noon + timedelta(minutes=4 + 2)).timestamp()  # (the stillness floor, the hourly checks)
+    h.ev(noon + timedelta(minutes=5), "front_door", "open", "entrance", "door")
+    assert h.m.next_check <= (noon + timedelta(minutes=5, seconds=46)).timestamp()  # presence settles after the door
