@@ -28,6 +28,7 @@ from anomaly.const import (
     REPLAY_LAG,
     REPLAY_SETTLE,
     SETTLE,
+    SLEEP_STILL,
     fmt_hm,
     room_class,
 )
@@ -124,11 +125,17 @@ class HomeMonitor:
         if st.last is not None and self.where.presence is Presence.HOME:
             # No limit is below the floor: the real one is worked out (and cached) only for silences that get there.
             self.next_check = min(self.next_check, st.last + st.model.floor_s)
-        if t - self.where.last_front_event <= SETTLE or (self.sleep.asleep and self.sleep.episode_start is not None):
-            # After the front door settles (away or not), and after each move of a night episode (wandering is a
-            # state that may hold only between two moves). Not after every movement: that was most of a replay's
-            # checks, for nothing.
+        s = self.sleep
+        door = t - self.where.last_front_event <= SETTLE
+        if door or (s.asleep and s.episode_start is not None) or self.next_check == inf:
+            # After the front door settles (away or not), after each move of a night episode (wandering is a state
+            # that may hold only between two moves), and a new home's first. Not after every movement: that was
+            # most of a replay's checks, for nothing.
             self.next_check = min(self.next_check, t + SETTLE + 1)
+        elif not s.asleep:
+            # Falling asleep is read SLEEP_STILL after the last move (sleep.check): before an operator's floor above
+            # that, or a night exit in the evening is not one (it needs the resident taken as asleep).
+            self.next_check = min(self.next_check, t + SLEEP_STILL)
 
     def _rollover(self, t: float, out: list[Finding]) -> None:
         """Cross into a new local day: daily learning, decay, and the slow trend detectors."""

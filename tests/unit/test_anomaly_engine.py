@@ -658,3 +658,24 @@ def test_a_check_follows_a_move_soon_only_around_the_front_door_or_in_a_night_ep
     assert h.m.next_check > (noon + timedelta(minutes=4 + 2)).timestamp()  # (the stillness floor, the hourly checks)
     h.ev(noon + timedelta(minutes=5), "front_door", "open", "entrance", "door")
     assert h.m.next_check <= (noon + timedelta(minutes=5, seconds=46)).timestamp()  # presence settles after the door
+
+
+def test_with_a_floor_above_half_an_hour_falling_asleep_is_still_read_on_time() -> None:
+    # Sleep is read 30 min after the last move (sleep.check); the check that reads it must not wait for the floor,
+    # or a night exit soon after is not one (it needs the resident taken as asleep). An operator's floor: 45 min.
+    h = learned(limits=HomeLimits(inactivity_floor_min=45.0), stop_last=21 + 46 / 60)
+    bed = DAY0 + timedelta(days=14, hours=21, minutes=46)
+    h.pir(bed, "bedroom")  # to bed, and still
+    up = bed + timedelta(minutes=35)
+    h.pir(up, "bedroom")
+    h.pir(up + MIN, "living")
+    h.ev(up + 2 * MIN, "front_door", "open", "entrance", "door")  # out, and nobody moves inside again
+    h.ev(up + 2 * MIN + 20 * SEC, "front_door", "closed", "entrance", "door")
+    h.until(up + timedelta(hours=2))
+    assert [f.kind for f in h.found if f.ts > bed and f.kind == "night_exit"] == ["night_exit"]
+
+
+def test_a_new_home_whose_first_events_are_readings_is_still_checked() -> None:
+    h = Home()
+    h.ev(DAY0 + timedelta(hours=9), "plug_tv", 150.0, "living", "power")  # a reading: no movement, no stillness clock
+    assert h.m.next_check < math.inf
