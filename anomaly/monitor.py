@@ -175,7 +175,7 @@ class HomeMonitor:
             return False
         if now - kit.mat_seen < MAT_STALE or not kit.is_sleepy(self.where.last_room):
             return True
-        nb = sleep.wake_value(self.nb(now))
+        nb = sleep.wake_value(self, now)
         return not (self.sleep.bed_nb() - HOUR <= nb <= self.sleep.wake_nb())
 
     def _apply_limits(self) -> None:

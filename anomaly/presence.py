@@ -95,7 +95,7 @@ def night_for_exit(m: HomeMonitor, t: float) -> bool:
     if sleep.deep_night(m, t):
         return True
     s = m.sleep
-    nb = sleep.wake_value(m.nb(t))
+    nb = sleep.wake_value(m, t)
     return s.asleep and s.bed_nb() - HOUR <= nb <= s.wake_lo_nb() - 30 * MIN
 
 

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 CAP = 1_000_000  # counts of learned values stop here
 
 
-def wake_value(nb: float) -> float:
-    """A time of waking, as seconds after noon, on the wake quantiles' scale: noon to 18:00 counts after the night."""
+def wake_value(m: HomeMonitor, t: float) -> float:
+    """Epoch `t` as seconds after noon on the wake quantiles' scale: noon to 18:00 counts after the night."""
+    nb = m.nb(t)
     return nb + DAY if nb < WAKE_WRAP else nb
 
 
@@ -138,14 +139,14 @@ class Sleep:
 def deep_night(m: HomeMonitor, t: float) -> bool:
     """Whether `t` lies in the core of this resident's usual night."""
     s = m.sleep
-    nb = wake_value(m.nb(t))
+    nb = wake_value(m, t)
     return s.bed_nb() + 30 * MIN <= nb <= min(s.wake_lo_nb(), s.wake_nb() - HOUR) - 30 * MIN
 
 
 def up_sign(m: HomeMonitor, t: float, room: int | None) -> None:
     """A sign of being up that a 20-minute run may miss: the front door, or moving about outside the bedroom."""
     s = m.sleep
-    if wake_value(m.nb(t)) < s.wake_lo_nb():
+    if wake_value(m, t) < s.wake_lo_nb():
         return
     if room is None:
         _up(m, t)
@@ -217,7 +218,7 @@ def woke(m: HomeMonitor, t: float) -> None:
             # Seen up before the run: an interval kit's bed released at 11:31 and its first 20-minute run at 15:12
             # (learned from the run, a late riser's mornings drifted past noon and hid the next real ones).
             wake = min(wake, s.up_at)
-        at = wake_value(m.nb(wake))
+        at = wake_value(m, wake)
         if at >= NOON:
             # Between midnight and 18:00. A day in bed until the evening ends the night, but is no morning: learned
             # as one, it dragged the early wake time to 03:00 and the night (and its exits) ended there.
@@ -256,7 +257,7 @@ def check(m: HomeMonitor, now: float, nxt: list[float]) -> None:
         return
     if m.mat_ok(now) and not w.in_bed and w.last_room < len(kit.rooms) and kit.sleepy[w.last_room]:
         return  # an empty bed: stillness in the bedroom is not sleep (a fall on getting up looks like this)
-    nb = wake_value(m.nb(last))
+    nb = wake_value(m, last)
     if not (s.bed_nb() - 2 * HOUR <= nb <= s.wake_nb()):
         return
     if now - last >= SLEEP_STILL:

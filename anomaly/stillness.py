@@ -270,13 +270,14 @@ class StillnessModel(base.Base):
 
     def relearn(self, ctx: Context, gap_s: float, dw: float) -> None:
         """Weigh a silence learned before by `dw` more (a responder's verdict on it), at once."""
+        b = bin_of(gap_s)
         for key in self._keys(ctx):
             node = self.nodes.get(key)
             if node is None:
                 if dw <= 0.0:
                     continue
                 node = self.nodes[key] = Node()
-            node.learn(gap_s, dw)
+            node.learn(gap_s, dw, b)
         self._limits.clear()  # (limits are otherwise kept for the day)
 
     def day_factor(self) -> float:
