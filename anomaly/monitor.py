@@ -124,7 +124,9 @@ class HomeMonitor:
         st = self.idle
         if st.last is not None and self.where.presence is Presence.HOME:
             # No limit is below the floor: the real one is worked out (and cached) only for silences that get there.
-            self.next_check = min(self.next_check, st.last + st.model.floor_s)
+            # (Never before `t`: a stray's trigger keeps `last` where the silence began, and a replay's clock takes
+            # its next check as the time, so a check at `last` + floor already past would run the clock backwards.)
+            self.next_check = min(self.next_check, max(st.last + st.model.floor_s, t))
         s = self.sleep
         door = t - self.where.last_front_event <= SETTLE
         if door or (s.asleep and s.episode_start is not None) or self.next_check == inf:

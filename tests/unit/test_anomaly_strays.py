@@ -232,3 +232,15 @@ def test_an_event_stamped_before_a_pending_stray_is_late() -> None:
     counts = {k: v.n for k, v in h.m.idle.model.nodes.items()}
     h.ev(one + timedelta(minutes=20), "pir_bedroom", "motion", 1, "bedroom")  # delivered after the stray
     assert {k: v.n for k, v in h.m.idle.model.nodes.items()} == counts and h.m.idle.stray is not None
+
+
+def test_a_stray_after_the_floor_has_passed_asks_for_no_check_in_the_past() -> None:
+    # A stray keeps the moment where the silence began, so "the floor after that moment" may already be behind its
+    # trigger. A replay takes the next check as its clock: asked for a check then, it ran the clock back 70 minutes.
+    h = _learned()
+    one = _one_am(h)
+    trigger = one + timedelta(minutes=90)
+    h.until(trigger)
+    h.ev(trigger, "pir_kitchen", "motion", 1, "kitchen")
+    assert h.m.idle.stray is not None
+    assert h.m.next_check >= trigger.timestamp()
