@@ -92,13 +92,15 @@ def replay(
     until: float | None = None,
     sensors: Mapping[str, Mapping[str, str]] | None = None,
     respond: Callable[[Finding], str | None] | None = None,
+    probe: Callable[[HomeMonitor, float], None] | None = None,
 ) -> ReplayResult:
     """Run one home's events through a fresh monitor, ticking at every check it asks for between events.
 
     While the agent is offline (a `status` row with value `offline`) the events it buffered are held back and
     delivered when it is online again, as a real agent replays its queue. `sensors` (see `read_sensor_meta`) is given
     to the monitor's `set_sensor_meta` when it has one. `respond`, when given, is a responder: the outcome it returns
-    for a finding (`false_alarm`, `needed_help`, ...) is fed back at once, as the service's feedback would be.
+    for a finding (`false_alarm`, `needed_help`, ...) is fed back at once, as the service's feedback would be. `probe`,
+    when given, is called with the monitor after every check (evaluation reads why a fall went unraised).
     """
     m = HomeMonitor(home, REPLAY_TZ, limits, tuning)
     set_meta = getattr(m, "set_sensor_meta", None)
@@ -119,13 +121,17 @@ def replay(
                 m.apply_feedback(f.kind, outcome, [f.id])
                 emit(m.tick_at(now), now)  # feedback asks for a check now, as the service's tick does
 
+    def tick(now: float) -> None:
+        emit(m.tick_at(now), now)
+        if probe is not None:
+            probe(m, now)
+
     held: list[Row] = []
     offline = False
     for row in rows:
         t = row[0]
         while m.next_check <= t:
-            now = m.next_check
-            emit(m.tick_at(now), now)
+            tick(m.next_check)
         if row[2] == "status":
             offline = str(row[3]) == "offline"
             emit(m.observe_at(*row), t)
@@ -145,8 +151,7 @@ def replay(
     # home was watched longer (a simulation to midnight, a lie labelled past the last row).
     stop = end if until is None else max(until, end)
     while m.next_check <= stop:
-        now = m.next_check
-        emit(m.tick_at(now), now)
+        tick(m.next_check)
     return ReplayResult(out, len(rows), start, end, m)
 
 

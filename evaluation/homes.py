@@ -13,6 +13,7 @@ from typing import Any
 from anomaly.engine import Tuning
 from anomaly.replay import REPLAY_HOME, read_rows, read_sensor_meta, replay
 from contracts import Finding, FindingKind
+from evaluation.misses import LieWatch
 from evaluation.scoring import Found, HomeScore, Label, read_labels, score
 
 # Names under which a monitor may state its own expected false-alarm rate (per home per 60 days).
@@ -84,8 +85,15 @@ def score_home(home_dir: Path, tuning: Tuning | None = None, verdicts: bool = Fa
     until = max([last] + [lab.end for lab in labels])
     sensors = read_sensor_meta(home_dir)
     home = home_dir.name if HOME_ID.match(home_dir.name) else REPLAY_HOME
+    watch = LieWatch(labels)
     res = replay(
-        rows, home, tuning=tuning, until=until, sensors=sensors, respond=responder(labels) if verdicts else None
+        rows,
+        home,
+        tuning=tuning,
+        until=until,
+        sensors=sensors,
+        respond=responder(labels) if verdicts else None,
+        probe=watch,
     )
     meta = home_meta(home_dir)
     kit = str(meta.get("kit") or "") or kit_label(sensors, {r[1] for r in rows})
@@ -93,7 +101,9 @@ def score_home(home_dir: Path, tuning: Tuning | None = None, verdicts: bool = Fa
     out = HomeScore(home_dir.name, days, res.events, str(meta.get("profile", "")), kit)
     out.predicted_false_60d = predicted_false(res.monitor)
     found = [Found(f.ts.timestamp(), f.kind, f.severity.value) for f in res.findings]
-    return score(out, labels, found)
+    out = score(out, labels, found)
+    out.misses = watch.misses(labels, out)
+    return out
 
 
 def _score_one(args: tuple[Path, Tuning | None, bool]) -> HomeScore:

@@ -8,6 +8,7 @@ from typing import Any
 
 from evaluation.bound import LieBound, bound_rooms, bound_summary, stillness_bound
 from evaluation.homes import evaluate_many, home_dirs
+from evaluation.misses import misses_line
 from evaluation.scoring import HomeScore
 from evaluation.summary import by_kit, source_table, summarise
 
@@ -51,6 +52,8 @@ def text(result: dict[str, Any]) -> str:
         out.append(VERDICTS_NOTE)
     for name, src in result["sources"].items():
         out.append(source_table(name, src["summary"], src["kits"]))
+        if src["summary"].get("missed_long_lies"):
+            out.append(misses_line(src["summary"]["missed_long_lies"]))
         for kit, row in src.get("stillness_bound", {}).items():
             out.append(
                 f"long lies >= 30 min, {kit}: {row['lies']}; outlasted by 1+ / 2+ ordinary stillnesses in the same"

@@ -93,6 +93,7 @@ class HomeScore:
     windows: dict[str, int] = field(default_factory=dict)  # labels that are only windows (housebound, ...)
     info: int = 0
     predicted_false_60d: float | None = None  # the engine's own expected false-alarm rate, when it says
+    misses: list[tuple[str, float | None]] = field(default_factory=list)  # why each long lie went unraised (misses.py)
 
 
 def _t(s: str) -> float:

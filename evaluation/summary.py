@@ -6,6 +6,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from evaluation.misses import summarise_misses
 from evaluation.scoring import HomeScore
 
 
@@ -90,6 +91,7 @@ def summarise(scores: list[HomeScore]) -> dict[str, Any]:
         "device_false_by_kind": _count(device),
         "windows_only": dict(sorted(windows.items())),
         "calibration": calibration(scores),
+        "missed_long_lies": summarise_misses(scores),
         "per_home": [
             {
                 "home": s.home,

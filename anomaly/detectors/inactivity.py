@@ -2,6 +2,9 @@
 
 Every sensor switching is movement: it teaches the model the silence it ends and makes the moment (`Context`) the next
 silence begins after. One alert per quiet episode; it re-arms only once the resident is about again.
+
+(Past 400 lines: `check`, the verdicts that weigh its alarms again and `explain`, which evaluation asks why a fall
+went unraised, share the limit's arithmetic; split apart, each would reach into the others' private parts.)
 """
 
 from __future__ import annotations
@@ -33,6 +36,16 @@ from contracts import Finding, FindingKind, Severity
 if TYPE_CHECKING:
     from anomaly.monitor import HomeMonitor
     from anomaly.roles import Kit
+
+
+# What `explain` answers: why no long_inactivity is raised at a moment (or when it would be).
+WHY_AWAY = "away"  # presence says the resident is out
+WHY_NO_MOMENT = "no_moment"  # no movement seen yet
+WHY_QUIET = "quiet"  # an earlier alarm's quiet episode, not re-armed by activity since
+WHY_HELD = "held"  # a PIR still on: movement in progress
+WHY_LIMIT = "limit"  # the limit after the moment in effect (a stray's too, while one is pending)
+WHY_CEILING = "ceiling"  # the same, at the operator's ceiling: the model finds such silences ordinary beyond it
+WHY_BLIND = "blind"  # the ceiling, as a silent sensor there may hide the resident (`_blind`)
 
 
 @dataclass(slots=True)
@@ -255,22 +268,64 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
     _raise(m, now, last, ctx, due - last, room, out)
 
 
+def explain(m: HomeMonitor, now: float) -> tuple[str, float | None]:
+    """Why `check` raises nothing at `now` (or that it would), and the limit in minutes when one applies.
+
+    One of WHY_*: for evaluation, which asks it of every check during a labelled fall. Reads, never changes, the state.
+    """
+    st, kit = m.idle, m.kit
+    if m.where.presence is not Presence.HOME:
+        return WHY_AWAY, None
+    if st.last is None or st.ctx is None:
+        return WHY_NO_MOMENT, None
+    if st.quiet_since is not None:
+        return WHY_QUIET, None
+    if any(since + MOTION_HELD_MAX > now for s, since in kit.motion_on.items() if kit.sensors[s].reports_clear):
+        return WHY_HELD, None
+    floor = m.limits.inactivity_floor_min * MIN
+    at = max(now, st.last + floor)  # (past the floor, as `check` asks: a silent room's limit is then its ceiling)
+    limit, why = _why_limit(m, at, st.ctx, st.last, floor)
+    if st.stray is not None:  # judged where the stray fired too (`check`): the later of the two
+        alt = st.stray.moments[-1]
+        alt_limit, alt_why = _why_limit(m, max(now, alt.start + floor), alt.ctx, alt.start, floor)
+        if alt.start + alt_limit > st.last + limit:
+            limit, why = alt.start + alt_limit - st.last, alt_why
+    return why, limit / MIN
+
+
+def _why_limit(m: HomeMonitor, now: float, ctx: Context, last: float, floor: float) -> tuple[float, str]:
+    """`_limit`, and whether it is the model's, the ceiling's, or a silent sensor's (`_blind`)."""
+    limit, room = _limit(m, now, ctx, last, floor)
+    top = _top(m, ctx, last)
+    if limit < top:
+        return limit, WHY_LIMIT
+    scale = m.scale.get(FindingKind.LONG_INACTIVITY, 1.0) * m.scale.get(f"ctx:{ctx.describe()}", 1.0)
+    model = m.idle.model.limit(ctx) * scale
+    return limit, WHY_BLIND if model < top and _blind(m.kit, room) else WHY_CEILING
+
+
 def _limit(m: HomeMonitor, now: float, ctx: Context, last: float, floor: float) -> tuple[float, str]:
     """The stillness limit after moment `ctx` begun at `last`, in seconds, and the room it began in."""
     kit = m.kit
     key = ctx.describe()
     scale = m.scale.get(FindingKind.LONG_INACTIVITY, 1.0) * m.scale.get(f"ctx:{key}", 1.0)
-    top = ceiling(m, last)
-    held = kit.sensors.get(ctx.held) if ctx.held else None
-    if held is not None and held.kind == "pressure":
-        # Someone is sitting or lying on a mat: a whole afternoon of television is not a day-time stillness, and
-        # only the night's ceiling bounds how long a held mat can go unremarked.
-        top = max(top, m.limits.inactivity_ceiling_night_min * MIN)
+    top = _top(m, ctx, last)
     limit = min(max(m.idle.model.limit(ctx) * scale, floor), top)
     room = kit.sensor_room(ctx.sensor)
     if now >= last + limit and _blind(kit, room):
         limit = top
     return limit, room
+
+
+def _top(m: HomeMonitor, ctx: Context, last: float) -> float:
+    """The ceiling for stillness after moment `ctx` begun at `last`, in seconds."""
+    top = ceiling(m, last)
+    held = m.kit.sensors.get(ctx.held) if ctx.held else None
+    if held is not None and held.kind == "pressure":
+        # Someone is sitting or lying on a mat: a whole afternoon of television is not a day-time stillness, and
+        # only the night's ceiling bounds how long a held mat can go unremarked.
+        top = max(top, m.limits.inactivity_ceiling_night_min * MIN)
+    return top
 
 
 def _blind(kit: Kit, room: str) -> bool:

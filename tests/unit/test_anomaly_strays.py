@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime, timedelta
 
+from anomaly.detectors import inactivity
 from anomaly.detectors.inactivity import Inactivity
 from anomaly.engine import HomeMonitor
 from anomaly.limits import Tuning
@@ -244,3 +245,24 @@ def test_a_stray_after_the_floor_has_passed_asks_for_no_check_in_the_past() -> N
     h.ev(trigger, "pir_kitchen", "motion", 1, "kitchen")
     assert h.m.idle.stray is not None
     assert h.m.next_check >= trigger.timestamp()
+
+
+def test_explain_gives_the_limit_the_alarm_is_raised_at_then_the_quiet_episode_it_opens() -> None:
+    # Evaluation asks the engine why a fall went unraised (evaluation/misses.py): its answer must be the limit `check`
+    # uses, the later of the two while a stray is pending, and after the alarm the quiet episode, not a limit.
+    h = _learned()
+    one = _one_am(h, (12, "kitchen"))
+    h.until(one + timedelta(minutes=30))
+    why, limit = inactivity.explain(h.m, (one + timedelta(minutes=30)).timestamp())
+    assert why in (inactivity.WHY_LIMIT, inactivity.WHY_CEILING) and limit is not None
+    h.until(one + timedelta(hours=5))
+    (f,) = [f for f in h.found if f.kind == "long_inactivity" and f.ts > one]
+    assert f.evidence["limit_min"] == round(limit)
+    assert inactivity.explain(h.m, (one + timedelta(hours=5)).timestamp()) == (inactivity.WHY_QUIET, None)
+
+
+def test_explain_says_a_pir_still_on_is_movement_in_progress() -> None:
+    h = _learned()
+    one = _one_am(h)
+    h.ev(one + timedelta(minutes=5), "pir_living", "motion", 1, "living")  # on, and no clear yet
+    assert inactivity.explain(h.m, (one + timedelta(minutes=30)).timestamp()) == (inactivity.WHY_HELD, None)

@@ -14,6 +14,7 @@ from firmware_sim.files import generate
 from anomaly.engine import HomeMonitor
 from anomaly.replay import read_rows, read_sensor_meta, replay
 from evaluation.homes import evaluate, kit_label, predicted_false
+from evaluation.misses import WHY_TEXT, misses_line, summarise_misses
 from evaluation.scoring import SHORT_LIE, Found, HomeScore, Label, score
 from evaluation.summary import calibration, summarise
 
@@ -219,3 +220,27 @@ def test_a_mistyped_option_is_one_line_with_a_hint() -> None:
         lines = run.stderr.strip().splitlines()
         assert run.returncode == 2 and len(lines) == 1, (argv, run.stderr)
         assert lines[0].startswith("anxin") and "--help" in lines[0] and "Traceback" not in run.stderr
+
+
+def test_each_missed_long_lie_says_where_the_engine_stood(tmp_path: Path) -> None:
+    # The answers come from the engine at its last check during the lie (evaluation/misses.py), one per missed lie.
+    generate(tmp_path, 3, 20, 780, date(2025, 3, 3), incident_rate=6.0, types=("long_lie",), jobs=1)
+    scores = evaluate(tmp_path, jobs=1)
+    missed = [d for s in scores for typ, _w, d in s.hits if typ == "long_lie" and d is None]
+    assert missed, "the seed is chosen to miss some lies"
+    assert sum(len(s.misses) for s in scores) == len(missed)
+    assert all(why in WHY_TEXT for s in scores for why, _ in s.misses)
+    summary = summarise_misses(scores)
+    assert sum(v["lies"] for v in summary.values()) == len(missed)
+    line = misses_line(summary)
+    assert line.startswith("missed long lies >= 30 min") and all(WHY_TEXT[w] in line for w in summary)
+
+
+def test_misses_are_summed_by_answer_with_the_median_limit() -> None:
+    s = HomeScore("h", 60.0, 0)
+    s.misses = [("ceiling", 300.0), ("limit", 100.0), ("limit", 140.0), ("limit", 120.0), ("quiet", None)]
+    assert summarise_misses([s]) == {
+        "limit": {"lies": 3, "median_limit_min": 120},
+        "ceiling": {"lies": 1, "median_limit_min": 300},
+        "quiet": {"lies": 1, "median_limit_min": None},
+    }
