@@ -300,3 +300,52 @@ def test_a_bed_mat_silent_since_morning_is_not_believed_at_night() -> None:
     assert asleep_at_midnight(7.0)
     # Out of bed at 21:45, then still in the bedroom: the mat is believed, the bed is empty, that is no sleep.
     assert not asleep_at_midnight(21.75)
+
+
+def test_a_walk_to_the_door_seen_seconds_before_it_opens_is_the_resident_leaving() -> None:
+    # A peer home's resident, asleep, was seen by the sofa's PIR and the hall's 4 s before opening the front door at
+    # 04:13, and was out 99 min: one stir within seconds of the door had been read as a visitor coming in.
+    night = datetime(2026, 11, 27, 4, 13, tzinfo=TZ)
+
+    def door_after(*triggers: tuple[int, str]) -> list[str]:
+        eng, ev = _engine(), Agent()
+        eng.observe(ev(night - timedelta(hours=2), "pir_bedroom", "motion", 1, "bedroom"))
+        _run(eng, night - timedelta(seconds=10))
+        for seconds, room in triggers:
+            eng.observe(ev(night - timedelta(seconds=seconds), f"pir_{room}", "motion", 1, "living"))
+        eng.observe(ev(night, "front", "door", "open", "entrance"))
+        eng.observe(ev(night + timedelta(seconds=7), "front", "door", "closed", "entrance"))
+        return _run(eng, night + timedelta(minutes=30))
+
+    assert "night_exit" in door_after((4, "sofa"), (2, "hall"))
+    # One stir seconds before the door, after two hours' stillness: no time to walk there; help coming in.
+    assert "night_exit" not in door_after((2, "hall"))
+
+
+def test_a_door_in_the_small_hours_is_a_night_exit_though_the_resident_goes_to_bed_later() -> None:
+    # Our simulator's late riser, to bed at 03:00 most nights, went out at 01:01 and stayed out 165 min: before her
+    # own night, so no night exit. In the small hours, however late the resident's night, it is one.
+    eng, ev = _engine(), Agent()
+    day0 = datetime(2026, 11, 1, tzinfo=TZ)
+
+    def up_from_eleven(day: datetime, until_h: float) -> None:
+        """Up at 11:00, about the flat every 10 min until `until_h` hours after that midnight."""
+        eng.observe(ev(day + timedelta(hours=11), "pir_bedroom", "motion", 1, "bedroom"))
+        k = 0
+        while 11 + k / 6 + 1 / 12 < until_h:
+            eng.observe(ev(day + timedelta(hours=11, minutes=10 * k + 5), "pir_living", "motion", 1, "living"))
+            k += 1
+
+    for d in range(10):
+        day = day0 + timedelta(days=d)
+        up_from_eleven(day, 27)
+        eng.observe(ev(day + timedelta(hours=27), "pir_bedroom", "motion", 1, "bedroom"))  # to bed at 03:00
+        _run(eng, day + timedelta(hours=34, minutes=59))
+    out = day0 + timedelta(days=10, hours=25)  # 01:00, two hours before her usual bedtime
+    up_from_eleven(day0 + timedelta(days=10), 24.9)
+    _run(eng, out - timedelta(minutes=1))
+    assert not eng.homes[HOME].sleep.asleep
+    eng.observe(ev(out - timedelta(seconds=20), "pir_living", "motion", 1, "living"))
+    eng.observe(ev(out, "front", "door", "open", "entrance"))
+    eng.observe(ev(out + timedelta(seconds=7), "front", "door", "closed", "entrance"))
+    assert "night_exit" in _run(eng, out + timedelta(minutes=30))
