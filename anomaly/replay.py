@@ -100,7 +100,10 @@ def replay(
     delivered when it is online again, as a real agent replays its queue. `sensors` (see `read_sensor_meta`) is given
     to the monitor's `set_sensor_meta` when it has one. `respond`, when given, is a responder: the outcome it returns
     for a finding (`false_alarm`, `needed_help`, ...) is fed back at once, as the service's feedback would be. `probe`,
-    when given, is called with the monitor after every check (evaluation reads why a fall went unraised).
+    when given, is called with the monitor and the time after every tick (evaluation reads why a fall went unraised).
+
+    The clock never runs back: a tick is at the check asked for or at the latest delivery, whichever is later (events
+    delivered late from an agent's buffer ask for checks at their own, earlier, times).
     """
     m = HomeMonitor(home, REPLAY_TZ, limits, tuning)
     set_meta = getattr(m, "set_sensor_meta", None)
@@ -128,10 +131,12 @@ def replay(
 
     held: list[Row] = []
     offline = False
+    clock = -math.inf  # the latest time delivered
     for row in rows:
         t = row[0]
         while m.next_check <= t:
-            tick(m.next_check)
+            tick(max(m.next_check, clock))
+        clock = max(clock, t)
         if row[2] == "status":
             offline = str(row[3]) == "offline"
             emit(m.observe_at(*row), t)
@@ -151,7 +156,7 @@ def replay(
     # home was watched longer (a simulation to midnight, a lie labelled past the last row).
     stop = end if until is None else max(until, end)
     while m.next_check <= stop:
-        tick(m.next_check)
+        tick(max(m.next_check, clock))
     return ReplayResult(out, len(rows), start, end, m)
 
 

@@ -339,14 +339,20 @@ class StillnessModel(base.Base):
         """The normal rate, per day, of silences at least `still_s` long after moments of context `ctx`."""
         return self.occurrences(ctx) * self.share(ctx, still_s)
 
-    def limit(self, ctx: Context) -> float:
-        """The silence (seconds) after which `ctx`'s normal rate falls below the level, within floor and ceiling."""
+    def limit(self, ctx: Context, keep: bool = True) -> float:
+        """The silence (seconds) after which `ctx`'s normal rate falls below the level, within floor and ceiling.
+
+        A limit is kept for the day once worked out; `keep=False` works it out without keeping it (a look that must
+        not fix what later checks read).
+        """
         cached = self._limits.get(ctx)
         if cached is not None:
             return cached
         value = self._first_below_level(ctx)
         if self.days < self.warmup_days:
             value = max(value, self._prior_limit(ctx))
+        if not keep:
+            return value
         if len(self._limits) > 256:
             self._limits.clear()
         self._limits[ctx] = value

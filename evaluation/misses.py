@@ -21,11 +21,12 @@ if TYPE_CHECKING:
 UNCHECKED = "unchecked"  # no check ran during the lie (none was due)
 # The report's words for each answer, in the order it lists them.
 WHY_TEXT = {
-    inactivity.WHY_LIMIT: "limit past the lie",
+    inactivity.WHY_LIMIT: "a limit past the lie's end",
     inactivity.WHY_CEILING: "limit at the operator's ceiling",
     inactivity.WHY_BLIND: "the ceiling, a sensor there being silent",
     inactivity.WHY_QUIET: "an earlier alarm not yet re-armed",
     inactivity.WHY_AWAY: "taken as out",
+    inactivity.WHY_OFFLINE: "the home's agent offline",
     inactivity.WHY_HELD: "a PIR still on",
     inactivity.WHY_NO_MOMENT: "no movement seen yet",
     UNCHECKED: "no check during the lie",
@@ -36,23 +37,33 @@ class LieWatch:
     """A replay probe: the engine's last `explain` answer during each long lie (30 min or more) of a home."""
 
     def __init__(self, labels: list[Label]) -> None:
-        self.labels = sorted((lab for lab in labels if scored_type(lab) == "long_lie"), key=lambda lab: lab.start)
-        self.starts = [lab.start for lab in self.labels]
-        self.answers: dict[int, tuple[str, float | None]] = {}
+        lies = sorted((lab.start, lab.end, i) for i, lab in enumerate(labels) if scored_type(lab) == "long_lie")
+        self.starts = [a for a, _b, _i in lies]
+        self.lies = lies
+        # The latest end among the lies begun so far: the walk back from `now` stops where no earlier lie reaches it.
+        self.reach: list[float] = []
+        for _a, b, _i in lies:
+            self.reach.append(max(b, self.reach[-1]) if self.reach else b)
+        self.answers: dict[int, tuple[str, float | None]] = {}  # label position -> the last answer during it
 
     def __call__(self, m: HomeMonitor, now: float) -> None:
-        """Note the engine's answer if `now` falls in a lie (lies of one home do not overlap)."""
-        i = bisect.bisect_right(self.starts, now) - 1
-        if i >= 0 and now <= self.labels[i].end:
-            self.answers[i] = inactivity.explain(m, now)
+        """Note the engine's answer for every lie `now` falls in (lies may overlap, or repeat one another)."""
+        j = bisect.bisect_right(self.starts, now) - 1
+        answer: tuple[str, float | None] | None = None
+        while j >= 0 and self.reach[j] >= now:
+            _a, b, i = self.lies[j]
+            if now <= b:
+                answer = answer or inactivity.explain(m, now)
+                self.answers[i] = answer
+            j -= 1
 
     def misses(self, labels: list[Label], score: HomeScore) -> list[tuple[str, float | None]]:
-        """(why, limit in minutes or None) for each long lie `score` did not find."""
-        scored = [lab for lab in labels if scored_type(lab) in DETECTS]  # `score.hits` holds one per such label
+        """(why, limit in minutes or None) for each long lie `score` did not find, in label order."""
+        scored = [i for i, lab in enumerate(labels) if scored_type(lab) in DETECTS]  # one `score.hits` entry each
         out = []
-        for lab, (typ, _when, delay) in zip(scored, score.hits, strict=True):
+        for i, (typ, _when, delay) in zip(scored, score.hits, strict=True):
             if typ == "long_lie" and delay is None:
-                out.append(self.answers.get(self.labels.index(lab), (UNCHECKED, None)))
+                out.append(self.answers.get(i, (UNCHECKED, None)))
         return out
 
 

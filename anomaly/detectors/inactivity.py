@@ -3,12 +3,13 @@
 Every sensor switching is movement: it teaches the model the silence it ends and makes the moment (`Context`) the next
 silence begins after. One alert per quiet episode; it re-arms only once the resident is about again.
 
-(Past 400 lines: `check`, the verdicts that weigh its alarms again and `explain`, which evaluation asks why a fall
-went unraised, share the limit's arithmetic; split apart, each would reach into the others' private parts.)
+Past 400 lines on purpose: `check`, `explain` (why a fall went unraised, for evaluation) and `verdict` (a responder's
+answer weighing an alarm's silence again) share the limit's arithmetic and the quiet episode's state.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 # What `explain` answers: why no long_inactivity is raised at a moment (or when it would be).
 WHY_AWAY = "away"  # presence says the resident is out
+WHY_OFFLINE = "offline"  # the home's agent is offline: a silence then raises agent_offline, not a fall
 WHY_NO_MOMENT = "no_moment"  # no movement seen yet
 WHY_QUIET = "quiet"  # an earlier alarm's quiet episode, not re-armed by activity since
 WHY_HELD = "held"  # a PIR still on: movement in progress
@@ -233,7 +235,7 @@ def ceiling(m: HomeMonitor, t: float) -> float:
 
 def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> None:
     """Raise long_inactivity (or agent_offline, when the home itself went silent) once per quiet episode."""
-    st, kit = m.idle, m.kit
+    st = m.idle
     last, ctx = st.last, st.ctx
     if last is None or ctx is None or st.quiet_since is not None:
         return  # one alert per quiet episode: it re-arms once the resident is moving about again
@@ -241,27 +243,11 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
     if now < last + floor:
         nxt.append(last + floor)  # no limit is below the floor: nothing to work out yet (most checks end here)
         return
-    # A motion sensor still reporting 1 is movement in progress (a PIR that reports intervals), not silence, for up to
-    # MOTION_HELD_MAX. Past that it may be stuck, and it gets the floor more before an alarm, rather than none (a real
-    # recording's living-room PIR stayed on 22:17-00:24 while the resident moved about; timed from 22:17, the silence
-    # had "lasted" two hours the moment the sensor's credit ran out). Only the floor: a PIR kept on by someone moving
-    # weakly on the floor must not also wait a whole limit.
-    credits = [since + MOTION_HELD_MAX for s, since in kit.motion_on.items() if kit.sensors[s].reports_clear]
-    busy = [c for c in credits if c > now]
-    if busy:
-        nxt.append(min(busy))
+    held = _held_until(m, now, last, floor)
+    if held is not None:
+        nxt.append(held)
         return
-    credit = max([last, *credits])
-    if now < credit + floor:
-        nxt.append(credit + floor)
-        return
-    limit, room = _limit(m, now, ctx, last, floor)
-    due = last + limit
-    if st.stray is not None:
-        # A stray is pending: the resident is where the silence began, or where the stray fired. Only a silence
-        # improbable at both is an alarm (went to bed unseen: the bedroom PIR's one trigger is the night's moment).
-        alt = st.stray.moments[-1]
-        due = max(due, alt.start + _limit(m, now, alt.ctx, alt.start, floor)[0])
+    due, _why, room = _due(m, now, floor)
     if now < due:
         nxt.append(due)
         return
@@ -271,50 +257,78 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
 def explain(m: HomeMonitor, now: float) -> tuple[str, float | None]:
     """Why `check` raises nothing at `now` (or that it would), and the limit in minutes when one applies.
 
-    One of WHY_*: for evaluation, which asks it of every check during a labelled fall. Reads, never changes, the state.
+    One of WHY_*, asked by evaluation at every check during a labelled fall (evaluation/misses.py). The limit is the
+    one `check` uses, counted from where the silence began (with a stray pending, it can pass the ceiling: the
+    stray's own limit, from its later moment, decides). It reads the model without keeping what it works out, so
+    asking changes nothing `check` later does.
     """
-    st, kit = m.idle, m.kit
+    st = m.idle
     if m.where.presence is not Presence.HOME:
         return WHY_AWAY, None
+    if m.devices.agent_offline_since is not None:
+        return WHY_OFFLINE, None
     if st.last is None or st.ctx is None:
         return WHY_NO_MOMENT, None
     if st.quiet_since is not None:
         return WHY_QUIET, None
-    if any(since + MOTION_HELD_MAX > now for s, since in kit.motion_on.items() if kit.sensors[s].reports_clear):
-        return WHY_HELD, None
     floor = m.limits.inactivity_floor_min * MIN
-    at = max(now, st.last + floor)  # (past the floor, as `check` asks: a silent room's limit is then its ceiling)
-    limit, why = _why_limit(m, at, st.ctx, st.last, floor)
-    if st.stray is not None:  # judged where the stray fired too (`check`): the later of the two
+    if _held_until(m, now, st.last, floor) is not None:
+        return WHY_HELD, None
+    # (Judged as at the limit itself, however early it is asked: a silent sensor there then makes it the ceiling.)
+    due, why, _room = _due(m, math.inf, floor, peek=True)
+    return why, (due - st.last) / MIN
+
+
+def _held_until(m: HomeMonitor, now: float, last: float, floor: float) -> float | None:
+    """Until when a PIR still reporting 1 holds the stillness off (None: none does).
+
+    A motion sensor still reporting 1 is movement in progress (a PIR that reports intervals), not silence, for up to
+    MOTION_HELD_MAX. Past that it may be stuck, and it gets the floor more before an alarm, rather than none (a real
+    recording's living-room PIR stayed on 22:17-00:24 while the resident moved about; timed from 22:17, the silence
+    had "lasted" two hours the moment the sensor's credit ran out). Only the floor: a PIR kept on by someone moving
+    weakly on the floor must not also wait a whole limit.
+    """
+    kit = m.kit
+    credits = [since + MOTION_HELD_MAX for s, since in kit.motion_on.items() if kit.sensors[s].reports_clear]
+    busy = [c for c in credits if c > now]
+    if busy:
+        return min(busy)
+    credit = max(credits, default=last)
+    return credit + floor if credit > last and now < credit + floor else None
+
+
+def _due(m: HomeMonitor, now: float, floor: float, peek: bool = False) -> tuple[float, str, str]:
+    """When the present silence is an alarm, which kind of limit says so (WHY_*), and the room it began in."""
+    st = m.idle
+    assert st.last is not None and st.ctx is not None
+    limit, why, room = _limit(m, now, st.ctx, st.last, floor, peek)
+    due = st.last + limit
+    if st.stray is not None:
+        # A stray is pending: the resident is where the silence began, or where the stray fired. Only a silence
+        # improbable at both is an alarm (went to bed unseen: the bedroom PIR's one trigger is the night's moment).
         alt = st.stray.moments[-1]
-        alt_limit, alt_why = _why_limit(m, max(now, alt.start + floor), alt.ctx, alt.start, floor)
-        if alt.start + alt_limit > st.last + limit:
-            limit, why = alt.start + alt_limit - st.last, alt_why
-    return why, limit / MIN
+        alt_limit, alt_why, _ = _limit(m, now, alt.ctx, alt.start, floor, peek)
+        if alt.start + alt_limit > due:
+            due, why = alt.start + alt_limit, alt_why
+    return due, why, room
 
 
-def _why_limit(m: HomeMonitor, now: float, ctx: Context, last: float, floor: float) -> tuple[float, str]:
-    """`_limit`, and whether it is the model's, the ceiling's, or a silent sensor's (`_blind`)."""
-    limit, room = _limit(m, now, ctx, last, floor)
-    top = _top(m, ctx, last)
-    if limit < top:
-        return limit, WHY_LIMIT
-    scale = m.scale.get(FindingKind.LONG_INACTIVITY, 1.0) * m.scale.get(f"ctx:{ctx.describe()}", 1.0)
-    model = m.idle.model.limit(ctx) * scale
-    return limit, WHY_BLIND if model < top and _blind(m.kit, room) else WHY_CEILING
+def _limit(
+    m: HomeMonitor, now: float, ctx: Context, last: float, floor: float, peek: bool = False
+) -> tuple[float, str, str]:
+    """The stillness limit after moment `ctx` begun at `last` (seconds), whose it is (WHY_*), and the room it began in.
 
-
-def _limit(m: HomeMonitor, now: float, ctx: Context, last: float, floor: float) -> tuple[float, str]:
-    """The stillness limit after moment `ctx` begun at `last`, in seconds, and the room it began in."""
+    `peek`: work the model's limit out without keeping it (the model keeps each for the day).
+    """
     kit = m.kit
     key = ctx.describe()
     scale = m.scale.get(FindingKind.LONG_INACTIVITY, 1.0) * m.scale.get(f"ctx:{key}", 1.0)
     top = _top(m, ctx, last)
-    limit = min(max(m.idle.model.limit(ctx) * scale, floor), top)
+    limit = min(max(m.idle.model.limit(ctx, keep=not peek) * scale, floor), top)
     room = kit.sensor_room(ctx.sensor)
-    if now >= last + limit and _blind(kit, room):
-        limit = top
-    return limit, room
+    if limit < top and now >= last + limit and _blind(kit, room):
+        return top, WHY_BLIND, room
+    return limit, (WHY_LIMIT if limit < top else WHY_CEILING), room
 
 
 def _top(m: HomeMonitor, ctx: Context, last: float) -> float:

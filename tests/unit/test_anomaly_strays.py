@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime, timedelta
 
+from anomaly.const import MOTION_HELD_MAX
 from anomaly.detectors import inactivity
 from anomaly.detectors.inactivity import Inactivity
 from anomaly.engine import HomeMonitor
@@ -244,7 +245,7 @@ def test_a_stray_after_the_floor_has_passed_asks_for_no_check_in_the_past() -> N
     h.until(trigger)
     h.ev(trigger, "pir_kitchen", "motion", 1, "kitchen")
     assert h.m.idle.stray is not None
-    assert h.m.next_check >= trigger.timestamp()
+    assert h.m.next_check == trigger.timestamp()  # now, not in the past, nor later than the floor would allow
 
 
 def test_explain_gives_the_limit_the_alarm_is_raised_at_then_the_quiet_episode_it_opens() -> None:
@@ -266,3 +267,51 @@ def test_explain_says_a_pir_still_on_is_movement_in_progress() -> None:
     one = _one_am(h)
     h.ev(one + timedelta(minutes=5), "pir_living", "motion", 1, "living")  # on, and no clear yet
     assert inactivity.explain(h.m, (one + timedelta(minutes=30)).timestamp()) == (inactivity.WHY_HELD, None)
+
+
+def test_explain_takes_a_pending_strays_limit_when_it_is_the_later() -> None:
+    # The kitchen's stray at 02:50 (its limit the 20-min floor) ends later than the bedroom's 122 min from 01:00.
+    h = _learned()
+    one = _one_am(h, (110, "kitchen"))
+    at = one + timedelta(minutes=111)
+    h.until(at)
+    assert h.m.idle.stray is not None
+    assert inactivity.explain(h.m, at.timestamp()) == (inactivity.WHY_LIMIT, 130.0)
+    h.until(one + timedelta(hours=5))
+    (f,) = [f for f in h.found if f.kind == "long_inactivity" and f.ts > one]
+    assert f.evidence["limit_min"] == 130 and f.ts == one + timedelta(minutes=130, seconds=10)
+
+
+def test_explain_keeps_no_limit_it_works_out() -> None:
+    # The model keeps a limit for the day once worked out: had explain kept one before check first asked, check would
+    # have read that day-old value after the silences learned since.
+    h = _learned()
+    one = _one_am(h)
+    h.until(one + timedelta(minutes=5))
+    h.m.idle.model._limits.clear()  # (as after midnight: nothing worked out yet today)
+    assert inactivity.explain(h.m, (one + timedelta(minutes=5)).timestamp())[0] == inactivity.WHY_LIMIT
+    assert h.m.idle.model._limits == {}
+
+
+def test_explain_says_a_stuck_pir_holds_the_stillness_off_until_its_credit_and_the_floor_pass() -> None:
+    h = _learned()
+    one = _one_am(h)
+    h.ev(one + timedelta(minutes=5), "pir_living", "motion", 1, "living")  # on, and never cleared
+    free = one + timedelta(minutes=5) + timedelta(seconds=MOTION_HELD_MAX) + timedelta(minutes=20)
+    assert inactivity.explain(h.m, (free - timedelta(minutes=1)).timestamp()) == (inactivity.WHY_HELD, None)
+    assert inactivity.explain(h.m, (free + timedelta(minutes=1)).timestamp())[0] == inactivity.WHY_LIMIT
+
+
+def test_explain_gives_a_blind_rooms_ceiling_however_early_it_is_asked() -> None:
+    h = _learned()
+    one = _one_am(h)
+    h.m.kit.sensors["pir_bedroom"].silent = True  # its only PIR reported silent: the resident may be there unseen
+    why, limit = inactivity.explain(h.m, (one + timedelta(minutes=5)).timestamp())
+    assert (why, limit) == (inactivity.WHY_BLIND, h.m.limits.inactivity_ceiling_night_min)
+
+
+def test_explain_says_the_agent_is_offline_before_anything_else() -> None:
+    h = _learned()
+    one = _one_am(h)
+    h.m.agent_status(one.timestamp() + 60, online=False)
+    assert inactivity.explain(h.m, (one + timedelta(minutes=30)).timestamp()) == (inactivity.WHY_OFFLINE, None)

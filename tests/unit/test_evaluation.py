@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from firmware_sim.files import generate
 from anomaly.engine import HomeMonitor
 from anomaly.replay import read_rows, read_sensor_meta, replay
 from evaluation.homes import evaluate, kit_label, predicted_false
-from evaluation.misses import WHY_TEXT, misses_line, summarise_misses
+from evaluation.misses import WHY_TEXT, LieWatch, misses_line, summarise_misses
 from evaluation.scoring import SHORT_LIE, Found, HomeScore, Label, score
 from evaluation.summary import calibration, summarise
 
@@ -227,13 +227,27 @@ def test_each_missed_long_lie_says_where_the_engine_stood(tmp_path: Path) -> Non
     generate(tmp_path, 3, 20, 780, date(2025, 3, 3), incident_rate=6.0, types=("long_lie",), jobs=1)
     scores = evaluate(tmp_path, jobs=1)
     missed = [d for s in scores for typ, _w, d in s.hits if typ == "long_lie" and d is None]
-    assert missed, "the seed is chosen to miss some lies"
-    assert sum(len(s.misses) for s in scores) == len(missed)
+    assert sum(len(s.misses) for s in scores) == len(missed) == 4
+    answers = sorted((why, None if lim is None else round(lim)) for s in scores for why, lim in s.misses)
+    assert answers == [("away", None), ("ceiling", 300), ("limit", 120), ("limit", 137)]
     assert all(why in WHY_TEXT for s in scores for why, _ in s.misses)
     summary = summarise_misses(scores)
     assert sum(v["lies"] for v in summary.values()) == len(missed)
     line = misses_line(summary)
     assert line.startswith("missed long lies >= 30 min") and all(WHY_TEXT[w] in line for w in summary)
+
+
+def test_every_lie_a_check_falls_in_gets_its_answer_overlapping_or_repeated() -> None:
+    m = HomeMonitor("h-misses00001", UTC)  # no movement yet: every answer is `no_moment`
+    t0 = datetime(2025, 3, 3, tzinfo=UTC).timestamp()
+    lie = Label("long_lie", t0, t0 + 5 * 3600)
+    inner = Label("long_lie", t0 + 3600, t0 + 2 * 3600)
+    labels = [lie, Label("panic", t0, t0 + 60), inner, lie, Label("long_lie", t0 + 9 * 3600, t0 + 10 * 3600)]
+    watch = LieWatch(labels)
+    for hours in (1.5, 3.0):
+        watch(m, t0 + hours * 3600)
+    s = score(HomeScore("h", 1.0, 0), labels, [])
+    assert watch.misses(labels, s) == [("no_moment", None)] * 3 + [("unchecked", None)]
 
 
 def test_misses_are_summed_by_answer_with_the_median_limit() -> None:
