@@ -31,12 +31,12 @@ WANDER_DWELL = MIN  # a room left this soon after entering it was a doorway (its
 STRAY_CONFIRM = 10 * MIN
 VISIT_STILL = 10 * MIN  # the front door opening after this long without movement inside: someone came in
 MAT_STALE = 12 * HOUR  # a bed mat not heard from for this long, with the resident in the bedroom at night: ignored
-STIR_S = 5.0  # ... or opening within seconds of the first movement after such stillness (no time to walk there),
-STIR_MOVES = 2  # ... unless this many triggers came first: a walk to the door seen on its way, the resident leaving
-# The clock's small hours: a door opening in them is a night exit whatever the resident's own night, until their own
-# night outings are learned (night_exit.limit). A late riser out at 01:00 for hours is at risk all the same.
-SMALL_HOURS_END = 5 * HOUR
+STIR_S = 5.0  # ... or opening within seconds of the first movement after such stillness (no time to walk there)
 VISIT_LEAVE = 4 * HOUR  # ... and the door opening again within this long at night is them leaving
+# The clock's small hours: a door opening in them is a night exit whatever the resident's own night (a late riser out
+# at 01:00 for hours is at risk all the same), until SMALL_HOURS_HABIT outings then show they are the resident's habit.
+SMALL_HOURS_END = 5 * HOUR
+SMALL_HOURS_HABIT = 3
 UP_SPAN = 10 * MIN  # triggers outside the bedroom this far apart after the early wake time: up, if not in a 20-min run
 
 PRIOR_BED_NB = 22 * HOUR - NOON  # 22:00, as seconds after noon

@@ -15,7 +15,7 @@ from anomaly.const import (
     RUN_GAP,
     SETTLE,
     SMALL_HOURS_END,
-    STIR_MOVES,
+    SMALL_HOURS_HABIT,
     STIR_S,
     STRAY_CONFIRM,
     VISIT_LEAVE,
@@ -50,12 +50,12 @@ class Whereabouts:
         "last_front_event",
         "last_room",
         "n_night_out",
+        "n_small_out",
         "night_out_q",
         "outing_q",
         "presence",
         "run_last",
         "run_start",
-        "stir_moves",
         "stirred_at",
         "stray_at",
         "visitor_at",
@@ -78,10 +78,10 @@ class Whereabouts:
         self.door_reported: float | None = None  # the door opening a door_left_open was raised for
         self.visitor_at: float | None = None
         self.stirred_at = -math.inf  # when the last stillness of VISIT_STILL or more ended
-        self.stir_moves = 0  # triggers since then
         self.outing_q = stats.Quantile(0.5)
         self.night_out_q = stats.Quantile(0.9)
         self.n_night_out = 0
+        self.n_small_out = 0  # outings begun in the clock's small hours (in the resident's own night or not)
 
     def touch(self, t: float, room: int) -> None:
         """Movement at `t` in `room`: restart the stillness clock and extend or start a run of activity."""
@@ -89,8 +89,6 @@ class Whereabouts:
         if last is not None and t > last:
             if t - last > VISIT_STILL:
                 self.stirred_at = t  # (a resident on the floor may stir the moment help comes through the door)
-                self.stir_moves = 0
-            self.stir_moves += 1
             if t - self.run_last > RUN_GAP:
                 self.run_start = t
             self.run_last = t
@@ -99,8 +97,8 @@ class Whereabouts:
             self.last_room = room
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
-        # Checkpoints written before `stir_moves` lack it: the last stir is taken as one trigger, as before.
-        self.stir_moves = 1
+        # Checkpoints written before `n_small_out` lack it: no such outing learned yet.
+        self.n_small_out = 0
         for name, value in state[1].items():
             setattr(self, name, value)
 
@@ -111,14 +109,30 @@ class Whereabouts:
             self.run_last = t
 
 
-def night_for_exit(m: HomeMonitor, t: float) -> bool:
-    """Whether a door opening at `t` is in the resident's night (deep night, or asleep in the evening), or in the
-    clock's small hours (SMALL_HOURS_END)."""
-    if sleep.deep_night(m, t) or m.local_s(t) < SMALL_HOURS_END:
+def own_night(m: HomeMonitor, t: float) -> bool:
+    """Whether `t` is in the resident's own night (deep night, or asleep in the evening)."""
+    if sleep.deep_night(m, t):
         return True
     s = m.sleep
     nb = sleep.wake_value(m, t)
     return s.asleep and s.bed_nb() - HOUR <= nb <= s.wake_lo_nb() - 30 * MIN
+
+
+def small_hours(m: HomeMonitor, t: float) -> bool:
+    """Whether `t` is in the clock's small hours (00:00 to SMALL_HOURS_END, local)."""
+    return m.local_s(t) < SMALL_HOURS_END
+
+
+def night_for_exit(m: HomeMonitor, t: float) -> bool:
+    """Whether a door opening at `t` may be a night exit: in the resident's own night, or in the clock's small hours
+    until outings then are learned to be their habit (SMALL_HOURS_HABIT).
+
+    A late riser (to bed about 01:20) went out at 01:01 and stayed out 165 min: before her own night, so no exit. The
+    habit is counted apart from night outings, whose lengths set an exit's limit (`night_exit.limit`): a late riser's
+    walk at 01:00 must not lengthen the limit of an exit in her own night, and the operator's ceiling on that limit
+    would otherwise alarm on every such walk longer than it.
+    """
+    return own_night(m, t) or (small_hours(m, t) and m.where.n_small_out < SMALL_HOURS_HABIT)
 
 
 def front_door(m: HomeMonitor, t: float, value: str) -> None:
@@ -131,11 +145,9 @@ def front_door(m: HomeMonitor, t: float, value: str) -> None:
             if (
                 w.presence is Presence.HOME
                 and w.last_act is not None
-                and (t - w.last_act > VISIT_STILL or (t - w.stirred_at < STIR_S and w.stir_moves < STIR_MOVES))
+                and (t - w.last_act > VISIT_STILL or t - w.stirred_at < STIR_S)
             ):
-                # Opened with nobody stirring inside first: someone came in from outside (a carer, a neighbour). (Two
-                # triggers on the way to the door in those seconds are the resident walking there: a peer home's
-                # resident, seen by the sofa's and the hall's PIRs 4 s before opening it at 04:13, was out 99 min.)
+                # Opened with nobody stirring inside first: someone came in from outside (a carer, a neighbour).
                 w.visitor_at = t
         if w.exit_pending is not None and t - w.exit_pending > SETTLE:
             w.exit_pending = None  # opened again: coming back in
@@ -206,9 +218,11 @@ def returned(m: HomeMonitor, t: float) -> None:
         length = t - w.away_since
         m.trends.today_away_s += length
         w.outing_q.update(length)
-        if night_for_exit(m, w.away_since):
+        if own_night(m, w.away_since):
             w.n_night_out = min(w.n_night_out + 1, CAP)
             w.night_out_q.update(length)
+        if small_hours(m, w.away_since):
+            w.n_small_out = min(w.n_small_out + 1, CAP)
     w.presence = Presence.HOME
     w.away_since = None
     w.stray_at = None
