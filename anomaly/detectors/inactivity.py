@@ -324,8 +324,14 @@ def _limit(
     key = ctx.describe()
     scale = m.scale.get(FindingKind.LONG_INACTIVITY, 1.0) * m.scale.get(f"ctx:{key}", 1.0)
     top = _top(m, ctx, last)
-    limit = min(max(m.idle.model.limit(ctx, keep=not peek) * scale, floor), top)
     room = kit.sensor_room(ctx.sensor)
+    model = m.idle.model
+    if m.sleep.asleep and model.days < model.warmup_days:
+        # Asleep before a night of theirs is known: however long, as someone on a mat at night then is
+        # (`StillnessModel._prior_limit`). Without a bed mat the model's prior read a real home's first night (door
+        # switches only: the bedroom door closed at 00:20, nothing till 08:20) as a fall after 8 h.
+        return top, WHY_CEILING, room
+    limit = min(max(model.limit(ctx, keep=not peek) * scale, floor), top)
     if limit < top and now >= last + limit and _blind(kit, room):
         return top, WHY_BLIND, room
     return limit, (WHY_LIMIT if limit < top else WHY_CEILING), room

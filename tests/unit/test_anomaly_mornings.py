@@ -177,3 +177,31 @@ def test_a_checkpoint_from_before_up_at_taken_mid_morning_carries_on() -> None:
     for k in range(12):  # the morning's run, in the bedroom (no new sign of being up): learned from its start
         h.ev(t + timedelta(minutes=4 * k), "pir_bedroom", 1, "bedroom", "motion")
     assert not h.m.sleep.asleep and h.m.summary()["usual_wake"] == "07:00"
+
+
+def _first_evening(h: Home, day: datetime) -> None:
+    """A new home of door and cupboard switches only: home at 17:50, in the kitchen, to bed at 00:20 behind a door."""
+    h.ev(day + timedelta(hours=17, minutes=50), "front_door", "open", "entrance", "door")
+    h.ev(day + timedelta(hours=17, minutes=50, seconds=10), "front_door", "closed", "entrance", "door")
+    t = day + timedelta(hours=18)
+    while t < day + timedelta(hours=24):
+        h.ev(t, "cupboard", "open", "kitchen", "contact")
+        h.ev(t + timedelta(seconds=20), "cupboard", "closed", "kitchen", "contact")
+        t += timedelta(minutes=20)
+    h.ev(day + timedelta(hours=24, minutes=20), "bedroom_door", "closed", "bedroom", "door")
+
+
+def test_a_first_night_asleep_behind_a_door_is_no_fall_however_long_but_the_ceiling_still_holds() -> None:
+    # A real recording's first night (van Kasteren A: door switches only) raised long_inactivity at 08:20, eight
+    # hours after the bedroom door closed: before any night of the resident's is known, the population prior's night
+    # put the limit there. Someone on a bed mat was already given the night's ceiling then; asleep is the same.
+    h = Home()
+    _first_evening(h, DAY0)
+    # Up at 11:50, a long first night (the prior put this home's limit at 11 h 22 min).
+    h.ev(DAY0 + timedelta(hours=35, minutes=50), "bedroom_door", "open", "bedroom", "door")
+    assert "long_inactivity" not in h.found
+    # Not seen again at all: the night's ceiling, 12 h after the door closed, still raises it.
+    h2 = Home()
+    _first_evening(h2, DAY0)
+    h2.ev(DAY0 + timedelta(hours=40), "cupboard", "open", "kitchen", "contact")
+    assert "long_inactivity" in h2.found
