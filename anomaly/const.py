@@ -34,9 +34,8 @@ MAT_STALE = 12 * HOUR  # a bed mat not heard from for this long, with the reside
 STIR_S = 5.0  # ... or opening within seconds of the first movement after such stillness (no time to walk there)
 VISIT_LEAVE = 4 * HOUR  # ... and the door opening again within this long at night is them leaving
 # The clock's small hours: a door opening in them is a night exit whatever the resident's own night (a late riser out
-# at 01:00 for hours is at risk all the same), until SMALL_HOURS_HABIT outings then show they are the resident's habit.
+# at 01:00 for hours is at risk all the same; presence.night_for_exit).
 SMALL_HOURS_END = 5 * HOUR
-SMALL_HOURS_HABIT = 3
 UP_SPAN = 10 * MIN  # triggers outside the bedroom this far apart after the early wake time: up, if not in a 20-min run
 
 PRIOR_BED_NB = 22 * HOUR - NOON  # 22:00, as seconds after noon

@@ -15,7 +15,6 @@ from anomaly.const import (
     RUN_GAP,
     SETTLE,
     SMALL_HOURS_END,
-    SMALL_HOURS_HABIT,
     STIR_S,
     STRAY_CONFIRM,
     VISIT_LEAVE,
@@ -50,7 +49,6 @@ class Whereabouts:
         "last_front_event",
         "last_room",
         "n_night_out",
-        "n_small_out",
         "night_out_q",
         "outing_q",
         "presence",
@@ -81,7 +79,6 @@ class Whereabouts:
         self.outing_q = stats.Quantile(0.5)
         self.night_out_q = stats.Quantile(0.9)
         self.n_night_out = 0
-        self.n_small_out = 0  # outings begun in the clock's small hours (in the resident's own night or not)
 
     def touch(self, t: float, room: int) -> None:
         """Movement at `t` in `room`: restart the stillness clock and extend or start a run of activity."""
@@ -96,12 +93,6 @@ class Whereabouts:
             self.last_act = t
             self.last_room = room
 
-    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
-        # Checkpoints written before `n_small_out` lack it: no such outing learned yet.
-        self.n_small_out = 0
-        for name, value in state[1].items():
-            setattr(self, name, value)
-
     def extend_run(self, since: float, t: float) -> None:
         """A motion sensor reported movement from `since` until `t` (a PIR that reports intervals: a quarter of an
         hour in the shower is one report): a run of activity alive at `since` goes on until `t`."""
@@ -109,30 +100,19 @@ class Whereabouts:
             self.run_last = t
 
 
-def own_night(m: HomeMonitor, t: float) -> bool:
-    """Whether `t` is in the resident's own night (deep night, or asleep in the evening)."""
-    if sleep.deep_night(m, t):
+def night_for_exit(m: HomeMonitor, t: float) -> bool:
+    """Whether a door opening at `t` may be a night exit: in the resident's own night (deep night, or asleep in the
+    evening), or in the clock's small hours whatever their night (SMALL_HOURS_END).
+
+    A late riser (to bed about 01:20) went out at 01:01 and stayed out 165 min: before her own night, so it was no
+    exit. Her walks then are night outings like any other: their lengths set the limit (`night_exit.limit`), within
+    the operator's ceiling, which is the knob for a resident whose small hours are their own.
+    """
+    if sleep.deep_night(m, t) or m.local_s(t) < SMALL_HOURS_END:
         return True
     s = m.sleep
     nb = sleep.wake_value(m, t)
     return s.asleep and s.bed_nb() - HOUR <= nb <= s.wake_lo_nb() - 30 * MIN
-
-
-def small_hours(m: HomeMonitor, t: float) -> bool:
-    """Whether `t` is in the clock's small hours (00:00 to SMALL_HOURS_END, local)."""
-    return m.local_s(t) < SMALL_HOURS_END
-
-
-def night_for_exit(m: HomeMonitor, t: float) -> bool:
-    """Whether a door opening at `t` may be a night exit: in the resident's own night, or in the clock's small hours
-    until outings then are learned to be their habit (SMALL_HOURS_HABIT).
-
-    A late riser (to bed about 01:20) went out at 01:01 and stayed out 165 min: before her own night, so no exit. The
-    habit is counted apart from night outings, whose lengths set an exit's limit (`night_exit.limit`): a late riser's
-    walk at 01:00 must not lengthen the limit of an exit in her own night, and the operator's ceiling on that limit
-    would otherwise alarm on every such walk longer than it.
-    """
-    return own_night(m, t) or (small_hours(m, t) and m.where.n_small_out < SMALL_HOURS_HABIT)
 
 
 def front_door(m: HomeMonitor, t: float, value: str) -> None:
@@ -218,11 +198,9 @@ def returned(m: HomeMonitor, t: float) -> None:
         length = t - w.away_since
         m.trends.today_away_s += length
         w.outing_q.update(length)
-        if own_night(m, w.away_since):
+        if night_for_exit(m, w.away_since):
             w.n_night_out = min(w.n_night_out + 1, CAP)
             w.night_out_q.update(length)
-        if small_hours(m, w.away_since):
-            w.n_small_out = min(w.n_small_out + 1, CAP)
     w.presence = Presence.HOME
     w.away_since = None
     w.stray_at = None

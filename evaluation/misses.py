@@ -24,6 +24,7 @@ WHY_TEXT = {
     inactivity.WHY_LIMIT: "a limit past the lie's end",
     inactivity.WHY_CEILING: "limit at the operator's ceiling",
     inactivity.WHY_BLIND: "the ceiling, a sensor there being silent",
+    inactivity.WHY_ASLEEP: "the ceiling, asleep in a first night",
     inactivity.WHY_QUIET: "an earlier alarm not yet re-armed",
     inactivity.WHY_AWAY: "taken as out",
     inactivity.WHY_OFFLINE: "the home's agent offline",

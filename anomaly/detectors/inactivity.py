@@ -26,7 +26,9 @@ from anomaly.const import (
     REARM_EVENTS,
     REARM_SENSORS,
     REARM_WINDOW,
+    SLEEP_ROOMS,
     STRAY_CONFIRM,
+    room_class,
 )
 from anomaly.limits import Tuning
 from anomaly.presence import Presence
@@ -48,6 +50,8 @@ WHY_HELD = "held"  # a PIR still on: movement in progress
 WHY_LIMIT = "limit"  # the limit after the moment in effect (a stray's too, while one is pending)
 WHY_CEILING = "ceiling"  # the same, at the operator's ceiling: the model finds such silences ordinary beyond it
 WHY_BLIND = "blind"  # the ceiling, as a silent sensor there may hide the resident (`_blind`)
+WHY_ASLEEP = "asleep"  # the ceiling, asleep in the bedroom in the first nights, before any night is learned
+NIGHT_SLOTS = (0, SLOTS - 1)  # the quarters 00-06 and 18-24
 
 
 @dataclass(slots=True)
@@ -326,11 +330,17 @@ def _limit(
     top = _top(m, ctx, last)
     room = kit.sensor_room(ctx.sensor)
     model = m.idle.model
-    if m.sleep.asleep and model.days < model.warmup_days:
-        # Asleep before a night of theirs is known: however long, as someone on a mat at night then is
-        # (`StillnessModel._prior_limit`). Without a bed mat the model's prior read a real home's first night (door
-        # switches only: the bedroom door closed at 00:20, nothing till 08:20) as a fall after 8 h.
-        return top, WHY_CEILING, room
+    if (
+        m.sleep.asleep
+        and model.days < model.warmup_days
+        and ctx.slot in NIGHT_SLOTS
+        and room_class(room) in SLEEP_ROOMS
+    ):
+        # Asleep in the bedroom at night before a night of theirs is known: however long, as someone on a mat at night
+        # then is (`StillnessModel._prior_limit`). Without a bed mat the model's prior read a real home's first night
+        # (door switches only: the bedroom door closed at 00:20, nothing till 08:20) as a fall after 8 h. Only there:
+        # `asleep` holds through a trip to the toilet and after getting up, until the resident is seen about.
+        return top, WHY_ASLEEP, room
     limit = min(max(model.limit(ctx, keep=not peek) * scale, floor), top)
     if limit < top and now >= last + limit and _blind(kit, room):
         return top, WHY_BLIND, room

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from anomaly.const import fmt_hm
+from anomaly.detectors import inactivity
 from anomaly.engine import HomeMonitor
 from anomaly.store import freeze, thaw
 
@@ -205,3 +206,25 @@ def test_a_first_night_asleep_behind_a_door_is_no_fall_however_long_but_the_ceil
     _first_evening(h2, DAY0)
     h2.ev(DAY0 + timedelta(hours=40), "cupboard", "open", "kitchen", "contact")
     assert "long_inactivity" in h2.found
+
+
+def test_only_a_silence_begun_in_the_bedroom_at_night_is_sleep_in_the_first_nights() -> None:
+    # `asleep` holds through a trip to the toilet and after getting up, until the resident is seen about: a fall in
+    # the bathroom at 03:00 on the first night, or in the kitchen at 06:50 on the first morning, keeps its own limit.
+    h = Home()
+    _first_evening(h, DAY0)
+    at = DAY0 + timedelta(hours=25)
+    h.ev(at, "bedroom_door", "open", "bedroom", "door")  # (the kit's first bedroom event since 00:20)
+    assert inactivity.explain(h.m, at.timestamp() + 60)[0] == inactivity.WHY_ASLEEP
+    toilet = DAY0 + timedelta(hours=27)
+    h.ev(toilet, "toilet_flush", 1, "bathroom", "flush")
+    h.ev(toilet + timedelta(seconds=20), "toilet_flush", 0, "bathroom", "flush")
+    assert h.m.sleep.asleep
+    assert inactivity.explain(h.m, toilet.timestamp() + 60)[0] != inactivity.WHY_ASLEEP
+    h2 = Home()
+    _first_evening(h2, DAY0)
+    up = DAY0 + timedelta(hours=30, minutes=40)
+    h2.ev(up, "bedroom_door", "open", "bedroom", "door")
+    h2.ev(up + timedelta(minutes=10), "fridge", "open", "kitchen", "contact")
+    h2.ev(up + timedelta(minutes=10, seconds=30), "fridge", "closed", "kitchen", "contact")
+    assert inactivity.explain(h2.m, up.timestamp() + 15 * 60)[0] != inactivity.WHY_ASLEEP

@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from anomaly.const import SMALL_HOURS_HABIT
 from anomaly.engine import Engine, HomeLimits, HomeMonitor, Options, Presence
-from anomaly.presence import Whereabouts
 from tests.support.anomaly_fixtures import HOME, TZ, Agent, monitor, routine_day
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=TZ)
@@ -366,21 +364,10 @@ def test_a_door_in_the_small_hours_is_a_night_exit_whatever_the_residents_own_ni
         assert ("night_exit" in found) is exit_expected, h
 
 
-def test_a_habit_of_going_out_in_the_small_hours_is_learned_apart_from_night_outings() -> None:
-    # Out at 01:00 for 40 min every night: the first nights are night exits, then the habit is hers. Learned with her
-    # night outings, those walks would have met the operator's 30-min ceiling on an exit's limit every night, and
-    # lengthened the limit of an exit in her own night.
+def test_night_walks_in_the_small_hours_are_learned_as_night_outings() -> None:
+    # Out at 01:00 for 15 min every night: the first nights are night exits, then their length sets the limit (1.5 x
+    # their 90th percentile, within the operator's ceiling) and they are hers.
     eng, ev = _engine(), Agent()
-    found = _routine(eng, ev, 10, up_h=11, bed_h=27, out_at_h=25)
-    assert found.count("night_exit") == SMALL_HOURS_HABIT  # (the first three: before her late nights were learned)
-    w = eng.homes[HOME].where
-    assert w.n_small_out == 10 and w.n_night_out == SMALL_HOURS_HABIT
-
-
-def test_a_checkpoint_from_before_small_hours_habits_loads() -> None:
-    w = Whereabouts()
-    state = w.__reduce_ex__(4)[2]
-    old = {k: v for k, v in state[1].items() if k != "n_small_out"}
-    back = Whereabouts.__new__(Whereabouts)
-    back.__setstate__((None, old))
-    assert back.n_small_out == 0 and back.presence is Presence.HOME
+    found = _routine(eng, ev, 10, up_h=11, bed_h=27, out_at_h=25, out_min=15)
+    assert found.count("night_exit") == 3
+    assert eng.homes[HOME].where.n_night_out == 10
