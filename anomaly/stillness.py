@@ -43,6 +43,7 @@ RATIO = 1.4  # log-histogram bins: MIN_GAP_S x 1.4^i, i = 0..21 (1 min to ~27 h)
 BINS = 23
 _LOG_RATIO = math.log(RATIO)
 SLOTS = 4  # quarters of the local day: 00-06, 06-12, 12-18, 18-24
+NIGHT_SLOTS = (0, SLOTS - 1)  # the night's quarters, 00-06 and 18-24
 SLOT_S = 86400.0 / SLOTS
 DAY = 86400.0
 LIMIT_GRID = 8  # steps from floor to ceiling on which a limit is first looked for (x1.56 each at 20 min - 12 h)
@@ -297,7 +298,7 @@ class StillnessModel(base.Base):
 
     def _prior_params(self, slot: int, held: bool) -> tuple[float, float]:
         """(share, scale) of the population prior: at night, or with someone on a mat at any hour, the night's."""
-        if held or slot in (0, SLOTS - 1):
+        if held or slot in NIGHT_SLOTS:
             return self.prior_share_night, self.prior_scale_night_s
         return self.prior_share_day, self.prior_scale_day_s
 
@@ -388,7 +389,7 @@ class StillnessModel(base.Base):
 
     def _prior_limit(self, ctx: Context) -> float:
         """Where the population prior alone puts the limit of `ctx` (closed form of its exponential)."""
-        if ctx.held and ctx.slot in (0, SLOTS - 1):
+        if ctx.held and ctx.slot in NIGHT_SLOTS:
             return self.ceiling_s  # someone on a mat at night, before a night of theirs is known: asleep, however long
         share, scale = self._prior_params(ctx.slot, bool(ctx.held))
         rate = self.occurrences(ctx) * share

@@ -1,8 +1,9 @@
 """Why a long lie went unraised: the engine's own answer (`inactivity.explain`) at its last check during the lie.
 
-`--bound` says how far any stillness rule could go; this says where the engine itself stood: a limit past the lie
-(the model's), the operator's ceiling (the model finds such silences ordinary beyond it), an earlier alarm's quiet
-episode not re-armed, the resident taken as out, a PIR still on.
+`--bound` says how far any stillness rule could go; this says where the engine itself stood, one of
+`inactivity.WHY_*` (worded in WHY_TEXT): a limit past the lie (the model's), the operator's ceiling (the model finds
+such silences ordinary beyond it), the ceiling for a silent sensor or a first night asleep, an earlier alarm's quiet
+episode not re-armed, the resident taken as out, the agent offline, a PIR still on.
 """
 
 from __future__ import annotations

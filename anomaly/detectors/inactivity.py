@@ -32,7 +32,7 @@ from anomaly.const import (
 )
 from anomaly.limits import Tuning
 from anomaly.presence import Presence
-from anomaly.stillness import SLOT_S, SLOTS, Context, StillnessModel
+from anomaly.stillness import NIGHT_SLOTS, SLOT_S, SLOTS, Context, StillnessModel
 from anomaly.strays import Moment, Stray, home_place, is_stray
 from contracts import Finding, FindingKind, Severity
 
@@ -51,7 +51,6 @@ WHY_LIMIT = "limit"  # the limit after the moment in effect (a stray's too, whil
 WHY_CEILING = "ceiling"  # the same, at the operator's ceiling: the model finds such silences ordinary beyond it
 WHY_BLIND = "blind"  # the ceiling, as a silent sensor there may hide the resident (`_blind`)
 WHY_ASLEEP = "asleep"  # the ceiling, asleep in the bedroom in the first nights, before any night is learned
-NIGHT_SLOTS = (0, SLOTS - 1)  # the quarters 00-06 and 18-24
 
 
 @dataclass(slots=True)
@@ -325,8 +324,6 @@ def _limit(
     `peek`: work the model's limit out without keeping it (the model keeps each for the day).
     """
     kit = m.kit
-    key = ctx.describe()
-    scale = m.scale.get(FindingKind.LONG_INACTIVITY, 1.0) * m.scale.get(f"ctx:{key}", 1.0)
     top = _top(m, ctx, last)
     room = kit.sensor_room(ctx.sensor)
     model = m.idle.model
@@ -341,6 +338,7 @@ def _limit(
         # (door switches only: the bedroom door closed at 00:20, nothing till 08:20) as a fall after 8 h. Only there:
         # `asleep` holds through a trip to the toilet and after getting up, until the resident is seen about.
         return top, WHY_ASLEEP, room
+    scale = m.scale.get(FindingKind.LONG_INACTIVITY, 1.0) * m.scale.get(f"ctx:{ctx.describe()}", 1.0)
     limit = min(max(model.limit(ctx, keep=not peek) * scale, floor), top)
     if limit < top and now >= last + limit and _blind(kit, room):
         return top, WHY_BLIND, room
