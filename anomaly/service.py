@@ -51,6 +51,7 @@ BATCH_S = 0.5  # the longest a processed message waits for its acknowledgement u
 CONFIRM_TIMEOUT_S = 2.0  # how long one commit waits for the broker to acknowledge our findings
 RETRY_MAX_S = 60.0  # backoff ceiling of checkpoint retries
 HEALTH_EVERY_S = 5.0
+SUBACK_WAIT_S = 10.0  # how long start-up waits for the broker to confirm our subscriptions
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,14 @@ class AnomalyService:
         self._must_save = False  # the pending batch holds a message whose state must be saved before its ack
         self._health_written = True
         self._conn = 0
+        self._subscribed = threading.Event()  # SUBACK seen: "running" means a home's next event reaches us
         self.pubacks = PubAcks()
         self._client = make_client(settings.mqtt, opts.client_id, manual_ack=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_publish = self.pubacks.on_publish
+        self._client.on_subscribe = lambda *_a: self._subscribed.set()
         self.feedback_applied = 0
         self._bad_tz: set[str] = set()
         self._restore()
@@ -349,6 +352,9 @@ class AnomalyService:
         """Run until `stop` is set."""
         opts = self.settings.anomaly
         connect_and_wait(self._client, self.settings.mqtt, clean_start=False, session_expiry_s=opts.session_expiry_s)
+        # Without a session kept from before, events published before the SUBACK are not ours: say "running" after it.
+        if not self._subscribed.wait(SUBACK_WAIT_S):
+            log.warning("no SUBACK in %.0f s; running, and subscribing again on reconnect", SUBACK_WAIT_S)
         log.info("anomaly running: %d homes known", len(self.engine.homes))
         now = datetime.now(UTC)
         next_tick, next_health = now, time.monotonic()
