@@ -27,6 +27,9 @@ power law (Pareto) through its longest and its `tail_k`-th longest silence (peak
 a context with naps an hour apart gets a wide margin and a bathroom a narrow one.
 
 River conventions: parameters are constructor attributes; `learn_one` / `score_one`; `clone()` from `river.base`.
+
+Over 400 lines on purpose: the counts (`Node`), their reading (share, tail, limit) and the budget that sets the level
+are one model, whose parts only make sense together.
 """
 
 from __future__ import annotations
