@@ -38,13 +38,13 @@ def replay_cmd(
     ] = None,
 ) -> None:
     """Replay one home's events through the live engine; one JSON object per finding."""
-    from anomaly.replay import parse_time, read_sensor_meta, replay_file, write_jsonl
+    from anomaly.replay import parse_time, read_sensor_meta, replay_file, write_jsonl, zone_of
 
     if not events.exists():
         typer.echo(f"anxin replay: {events} does not exist", err=True)
         raise typer.Exit(2)
     try:
-        stop = None if until is None else parse_time(until)
+        stop = None if until is None else parse_time(until, zone_of(events))
     except ValueError:
         typer.echo(f"anxin replay: --until {until!r} is not an ISO time (hint: 2025-03-06T23:59:59)", err=True)
         raise typer.Exit(2) from None
@@ -54,10 +54,10 @@ def replay_cmd(
         typer.echo(f"anxin replay: {events}: {err}", err=True)
         raise typer.Exit(2) from err
     if out is None:
-        write_jsonl(res.findings, sys.stdout)
+        write_jsonl(res.findings, sys.stdout, res.tz)
     else:
         with open(out, "w") as fh:
-            n = write_jsonl(res.findings, fh)
+            n = write_jsonl(res.findings, fh, res.tz)
         typer.echo(f"{res.events} events, {n} findings -> {out}", err=True)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.engine import Tuning
-from anomaly.replay import REPLAY_HOME, read_rows, read_sensor_meta, replay
+from anomaly.replay import REPLAY_HOME, read_rows, read_sensor_meta, replay, zone_of
 from contracts import Finding, FindingKind
 from evaluation.misses import LieWatch
 from evaluation.scoring import Found, HomeScore, Label, read_labels, score
@@ -94,6 +94,7 @@ def score_home(home_dir: Path, tuning: Tuning | None = None, verdicts: bool = Fa
         sensors=sensors,
         respond=responder(labels) if verdicts else None,
         probe=watch,
+        tz=zone_of(home_dir / "events.csv"),
     )
     meta = home_meta(home_dir)
     kit = str(meta.get("kit") or "") or kit_label(sensors, {r[1] for r in rows})

@@ -1,0 +1,81 @@
+"""A recording's own words for the wire contract's kinds and values, read as the contract's.
+
+The live engine only ever sees contract values (`contracts.messages.KNOWN_VALUES`: motion and pressure 1/0, doors
+open/closed, buttons press/long_press). A CSV replayed or evaluated comes from elsewhere: CASAS writes ON/OFF and
+OPEN/CLOSE, zigbee2mqtt true/false, pandas writes 1.0 for an integer column with a gap in it. Read raw, each of
+these looked to the engine like a reading rather than a switch, or a PIR's clear like movement: our own simulator's
+lies found went 50/76 -> 0/76 with 1.0/0.0 and -> 12/76 with ON/OFF (docs/anomaly.md, "Ninth round"). A value that
+maps to nothing is left as it is (lower case): the engine takes it for a reading, as it would any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+# Kind names other sources use for the contract's kinds.
+KIND_ALIASES = {
+    "pir": "motion",
+    "occupancy": "motion",
+    "movement": "motion",
+    "mat": "pressure",
+    "pressure_mat": "pressure",
+}
+ON_WORDS = frozenset({"1", "on", "true", "yes", "active", "occupied", "detected", "pressed", "open", "opened"})
+OFF_WORDS = frozenset(
+    {"0", "off", "false", "no", "inactive", "idle", "clear", "vacant", "unoccupied", "released", "closed", "close"}
+)
+# Rooms a front door is in, as recordings name them (the entrance door may be a plain contact sensor there).
+ENTRANCE_ROOMS = frozenset({"entrance", "entry", "hall", "hallway", "front door", "frontdoor", "foyer"})
+
+
+@lru_cache(maxsize=1024)
+def kind_of(kind: str) -> str:
+    """The contract's name for a recording's kind (lower case, aliases resolved)."""
+    k = kind.strip().lower()
+    return KIND_ALIASES.get(k, k)
+
+
+@lru_cache(maxsize=4096)  # (a replay reads millions of rows with a handful of distinct values)
+def value_of(kind: str, text: str) -> int | float | str:
+    """The contract's value for a recording's value of a kind already resolved by `kind_of`."""
+    low = text.strip().lower()
+    number = _number(low)
+    if number is not None and number in (0, 1):
+        low = str(int(number))  # 1.0 -> "1": a switch, not a reading
+    if kind in ("motion", "pressure"):
+        if low in ON_WORDS:
+            return 1
+        if low in OFF_WORDS:
+            return 0
+    elif kind == "door":
+        if low in ON_WORDS:
+            return "open"
+        if low in OFF_WORDS:
+            return "closed"
+    elif kind == "button" and low not in ("press", "long_press") and low in ON_WORDS:
+        return "press"
+    if number is not None:
+        return int(number) if number == int(number) and "." not in low and "e" not in low else number
+    return low
+
+
+def front_contact(sensors: Iterable[tuple[str, str, str | None]]) -> str | None:
+    """A contact sensor that is the front door when no sensor has the `door` kind: (sensor, kind, room) seen.
+
+    The only contact in an entrance, or else the only one whose name says front or entrance.
+    """
+    contacts = {(s, (room or "").strip().lower()) for s, kind, room in sensors if kind == "contact"}
+    at_entrance = {s for s, room in contacts if room in ENTRANCE_ROOMS}
+    if len(at_entrance) == 1:
+        return next(iter(at_entrance))
+    named = {s for s, _room in contacts if "front" in s.lower() or "entrance" in s.lower()}
+    return next(iter(named)) if len(named) == 1 else None
+
+
+def _number(text: str) -> float | None:
+    try:
+        x = float(text)
+    except ValueError:
+        return None
+    return x if x == x and x not in (float("inf"), float("-inf")) else None

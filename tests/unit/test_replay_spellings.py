@@ -1,0 +1,92 @@
+"""A home's events written the way other sources write them replay exactly as in the contract's own words.
+
+CASAS writes ON/OFF and OPEN/CLOSE, pandas 1.0/0.0 for an integer column with a gap, others times with their UTC offset
+or the front door as a plain contact sensor. Before `anomaly.synonyms` and `replay.zone_of`, each of these changed
+what the engine found: our simulator's lies found went 50/76 -> 0/76 with 1.0/0.0, and its false alerts 1.0 -> 48
+per home per 60 days with +08:00 times (docs/anomaly.md, "Ninth round").
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from anomaly.replay import read_sensor_meta, replay_file
+from anomaly.synonyms import front_contact, kind_of, value_of
+
+CASAS = {"1": "ON", "0": "OFF", "open": "OPEN", "closed": "CLOSE"}
+
+
+@pytest.fixture(scope="module")
+def homes(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    from firmware_sim.files import generate
+
+    root = tmp_path_factory.mktemp("spellings")
+    generate(root, 2, 21, 9, date(2025, 3, 3), jobs=1, variety="rich")
+    return sorted(p for p in root.iterdir() if (p / "events.csv").exists())
+
+
+def _rewrite(src: Path, dst: Path, row: Callable[[list[str]], list[str]]) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    with open(src / "events.csv", newline="") as fi, open(dst / "events.csv", "w", newline="") as fo:
+        reader, writer = csv.reader(fi), csv.writer(fo)
+        writer.writerow(next(reader))
+        for rec in reader:
+            writer.writerow(row(list(rec)))
+    return dst
+
+
+def _casas(rec: list[str]) -> list[str]:
+    ts, sensor, kind, value, room = rec
+    return [ts, sensor, "PIR" if kind == "motion" else kind, CASAS.get(value, value), room]
+
+
+def _pandas(rec: list[str]) -> list[str]:
+    ts, sensor, kind, value, room = rec
+    return [ts, sensor, kind, value + ".0" if value in ("0", "1") else value, room]
+
+
+def _aware(rec: list[str]) -> list[str]:
+    return [rec[0] + "+08:00", *rec[1:]]
+
+
+def _contact_door(rec: list[str]) -> list[str]:
+    ts, sensor, kind, value, room = rec
+    return [ts, sensor, "contact" if kind == "door" else kind, value, room]
+
+
+def _findings(home: Path) -> list[tuple[str, str, datetime]]:
+    """(kind, severity, local wall time) of every finding: what a responder would read."""
+    res = replay_file(home / "events.csv", sensors=read_sensor_meta(home))
+    return [(str(f.kind), f.severity.value, f.ts.astimezone(res.tz).replace(tzinfo=None)) for f in res.findings]
+
+
+@pytest.mark.parametrize("spelling", [_casas, _pandas, _aware, _contact_door], ids=lambda f: f.__name__[1:])
+def test_a_home_spelled_otherwise_gives_the_same_findings(
+    homes: list[Path], tmp_path: Path, spelling: Callable[[list[str]], list[str]]
+) -> None:
+    for home in homes:
+        expected = _findings(home)
+        assert any(kind == "long_inactivity" for kind, _s, _t in expected)  # a home that says something
+        assert _findings(_rewrite(home, tmp_path / home.name, spelling)) == expected
+
+
+def test_synonyms_map_to_the_contract() -> None:
+    assert kind_of(" PIR ") == "motion" and kind_of("Occupancy") == "motion" and kind_of("contact") == "contact"
+    assert [value_of("motion", v) for v in ("ON", "off", "1.0", "0.0", "true", "1", "0")] == [1, 0, 1, 0, 1, 1, 0]
+    assert [value_of("door", v) for v in ("OPEN", "CLOSE", "1", "0", "closed")] == ["open", "closed"] * 2 + ["closed"]
+    assert value_of("button", "1") == "press" and value_of("button", "long_press") == "long_press"
+    # Readings stay readings; a word nothing maps is left (lower case) for the engine to take as one.
+    assert value_of("temperature", "21.5") == 21.5 and value_of("battery", "52") == 52
+    assert value_of("motion", "Tampered") == "tampered" and value_of("contact", "OPEN") == "open"
+
+
+def test_front_contact_is_the_entrance_one_or_the_one_named_so() -> None:
+    assert front_contact([("c1", "contact", "Kitchen"), ("c2", "contact", "Hall")]) == "c2"
+    assert front_contact([("c1", "contact", "kitchen"), ("frontdoor", "contact", None)]) == "frontdoor"
+    assert front_contact([("c1", "contact", "kitchen"), ("c2", "contact", "bathroom")]) is None
+    assert front_contact([("c1", "contact", "entrance"), ("c2", "contact", "entrance")]) is None  # which one?
