@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from anomaly.engine import HomeLimits, HomeMonitor, Tuning
-from anomaly.synonyms import ENTRANCE_ROOMS, front_contact, kind_of, value_of
+from anomaly.synonyms import front_contact, kind_of, value_of
 from contracts import Finding
 
 REPLAY_HOME = "h-replay0"
@@ -90,13 +90,13 @@ def zone_of(path: Path) -> tzinfo:
 
 
 def front_door_of(rows: Iterable[Row]) -> str | None:
-    """The front door: the door sensor in an entrance (`synonyms.ENTRANCE_ROOMS`), else the only door sensor."""
+    """The front door: the door sensor in a room named entrance (any case), else the only door sensor."""
     doors: dict[str, str | None] = {}
     for _t, sensor, kind, _v, room in rows:
         if kind == "door" and sensor not in doors:
             doors[sensor] = room
     for sensor, room in doors.items():
-        if (room or "").strip().lower() in ENTRANCE_ROOMS:
+        if (room or "").strip().lower() == "entrance":
             return sensor
     return next(iter(doors)) if len(doors) == 1 else None
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
+from anomaly.const import room_class
+
 # Kind names other sources use for the contract's kinds.
 KIND_ALIASES = {
     "pir": "motion",
@@ -25,8 +27,6 @@ ON_WORDS = frozenset({"1", "on", "true", "yes", "active", "occupied", "detected"
 OFF_WORDS = frozenset(
     {"0", "off", "false", "no", "inactive", "idle", "clear", "vacant", "unoccupied", "released", "closed", "close"}
 )
-# Rooms a front door is in, as recordings name them (the entrance door may be a plain contact sensor there).
-ENTRANCE_ROOMS = frozenset({"entrance", "entry", "hall", "hallway", "front door", "frontdoor", "foyer"})
 
 
 @lru_cache(maxsize=1024)
@@ -63,10 +63,10 @@ def value_of(kind: str, text: str) -> int | float | str:
 def front_contact(sensors: Iterable[tuple[str, str, str | None]]) -> str | None:
     """A contact sensor that is the front door when no sensor has the `door` kind: (sensor, kind, room) seen.
 
-    The only contact in an entrance, or else the only one whose name says front or entrance.
+    The only contact in an entrance or hall (`const.room_class`), else the only one whose name says front or entrance.
     """
-    contacts = {(s, (room or "").strip().lower()) for s, kind, room in sensors if kind == "contact"}
-    at_entrance = {s for s, room in contacts if room in ENTRANCE_ROOMS}
+    contacts = {(s, room or "") for s, kind, room in sensors if kind == "contact"}
+    at_entrance = {s for s, room in contacts if room_class(room) == "hall"}
     if len(at_entrance) == 1:
         return next(iter(at_entrance))
     named = {s for s, _room in contacts if "front" in s.lower() or "entrance" in s.lower()}
