@@ -53,6 +53,12 @@ def replay_cmd(
     except ValueError as err:
         typer.echo(f"anxin replay: {events}: {err}", err=True)
         raise typer.Exit(2) from err
+    if res.reordered or res.duplicates:
+        typer.echo(
+            f"anxin replay: {events}: {res.reordered} rows out of time order (replayed in order), "
+            f"{res.duplicates} rows repeating an event (dropped)",
+            err=True,
+        )
     if out is None:
         write_jsonl(res.findings, sys.stdout, res.tz)
     else:

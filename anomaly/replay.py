@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timezone, tzinfo
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,6 +33,8 @@ class ReplayResult:
     end: float
     monitor: HomeMonitor
     tz: tzinfo = REPLAY_TZ  # the zone its times were written in
+    reordered: int = 0  # rows put back in time order (`in_order`)
+    duplicates: int = 0  # rows dropped as the same event written twice
 
 
 def parse_time(text: str, tz: tzinfo = REPLAY_TZ) -> float:
@@ -101,6 +104,31 @@ def front_door_of(rows: Iterable[Row]) -> str | None:
     return next(iter(doors)) if len(doors) == 1 else None
 
 
+def in_order(rows: list[Row]) -> tuple[list[Row], int, int]:
+    """The rows in time order, each event once: (rows, how many were out of order, how many repeated one before).
+
+    A recording is a record of what happened, not of how it was delivered: one written sensor by sensor (a file per
+    sensor, concatenated) replayed as written ran the clock back at every sensor and found nothing (every source's
+    lies, 0 of all). The sort is stable, so rows of the same time keep their order. An event written twice (the same
+    time, sensor, kind and value) is one event, as ingest takes a redelivery: a tenth of rows doubled raised van
+    Kasteren's false alerts 9.4 -> 13 per 60 days.
+    """
+    out_of_order = sum(1 for a, b in pairwise(rows) if b[0] < a[0])
+    ordered = sorted(rows, key=lambda r: r[0]) if out_of_order else rows
+    kept: list[Row] = []
+    seen: set[tuple[str, str, object]] = set()  # events at the present time
+    now = None
+    for r in ordered:
+        if r[0] != now:
+            now, seen = r[0], set()
+        key = (r[1], r[2], r[3])
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(r)
+    return kept, out_of_order, len(ordered) - len(kept)
+
+
 def replay(
     rows: list[Row],
     home: str = REPLAY_HOME,
@@ -124,6 +152,7 @@ def replay(
     The clock never runs back: a tick is at the check asked for or at the latest delivery, whichever is later (events
     delivered late from an agent's buffer ask for checks at their own, earlier, times).
     """
+    rows, reordered, duplicates = in_order(rows)
     m = HomeMonitor(home, tz, limits, tuning)
     set_meta = getattr(m, "set_sensor_meta", None)
     if sensors and callable(set_meta):
@@ -185,7 +214,7 @@ def replay(
     stop = end if until is None else max(until, end)
     while m.next_check <= stop:
         tick(max(m.next_check, clock))
-    return ReplayResult(out, len(rows), start, end, m, tz)
+    return ReplayResult(out, len(rows), start, end, m, tz, reordered, duplicates)
 
 
 def naive(ts: datetime, tz: tzinfo = REPLAY_TZ) -> str:

@@ -59,6 +59,25 @@ def _contact_door(rec: list[str]) -> list[str]:
     return [ts, sensor, "contact" if kind == "door" else kind, value, room]
 
 
+def _by_sensor(rows: list[list[str]]) -> list[list[str]]:
+    """A file per sensor, concatenated: in order within each sensor only."""
+    return sorted(rows, key=lambda r: (r[1], r[0]))
+
+
+def _doubled(rows: list[list[str]]) -> list[list[str]]:
+    """Every seventh event written twice."""
+    return [r for i, row in enumerate(rows) for r in ([row, row] if i % 7 == 0 else [row])]
+
+
+def _rewrite_all(src: Path, dst: Path, body: Callable[[list[list[str]]], list[list[str]]]) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    with open(src / "events.csv", newline="") as fi, open(dst / "events.csv", "w", newline="") as fo:
+        reader, writer = csv.reader(fi), csv.writer(fo)
+        writer.writerow(next(reader))
+        writer.writerows(body([list(r) for r in reader]))
+    return dst
+
+
 def _findings(home: Path) -> list[tuple[str, str, datetime]]:
     """(kind, severity, local wall time) of every finding: what a responder would read."""
     res = replay_file(home / "events.csv", sensors=read_sensor_meta(home))
@@ -73,6 +92,16 @@ def test_a_home_spelled_otherwise_gives_the_same_findings(
         expected = _findings(home)
         assert any(kind == "long_inactivity" for kind, _s, _t in expected)  # a home that says something
         assert _findings(_rewrite(home, tmp_path / home.name, spelling)) == expected
+
+
+@pytest.mark.parametrize("body", [_by_sensor, _doubled], ids=lambda f: f.__name__[1:])
+def test_rows_out_of_order_or_twice_give_the_same_findings(
+    homes: list[Path], tmp_path: Path, body: Callable[[list[list[str]]], list[list[str]]]
+) -> None:
+    for home in homes:
+        assert _findings(_rewrite_all(home, tmp_path / home.name, body)) == _findings(home)
+    res = replay_file(tmp_path / homes[-1].name / "events.csv")
+    assert (res.reordered > 0) == (body is _by_sensor) and (res.duplicates > 0) == (body is _doubled)
 
 
 def test_synonyms_map_to_the_contract() -> None:
