@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from anomaly.engine import HomeLimits, HomeMonitor, Tuning
-from anomaly.synonyms import front_contact, kind_of, value_of
+from anomaly.synonyms import front_contact, kind_of, role_of, value_of
 from contracts import Finding
 
 REPLAY_HOME = "h-replay0"
@@ -295,6 +295,10 @@ def _sensor_entry(sensor: str, rec: Mapping[str, object], where: Path) -> dict[s
     Other kinds may carry any role as a label (a contact's `fridge`, `cupboard`): only a mat's role changes detection.
     """
     entry = {k: str(rec[k]).strip() for k in SENSOR_META_KEYS if rec.get(k) not in (None, "")}
+    if "kind" in entry:
+        entry["kind"] = kind_of(entry["kind"])  # (in the events' words, `synonyms`)
+    if "role" in entry:
+        entry["role"] = role_of(entry["role"])
     role = entry.get("role")
     if role is not None and entry.get("kind") == "pressure" and role not in SENSOR_ROLES:
         raise ValueError(f"{where}: sensor {sensor!r}: role {role!r} is not one of {', '.join(sorted(SENSOR_ROLES))}")

@@ -23,6 +23,18 @@ KIND_ALIASES = {
     "mat": "pressure",
     "pressure_mat": "pressure",
 }
+# A mat's role as installers and other tools name it, as ours (`replay.SENSOR_ROLES`: bed, seat, floor).
+ROLE_ALIASES = {
+    "bed_mat": "bed",
+    "chair": "seat",
+    "armchair": "seat",
+    "sofa": "seat",
+    "couch": "seat",
+    "seat_mat": "seat",
+    "bedside": "floor",
+    "floor_mat": "floor",
+    "rug": "floor",
+}
 ON_WORDS = frozenset({"1", "on", "true", "yes", "active", "occupied", "detected", "pressed", "open", "opened"})
 OFF_WORDS = frozenset(
     {"0", "off", "false", "no", "inactive", "idle", "clear", "vacant", "unoccupied", "released", "closed", "close"}
@@ -34,6 +46,12 @@ def kind_of(kind: str) -> str:
     """The contract's name for a recording's kind (lower case, aliases resolved)."""
     k = kind.strip().lower()
     return KIND_ALIASES.get(k, k)
+
+
+def role_of(role: str) -> str:
+    """Our name for a mat's role as given (lower case, aliases resolved); other roles are left as given."""
+    r = role.strip().lower()
+    return ROLE_ALIASES.get(r, r)
 
 
 @lru_cache(maxsize=4096)  # (a replay reads millions of rows with a handful of distinct values)

@@ -155,7 +155,7 @@ def test_sensor_metadata_from_sensors_csv_or_home_json_and_the_kit_it_gives(tmp_
         "mat1": {"kind": "pressure", "room": "bedroom", "role": "floor"},
         "pir1": {"kind": "motion", "room": "hall", "hold_s": "30"},
     }
-    for bad in ("mat1,pressure,bedroom,sofa,\n", "pir1,motion,hall,,-5\n"):
+    for bad in ("mat1,pressure,bedroom,sideboard,\n", "pir1,motion,hall,,-5\n"):
         (tmp_path / "sensors.csv").write_text("sensor,kind,room,role,hold_s\n" + bad)
         with pytest.raises(ValueError, match=r"mat1|pir1"):
             read_sensor_meta(tmp_path)
