@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from anomaly.engine import HomeLimits, HomeMonitor, Tuning
-from anomaly.synonyms import front_contact, kind_of, role_of, value_of
+from anomaly.synonyms import front_among, kind_of, role_of, value_of
 from contracts import Finding
 
 REPLAY_HOME = "h-replay0"
@@ -92,16 +92,26 @@ def zone_of(path: Path) -> tzinfo:
     return REPLAY_TZ
 
 
-def front_door_of(rows: Iterable[Row]) -> str | None:
-    """The front door: the door sensor in a room named entrance (any case), else the only door sensor."""
+def front_door_of(rows: Iterable[Row]) -> tuple[str | None, str | None]:
+    """The front door and the kind it is recorded as: a `door` in a room named entrance, else the only `door`, else
+    the one `door` (or, with no `door` at all, the one `contact`) that `synonyms.front_among` picks; (None, None)."""
     doors: dict[str, str | None] = {}
+    contacts: dict[str, str | None] = {}
     for _t, sensor, kind, _v, room in rows:
         if kind == "door" and sensor not in doors:
             doors[sensor] = room
+        elif kind == "contact" and sensor not in contacts:
+            contacts[sensor] = room
     for sensor, room in doors.items():
         if (room or "").strip().lower() == "entrance":
-            return sensor
-    return next(iter(doors)) if len(doors) == 1 else None
+            return sensor, "door"
+    if len(doors) == 1:
+        return next(iter(doors)), "door"
+    if doors:
+        front = front_among(doors)
+        return (front, "door") if front is not None else (None, None)
+    front = front_among(contacts)
+    return (front, "contact") if front is not None else (None, None)
 
 
 def in_order(rows: list[Row]) -> tuple[list[Row], int, int]:
@@ -157,16 +167,14 @@ def replay(
     set_meta = getattr(m, "set_sensor_meta", None)
     if sensors and callable(set_meta):
         set_meta({s: dict(v) for s, v in sensors.items()})
-    front = front_door_of(rows)
-    if front is None:
-        # No `door` kind: the entrance may be a plain contact sensor. Taken as the door it is, or nobody ever goes out
+    front, recorded_as = front_door_of(rows)
+    if recorded_as == "contact":
+        # No `door` kind: the entrance is a plain contact sensor. Taken as the door it is, or nobody ever goes out
         # (van Kasteren A with its front door as a contact: false alerts 9.4 -> 57 per 60 days).
-        front = front_contact({(r[1], r[2], r[4]) for r in rows})
-        if front is not None:
-            rows = [
-                (t, s, "door", value_of("door", str(v)), r) if s == front and k == "contact" else (t, s, k, v, r)
-                for t, s, k, v, r in rows
-            ]  # (its battery reports stay what they are)
+        rows = [
+            (t, s, "door", value_of("door", str(v)), r) if s == front and k == "contact" else (t, s, k, v, r)
+            for t, s, k, v, r in rows
+        ]  # (its battery reports stay what they are)
     if front is not None:
         m.kit.front_door, m.kit.front_entrance = front, True
     out: list[Finding] = []

@@ -10,7 +10,7 @@ maps to nothing is left as it is (lower case): the engine takes it for a reading
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from functools import lru_cache
 
 from anomaly.const import room_class
@@ -78,17 +78,17 @@ def value_of(kind: str, text: str) -> int | float | str:
     return low
 
 
-def front_contact(sensors: Iterable[tuple[str, str, str | None]]) -> str | None:
-    """A contact sensor that is the front door when no sensor has the `door` kind: (sensor, kind, room) seen.
+def front_among(sensors: Mapping[str, str | None]) -> str | None:
+    """Which of several door or contact sensors (sensor -> room) is the front door, when no room is called entrance.
 
-    The only contact in an entrance or hall (`const.room_class`), else the only one whose name says front or entrance.
+    The only one in an entrance or hall (`const.room_class`), else the only one whose name says front, entrance or
+    main; None when that leaves no single one.
     """
-    contacts = {(s, room or "") for s, kind, room in sensors if kind == "contact"}
-    at_entrance = {s for s, room in contacts if room_class(room) == "hall"}
+    at_entrance = [s for s, room in sensors.items() if room_class(room or "") == "hall"]
     if len(at_entrance) == 1:
-        return next(iter(at_entrance))
-    named = {s for s, _room in contacts if "front" in s.lower() or "entrance" in s.lower()}
-    return next(iter(named)) if len(named) == 1 else None
+        return at_entrance[0]
+    named = [s for s in sensors if any(w in s.lower() for w in ("front", "entrance", "main"))]
+    return named[0] if len(named) == 1 else None
 
 
 def _number(text: str) -> float | None:

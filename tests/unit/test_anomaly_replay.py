@@ -96,11 +96,23 @@ def test_replay_cli_writes_one_naive_json_object_per_finding(tmp_path: Path) -> 
     assert datetime.fromisoformat(exit_["ts"]) - night <= timedelta(minutes=10)
 
 
-def test_the_front_door_is_the_entrance_door_or_the_only_one() -> None:
+def _front(*sensors: tuple[str, str, str | None]) -> tuple[str | None, str | None]:
     t = datetime(2025, 3, 3).timestamp()
-    assert front_door_of([(t, "d1", "door", "open", "kitchen"), (t, "d2", "door", "open", "ENTRANCE")]) == "d2"
-    assert front_door_of([(t, "d1", "door", "open", "porch")]) == "d1"
-    assert front_door_of([(t, "d1", "door", "open", "a"), (t, "d2", "door", "open", "b")]) is None
+    return front_door_of([(t, sensor, kind, 1, room) for sensor, kind, room in sensors])
+
+
+def test_the_front_door_is_the_entrance_door_or_the_only_one() -> None:
+    assert _front(("d1", "door", "kitchen"), ("d2", "door", "ENTRANCE")) == ("d2", "door")
+    assert _front(("d1", "door", "porch")) == ("d1", "door")
+    assert _front(("d1", "door", "a"), ("d2", "door", "b")) == (None, None)
+    # Several doors, none in a room called entrance: the one in a hall, else the one named so (CASAS-like homes).
+    assert _front(("d1", "door", "bedroom"), ("d2", "door", "Hallway")) == ("d2", "door")
+    assert _front(("back", "door", None), ("main_door", "door", None)) == ("main_door", "door")
+    # No door at all: a contact there is the front door (its rows are replayed as the door's).
+    assert _front(("fridge", "contact", "kitchen"), ("c2", "contact", "Hall")) == ("c2", "contact")
+    assert _front(("fridge", "contact", "kitchen"), ("frontdoor", "contact", None)) == ("frontdoor", "contact")
+    assert _front(("c1", "contact", "kitchen"), ("c2", "contact", "bathroom")) == (None, None)
+    assert _front(("c1", "contact", "entrance"), ("c2", "contact", "hall")) == (None, None)  # which one? no guess
 
 
 def test_eval_scores_recall_delay_and_false_alarms(tmp_path: Path) -> None:

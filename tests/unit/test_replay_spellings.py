@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from anomaly.replay import read_sensor_meta, replay_file
-from anomaly.synonyms import front_contact, kind_of, role_of, value_of
+from anomaly.synonyms import kind_of, role_of, value_of
 
 CASAS = {"1": "ON", "0": "OFF", "open": "OPEN", "closed": "CLOSE"}
 
@@ -113,10 +113,3 @@ def test_synonyms_map_to_the_contract() -> None:
     assert value_of("temperature", "21.5") == 21.5 and value_of("battery", "52") == 52
     assert value_of("motion", "Tampered") == "tampered" and value_of("contact", "OPEN") == "open"
     assert [role_of(r) for r in ("Bed", "sofa", "bedside", "fridge")] == ["bed", "seat", "floor", "fridge"]
-
-
-def test_front_contact_is_the_entrance_one_or_the_one_named_so() -> None:
-    assert front_contact([("c1", "contact", "Kitchen"), ("c2", "contact", "Hall")]) == "c2"
-    assert front_contact([("c1", "contact", "kitchen"), ("frontdoor", "contact", None)]) == "frontdoor"
-    assert front_contact([("c1", "contact", "kitchen"), ("c2", "contact", "bathroom")]) is None
-    assert front_contact([("c1", "contact", "entrance"), ("c2", "contact", "entrance")]) is None  # which one?
