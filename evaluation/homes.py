@@ -104,6 +104,7 @@ def score_home(home_dir: Path, tuning: Tuning | None = None, verdicts: bool = Fa
     found = [Found(f.ts.timestamp(), f.kind, f.severity.value) for f in res.findings]
     out = score(out, labels, found)
     out.misses = watch.misses(labels, out)
+    out.reordered, out.duplicates = res.reordered, res.duplicates
     return out
 
 

@@ -94,6 +94,8 @@ class HomeScore:
     info: int = 0
     predicted_false_60d: float | None = None  # the engine's own expected false-alarm rate, when it says
     misses: list[tuple[str, float | None]] = field(default_factory=list)  # why each long lie went unraised (misses.py)
+    reordered: int = 0  # rows of its events.csv out of time order (replayed in order, `replay.in_order`)
+    duplicates: int = 0  # rows repeating an event (dropped)
 
 
 def _t(s: str) -> float:

@@ -92,6 +92,8 @@ def summarise(scores: list[HomeScore]) -> dict[str, Any]:
         "windows_only": dict(sorted(windows.items())),
         "calibration": calibration(scores),
         "missed_long_lies": summarise_misses(scores),
+        "input_rows_reordered": sum(s.reordered for s in scores),
+        "input_rows_duplicated": sum(s.duplicates for s in scores),
         "per_home": [
             {
                 "home": s.home,

@@ -104,6 +104,18 @@ def test_rows_out_of_order_or_twice_give_the_same_findings(
     assert (res.reordered > 0) == (body is _by_sensor) and (res.duplicates > 0) == (body is _doubled)
 
 
+def test_eval_says_what_it_put_in_order_and_dropped(homes: list[Path], tmp_path: Path) -> None:
+    from evaluation.report import run, text
+
+    home = homes[0]
+    _rewrite_all(home, tmp_path / "src" / home.name, lambda rows: _doubled(_by_sensor(rows)))
+    (tmp_path / "src" / home.name / "labels.csv").write_bytes((home / "labels.csv").read_bytes())
+    result, _scores = run([tmp_path / "src"], jobs=1)
+    summary = next(iter(result["sources"].values()))["summary"]
+    assert summary["input_rows_reordered"] > 0 and summary["input_rows_duplicated"] > 0
+    assert f"{summary['input_rows_duplicated']} rows repeating an event (dropped)" in text(result)
+
+
 def test_synonyms_map_to_the_contract() -> None:
     assert kind_of(" PIR ") == "motion" and kind_of("Occupancy") == "motion" and kind_of("contact") == "contact"
     assert [value_of("motion", v) for v in ("ON", "off", "1.0", "0.0", "true", "1", "0")] == [1, 0, 1, 0, 1, 1, 0]
