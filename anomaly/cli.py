@@ -40,22 +40,28 @@ def replay_cmd(
     """Replay one home's events through the live engine; one JSON object per finding."""
     from anomaly.replay import parse_time, read_sensor_meta, replay_file, write_jsonl, zone_of
 
-    if not events.exists():
-        typer.echo(f"anxin replay: {events} does not exist", err=True)
+    if not events.is_file():
+        what = "is a folder" if events.is_dir() else "does not exist"
+        typer.echo(f"anxin replay: {events} {what} (hint: anxin replay HOME/events.csv)", err=True)
         raise typer.Exit(2)
     try:
-        stop = None if until is None else parse_time(until, zone_of(events))
+        tz = zone_of(events)
+    except (OSError, ValueError) as err:  # (a file that is not text: UnicodeDecodeError)
+        typer.echo(f"anxin replay: {events}: not a readable CSV ({err})", err=True)
+        raise typer.Exit(2) from None
+    try:
+        stop = None if until is None else parse_time(until, tz)
     except ValueError:
         typer.echo(f"anxin replay: --until {until!r} is not an ISO time (hint: 2025-03-06T23:59:59)", err=True)
         raise typer.Exit(2) from None
     try:
         res = replay_file(events, sensors=read_sensor_meta(events.parent), until=stop)
-    except ValueError as err:
+    except (OSError, ValueError) as err:
         typer.echo(f"anxin replay: {events}: {err}", err=True)
-        raise typer.Exit(2) from err
+        raise typer.Exit(2) from None
     if res.reordered or res.duplicates:
         typer.echo(
-            f"anxin replay: {events}: {res.reordered} rows out of time order (replayed in order), "
+            f"anxin replay: {events}: {res.reordered} rows moved into time order, "
             f"{res.duplicates} rows repeating an event (dropped)",
             err=True,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timezone, tzinfo
 from itertools import pairwise
@@ -33,7 +33,7 @@ class ReplayResult:
     end: float
     monitor: HomeMonitor
     tz: tzinfo = REPLAY_TZ  # the zone its times were written in
-    reordered: int = 0  # rows put back in time order (`in_order`)
+    reordered: int = 0  # rows moved into time order (`in_order`)
     duplicates: int = 0  # rows dropped as the same event written twice
 
 
@@ -43,30 +43,40 @@ def parse_time(text: str, tz: tzinfo = REPLAY_TZ) -> float:
     return (ts if ts.tzinfo is not None else ts.replace(tzinfo=tz)).timestamp()
 
 
-def read_rows(fh: TextIO) -> Iterator[Row]:
-    """Rows of an events CSV (`ts,sensor,kind,value,room`, naive local ISO times) as epoch-second tuples.
+def read_rows(fh: TextIO, tz: tzinfo = REPLAY_TZ) -> Iterator[Row]:
+    """Rows of an events CSV (`ts,sensor,kind,value,room`; naive times are local, in `tz`) as epoch-second tuples.
 
     Kinds and values are read as the wire contract's (`anomaly.synonyms`): ON/OFF, true/false, 1.0/0.0, OPEN/CLOSE.
+    A row that cannot be read raises ValueError naming its line.
     """
     reader = csv.reader(fh)
-    header = next(reader, None)
-    if header is None:
-        return
-    cols = [c.strip().lower() for c in header]
     try:
-        i_ts, i_s, i_k, i_v = (cols.index(c) for c in ("ts", "sensor", "kind", "value"))
-    except ValueError as err:
-        raise ValueError(f"CSV header must have ts,sensor,kind,value[,room]; got {header}") from err
-    i_r = cols.index("room") if "room" in cols else -1
-    fromiso = datetime.fromisoformat
-    for rec in reader:
-        if not rec:
-            continue
-        ts = fromiso(rec[i_ts])
-        t = (ts if ts.tzinfo is not None else ts.replace(tzinfo=REPLAY_TZ)).timestamp()  # parse_time, inlined: hot
-        room = rec[i_r] if i_r >= 0 and i_r < len(rec) and rec[i_r] else None
-        kind = kind_of(rec[i_k])
-        yield t, rec[i_s], kind, value_of(kind, rec[i_v]), room
+        header = next(reader, None)
+        if header is None:
+            return
+        cols = [c.strip().lstrip("\ufeff").lower() for c in header]  # (a BOM a spreadsheet left)
+        try:
+            i_ts, i_s, i_k, i_v = (cols.index(c) for c in ("ts", "sensor", "kind", "value"))
+        except ValueError as err:
+            raise ValueError(f"CSV header must have ts,sensor,kind,value[,room]; got {header}") from err
+        i_r = cols.index("room") if "room" in cols else -1
+        need = max(i_ts, i_s, i_k, i_v) + 1
+        fromiso = datetime.fromisoformat
+        for rec in reader:
+            if not rec:
+                continue
+            if len(rec) < need:
+                raise ValueError(f"line {reader.line_num}: {len(rec)} fields, the header names {need} or more")
+            try:
+                ts = fromiso(rec[i_ts])
+            except ValueError as err:
+                raise ValueError(f"line {reader.line_num}: {err} (hint: 2025-03-06T23:59:59)") from None
+            t = (ts if ts.tzinfo is not None else ts.replace(tzinfo=tz)).timestamp()  # parse_time, inlined: hot
+            room = rec[i_r] if i_r >= 0 and i_r < len(rec) and rec[i_r] else None
+            kind = kind_of(rec[i_k])
+            yield t, rec[i_s], kind, value_of(kind, rec[i_v]), room
+    except csv.Error as err:
+        raise ValueError(f"line {reader.line_num}: {err}") from None
 
 
 def zone_of(path: Path) -> tzinfo:
@@ -76,20 +86,21 @@ def zone_of(path: Path) -> tzinfo:
     the afternoon: our simulator's false alerts went 1.0 -> 48 per home per 60 days. (One offset for the whole file: a
     recording across a daylight-saving change is an hour off for part of it.)
     """
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
-        header = [c.strip().lower() for c in next(reader, [])]
-        if "ts" not in header:
-            return REPLAY_TZ
-        i = header.index("ts")
-        for rec in reader:
-            if len(rec) > i:
-                try:
-                    offset = datetime.fromisoformat(rec[i]).utcoffset()
-                except ValueError:
-                    return REPLAY_TZ  # (read_rows says what is wrong with it)
-                return REPLAY_TZ if offset is None else timezone(offset)
-    return REPLAY_TZ
+        try:
+            header = [c.strip().lower() for c in next(reader, [])]
+            if "ts" not in header:
+                return REPLAY_TZ
+            i = header.index("ts")
+            first = next((rec[i] for rec in reader if len(rec) > i), None)
+        except csv.Error:
+            return REPLAY_TZ  # (read_rows says what is wrong with it)
+    try:
+        offset = None if first is None else datetime.fromisoformat(first).utcoffset()
+    except ValueError:
+        return REPLAY_TZ  # (read_rows says what is wrong with it)
+    return REPLAY_TZ if offset is None else timezone(offset)
 
 
 def front_door_of(rows: Iterable[Row]) -> tuple[str | None, str | None]:
@@ -114,29 +125,30 @@ def front_door_of(rows: Iterable[Row]) -> tuple[str | None, str | None]:
     return (front, "contact") if front is not None else (None, None)
 
 
-def in_order(rows: list[Row]) -> tuple[list[Row], int, int]:
-    """The rows in time order, each event once: (rows, how many were out of order, how many repeated one before).
+def in_order(rows: Sequence[Row]) -> tuple[list[Row], int, int]:
+    """The rows in time order, each event once: (rows, how many were moved into order, how many repeated one before).
 
     A recording is a record of what happened, not of how it was delivered: one written sensor by sensor (a file per
     sensor, concatenated) replayed as written ran the clock back at every sensor and found nothing (every source's
-    lies, 0 of all). The sort is stable, so rows of the same time keep their order. An event written twice (the same
-    time, sensor, kind and value) is one event, as ingest takes a redelivery: a tenth of rows doubled raised van
-    Kasteren's false alerts 9.4 -> 13 per 60 days.
+    lies, 0 of all). The sort is stable, so rows of the same time keep their order. An event written twice (a row
+    repeating the same sensor's state just before, at the same time) is one event, as ingest takes a redelivery: a
+    tenth of rows doubled raised van Kasteren's false alerts 9.4 -> 13 per 60 days. A switch that bounced (open,
+    closed, open in the same second) is three events, and kept.
     """
-    out_of_order = sum(1 for a, b in pairwise(rows) if b[0] < a[0])
-    ordered = sorted(rows, key=lambda r: r[0]) if out_of_order else rows
+    ordered = sorted(rows, key=lambda r: r[0]) if any(b[0] < a[0] for a, b in pairwise(rows)) else rows
+    moved = sum(1 for a, b in zip(ordered, rows, strict=True) if a is not b) if ordered is not rows else 0
     kept: list[Row] = []
-    seen: set[tuple[str, str, object]] = set()  # events at the present time
+    last: dict[tuple[str, str], object] = {}  # each sensor's state at the present time
     now = None
     for r in ordered:
         if r[0] != now:
-            now, seen = r[0], set()
-        key = (r[1], r[2], r[3])
-        if key in seen:
+            now, last = r[0], {}
+        key = (r[1], r[2])
+        if key in last and last[key] == r[3]:
             continue
-        seen.add(key)
+        last[key] = r[3]
         kept.append(r)
-    return kept, out_of_order, len(ordered) - len(kept)
+    return kept, moved, len(ordered) - len(kept)
 
 
 def replay(
@@ -285,9 +297,15 @@ def replay_file(
     sensors: Mapping[str, Mapping[str, str]] | None = None,
 ) -> ReplayResult:
     """Replay one events CSV, in its own zone (`zone_of`)."""
-    with open(path, newline="") as fh:
-        rows = list(read_rows(fh))
-    return replay(rows, home, tuning=tuning, until=until, sensors=sensors, tz=zone_of(path))
+    rows, tz = read_events(path)
+    return replay(rows, home, tuning=tuning, until=until, sensors=sensors, tz=tz)
+
+
+def read_events(path: Path) -> tuple[list[Row], tzinfo]:
+    """An events CSV's rows (`read_rows`) and its zone (`zone_of`), naive times read in that zone."""
+    tz = zone_of(path)
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return list(read_rows(fh, tz)), tz
 
 
 # What an installer can say about a sensor. A simulator's hardware quirks (miss rates, spurious triggers) are left out:

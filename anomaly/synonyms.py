@@ -10,10 +10,10 @@ maps to nothing is left as it is (lower case): the engine takes it for a reading
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
-
-from anomaly.const import room_class
+from itertools import pairwise
 
 # Kind names other sources use for the contract's kinds.
 KIND_ALIASES = {
@@ -35,6 +35,10 @@ ROLE_ALIASES = {
     "floor_mat": "floor",
     "rug": "floor",
 }
+# A front door's name, and the rooms one is in, as recordings write them (whole words of the name, lower case).
+FRONT_WORDS = frozenset({"front", "frontdoor", "maindoor", "entrance", "entry"})
+FRONT_WORDS_ZH = ("大门", "入户门", "前门")
+ENTRANCE_ROOMS = frozenset({"entrance", "entry", "entryway", "foyer", "vestibule", "玄关", "门厅"})
 ON_WORDS = frozenset({"1", "on", "true", "yes", "active", "occupied", "detected", "pressed", "open", "opened"})
 OFF_WORDS = frozenset(
     {"0", "off", "false", "no", "inactive", "idle", "clear", "vacant", "unoccupied", "released", "closed", "close"}
@@ -81,14 +85,22 @@ def value_of(kind: str, text: str) -> int | float | str:
 def front_among(sensors: Mapping[str, str | None]) -> str | None:
     """Which of several door or contact sensors (sensor -> room) is the front door, when no room is called entrance.
 
-    The only one in an entrance or hall (`const.room_class`), else the only one whose name says front, entrance or
-    main; None when that leaves no single one.
+    The only one whose name says so (`FRONT_WORDS`, or main door), else the only one in an entrance
+    (`ENTRANCE_ROOMS`); None rather than a guess. Not any hall: an inner door or a cupboard opens onto a hallway, and
+    a contact taken for the front door makes the resident out, and their stillness unwatched, each time it closes.
     """
-    at_entrance = [s for s, room in sensors.items() if room_class(room or "") == "hall"]
-    if len(at_entrance) == 1:
-        return at_entrance[0]
-    named = [s for s in sensors if any(w in s.lower() for w in ("front", "entrance", "main"))]
-    return named[0] if len(named) == 1 else None
+    named = [s for s in sensors if _says_front(s)]
+    if len(named) == 1:
+        return named[0]
+    at_entrance = [s for s, room in sensors.items() if (room or "").strip().lower() in ENTRANCE_ROOMS]
+    return at_entrance[0] if len(at_entrance) == 1 else None
+
+
+def _says_front(name: str) -> bool:
+    low = name.lower()
+    words = re.split(r"[^a-z0-9]+", low)
+    main_door = ("main", "door") in set(pairwise(words))  # (not main_bedroom_door)
+    return bool(set(words) & FRONT_WORDS) or main_door or any(w in low for w in FRONT_WORDS_ZH)
 
 
 def _number(text: str) -> float | None:

@@ -10,7 +10,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from anomaly.const import DEVICE_KINDS, OFF_VALUES, ON_VALUES
-from anomaly.replay import read_rows
+from anomaly.replay import in_order, read_events
 from evaluation.homes import home_meta
 from evaluation.scoring import read_labels, scored_type
 
@@ -45,18 +45,18 @@ def stillness_bound(home_dir: Path, kit: str | None = None) -> list[LieBound]:
     rooms: list[str] = []  # each trigger's room (`in_bed` is a place in one)
     kinds: dict[str, set[str]] = defaultdict(set)
     bed_mats: set[str] = set()  # pressure mats in a bed room now pressed: someone in bed (a seat mat is not a bed)
-    with open(home_dir / "events.csv", newline="") as fh:
-        for t, sensor, kind, value, room in read_rows(fh):
-            v = str(value).lower()
-            if kind in DEVICE_KINDS or v not in ON_VALUES | OFF_VALUES:
-                continue
-            name = (room or "").lower()
-            kinds[name].add(kind)
-            if kind == "pressure" and "bed" in name:
-                (bed_mats.add if v in ON_VALUES else bed_mats.discard)(sensor)
-            trig.append((t, "in_bed" if bed_mats and "bed" in name else name))
-            rooms.append(name)
-    labels = read_labels(home_dir / "labels.csv")
+    rows, tz = read_events(home_dir / "events.csv")
+    for t, sensor, kind, value, room in in_order(rows)[0]:  # (as the replay reads them)
+        v = str(value).lower()
+        if kind in DEVICE_KINDS or v not in ON_VALUES | OFF_VALUES:
+            continue
+        name = (room or "").lower()
+        kinds[name].add(kind)
+        if kind == "pressure" and "bed" in name:
+            (bed_mats.add if v in ON_VALUES else bed_mats.discard)(sensor)
+        trig.append((t, "in_bed" if bed_mats and "bed" in name else name))
+        rooms.append(name)
+    labels = read_labels(home_dir / "labels.csv", tz)
     busy = [
         (lab.start - 3600.0, lab.end + 3 * 3600.0)
         for lab in labels

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.engine import Tuning
-from anomaly.replay import REPLAY_HOME, read_rows, read_sensor_meta, replay, zone_of
+from anomaly.replay import REPLAY_HOME, read_events, read_sensor_meta, replay
 from contracts import Finding, FindingKind
 from evaluation.misses import LieWatch
 from evaluation.scoring import Found, HomeScore, Label, read_labels, score
@@ -76,9 +76,8 @@ def score_home(home_dir: Path, tuning: Tuning | None = None, verdicts: bool = Fa
     `verdicts`: a responder answers every long_inactivity alarm from the labels (`responder`), as the service's
     feedback would: what the engine learns from verdicts, beside the judged scoring, which has none.
     """
-    labels = read_labels(home_dir / "labels.csv")
-    with open(home_dir / "events.csv", newline="") as fh:
-        rows = list(read_rows(fh))
+    rows, tz = read_events(home_dir / "events.csv")
+    labels = read_labels(home_dir / "labels.csv", tz)
     last = rows[-1][0] if rows else 0.0
     # The clock stops at the last row, as `anxin replay` does, or runs to the last label's end if later (a lie
     # labelled past the end of the data was watched that long).
@@ -94,7 +93,7 @@ def score_home(home_dir: Path, tuning: Tuning | None = None, verdicts: bool = Fa
         sensors=sensors,
         respond=responder(labels) if verdicts else None,
         probe=watch,
-        tz=zone_of(home_dir / "events.csv"),
+        tz=tz,
     )
     meta = home_meta(home_dir)
     kit = str(meta.get("kit") or "") or kit_label(sensors, {r[1] for r in rows})

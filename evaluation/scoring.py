@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 from anomaly.replay import REPLAY_TZ
@@ -94,21 +94,21 @@ class HomeScore:
     info: int = 0
     predicted_false_60d: float | None = None  # the engine's own expected false-alarm rate, when it says
     misses: list[tuple[str, float | None]] = field(default_factory=list)  # why each long lie went unraised (misses.py)
-    reordered: int = 0  # rows of its events.csv out of time order (replayed in order, `replay.in_order`)
+    reordered: int = 0  # rows of its events.csv moved into time order (`replay.in_order`)
     duplicates: int = 0  # rows repeating an event (dropped)
 
 
-def _t(s: str) -> float:
+def _t(s: str, tz: tzinfo) -> float:
     ts = datetime.fromisoformat(s)
-    return (ts if ts.tzinfo else ts.replace(tzinfo=REPLAY_TZ)).timestamp()
+    return (ts if ts.tzinfo else ts.replace(tzinfo=tz)).timestamp()
 
 
-def read_labels(path: Path) -> list[Label]:
-    """Labels of one home (`type,start,end,note`)."""
+def read_labels(path: Path, tz: tzinfo = REPLAY_TZ) -> list[Label]:
+    """Labels of one home (`type,start,end,note`); naive times in `tz`, the zone of its events (`replay.zone_of`)."""
     if not path.exists():
         return []
-    with open(path, newline="") as fh:
-        return [Label(r["type"], _t(r["start"]), _t(r["end"]), r.get("note") or "") for r in csv.DictReader(fh)]
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return [Label(r["type"], _t(r["start"], tz), _t(r["end"], tz), r.get("note") or "") for r in csv.DictReader(fh)]
 
 
 def scored_type(lab: Label) -> str:

@@ -105,14 +105,21 @@ def test_the_front_door_is_the_entrance_door_or_the_only_one() -> None:
     assert _front(("d1", "door", "kitchen"), ("d2", "door", "ENTRANCE")) == ("d2", "door")
     assert _front(("d1", "door", "porch")) == ("d1", "door")
     assert _front(("d1", "door", "a"), ("d2", "door", "b")) == (None, None)
-    # Several doors, none in a room called entrance: the one in a hall, else the one named so (CASAS-like homes).
-    assert _front(("d1", "door", "bedroom"), ("d2", "door", "Hallway")) == ("d2", "door")
+    # Several doors, none in a room called entrance: the one named so, before the one in an entry (CASAS-like homes).
     assert _front(("back", "door", None), ("main_door", "door", None)) == ("main_door", "door")
-    # No door at all: a contact there is the front door (its rows are replayed as the door's).
-    assert _front(("fridge", "contact", "kitchen"), ("c2", "contact", "Hall")) == ("c2", "contact")
+    assert _front(("bathroom_door", "door", "Foyer"), ("FrontDoor", "door", "hall")) == ("FrontDoor", "door")
+    assert _front(("d1", "door", "bedroom"), ("d2", "door", "Foyer")) == ("d2", "door")
+    # Not any door onto a hallway, nor a main bedroom's.
+    assert _front(("bathroom_door", "door", "Hallway"), ("kitchen_door", "door", "kitchen")) == (None, None)
+    assert _front(("main_bedroom_door", "door", None), ("kitchen_door", "door", None)) == (None, None)
+    # No door at all: a contact named so or in the entrance is the front door (its rows are replayed as the door's).
+    assert _front(("fridge", "contact", "kitchen"), ("c2", "contact", "Entrance")) == ("c2", "contact")
     assert _front(("fridge", "contact", "kitchen"), ("frontdoor", "contact", None)) == ("frontdoor", "contact")
     assert _front(("c1", "contact", "kitchen"), ("c2", "contact", "bathroom")) == (None, None)
-    assert _front(("c1", "contact", "entrance"), ("c2", "contact", "hall")) == (None, None)  # which one? no guess
+    assert _front(("c1", "contact", "entrance"), ("c2", "contact", "entrance")) == (None, None)  # which one? no guess
+    # A cupboard in the hall, a main bedroom's window: not the way out (each close would read as the resident leaving).
+    assert _front(("cupboard", "contact", "hallway"), ("fridge", "contact", "kitchen")) == (None, None)
+    assert _front(("main_bedroom_window", "contact", "bedroom")) == (None, None)
 
 
 def test_eval_scores_recall_delay_and_false_alarms(tmp_path: Path) -> None:

@@ -9,13 +9,15 @@ per home per 60 days with +08:00 times (docs/anomaly.md, "Ninth round").
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
-from anomaly.replay import read_sensor_meta, replay_file
+from anomaly.replay import in_order, read_events, read_sensor_meta, replay_file
 from anomaly.synonyms import kind_of, role_of, value_of
 
 CASAS = {"1": "ON", "0": "OFF", "open": "OPEN", "closed": "CLOSE"}
@@ -125,3 +127,55 @@ def test_synonyms_map_to_the_contract() -> None:
     assert value_of("temperature", "21.5") == 21.5 and value_of("battery", "52") == 52
     assert value_of("motion", "Tampered") == "tampered" and value_of("contact", "OPEN") == "open"
     assert [role_of(r) for r in ("Bed", "sofa", "bedside", "fridge")] == ["bed", "seat", "floor", "fridge"]
+
+
+def test_in_order_keeps_a_bounce_and_drops_only_a_repeat() -> None:
+    t = 1_741_000_000.0
+    bounce = [(t, "door1", "door", "open", "entrance"), (t, "door1", "door", "closed", "entrance")]
+    bounce.append((t, "door1", "door", "open", "entrance"))  # left open after bouncing: three events
+    rows, moved, dropped = in_order([*bounce, (t, "door1", "door", "open", "entrance"), (t, "pir", "motion", 1, None)])
+    assert rows == [*bounce, (t, "pir", "motion", 1, None)] and (moved, dropped) == (0, 1)
+    status = [(t, "pi", "status", s, None) for s in ("offline", "online", "offline")]
+    assert in_order(status) == (status, 0, 0)
+    late = [(t + 5, "a", "motion", 1, None), (t + 6, "a", "motion", 0, None), (t, "b", "motion", 1, None)]
+    assert in_order(late) == ([late[2], late[0], late[1]], 3, 0)
+
+
+def test_labels_and_later_naive_rows_are_read_in_the_files_zone(homes: list[Path], tmp_path: Path) -> None:
+    from evaluation.homes import score_home
+
+    home = homes[0]
+    aware = _rewrite(home, tmp_path / home.name, _aware)  # labels.csv stays naive, as a simulator writes it
+    (aware / "labels.csv").write_bytes((home / "labels.csv").read_bytes())
+    assert score_home(aware).hits == score_home(home).hits
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(
+        "ts,sensor,kind,value,room\n2025-03-03T08:00:00+08:00,p,motion,1,a\n2025-03-03T09:00:00,p,motion,0,a\n"
+    )
+    rows, tz = read_events(mixed)
+    assert rows[1][0] - rows[0][0] == 3600.0 and str(tz) == "UTC+08:00"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("folder", None, "is a folder"),
+        ("binary.csv", b"ts,sensor,kind,value\n\xd0\xff\xfe\n", "not a readable CSV"),
+        ("short.csv", b"ts,sensor,kind,value\n2025-03-03T08:00:00,p\n", "line 2: 2 fields"),
+        ("badtime.csv", b"ts,sensor,kind,value\nyesterday,p,motion,1\n", "line 2: Invalid isoformat"),
+        ("huge.csv", b'ts,sensor,kind,value\n2025-03-03T08:00:00,p,motion,"' + b"x" * 200_000 + b'"\n', "line 2"),
+    ],
+)
+def test_a_file_replay_cannot_read_ends_in_one_line(
+    tmp_path: Path, name: str, content: bytes | None, says: str
+) -> None:
+    path = tmp_path / name
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    done = subprocess.run(
+        [sys.executable, "-m", "anxin", "replay", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2 and says in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
