@@ -179,6 +179,11 @@ def replay(
     set_meta = getattr(m, "set_sensor_meta", None)
     if sensors and callable(set_meta):
         set_meta({s: dict(v) for s, v in sensors.items()})
+    rooms = {s: v["room"] for s, v in (sensors or {}).items() if v.get("room")}
+    if rooms and any(r[4] is None for r in rows):
+        # A recording without a room column: each sensor is where the home's sensor list says (as a live agent's
+        # events carry the room its config gives).
+        rows = [(t, s, k, v, rooms.get(s) if r is None else r) for t, s, k, v, r in rows]
     front, recorded_as = front_door_of(rows)
     if recorded_as == "contact":
         # No `door` kind: the entrance is a plain contact sensor. Taken as the door it is, or nobody ever goes out

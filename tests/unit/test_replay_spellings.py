@@ -129,6 +129,16 @@ def test_synonyms_map_to_the_contract() -> None:
     assert [role_of(r) for r in ("Bed", "sofa", "bedside", "fridge")] == ["bed", "seat", "floor", "fridge"]
 
 
+def test_without_a_room_column_the_sensor_list_says_where_each_sensor_is(homes: list[Path], tmp_path: Path) -> None:
+    for home in homes:
+        bare = tmp_path / home.name
+        bare.mkdir()
+        (bare / "home.json").write_bytes((home / "home.json").read_bytes())  # its `sensors` list gives each room
+        with open(home / "events.csv", newline="") as fi, open(bare / "events.csv", "w", newline="") as fo:
+            csv.writer(fo).writerows(rec[:4] for rec in csv.reader(fi))
+        assert _findings(bare) == _findings(home)
+
+
 def test_in_order_keeps_a_bounce_and_drops_only_a_repeat() -> None:
     t = 1_741_000_000.0
     bounce = [(t, "door1", "door", "open", "entrance"), (t, "door1", "door", "closed", "entrance")]
