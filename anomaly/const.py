@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contracts.messages import KNOWN_VALUES
+
 DETECTOR = "anxin-routine-v1"
 # An event this far behind the clock comes from an agent replaying its queue; inactivity waits until it has settled.
 REPLAY_LAG = 120.0
@@ -50,6 +52,11 @@ DEVICE_KINDS = frozenset({"battery", "status", "agent", "heartbeat"})
 # movement, and only "on" values start a held state (a mat pressed, a PIR reporting an interval).
 ON_VALUES = frozenset({"1", "on", "open", "true", "press", "long_press", "active", "occupied"})
 OFF_VALUES = frozenset({"0", "off", "closed", "close", "false", "idle", "inactive", "clear"})
+# Kinds the wire contract gives switch values: never a meter, whatever they report.
+SWITCH_KINDS = frozenset(KNOWN_VALUES)
+# Kinds that measure: meters from their first report (a light level of 0 or 1 lux in the dark is no switch). Any
+# other kind is a meter once it reports a number other than 0 and 1.
+METER_KINDS = frozenset({"temperature", "humidity", "light", "illuminance", "lux", "co2", "noise", "sound"})
 # Kinds whose "on" state says someone is there (a mat pressed): only these hold a state a silence's moment remembers.
 # A cupboard, an appliance or an inner door left open says nothing of where the resident is; taken as held, each
 # split the moments it outlasted into rarely seen ones that borrowed the long silences of mats (see docs/anomaly.md).
