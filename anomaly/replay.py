@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timezone, tzinfo
@@ -39,7 +40,7 @@ class ReplayResult:
 
 def parse_time(text: str, tz: tzinfo = REPLAY_TZ) -> float:
     """Epoch seconds of an ISO time as the events CSV writes it (naive: in `tz`, the replay's zone or the CSV's)."""
-    ts = datetime.fromisoformat(text)
+    ts = any_time(text)
     return (ts if ts.tzinfo is not None else ts.replace(tzinfo=tz)).timestamp()
 
 
@@ -61,22 +62,69 @@ def read_rows(fh: TextIO, tz: tzinfo = REPLAY_TZ) -> Iterator[Row]:
             raise ValueError(f"CSV header must have ts,sensor,kind,value[,room]; got {header}") from err
         i_r = cols.index("room") if "room" in cols else -1
         need = max(i_ts, i_s, i_k, i_v) + 1
-        fromiso = datetime.fromisoformat
+        fromiso, epoch = datetime.fromisoformat, EPOCH.match
         for rec in reader:
             if not rec:
                 continue
             if len(rec) < need:
                 raise ValueError(f"line {reader.line_num}: {len(rec)} fields, the header names {need} or more")
             try:
-                ts = fromiso(rec[i_ts])
+                ts = fromiso(rec[i_ts]) if not epoch(rec[i_ts]) else _epoch_time(rec[i_ts])
             except ValueError as err:
-                raise ValueError(f"line {reader.line_num}: {err} (hint: 2025-03-06T23:59:59)") from None
+                other = other_time(rec[i_ts])
+                if other is None:
+                    raise ValueError(f"line {reader.line_num}: {err} (hint: 2025-03-06T23:59:59)") from None
+                ts = other
             t = (ts if ts.tzinfo is not None else ts.replace(tzinfo=tz)).timestamp()  # parse_time, inlined: hot
             room = rec[i_r] if i_r >= 0 and i_r < len(rec) and rec[i_r] else None
             kind = kind_of(rec[i_k])
             yield t, rec[i_s], kind, value_of(kind, rec[i_v]), room
     except csv.Error as err:
         raise ValueError(f"line {reader.line_num}: {err}") from None
+
+
+# Times other tools write, tried when a time is not ISO 8601 (CASAS-like slashes, van Kasteren's raw files).
+OTHER_TIME_FORMATS = ("%Y/%m/%d %H:%M:%S.%f", "%Y/%m/%d %H:%M:%S", "%d-%b-%Y %H:%M:%S", "%d-%b-%Y %H:%M:%S.%f")
+EPOCH_MS = 1e11  # an epoch number above this is in milliseconds (1e11 s is the year 5138)
+
+
+# Epoch seconds or milliseconds: 9 digits or more (fromisoformat would read 1741000000123 as the year 1741; an ISO
+# date without dashes has 8).
+EPOCH = re.compile(r"\s*\d{9,}(\.\d*)?\s*$")
+
+
+def _epoch_time(text: str) -> datetime:
+    n = float(text)
+    return datetime.fromtimestamp(n / 1000.0 if n > EPOCH_MS else n, UTC)
+
+
+def any_time(text: str) -> datetime:
+    """A time as recordings write it: ISO 8601, epoch seconds or milliseconds, or OTHER_TIME_FORMATS (ValueError)."""
+    if EPOCH.match(text):
+        return _epoch_time(text)
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        other = other_time(text)
+        if other is None:
+            raise
+        return other
+
+
+def other_time(text: str) -> datetime | None:
+    """A time written otherwise: epoch seconds or milliseconds (UTC), or one of OTHER_TIME_FORMATS; None if none fits.
+
+    Day-first and month-first dates with slashes are not guessed (03/04 is March or April).
+    """
+    t = text.strip()
+    if EPOCH.match(t):
+        return _epoch_time(t)
+    for fmt in OTHER_TIME_FORMATS:
+        try:
+            return datetime.strptime(t, fmt)
+        except ValueError:
+            continue
+    return None
 
 
 def zone_of(path: Path) -> tzinfo:

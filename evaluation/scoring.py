@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-from anomaly.replay import REPLAY_TZ
+from anomaly.replay import REPLAY_TZ, any_time
 
 LEAD = 60.0  # a finding up to 1 min before a label's start still belongs to it (clocks and rounding)
 SLACK = 1800.0  # a finding up to 30 min after a label's end is explained by it, not false
@@ -99,7 +99,7 @@ class HomeScore:
 
 
 def _t(s: str, tz: tzinfo) -> float:
-    ts = datetime.fromisoformat(s)
+    ts = any_time(s)  # (as the events may be written: `replay.read_rows`)
     return (ts if ts.tzinfo else ts.replace(tzinfo=tz)).timestamp()
 
 

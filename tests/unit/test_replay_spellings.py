@@ -56,6 +56,15 @@ def _aware(rec: list[str]) -> list[str]:
     return [rec[0] + "+08:00", *rec[1:]]
 
 
+def _epoch(rec: list[str]) -> list[str]:
+    """Epoch milliseconds (the simulator's naive times are replayed as UTC, so the same instants)."""
+    return [str(round(datetime.fromisoformat(rec[0] + "+00:00").timestamp() * 1000)), *rec[1:]]
+
+
+def _slashes(rec: list[str]) -> list[str]:
+    return [rec[0].replace("-", "/").replace("T", " "), *rec[1:]]
+
+
 def _contact_door(rec: list[str]) -> list[str]:
     ts, sensor, kind, value, room = rec
     return [ts, sensor, "contact" if kind == "door" else kind, value, room]
@@ -98,7 +107,9 @@ def _findings(home: Path) -> list[tuple[str, str, datetime]]:
     return [(str(f.kind), f.severity.value, f.ts.astimezone(res.tz).replace(tzinfo=None)) for f in res.findings]
 
 
-@pytest.mark.parametrize("spelling", [_casas, _pandas, _aware, _contact_door], ids=lambda f: f.__name__[1:])
+@pytest.mark.parametrize(
+    "spelling", [_casas, _pandas, _aware, _epoch, _slashes, _contact_door], ids=lambda f: f.__name__[1:]
+)
 def test_a_home_spelled_otherwise_gives_the_same_findings(
     homes: list[Path], tmp_path: Path, spelling: Callable[[list[str]], list[str]]
 ) -> None:
