@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from anomaly.engine import HomeLimits, HomeMonitor, Tuning
-from anomaly.synonyms import front_among, kind_of, role_of, value_of
+from anomaly.synonyms import columns_of, front_among, kind_of, role_of, value_of
 from contracts import Finding
 
 REPLAY_HOME = "h-replay0"
@@ -44,43 +44,58 @@ def parse_time(text: str, tz: tzinfo = REPLAY_TZ) -> float:
     return (ts if ts.tzinfo is not None else ts.replace(tzinfo=tz)).timestamp()
 
 
-def read_rows(fh: TextIO, tz: tzinfo = REPLAY_TZ) -> Iterator[Row]:
+DELIMITERS = ";\t|"  # a CSV's separator other than the comma, when its header has no comma
+
+
+def _table(lines: Iterable[str]) -> tuple[Iterator[list[str]], list[str]] | None:
+    """A CSV reader positioned after the header, and the header; the separator is the header's (`DELIMITERS`)."""
+    it = iter(lines)
+    first = next(it, None)
+    if first is None:
+        return None
+    sep = "," if "," in first else max(DELIMITERS, key=first.count) if any(d in first for d in DELIMITERS) else ","
+    return csv.reader(it, delimiter=sep), next(csv.reader([first], delimiter=sep), [])
+
+
+def read_rows(fh: Iterable[str], tz: tzinfo = REPLAY_TZ) -> Iterator[Row]:
     """Rows of an events CSV (`ts,sensor,kind,value,room`; naive times are local, in `tz`) as epoch-second tuples.
 
-    Kinds and values are read as the wire contract's (`anomaly.synonyms`): ON/OFF, true/false, 1.0/0.0, OPEN/CLOSE.
-    A row that cannot be read raises ValueError naming its line.
+    Kinds, values and column names are read as ours (`anomaly.synonyms`): ON/OFF, true/false, 1.0/0.0, OPEN/CLOSE,
+    `timestamp` for `ts`; a `;`, tab or `|` separated file too. A row that cannot be read raises ValueError naming its
+    line.
     """
-    reader = csv.reader(fh)
+    line = 1
     try:
-        header = next(reader, None)
-        if header is None:
+        table = _table(fh)
+        if table is None:
             return
-        cols = [c.strip().lstrip("\ufeff").lower() for c in header]  # (a BOM a spreadsheet left)
+        reader, header = table
+        cols = columns_of(header)
         try:
-            i_ts, i_s, i_k, i_v = (cols.index(c) for c in ("ts", "sensor", "kind", "value"))
-        except ValueError as err:
+            i_ts, i_s, i_k, i_v = (cols[c] for c in ("ts", "sensor", "kind", "value"))
+        except KeyError as err:
             raise ValueError(f"CSV header must have ts,sensor,kind,value[,room]; got {header}") from err
-        i_r = cols.index("room") if "room" in cols else -1
+        i_r = cols.get("room", -1)
         need = max(i_ts, i_s, i_k, i_v) + 1
         fromiso, epoch = datetime.fromisoformat, EPOCH.match
-        for rec in reader:
+        for line, rec in enumerate(reader, start=2):
             if not rec:
                 continue
             if len(rec) < need:
-                raise ValueError(f"line {reader.line_num}: {len(rec)} fields, the header names {need} or more")
+                raise ValueError(f"line {line}: {len(rec)} fields, the header names {need} or more")
             try:
                 ts = fromiso(rec[i_ts]) if not epoch(rec[i_ts]) else _epoch_time(rec[i_ts])
             except ValueError as err:
                 other = other_time(rec[i_ts])
                 if other is None:
-                    raise ValueError(f"line {reader.line_num}: {err} (hint: 2025-03-06T23:59:59)") from None
+                    raise ValueError(f"line {line}: {err} (hint: 2025-03-06T23:59:59)") from None
                 ts = other
             t = (ts if ts.tzinfo is not None else ts.replace(tzinfo=tz)).timestamp()  # parse_time, inlined: hot
             room = rec[i_r] if i_r >= 0 and i_r < len(rec) and rec[i_r] else None
             kind = kind_of(rec[i_k])
             yield t, rec[i_s], kind, value_of(kind, rec[i_v]), room
     except csv.Error as err:
-        raise ValueError(f"line {reader.line_num}: {err}") from None
+        raise ValueError(f"line {line + 1}: {err}") from None
 
 
 # Times other tools write, tried when a time is not ISO 8601 (CASAS-like slashes, van Kasteren's raw files).
@@ -135,13 +150,12 @@ def zone_of(path: Path) -> tzinfo:
     recording across a daylight-saving change is an hour off for part of it.)
     """
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
         try:
-            header = [c.strip().lower() for c in next(reader, [])]
-            if "ts" not in header:
+            table = _table(fh)
+            i = columns_of(table[1]).get("ts") if table is not None else None
+            if table is None or i is None:
                 return REPLAY_TZ
-            i = header.index("ts")
-            first = next((rec[i] for rec in reader if len(rec) > i), None)
+            first = next((rec[i] for rec in table[0] if len(rec) > i), None)
         except csv.Error:
             return REPLAY_TZ  # (read_rows says what is wrong with it)
     try:

@@ -15,6 +15,23 @@ from collections.abc import Mapping
 from functools import lru_cache
 from itertools import pairwise
 
+# Column names other sources use for an events CSV's (`ts,sensor,kind,value,room`); taken only when ours is absent.
+COLUMN_ALIASES = {
+    "timestamp": "ts",
+    "time": "ts",
+    "datetime": "ts",
+    "date_time": "ts",
+    "sensor_id": "sensor",
+    "device": "sensor",
+    "device_id": "sensor",
+    "type": "kind",
+    "sensor_type": "kind",
+    "state": "value",
+    "reading": "value",
+    "location": "room",
+    "area": "room",
+    "place": "room",
+}
 # Kind names other sources use for the contract's kinds.
 KIND_ALIASES = {
     "pir": "motion",
@@ -43,6 +60,17 @@ ON_WORDS = frozenset({"1", "on", "true", "yes", "active", "occupied", "detected"
 OFF_WORDS = frozenset(
     {"0", "off", "false", "no", "inactive", "idle", "clear", "vacant", "unoccupied", "released", "closed", "close"}
 )
+
+
+def columns_of(header: list[str]) -> dict[str, int]:
+    """Where each of our columns is in a CSV header (lower case, a BOM dropped), by its name or else an alias."""
+    cols = [c.strip().lstrip("\ufeff").lower() for c in header]
+    found = {c: i for i, c in reversed(list(enumerate(cols)))}  # (the first of a repeated name)
+    for i, c in reversed(list(enumerate(cols))):
+        ours = COLUMN_ALIASES.get(c)
+        if ours is not None and ours not in cols:
+            found[ours] = i
+    return found
 
 
 @lru_cache(maxsize=1024)

@@ -170,7 +170,7 @@ def test_sensor_metadata_from_sensors_csv_or_home_json_and_the_kit_it_gives(tmp_
 def test_replay_hands_sensor_metadata_to_a_monitor_that_takes_it(monkeypatch: pytest.MonkeyPatch) -> None:
     got: list[dict[str, dict[str, str]]] = []
     monkeypatch.setattr(HomeMonitor, "set_sensor_meta", lambda self, meta: got.append(meta), raising=False)
-    rows = list(read_rows(iter(["ts,sensor,kind,value,room", "2025-01-06T08:00:00,pir1,motion,1,hall"])))  # type: ignore[arg-type]
+    rows = list(read_rows(iter(["ts,sensor,kind,value,room", "2025-01-06T08:00:00,pir1,motion,1,hall"])))
     replay(rows, sensors={"pir1": {"kind": "motion", "role": "floor"}})
     assert got == [{"pir1": {"kind": "motion", "role": "floor"}}]
 

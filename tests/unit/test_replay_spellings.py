@@ -153,6 +153,18 @@ def test_synonyms_map_to_the_contract() -> None:
     assert [role_of(r) for r in ("Bed", "sofa", "bedside", "fridge")] == ["bed", "seat", "floor", "fridge"]
 
 
+def test_another_header_and_separator_give_the_same_findings(homes: list[Path], tmp_path: Path) -> None:
+    for home in homes:
+        other = tmp_path / home.name
+        other.mkdir()
+        with open(home / "events.csv", newline="") as fi, open(other / "events.csv", "w", newline="") as fo:
+            rows = list(csv.reader(fi))[1:]
+            writer = csv.writer(fo, delimiter=";")
+            writer.writerow(["Timestamp", "Device", "Type", "State", "Location"])
+            writer.writerows(rows)
+        assert _findings(other) == _findings(home)
+
+
 def test_without_a_room_column_the_sensor_list_says_where_each_sensor_is(homes: list[Path], tmp_path: Path) -> None:
     for home in homes:
         bare = tmp_path / home.name
