@@ -50,12 +50,16 @@ SLEEP_ROOMS = frozenset({"bedroom", IN_BED})
 DEVICE_KINDS = frozenset({"battery", "status", "agent", "heartbeat"})
 # Values that are an action (something switched on or off), not a reading such as a temperature: only these are
 # movement, and only "on" values start a held state (a mat pressed, a PIR reporting an interval).
-ON_VALUES = frozenset({"1", "on", "open", "true", "press", "long_press", "active", "occupied"})
-OFF_VALUES = frozenset({"0", "off", "closed", "close", "false", "idle", "inactive", "clear"})
+ON_VALUES = frozenset(
+    {"1", "on", "open", "opened", "true", "yes", "press", "pressed", "long_press", "active", "occupied", "detected"}
+)
+OFF_VALUES = frozenset(
+    {"0", "off", "closed", "close", "false", "no", "idle", "inactive", "clear", "vacant", "unoccupied", "released"}
+)
 # Kinds the wire contract gives switch values: never a meter, whatever they report.
 SWITCH_KINDS = frozenset(KNOWN_VALUES)
-# Kinds that measure: meters from their first report (a light level of 0 or 1 lux in the dark is no switch). Any
-# other kind is a meter once it reports a number other than 0 and 1.
+# Kinds that measure: a number they report is a reading, 0 and 1 included (a light level of 0 or 1 lux in the dark is
+# no switch); a word (a light switched `on`) is still a switch. Any kind's number other than 0 and 1 is a reading.
 METER_KINDS = frozenset({"temperature", "humidity", "light", "illuminance", "lux", "co2", "noise", "sound"})
 # Kinds whose "on" state says someone is there (a mat pressed): only these hold a state a silence's moment remembers.
 # A cupboard, an appliance or an inner door left open says nothing of where the resident is; taken as held, each

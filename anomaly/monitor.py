@@ -44,6 +44,7 @@ from anomaly.limits import HomeLimits, Tuning
 from anomaly.presence import Presence, Whereabouts
 from anomaly.roles import Kit
 from anomaly.sleep import Sleep
+from anomaly.synonyms import value_of
 from contracts import Finding, FindingKind, Severity
 
 
@@ -248,12 +249,13 @@ class HomeMonitor:
             elif kind == "heartbeat":
                 self.agent_status(t, True)
             return out
-        if kind in METER_KINDS or (kind not in SWITCH_KINDS and isinstance(value, int | float) and value not in (0, 1)):
-            s.meter = True
-        if s.meter:
-            # A meter's reports (a light level, 0 and 1 lux included; a temperature) are no one's doing. Read as
-            # movement, a thermometer reporting every 5 min kept a real home busy (van Kasteren A: 9.4 -> 55 false
-            # alerts per 60 d; docs/anomaly.md, "Ninth round").
+        value = value_of(kind, str(value))  # (as replay reads a file: the live wire's 1.0 or "Opened" too)
+        if isinstance(value, int | float) and (
+            kind in METER_KINDS or (value not in (0, 1) and kind not in SWITCH_KINDS)
+        ):
+            # A reading (a light level, 0 and 1 lux included; a temperature; a plug's watts) is no one's doing. Read
+            # as movement, a thermometer reporting every 5 min kept a real home busy (van Kasteren A: 9.4 -> 55 false
+            # alerts per 60 d; docs/anomaly.md, "Ninth round"). Each report is judged on its own.
             if self.next_check == inf:
                 self.next_check = t + SETTLE + 1  # a new home's first report: its clock starts (devices, days)
             return out

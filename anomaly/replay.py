@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timezone, tzinfo
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from anomaly.engine import HomeLimits, HomeMonitor, Tuning
 from anomaly.synonyms import columns_of, front_among, kind_of, role_of, value_of
 from contracts import Finding
+
+if TYPE_CHECKING:
+    import _csv
 
 REPLAY_HOME = "h-replay0"
 # A naive CSV is replayed as if it were UTC: local time then equals the naive time, and no DST shifts anything.
@@ -47,7 +50,7 @@ def parse_time(text: str, tz: tzinfo = REPLAY_TZ) -> float:
 DELIMITERS = ";\t|"  # a CSV's separator other than the comma, when its header has no comma
 
 
-def _table(lines: Iterable[str]) -> tuple[Iterator[list[str]], list[str]] | None:
+def _table(lines: Iterable[str]) -> tuple[_csv.Reader, list[str]] | None:
     """A CSV reader positioned after the header, and the header; the separator is the header's (`DELIMITERS`)."""
     it = iter(lines)
     first = next(it, None)
@@ -78,15 +81,17 @@ def read_rows(fh: Iterable[str], tz: tzinfo = REPLAY_TZ) -> Iterator[Row]:
         i_r = cols.get("room", -1)
         need = max(i_ts, i_s, i_k, i_v) + 1
         fromiso, epoch = datetime.fromisoformat, EPOCH.match
-        for line, rec in enumerate(reader, start=2):
+        for rec in reader:
+            line = reader.line_num + 1  # (the header was read apart: `_table`)
             if not rec:
                 continue
             if len(rec) < need:
                 raise ValueError(f"line {line}: {len(rec)} fields, the header names {need} or more")
+            text = rec[i_ts]
             try:
-                ts = fromiso(rec[i_ts]) if not epoch(rec[i_ts]) else _epoch_time(rec[i_ts])
+                ts = fromiso(text) if not epoch(text) else _epoch_time(text)
             except ValueError as err:
-                other = other_time(rec[i_ts])
+                other = None if epoch(text) else other_time(text)
                 if other is None:
                     raise ValueError(f"line {line}: {err} (hint: 2025-03-06T23:59:59)") from None
                 ts = other
@@ -95,7 +100,7 @@ def read_rows(fh: Iterable[str], tz: tzinfo = REPLAY_TZ) -> Iterator[Row]:
             kind = kind_of(rec[i_k])
             yield t, rec[i_s], kind, value_of(kind, rec[i_v]), room
     except csv.Error as err:
-        raise ValueError(f"line {line + 1}: {err}") from None
+        raise ValueError(f"line {line + 1}: {err}") from None  # (the line after the last one read whole)
 
 
 # Times other tools write, tried when a time is not ISO 8601 (CASAS-like slashes, van Kasteren's raw files).
@@ -103,14 +108,21 @@ OTHER_TIME_FORMATS = ("%Y/%m/%d %H:%M:%S.%f", "%Y/%m/%d %H:%M:%S", "%d-%b-%Y %H:
 EPOCH_MS = 1e11  # an epoch number above this is in milliseconds (1e11 s is the year 5138)
 
 
-# Epoch seconds or milliseconds: 9 digits or more (fromisoformat would read 1741000000123 as the year 1741; an ISO
-# date without dashes has 8).
-EPOCH = re.compile(r"\s*\d{9,}(\.\d*)?\s*$")
+# Epoch seconds (10 digits) or milliseconds (13), a fraction allowed: fromisoformat would read 1741000000123 as the
+# year 1741. Other runs of digits are compact local times (20250303080000), not guessed. ASCII digits only.
+EPOCH = re.compile(r"\s*(?:[0-9]{10}|[0-9]{13})(?:\.[0-9]*)?\s*$")
+EPOCH_YEARS = (1990, 2100)  # an epoch time outside these is a misread column, not a recording
 
 
 def _epoch_time(text: str) -> datetime:
     n = float(text)
-    return datetime.fromtimestamp(n / 1000.0 if n > EPOCH_MS else n, UTC)
+    try:
+        ts = datetime.fromtimestamp(n / 1000.0 if n > EPOCH_MS else n, UTC)
+    except (OverflowError, OSError) as err:
+        raise ValueError(f"epoch time {text.strip()!r}: {err}") from None
+    if not EPOCH_YEARS[0] <= ts.year < EPOCH_YEARS[1]:
+        raise ValueError(f"epoch time {text.strip()!r} is {ts:%Y-%m-%d}, not a plausible recording time")
+    return ts
 
 
 def any_time(text: str) -> datetime:
@@ -127,13 +139,11 @@ def any_time(text: str) -> datetime:
 
 
 def other_time(text: str) -> datetime | None:
-    """A time written otherwise: epoch seconds or milliseconds (UTC), or one of OTHER_TIME_FORMATS; None if none fits.
+    """A time in one of OTHER_TIME_FORMATS, naive; None if none fits.
 
     Day-first and month-first dates with slashes are not guessed (03/04 is March or April).
     """
     t = text.strip()
-    if EPOCH.match(t):
-        return _epoch_time(t)
     for fmt in OTHER_TIME_FORMATS:
         try:
             return datetime.strptime(t, fmt)

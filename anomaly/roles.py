@@ -23,12 +23,10 @@ class SensorState:
     held_since: float = 0.0  # when it last switched on (a mat pressed)
     reports_clear: bool = False  # a motion sensor that reports 0: its 1 is movement still going on
     hold: float = math.inf  # a motion sensor's hold time: the installer's `hold_s`, else the shortest 1 -> 0 seen
-    meter: bool = False  # it has reported a number other than 0 and 1: a meter (light, temperature), not a switch
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
-        # Checkpoints written before `hold` or `meter` existed lack them: such a sensor learns them again.
+        # Checkpoints written before `hold` existed lack it: such a sensor learns it again from its next clear.
         self.hold = math.inf
-        self.meter = False
         for name, value in state[1].items():
             setattr(self, name, value)
 

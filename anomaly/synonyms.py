@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 from itertools import pairwise
 
+from anomaly.const import OFF_VALUES, ON_VALUES
+
 # Column names other sources use for an events CSV's (`ts,sensor,kind,value,room`); taken only when ours is absent.
 COLUMN_ALIASES = {
     "timestamp": "ts",
@@ -56,10 +58,7 @@ ROLE_ALIASES = {
 FRONT_WORDS = frozenset({"front", "frontdoor", "maindoor", "entrance", "entry"})
 FRONT_WORDS_ZH = ("大门", "入户门", "前门")
 ENTRANCE_ROOMS = frozenset({"entrance", "entry", "entryway", "foyer", "vestibule", "玄关", "门厅"})
-ON_WORDS = frozenset({"1", "on", "true", "yes", "active", "occupied", "detected", "pressed", "open", "opened"})
-OFF_WORDS = frozenset(
-    {"0", "off", "false", "no", "inactive", "idle", "clear", "vacant", "unoccupied", "released", "closed", "close"}
-)
+# (Switch words are const.ON_VALUES / OFF_VALUES: the engine's, defined once.)
 
 
 def columns_of(header: list[str]) -> dict[str, int]:
@@ -94,16 +93,16 @@ def value_of(kind: str, text: str) -> int | float | str:
     if number is not None and number in (0, 1):
         low = str(int(number))  # 1.0 -> "1": a switch, not a reading
     if kind in ("motion", "pressure"):
-        if low in ON_WORDS:
+        if low in ON_VALUES:
             return 1
-        if low in OFF_WORDS:
+        if low in OFF_VALUES:
             return 0
     elif kind == "door":
-        if low in ON_WORDS:
+        if low in ON_VALUES:
             return "open"
-        if low in OFF_WORDS:
+        if low in OFF_VALUES:
             return "closed"
-    elif kind == "button" and low not in ("press", "long_press") and low in ON_WORDS:
+    elif kind == "button" and low not in ("press", "long_press") and low in ON_VALUES:
         return "press"
     if number is not None:
         return int(number) if number == int(number) and "." not in low and "e" not in low else number

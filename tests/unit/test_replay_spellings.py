@@ -12,12 +12,12 @@ import csv
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from anomaly.replay import in_order, read_events, read_sensor_meta, replay_file
+from anomaly.replay import any_time, in_order, read_events, read_rows, read_sensor_meta, replay_file
 from anomaly.synonyms import kind_of, role_of, value_of
 
 CASAS = {"1": "ON", "0": "OFF", "open": "OPEN", "closed": "CLOSE"}
@@ -225,3 +225,32 @@ def test_a_file_replay_cannot_read_ends_in_one_line(
     )
     assert done.returncode == 2 and says in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("1741000000", datetime(2025, 3, 3, 11, 6, 40, tzinfo=UTC)),
+        ("1741000000123", datetime(2025, 3, 3, 11, 6, 40, 123000, tzinfo=UTC)),
+        ("2025/03/03 08:00:00", datetime(2025, 3, 3, 8)),
+        ("25-Feb-2008 00:20:14", datetime(2008, 2, 25, 0, 20, 14)),
+        ("20250303T080000", datetime(2025, 3, 3, 8)),  # ISO, basic format
+    ],
+)
+def test_times_in_other_forms(written: str, read: datetime) -> None:
+    assert any_time(written) == read
+
+
+@pytest.mark.parametrize("written", ["20250303080000", "1741000000123456", "99999999999999999999999", "03/04/2025"])
+def test_times_not_guessed(written: str) -> None:
+    with pytest.raises(ValueError):  # a compact local time is not an epoch; a day or month first is not guessed
+        any_time(written)
+    rows = f"ts,sensor,kind,value\n2025-03-03T08:00:00,p,motion,1\n{written},p,motion,0\n"
+    with pytest.raises(ValueError, match="line 3"):
+        list(read_rows(rows.splitlines(keepends=True)))
+
+
+def test_an_error_names_the_file_line_past_a_quoted_newline() -> None:
+    rows = 'ts,sensor,kind,value,room\n2025-03-03T08:00:00,p,motion,1,"living\nroom"\nbad,p,motion,0,x\n'
+    with pytest.raises(ValueError, match="line 4"):
+        list(read_rows(rows.splitlines(keepends=True)))
