@@ -56,6 +56,8 @@ ON_VALUES = frozenset(
 OFF_VALUES = frozenset(
     {"0", "off", "closed", "close", "false", "no", "idle", "inactive", "clear", "vacant", "unoccupied", "released"}
 )
+# Roles an installer gives a door out of the home (a back door, a garage's): each is watched as the front door is.
+EXIT_ROLES = frozenset({"exit", "front"})
 # Kinds the wire contract gives switch values: never a meter, whatever they report.
 SWITCH_KINDS = frozenset(KNOWN_VALUES)
 # Kinds that measure: a number they report is a reading, 0 and 1 included (a light level of 0 or 1 lux in the dark is

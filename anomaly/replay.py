@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from anomaly.engine import HomeLimits, HomeMonitor, Tuning
-from anomaly.synonyms import columns_of, front_among, kind_of, role_of, value_of
+from anomaly.synonyms import columns_of, doors_out, front_among, kind_of, role_of, value_of
 from contracts import Finding
 
 if TYPE_CHECKING:
@@ -266,6 +266,10 @@ def replay(
         ]  # (its battery reports stay what they are)
     if front is not None:
         m.kit.front_door, m.kit.front_entrance = front, True
+    # Other doors out, by name or room (a back door, a garage's): an outing through one is an outing. Read as inner
+    # doors, 40 % of outings through a back door raised van Kasteren's false alerts 9.4 -> 30 per 60 days.
+    doors = {r[1]: r[4] for r in rows if r[2] == "door"}
+    m.kit.exits = sorted({*m.kit.exits, *(d for d in doors_out(doors) if d != front)})
     out: list[Finding] = []
 
     def emit(found: list[Finding], now: float) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from anomaly.const import BED_HOLD, HOLDING_KINDS, IN_BED, MAX_ROOMS, SEAT_HOLD, SLEEP_ROOMS, room_class
+from anomaly.const import BED_HOLD, EXIT_ROLES, HOLDING_KINDS, IN_BED, MAX_ROOMS, SEAT_HOLD, SLEEP_ROOMS, room_class
 
 
 @dataclass(slots=True)
@@ -35,9 +35,11 @@ class Kit:
     """Sensors, rooms and mats of one home, as the installer gave them or as the events show them."""
 
     __slots__ = (
+        "exits",
         "front_door",
         "front_entrance",
         "held",
+        "last_exit",
         "mat",
         "mat_roles",
         "mat_seen",
@@ -60,12 +62,15 @@ class Kit:
         self.sees_bed = False
         self.front_door: str | None = None
         self.front_entrance = False
+        self.exits: list[str] = []  # other doors out (a back door, a garage's), as given or named
+        self.last_exit: str | None = None  # the door out last opened or closed
         self.held: list[str] = []  # mats holding an "on" state (HOLDING_KINDS), oldest first
         self.motion_on: dict[str, float] = {}  # motion sensors reporting 1, since when
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         # Checkpoints written before only mats held a state (HOLDING_KINDS) may hold a cupboard or a door left open:
-        # it would name every moment until it closed.
+        # it would name every moment until it closed. Those from before `exits` have none.
+        self.exits, self.last_exit = [], None
         for name, value in state[1].items():
             setattr(self, name, value)
         self.held = [k for k in self.held if k in self.sensors and self.sensors[k].kind in HOLDING_KINDS]
@@ -130,6 +135,7 @@ class Kit:
     def set_meta(self, meta: dict[str, dict[str, str]]) -> None:
         """The installer's description of the kit: sensor -> {kind, room, role (bed/seat/floor), hold_s}."""
         self.meta = {k: dict(v) for k, v in meta.items()}
+        self.exits = [k for k, v in self.meta.items() if v.get("role") in EXIT_ROLES]
         if any(v.get("role") == "bed" for v in self.meta.values()):
             self.mat = True
 
@@ -154,11 +160,18 @@ class Kit:
             self.mat_roles[sensor] = "seat"
 
     def is_front(self, sensor: str, room: str | None) -> bool:
-        """Whether `sensor` is the front door (the first door seen, or the first in a room named entrance)."""
+        """Whether `sensor` is a door out: one of `exits`, or the front door (the first door seen, or the first in a
+        room named entrance)."""
         entrance = (room or "").lower() == "entrance"
+        if sensor in self.exits:
+            self.last_exit = sensor
+            return True
         if self.front_door is None or (entrance and not self.front_entrance):
             self.front_door, self.front_entrance = sensor, entrance
-        return sensor == self.front_door
+        if sensor == self.front_door:
+            self.last_exit = sensor
+            return True
+        return False
 
 
 def _given_hold(entry: dict[str, str] | None) -> float:

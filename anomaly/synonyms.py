@@ -57,6 +57,7 @@ ROLE_ALIASES = {
 # A front door's name, and the rooms one is in, as recordings write them (whole words of the name, lower case).
 FRONT_WORDS = frozenset({"front", "frontdoor", "maindoor", "entrance", "entry"})
 FRONT_WORDS_ZH = ("大门", "入户门", "前门")
+EXIT_WORDS = frozenset({"back", "rear", "exit", "garage", "patio", "backdoor"})  # other doors out, by name
 ENTRANCE_ROOMS = frozenset({"entrance", "entry", "entryway", "foyer", "vestibule", "玄关", "门厅"})
 # (Switch words are const.ON_VALUES / OFF_VALUES: the engine's, defined once.)
 
@@ -121,6 +122,19 @@ def front_among(sensors: Mapping[str, str | None]) -> str | None:
         return named[0]
     at_entrance = [s for s, room in sensors.items() if (room or "").strip().lower() in ENTRANCE_ROOMS]
     return at_entrance[0] if len(at_entrance) == 1 else None
+
+
+def doors_out(sensors: Mapping[str, str | None]) -> list[str]:
+    """The doors (sensor -> room) whose name or room says they lead out: front, back, garage, patio (`EXIT_WORDS`)."""
+    return [
+        s
+        for s, room in sensors.items()
+        if _says_front(s) or bool(_words(s) & EXIT_WORDS) or (room or "").strip().lower() in ENTRANCE_ROOMS
+    ]
+
+
+def _words(name: str) -> set[str]:
+    return set(re.split(r"[^a-z0-9]+", name.lower()))
 
 
 def _says_front(name: str) -> bool:

@@ -371,3 +371,36 @@ def test_night_walks_in_the_small_hours_are_learned_as_night_outings() -> None:
     found = _routine(eng, ev, 10, up_h=11, bed_h=27, out_at_h=25, out_min=15)
     assert found.count("night_exit") == 3
     assert eng.homes[HOME].where.n_night_out == 10
+
+
+def _out_the_back(exits_by: str) -> tuple[list[str], Presence, str | None]:
+    """Out through the back door for 6 h; back the same way, leaving it open 40 min. (findings, presence, its door)"""
+    from anomaly.replay import Row, replay
+
+    door = "back_door" if exits_by == "name" else "d2"
+    t0, h = T0.timestamp(), 3600.0
+    rows: list[Row] = [
+        (t0, "front_door", "door", "open", "entrance"),  # (a visitor earlier: the front door is known)
+        (t0 + 10, "front_door", "door", "closed", "entrance"),
+        (t0 + 60, "pir_living", "motion", 1, "living"),
+        (t0 + 120, "pir_kitchen", "motion", 1, "kitchen"),
+        (t0 + 140, door, "door", "open", "kitchen"),
+        (t0 + 150, door, "door", "closed", "kitchen"),
+        (t0 + 6 * h, door, "door", "open", "kitchen"),
+        (t0 + 6 * h + 10, "pir_kitchen", "motion", 1, "kitchen"),
+        (t0 + 6 * h + 40 * 60, door, "door", "closed", "kitchen"),
+        (t0 + 6 * h + 41 * 60, "pir_living", "motion", 1, "living"),
+        (t0 + 6 * h + 42 * 60, "pir_kitchen", "motion", 1, "kitchen"),  # (two moves: still in, not out again)
+    ]
+    meta = {"d2": {"kind": "door", "room": "kitchen", "role": "exit"}} if exits_by == "role" else None
+    res = replay(rows, sensors=meta, until=t0 + 7 * h, tz=TZ)
+    return [str(f.kind) for f in res.findings], res.monitor.presence, res.monitor.kit.last_exit
+
+
+def test_a_back_door_named_or_given_as_an_exit_is_a_way_out() -> None:
+    for by in ("name", "role"):
+        kinds, presence, last = _out_the_back(by)
+        assert "long_inactivity" not in kinds and presence is Presence.HOME, (by, kinds)
+        assert "door_left_open" in kinds and last in ("back_door", "d2"), (by, kinds)  # the door that was open
+    kinds, _presence, _last = _out_the_back("neither")  # an inner door: the 6-h outing is 6 h of stillness
+    assert "long_inactivity" in kinds
