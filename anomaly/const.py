@@ -56,6 +56,9 @@ ON_VALUES = frozenset(
 OFF_VALUES = frozenset(
     {"0", "off", "closed", "close", "false", "no", "idle", "inactive", "clear", "vacant", "unoccupied", "released"}
 )
+# Kinds whose same value again is a new event (a PIR's 1 is fresh movement, a button pressed twice is two presses);
+# for any other switch the state it is already in, reported again, is no one moving.
+REPEATING_KINDS = frozenset({"motion", "button"})
 # Roles an installer gives a door out of the home (a back door, a garage's): each is watched as the front door is.
 EXIT_ROLES = frozenset({"exit", "front"})
 # Kinds the wire contract gives switch values: never a meter, whatever they report.

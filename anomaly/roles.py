@@ -23,10 +23,11 @@ class SensorState:
     held_since: float = 0.0  # when it last switched on (a mat pressed)
     reports_clear: bool = False  # a motion sensor that reports 0: its 1 is movement still going on
     hold: float = math.inf  # a motion sensor's hold time: the installer's `hold_s`, else the shortest 1 -> 0 seen
+    state: str | None = None  # a switch's last state (a door's `closed`, a mat's `1`): the same again is no move
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
-        # Checkpoints written before `hold` existed lack it: such a sensor learns it again from its next clear.
-        self.hold = math.inf
+        # Checkpoints written before `hold` or `state` existed lack them: such a sensor learns them again.
+        self.hold, self.state = math.inf, None
         for name, value in state[1].items():
             setattr(self, name, value)
 
