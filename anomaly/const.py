@@ -59,8 +59,11 @@ OFF_VALUES = frozenset(
 # Kinds whose same value again is a new event (a PIR's 1 is fresh movement, a button pressed twice is two presses);
 # for any other switch the state it is already in, reported again, is no one moving.
 REPEATING_KINDS = frozenset({"motion", "button"})
-# Roles an installer gives a door out of the home (a back door, a garage's): each is watched as the front door is.
-EXIT_ROLES = frozenset({"exit", "front"})
+# A door reported closed again this soon after movement in its room is someone going out whose `open` was lost.
+DOOR_NEAR_S = 2 * MIN
+# The role an installer gives the front door, and the one for any other door out (a back door, a garage's): each is
+# watched as the front door is.
+FRONT_ROLE, EXIT_ROLE = "front", "exit"
 # Kinds the wire contract gives switch values: never a meter, whatever they report.
 SWITCH_KINDS = frozenset(KNOWN_VALUES)
 # Kinds that measure: a number they report is a reading, 0 and 1 included (a light level of 0 or 1 lux in the dark is

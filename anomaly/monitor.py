@@ -19,6 +19,7 @@ from anomaly.const import (
     DAY,
     DETECTOR,
     DEVICE_KINDS,
+    DOOR_NEAR_S,
     HOUR,
     IN_BED,
     IN_CHAIR,
@@ -260,9 +261,12 @@ class HomeMonitor:
             if self.next_check == inf:
                 self.next_check = t + SETTLE + 1  # a new home's first report: its clock starts (devices, days)
             return out
-        if kind not in REPEATING_KINDS and not (received is not None and t < s.last):
+        late = received is not None and t < s.last  # (this sensor has already reported something newer)
+        if kind not in REPEATING_KINDS and not late:
             v = str(value)
-            if v == s.state:
+            # (A door closed again just after movement by it is someone going out whose `open` was lost.)
+            again = v == s.state and not (kind == "door" and v == "closed" and self._moved_by(t, room))
+            if again:
                 # The state it is already in, reported again (a contact's hourly report): heard, but no one moved.
                 # Taken as movement, hourly reports ended every silence: lies found 50/76 -> 16/76 on our simulator.
                 return out
@@ -280,7 +284,8 @@ class HomeMonitor:
             return out
         if kind == "door":
             if self.kit.is_front(sensor, room):
-                presence.front_door(self, t, str(value))
+                if not late:  # (an `open` delivered after its `closed` would leave the door open for good)
+                    self._door_out(t, sensor, str(value))
             else:
                 presence.activity(self, t, room)
             return out
@@ -294,6 +299,23 @@ class HomeMonitor:
         if v in ON_VALUES or (v in OFF_VALUES and v not in ("0", "off", "idle", "false")):
             presence.activity(self, t, room)  # something switched: a cupboard opened or closed, an appliance on
         return out
+
+    def _door_out(self, t: float, sensor: str, value: str) -> None:
+        """A door out opened or closed: presence sees the first to open and the last to close (`Kit.open_exits`)."""
+        opened = self.kit.open_exits
+        if value == "open":
+            opened.setdefault(sensor, t)
+            presence.front_door(self, t, value)
+            return
+        opened.pop(sensor, None)
+        if not opened:  # (one closing while another stays open leaves the home open)
+            presence.front_door(self, t, value)
+
+    def _moved_by(self, t: float, room: str | None) -> bool:
+        """Whether the resident moved in `room` within DOOR_NEAR_S before `t`."""
+        w = self.where
+        near = w.last_act is not None and 0 <= t - w.last_act <= DOOR_NEAR_S
+        return near and room is not None and w.last_room == self.kit.room(room)
 
     def _mat(self, t: float, sensor: str, value: int | float | str, room: str | None) -> None:
         kit, w = self.kit, self.where

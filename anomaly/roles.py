@@ -6,7 +6,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from anomaly.const import BED_HOLD, EXIT_ROLES, HOLDING_KINDS, IN_BED, MAX_ROOMS, SEAT_HOLD, SLEEP_ROOMS, room_class
+from anomaly.const import (
+    BED_HOLD,
+    EXIT_ROLE,
+    FRONT_ROLE,
+    HOLDING_KINDS,
+    IN_BED,
+    MAX_ROOMS,
+    SEAT_HOLD,
+    SLEEP_ROOMS,
+    room_class,
+)
 
 
 @dataclass(slots=True)
@@ -46,6 +56,7 @@ class Kit:
         "mat_seen",
         "meta",
         "motion_on",
+        "open_exits",
         "rooms",
         "sees_bed",
         "sensors",
@@ -65,15 +76,18 @@ class Kit:
         self.front_entrance = False
         self.exits: list[str] = []  # other doors out (a back door, a garage's), as given or named
         self.last_exit: str | None = None  # the door out last opened or closed
+        self.open_exits: dict[str, float] = {}  # doors out open now, since when
         self.held: list[str] = []  # mats holding an "on" state (HOLDING_KINDS), oldest first
         self.motion_on: dict[str, float] = {}  # motion sensors reporting 1, since when
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         # Checkpoints written before only mats held a state (HOLDING_KINDS) may hold a cupboard or a door left open:
-        # it would name every moment until it closed. Those from before `exits` have none.
-        self.exits, self.last_exit = [], None
+        # it would name every moment until it closed. Those from before `exits` take them from the installer's kit.
+        self.exits, self.last_exit, self.open_exits = [], None, {}
         for name, value in state[1].items():
             setattr(self, name, value)
+        if "exits" not in state[1]:
+            self._doors_from_meta()
         self.held = [k for k in self.held if k in self.sensors and self.sensors[k].kind in HOLDING_KINDS]
 
     def room(self, name: str | None) -> int:
@@ -136,9 +150,16 @@ class Kit:
     def set_meta(self, meta: dict[str, dict[str, str]]) -> None:
         """The installer's description of the kit: sensor -> {kind, room, role (bed/seat/floor), hold_s}."""
         self.meta = {k: dict(v) for k, v in meta.items()}
-        self.exits = [k for k, v in self.meta.items() if v.get("role") in EXIT_ROLES]
+        self._doors_from_meta()
         if any(v.get("role") == "bed" for v in self.meta.values()):
             self.mat = True
+
+    def _doors_from_meta(self) -> None:
+        """The doors out the installer named: the front door (role `front`) and the others (role `exit`)."""
+        self.exits = [k for k, v in self.meta.items() if v.get("role") == EXIT_ROLE]
+        front = next((k for k, v in self.meta.items() if v.get("role") == FRONT_ROLE), None)
+        if front is not None:
+            self.front_door, self.front_entrance = front, True
 
     def mat_role(self, sensor: str) -> str:
         """A pressure mat's role: as the kit says, else as learned, else `bed` only if its id says so."""
@@ -167,7 +188,10 @@ class Kit:
         if sensor in self.exits:
             self.last_exit = sensor
             return True
-        if self.front_door is None or (entrance and not self.front_entrance):
+        # (With other doors out known, only a door in the entrance is learned as the front one: the first door seen
+        # may be the bathroom's, and taken for the way out it hides a fall behind it.)
+        learn = self.front_door is None and (entrance or not self.exits)
+        if learn or (entrance and not self.front_entrance):
             self.front_door, self.front_entrance = sensor, entrance
         if sensor == self.front_door:
             self.last_exit = sensor

@@ -54,10 +54,10 @@ ROLE_ALIASES = {
     "floor_mat": "floor",
     "rug": "floor",
 }
-# A front door's name, and the rooms one is in, as recordings write them (whole words of the name, lower case).
-FRONT_WORDS = frozenset({"front", "frontdoor", "maindoor", "entrance", "entry"})
+# A front door's name (`_says_front`), and the rooms one is in, as recordings write them.
 FRONT_WORDS_ZH = ("大门", "入户门", "前门")
-EXIT_WORDS = frozenset({"back", "rear", "exit", "garage", "patio", "backdoor"})  # other doors out, by name
+EXIT_WORDS = frozenset({"back", "rear", "exit", "garage", "patio"})  # other doors out, by name (`doors_out`)
+GENERIC_WORDS = frozenset({"door", "sensor", "contact", "reed", "d"})  # words a name may add to a door's
 ENTRANCE_ROOMS = frozenset({"entrance", "entry", "entryway", "foyer", "vestibule", "玄关", "门厅"})
 # (Switch words are const.ON_VALUES / OFF_VALUES: the engine's, defined once.)
 
@@ -113,7 +113,7 @@ def value_of(kind: str, text: str) -> int | float | str:
 def front_among(sensors: Mapping[str, str | None]) -> str | None:
     """Which of several door or contact sensors (sensor -> room) is the front door, when no room is called entrance.
 
-    The only one whose name says so (`FRONT_WORDS`, or main door), else the only one in an entrance
+    The only one whose name says so (front door, main door, entrance), else the only one in an entrance
     (`ENTRANCE_ROOMS`); None rather than a guess. Not any hall: an inner door or a cupboard opens onto a hallway, and
     a contact taken for the front door makes the resident out, and their stillness unwatched, each time it closes.
     """
@@ -125,23 +125,31 @@ def front_among(sensors: Mapping[str, str | None]) -> str | None:
 
 
 def doors_out(sensors: Mapping[str, str | None]) -> list[str]:
-    """The doors (sensor -> room) whose name or room says they lead out: front, back, garage, patio (`EXIT_WORDS`)."""
-    return [
-        s
-        for s, room in sensors.items()
-        if _says_front(s) or bool(_words(s) & EXIT_WORDS) or (room or "").strip().lower() in ENTRANCE_ROOMS
-    ]
+    """The doors (sensor -> room) whose name says they lead out: a front, back, rear, garage or patio door.
 
-
-def _words(name: str) -> set[str]:
-    return set(re.split(r"[^a-z0-9]+", name.lower()))
+    By the whole name: `back_door`, `Garage Door`, `backdoor`, `rear`, not `back_bedroom_door` or `rear_bathroom_door`
+    (a door out taken for an inner one hides an outing; an inner one taken for a door out hides a fall behind it).
+    """
+    return [s for s in sensors if _says_front(s) or _names_door(s, EXIT_WORDS)]
 
 
 def _says_front(name: str) -> bool:
     low = name.lower()
-    words = re.split(r"[^a-z0-9]+", low)
-    main_door = ("main", "door") in set(pairwise(words))  # (not main_bedroom_door)
-    return bool(set(words) & FRONT_WORDS) or main_door or any(w in low for w in FRONT_WORDS_ZH)
+    words = [w for w in re.split(r"[^a-z0-9]+", low) if w]
+    named = bool(set(words) & {"entrance", "entry", "frontdoor", "maindoor"}) or _names_door(name, {"front", "main"})
+    return named or any(w in low for w in FRONT_WORDS_ZH)
+
+
+def _names_door(name: str, first: set[str] | frozenset[str]) -> bool:
+    """Whether the name is a door of one of `first`: `<w> door` (`back_door`, `Back Door 2`), `<w>door`, or `<w>`
+    with nothing else but generic words (`rear`, `garage_sensor`)."""
+    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+    if any(a in first and b == "door" for a, b in pairwise(words)) or any(
+        w[:-4] in first for w in words if w.endswith("door")
+    ):
+        return True
+    rest = {w for w in words if w not in GENERIC_WORDS and not w.isdigit()}
+    return len(rest) == 1 and next(iter(rest)) in first
 
 
 def _number(text: str) -> float | None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from anomaly.engine import Engine, HomeLimits, HomeMonitor, Options, Presence
+from anomaly.replay import ReplayResult
 from tests.support.anomaly_fixtures import HOME, TZ, Agent, monitor, routine_day
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=TZ)
@@ -404,3 +405,64 @@ def test_a_back_door_named_or_given_as_an_exit_is_a_way_out() -> None:
         assert "door_left_open" in kinds and last in ("back_door", "d2"), (by, kinds)  # the door that was open
     kinds, _presence, _last = _out_the_back("neither")  # an inner door: the 6-h outing is 6 h of stillness
     assert "long_inactivity" in kinds
+
+
+def _replay_doors(
+    rows_in: list[tuple[float, str, str, int | str, str]], meta: dict[str, dict[str, str]] | None = None
+) -> ReplayResult:
+    from anomaly.replay import replay
+
+    t0 = T0.timestamp()
+    return replay([(t0 + dt, s, k, v, r) for dt, s, k, v, r in rows_in], sensors=meta, until=t0 + 8 * 3600, tz=TZ)
+
+
+def test_an_inner_door_is_never_taken_for_the_way_out_when_the_doors_out_are_known() -> None:
+    """A fall behind the bathroom door (6 h still) is found whether the front door is given, or a back door named."""
+    fall = [(0.0, "pir_living", "motion", 1, "living"), (60.0, "bathroom_door", "door", "open", "bathroom")]
+    fall += [(70.0, "bathroom_door", "door", "closed", "bathroom")]
+    given = _replay_doors([(-60.0, "fd", "door", "closed", "hall"), *fall], {"fd": {"kind": "door", "role": "front"}})
+    assert given.monitor.kit.front_door == "fd" and "long_inactivity" in [f.kind for f in given.findings]
+    named = _replay_doors([(-60.0, "back_door", "door", "closed", "kitchen"), *fall])
+    assert named.monitor.kit.front_door != "bathroom_door" and "long_inactivity" in [f.kind for f in named.findings]
+
+
+def test_doors_out_by_their_whole_name() -> None:
+    from anomaly.synonyms import doors_out
+
+    names = ["back_door", "Back Door 2", "backdoor", "rear", "garage_door", "FrontDoor", "main_door", "entrance"]
+    inner = ["back_bedroom_door", "rear_bathroom_door", "front_room_door", "main_bedroom_door", "hall_closet", "D001"]
+    assert doors_out(dict.fromkeys(names + inner)) == names
+
+
+def test_one_door_out_closing_leaves_the_other_open_and_named() -> None:
+    rows: list[tuple[float, str, str, int | str, str]] = [
+        (0.0, "pir_kitchen", "motion", 1, "kitchen"),
+        (30.0, "back_door", "door", "open", "kitchen"),  # left open
+        (60.0, "front_door", "door", "open", "entrance"),
+        (70.0, "front_door", "door", "closed", "entrance"),
+        (90.0, "pir_kitchen", "motion", 1, "kitchen"),
+        (100.0, "pir_living", "motion", 1, "living"),
+    ]
+    res = _replay_doors(rows)
+    (f,) = [f for f in res.findings if f.kind == "door_left_open"]
+    assert f.evidence["sensor"] == "back_door" and f.since == datetime.fromtimestamp(T0.timestamp() + 30.0, TZ)
+
+
+def test_a_door_open_delivered_after_its_close_does_not_leave_the_home_open() -> None:
+    m = monitor()
+    t0 = T0.timestamp()
+    m.observe_at(t0, "pir_hall", "motion", 1, "entrance")
+    m.observe_at(t0 + 20, "front", "door", "closed", "entrance", received=t0 + 20)
+    m.observe_at(t0 + 10, "front", "door", "open", "entrance", received=t0 + 21)  # late, from a buffer
+    assert m.where.door_open_since is None
+
+
+def test_an_old_checkpoint_takes_its_doors_out_from_the_kit() -> None:
+    from anomaly.roles import Kit
+
+    kit = Kit()
+    kit.set_meta({"d2": {"kind": "door", "role": "exit"}, "fd": {"kind": "door", "role": "front"}})
+    state = {k: getattr(kit, k) for k in Kit.__slots__ if k not in ("exits", "last_exit", "open_exits")}
+    old = Kit.__new__(Kit)
+    old.__setstate__((None, state))
+    assert old.exits == ["d2"] and old.front_door == "fd"
