@@ -39,8 +39,18 @@ KIND_ALIASES = {
     "pir": "motion",
     "occupancy": "motion",
     "movement": "motion",
+    "motion_sensor": "motion",
+    "pir_sensor": "motion",
     "mat": "pressure",
     "pressure_mat": "pressure",
+    "magnetic": "contact",
+    "reed": "contact",
+    "reed_switch": "contact",
+    "opening": "contact",
+    "contact_sensor": "contact",
+    "panic_button": "button",
+    "push_button": "button",
+    "sos": "button",
 }
 # A mat's role as installers and other tools name it, as ours (`replay.SENSOR_ROLES`: bed, seat, floor).
 ROLE_ALIASES = {

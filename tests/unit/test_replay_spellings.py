@@ -166,6 +166,12 @@ def test_eval_says_what_it_put_in_order_and_dropped(homes: list[Path], tmp_path:
 
 def test_synonyms_map_to_the_contract() -> None:
     assert kind_of(" PIR ") == "motion" and kind_of("Occupancy") == "motion" and kind_of("contact") == "contact"
+    assert [kind_of(k) for k in ("Magnetic", "reed_switch", "SOS", "motion_sensor")] == [
+        "contact",
+        "contact",
+        "button",
+        "motion",
+    ]
     assert [value_of("motion", v) for v in ("ON", "off", "1.0", "0.0", "true", "1", "0")] == [1, 0, 1, 0, 1, 1, 0]
     assert [value_of("door", v) for v in ("OPEN", "CLOSE", "1", "0", "closed")] == ["open", "closed"] * 2 + ["closed"]
     assert value_of("button", "1") == "press" and value_of("button", "long_press") == "long_press"
