@@ -262,8 +262,8 @@ class HomeMonitor:
                 self.next_check = t + SETTLE + 1  # a new home's first report: its clock starts (devices, days)
             return out
         late = received is not None and t < s.last  # (this sensor has already reported something newer)
+        v = str(value)  # (lower case already: `value_of`)
         if kind not in REPEATING_KINDS and not late:
-            v = str(value)
             # (A door closed again just after movement by it is someone going out whose `open` was lost.)
             again = v == s.state and not (kind == "door" and v == "closed" and self._moved_by(t, room))
             if again:
@@ -295,7 +295,6 @@ class HomeMonitor:
         if kind == "motion":
             self._motion(t, value, room)
             return out
-        v = str(value).lower()
         if v in ON_VALUES or (v in OFF_VALUES and v not in ("0", "off", "idle", "false")):
             presence.activity(self, t, room)  # something switched: a cupboard opened or closed, an appliance on
         return out

@@ -80,21 +80,16 @@ def read_rows(fh: Iterable[str], tz: tzinfo = REPLAY_TZ) -> Iterator[Row]:
             raise ValueError(f"CSV header must have ts,sensor,kind,value[,room]; got {header}") from err
         i_r = cols.get("room", -1)
         need = max(i_ts, i_s, i_k, i_v) + 1
-        fromiso, epoch = datetime.fromisoformat, EPOCH.match
         for rec in reader:
             line = reader.line_num + 1  # (the header was read apart: `_table`)
             if not rec:
                 continue
             if len(rec) < need:
                 raise ValueError(f"line {line}: {len(rec)} fields, the header names {need} or more")
-            text = rec[i_ts]
             try:
-                ts = fromiso(text) if not epoch(text) else _epoch_time(text)
+                ts = any_time(rec[i_ts])
             except ValueError as err:
-                other = None if epoch(text) else other_time(text)
-                if other is None:
-                    raise ValueError(f"line {line}: {err} (hint: 2025-03-06T23:59:59)") from None
-                ts = other
+                raise ValueError(f"line {line}: {err} (hint: 2025-03-06T23:59:59)") from None
             t = (ts if ts.tzinfo is not None else ts.replace(tzinfo=tz)).timestamp()  # parse_time, inlined: hot
             room = rec[i_r] if i_r >= 0 and i_r < len(rec) and rec[i_r] else None
             kind = kind_of(rec[i_k])

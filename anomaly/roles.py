@@ -50,7 +50,6 @@ class Kit:
         "front_door",
         "front_entrance",
         "held",
-        "last_exit",
         "mat",
         "mat_roles",
         "mat_seen",
@@ -75,7 +74,6 @@ class Kit:
         self.front_door: str | None = None
         self.front_entrance = False
         self.exits: list[str] = []  # other doors out (a back door, a garage's), as given or named
-        self.last_exit: str | None = None  # the door out last opened or closed
         self.open_exits: dict[str, float] = {}  # doors out open now, since when
         self.held: list[str] = []  # mats holding an "on" state (HOLDING_KINDS), oldest first
         self.motion_on: dict[str, float] = {}  # motion sensors reporting 1, since when
@@ -83,7 +81,7 @@ class Kit:
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         # Checkpoints written before only mats held a state (HOLDING_KINDS) may hold a cupboard or a door left open:
         # it would name every moment until it closed. Those from before `exits` take them from the installer's kit.
-        self.exits, self.last_exit, self.open_exits = [], None, {}
+        self.exits, self.open_exits = [], {}
         for name, value in state[1].items():
             setattr(self, name, value)
         if "exits" not in state[1]:
@@ -186,17 +184,13 @@ class Kit:
         room named entrance)."""
         entrance = (room or "").lower() == "entrance"
         if sensor in self.exits:
-            self.last_exit = sensor
             return True
         # (With other doors out known, only a door in the entrance is learned as the front one: the first door seen
         # may be the bathroom's, and taken for the way out it hides a fall behind it.)
         learn = self.front_door is None and (entrance or not self.exits)
         if learn or (entrance and not self.front_entrance):
             self.front_door, self.front_entrance = sensor, entrance
-        if sensor == self.front_door:
-            self.last_exit = sensor
-            return True
-        return False
+        return sensor == self.front_door
 
 
 def _given_hold(entry: dict[str, str] | None) -> float:

@@ -30,7 +30,7 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
         return
     w.door_reported = since
     ev = {
-        "sensor": min(m.kit.open_exits, key=m.kit.open_exits.__getitem__, default=m.kit.last_exit or m.kit.front_door),
+        "sensor": min(m.kit.open_exits, key=m.kit.open_exits.__getitem__, default=m.kit.front_door),  # open longest
         "open_min": round((now - since) / MIN),
         "limit_min": round(lim / MIN),
         "presence": w.presence.value,

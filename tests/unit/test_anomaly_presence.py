@@ -395,7 +395,8 @@ def _out_the_back(exits_by: str) -> tuple[list[str], Presence, str | None]:
     ]
     meta = {"d2": {"kind": "door", "room": "kitchen", "role": "exit"}} if exits_by == "role" else None
     res = replay(rows, sensors=meta, until=t0 + 7 * h, tz=TZ)
-    return [str(f.kind) for f in res.findings], res.monitor.presence, res.monitor.kit.last_exit
+    named = [f.evidence["sensor"] for f in res.findings if f.kind == "door_left_open"]
+    return [str(f.kind) for f in res.findings], res.monitor.presence, named[0] if named else None
 
 
 def test_a_back_door_named_or_given_as_an_exit_is_a_way_out() -> None:
@@ -462,7 +463,7 @@ def test_an_old_checkpoint_takes_its_doors_out_from_the_kit() -> None:
 
     kit = Kit()
     kit.set_meta({"d2": {"kind": "door", "role": "exit"}, "fd": {"kind": "door", "role": "front"}})
-    state = {k: getattr(kit, k) for k in Kit.__slots__ if k not in ("exits", "last_exit", "open_exits")}
+    state = {k: getattr(kit, k) for k in Kit.__slots__ if k not in ("exits", "open_exits")}
     old = Kit.__new__(Kit)
     old.__setstate__((None, state))
     assert old.exits == ["d2"] and old.front_door == "fd"
