@@ -38,7 +38,7 @@ def replay_cmd(
     ] = None,
 ) -> None:
     """Replay one home's events through the live engine; one JSON object per finding."""
-    from anomaly.replay import parse_time, read_sensor_meta, replay_file, write_jsonl, zone_of
+    from anomaly.replay import input_fixes, parse_time, read_sensor_meta, replay_file, write_jsonl, zone_of
 
     if not events.is_file():
         what = "is a folder" if events.is_dir() else "does not exist"
@@ -60,11 +60,7 @@ def replay_cmd(
         typer.echo(f"anxin replay: {events}: {err}", err=True)
         raise typer.Exit(2) from None
     if res.reordered or res.duplicates:
-        typer.echo(
-            f"anxin replay: {events}: {res.reordered} rows moved into time order, "
-            f"{res.duplicates} rows repeating an event (dropped)",
-            err=True,
-        )
+        typer.echo(f"anxin replay: {events}: {input_fixes(res.reordered, res.duplicates)}", err=True)
     if out is None:
         write_jsonl(res.findings, sys.stdout, res.tz)
     else:

@@ -218,6 +218,11 @@ def in_order(rows: Sequence[Row]) -> tuple[list[Row], int, int]:
     return kept, moved, len(ordered) - len(kept)
 
 
+def input_fixes(moved: int, dropped: int) -> str:
+    """What `in_order` did to a recording, in the words `anxin replay` and `anxin eval` print."""
+    return f"{moved} rows moved into time order, {dropped} rows repeating an event (dropped)"
+
+
 def replay(
     rows: list[Row],
     home: str = REPLAY_HOME,

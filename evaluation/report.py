@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from anomaly.replay import input_fixes
 from evaluation.bound import LieBound, bound_rooms, bound_summary, stillness_bound
 from evaluation.homes import evaluate_many, home_dirs
 from evaluation.misses import misses_line
@@ -54,7 +55,7 @@ def text(result: dict[str, Any]) -> str:
         out.append(source_table(name, src["summary"], src["kits"]))
         fixed = src["summary"].get("input_rows_reordered", 0), src["summary"].get("input_rows_duplicated", 0)
         if any(fixed):
-            out.append(f"input: {fixed[0]} rows moved into time order, {fixed[1]} rows repeating an event (dropped)")
+            out.append(f"input: {input_fixes(*fixed)}")
         if src["summary"].get("missed_long_lies"):
             out.append(misses_line(src["summary"]["missed_long_lies"]))
         for kit, row in src.get("stillness_bound", {}).items():
