@@ -120,6 +120,22 @@ def test_new_day_decays_counts_and_counts_days() -> None:
     assert m.days == pytest.approx(sum(f**i for i in range(11)))  # decayed days: the rate's denominator
 
 
+def test_the_longest_ordinary_silence_is_remembered_for_sixty_days_not_one() -> None:
+    # The evidence's "longest ordinary" once read a weight of one: the first midnight's decay hid a silence seen
+    # once, and the next one down was shown instead (21 min became 4).
+    m = StillnessModel()  # half-life 30 days
+    for _ in range(20):
+        m.learn_one(KITCHEN, 3 * MIN)
+    m.learn_one(KITCHEN, 21 * MIN)
+    for day in range(1, 62):
+        m.new_day()
+        longest = m.longest(KITCHEN)
+        if day < 60:
+            assert 21 * MIN / 1.2 < longest < 21 * MIN * 1.2, day  # within its bin's spread
+        elif day > 60:
+            assert longest < 4 * MIN, day  # past 60 days the 21-min silence is no longer what this home does
+
+
 def test_a_silence_of_no_weight_teaches_nothing() -> None:
     # (An alarmed silence is learned at `reported_weight`; at 0 a new moment's node had no count, and its share 0 / 0.)
     night = Context("pir_hall", "0", "", 0)
