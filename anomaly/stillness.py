@@ -289,6 +289,11 @@ class StillnessModel(base.Base):
             if node is None:
                 node = self.nodes[key] = Node()
             node.learn(gap_s, w, b)
+        if b >= 0:
+            # A silence of a minute or more moves the tails of its context, its sensor, its quarter and the whole
+            # day: limits worked out before it are stale. Kept for the day, a home's fourth afternoon alarmed on its
+            # kitchen at 26 min, a length the model by then expected 12 times in 60 days.
+            self._limits.clear()
 
     def relearn(self, ctx: Context, gap_s: float, dw: float) -> None:
         """Weigh a silence learned before by `dw` more (a responder's verdict on it), at once."""
@@ -300,7 +305,7 @@ class StillnessModel(base.Base):
                     continue
                 node = self.nodes[key] = Node()
             node.learn(gap_s, dw, b)
-        self._limits.clear()  # (limits are otherwise kept for the day)
+        self._limits.clear()  # (limits are otherwise kept until a long silence is learned or the day ends)
 
     def day_factor(self) -> float:
         """What is left of a count after a day: half of it after `half_life_days`."""
@@ -364,7 +369,8 @@ class StillnessModel(base.Base):
     def limit(self, ctx: Context, keep: bool = True) -> float:
         """The silence (seconds) after which `ctx`'s normal rate falls below the level, within floor and ceiling.
 
-        A limit is kept for the day once worked out; `keep=False` works it out without keeping it (a look that must
+        A limit is kept once worked out, until the model learns a silence of a minute or more or the day ends (the
+        level is set daily); `keep=False` works it out without keeping it (a look that must
         not fix what later checks read).
         """
         cached = self._limits.get(ctx)

@@ -321,7 +321,7 @@ def _limit(
 ) -> tuple[float, str, str]:
     """The stillness limit after moment `ctx` begun at `last` (seconds), whose it is (WHY_*), and the room it began in.
 
-    `peek`: work the model's limit out without keeping it (the model keeps each for the day).
+    `peek`: work the model's limit out without keeping it (the model keeps each until it learns more).
     """
     kit = m.kit
     top = _top(m, ctx, last)

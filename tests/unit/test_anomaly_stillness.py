@@ -136,6 +136,17 @@ def test_the_longest_ordinary_silence_is_remembered_for_sixty_days_not_one() -> 
             assert longest < 4 * MIN, day  # past 60 days the 21-min silence is no longer what this home does
 
 
+def test_a_limit_worked_out_earlier_in_the_day_follows_what_was_learned_since() -> None:
+    m = _days(StillnessModel(), 3, {KITCHEN: [20.0] * 30 + [3 * MIN] * 3})
+    before = m.limit(KITCHEN)
+    for _ in range(6):  # an afternoon of long sittings after the kitchen, the same day
+        m.learn_one(KITCHEN, 50 * MIN)
+    assert m.limit(KITCHEN) > before
+    kept = m.limit(KITCHEN)
+    m.learn_one(KITCHEN, 20.0)  # seconds of quiet move no tail: the limit worked out is kept
+    assert m._limits[KITCHEN] == kept
+
+
 def test_a_silence_of_no_weight_teaches_nothing() -> None:
     # (An alarmed silence is learned at `reported_weight`; at 0 a new moment's node had no count, and its share 0 / 0.)
     night = Context("pir_hall", "0", "", 0)
