@@ -82,6 +82,10 @@ MAX_HELD = 8
 REARM_EVENTS, REARM_SENSORS, REARM_WINDOW = 4, 2, 10 * MIN
 # A pressure mat held this long in the night is a bed; this long otherwise, a seat (learned roles, see docs).
 BED_HOLD, SEAT_HOLD = 3 * HOUR, 45 * MIN
+# A pressure mat's roles (given by the installer, or learned), and those someone rests on rather than steps on.
+BED_ROLE, SEAT_ROLE, FLOOR_ROLE = "bed", "seat", "floor"
+MAT_ROLES = frozenset({BED_ROLE, SEAT_ROLE, FLOOR_ROLE})
+MAT_RESTING_ROLES = frozenset({BED_ROLE, SEAT_ROLE})
 
 
 def room_class(room: str) -> str:

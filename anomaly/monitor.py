@@ -16,6 +16,7 @@ from typing import Any
 
 from anomaly import presence, sleep
 from anomaly.const import (
+    BED_ROLE,
     DAY,
     DETECTOR,
     DEVICE_KINDS,
@@ -318,7 +319,7 @@ class HomeMonitor:
 
     def _mat(self, t: float, sensor: str, value: int | float | str, room: str | None) -> None:
         kit, w = self.kit, self.where
-        bed = kit.mat_role(sensor) == "bed"
+        bed = kit.mat_role(sensor) == BED_ROLE
         if bed and not kit.mat:
             kit.mat = True
         if bed:

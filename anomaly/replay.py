@@ -13,6 +13,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from anomaly.const import MAT_ROLES
 from anomaly.engine import HomeLimits, HomeMonitor, Tuning
 from anomaly.synonyms import columns_of, doors_out, front_among, kind_of, role_of, value_of
 from contracts import Finding
@@ -392,7 +393,7 @@ def read_events(path: Path) -> tuple[list[Row], tzinfo]:
 # What an installer can say about a sensor. A simulator's hardware quirks (miss rates, spurious triggers) are left out:
 # a detector must not learn what no real home would tell it.
 SENSOR_META_KEYS = ("kind", "room", "role", "hold_s")
-SENSOR_ROLES = frozenset({"bed", "seat", "floor"})
+SENSOR_ROLES = MAT_ROLES
 MAX_SENSORS = 1000
 
 

@@ -8,12 +8,15 @@ from dataclasses import dataclass
 
 from anomaly.const import (
     BED_HOLD,
+    BED_ROLE,
     EXIT_ROLE,
     FRONT_ROLE,
     HOLDING_KINDS,
     IN_BED,
+    MAT_RESTING_ROLES,
     MAX_ROOMS,
     SEAT_HOLD,
+    SEAT_ROLE,
     SLEEP_ROOMS,
     room_class,
 )
@@ -53,6 +56,7 @@ class Kit:
         "mat",
         "mat_roles",
         "mat_seen",
+        "mats_released",
         "meta",
         "motion_on",
         "open_exits",
@@ -66,6 +70,7 @@ class Kit:
         self.sensors: dict[str, SensorState] = {}
         self.meta: dict[str, dict[str, str]] = {}  # installer's kit: sensor -> role, room, hold time
         self.mat_roles: dict[str, str] = {}  # pressure mat -> bed / seat, as given or learned from its holds
+        self.mats_released: set[str] = set()  # pressure mats released at least once (see `rests`)
         self.mat = False  # the kit has a bed pressure mat: in bed or not is then known, not guessed
         self.mat_seen = -math.inf  # its last report
         self.rooms: list[str] = []
@@ -82,6 +87,7 @@ class Kit:
         # Checkpoints written before only mats held a state (HOLDING_KINDS) may hold a cupboard or a door left open:
         # it would name every moment until it closed. Those from before `exits` take them from the installer's kit.
         self.exits, self.open_exits = [], {}
+        self.mats_released = set()  # (from before `rests`: every mat not yet known a bed or seat rests until released)
         for name, value in state[1].items():
             setattr(self, name, value)
         if "exits" not in state[1]:
@@ -149,7 +155,7 @@ class Kit:
         """The installer's description of the kit: sensor -> {kind, room, role (bed/seat/floor), hold_s}."""
         self.meta = {k: dict(v) for k, v in meta.items()}
         self._doors_from_meta()
-        if any(v.get("role") == "bed" for v in self.meta.values()):
+        if any(v.get("role") == BED_ROLE for v in self.meta.values()):
             self.mat = True
 
     def _doors_from_meta(self) -> None:
@@ -164,7 +170,7 @@ class Kit:
         given = self.meta.get(sensor, {}).get("role")
         if given:
             return given
-        return self.mat_roles.get(sensor) or ("bed" if "bed" in sensor.lower() else "")
+        return self.mat_roles.get(sensor) or (BED_ROLE if "bed" in sensor.lower() else "")
 
     def learn_mat(self, sensor: str, hold: float, through_dawn: bool) -> None:
         """A mat released after `hold` s: hours held through 05:00 make it a bed, most of an hour otherwise a seat.
@@ -172,12 +178,26 @@ class Kit:
         Through the small hours, not merely "at night": an evening in the armchair runs past midnight (a real
         recording's seat was held 20:21-02:06), a night in bed runs past dawn.
         """
+        self.mats_released.add(sensor)
         if sensor in self.meta and self.meta[sensor].get("role"):
             return  # the installer said
         if hold >= BED_HOLD and through_dawn:
-            self.mat_roles[sensor] = "bed"
-        elif hold >= SEAT_HOLD and self.mat_roles.get(sensor) != "bed":
-            self.mat_roles[sensor] = "seat"
+            self.mat_roles[sensor] = BED_ROLE
+        elif hold >= SEAT_HOLD and self.mat_roles.get(sensor) != BED_ROLE:
+            self.mat_roles[sensor] = SEAT_ROLE
+
+    def rests(self, sensor: str) -> bool:
+        """Whether someone held on mat `sensor` is resting there: a bed or a seat, or a mat not yet seen released.
+
+        A mat the installer calls anything else (a floor mat), or one released before and never held most of an
+        hour (`learn_mat` makes those seats), is stepped on, not rested on: pressed, it is a moment like any other,
+        and a body still on it after a fall must not borrow the long silences of sleep (a peer home's fall onto the
+        mats at the bed's foot waited three hours, the limit of the bed's night).
+        """
+        role = self.mat_role(sensor)
+        if role:
+            return role in MAT_RESTING_ROLES
+        return sensor not in self.mats_released
 
     def is_front(self, sensor: str, room: str | None) -> bool:
         """Whether `sensor` is a door out: one of `exits`, or the front door (the first door seen, or the first in a

@@ -38,6 +38,7 @@ import math
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from river import base
 
@@ -52,6 +53,8 @@ DAY = 86400.0
 # Evidence names the longest ordinary silence "in 60 days", the budget's window: a silence learned in full still
 # counts as seen while its decayed weight is what 60 days leave of it (a quarter, at the default half-life).
 SEEN_DAYS = 60.0
+# The families a moment's quarter and day pools are kept in (`StillnessModel._family`).
+FAMILY_RESTING, FAMILY_STEPPED = "held", "stepped"
 LIMIT_GRID = 8  # steps from floor to ceiling on which a limit is first looked for (x1.56 each at 20 min - 12 h)
 
 
@@ -260,9 +263,14 @@ class StillnessModel(base.Base):
         self.floor_s = floor_s
         self.ceiling_s = ceiling_s
         self.nodes: dict[tuple[str, str, str, int], Node] = {}
+        self.stepped: set[str] = set()  # mats the resident steps on rather than rests on (`Kit.rests`)
         self.days = 0.0  # decayed days of history: turns counts into rates
         self.level = self.budget_per_60d / 60.0  # rate per context at which a silence is reported (set by new_day)
         self._limits: dict[Context, float] = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.stepped = set()  # (checkpoints from before mats were told apart: every held mat rests until stepped on)
+        self.__dict__.update(state)
 
     # --- learning ------------------------------------------------------------------------------------------------
 
@@ -271,13 +279,19 @@ class StillnessModel(base.Base):
         # held (someone on a mat: silences of hours are ordinary) apart from those with nothing held (after a fridge
         # door closes the resident is usually somewhere else within minutes). One family's long silences must not
         # make the other's look ordinary.
-        family = "held" if ctx.held else ""
+        family = self._family(ctx)
         return (
             (ctx.sensor, ctx.value, ctx.held, ctx.slot),
             (ctx.sensor, ctx.value, ctx.held, -1),
             ("", "", family, ctx.slot),
             ("", "", family, -1),
         )
+
+    def _family(self, ctx: Context) -> str:
+        """Whose long silences a moment's pools hold: someone resting on a mat, someone stepping on one, nobody."""
+        if not ctx.held:
+            return ""
+        return FAMILY_STEPPED if ctx.held in self.stepped else FAMILY_RESTING
 
     def learn_one(self, ctx: Context, gap_s: float, w: float = 1.0) -> None:
         """Count one silence of `gap_s` seconds that followed a moment of context `ctx`."""
@@ -346,7 +360,7 @@ class StillnessModel(base.Base):
     def share(self, ctx: Context, t: float) -> float:
         """The probability that a moment of context `ctx` is followed by a silence longer than `t` seconds."""
         own, sensor, quarter, day = self._keys(ctx)
-        whole = self._share(day, t, self._prior(t, ctx.slot, bool(ctx.held)))
+        whole = self._share(day, t, self._prior(t, ctx.slot, self._family(ctx) == FAMILY_RESTING))
         if whole <= 0.0:
             parent = self._share(sensor, t, whole)
         else:
@@ -416,9 +430,10 @@ class StillnessModel(base.Base):
 
     def _prior_limit(self, ctx: Context) -> float:
         """Where the population prior alone puts the limit of `ctx` (closed form of its exponential)."""
-        if ctx.held and ctx.slot in NIGHT_SLOTS:
+        resting = self._family(ctx) == FAMILY_RESTING
+        if resting and ctx.slot in NIGHT_SLOTS:
             return self.ceiling_s  # someone on a mat at night, before a night of theirs is known: asleep, however long
-        share, scale = self._prior_params(ctx.slot, bool(ctx.held))
+        share, scale = self._prior_params(ctx.slot, resting)
         rate = self.occurrences(ctx) * share
         t = MIN_GAP_S + scale * math.log(rate / self.level) if rate > self.level else self.floor_s
         return min(max(t, self.floor_s), self.ceiling_s)

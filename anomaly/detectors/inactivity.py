@@ -183,6 +183,12 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
     if late or trailing:
         return
     held = kit.held[-1] if kit.held else ""
+    if held:
+        # A mat stepped on (a floor mat) pools with other such moments, not with sleep's and sitting's silences.
+        if kit.rests(held):
+            st.model.stepped.discard(held)
+        else:
+            st.model.stepped.add(held)
     slot = int(m.local_s(t) // SLOT_S) % SLOTS
     ctx = Context(sensor, v, held, slot)
     if stray:  # (its 1, then its clear: a stray makes no more moments than a pulse)
@@ -349,7 +355,7 @@ def _top(m: HomeMonitor, ctx: Context, last: float) -> float:
     """The ceiling for stillness after moment `ctx` begun at `last`, in seconds."""
     top = ceiling(m, last)
     held = m.kit.sensors.get(ctx.held) if ctx.held else None
-    if held is not None and held.kind == "pressure":
+    if held is not None and held.kind == "pressure" and ctx.held not in m.idle.model.stepped:
         # Someone is sitting or lying on a mat: a whole afternoon of television is not a day-time stillness, and
         # only the night's ceiling bounds how long a held mat can go unremarked.
         top = max(top, m.limits.inactivity_ceiling_night_min * MIN)

@@ -128,6 +128,25 @@ def learned(days: int = 14, limits: HomeLimits | None = None, stop_last: float =
     return h
 
 
+def test_a_fall_from_the_bed_onto_the_floor_mat_is_not_judged_by_sleep() -> None:
+    # A floor mat is stepped on, not rested on: with it pressed, the moment pools with other steps on mats, not with
+    # the nights on the bed mat (a peer home's fall onto its floor mats at 05:00 waited for a three-hour limit).
+    kit = {"bed_mat": True, "bedroom_pir": False}  # nights on the bed mat: 9 h of silence
+    h = learned(12, **kit)
+    for d in (12, 13):  # a floor mat laid at the bed's foot two days ago: stepped on a few times
+        live_day(h, DAY0 + timedelta(days=d), floor_mat=True, **kit)
+    night = DAY0 + timedelta(days=14)
+    live_day(h, night, stop=27.0, floor_mat=True, **kit)
+    t = night + timedelta(hours=27)
+    h.ev(t, "bed_mat", 0, "bedroom", "pressure")
+    h.ev(t, "floor_mat", 1, "bedroom", "pressure")  # on the floor mat, and not getting up
+    h.until(t + timedelta(hours=3))
+    (f,) = h.alarms(t - MIN)
+    assert f.since == t and f.ts - t <= timedelta(minutes=30)
+    assert f.evidence["held"] == "floor_mat"
+    assert "floor_mat" in h.m.idle.model.stepped and "bed_mat" not in h.m.idle.model.stepped
+
+
 def test_stillness_after_getting_off_the_bed_at_night_is_found_at_the_floor_and_sleep_is_not() -> None:
     h = Home()
     for d in range(21):  # every other night the resident gets up; one night in three a 40-minute still spell
