@@ -160,12 +160,9 @@ def activity(m: HomeMonitor, t: float, room_name: str | None) -> None:
             w.touch(t, room)
         return
     if w.presence is Presence.AWAY:
-        door_unused = w.away_since is not None and w.last_front_event <= w.away_since + SETTLE
-        if door_unused or t - w.last_front_event > STRAY_CONFIRM:
-            # Nobody came through the front door, or not lately: one trigger is more likely a PIR's false one than
-            # the resident back (a return opens the door, and who comes in moves within minutes; a home's door
-            # opened and closed at 15:39, a kitchen PIR's one trigger at 20:56 brought its resident "home", and a
-            # day away raised a fall at 21:17). A second within STRAY_CONFIRM confirms it.
+        if w.away_since is not None and w.last_front_event <= w.away_since + SETTLE:
+            # Nobody came through the front door: one trigger is more likely a PIR's false one than the resident
+            # back (a return opens the door); a second within STRAY_CONFIRM confirms it.
             if w.stray_at is None or t - w.stray_at > STRAY_CONFIRM:
                 w.stray_at = t
                 return

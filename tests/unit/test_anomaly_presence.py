@@ -63,28 +63,6 @@ def test_a_lone_trigger_while_away_is_no_return_but_two_without_the_door_are() -
     assert eng.homes[HOME].presence is Presence.HOME and m.where.last_room == m.kit.room("kitchen")
 
 
-def test_the_door_vouches_for_a_return_only_while_someone_coming_in_would_still_be_moving() -> None:
-    # Out at 10:00; the door opened and closed at 11:00 with nobody seen inside (a neighbour, a parcel). A PIR's
-    # lone trigger five hours later is no return: it once brought the resident "home" and raised a fall.
-    eng, ev = _engine(), Agent()
-    eng.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
-    eng.observe(ev(T0 + timedelta(seconds=20), "front", "door", "open", "entrance"))
-    eng.observe(ev(T0 + timedelta(seconds=30), "front", "door", "closed", "entrance"))
-    assert _run(eng, T0 + timedelta(hours=1)) == []
-    m = eng.homes[HOME]
-    eng.observe(ev(T0 + timedelta(hours=1), "front", "door", "open", "entrance"))
-    eng.observe(ev(T0 + timedelta(hours=1, seconds=10), "front", "door", "closed", "entrance"))
-    assert _run(eng, T0 + timedelta(hours=6)) == [] and m.presence is Presence.AWAY
-    eng.observe(ev(T0 + timedelta(hours=6), "pir_kitchen", "motion", 1, "kitchen"))
-    assert m.presence is Presence.AWAY
-    assert _run(eng, T0 + timedelta(hours=12)) == []
-    # The door opening, and movement inside within minutes: back home at once, as before.
-    back = T0 + timedelta(hours=12)
-    eng.observe(ev(back, "front", "door", "open", "entrance"))
-    eng.observe(ev(back + timedelta(minutes=2), "pir_kitchen", "motion", 1, "kitchen"))
-    assert m.presence is Presence.HOME
-
-
 def test_door_left_open_is_a_warning() -> None:
     eng, ev = _engine(), Agent()
     eng.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
