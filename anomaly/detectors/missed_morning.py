@@ -20,10 +20,6 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
         return
     if m.local_s(now) > 15 * HOUR:
         return
-    if m.mat_ok(now) and not m.where.in_bed:
-        # The bed mat says they are out of bed: the morning was not missed in bed (up before their early wake time,
-        # not back). A silence since is `long_inactivity`'s to judge, from the moment it began.
-        return
     if m.devices.agent_offline_since is not None:
         nxt.append(now + 10 * MIN)  # a silent home is agent_offline's to report, not a missed morning
         return
