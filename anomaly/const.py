@@ -86,6 +86,8 @@ BED_HOLD, SEAT_HOLD = 3 * HOUR, 45 * MIN
 BED_ROLE, SEAT_ROLE, FLOOR_ROLE = "bed", "seat", "floor"
 MAT_ROLES = frozenset({BED_ROLE, SEAT_ROLE, FLOOR_ROLE})
 MAT_RESTING_ROLES = frozenset({BED_ROLE, SEAT_ROLE})
+# A mat of no given role pressed and released this many times, never for a sitting's length, is stepped on.
+MAT_STEPS = 3
 
 
 def room_class(room: str) -> str:

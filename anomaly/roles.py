@@ -14,6 +14,7 @@ from anomaly.const import (
     HOLDING_KINDS,
     IN_BED,
     MAT_RESTING_ROLES,
+    MAT_STEPS,
     MAX_ROOMS,
     SEAT_HOLD,
     SEAT_ROLE,
@@ -56,7 +57,7 @@ class Kit:
         "mat",
         "mat_roles",
         "mat_seen",
-        "mats_released",
+        "mat_steps",
         "meta",
         "motion_on",
         "open_exits",
@@ -70,7 +71,7 @@ class Kit:
         self.sensors: dict[str, SensorState] = {}
         self.meta: dict[str, dict[str, str]] = {}  # installer's kit: sensor -> role, room, hold time
         self.mat_roles: dict[str, str] = {}  # pressure mat -> bed / seat, as given or learned from its holds
-        self.mats_released: set[str] = set()  # pressure mats released at least once (see `rests`)
+        self.mat_steps: dict[str, int] = {}  # pressure mat -> holds shorter than a sitting, counted (see `rests`)
         self.mat = False  # the kit has a bed pressure mat: in bed or not is then known, not guessed
         self.mat_seen = -math.inf  # its last report
         self.rooms: list[str] = []
@@ -87,7 +88,7 @@ class Kit:
         # Checkpoints written before only mats held a state (HOLDING_KINDS) may hold a cupboard or a door left open:
         # it would name every moment until it closed. Those from before `exits` take them from the installer's kit.
         self.exits, self.open_exits = [], {}
-        self.mats_released = set()  # (from before `rests`: every mat not yet known a bed or seat rests until released)
+        self.mat_steps = {}  # (from before `rests`: every mat not yet known a bed or seat rests until stepped on)
         for name, value in state[1].items():
             setattr(self, name, value)
         if "exits" not in state[1]:
@@ -178,7 +179,8 @@ class Kit:
         Through the small hours, not merely "at night": an evening in the armchair runs past midnight (a real
         recording's seat was held 20:21-02:06), a night in bed runs past dawn.
         """
-        self.mats_released.add(sensor)
+        if hold < SEAT_HOLD:
+            self.mat_steps[sensor] = min(self.mat_steps.get(sensor, 0) + 1, MAT_STEPS)
         if sensor in self.meta and self.meta[sensor].get("role"):
             return  # the installer said
         if hold >= BED_HOLD and through_dawn:
@@ -187,17 +189,18 @@ class Kit:
             self.mat_roles[sensor] = SEAT_ROLE
 
     def rests(self, sensor: str) -> bool:
-        """Whether someone held on mat `sensor` is resting there: a bed or a seat, or a mat not yet seen released.
+        """Whether someone held on mat `sensor` is resting there: a bed or a seat, or a mat not yet known stepped on.
 
-        A mat the installer calls anything else (a floor mat), or one released before and never held most of an
-        hour (`learn_mat` makes those seats), is stepped on, not rested on: pressed, it is a moment like any other,
-        and a body still on it after a fall must not borrow the long silences of sleep (a peer home's fall onto the
-        mats at the bed's foot waited three hours, the limit of the bed's night).
+        A mat the installer calls anything else (a floor mat), or one pressed and released MAT_STEPS times and never
+        held most of an hour (`learn_mat` makes those seats), is stepped on, not rested on: pressed, it is a moment
+        like any other, and a body still on it after a fall must not borrow the long silences of sleep (a peer home's
+        fall onto the mat at the bed's foot waited three hours, the limit of the bed's night). Not after one short
+        press: a bed mat sat on for a minute before its first night would have had that night judged as steps.
         """
         role = self.mat_role(sensor)
         if role:
             return role in MAT_RESTING_ROLES
-        return sensor not in self.mats_released
+        return self.mat_steps.get(sensor, 0) < MAT_STEPS
 
     def is_front(self, sensor: str, room: str | None) -> bool:
         """Whether `sensor` is a door out: one of `exits`, or the front door (the first door seen, or the first in a

@@ -50,9 +50,10 @@ SLOTS = 4  # quarters of the local day: 00-06, 06-12, 12-18, 18-24
 NIGHT_SLOTS = (0, SLOTS - 1)  # the night's quarters, 00-06 and 18-24
 SLOT_S = 86400.0 / SLOTS
 DAY = 86400.0
-# Evidence names the longest ordinary silence "in 60 days", the budget's window: a silence learned in full still
-# counts as seen while its decayed weight is what 60 days leave of it (a quarter, at the default half-life).
-SEEN_DAYS = 60.0
+# Evidence names the longest ordinary silence of about the last month: a silence learned in full counts as seen while
+# its decayed weight is what one half-life leaves of it (30 days at the default). A silence alarmed on, learned at a
+# quarter until a verdict, never counts on its own; several old ones add up only while recent enough between them.
+SEEN_WEIGHT = 0.5
 # The families a moment's quarter and day pools are kept in (`StillnessModel._family`).
 FAMILY_RESTING, FAMILY_STEPPED = "held", "stepped"
 LIMIT_GRID = 8  # steps from floor to ceiling on which a limit is first looked for (x1.56 each at 20 min - 12 h)
@@ -439,17 +440,16 @@ class StillnessModel(base.Base):
         return min(max(t, self.floor_s), self.ceiling_s)
 
     def longest(self, ctx: Context) -> float:
-        """The longest silence seen after such a moment in SEEN_DAYS (its own context, else the sensor at any hour).
+        """The longest silence seen lately after such a moment (its own context, else the same sensor at any hour).
 
         Its bin's middle (`Node.top_seen`). Not `Node.longest(1.0)`: decay takes a silence below a weight of
         one at the first midnight, and the longest ordinary silence then read as the next one down (a basin's 21-min
         silence of the evening before became 4 min).
         """
-        seen = 0.5 ** (SEEN_DAYS / self.half_life_days)
         for key in self._keys(ctx)[:2]:
             node = self.nodes.get(key)
             if node is not None and node.hist is not None:
-                return node.top_seen(seen)
+                return node.top_seen(SEEN_WEIGHT)
         return 0.0
 
     def contexts(self) -> Iterator[Context]:

@@ -147,6 +147,22 @@ def test_a_fall_from_the_bed_onto_the_floor_mat_is_not_judged_by_sleep() -> None
     assert "floor_mat" in h.m.idle.model.stepped and "bed_mat" not in h.m.idle.model.stepped
 
 
+def test_a_bed_mat_sat_on_for_a_minute_before_its_first_night_is_still_slept_on() -> None:
+    # A new home's bed mat, its id saying nothing: sat on briefly in the evening, then a whole first night on it. One
+    # short press does not make it a mat stepped on (its night would be judged as steps, and alarmed at 06:00).
+    h = Home()
+    day = DAY0 + timedelta(hours=8)
+    for k in range(70):
+        h.pir(day + k * 12 * MIN, ("kitchen", "living", "bathroom")[k % 3])
+    evening = DAY0 + timedelta(hours=21)
+    h.ev(evening, "mat_a", 1, "bedroom", "pressure")
+    h.ev(evening + 3 * MIN, "mat_a", 0, "bedroom", "pressure")
+    h.pir(evening + 5 * MIN, "bedroom")
+    h.ev(evening + timedelta(hours=1), "mat_a", 1, "bedroom", "pressure")  # to bed
+    h.until(DAY0 + timedelta(days=1, hours=7))
+    assert h.alarms() == [] and h.m.kit.rests("mat_a")
+
+
 def test_stillness_after_getting_off_the_bed_at_night_is_found_at_the_floor_and_sleep_is_not() -> None:
     h = Home()
     for d in range(21):  # every other night the resident gets up; one night in three a 40-minute still spell
