@@ -86,8 +86,9 @@ BED_HOLD, SEAT_HOLD = 3 * HOUR, 45 * MIN
 BED_ROLE, SEAT_ROLE, FLOOR_ROLE = "bed", "seat", "floor"
 MAT_ROLES = frozenset({BED_ROLE, SEAT_ROLE, FLOOR_ROLE})
 MAT_RESTING_ROLES = frozenset({BED_ROLE, SEAT_ROLE})
-# A mat of no given role pressed and released this many times, never for a sitting's length, is stepped on.
-MAT_STEPS = 3
+# A mat of no given role pressed this many times for less than STEP_HOLD each (a step lasts seconds: the peer
+# simulator's floor mats 1-4 s; a sitting, minutes), and never for a sitting's length, is stepped on.
+MAT_STEPS, STEP_HOLD = 3, 1 * MIN
 
 
 def room_class(room: str) -> str:

@@ -19,6 +19,7 @@ from anomaly.const import (
     SEAT_HOLD,
     SEAT_ROLE,
     SLEEP_ROOMS,
+    STEP_HOLD,
     room_class,
 )
 
@@ -71,7 +72,7 @@ class Kit:
         self.sensors: dict[str, SensorState] = {}
         self.meta: dict[str, dict[str, str]] = {}  # installer's kit: sensor -> role, room, hold time
         self.mat_roles: dict[str, str] = {}  # pressure mat -> bed / seat, as given or learned from its holds
-        self.mat_steps: dict[str, int] = {}  # pressure mat -> holds shorter than a sitting, counted (see `rests`)
+        self.mat_steps: dict[str, int] = {}  # pressure mat -> holds as short as a step, counted (see `rests`)
         self.mat = False  # the kit has a bed pressure mat: in bed or not is then known, not guessed
         self.mat_seen = -math.inf  # its last report
         self.rooms: list[str] = []
@@ -179,7 +180,7 @@ class Kit:
         Through the small hours, not merely "at night": an evening in the armchair runs past midnight (a real
         recording's seat was held 20:21-02:06), a night in bed runs past dawn.
         """
-        if hold < SEAT_HOLD:
+        if hold < STEP_HOLD:
             self.mat_steps[sensor] = min(self.mat_steps.get(sensor, 0) + 1, MAT_STEPS)
         if sensor in self.meta and self.meta[sensor].get("role"):
             return  # the installer said
@@ -191,11 +192,11 @@ class Kit:
     def rests(self, sensor: str) -> bool:
         """Whether someone held on mat `sensor` is resting there: a bed or a seat, or a mat not yet known stepped on.
 
-        A mat the installer calls anything else (a floor mat), or one pressed and released MAT_STEPS times and never
-        held most of an hour (`learn_mat` makes those seats), is stepped on, not rested on: pressed, it is a moment
-        like any other, and a body still on it after a fall must not borrow the long silences of sleep (a peer home's
-        fall onto the mat at the bed's foot waited three hours, the limit of the bed's night). Not after one short
-        press: a bed mat sat on for a minute before its first night would have had that night judged as steps.
+        A mat the installer calls anything else (a floor mat), or one pressed MAT_STEPS times for seconds each (less
+        than STEP_HOLD) and never held most of an hour (`learn_mat` makes those seats), is stepped on, not rested on:
+        pressed, it is a moment like any other, and a body still on it after a fall must not borrow the long silences
+        of sleep and sitting. Not after one press, nor after presses of minutes: a bed mat sat on before its first
+        night, or a chair sat on briefly, would have the next night or sitting judged as steps.
         """
         role = self.mat_role(sensor)
         if role:

@@ -147,6 +147,18 @@ def test_a_fall_from_the_bed_onto_the_floor_mat_is_not_judged_by_sleep() -> None
     assert "floor_mat" in h.m.idle.model.stepped and "bed_mat" not in h.m.idle.model.stepped
 
 
+def test_a_mat_is_stepped_on_after_three_presses_of_seconds_not_of_minutes() -> None:
+    kit = Kit()
+    for _ in range(3):
+        kit.learn_mat("floor_a", 2.0, False)  # a step: seconds
+        kit.learn_mat("chair", 5 * 60.0, False)  # sat on for five minutes: no step, not yet a seat
+    assert not kit.rests("floor_a") and kit.rests("chair")
+    kit.learn_mat("chair", 3 * 3600.0, False)
+    assert kit.mat_role("chair") == "seat" and kit.rests("chair")
+    kit.set_meta({"mat_b": {"kind": "pressure", "role": "floor"}})
+    assert not kit.rests("mat_b")  # the installer says: no presses needed
+
+
 def test_a_bed_mat_sat_on_for_a_minute_before_its_first_night_is_still_slept_on() -> None:
     # A new home's bed mat, its id saying nothing: sat on briefly in the evening, then a whole first night on it. One
     # short press does not make it a mat stepped on (its night would be judged as steps, and alarmed at 06:00).
