@@ -309,9 +309,15 @@ def test_kill_worker_node_and_ingest_mid_stream(
         # Each home's checkpoint holds the reference's state, field by field.
         diff = {h: tree_diff(snap.state[h][1], snap.ref_state[h]) for h in homes}
         assert not any(diff.values()), {h: d for h, d in diff.items() if d}
-        # The survivor owns every partition.
-        owners = {k: v for k, v in leases(nats).items() if k.startswith("p.")}
-        assert len(owners) == nats.partitions and all(v.startswith("worker-b") for v in owners.values()), owners
+
+        # The survivor owns every partition. (Read until the lease bucket answers: with a node killed, a read can time
+        # out while its replicas elect a leader, and an empty table says nothing of who owns what.)
+        def survivor_owns_all() -> dict[str, str] | None:
+            owners = {k: v for k, v in leases(nats).items() if k.startswith("p.")}
+            done = len(owners) == nats.partitions and all(v.startswith("worker-b") for v in owners.values())
+            return owners if done else None
+
+        wait_for(survivor_owns_all, timeout=30, what="the surviving worker owning every partition")
 
         # alerts: every finding recorded once, every page sent; each panic paged once, to its home's volunteer.
         def paged() -> bool:
