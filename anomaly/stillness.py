@@ -54,6 +54,10 @@ DAY = 86400.0
 # its decayed weight is what one half-life leaves of it (30 days at the default). A silence alarmed on, learned at a
 # quarter until a verdict, never counts on its own; several old ones add up only while recent enough between them.
 SEEN_WEIGHT = 0.5
+# The prior weighs at least as much as this many moments in a family's pools, whatever the family's pace: a family
+# seen once a week (a chair) weighed its prior as a fraction of one moment, and its one 30-min silence set the next
+# sitting's limit at the 20-min floor.
+PRIOR_MIN_MOMENTS = 3.0
 # The families a moment's quarter and day pools are kept in (`StillnessModel._family`).
 FAMILY_RESTING, FAMILY_STEPPED = "held", "stepped"
 LIMIT_GRID = 8  # steps from floor to ceiling on which a limit is first looked for (x1.56 each at 20 min - 12 h)
@@ -354,7 +358,11 @@ class StillnessModel(base.Base):
             return parent
         # The home's quarter-day pool leans on the population prior by days of history; contexts on their pool by
         # a fixed number of moments (a context seen a few dozen times without a long silence is trusted).
-        a = self.prior_days * node.n / max(self.days, 1.0) if not key[0] else self.prior_strength
+        a = (
+            max(self.prior_days * node.n / max(self.days, 1.0), PRIOR_MIN_MOMENTS)
+            if not key[0]
+            else self.prior_strength
+        )
         x = node.exceed(t, self.tail_k, self.min_spread)
         return (x + a * parent) / (node.n + a)
 

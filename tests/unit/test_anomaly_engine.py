@@ -159,6 +159,24 @@ def test_a_mat_is_stepped_on_after_three_presses_of_seconds_not_of_minutes() -> 
     assert not kit.rests("mat_b")  # the installer says: no presses needed
 
 
+def test_a_chair_sat_on_once_does_not_make_the_next_sitting_an_alarm() -> None:
+    # The first silence of a home's `held` family, 30 min in a chair, once set the next sitting's limit at the 20-min
+    # floor: a family seen once a week weighed its prior as a fraction of one moment (`PRIOR_MIN_MOMENTS`).
+    h = learned(7)
+    day = DAY0 + timedelta(days=7)
+    t, i = 7.2, 0
+    while t < 11.99:
+        h.pir(day + timedelta(hours=t), ("kitchen", "living", "bathroom", "living")[i % 4])
+        i, t = i + 1, t + 0.1
+    noon = day + timedelta(hours=12)
+    h.ev(noon, "chair", 1, "living", "pressure")
+    h.ev(noon + 30 * MIN, "chair", 0, "living", "pressure")
+    h.pir(noon + 31 * MIN, "living")
+    h.ev(noon + 40 * MIN, "chair", 1, "living", "pressure")  # sits down again, for the afternoon
+    h.until(noon + timedelta(hours=2))
+    assert h.alarms(noon) == []
+
+
 def test_a_bed_mat_sat_on_for_a_minute_before_its_first_night_is_still_slept_on() -> None:
     # A new home's bed mat, its id saying nothing: sat on briefly in the evening, then a whole first night on it. One
     # short press does not make it a mat stepped on (its night would be judged as steps, and alarmed at 06:00).
