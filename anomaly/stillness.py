@@ -280,10 +280,10 @@ class StillnessModel(base.Base):
     # --- learning ------------------------------------------------------------------------------------------------
 
     def _keys(self, ctx: Context) -> tuple[tuple[str, str, str, int], ...]:
-        # The context, the same moment at any hour, and the home's quarter of the day: its moments with something
-        # held (someone on a mat: silences of hours are ordinary) apart from those with nothing held (after a fridge
+        # The context, the same moment at any hour, and the home's quarter of the day, in the moment's family: with
+        # someone resting on a mat (silences of hours are ordinary), stepping on one, or nothing held (after a fridge
         # door closes the resident is usually somewhere else within minutes). One family's long silences must not
-        # make the other's look ordinary.
+        # make another's look ordinary.
         family = self._family(ctx)
         return (
             (ctx.sensor, ctx.value, ctx.held, ctx.slot),
@@ -297,6 +297,10 @@ class StillnessModel(base.Base):
         if not ctx.held:
             return ""
         return FAMILY_STEPPED if ctx.held in self.stepped else FAMILY_RESTING
+
+    def resting(self, ctx: Context) -> bool:
+        """Whether the moment has someone resting on a mat (a bed, a seat): the night's prior and ceiling apply."""
+        return self._family(ctx) == FAMILY_RESTING
 
     def learn_one(self, ctx: Context, gap_s: float, w: float = 1.0) -> None:
         """Count one silence of `gap_s` seconds that followed a moment of context `ctx`."""
@@ -369,7 +373,7 @@ class StillnessModel(base.Base):
     def share(self, ctx: Context, t: float) -> float:
         """The probability that a moment of context `ctx` is followed by a silence longer than `t` seconds."""
         own, sensor, quarter, day = self._keys(ctx)
-        whole = self._share(day, t, self._prior(t, ctx.slot, self._family(ctx) == FAMILY_RESTING))
+        whole = self._share(day, t, self._prior(t, ctx.slot, self.resting(ctx)))
         if whole <= 0.0:
             parent = self._share(sensor, t, whole)
         else:
@@ -393,8 +397,8 @@ class StillnessModel(base.Base):
         """The silence (seconds) after which `ctx`'s normal rate falls below the level, within floor and ceiling.
 
         A limit is kept once worked out, until the model learns a silence of a minute or more or the day ends (the
-        level is set daily); `keep=False` works it out without keeping it (a look that must
-        not fix what later checks read).
+        level is set daily); `keep=False` works it out without keeping it (a look that must not fix what later
+        checks read).
         """
         cached = self._limits.get(ctx)
         if cached is not None:
@@ -439,7 +443,7 @@ class StillnessModel(base.Base):
 
     def _prior_limit(self, ctx: Context) -> float:
         """Where the population prior alone puts the limit of `ctx` (closed form of its exponential)."""
-        resting = self._family(ctx) == FAMILY_RESTING
+        resting = self.resting(ctx)
         if resting and ctx.slot in NIGHT_SLOTS:
             return self.ceiling_s  # someone on a mat at night, before a night of theirs is known: asleep, however long
         share, scale = self._prior_params(ctx.slot, resting)

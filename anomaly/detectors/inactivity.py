@@ -355,7 +355,7 @@ def _top(m: HomeMonitor, ctx: Context, last: float) -> float:
     """The ceiling for stillness after moment `ctx` begun at `last`, in seconds."""
     top = ceiling(m, last)
     held = m.kit.sensors.get(ctx.held) if ctx.held else None
-    if held is not None and held.kind == "pressure" and ctx.held not in m.idle.model.stepped:
+    if held is not None and held.kind == "pressure" and m.idle.model.resting(ctx):
         # Someone is sitting or lying on a mat: a whole afternoon of television is not a day-time stillness, and
         # only the night's ceiling bounds how long a held mat can go unremarked.
         top = max(top, m.limits.inactivity_ceiling_night_min * MIN)
