@@ -258,7 +258,7 @@ class HomeMonitor:
         ):
             # A reading (a light level, 0 and 1 lux included; a temperature; a plug's watts) is no one's doing. Read
             # as movement, a thermometer reporting every 5 min kept a real home busy (van Kasteren A: 9.4 -> 55 false
-            # alerts per 60 d; docs/anomaly.md, "Ninth round"). Each report is judged on its own.
+            # alerts per 60 d; docs/anomaly-history.md, "Ninth round"). Each report is judged on its own.
             if self.next_check == inf:
                 self.next_check = t + SETTLE + 1  # a new home's first report: its clock starts (devices, days)
             return out

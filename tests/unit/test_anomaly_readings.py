@@ -1,4 +1,4 @@
-"""A reading is no one's doing; a switch is, in whatever words it comes (docs/anomaly.md, "Ninth round").
+"""A reading is no one's doing; a switch is, in whatever words it comes (docs/anomaly-history.md, "Ninth round").
 
 Each report is judged on its own: a plug that reported watts still switches, a light switched `on` is someone, a light
 meter's 0 or 1 lux in the dark is not, and the live wire's 1.0 or "Opened" reads as replay reads a file.

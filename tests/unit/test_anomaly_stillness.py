@@ -233,7 +233,7 @@ def test_a_pickled_model_answers_the_same() -> None:
     strict=True,
     reason="known limitation, kept on purpose: with a node's total weight <= 1 (one silence, or alarms learned at "
     "weight 0.25) Node.exceed anchors the tail at MIN_GAP_S. Reading such a silence at its length made one past fall "
-    "hide the next in the same moment (peer-sim 34 -> 16 of 44 lies found); see docs/anomaly.md",
+    "hide the next in the same moment (peer-sim 34 -> 16 of 44 lies found); see docs/anomaly-history.md",
 )
 def test_one_long_silence_is_evidence_of_long_silences() -> None:
     for gaps, w in (([5 * HOUR], 1.0), ([5 * HOUR] * 3, 0.25)):

@@ -3,7 +3,7 @@
 CASAS writes ON/OFF and OPEN/CLOSE, pandas 1.0/0.0 for an integer column with a gap, others times with their UTC offset
 or the front door as a plain contact sensor. Before `anomaly.synonyms` and `replay.zone_of`, each of these changed
 what the engine found: our simulator's lies found went 50/76 -> 0/76 with 1.0/0.0, and its false alerts 1.0 -> 48
-per home per 60 days with +08:00 times (docs/anomaly.md, "Ninth round").
+per home per 60 days with +08:00 times (docs/anomaly-history.md, "Ninth round").
 """
 
 from __future__ import annotations
