@@ -71,7 +71,8 @@ SWITCH_KINDS = frozenset(KNOWN_VALUES)
 METER_KINDS = frozenset({"temperature", "humidity", "light", "illuminance", "lux", "co2", "noise", "sound"})
 # Kinds whose "on" state says someone is there (a mat pressed): only these hold a state a silence's moment remembers.
 # A cupboard, an appliance or an inner door left open says nothing of where the resident is; taken as held, each
-# split the moments it outlasted into rarely seen ones that borrowed the long silences of mats (see docs/anomaly-history.md).
+# split the moments it outlasted into rarely seen ones that borrowed the long silences of mats
+# (see docs/anomaly-history.md).
 HOLDING_KINDS = frozenset({"pressure"})
 # A motion sensor reporting `1` this long with no `0` is activity in progress (an interval PIR); longer, it is stuck.
 MOTION_HELD_MAX = 2 * HOUR

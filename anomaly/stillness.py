@@ -79,8 +79,8 @@ def _harmonic(k: float) -> float:
     two, read a silence of 20 min after it as one opening in 130. Anchored at the `tail_k`-th longest (an order
     statistic), the divisor stays ln k, about 24 % under H_(k-1): a heavier tail than the longest's expectation, a
     margin the budget share relies on (made consistent there too, false alarms rose by a third to nearly double on
-    every source; docs/anomaly-history.md). (`Node.exceed` blends the two from `tail_k` to twice as many silences, so they
-    meet without a step.)
+    every source; docs/anomaly-history.md). (`Node.exceed` blends the two from `tail_k` to twice as many silences,
+    so they meet without a step.)
     """
     return math.log(k + 0.5) + 0.5772156649015329
 
@@ -418,8 +418,8 @@ class StillnessModel(base.Base):
 
         The first, not any: the crossed parents (sensor x quarter / day) are a ratio of tails that need not fall
         together, so far out the rate can rise again. Taken at the ceiling, such a rise put a bathroom's limit at 12 h
-        though the rate had fallen below the level by 34 min (docs/anomaly-history.md "Seventh round"). Scanned on a coarse
-        grid in log time, then bisected within the step that crosses (to 0.1 % of the ceiling/floor ratio).
+        though the rate had fallen below the level by 34 min (docs/anomaly-history.md "Seventh round"). Scanned on a
+        coarse grid in log time, then bisected within the step that crosses (to 0.1 % of the ceiling/floor ratio).
         """
         lo, hi = self.floor_s, self.ceiling_s
         if self.score_one(ctx, lo) <= self.level:

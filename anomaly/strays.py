@@ -49,12 +49,12 @@ def is_stray(m: HomeMonitor, t: float, sensor: str, on: bool, place: str) -> boo
     draught, a pet; our simulator's PIRs do so a few times a week). Taken at its word, a kitchen PIR firing at 02:46
     while the resident slept was "the kitchen at night", whose silences end within minutes as the resident walks back
     to bed, and it raised long_inactivity 20 min later (the larger part of our simulator's false alerts;
-    docs/anomaly-history.md "Seventh round"). A trigger after STRAY_CONFIRM without movement, in a place other than where the
-    present silence began and where the last movement was, is therefore held apart until what follows settles it
-    (detectors/inactivity.py `_settle`); meanwhile an alarm needs the silence to be improbable both where the resident
-    was and where the stray fired (`check` there). The clear of a pending stray is part of it. Always taken at their
-    word: any other kind of sensor switching (not asked here), and a trigger while another PIR reports movement in
-    progress (one that reports its clears: a PIR that only ever says `1` is never "in progress").
+    docs/anomaly-history.md "Seventh round"). A trigger after STRAY_CONFIRM without movement, in a place other than
+    where the present silence began and where the last movement was, is therefore held apart until what follows
+    settles it (detectors/inactivity.py `_settle`); meanwhile an alarm needs the silence to be improbable both where
+    the resident was and where the stray fired (`check` there). The clear of a pending stray is part of it. Always
+    taken at their word: any other kind of sensor switching (not asked here), and a trigger while another PIR reports
+    movement in progress (one that reports its clears: a PIR that only ever says `1` is never "in progress").
     """
     st, kit = m.idle, m.kit
     if not on:

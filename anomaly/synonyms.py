@@ -4,8 +4,8 @@ The live engine only ever sees contract values (`contracts.messages.KNOWN_VALUES
 open/closed, buttons press/long_press). A CSV replayed or evaluated comes from elsewhere: CASAS writes ON/OFF and
 OPEN/CLOSE, zigbee2mqtt true/false, pandas writes 1.0 for an integer column with a gap in it. Read raw, each of
 these looked to the engine like a reading rather than a switch, or a PIR's clear like movement: our own simulator's
-lies found went 50/76 -> 0/76 with 1.0/0.0 and -> 12/76 with ON/OFF (docs/anomaly-history.md, "Ninth round"). A value that
-maps to nothing is left as it is (lower case): the engine takes it for a reading, as it would any other.
+lies found went 50/76 -> 0/76 with 1.0/0.0 and -> 12/76 with ON/OFF (docs/anomaly-history.md, "Ninth round"). A
+value that maps to nothing is left as it is (lower case): the engine takes it for a reading, as it would any other.
 """
 
 from __future__ import annotations
