@@ -38,16 +38,19 @@ def replay_cmd(
     ] = None,
 ) -> None:
     """Replay one home's events through the live engine; one JSON object per finding."""
-    from anomaly.replay import input_fixes, parse_time, read_sensor_meta, replay_file, write_jsonl, zone_of
+    from anomaly.replay import events_zone, input_fixes, parse_time, read_sensor_meta, replay_file, write_jsonl
 
     if not events.is_file():
         what = "is a folder" if events.is_dir() else "does not exist"
         typer.echo(f"anxin replay: {events} {what} (hint: anxin replay HOME/events.csv)", err=True)
         raise typer.Exit(2)
     try:
-        tz = zone_of(events)
-    except (OSError, ValueError) as err:  # (a file that is not text: UnicodeDecodeError)
+        tz = events_zone(events)
+    except (OSError, UnicodeDecodeError) as err:  # (a file that is not text)
         typer.echo(f"anxin replay: {events}: not a readable CSV ({err})", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as err:  # (home.json's zone; the error names the file)
+        typer.echo(f"anxin replay: {err}", err=True)
         raise typer.Exit(2) from None
     try:
         stop = None if until is None else parse_time(until, tz)

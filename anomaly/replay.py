@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timezone, tzinfo
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from anomaly.const import MAT_ROLES
 from anomaly.engine import HomeLimits, HomeMonitor, Tuning
@@ -51,7 +52,7 @@ def parse_time(text: str, tz: tzinfo = REPLAY_TZ) -> float:
 DELIMITERS = ";\t|"  # a CSV's separator other than the comma, when its header has no comma
 
 
-def _table(lines: Iterable[str]) -> tuple[_csv.Reader, list[str]] | None:
+def csv_table(lines: Iterable[str]) -> tuple[_csv.Reader, list[str]] | None:
     """A CSV reader positioned after the header, and the header; the separator is the header's (`DELIMITERS`)."""
     it = iter(lines)
     first = next(it, None)
@@ -70,7 +71,7 @@ def read_rows(fh: Iterable[str], tz: tzinfo = REPLAY_TZ) -> Iterator[Row]:
     """
     line = 1
     try:
-        table = _table(fh)
+        table = csv_table(fh)
         if table is None:
             return
         reader, header = table
@@ -82,7 +83,7 @@ def read_rows(fh: Iterable[str], tz: tzinfo = REPLAY_TZ) -> Iterator[Row]:
         i_r = cols.get("room", -1)
         need = max(i_ts, i_s, i_k, i_v) + 1
         for rec in reader:
-            line = reader.line_num + 1  # (the header was read apart: `_table`)
+            line = reader.line_num + 1  # (the header was read apart: `csv_table`)
             if not rec:
                 continue
             if len(rec) < need:
@@ -100,7 +101,14 @@ def read_rows(fh: Iterable[str], tz: tzinfo = REPLAY_TZ) -> Iterator[Row]:
 
 
 # Times other tools write, tried when a time is not ISO 8601 (CASAS-like slashes, van Kasteren's raw files).
-OTHER_TIME_FORMATS = ("%Y/%m/%d %H:%M:%S.%f", "%Y/%m/%d %H:%M:%S", "%d-%b-%Y %H:%M:%S", "%d-%b-%Y %H:%M:%S.%f")
+# (`%Y/%m/%d %H:%M`: a spreadsheet's year-first date without seconds, as zh-CN Excel writes it.)
+OTHER_TIME_FORMATS = (
+    "%Y/%m/%d %H:%M:%S.%f",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%d-%b-%Y %H:%M:%S",
+    "%d-%b-%Y %H:%M:%S.%f",
+)
 EPOCH_MS = 1e11  # an epoch number above this is in milliseconds (1e11 s is the year 5138)
 
 
@@ -157,7 +165,7 @@ def zone_of(path: Path) -> tzinfo:
     """
     with open(path, newline="", encoding="utf-8-sig") as fh:
         try:
-            table = _table(fh)
+            table = csv_table(fh)
             i = columns_of(table[1]).get("ts") if table is not None else None
             if table is None or i is None:
                 return REPLAY_TZ
@@ -384,10 +392,38 @@ def replay_file(
 
 
 def read_events(path: Path) -> tuple[list[Row], tzinfo]:
-    """An events CSV's rows (`read_rows`) and its zone (`zone_of`), naive times read in that zone."""
-    tz = zone_of(path)
+    """An events CSV's rows (`read_rows`) and its home's zone, naive times read in that zone.
+
+    The zone is the home's own when home.json beside the file names it (`timezone`, an IANA name, as the homes
+    table's), else the file's (`zone_of`). A home exported in UTC (as Home Assistant's history and most databases keep
+    time) was otherwise watched on UTC's clock: a Shanghai resident's 09:30 walk out was a night exit at 01:30.
+    """
+    tz = events_zone(path)
     with open(path, newline="", encoding="utf-8-sig") as fh:
         return list(read_rows(fh, tz)), tz
+
+
+def events_zone(path: Path) -> tzinfo:
+    """The zone an events CSV's home is watched in: home.json's `timezone` beside it, else the file's (`zone_of`)."""
+    return home_zone(path.parent) or zone_of(path)
+
+
+def home_zone(home_dir: Path) -> tzinfo | None:
+    """The zone home.json names for the home (`timezone`), or None; ValueError for a zone this machine does not know."""
+    path = home_dir / "home.json"
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not JSON ({err})") from None
+    name = doc.get("timezone") if isinstance(doc, dict) else None
+    if name in (None, ""):
+        return None
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{path}: timezone {name!r} is not a zone this machine knows (hint: Asia/Shanghai)") from None
 
 
 # What an installer can say about a sensor. A simulator's hardware quirks (miss rates, spurious triggers) are left out:
@@ -428,7 +464,8 @@ def read_sensor_meta(home_dir: Path) -> dict[str, dict[str, str]]:
     records: list[tuple[str, Mapping[str, object]]] = []
     where = csv_path
     if csv_path.exists():
-        with open(csv_path, newline="") as fh:
+        # (utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark, as events.csv may.)
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             if "sensor" not in (reader.fieldnames or []):
                 raise ValueError(

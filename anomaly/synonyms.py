@@ -16,6 +16,7 @@ from functools import lru_cache
 from itertools import pairwise
 
 from anomaly.const import OFF_VALUES, ON_VALUES
+from contracts.messages import KNOWN_VALUES
 
 # Column names other sources use for an events CSV's (`ts,sensor,kind,value,room`); taken only when ours is absent.
 COLUMN_ALIASES = {
@@ -48,10 +49,20 @@ KIND_ALIASES = {
     "reed_switch": "contact",
     "opening": "contact",
     "contact_sensor": "contact",
+    "magnet": "contact",
+    "window": "contact",
     "panic_button": "button",
     "push_button": "button",
+    "emergency_button": "button",
+    "call_button": "button",
     "sos": "button",
+    "bed": "pressure",  # a kind named for what it lies under: a mat (its role stays the installer's, or learned)
+    "seat": "pressure",
+    "chair": "pressure",
+    "sofa": "pressure",
 }
+# Words a kind's name may end in without changing what it is (`door sensor`, `motion_detector`, `bed-mat`).
+KIND_SUFFIXES = ("_sensor", "_detector", "_switch", "_mat")
 # A mat's role as installers and other tools name it, as ours (`replay.SENSOR_ROLES`: bed, seat, floor).
 ROLE_ALIASES = {
     "bed_mat": "bed",
@@ -70,14 +81,19 @@ EXIT_WORDS = frozenset({"back", "rear", "exit", "garage", "patio"})  # other doo
 GENERIC_WORDS = frozenset({"door", "sensor", "contact", "reed", "d"})  # words a name may add to a door's
 ENTRANCE_ROOMS = frozenset({"entrance", "entry", "entryway", "foyer", "vestibule", "玄关", "门厅"})
 # (Switch words are const.ON_VALUES / OFF_VALUES: the engine's, defined once.)
+# Kinds a recording's kind may be read as once a generic last word is dropped: the contract's and the plain contact.
+CONTRACT_KINDS = frozenset({*KNOWN_VALUES, "contact"})
+# A contact's true/false as zigbee2mqtt writes it (`contact: true` is the circuit made: shut).
+CONTACT_MADE = {"true": "closed", "false": "open"}
+_KIND_SPACE = re.compile(r"[\s\-]+")
 
 
-def columns_of(header: list[str]) -> dict[str, int]:
+def columns_of(header: list[str], aliases: Mapping[str, str] = COLUMN_ALIASES) -> dict[str, int]:
     """Where each of our columns is in a CSV header (lower case, a BOM dropped), by its name or else an alias."""
     cols = [c.strip().lstrip("\ufeff").lower() for c in header]
     found = {c: i for i, c in reversed(list(enumerate(cols)))}  # (the first of a repeated name)
     for i, c in reversed(list(enumerate(cols))):
-        ours = COLUMN_ALIASES.get(c)
+        ours = aliases.get(c)
         if ours is not None and ours not in cols:
             found[ours] = i
     return found
@@ -85,9 +101,22 @@ def columns_of(header: list[str]) -> dict[str, int]:
 
 @lru_cache(maxsize=1024)
 def kind_of(kind: str) -> str:
-    """The contract's name for a recording's kind (lower case, aliases resolved)."""
-    k = kind.strip().lower()
-    return KIND_ALIASES.get(k, k)
+    """The contract's name for a recording's kind: lower case, spaces and hyphens as `_`, aliases resolved, and a
+    generic last word (`KIND_SUFFIXES`) dropped when what is left is a kind we know (`door sensor` is a door).
+
+    A converted dataset writes "Motion Sensor" or "door-sensor"; left as written, such a kind was no motion (a PIR
+    reporting only ON counted once and went quiet: a fall missed) and no front door (every outing a silence).
+    """
+    k = _KIND_SPACE.sub("_", kind.strip().lower()).strip("_")
+    if k in KIND_ALIASES:
+        return KIND_ALIASES[k]
+    for suffix in KIND_SUFFIXES:
+        stem = k.removesuffix(suffix)
+        if stem != k and stem:
+            ours = KIND_ALIASES.get(stem, stem)
+            if ours in CONTRACT_KINDS:
+                return ours
+    return k
 
 
 def role_of(role: str) -> str:
@@ -115,6 +144,10 @@ def value_of(kind: str, text: str) -> int | float | str:
             return "closed"
     elif kind == "button" and low not in ("press", "long_press") and low in ON_VALUES:
         return "press"
+    elif kind == "contact" and low in CONTACT_MADE:
+        # zigbee2mqtt's `contact` is the magnet against the reed: true is closed. Read as "on", a front door recorded
+        # so was open whenever it was shut: a door_left_open for every hour at home, an outing at every return.
+        return CONTACT_MADE[low]
     if number is not None:
         return int(number) if number == int(number) and "." not in low and "e" not in low else number
     return low

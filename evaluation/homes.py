@@ -76,7 +76,11 @@ def score_home(home_dir: Path, tuning: Tuning | None = None, verdicts: bool = Fa
     `verdicts`: a responder answers every long_inactivity alarm from the labels (`responder`), as the service's
     feedback would: what the engine learns from verdicts, beside the judged scoring, which has none.
     """
-    rows, tz = read_events(home_dir / "events.csv")
+    try:
+        rows, tz = read_events(home_dir / "events.csv")
+    except ValueError as err:  # (a row's error names its line; which home's file, with many, is said here)
+        said = str(err)
+        raise ValueError(said if said.startswith(str(home_dir)) else f"{home_dir / 'events.csv'}: {said}") from None
     labels = read_labels(home_dir / "labels.csv", tz)
     last = rows[-1][0] if rows else 0.0
     # The clock stops at the last row, as `anxin replay` does, or runs to the last label's end if later (a lie
@@ -101,7 +105,7 @@ def score_home(home_dir: Path, tuning: Tuning | None = None, verdicts: bool = Fa
     out = HomeScore(home_dir.name, days, res.events, str(meta.get("profile", "")), kit)
     out.predicted_false_60d = predicted_false(res.monitor)
     found = [Found(f.ts.timestamp(), f.kind, f.severity.value) for f in res.findings]
-    out = score(out, labels, found)
+    out = score(out, labels, found, tz)
     out.misses = watch.misses(labels, out)
     out.reordered, out.duplicates = res.reordered, res.duplicates
     return out

@@ -6,12 +6,14 @@ Pure functions over labels and findings as plain numbers, so the rules are teste
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
-from anomaly.replay import REPLAY_TZ, any_time
+from anomaly.replay import REPLAY_TZ, any_time, csv_table, naive
+from anomaly.synonyms import columns_of
 
 LEAD = 60.0  # a finding up to 1 min before a label's start still belongs to it (clocks and rounding)
 SLACK = 1800.0  # a finding up to 30 min after a label's end is explained by it, not false
@@ -56,6 +58,26 @@ EXPLAINED_BY: dict[str, frozenset[str]] = {
     "panic": frozenset({"panic"}),
 }
 EXPLAINED_BY_SLOW = frozenset(k for k, v in EXPLAINED_BY.items() if v & SLOW)
+# Label types that are only windows (the peer set's states): scored as excuses, never as incidents to find.
+WINDOW_TYPES = SLOW | {"forgetting"}
+# A labels file's column names in other words, and its types: a fall labelled with its time on the floor is a lie
+# of that length (under 30 min: `SHORT_LIE`, neither required nor false).
+LABEL_COLUMNS = {
+    "label": "type",
+    "activity": "type",
+    "event": "type",
+    "incident": "type",
+    "begin": "start",
+    "from": "start",
+    "start_time": "start",
+    "stop": "end",
+    "to": "end",
+    "end_time": "end",
+    "finish": "end",
+    "description": "note",
+    "comment": "note",
+}
+LABEL_TYPES = {"fall": "long_lie", "lie": "long_lie", "long_lie_fall": "long_lie", "fall_long_lie": "long_lie"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +113,7 @@ class HomeScore:
     false_any_window: int = 0  # person alerts outside every label (+SLACK), the peer README's looser count
     device_false: list[tuple[str, str]] = field(default_factory=list)  # sensor_silent / agent_offline: (kind, ts)
     windows: dict[str, int] = field(default_factory=dict)  # labels that are only windows (housebound, ...)
+    unknown: dict[str, int] = field(default_factory=dict)  # labels of a type neither scored nor a window
     info: int = 0
     predicted_false_60d: float | None = None  # the engine's own expected false-alarm rate, when it says
     misses: list[tuple[str, float | None]] = field(default_factory=list)  # why each long lie went unraised (misses.py)
@@ -104,11 +127,48 @@ def _t(s: str, tz: tzinfo) -> float:
 
 
 def read_labels(path: Path, tz: tzinfo = REPLAY_TZ) -> list[Label]:
-    """Labels of one home (`type,start,end,note`); naive times in `tz`, the zone of its events (`replay.zone_of`)."""
+    """Labels of one home (`type,start,end[,note]`); naive times in `tz`, the zone of its events (`replay.events_zone`).
+
+    Read as the events are: another separator, header names in other words or case (`LABEL_COLUMNS`), a BOM, times as
+    `replay.any_time` reads them; a type in other words (`label_type`). ValueError naming the file and line.
+    """
     if not path.exists():
         return []
+    out: list[Label] = []
+    line = 1
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        return [Label(r["type"], _t(r["start"], tz), _t(r["end"], tz), r.get("note") or "") for r in csv.DictReader(fh)]
+        try:
+            table = csv_table(fh)
+            if table is None:
+                return []
+            reader, header = table
+            cols = columns_of(header, LABEL_COLUMNS)
+            if not {"type", "start", "end"} <= cols.keys():
+                raise ValueError(f"header must have type,start,end[,note]; got {header}")
+            i_type, i_start, i_end, i_note = cols["type"], cols["start"], cols["end"], cols.get("note", -1)
+            for rec in reader:
+                line = reader.line_num + 1
+                if not any(f.strip() for f in rec):
+                    continue
+                if len(rec) <= max(i_type, i_start, i_end):
+                    raise ValueError(f"line {line}: {len(rec)} fields, the header names more")
+                note = rec[i_note] if 0 <= i_note < len(rec) else ""
+                out.append(Label(label_type(rec[i_type]), _t(rec[i_start], tz), _t(rec[i_end], tz), note))
+        except (ValueError, csv.Error) as err:
+            where = "" if str(err).startswith(("line ", "header ")) else f"line {line}: "
+            raise ValueError(f"{path}: {where}{err}") from None
+    return out
+
+
+def label_type(text: str) -> str:
+    """Our name for a label's type: lower case, words joined by `_`, aliases resolved (`LABEL_TYPES`)."""
+    t = "_".join(w for w in re.split(r"[^a-z0-9]+", text.strip().lower()) if w)
+    return LABEL_TYPES.get(t, t)
+
+
+def unknown_types(labels: list[Label]) -> Counter[str]:
+    """Label types neither scored nor a known window: each is said, not silently dropped."""
+    return Counter(lab.type for lab in labels if lab.type not in DETECTS and lab.type not in WINDOW_TYPES)
 
 
 def scored_type(lab: Label) -> str:
@@ -154,8 +214,8 @@ def _in_any_window(f: Found, labels: list[tuple[str, Label]]) -> bool:
     )
 
 
-def score(score: HomeScore, labels: list[Label], found: list[Found]) -> HomeScore:
-    """Fill `score` with the hits, delays and false alerts of `found` against `labels`."""
+def score(score: HomeScore, labels: list[Label], found: list[Found], tz: tzinfo = REPLAY_TZ) -> HomeScore:
+    """Fill `score` with the hits, delays and false alerts of `found` against `labels` (times written in `tz`)."""
     typed = [(scored_type(lab), lab) for lab in labels]
     windows: Counter[str] = Counter()
     for typ, lab in typed:
@@ -166,18 +226,20 @@ def score(score: HomeScore, labels: list[Label], found: list[Found]) -> HomeScor
         delays = [f.t - lab.start for f in found if lab.start - LEAD <= f.t <= lab.end + after and finds(typ, f)]
         score.hits.append((typ, _when(lab), min(delays) / 60 if delays else None))
     score.windows = dict(sorted(windows.items()))
+    score.unknown = dict(sorted(unknown_types(labels).items()))
     for f in found:
         if f.severity == "info":
             score.info += 1
         elif f.kind in NOT_SCORED or _explained(f, typed):
             continue
         elif f.kind in DEVICE_KINDS:
-            score.device_false.append((f.kind, _iso(f.t)))
+            score.device_false.append((f.kind, _iso(f.t, tz)))
         else:
-            score.false_alarms.append((f.kind, _iso(f.t)))
+            score.false_alarms.append((f.kind, _iso(f.t, tz)))
             score.false_any_window += not _in_any_window(f, typed)
     return score
 
 
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, REPLAY_TZ).replace(tzinfo=None).isoformat()
+def _iso(t: float, tz: tzinfo = REPLAY_TZ) -> str:
+    """A finding's time as the home's events write theirs (`replay.naive`): naive in, naive out."""
+    return naive(datetime.fromtimestamp(t, UTC), tz)

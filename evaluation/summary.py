@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from evaluation.misses import summarise_misses
-from evaluation.scoring import HomeScore
+from evaluation.scoring import DETECTS, SHORT_LIE, HomeScore
 
 
 def _pct(xs: list[float], q: float) -> float | None:
@@ -74,9 +74,12 @@ def summarise(scores: list[HomeScore]) -> dict[str, Any]:
     false = [fa for s in scores for fa in s.false_alarms]
     device = [fa for s in scores for fa in s.device_false]
     windows: dict[str, int] = defaultdict(int)
+    unknown: dict[str, int] = defaultdict(int)
     for s in scores:
         for typ, n in s.windows.items():
             windows[typ] += n
+        for typ, n in s.unknown.items():
+            unknown[typ] += n
     return {
         "homes": len(scores),
         "home_days": round(days, 1),
@@ -90,6 +93,7 @@ def summarise(scores: list[HomeScore]) -> dict[str, Any]:
         "device_false_per_home_per_60_days": _per_60(len(device), days),
         "device_false_by_kind": _count(device),
         "windows_only": dict(sorted(windows.items())),
+        "labels_not_scored": dict(sorted(unknown.items())),
         "calibration": calibration(scores),
         "missed_long_lies": summarise_misses(scores),
         "input_rows_reordered": sum(s.reordered for s in scores),
@@ -166,4 +170,9 @@ def source_table(name: str, summary: dict[str, Any], kits: dict[str, dict[str, A
         f"device alerts no label explains: {s['device_false']} = {_f(s['device_false_per_home_per_60_days'])} per home"
         f" per 60 d, by kind {s['device_false_by_kind']}; labels that are only windows: {s['windows_only']}"
     )
+    if s.get("labels_not_scored"):
+        lines.append(
+            f"labels of a type this scoring does not know, not scored: {s['labels_not_scored']}"
+            f" (hint: types are {', '.join(sorted(t for t in DETECTS if t != SHORT_LIE))})"
+        )
     return "\n".join(lines)

@@ -77,6 +77,26 @@ def _contact_door(rec: list[str]) -> list[str]:
     return [ts, sensor, "contact" if kind == "door" else kind, value, room]
 
 
+KIND_WORDS = {"motion": "Motion Sensor", "door": "door-sensor", "pressure": "Pressure Mat", "contact": "Contact Sensor"}
+Z2M = {"1": "true", "0": "false", "open": "true", "closed": "false"}
+
+
+def _kind_words(rec: list[str]) -> list[str]:
+    """Kinds as a converted dataset names them ("Motion Sensor", "door-sensor")."""
+    ts, sensor, kind, value, room = rec
+    return [ts, sensor, KIND_WORDS.get(kind, kind), value, room]
+
+
+def _zigbee2mqtt(rec: list[str]) -> list[str]:
+    """zigbee2mqtt's words: `occupancy` true/false, and the front door as a `contact` whose true is shut."""
+    ts, sensor, kind, value, room = rec
+    if kind == "motion":
+        return [ts, sensor, "occupancy", Z2M.get(value, value), room]
+    if kind == "door":
+        return [ts, sensor, "contact", {"open": "false", "closed": "true"}.get(value, value), room]
+    return rec
+
+
 def _by_sensor(rows: list[list[str]]) -> list[list[str]]:
     """A file per sensor, concatenated: in order within each sensor only."""
     return sorted(rows, key=lambda r: (r[1], r[0]))
@@ -138,7 +158,9 @@ def _findings(home: Path) -> list[tuple[str, str, datetime]]:
 
 
 @pytest.mark.parametrize(
-    "spelling", [_casas, _pandas, _aware, _epoch, _slashes, _contact_door], ids=lambda f: f.__name__[1:]
+    "spelling",
+    [_casas, _pandas, _aware, _epoch, _slashes, _contact_door, _kind_words, _zigbee2mqtt],
+    ids=lambda f: f.__name__[1:],
 )
 def test_a_home_spelled_otherwise_gives_the_same_findings(
     homes: list[Path], tmp_path: Path, spelling: Callable[[list[str]], list[str]]
@@ -187,6 +209,12 @@ def test_synonyms_map_to_the_contract() -> None:
     assert value_of("temperature", "21.5") == 21.5 and value_of("battery", "52") == 52
     assert value_of("motion", "Tampered") == "tampered" and value_of("contact", "OPEN") == "open"
     assert [role_of(r) for r in ("Bed", "sofa", "bedside", "fridge")] == ["bed", "seat", "floor", "fridge"]
+    # Kinds in other words: spaces and hyphens, a generic last word dropped when a kind of ours is left.
+    words = ("Motion Sensor", "door-sensor", "door_sensor", "bed sensor", "Pressure Mat", "motion_detector")
+    assert [kind_of(k) for k in words] == ["motion", "door", "door", "pressure", "pressure", "motion"]
+    assert kind_of("light switch") == "light_switch" and kind_of("presence") == "presence"  # not a kind of ours
+    # zigbee2mqtt's contact: true is the circuit made, shut.
+    assert [value_of("contact", v) for v in ("true", "FALSE", "open", "1")] == ["closed", "open", "open", 1]
 
 
 def test_another_header_and_separator_give_the_same_findings(homes: list[Path], tmp_path: Path) -> None:
@@ -270,6 +298,7 @@ def test_a_file_replay_cannot_read_ends_in_one_line(
         ("1741000000", datetime(2025, 3, 3, 11, 6, 40, tzinfo=UTC)),
         ("1741000000123", datetime(2025, 3, 3, 11, 6, 40, 123000, tzinfo=UTC)),
         ("2025/03/03 08:00:00", datetime(2025, 3, 3, 8)),
+        ("2025/3/3 8:00", datetime(2025, 3, 3, 8)),  # a zh-CN spreadsheet's, year first: not a guess
         ("25-Feb-2008 00:20:14", datetime(2008, 2, 25, 0, 20, 14)),
         ("20250303T080000", datetime(2025, 3, 3, 8)),  # ISO, basic format
     ],
@@ -291,3 +320,66 @@ def test_an_error_names_the_file_line_past_a_quoted_newline() -> None:
     rows = 'ts,sensor,kind,value,room\n2025-03-03T08:00:00,p,motion,1,"living\nroom"\nbad,p,motion,0,x\n'
     with pytest.raises(ValueError, match="line 4"):
         list(read_rows(rows.splitlines(keepends=True)))
+
+
+def _utc(rec: list[str]) -> list[str]:
+    """The home's local times (Shanghai's, say) exported in UTC, as Home Assistant's history keeps them."""
+    local = datetime.fromisoformat(rec[0])
+    return [(local - timedelta(hours=8)).isoformat(timespec="milliseconds") + "Z", *rec[1:]]
+
+
+def test_a_home_exported_in_utc_is_watched_on_the_clock_home_json_names(homes: list[Path], tmp_path: Path) -> None:
+    import json
+
+    for home in homes:
+        utc = _rewrite(home, tmp_path / home.name, _utc)
+        assert _findings(utc) != _findings(home)  # on UTC's clock: nights in the afternoon
+        doc = json.loads((utc / "home.json").read_text())
+        (utc / "home.json").write_text(json.dumps({**doc, "timezone": "Asia/Shanghai"}))
+        assert _findings(utc) == _findings(home)
+    (utc / "home.json").write_text(json.dumps({**doc, "timezone": "Mars/Olympus_Mons"}))
+    done = subprocess.run(
+        [sys.executable, "-m", "anxin", "replay", str(utc / "events.csv")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "Mars/Olympus_Mons" in done.stderr and "home.json" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_sensor_list_saved_by_a_spreadsheet_is_read(tmp_path: Path) -> None:
+    (tmp_path / "sensors.csv").write_bytes(
+        "sensor,kind,room,role\r\nmat1,Pressure Mat,卧室,bed\r\n".encode("utf-8-sig")
+    )
+    assert read_sensor_meta(tmp_path) == {"mat1": {"kind": "pressure", "room": "卧室", "role": "bed"}}
+
+
+def test_labels_in_other_words_are_read_and_a_type_not_known_is_said(tmp_path: Path) -> None:
+    from evaluation.scoring import Label, read_labels, score
+    from evaluation.summary import source_table, summarise
+
+    path = tmp_path / "labels.csv"
+    rows = [
+        "Type;Begin;End;Comment",
+        "Fall;2025-03-03T15:05:00;2025-03-03T16:05:00;injected",
+        "long lie;2025/03/04 10:00:00;2025/03/04 10:40:00;",
+        "snoring;2025-03-05T01:00:00;2025-03-05T02:00:00;",
+    ]
+    path.write_bytes("\r\n".join(rows).encode("utf-8-sig"))
+    labels = read_labels(path)
+    assert [lab.type for lab in labels] == ["long_lie", "long_lie", "snoring"] and labels[0].note == "injected"
+    assert labels[0] == Label("long_lie", 1741014300.0, 1741017900.0, "injected")
+    from evaluation.scoring import HomeScore
+
+    scored = score(HomeScore("h", 3.0, 0), labels, [])
+    summary = summarise([scored])
+    assert summary["labels_not_scored"] == {"snoring": 1} and summary["types"]["long_lie"]["n"] == 2
+    assert "not scored: {'snoring': 1}" in source_table("src", summary, {})
+    path.write_text("type,start,end\nlong_lie,yesterday,2025-03-03T16:05:00\n")
+    with pytest.raises(ValueError, match=rf"^{path}: line 2: "):
+        read_labels(path)
+    path.write_text("what,when\nfall,2025-03-03T16:05:00\n")
+    with pytest.raises(ValueError, match="header must have type,start,end"):
+        read_labels(path)
