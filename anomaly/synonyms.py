@@ -61,8 +61,9 @@ KIND_ALIASES = {
     "chair": "pressure",
     "sofa": "pressure",
 }
-# Words a kind's name may end in without changing what it is (`door sensor`, `motion_detector`, `bed-mat`).
-KIND_SUFFIXES = ("_sensor", "_detector", "_switch", "_mat")
+# Words a kind's name may end in without changing what it is (`door sensor`, `motion_detector`, `door_switch`); any
+# `<x> mat` is a pressure mat (a door mat is no door).
+KIND_SUFFIXES = ("_sensor", "_detector", "_switch")
 # A mat's role as installers and other tools name it, as ours (`replay.SENSOR_ROLES`: bed, seat, floor).
 ROLE_ALIASES = {
     "bed_mat": "bed",
@@ -110,6 +111,8 @@ def kind_of(kind: str) -> str:
     k = _KIND_SPACE.sub("_", kind.strip().lower()).strip("_")
     if k in KIND_ALIASES:
         return KIND_ALIASES[k]
+    if k.endswith("_mat"):
+        return "pressure"
     for suffix in KIND_SUFFIXES:
         stem = k.removesuffix(suffix)
         if stem != k and stem:

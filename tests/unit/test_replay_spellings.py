@@ -213,6 +213,7 @@ def test_synonyms_map_to_the_contract() -> None:
     words = ("Motion Sensor", "door-sensor", "door_sensor", "bed sensor", "Pressure Mat", "motion_detector")
     assert [kind_of(k) for k in words] == ["motion", "door", "door", "pressure", "pressure", "motion"]
     assert kind_of("light switch") == "light_switch" and kind_of("presence") == "presence"  # not a kind of ours
+    assert [kind_of(k) for k in ("Door Mat", "floor-mat", "window sensor")] == ["pressure", "pressure", "contact"]
     # zigbee2mqtt's contact: true is the circuit made, shut.
     assert [value_of("contact", v) for v in ("true", "FALSE", "open", "1")] == ["closed", "open", "open", 1]
 
