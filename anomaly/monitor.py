@@ -253,15 +253,12 @@ class HomeMonitor:
                 self.agent_status(t, True)
             return out
         value = value_of(kind, str(value))  # (as replay reads a file: the live wire's 1.0 or "Opened" too)
-        number = isinstance(value, int | float) and kind not in SWITCH_KINDS
-        if number and value not in (0, 1):
-            self.kit.meters.add((sensor, kind))
-        if number and (kind in METER_KINDS or (sensor, kind) in self.kit.meters):
+        if isinstance(value, int | float) and (
+            kind in METER_KINDS or (value not in (0, 1) and kind not in SWITCH_KINDS)
+        ):
             # A reading (a light level, 0 and 1 lux included; a temperature; a plug's watts) is no one's doing. Read
             # as movement, a thermometer reporting every 5 min kept a real home busy (van Kasteren A: 9.4 -> 55 false
-            # alerts per 60 d; docs/anomaly-history.md, "Ninth round"). A sensor that has reported a number other
-            # than 0 and 1 measures that kind: its 0 and 1 are readings too (a plug's 0.0 and 1.0 W on standby, every
-            # minute, were movement: a fall unfound). A word is still a switch (a light switched `on`).
+            # alerts per 60 d; docs/anomaly-history.md, "Ninth round"). Each report is judged on its own.
             if self.next_check == inf:
                 self.next_check = t + SETTLE + 1  # a new home's first report: its clock starts (devices, days)
             return out

@@ -18,7 +18,6 @@ from anomaly.const import MAT_ROLES
 from anomaly.engine import HomeLimits, HomeMonitor, Tuning
 from anomaly.synonyms import columns_of, doors_out, front_among, kind_of, role_of, value_of
 from contracts import Finding
-from contracts.messages import KNOWN_VALUES
 
 if TYPE_CHECKING:
     import _csv
@@ -276,11 +275,6 @@ def replay(
         ]  # (its battery reports stay what they are)
     if front is not None:
         m.kit.front_door, m.kit.front_entrance = front, True
-    # A file is seen whole: a sensor that ever reports a number other than 0 and 1 measures from its first report (a
-    # plug's 0.0 and 1.0 W on standby all night, before its first watts in the morning, were a night of movement).
-    m.kit.meters |= {
-        (s, k) for _t, s, k, v, _r in rows if isinstance(v, int | float) and v not in (0, 1) and k not in KNOWN_VALUES
-    }
     # Other doors out, by name or room (a back door, a garage's): an outing through one is an outing. Read as inner
     # doors, 40 % of outings through a back door raised van Kasteren's false alerts 9.4 -> 30 per 60 days.
     doors = {r[1]: r[4] for r in rows if r[2] == "door"}

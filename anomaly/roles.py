@@ -60,7 +60,6 @@ class Kit:
         "mat_seen",
         "mat_steps",
         "meta",
-        "meters",
         "motion_on",
         "open_exits",
         "rooms",
@@ -85,16 +84,12 @@ class Kit:
         self.open_exits: dict[str, float] = {}  # doors out open now, since when
         self.held: list[str] = []  # mats holding an "on" state (HOLDING_KINDS), oldest first
         self.motion_on: dict[str, float] = {}  # motion sensors reporting 1, since when
-        # (sensor, kind) that measure: reported a number other than 0 and 1, or known to before they report (a replayed
-        # file is seen whole). Their 0 and 1 are readings too.
-        self.meters: set[tuple[str, str]] = set()
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         # Checkpoints written before only mats held a state (HOLDING_KINDS) may hold a cupboard or a door left open:
         # it would name every moment until it closed. Those from before `exits` take them from the installer's kit.
         self.exits, self.open_exits = [], {}
         self.mat_steps = {}  # (from before `rests`: every mat not yet known a bed or seat rests until stepped on)
-        self.meters = set()
         for name, value in state[1].items():
             setattr(self, name, value)
         if "exits" not in state[1]:
