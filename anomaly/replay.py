@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from anomaly.const import MAT_ROLES
 from anomaly.engine import HomeLimits, HomeMonitor, Tuning
+from anomaly.roles import NO_FRONT_DOOR
 from anomaly.synonyms import columns_of, doors_out, front_among, kind_of, role_of, value_of
 from contracts import Finding
 
@@ -201,6 +202,27 @@ def front_door_of(rows: Iterable[Row]) -> tuple[str | None, str | None]:
     return (front, "contact") if front is not None else (None, None)
 
 
+def contact_words(rows: Sequence[Row], sensor: str | None) -> dict[str, str]:
+    """How a front door recorded as a contact says open and closed, when it says `true` / `false`.
+
+    zigbee2mqtt's `contact: true` is the circuit made (shut); a boolean column of "fired" is true when open. A front
+    door is shut far more than it is open, so the state it spends longer in is closed. {} for other words (read as
+    `synonyms.value_of` reads a door's).
+    """
+    held = {"true": 0.0, "false": 0.0}
+    state, since = None, 0.0
+    for t, s, k, v, _r in rows:
+        if s != sensor or k != "contact" or str(v) not in held:
+            continue
+        if state is not None:
+            held[state] += t - since
+        state, since = str(v), t
+    if not any(held.values()):
+        return {}
+    shut = max(held, key=held.__getitem__)
+    return {shut: "closed", ("false" if shut == "true" else "true"): "open"}
+
+
 def in_order(rows: Sequence[Row]) -> tuple[list[Row], int, int]:
     """The rows in time order, each event once: (rows, how many were moved into order, how many repeated one before).
 
@@ -269,12 +291,19 @@ def replay(
     if recorded_as == "contact":
         # No `door` kind: the entrance is a plain contact sensor. Taken as the door it is, or nobody ever goes out
         # (van Kasteren A with its front door as a contact: false alerts 9.4 -> 57 per 60 days).
+        words = contact_words(rows, front)
         rows = [
-            (t, s, "door", value_of("door", str(v)), r) if s == front and k == "contact" else (t, s, k, v, r)
+            (t, s, "door", words.get(str(v)) or value_of("door", str(v)), r)
+            if s == front and k == "contact"
+            else (t, s, k, v, r)
             for t, s, k, v, r in rows
         ]  # (its battery reports stay what they are)
     if front is not None:
         m.kit.front_door, m.kit.front_entrance = front, True
+    elif m.kit.front_door is None and len({r[1] for r in rows if r[2] == "door"}) > 1:
+        # Several doors and none says it is the front one: none is taken for it. The first door seen may be the
+        # bathroom's, and taken for the way out it hid a fall behind it (a resident gone out, unwatched).
+        m.kit.front_door = NO_FRONT_DOOR
     # Other doors out, by name or room (a back door, a garage's): an outing through one is an outing. Read as inner
     # doors, 40 % of outings through a back door raised van Kasteren's false alerts 9.4 -> 30 per 60 days.
     doors = {r[1]: r[4] for r in rows if r[2] == "door"}

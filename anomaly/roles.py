@@ -23,6 +23,9 @@ from anomaly.const import (
     room_class,
 )
 
+# A front door no one can tell (several doors, none named or in the entrance): none is learned from the first seen.
+NO_FRONT_DOOR = ""
+
 
 @dataclass(slots=True)
 class SensorState:
@@ -211,7 +214,7 @@ class Kit:
             return True
         # (With other doors out known, only a door in the entrance is learned as the front one: the first door seen
         # may be the bathroom's, and taken for the way out it hides a fall behind it.)
-        learn = self.front_door is None and (entrance or not self.exits)
+        learn = self.front_door is None and (entrance or not self.exits)  # (NO_FRONT_DOOR is not None: no guess)
         if learn or (entrance and not self.front_entrance):
             self.front_door, self.front_entrance = sensor, entrance
         return sensor == self.front_door

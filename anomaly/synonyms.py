@@ -50,16 +50,11 @@ KIND_ALIASES = {
     "opening": "contact",
     "contact_sensor": "contact",
     "magnet": "contact",
-    "window": "contact",
     "panic_button": "button",
     "push_button": "button",
     "emergency_button": "button",
     "call_button": "button",
     "sos": "button",
-    "bed": "pressure",  # a kind named for what it lies under: a mat (its role stays the installer's, or learned)
-    "seat": "pressure",
-    "chair": "pressure",
-    "sofa": "pressure",
 }
 # Words a kind's name may end in without changing what it is (`door sensor`, `motion_detector`, `door_switch`); any
 # `<x> mat` is a pressure mat (a door mat is no door).
@@ -84,8 +79,6 @@ ENTRANCE_ROOMS = frozenset({"entrance", "entry", "entryway", "foyer", "vestibule
 # (Switch words are const.ON_VALUES / OFF_VALUES: the engine's, defined once.)
 # Kinds a recording's kind may be read as once a generic last word is dropped: the contract's and the plain contact.
 CONTRACT_KINDS = frozenset({*KNOWN_VALUES, "contact"})
-# A contact's true/false as zigbee2mqtt writes it (`contact: true` is the circuit made: shut).
-CONTACT_MADE = {"true": "closed", "false": "open"}
 _KIND_SPACE = re.compile(r"[\s\-]+")
 
 
@@ -147,10 +140,6 @@ def value_of(kind: str, text: str) -> int | float | str:
             return "closed"
     elif kind == "button" and low not in ("press", "long_press") and low in ON_VALUES:
         return "press"
-    elif kind == "contact" and low in CONTACT_MADE:
-        # zigbee2mqtt's `contact` is the magnet against the reed: true is closed. Read as "on", a front door recorded
-        # so was open whenever it was shut: a door_left_open for every hour at home, an outing at every return.
-        return CONTACT_MADE[low]
     if number is not None:
         return int(number) if number == int(number) and "." not in low and "e" not in low else number
     return low

@@ -77,7 +77,8 @@ LABEL_COLUMNS = {
     "description": "note",
     "comment": "note",
 }
-LABEL_TYPES = {"fall": "long_lie", "lie": "long_lie", "long_lie_fall": "long_lie", "fall_long_lie": "long_lie"}
+# (Not "lie": an activity data set's "Lie" is a nap, and a nap's false alarm would score as a fall found.)
+LABEL_TYPES = {"fall": "long_lie", "fall_long_lie": "long_lie", "跌倒": "long_lie"}
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ def read_labels(path: Path, tz: tzinfo = REPLAY_TZ) -> list[Label]:
 
 def label_type(text: str) -> str:
     """Our name for a label's type: lower case, words joined by `_`, aliases resolved (`LABEL_TYPES`)."""
-    t = "_".join(w for w in re.split(r"[^a-z0-9]+", text.strip().lower()) if w)
+    t = "_".join(w for w in re.split(r"[\W_]+", text.strip().lower()) if w)  # (words in any script: 跌倒 stays)
     return LABEL_TYPES.get(t, t)
 
 
