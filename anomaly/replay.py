@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -449,10 +449,30 @@ def home_zone(home_dir: Path) -> tzinfo | None:
     name = doc.get("timezone") if isinstance(doc, dict) else None
     if name in (None, ""):
         return None
+    zone = zone_named(str(name))
+    if zone is None:
+        raise ValueError(f"{path}: timezone {name!r} is not a zone this machine knows (hint: Asia/Shanghai)")
+    return zone
+
+
+# A fixed offset as people write one: +08:00, +0800, UTC+8, GMT-05:30 (UTC, GMT and Z alone: UTC).
+OFFSET_ZONE = re.compile(r"(?:utc|gmt)?\s*([+-])([0-9]{1,2})(?::?([0-9]{2}))?", re.IGNORECASE)
+
+
+def zone_named(name: str) -> tzinfo | None:
+    """The zone an IANA name (`Asia/Shanghai`) or a fixed offset (`UTC+8`, `+08:00`) names; None if neither."""
+    text = name.strip()
+    if text.upper() in ("UTC", "GMT", "Z"):
+        return UTC
+    fixed = OFFSET_ZONE.fullmatch(text)
+    if fixed is not None:
+        sign, hours, minutes = fixed.groups()
+        offset = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        return timezone(-offset if sign == "-" else offset) if offset < timedelta(hours=15) else None
     try:
-        return ZoneInfo(str(name))
+        return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{path}: timezone {name!r} is not a zone this machine knows (hint: Asia/Shanghai)") from None
+        return None
 
 
 # What an installer can say about a sensor. A simulator's hardware quirks (miss rates, spurious triggers) are left out:

@@ -418,3 +418,21 @@ def test_of_several_doors_none_named_none_is_taken_for_the_front_one() -> None:
     ]
     res = replay(rows, until=t0 + 7200)
     assert res.monitor.kit.front_door == NO_FRONT_DOOR and res.monitor.where.presence is Presence.HOME
+
+
+@pytest.mark.parametrize(
+    ("written", "offset_h"),
+    [("Asia/Shanghai", 8.0), ("UTC+8", 8.0), ("+08:00", 8.0), ("+0800", 8.0), ("GMT-05:30", -5.5), ("utc", 0.0)],
+)
+def test_a_homes_zone_in_the_words_people_write(written: str, offset_h: float) -> None:
+    from anomaly.replay import zone_named
+
+    zone = zone_named(written)
+    assert zone is not None and zone.utcoffset(datetime(2025, 1, 15)) == timedelta(hours=offset_h)
+
+
+@pytest.mark.parametrize("written", ["Mars/Olympus_Mons", "+25:00", "8", "../etc/passwd"])
+def test_a_zone_not_known_is_none(written: str) -> None:
+    from anomaly.replay import zone_named
+
+    assert zone_named(written) is None
