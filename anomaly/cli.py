@@ -38,7 +38,8 @@ def replay_cmd(
     ] = None,
 ) -> None:
     """Replay one home's events through the live engine; one JSON object per finding."""
-    from anomaly.replay import events_zone, input_fixes, parse_time, read_sensor_meta, replay_file, write_jsonl
+    from anomaly.recording import events_zone, input_fixes, parse_time, read_sensor_meta
+    from anomaly.replay import replay_file, write_jsonl
 
     if not events.is_file():
         what = "is a folder" if events.is_dir() else "does not exist"

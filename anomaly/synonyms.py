@@ -59,7 +59,7 @@ KIND_ALIASES = {
 # Words a kind's name may end in without changing what it is (`door sensor`, `motion_detector`, `door_switch`); any
 # `<x> mat` is a pressure mat (a door mat is no door).
 KIND_SUFFIXES = ("_sensor", "_detector", "_switch")
-# A mat's role as installers and other tools name it, as ours (`replay.SENSOR_ROLES`: bed, seat, floor).
+# A mat's role as installers and other tools name it, as ours (`recording.SENSOR_ROLES`: bed, seat, floor).
 ROLE_ALIASES = {
     "bed_mat": "bed",
     "chair": "seat",

@@ -16,7 +16,8 @@ from typing import Any
 # Run as a script (`python bench/NAME.py`), the repository root is not on sys.path by itself.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from anomaly.replay import read_rows, replay
+from anomaly.recording import read_rows
+from anomaly.replay import replay
 from anomaly.store import freeze, thaw
 
 ROOMS = ("bedroom", "bathroom", "kitchen", "living", "entrance")

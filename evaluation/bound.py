@@ -10,7 +10,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from anomaly.const import DEVICE_KINDS, OFF_VALUES, ON_VALUES
-from anomaly.replay import in_order, read_events
+from anomaly.recording import in_order, read_events
 from evaluation.homes import home_meta
 from evaluation.scoring import read_labels, scored_type
 

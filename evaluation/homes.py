@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.engine import Tuning
-from anomaly.replay import REPLAY_HOME, read_events, read_sensor_meta, replay
+from anomaly.recording import read_events, read_sensor_meta
+from anomaly.replay import REPLAY_HOME, replay
 from contracts import Finding, FindingKind
 from evaluation.misses import LieWatch
 from evaluation.scoring import Found, HomeScore, Label, read_labels, score

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from anomaly.replay import input_fixes
+from anomaly.recording import input_fixes
 from evaluation.bound import LieBound, bound_rooms, bound_summary, stillness_bound
 from evaluation.homes import evaluate_many, home_dirs
 from evaluation.misses import misses_line

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
-from anomaly.replay import REPLAY_TZ, any_time, csv_table, naive
+from anomaly.recording import REPLAY_TZ, any_time, csv_table
+from anomaly.replay import naive
 from anomaly.synonyms import columns_of
 
 LEAD = 60.0  # a finding up to 1 min before a label's start still belongs to it (clocks and rounding)
@@ -118,20 +119,20 @@ class HomeScore:
     info: int = 0
     predicted_false_60d: float | None = None  # the engine's own expected false-alarm rate, when it says
     misses: list[tuple[str, float | None]] = field(default_factory=list)  # why each long lie went unraised (misses.py)
-    reordered: int = 0  # rows of its events.csv moved into time order (`replay.in_order`)
+    reordered: int = 0  # rows of its events.csv moved into time order (`recording.in_order`)
     duplicates: int = 0  # rows repeating an event (dropped)
 
 
 def _t(s: str, tz: tzinfo) -> float:
-    ts = any_time(s)  # (as the events may be written: `replay.read_rows`)
+    ts = any_time(s)  # (as the events may be written: `recording.read_rows`)
     return (ts if ts.tzinfo else ts.replace(tzinfo=tz)).timestamp()
 
 
 def read_labels(path: Path, tz: tzinfo = REPLAY_TZ) -> list[Label]:
-    """Labels of one home (`type,start,end[,note]`); naive times in `tz`, the zone of its events (`replay.events_zone`).
+    """Labels of one home (`type,start,end[,note]`); naive times in `tz`, the zone of its events (`recording.events_zone`).
 
     Read as the events are: another separator, header names in other words or case (`LABEL_COLUMNS`), a BOM, times as
-    `replay.any_time` reads them; a type in other words (`label_type`). ValueError naming the file and line.
+    `recording.any_time` reads them; a type in other words (`label_type`). ValueError naming the file and line.
     """
     if not path.exists():
         return []

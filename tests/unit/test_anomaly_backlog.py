@@ -6,7 +6,7 @@ import io
 from datetime import UTC
 
 from anomaly.engine import HomeMonitor
-from anomaly.replay import read_rows
+from anomaly.recording import read_rows
 from bench.anomaly_bench import synth_csv
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from anomaly.replay import REPLAY_HOME, REPLAY_TZ, Row, read_rows, read_sensor_meta, replay
+from anomaly.recording import REPLAY_TZ, Row, read_rows, read_sensor_meta
+from anomaly.replay import REPLAY_HOME, replay
 from anomaly.store import freeze, thaw
 from bench.anomaly_bench import synth_csv
 from contracts import Finding, FindingKind

@@ -376,7 +376,8 @@ def test_night_walks_in_the_small_hours_are_learned_as_night_outings() -> None:
 
 def _out_the_back(exits_by: str) -> tuple[list[str], Presence, str | None]:
     """Out through the back door for 6 h; back the same way, leaving it open 40 min. (findings, presence, its door)"""
-    from anomaly.replay import Row, replay
+    from anomaly.recording import Row
+    from anomaly.replay import replay
 
     door = "back_door" if exits_by == "name" else "d2"
     t0, h = T0.timestamp(), 3600.0

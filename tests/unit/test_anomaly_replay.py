@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from anomaly.estimators import Cusum, GapQuantiles
-from anomaly.replay import front_door_of, read_rows, replay
+from anomaly.recording import front_door_of, read_rows
+from anomaly.replay import replay
 from contracts import Finding
 from evaluation.bound import bound_rooms, bound_summary, stillness_bound
 from evaluation.homes import evaluate

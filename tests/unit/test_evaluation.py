@@ -12,7 +12,8 @@ import pytest
 from firmware_sim.files import generate
 
 from anomaly.engine import HomeMonitor
-from anomaly.replay import read_rows, read_sensor_meta, replay
+from anomaly.recording import read_rows, read_sensor_meta
+from anomaly.replay import replay
 from evaluation.homes import evaluate, kit_label, predicted_false
 from evaluation.misses import WHY_TEXT, LieWatch, misses_line, summarise_misses
 from evaluation.scoring import SHORT_LIE, Found, HomeScore, Label, score

@@ -1,7 +1,7 @@
 """A home's events written the way other sources write them replay exactly as in the contract's own words.
 
 CASAS writes ON/OFF and OPEN/CLOSE, pandas 1.0/0.0 for an integer column with a gap, others times with their UTC offset
-or the front door as a plain contact sensor. Before `anomaly.synonyms` and `replay.zone_of`, each of these changed
+or the front door as a plain contact sensor. Before `anomaly.synonyms` and `recording.zone_of`, each of these changed
 what the engine found: our simulator's lies found went 50/76 -> 0/76 with 1.0/0.0, and its false alerts 1.0 -> 48
 per home per 60 days with +08:00 times (docs/anomaly-history.md, "Ninth round").
 """
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from anomaly.replay import any_time, in_order, read_events, read_rows, read_sensor_meta, replay_file
+from anomaly.recording import any_time, in_order, read_events, read_rows, read_sensor_meta
+from anomaly.replay import replay_file
 from anomaly.synonyms import kind_of, role_of, value_of
 
 CASAS = {"1": "ON", "0": "OFF", "open": "OPEN", "closed": "CLOSE"}
@@ -404,7 +405,8 @@ def test_labels_in_other_words_are_read_and_a_type_not_known_is_said(tmp_path: P
 
 def test_of_several_doors_none_named_none_is_taken_for_the_front_one() -> None:
     from anomaly.presence import Presence
-    from anomaly.replay import Row, replay
+    from anomaly.recording import Row
+    from anomaly.replay import replay
     from anomaly.roles import NO_FRONT_DOOR
 
     # Two `Door Sensor`s, the entrance a "hall": the bathroom's, seen first, was the way out, and a resident who
@@ -425,7 +427,7 @@ def test_of_several_doors_none_named_none_is_taken_for_the_front_one() -> None:
     [("Asia/Shanghai", 8.0), ("UTC+8", 8.0), ("+08:00", 8.0), ("+0800", 8.0), ("GMT-05:30", -5.5), ("utc", 0.0)],
 )
 def test_a_homes_zone_in_the_words_people_write(written: str, offset_h: float) -> None:
-    from anomaly.replay import zone_named
+    from anomaly.recording import zone_named
 
     zone = zone_named(written)
     assert zone is not None and zone.utcoffset(datetime(2025, 1, 15)) == timedelta(hours=offset_h)
@@ -433,6 +435,6 @@ def test_a_homes_zone_in_the_words_people_write(written: str, offset_h: float) -
 
 @pytest.mark.parametrize("written", ["Mars/Olympus_Mons", "+25:00", "8", "../etc/passwd"])
 def test_a_zone_not_known_is_none(written: str) -> None:
-    from anomaly.replay import zone_named
+    from anomaly.recording import zone_named
 
     assert zone_named(written) is None
