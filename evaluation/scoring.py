@@ -57,6 +57,7 @@ EXPLAINED_BY: dict[str, frozenset[str]] = {
     "agent_offline": frozenset({"agent_offline"}),
     "sensor_silent": frozenset({"sensor_dead"}),
     "panic": frozenset({"panic"}),
+    "help_request": frozenset({"panic"}),  # a button held: the resident's own call, as a press is
 }
 EXPLAINED_BY_SLOW = frozenset(k for k, v in EXPLAINED_BY.items() if v & SLOW)
 # Label types that are only windows (the peer set's states): scored as excuses, never as incidents to find.
@@ -129,7 +130,7 @@ def _t(s: str, tz: tzinfo) -> float:
 
 
 def read_labels(path: Path, tz: tzinfo = REPLAY_TZ) -> list[Label]:
-    """Labels of one home (`type,start,end[,note]`); naive times in `tz`, the zone of its events (`recording.events_zone`).
+    """Labels of one home (`type,start,end[,note]`); naive times in `tz`, its events' zone (`recording.events_zone`).
 
     Read as the events are: another separator, header names in other words or case (`LABEL_COLUMNS`), a BOM, times as
     `recording.any_time` reads them; a type in other words (`label_type`). ValueError naming the file and line.

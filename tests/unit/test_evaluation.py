@@ -259,3 +259,10 @@ def test_misses_are_summed_by_answer_with_the_median_limit() -> None:
         "ceiling": {"lies": 1, "median_limit_min": 300},
         "quiet": {"lies": 1, "median_limit_min": None},
     }
+
+
+def test_a_button_held_is_the_residents_own_call_as_a_press_is() -> None:
+    labels = [Label("panic", T0, T0 + 60)]
+    held = [Found(T0 + 2, "help_request", "warning"), Found(T0 + 86400, "help_request", "warning")]
+    s = _score(labels, held)
+    assert [kind for kind, _ts in s.false_alarms] == ["help_request"]  # the one no press explains
