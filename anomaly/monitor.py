@@ -5,6 +5,9 @@ aware datetimes at the edges), so a replay runs faster than real time and gives 
 `Kit` (sensors, rooms, mat roles: anomaly/roles.py), `Whereabouts` (home/away, the front door: anomaly/presence.py),
 `Sleep` (anomaly/sleep.py), `Inactivity` (the stillness model: anomaly/detectors/inactivity.py), `Devices` and
 `Trends`; each detector in anomaly/detectors/ checks them at a time.
+
+Over 400 lines on purpose: it is where the parts meet, in the order things happen (an event routed to the parts, the
+clock and the day's rollover, feedback, the summary); each piece is short and the detection itself lives in the parts.
 """
 
 from __future__ import annotations
