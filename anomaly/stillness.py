@@ -14,17 +14,17 @@ bedside PIR blips during sleep, an hour is ordinary. A mat pressed far longer th
 is a context whose silences are always short. A seat mat pressed for hours is a context whose silences are long.
 None of this needs the mat's role: it is learned from how the home behaves, and given roles only name contexts.
 
-Sparse contexts borrow from broader ones (hierarchical shrinkage, as in empirical Bayes): the share of silences
-longer than `t` in a context is `(x + a * p_parent) / (n + a)`, with `x` the (decayed) silences longer than `t`, `n`
-all of the context's silences and `a` = `prior_strength`. A context has two parents, crossed: the same sensor and
-value at any hour, and every silence of the home in that quarter of the day, in three families (someone resting on a
-mat, someone on a mat they step on, nothing held). Their effects on the odds of a long silence are taken as
-independent, a log-linear model: the parent's share is the sensor's share times how much longer this quarter's silences run than the home's
-whole day's (after the kitchen PIR clears, the kitchen says "seconds"; at 03:00 the quarter says "longer than by
-day"). Both lean on the home's whole day, which leans on a population prior, so a new home is usable on day one and
-a context seen a week of nights no longer borrows much. Beyond the longest silences seen, a context's tail is a
-power law (Pareto) through its longest and its `tail_k`-th longest silence (peaks over threshold; Pickands 1975), so
-a context with naps an hour apart gets a wide margin and a bathroom a narrow one.
+Sparse contexts borrow from broader ones (hierarchical shrinkage, as in empirical Bayes): the share of silences longer
+than `t` in a context is `(x + a * p_parent) / (n + a)`, with `x` the (decayed) silences longer than `t`, `n` all of
+the context's silences and `a` = `prior_strength`. A context has two parents, crossed: the same sensor and value at
+any hour, and every silence of the home in that quarter of the day, in three families (someone resting on a mat,
+someone on a mat they step on, nothing held). Their effects on the odds of a long silence are taken as independent, a
+log-linear model: the parent's share is the sensor's share times how much longer this quarter's silences run than the
+home's whole day's (after the kitchen PIR clears, the kitchen says "seconds"; at 03:00 the quarter says "longer than
+by day"). Both lean on the home's whole day, which leans on a population prior, so a new home is usable on day one and
+a context seen a week of nights no longer borrows much. Beyond the longest silences seen, a context's tail is a power
+law (Pareto) through its longest and its `tail_k`-th longest silence (peaks over threshold; Pickands 1975), so a
+context with naps an hour apart gets a wide margin and a bathroom a narrow one.
 
 River conventions: parameters are constructor attributes; `learn_one` / `score_one`; `clone()` from `river.base`.
 
