@@ -60,8 +60,11 @@ def replay_cmd(
         raise typer.Exit(2) from None
     try:
         res = replay_file(events, sensors=read_sensor_meta(events.parent), until=stop)
-    except (OSError, ValueError) as err:
+    except OSError as err:
         typer.echo(f"anxin replay: {events}: {err}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as err:  # (a malformed events.csv or sensor list: the error names the file)
+        typer.echo(f"anxin replay: {err}", err=True)
         raise typer.Exit(2) from None
     if res.reordered or res.duplicates:
         typer.echo(f"anxin replay: {events}: {input_fixes(res.reordered, res.duplicates)}", err=True)

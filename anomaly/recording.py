@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from anomaly.const import MAT_ROLES
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 # A naive CSV is replayed as if it were UTC: local time then equals the naive time, and no DST shifts anything.
 REPLAY_TZ = UTC
-
 
 Row = tuple[float, str, str, int | float | str, str | None]
 
@@ -98,16 +97,10 @@ OTHER_TIME_FORMATS = (
     "%d-%b-%Y %H:%M:%S",
     "%d-%b-%Y %H:%M:%S.%f",
 )
-
-
 EPOCH_MS = 1e11  # an epoch number above this is in milliseconds (1e11 s is the year 5138)
-
-
 # Epoch seconds (10 digits) or milliseconds (13), a fraction allowed: fromisoformat would read 1741000000123 as the
 # year 1741. Other runs of digits are compact local times (20250303080000), not guessed. ASCII digits only.
 EPOCH = re.compile(r"\s*(?:[0-9]{10}|[0-9]{13})(?:\.[0-9]*)?\s*$")
-
-
 EPOCH_YEARS = (1990, 2100)  # an epoch time outside these is a misread column, not a recording
 
 
@@ -253,9 +246,12 @@ def read_events(path: Path) -> tuple[list[Row], tzinfo]:
     table's), else the file's (`zone_of`). A home exported in UTC (as Home Assistant's history and most databases keep
     time) was otherwise watched on UTC's clock: a Shanghai resident's 09:30 walk out was a night exit at 01:30.
     """
-    tz = events_zone(path)
+    tz = events_zone(path)  # (its errors name home.json)
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        return list(read_rows(fh, tz)), tz
+        try:
+            return list(read_rows(fh, tz)), tz
+        except ValueError as err:  # (a row's error names its line; which file, with many homes, is said here)
+            raise ValueError(f"{path}: {err}") from None
 
 
 def events_zone(path: Path) -> tzinfo:
@@ -265,20 +261,28 @@ def events_zone(path: Path) -> tzinfo:
 
 def home_zone(home_dir: Path) -> tzinfo | None:
     """The zone home.json names for the home (`timezone`), or None; ValueError for a zone this machine does not know."""
-    path = home_dir / "home.json"
-    if not path.exists():
-        return None
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not JSON ({err})") from None
-    name = doc.get("timezone") if isinstance(doc, dict) else None
+    name = home_doc(home_dir).get("timezone")
     if name in (None, ""):
         return None
     zone = zone_named(str(name))
     if zone is None:
-        raise ValueError(f"{path}: timezone {name!r} is not a zone this machine knows (hint: Asia/Shanghai)")
+        raise ValueError(
+            f"{home_dir / 'home.json'}: timezone {name!r} is not a zone this machine knows (hint: Asia/Shanghai)"
+        )
     return zone
+
+
+def home_doc(home_dir: Path) -> dict[str, Any]:
+    """The home's description beside its events (`home.json`): {} when absent or not an object; ValueError naming it
+    when it is not JSON."""
+    path = home_dir / "home.json"
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except ValueError as err:  # (UnicodeDecodeError and JSONDecodeError both)
+        raise ValueError(f"{path}: not JSON ({err})") from None
+    return doc if isinstance(doc, dict) else {}
 
 
 # A fixed offset as people write one: +08:00, +0800, UTC+8, GMT-05:30 (UTC, GMT and Z alone: UTC).
@@ -304,11 +308,7 @@ def zone_named(name: str) -> tzinfo | None:
 # What an installer can say about a sensor. A simulator's hardware quirks (miss rates, spurious triggers) are left out:
 # a detector must not learn what no real home would tell it.
 SENSOR_META_KEYS = ("kind", "room", "role", "hold_s")
-
-
 SENSOR_ROLES = MAT_ROLES
-
-
 MAX_SENSORS = 1000
 
 
@@ -345,16 +345,17 @@ def read_sensor_meta(home_dir: Path) -> dict[str, dict[str, str]]:
     if csv_path.exists():
         # (utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark, as events.csv may.)
         with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            if "sensor" not in (reader.fieldnames or []):
-                raise ValueError(
-                    f"{csv_path}: header must have sensor,kind,room[,role,hold_s]; got {reader.fieldnames}"
-                )
-            records = [(str(r["sensor"]).strip(), r) for r in reader]
+            try:
+                reader = csv.DictReader(fh)
+                header = reader.fieldnames or []
+                records = [(str(r["sensor"]).strip(), r) for r in reader] if "sensor" in header else []
+            except (UnicodeDecodeError, csv.Error) as err:
+                raise ValueError(f"{csv_path}: not a readable CSV ({err})") from None
+        if "sensor" not in header:
+            raise ValueError(f"{csv_path}: header must have sensor,kind,room[,role,hold_s]; got {reader.fieldnames}")
     elif json_path.exists():
         where = json_path
-        doc = json.loads(json_path.read_text())
-        listed = doc.get("sensors", []) if isinstance(doc, dict) else []
+        listed = home_doc(home_dir).get("sensors", [])
         if not isinstance(listed, list) or not all(isinstance(s, dict) and s.get("id") for s in listed):
             raise ValueError(f"{json_path}: `sensors` must be a list of objects with an `id`")
         records = [(str(s["id"]), s) for s in listed]

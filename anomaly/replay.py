@@ -77,15 +77,15 @@ def replay(
             else (t, s, k, v, r)
             for t, s, k, v, r in rows
         ]  # (its battery reports stay what they are)
+    doors = {r[1]: r[4] for r in rows if r[2] == "door"}
     if front is not None:
         m.kit.front_door, m.kit.front_entrance = front, True
-    elif m.kit.front_door is None and len({r[1] for r in rows if r[2] == "door"}) > 1:
+    elif m.kit.front_door is None and len(doors) > 1:
         # Several doors and none says it is the front one: none is taken for it. The first door seen may be the
         # bathroom's, and taken for the way out it hid a fall behind it (a resident gone out, unwatched).
         m.kit.front_door = NO_FRONT_DOOR
     # Other doors out, by name or room (a back door, a garage's): an outing through one is an outing. Read as inner
     # doors, 40 % of outings through a back door raised van Kasteren's false alerts 9.4 -> 30 per 60 days.
-    doors = {r[1]: r[4] for r in rows if r[2] == "door"}
     m.kit.exits = sorted({*m.kit.exits, *(d for d in doors_out(doors) if d != front)})
     out: list[Finding] = []
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.engine import Tuning
-from anomaly.recording import read_events, read_sensor_meta
+from anomaly.recording import home_doc, read_events, read_sensor_meta
 from anomaly.replay import REPLAY_HOME, replay
 from contracts import Finding, FindingKind
 from evaluation.misses import LieWatch
@@ -31,8 +30,7 @@ def home_dirs(root: Path) -> list[Path]:
 
 def home_meta(home_dir: Path) -> dict[str, Any]:
     """The simulator's description of a home (`home.json`: profile, kit, ...), or nothing."""
-    path = home_dir / "home.json"
-    return dict(json.loads(path.read_text())) if path.exists() else {}
+    return home_doc(home_dir)
 
 
 def kit_label(sensors: dict[str, dict[str, str]], seen: set[str]) -> str:
@@ -77,11 +75,7 @@ def score_home(home_dir: Path, tuning: Tuning | None = None, verdicts: bool = Fa
     `verdicts`: a responder answers every long_inactivity alarm from the labels (`responder`), as the service's
     feedback would: what the engine learns from verdicts, beside the judged scoring, which has none.
     """
-    try:
-        rows, tz = read_events(home_dir / "events.csv")
-    except ValueError as err:  # (a row's error names its line; which home's file, with many, is said here)
-        said = str(err)
-        raise ValueError(said if said.startswith(str(home_dir)) else f"{home_dir / 'events.csv'}: {said}") from None
+    rows, tz = read_events(home_dir / "events.csv")  # (its errors name the file)
     labels = read_labels(home_dir / "labels.csv", tz)
     last = rows[-1][0] if rows else 0.0
     # The clock stops at the last row, as `anxin replay` does, or runs to the last label's end if later (a lie

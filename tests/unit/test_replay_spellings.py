@@ -303,7 +303,7 @@ def test_a_file_replay_cannot_read_ends_in_one_line(
     done = subprocess.run(
         [sys.executable, "-m", "anxin", "replay", str(path)], capture_output=True, text=True, timeout=60, check=False
     )
-    assert done.returncode == 2 and says in done.stderr, done.stderr
+    assert done.returncode == 2 and says in done.stderr and str(path) in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
@@ -369,6 +369,9 @@ def test_a_sensor_list_saved_by_a_spreadsheet_is_read(tmp_path: Path) -> None:
         "sensor,kind,room,role\r\nmat1,Pressure Mat,卧室,bed\r\n".encode("utf-8-sig")
     )
     assert read_sensor_meta(tmp_path) == {"mat1": {"kind": "pressure", "room": "卧室", "role": "bed"}}
+    (tmp_path / "sensors.csv").write_bytes("sensor,kind,room\nmat1,pressure,卧室\n".encode("gbk"))
+    with pytest.raises(ValueError, match=rf"^{tmp_path / 'sensors.csv'}: not a readable CSV"):
+        read_sensor_meta(tmp_path)
 
 
 def test_labels_in_other_words_are_read_and_a_type_not_known_is_said(tmp_path: Path) -> None:
