@@ -86,7 +86,16 @@ ACK_WAIT_S = 30.0
 MAX_ACK_PENDING = BATCH * 5
 RETRY_MAX_S = 5.0
 TICK_BEHIND_S = 10.0  # how often a partition that is behind still ticks its homes
+# A batch whose newest message ingest received longer ago than this is a backlog coming in, not live traffic: ingest
+# to worker is well under a second, and ticking a home halfway through its backlog would judge a partial history (a
+# silence its remaining events end). Clocks a few seconds apart only delay ticks to the next quiet second.
+BACKLOG_S = 5.0
 _SEQ = struct.Struct(">Q")
+
+
+def behind(batch: int, newest: float | None, now: float) -> bool:
+    """Whether a partition is behind live: its last batch was full, or ingest received its newest message long ago."""
+    return batch >= BATCH or (newest is not None and now - newest > BACKLOG_S)
 
 
 class Stale(Exception):
@@ -260,7 +269,7 @@ class Worker:
         delay = 0.2
         me = asyncio.current_task()
         unsaved = Unsaved()
-        ticked = 0.0
+        ticked = time.monotonic()
         while me is None or not me.cancelling():
             try:
                 if sub is None:
@@ -269,12 +278,13 @@ class Worker:
                     msgs = await sub.fetch(BATCH, timeout=1.0)
                 except (NatsTimeout, TimeoutError):  # nothing new in a second (or cancelled: the loop checks)
                     await self.flush(unsaved, due_only=True)
+                    ticked = time.monotonic()
                     await self.tick(p)
                     continue
-                await self.commit(msgs, unsaved)
-                # A full batch: the partition is behind (a takeover's replay, a burst) and so are its homes' clocks;
-                # ticking them from that state would only publish ticks the backlog makes moot. Still, now and then.
-                if len(msgs) < BATCH or time.monotonic() - ticked > TICK_BEHIND_S:
+                newest = await self.commit(msgs, unsaved)
+                # Behind (a takeover's replay, a backlog, a burst): so are its homes' clocks, and ticking them from
+                # that state would judge histories the backlog has not finished. Still, now and then.
+                if not behind(len(msgs), newest, time.time()) or time.monotonic() - ticked > TICK_BEHIND_S:
                     ticked = time.monotonic()
                     await self.tick(p)
                 delay = 0.2
@@ -327,10 +337,11 @@ class Worker:
         self.parts.setdefault(partition(home, self.nats.partitions), set()).add(home)
         return st
 
-    async def _apply(self, msg: Msg, findings: list[Finding], touched: set[str], dirty: set[str]) -> None:
+    async def _apply(self, msg: Msg, findings: list[Finding], touched: set[str], dirty: set[str]) -> float | None:
         """Run one partition message through its home (unless its checkpoint has it already), collecting findings.
 
         `touched`: homes read (forgotten if the batch fails); `dirty`: homes whose state changed (to checkpoint).
+        Returns when ingest received the message, if it says (a tick speaks for a due time, not a receipt).
         """
         seq = msg.metadata.sequence.stream
         try:
@@ -338,12 +349,13 @@ class Worker:
         except ContractError as err:  # not ours to run (an unknown kind, a bad time): count and skip
             self.counts["invalid"] += 1
             log.warning("partition message %d skipped: %s", seq, err)
-            return
+            return None
+        received = pm.at if pm.kind != TICK else None
         touched.add(pm.home)  # before the read: a failed read forgets the home too
         st = await self._home(pm.home)
         if seq <= st.seq:  # already in the home's checkpoint: its findings went out before
             self.counts["skipped"] += 1
-            return
+            return received
         if not quiet(self.engine, pm):
             dirty.add(pm.home)
         try:
@@ -357,6 +369,7 @@ class Worker:
             self.clock.seen(pm.home, pm.at)
         st.seq = seq
         self.counts["processed"] += 1
+        return received
 
     def _forget(self, homes: Iterable[str]) -> None:
         """Drop homes' in-memory state: the next message reads their checkpoint again."""
@@ -400,14 +413,20 @@ class Worker:
             self.clock.sent(h, d, mono)
             self.counts["ticks"] += 1
 
-    async def commit(self, msgs: list[Msg], unsaved: Unsaved) -> None:
-        """Process a batch in order and publish its findings; checkpoint and ack (with earlier batches) when due."""
+    async def commit(self, msgs: list[Msg], unsaved: Unsaved) -> float | None:
+        """Process a batch in order and publish its findings; checkpoint and ack (with earlier batches) when due.
+
+        Returns when ingest received the batch's newest message, if any says.
+        """
         findings: list[Finding] = []
         touched: set[str] = set()
         dirty: set[str] = set()
+        received: list[float] = []
         try:
             for msg in msgs:
-                await self._apply(msg, findings, touched, dirty)
+                at = await self._apply(msg, findings, touched, dirty)
+                if at is not None:
+                    received.append(at)
         except BaseException:
             # A state could not be read (KV away): forget what this batch changed, so the homes are read again from
             # their checkpoints and the events (not acked) come again from the consumer, recreated at its ack floor.
@@ -415,7 +434,7 @@ class Worker:
             raise
         me = asyncio.current_task()
         if me is not None and me.cancelling():  # dropped: the next owner processes these events again
-            return
+            return None
         await self._retry("publish findings", lambda: self._publish(findings))
         self.counts["findings"] += len(findings)
         if not unsaved.msgs:
@@ -423,6 +442,7 @@ class Worker:
         unsaved.msgs.extend(msgs)
         unsaved.homes |= dirty
         await self.flush(unsaved, due_only=True)
+        return max(received, default=None)
 
     async def flush(self, unsaved: Unsaved, *, due_only: bool) -> None:
         """Checkpoint the homes of the unsaved events (compare-and-set), then ack the events."""

@@ -44,7 +44,10 @@ __all__ = ["nats_cluster"]  # fixture used by name
 pytestmark = pytest.mark.timeout(90)
 HOME = "h-fence01"
 # The KV buckets of this module's own that the anomaly role may use (tests/support/cluster_fixtures.py).
-NATS_BUCKETS = ("fence_state", "takeover_leases", "stale_state", "silent_state", "silent_leases")
+NATS_BUCKETS = (
+    *("fence_state", "takeover_leases", "stale_state", "silent_state", "silent_leases"),
+    *("burst_state", "burst_leases"),
+)
 
 
 def _event(seq: int) -> SensorEvent:
@@ -284,16 +287,62 @@ def _homes_of(owner: str, owners: dict[str, str], n: int, partitions: int) -> li
     return [h for h in homes if partition(h, partitions) in mine][:n]
 
 
-async def _publish(nats: NatsSettings, items: list[tuple[str, bytes, dict[str, str]]]) -> None:
+async def _publish(
+    nats: NatsSettings, items: list[tuple[str, bytes, dict[str, str]]], pause: tuple[int, float] = (0, 0.0)
+) -> None:
+    """Publish items in order; `pause` = (n, s): wait s seconds after the first n."""
     import nats as nats_py
 
     nc = await nats_py.connect(servers=nats.servers, **credentials(nats))
     try:
         js = nc.jetstream(timeout=5)
-        for subject, payload, headers in items:
+        for k, (subject, payload, headers) in enumerate(items):
+            if k == pause[0]:
+                await asyncio.sleep(pause[1])
             await js.publish(subject, payload, headers=headers)
     finally:
         await nc.close()
+
+
+def test_a_backlog_is_not_ticked_halfway(nats_cluster: NatsCluster, tmp_path: Path) -> None:
+    """A home's events that ingest received half an hour ago arrive late, in two parts: no tick judges the first alone.
+
+    The first part alone ends in a silence whose long_inactivity passed long ago on the wall clock; a worker that ticked
+    the home between the parts would raise it, though the second part ends that silence (the CI flake of
+    test_silent_homes_are_ticked_once_across_a_worker_kill, made certain by a pause shorter than a quiet fetch).
+    """
+    nats = nats_cluster.settings(
+        partitions=4, lease_s=2.0, state_bucket="burst_state", lease_bucket="burst_leases", findings_to_mqtt=False
+    )
+    limits = {f"ANXIN_ANOMALY__DEFAULTS__{k.upper()}": str(v) for k, v in LIMITS.items()}
+    worker = WorkerProcess("bw-a", tmp_path / "a", nats_cluster.as_role(nats, "anomaly"), env_extra=limits).start()
+    try:
+
+        def owns_all() -> bool:
+            return len([k for k in leases(nats) if k.startswith("p.")]) == 4
+
+        wait_for(owns_all, timeout=30, interval=0.2, what="the worker owns every partition")
+        home = "h-burst0001"
+        events, want = _fall(home, time.time() + 6)
+        items = [
+            JetStreamBridge.outgoing(
+                [Message(events_topic(home), e.model_dump_json().encode(), 1, 1, 1)],
+                nats.partitions,
+                received=e.ts.timestamp() + 0.5,
+            )[0]
+            for e in events
+        ]
+        asyncio.run(_publish(nats, items, pause=(len(items) // 2, 0.5)))
+
+        def findings() -> list[Finding]:
+            got = (parse_finding(m.data) for m in stream_messages(nats, nats.findings_stream))
+            return [f for f in got if f.home == home and f.kind == FindingKind.LONG_INACTIVITY]
+
+        wait_for(findings, timeout=30, interval=0.2, what="the fall's long_inactivity")
+        time.sleep(2)  # a second one would come now, if at all
+        assert [f.id for f in findings()] == [want.id], worker.log()
+    finally:
+        worker.stop()
 
 
 def test_silent_homes_are_ticked_once_across_a_worker_kill(nats_cluster: NatsCluster, tmp_path: Path) -> None:
