@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.engine import Tuning
+from anomaly.limits import HomeLimits
 from anomaly.recording import home_doc, read_events, read_sensor_meta
 from anomaly.replay import REPLAY_HOME, replay
 from contracts import Finding, FindingKind
@@ -69,11 +70,14 @@ def responder(labels: list[Label]) -> Callable[[Finding], str | None]:
     return answer
 
 
-def score_home(home_dir: Path, tuning: Tuning | None = None, verdicts: bool = False) -> HomeScore:
+def score_home(
+    home_dir: Path, tuning: Tuning | None = None, verdicts: bool = False, limits: HomeLimits | None = None
+) -> HomeScore:
     """Replay one home (with its sensor metadata, when given) and score its findings against its labels.
 
     `verdicts`: a responder answers every long_inactivity alarm from the labels (`responder`), as the service's
-    feedback would: what the engine learns from verdicts, beside the judged scoring, which has none.
+    feedback would: what the engine learns from verdicts, beside the judged scoring, which has none. `limits`: the
+    operator's (its false-alarm budget, floors and ceilings); default a deployment's.
     """
     rows, tz = read_events(home_dir / "events.csv")  # (its errors name the file)
     labels = read_labels(home_dir / "labels.csv", tz)
@@ -87,6 +91,7 @@ def score_home(home_dir: Path, tuning: Tuning | None = None, verdicts: bool = Fa
     res = replay(
         rows,
         home,
+        limits=limits,
         tuning=tuning,
         until=until,
         sensors=sensors,
@@ -106,16 +111,20 @@ def score_home(home_dir: Path, tuning: Tuning | None = None, verdicts: bool = Fa
     return out
 
 
-def _score_one(args: tuple[Path, Tuning | None, bool]) -> HomeScore:
+def _score_one(args: tuple[Path, Tuning | None, bool, HomeLimits | None]) -> HomeScore:
     return score_home(*args)
 
 
 def evaluate_many(
-    roots: list[Path], tuning: Tuning | None = None, jobs: int = 0, verdicts: bool = False
+    roots: list[Path],
+    tuning: Tuning | None = None,
+    jobs: int = 0,
+    verdicts: bool = False,
+    limits: HomeLimits | None = None,
 ) -> list[list[HomeScore]]:
     """Score every home of every source folder, all homes sharing one pool of `jobs` workers (0: one per CPU)."""
     dirs = [home_dirs(r) for r in roots]
-    flat = [(d, tuning, verdicts) for ds in dirs for d in ds]
+    flat = [(d, tuning, verdicts, limits) for ds in dirs for d in ds]
     if jobs == 1 or len(flat) < 2:
         scores = [_score_one(a) for a in flat]
     else:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from anomaly.limits import HomeLimits
 from anomaly.recording import input_fixes
 from evaluation.bound import LieBound, bound_rooms, bound_summary, stillness_bound
 from evaluation.homes import evaluate_many, home_dirs
@@ -17,6 +18,9 @@ VERDICTS_NOTE = (
     "(--verdicts: every long_inactivity alarm answered at once, needed_help inside a labelled long lie, else "
     "false_alarm; the judged scoring has no verdicts)\n"
 )
+
+
+DEFAULT_BUDGET = HomeLimits().false_alarm_budget_per_60d
 
 
 def source_names(roots: list[Path]) -> list[str]:
@@ -31,10 +35,10 @@ def _bounds(root: Path, scores: list[HomeScore]) -> list[LieBound]:
 
 
 def run(
-    roots: list[Path], jobs: int = 0, bound: bool = False, verdicts: bool = False
+    roots: list[Path], jobs: int = 0, bound: bool = False, verdicts: bool = False, limits: HomeLimits | None = None
 ) -> tuple[dict[str, Any], list[list[HomeScore]]]:
     """Score every source; the JSON-ready result (`sources`: name -> path, summary, kits[, stillness_bound])."""
-    all_scores = evaluate_many(roots, jobs=jobs, verdicts=verdicts)
+    all_scores = evaluate_many(roots, jobs=jobs, verdicts=verdicts, limits=limits)
     sources: dict[str, Any] = {}
     for name, root, scores in zip(source_names(roots), roots, all_scores, strict=True):
         entry: dict[str, Any] = {"path": str(root), "summary": summarise(scores), "kits": by_kit(scores)}
@@ -43,7 +47,8 @@ def run(
             entry["stillness_bound"] = bound_summary(bounds)
             entry["stillness_bound_rooms"] = bound_rooms(bounds)
         sources[name] = entry
-    return {"sources": sources, "verdicts": verdicts}, all_scores
+    budget = (limits or HomeLimits()).false_alarm_budget_per_60d
+    return {"sources": sources, "verdicts": verdicts, "budget_per_60d": budget}, all_scores
 
 
 def text(result: dict[str, Any]) -> str:
@@ -51,6 +56,12 @@ def text(result: dict[str, Any]) -> str:
     out = []
     if result.get("verdicts"):
         out.append(VERDICTS_NOTE)
+    budget = result.get("budget_per_60d", DEFAULT_BUDGET)
+    if budget != DEFAULT_BUDGET:
+        out.append(
+            f"(--budget {budget:g}: each home's false long_inactivity alarms aimed at per 60 days; default"
+            f" {DEFAULT_BUDGET:g})\n"
+        )
     for name, src in result["sources"].items():
         out.append(source_table(name, src["summary"], src["kits"]))
         fixed = src["summary"].get("input_rows_reordered", 0), src["summary"].get("input_rows_duplicated", 0)

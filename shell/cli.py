@@ -180,16 +180,37 @@ def eval_cmd(
             "--verdicts", help="Answer every long_inactivity alarm as a responder would (from the labels), as feedback"
         ),
     ] = False,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget",
+            metavar="ALARMS",
+            help="False long_inactivity alarms per home per 60 days the engine may spend (the operator's knob; 1)",
+        ),
+    ] = None,
 ) -> None:
     """Replay every home of every source through the engine and score it against its labels (docs/anomaly.md)."""
+    from anomaly.limits import HomeLimits
     from evaluation.report import run, text, to_json
 
+    limits: HomeLimits | None = None
+    if budget is not None:
+        from pydantic import ValidationError
+
+        from anomaly.config import LimitsSection
+
+        try:  # the service's own bounds on the knob
+            limits = LimitsSection(false_alarm_budget_per_60d=budget).limits()
+        except ValidationError as err:
+            why = err.errors()[0]["msg"].lower()
+            typer.echo(f"anxin eval: --budget {budget:g}: {why} (hint: --budget 2)", err=True)
+            raise typer.Exit(2) from None
     for root in roots:
         if not any(root.glob("*/events.csv")):
             typer.echo(f"anxin eval: no DIR/<home>/events.csv under {root}", err=True)
             raise typer.Exit(2)
     try:
-        result, scores = run(roots, jobs=jobs, bound=bound, verdicts=verdicts)
+        result, scores = run(roots, jobs=jobs, bound=bound, verdicts=verdicts, limits=limits)
     except ValueError as err:  # a malformed events.csv, labels.csv or sensors.csv: say which
         typer.echo(f"anxin eval: {err}", err=True)
         raise typer.Exit(2) from err

@@ -12,9 +12,10 @@ import pytest
 from firmware_sim.files import generate
 
 from anomaly.engine import HomeMonitor
+from anomaly.limits import HomeLimits
 from anomaly.recording import read_rows, read_sensor_meta
 from anomaly.replay import replay
-from evaluation.homes import evaluate, kit_label, predicted_false
+from evaluation.homes import evaluate, evaluate_many, kit_label, predicted_false
 from evaluation.misses import WHY_TEXT, LieWatch, misses_line, summarise_misses
 from evaluation.scoring import SHORT_LIE, Found, HomeScore, Label, score
 from evaluation.summary import calibration, summarise
@@ -193,6 +194,21 @@ def test_eval_prints_one_table_per_source_and_one_json_for_all(tmp_path: Path) -
     assert empty.returncode == 2 and "no DIR/<home>/events.csv" in empty.stderr
     answered = subprocess.run([*run, "--verdicts"], check=True, timeout=120, capture_output=True, text=True).stdout
     assert answered.startswith("(--verdicts: every long_inactivity alarm answered") and answered.count("## ") == 2
+    spent = subprocess.run([*run, "--budget", "4"], check=True, timeout=120, capture_output=True, text=True).stdout
+    assert spent.startswith("(--budget 4: each home's false long_inactivity alarms") and spent.count("## ") == 2
+    for bad, why in (("0", "greater than 0"), ("31", "less than or equal to 30"), ("nan", "")):
+        refused = subprocess.run([*run, "--budget", bad], timeout=60, capture_output=True, text=True)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and len(lines) == 1 and why in lines[0] and "hint: --budget" in lines[0], bad
+
+
+def test_the_operators_budget_reaches_every_homes_limits(tmp_path: Path) -> None:
+    # The knob along the recall / false-alarm frontier (docs/anomaly.md, "Choosing the budget"): a larger budget lowers
+    # the level, so limits shorten and the model predicts more false alarms, home by home.
+    generate(tmp_path, 2, 10, 7, date(2025, 3, 3), jobs=1)
+    tight, loose = ([s.predicted_false_60d for s in evaluate_many([tmp_path], jobs=1, limits=HomeLimits(
+        false_alarm_budget_per_60d=b))[0]] for b in (0.25, 8.0))  # fmt: skip
+    assert all(t is not None and u is not None and u > t for t, u in zip(tight, loose, strict=True)), (tight, loose)
 
 
 def test_a_home_folder_that_is_no_home_id_replays_and_takes_its_kit_from_sensors_csv(tmp_path: Path) -> None:
