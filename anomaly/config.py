@@ -9,14 +9,17 @@ from pydantic import Field
 
 from anomaly.engine import HomeLimits, Options
 from anxin.settings import DatabaseSettings, MqttSettings, NatsSettings, Section, ServiceSettings
-from contracts.vocabulary import DEFAULT_TIMEZONE
+from contracts.vocabulary import DEFAULT_TIMEZONE, FALSE_ALARM_BUDGET, FALSE_ALARM_BUDGET_MAX
 
 
 class LimitsSection(Section):
     """Safety floors and ceilings (minutes) an operator sets for one home; learned limits stay between them."""
 
     false_alarm_budget_per_60d: float = Field(
-        1.0, gt=0, le=30, description="Expected false long_inactivity alarms in 60 normal days; sets the level"
+        FALSE_ALARM_BUDGET,
+        gt=0,
+        le=FALSE_ALARM_BUDGET_MAX,
+        description="Expected false long_inactivity alarms in 60 normal days; sets the level",
     )
     inactivity_floor_min: float = Field(20.0, ge=5, le=600)
     inactivity_ceiling_day_min: float = Field(300.0, ge=10, le=1440)

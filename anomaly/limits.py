@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from zoneinfo import ZoneInfo
 
+from contracts.vocabulary import FALSE_ALARM_BUDGET
+
 
 @dataclass(frozen=True)
 class HomeLimits:
@@ -21,7 +23,7 @@ class HomeLimits:
     missed_morning_margin_min: float = 120.0
     wander_floor_min: float = 25.0
     agent_offline_grace_min: float = 10.0
-    false_alarm_budget_per_60d: float = 1.0  # expected false long_inactivity alarms this home may raise in 60 days
+    false_alarm_budget_per_60d: float = FALSE_ALARM_BUDGET  # expected false long_inactivity alarms in 60 days
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import paho.mqtt.client as mqtt
 
@@ -23,7 +22,8 @@ from anomaly.config import AnomalySettings
 from anomaly.delivery import Health, PubAcks, Seen, digest
 from anomaly.engine import Engine
 from anomaly.finding_ids import with_epoch
-from anomaly.store import CheckpointStore, home_kits, home_timezones, write_summaries
+from anomaly.registry import Registry
+from anomaly.store import CheckpointStore, write_summaries
 from anxin.mqtt import connect_and_wait, make_client
 from contracts import (
     ContractError,
@@ -93,9 +93,9 @@ class AnomalyService:
         self._client.on_publish = self.pubacks.on_publish
         self._client.on_subscribe = lambda *_a: self._subscribed.set()
         self.feedback_applied = 0
-        self._bad_tz: set[str] = set()
+        self.registry = Registry(self.engine, settings.database.url, {h: s.limits() for h, s in opts.homes.items()})
         self._restore()
-        self.load_timezones()
+        self.registry.load()
 
     # --- network thread ----------------------------------------------------------------------------------------
 
@@ -289,43 +289,15 @@ class AnomalyService:
         self._pending.clear()
         self.health.acks_pending = 0
 
-    # --- time zones and summaries ------------------------------------------------------------------------------
-
-    def load_timezones(self) -> None:
-        """Read each home's time zone from the `homes` table; a home with an unknown zone keeps the service's."""
-        try:
-            names = home_timezones(self.settings.database.url)
-        except Exception as err:
-            log.warning("home time zones not read, every home uses %s: %s", self.settings.anomaly.timezone, err)
-            return
-        for home, name in names.items():
-            try:
-                tz = ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError) as err:
-                if home not in self._bad_tz:
-                    self._bad_tz.add(home)
-                    log.warning("home %s: unknown time zone %r (%s), using %s", home, name, err, self.engine.options.tz)
-                continue
-            self.engine.set_timezone(home, tz)
-        self.load_kits()
-
-    def load_kits(self) -> None:
-        """Read each home's registered kit (sensor roles and rooms from the registry) into its monitor."""
-        try:
-            kits = home_kits(self.settings.database.url)
-        except Exception as err:
-            log.warning("home kits not read, sensor roles are learned only: %s", err)
-            return
-        for home, kit in kits.items():
-            self.engine.set_kit(home, kit)
+    # --- summaries and the registry ---------------------------------------------------------------------------
 
     def summarise(self, now: datetime) -> None:
-        """Write routine summaries for the console and re-read home time zones; a database problem is logged."""
+        """Write routine summaries for the console and re-read the registry's homes; a database problem is logged."""
         try:
             write_summaries(self.settings.database.url, self.engine.homes, now)
         except Exception as err:
             log.warning("routine summaries not written: %s", err)
-        self.load_timezones()
+        self.registry.load()
 
     def write_health(self) -> None:
         """Refresh `STATE_DIR/anomaly/health.json` (what a supervisor or the console reads)."""

@@ -123,6 +123,18 @@ def home_kits(db_url: str) -> dict[str, dict[str, dict[str, str]]]:
     return kits
 
 
+def home_budgets(db_url: str) -> dict[str, float]:
+    """Each home's false-alarm budget an operator set in the console (homes without one use the deployment's)."""
+    from sqlalchemy import select
+
+    from anxin.db.engine import url_session
+    from anxin.db.models import Home
+
+    q = select(Home.id, Home.false_alarm_budget).where(Home.false_alarm_budget.is_not(None))
+    with url_session(db_url) as session:
+        return {home: float(b) for home, b in session.execute(q) if b is not None}
+
+
 def write_summaries(db_url: str, monitors: dict[str, HomeMonitor], at: datetime) -> int:
     """Upsert `routine_summaries` rows for homes the SQL database knows; returns how many were written."""
     from sqlalchemy import select

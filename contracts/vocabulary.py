@@ -128,3 +128,9 @@ MEASUREMENTS = _codes(Measurement)
 
 # The zone of a home, a service or the simulator when none is configured.
 DEFAULT_TIMEZONE: Final = "Asia/Shanghai"
+
+# A home's false-alarm budget: the false long_inactivity alarms an operator accepts per home in 60 normal days (the
+# knob along the recall / false-alarm frontier, docs/anomaly.md "Choosing the budget"). The anomaly service's default,
+# and the most that its config, the console and `anxin eval --budget` accept (more than 0).
+FALSE_ALARM_BUDGET: Final = 1.0
+FALSE_ALARM_BUDGET_MAX: Final = 30.0

@@ -58,6 +58,9 @@ class Home(Base):
     bundle_issued_by: Mapped[str | None] = mapped_column(String(160))
     # shards (0008_home_shard): the Mosquitto shard the home was given at registration; None is the first shard.
     shard: Mapped[str | None] = mapped_column(String(32))
+    # anomaly (0010_home_budget): false long_inactivity alarms per 60 days the operator accepts for this home (the
+    # console's registry page); None is the deployment's default. The anomaly service reads it with the kits.
+    false_alarm_budget: Mapped[float | None]
     assignments: Mapped[list[Assignment]] = relationship(back_populates="home", order_by="Assignment.priority")
 
 

@@ -21,7 +21,7 @@ from anxin.zones import known_zone
 from console.accounts import audit
 from console.i18n import translator
 from contracts.topics import HOME_ID_PATTERN
-from contracts.vocabulary import DEFAULT_TIMEZONE
+from contracts.vocabulary import DEFAULT_TIMEZONE, FALSE_ALARM_BUDGET_MAX
 
 PHONE = r"^\+[1-9][0-9]{6,14}$"
 SENSOR = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
@@ -76,6 +76,12 @@ class HomeIn(_In):
     @classmethod
     def _zone(cls, value: str) -> str:
         return known_zone(value)
+
+
+class BudgetIn(_In):
+    """A home's false-alarm budget: false long_inactivity alarms per 60 days; None returns it to the default."""
+
+    budget: float | None = Field(None, gt=0, le=FALSE_ALARM_BUDGET_MAX, allow_inf_nan=False)
 
 
 class ContactIn(_In):
@@ -205,6 +211,14 @@ def add_sensor(s: Session, home_id: str, x: SensorIn, actor: str, now: datetime)
     s.flush()
     detail = {"sensor": x.sensor, "kind": x.kind, "room": x.room, "role": x.role}
     audit(s, now, actor, "sensor_set", f"home:{home_id}", detail)
+
+
+def set_budget(s: Session, home_id: str, b: BudgetIn, actor: str, now: datetime) -> None:
+    """Set (or clear) a home's false-alarm budget; the anomaly service reads it with the kits."""
+    home = _home(s, home_id)
+    home.false_alarm_budget = b.budget
+    s.flush()
+    audit(s, now, actor, "budget_set", f"home:{home_id}", {"budget": b.budget})
 
 
 def add_resident(s: Session, r: ResidentIn, actor: str, now: datetime) -> Resident:

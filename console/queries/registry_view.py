@@ -55,6 +55,7 @@ class RegHome(BaseModel):
     assigned: list[tuple[int, str, int]]
     bundle_issued_at: datetime | None
     policy: dict[str, Any] | None
+    false_alarm_budget: float | None = None  # per 60 days, set in the console; None: the deployment's default
 
 
 class RegResponder(BaseModel):
@@ -128,6 +129,7 @@ def registry_view(s: Session, red: Redactor) -> RegistryView:
             assigned=assigned.get(h.id, []),
             bundle_issued_at=h.bundle_issued_at,
             policy=policies.get(f"home:{h.id}"),
+            false_alarm_budget=h.false_alarm_budget,
         )
         for h in s.scalars(select(Home).order_by(Home.district, Home.label))
     ]

@@ -99,6 +99,13 @@ def api_sensor(request: Request, home_id: str, body: reg.SensorIn, session: Sess
     return Saved(ok=True, id=f"{home_id}/{body.sensor}")
 
 
+@router.post("/api/registry/homes/{home_id}/budget", response_model=Saved)
+def api_budget(request: Request, home_id: str, body: reg.BudgetIn, session: SessionDep, user: ApiUser) -> Saved:
+    """Set a home's false-alarm budget (false long_inactivity alarms per 60 days; null: the default)."""
+    _api(request, session, user, lambda: reg.set_budget(session, home_id, body, user.actor, now_utc()))
+    return Saved(ok=True, id=home_id)
+
+
 @router.post("/api/registry/residents", response_model=Saved)
 def api_resident(request: Request, body: reg.ResidentIn, session: SessionDep, user: ApiUser) -> Saved:
     """Register a resident of a home, with contacts and consent."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -204,17 +205,38 @@ def _install_page(
     )
 
 
-@router.post("/registry/homes/{home_id}/sensors", include_in_schema=False)
-async def form_sensor(
-    request: Request, home_id: HomeId, session: SessionDep, influx: InfluxDep, user: PageUser
+async def _home_form(
+    request: Request,
+    home_id: str,
+    session: Session,
+    influx: InfluxQL,
+    user: Principal,
+    change: Callable[[dict[str, str]], object],
+    section: str,
 ) -> Response:
-    """The install page's sensor form: add a sensor to the kit (or change one), then back to the page."""
+    """One of the install page's forms: checked, applied and committed, then back to `section` of the page; a refused
+    change re-shows the page with the reason in its language."""
     raw = await request.form()
     form = {k: v.strip() for k, v in raw.items() if isinstance(v, str)}
     check_csrf(request, user, form.get("csrf"))
     if not user.may_act:
         raise HTTPException(403, "viewers may not change the registry")
     try:
+        change(form)
+        session.commit()
+    except (reg.RegistryError, ValidationError) as err:
+        session.rollback()
+        return _install_page(request, session, influx, user, home_id, reg.problem(err, request_lang(request)))
+    return RedirectResponse(f"/registry/homes/{home_id}#{section}", status_code=303)
+
+
+@router.post("/registry/homes/{home_id}/sensors", include_in_schema=False)
+async def form_sensor(
+    request: Request, home_id: HomeId, session: SessionDep, influx: InfluxDep, user: PageUser
+) -> Response:
+    """The install page's sensor form: add a sensor to the kit (or change one), then back to the page."""
+
+    def change(form: dict[str, str]) -> None:
         sensor = reg.SensorIn.model_validate(
             {
                 "sensor": form.get("sensor", ""),
@@ -224,8 +246,18 @@ async def form_sensor(
             }
         )
         reg.add_sensor(session, home_id, sensor, user.actor, now_utc())
-        session.commit()
-    except (reg.RegistryError, ValidationError) as err:
-        session.rollback()
-        return _install_page(request, session, influx, user, home_id, reg.problem(err, request_lang(request)))
-    return RedirectResponse(f"/registry/homes/{home_id}#install", status_code=303)
+
+    return await _home_form(request, home_id, session, influx, user, change, "install")
+
+
+@router.post("/registry/homes/{home_id}/budget", include_in_schema=False)
+async def form_budget(
+    request: Request, home_id: HomeId, session: SessionDep, influx: InfluxDep, user: PageUser
+) -> Response:
+    """The install page's detection form: the home's false-alarm budget (blank: the default), then back."""
+
+    def change(form: dict[str, str]) -> None:
+        budget = reg.BudgetIn.model_validate({"budget": form.get("budget") or None})
+        reg.set_budget(session, home_id, budget, user.actor, now_utc())
+
+    return await _home_form(request, home_id, session, influx, user, change, "detection")

@@ -218,6 +218,57 @@ def test_forms_need_csrf_and_show_errors_in_the_page_language(
     assert "西园 1-1" in shown
 
 
+def test_a_homes_false_alarm_budget_is_set_in_the_console_and_reaches_its_running_monitor(
+    empty: tuple[TestClient, dict[str, str], str],
+) -> None:
+    """The operator's knob (docs/anomaly.md, "Choosing the budget"): set in the API or the page, audited, read by the
+    anomaly service's registry into a home already running, and cleared back to the deployment's."""
+    from anomaly.engine import Engine, HomeLimits
+    from anomaly.registry import Registry
+
+    c, tokens, db_url = empty
+    op = bearer(tokens["operator"])
+    c.post("/api/registry/districts", json={"name": "d"}, headers=op)
+    home = c.post("/api/registry/homes", json={"label": "x", "district": "d"}, headers=op).json()["id"]
+    other = c.post("/api/registry/homes", json={"label": "y", "district": "d"}, headers=op).json()["id"]
+    engine = Engine()
+    running = engine.monitor(home)  # a home already watched: the new budget recalibrates it
+    configured = {other: HomeLimits(false_alarm_budget_per_60d=3.0)}  # the TOML's per-home limits
+    registry = Registry(engine, db_url, configured)
+    share = engine.options.tuning.budget_share
+    assert c.post(f"/api/registry/homes/{home}/budget", json={"budget": 2.5}, headers=op).status_code == 200
+    registry.load()
+    assert running.limits.false_alarm_budget_per_60d == 2.5 and running.idle.model.budget_per_60d == 2.5 * share
+    assert engine.monitor(other).limits.false_alarm_budget_per_60d == 1.0  # not the TOML's until the registry says
+    assert c.get("/api/registry", headers=op).json()["homes"][0]["false_alarm_budget"] == 2.5
+    for bad, field in (({"budget": 0}, "budget"), ({"budget": 31}, "budget"), ({"budget": "x"}, "budget")):
+        refused = c.post(f"/api/registry/homes/{home}/budget", json=bad, headers=op)
+        assert refused.status_code == 422 and field in json.dumps(refused.json()["detail"]), bad
+    unknown = c.post("/api/registry/homes/h-000000/budget", json={"budget": 2}, headers=op)
+    assert unknown.status_code == 422 and "unknown home" in unknown.json()["detail"]
+    viewer = bearer(tokens["viewer"])
+    assert c.post(f"/api/registry/homes/{home}/budget", json={"budget": 9}, headers=viewer).status_code == 403
+    # The page: a bad value re-shows it with the reason in its language; blank returns the home to the default.
+    csrf = login(c, "operator")
+    page = c.post(f"/registry/homes/{home}/budget?lang=zh-CN", data={"csrf": csrf, "budget": "lots"})
+    assert page.status_code == 400 and "budget" in page.text and "误报预算" in page.text
+    done = c.post(f"/registry/homes/{home}/budget", data={"csrf": csrf, "budget": ""}, follow_redirects=False)
+    assert done.status_code == 303
+    assert "default false-alarm budget" in c.get(f"/registry/homes/{home}?lang=en").text
+    registry.load()
+    assert running.limits.false_alarm_budget_per_60d == 1.0 and running.idle.model.budget_per_60d == 1.0 * share
+    # A budget written past the console (out of range) is ignored; the home keeps its configured limits.
+    with url_session(db_url) as s, s.begin():
+        row = s.get(Home, other)
+        assert row is not None
+        row.false_alarm_budget = 500.0
+    registry.load()
+    assert engine.monitor(other).limits == configured[other]
+    with url_session(db_url) as s:
+        audit = [a.detail for a in s.scalars(select(AuditLog).where(AuditLog.action == "budget_set"))]
+    assert audit == [{"budget": 2.5}, {"budget": None}]
+
+
 def _write(path: Path, rows: list[list[str]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows(rows)

@@ -1,0 +1,90 @@
+"""The registry's word on each home, read into the engine: its time zone, its kit, its false-alarm budget.
+
+The console writes them to the SQL database (`homes`, `home_sensors`); the service reads them at start and with every
+routine summary, so an operator's change reaches a running home within a summary interval. A database problem is
+logged and leaves every home as it was: detection never waits for the registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from anomaly.engine import Engine, HomeLimits
+from anomaly.store import home_budgets, home_kits, home_timezones
+from contracts.vocabulary import FALSE_ALARM_BUDGET_MAX
+
+log = logging.getLogger(__name__)
+
+
+class Registry:
+    """Reads zones, kits and budgets from the database at `db_url` into `engine`; `configured`: the TOML's per-home
+    limits, which a home returns to when its budget is cleared in the console."""
+
+    def __init__(self, engine: Engine, db_url: str, configured: Mapping[str, HomeLimits]) -> None:
+        self.engine = engine
+        self.db_url = db_url
+        self.configured = dict(configured)
+        self._bad: set[str] = set()  # homes whose zone or budget was warned about (once each)
+        self._budgeted: set[str] = set()  # homes with a budget from the console at the last read
+
+    def load(self) -> None:
+        """Read every home's zone, kit and budget; each part that cannot be read is logged and skipped."""
+        self.load_timezones()
+        self.load_kits()
+        self.load_budgets()
+
+    def load_timezones(self) -> None:
+        """Each home's time zone from the `homes` table; a home with an unknown zone keeps the service's."""
+        try:
+            names = home_timezones(self.db_url)
+        except Exception as err:
+            log.warning("home time zones not read, every home uses %s: %s", self.engine.options.tz, err)
+            return
+        for home, name in names.items():
+            try:
+                tz = ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError) as err:
+                self._warn(home, "home %s: unknown time zone %r (%s), using %s", name, err, self.engine.options.tz)
+                continue
+            self.engine.set_timezone(home, tz)
+
+    def load_kits(self) -> None:
+        """Each registered home's kit (sensor roles and rooms) into its monitor."""
+        try:
+            kits = home_kits(self.db_url)
+        except Exception as err:
+            log.warning("home kits not read, sensor roles are learned only: %s", err)
+            return
+        for home, kit in kits.items():
+            self.engine.set_kit(home, kit)
+
+    def load_budgets(self) -> None:
+        """Each home's false-alarm budget set in the console over its configured limits; cleared, it returns to them."""
+        try:
+            budgets = home_budgets(self.db_url)
+        except Exception as err:
+            log.warning("home false-alarm budgets not read, homes keep theirs: %s", err)
+            return
+        for home in sorted(set(budgets) | self._budgeted):
+            base = self.configured.get(home, self.engine.options.limits)
+            budget = budgets.get(home)
+            if budget is not None and not (math.isfinite(budget) and 0 < budget <= FALSE_ALARM_BUDGET_MAX):
+                # Written past the console (which checks it): the configured budget stands.
+                self._warn(
+                    home, "home %s: false-alarm budget %r out of range (0, %g], ignored", budget, FALSE_ALARM_BUDGET_MAX
+                )
+                budget = None
+            want = base if budget is None else replace(base, false_alarm_budget_per_60d=budget)
+            if self.engine.home_limits.get(home, self.engine.options.limits) != want:
+                self.engine.set_limits(home, want)
+                log.info("home %s: false-alarm budget %g per 60 days", home, want.false_alarm_budget_per_60d)
+        self._budgeted = set(budgets)
+
+    def _warn(self, home: str, msg: str, *args: object) -> None:
+        if home not in self._bad:
+            self._bad.add(home)
+            log.warning(msg, home, *args)
