@@ -86,16 +86,14 @@ ACK_WAIT_S = 30.0
 MAX_ACK_PENDING = BATCH * 5
 RETRY_MAX_S = 5.0
 TICK_BEHIND_S = 10.0  # how often a partition that is behind still ticks its homes
-# A batch whose newest message ingest received longer ago than this is a backlog coming in, not live traffic: ingest
-# to worker is well under a second, and ticking a home halfway through its backlog would judge a partial history (a
-# silence its remaining events end). Clocks a few seconds apart only delay ticks to the next quiet second.
-BACKLOG_S = 5.0
+# A home's message stored in the stream this long after ingest received it is part of a late burst (ingest's bridge
+# catching up): the rest of it may not be in the stream yet, so a tick published now could land before it and judge a
+# partial history (a silence the remaining events end). Such a home is not ticked until its burst has been quiet for
+# LATE_QUIET_S. Measured on the stream's clock against ingest's, never the worker's: a worker behind its stream is
+# harmless (the messages are stored already, a tick lands after them), and clocks seconds apart only delay ticks.
+LATE_S = 5.0
+LATE_QUIET_S = 2.0
 _SEQ = struct.Struct(">Q")
-
-
-def behind(batch: int, newest: float | None, now: float) -> bool:
-    """Whether a partition is behind live: its last batch was full, or ingest received its newest message long ago."""
-    return batch >= BATCH or (newest is not None and now - newest > BACKLOG_S)
 
 
 class Stale(Exception):
@@ -142,6 +140,7 @@ class Worker:
         self.parts: dict[int, set[str]] = {}  # partition -> its homes in `homes`, for the clock
         self._preloaded: set[int] = set()  # partitions whose checkpointed homes were all read since we took them
         self.clock = Clock()
+        self.late: dict[str, float] = {}  # home -> when (monotonic) its last late message came (see LATE_S)
         self.owned: dict[int, tuple[int, asyncio.Task[None]]] = {}  # partition -> (lease revision, consumer task)
         self.counts = {
             "processed": 0,
@@ -281,10 +280,12 @@ class Worker:
                     ticked = time.monotonic()
                     await self.tick(p)
                     continue
-                newest = await self.commit(msgs, unsaved)
-                # Behind (a takeover's replay, a backlog, a burst): so are its homes' clocks, and ticking them from
-                # that state would judge histories the backlog has not finished. Still, now and then.
-                if not behind(len(msgs), newest, time.time()) or time.monotonic() - ticked > TICK_BEHIND_S:
+                await self.commit(msgs, unsaved)
+                if me is not None and me.cancelling():  # dropped: not ours to tick
+                    return
+                # A full batch: the partition is behind (a takeover's replay, a burst) and so are its homes' clocks;
+                # ticking them from that state would only publish ticks the backlog makes moot. Still, now and then.
+                if len(msgs) < BATCH or time.monotonic() - ticked > TICK_BEHIND_S:
                     ticked = time.monotonic()
                     await self.tick(p)
                 delay = 0.2
@@ -337,11 +338,10 @@ class Worker:
         self.parts.setdefault(partition(home, self.nats.partitions), set()).add(home)
         return st
 
-    async def _apply(self, msg: Msg, findings: list[Finding], touched: set[str], dirty: set[str]) -> float | None:
+    async def _apply(self, msg: Msg, findings: list[Finding], touched: set[str], dirty: set[str]) -> None:
         """Run one partition message through its home (unless its checkpoint has it already), collecting findings.
 
         `touched`: homes read (forgotten if the batch fails); `dirty`: homes whose state changed (to checkpoint).
-        Returns when ingest received the message, if it says (a tick speaks for a due time, not a receipt).
         """
         seq = msg.metadata.sequence.stream
         try:
@@ -349,13 +349,14 @@ class Worker:
         except ContractError as err:  # not ours to run (an unknown kind, a bad time): count and skip
             self.counts["invalid"] += 1
             log.warning("partition message %d skipped: %s", seq, err)
-            return None
-        received = pm.at if pm.kind != TICK else None
+            return
+        if pm.kind != TICK and pm.at is not None and msg.metadata.timestamp.timestamp() - pm.at > LATE_S:
+            self.late[pm.home] = time.monotonic()  # (see LATE_S)
         touched.add(pm.home)  # before the read: a failed read forgets the home too
         st = await self._home(pm.home)
         if seq <= st.seq:  # already in the home's checkpoint: its findings went out before
             self.counts["skipped"] += 1
-            return received
+            return
         if not quiet(self.engine, pm):
             dirty.add(pm.home)
         try:
@@ -369,7 +370,6 @@ class Worker:
             self.clock.seen(pm.home, pm.at)
         st.seq = seq
         self.counts["processed"] += 1
-        return received
 
     def _forget(self, homes: Iterable[str]) -> None:
         """Drop homes' in-memory state: the next message reads their checkpoint again."""
@@ -379,6 +379,8 @@ class Worker:
             self.engine.homes.pop(home, None)
             self.parts.get(partition(home, self.nats.partitions), set()).discard(home)
         self.clock.forget(homes)
+        for home in homes:
+            self.late.pop(home, None)
 
     async def tick(self, p: int) -> None:
         """Publish a tick into partition p for each of its homes whose next check passed on the wall clock.
@@ -387,7 +389,7 @@ class Worker:
         time it carries (anomaly/ticks.py). A publish that fails is published again by a later round.
         """
         engine = self.engine.homes
-        homes = [(h, engine[h]) for h in self.parts.get(p, ()) if h in engine]
+        homes = [(h, engine[h]) for h in self.parts.get(p, ()) if h in engine and not self._in_late_burst(h)]
         due = self.clock.due(homes, time.time(), time.monotonic())
         if not due:
             return
@@ -413,20 +415,24 @@ class Worker:
             self.clock.sent(h, d, mono)
             self.counts["ticks"] += 1
 
-    async def commit(self, msgs: list[Msg], unsaved: Unsaved) -> float | None:
-        """Process a batch in order and publish its findings; checkpoint and ack (with earlier batches) when due.
+    def _in_late_burst(self, home: str) -> bool:
+        """Whether a late burst of the home's messages may still be coming in (see LATE_S)."""
+        at = self.late.get(home)
+        if at is None:
+            return False
+        if time.monotonic() - at < LATE_QUIET_S:
+            return True
+        del self.late[home]
+        return False
 
-        Returns when ingest received the batch's newest message, if any says.
-        """
+    async def commit(self, msgs: list[Msg], unsaved: Unsaved) -> None:
+        """Process a batch in order and publish its findings; checkpoint and ack (with earlier batches) when due."""
         findings: list[Finding] = []
         touched: set[str] = set()
         dirty: set[str] = set()
-        received: list[float] = []
         try:
             for msg in msgs:
-                at = await self._apply(msg, findings, touched, dirty)
-                if at is not None:
-                    received.append(at)
+                await self._apply(msg, findings, touched, dirty)
         except BaseException:
             # A state could not be read (KV away): forget what this batch changed, so the homes are read again from
             # their checkpoints and the events (not acked) come again from the consumer, recreated at its ack floor.
@@ -434,7 +440,7 @@ class Worker:
             raise
         me = asyncio.current_task()
         if me is not None and me.cancelling():  # dropped: the next owner processes these events again
-            return None
+            return
         await self._retry("publish findings", lambda: self._publish(findings))
         self.counts["findings"] += len(findings)
         if not unsaved.msgs:
@@ -442,7 +448,6 @@ class Worker:
         unsaved.msgs.extend(msgs)
         unsaved.homes |= dirty
         await self.flush(unsaved, due_only=True)
-        return max(received, default=None)
 
     async def flush(self, unsaved: Unsaved, *, due_only: bool) -> None:
         """Checkpoint the homes of the unsaved events (compare-and-set), then ack the events."""

@@ -309,7 +309,8 @@ def test_a_backlog_is_not_ticked_halfway(nats_cluster: NatsCluster, tmp_path: Pa
 
     The first part alone ends in a silence whose long_inactivity passed long ago on the wall clock; a worker that ticked
     the home between the parts would raise it, though the second part ends that silence (the CI flake of
-    test_silent_homes_are_ticked_once_across_a_worker_kill, made certain by a pause shorter than a quiet fetch).
+    test_silent_homes_are_ticked_once_across_a_worker_kill, made certain by a pause). Between the parts, a live
+    heartbeat of another home of the same partition: lateness is the home's own, not its partition's.
     """
     nats = nats_cluster.settings(
         partitions=4, lease_s=2.0, state_bucket="burst_state", lease_bucket="burst_leases", findings_to_mqtt=False
@@ -323,6 +324,7 @@ def test_a_backlog_is_not_ticked_halfway(nats_cluster: NatsCluster, tmp_path: Pa
 
         wait_for(owns_all, timeout=30, interval=0.2, what="the worker owns every partition")
         home = "h-burst0001"
+        other = next(h for h in (f"h-live{i:04d}" for i in range(1000)) if partition(h, 4) == partition(home, 4))
         events, want = _fall(home, time.time() + 6)
         items = [
             JetStreamBridge.outgoing(
@@ -332,7 +334,11 @@ def test_a_backlog_is_not_ticked_halfway(nats_cluster: NatsCluster, tmp_path: Pa
             )[0]
             for e in events
         ]
-        asyncio.run(_publish(nats, items, pause=(len(items) // 2, 0.5)))
+        hb = Heartbeat(home=other, agent="pi-1", ts=datetime.now(UTC), queue_depth=0, uptime_s=5.0)
+        live = Message(heartbeat_topic(other), hb.model_dump_json().encode(), 1, 1, 1)
+        half = len(items) // 2
+        items.insert(half, JetStreamBridge.outgoing([live], nats.partitions, received=time.time())[0])
+        asyncio.run(_publish(nats, items, pause=(half + 1, 0.5)))
 
         def findings() -> list[Finding]:
             got = (parse_finding(m.data) for m in stream_messages(nats, nats.findings_stream))
