@@ -9,7 +9,7 @@ from pydantic import Field
 
 from anomaly.engine import HomeLimits, Options
 from anxin.settings import DatabaseSettings, MqttSettings, NatsSettings, Section, ServiceSettings
-from contracts.vocabulary import DEFAULT_TIMEZONE, FALSE_ALARM_BUDGET, FALSE_ALARM_BUDGET_MAX
+from contracts.vocabulary import DEFAULT_TIMEZONE, FALSE_ALARM_BUDGET, FALSE_ALARM_BUDGET_MAX, FALSE_ALARM_BUDGET_MIN
 
 
 class LimitsSection(Section):
@@ -17,7 +17,7 @@ class LimitsSection(Section):
 
     false_alarm_budget_per_60d: float = Field(
         FALSE_ALARM_BUDGET,
-        gt=0,
+        ge=FALSE_ALARM_BUDGET_MIN,
         le=FALSE_ALARM_BUDGET_MAX,
         description="Expected false long_inactivity alarms in 60 normal days; sets the level",
     )

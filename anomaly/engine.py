@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, tzinfo
 
 from anomaly.const import DETECTOR, room_class
@@ -14,6 +15,8 @@ from anomaly.presence import Presence
 from contracts import Feedback, Finding, SensorEvent
 
 __all__ = ["DETECTOR", "Engine", "HomeLimits", "HomeMonitor", "Options", "Presence", "Tuning", "room_class"]
+log = logging.getLogger(__name__)
+TICK_FAILED_S = 60.0  # a home whose checks raised is tried again this much later (not at every tick: one log a minute)
 
 
 class Engine:
@@ -57,9 +60,14 @@ class Engine:
     def set_limits(self, home: str, limits: HomeLimits) -> None:
         """Set an operator's floors and ceilings for one home."""
         self.home_limits[home] = limits
+        self.apply_limits(home)
+
+    def apply_limits(self, home: str) -> None:
+        """Hand a running home the limits in effect now (its own, else the engine's): after a checkpoint was read."""
         m = self.homes.get(home)
-        if m is not None:
-            m.limits = limits
+        want = self.home_limits.get(home, self.options.limits)
+        if m is not None and m.limits != want:
+            m.limits = want
             m._apply_limits()
 
     def observe(self, event: SensorEvent, received: datetime | None = None) -> list[Finding]:
@@ -89,5 +97,9 @@ class Engine:
         out: list[Finding] = []
         for m in self.homes.values():
             if t >= m.next_check:
-                out.extend(m.tick_at(t))
+                try:
+                    out.extend(m.tick_at(t))
+                except Exception:  # one home's failure must not stop every home's clock (nor crash the service)
+                    log.exception("home %s: its checks failed at %s; other homes go on", m.home, now.isoformat())
+                    m.next_check = t + TICK_FAILED_S
         return out

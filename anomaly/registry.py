@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from anomaly.engine import Engine, HomeLimits
 from anomaly.store import home_budgets, home_kits, home_timezones
-from contracts.vocabulary import FALSE_ALARM_BUDGET_MAX
+from contracts.vocabulary import FALSE_ALARM_BUDGET_MAX, FALSE_ALARM_BUDGET_MIN
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class Registry:
         self.engine = engine
         self.db_url = db_url
         self.configured = dict(configured)
-        self._bad: set[str] = set()  # homes whose zone or budget was warned about (once each)
+        self._bad: set[tuple[str, str]] = set()  # (zone or budget, home) warned about, once each
         self._budgeted: set[str] = set()  # homes with a budget from the console at the last read
 
     def load(self) -> None:
@@ -48,7 +48,8 @@ class Registry:
             try:
                 tz = ZoneInfo(name)
             except (ZoneInfoNotFoundError, ValueError) as err:
-                self._warn(home, "home %s: unknown time zone %r (%s), using %s", name, err, self.engine.options.tz)
+                tz_now = self.engine.options.tz
+                self._warn("zone", home, "home %s: unknown time zone %r (%s), using %s", name, err, tz_now)
                 continue
             self.engine.set_timezone(home, tz)
 
@@ -72,11 +73,12 @@ class Registry:
         for home in sorted(set(budgets) | self._budgeted):
             base = self.configured.get(home, self.engine.options.limits)
             budget = budgets.get(home)
-            if budget is not None and not (math.isfinite(budget) and 0 < budget <= FALSE_ALARM_BUDGET_MAX):
+            if budget is not None and not (
+                math.isfinite(budget) and FALSE_ALARM_BUDGET_MIN <= budget <= FALSE_ALARM_BUDGET_MAX
+            ):
                 # Written past the console (which checks it): the configured budget stands.
-                self._warn(
-                    home, "home %s: false-alarm budget %r out of range (0, %g], ignored", budget, FALSE_ALARM_BUDGET_MAX
-                )
+                lo, hi = FALSE_ALARM_BUDGET_MIN, FALSE_ALARM_BUDGET_MAX
+                self._warn("budget", home, "home %s: false-alarm budget %r outside %g-%g, ignored", budget, lo, hi)
                 budget = None
             want = base if budget is None else replace(base, false_alarm_budget_per_60d=budget)
             if self.engine.home_limits.get(home, self.engine.options.limits) != want:
@@ -84,7 +86,8 @@ class Registry:
                 log.info("home %s: false-alarm budget %g per 60 days", home, want.false_alarm_budget_per_60d)
         self._budgeted = set(budgets)
 
-    def _warn(self, home: str, msg: str, *args: object) -> None:
-        if home not in self._bad:
-            self._bad.add(home)
+    def _warn(self, what: str, home: str, msg: str, *args: object) -> None:
+        """Log a home's bad zone or budget once (each summary reads it again)."""
+        if (what, home) not in self._bad:
+            self._bad.add((what, home))
             log.warning(msg, home, *args)

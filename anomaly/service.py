@@ -129,8 +129,8 @@ class AnomalyService:
         self.engine.homes.update(homes)
         for home, blob in seen.items():
             self.seen.load(home, blob)
-        for home, limits in self.engine.home_limits.items():
-            self.engine.set_limits(home, limits)
+        for home in homes:  # the limits in effect now (TOML, registry), not those the checkpoint was saved with
+            self.engine.apply_limits(home)
         for home, tz in self.engine.home_tz.items():
             self.engine.set_timezone(home, tz)
         self.health.checkpoints_restored = True

@@ -131,6 +131,8 @@ DEFAULT_TIMEZONE: Final = "Asia/Shanghai"
 
 # A home's false-alarm budget: the false long_inactivity alarms an operator accepts per home in 60 normal days (the
 # knob along the recall / false-alarm frontier, docs/anomaly.md "Choosing the budget"). The anomaly service's default,
-# and the most that its config, the console and `anxin eval --budget` accept (more than 0).
+# and the range its config, the console and `anxin eval --budget` accept. The least is one false alarm in 16 years: a
+# budget of 5e-324 set the model's level to exactly 0 and its limits divided by it.
 FALSE_ALARM_BUDGET: Final = 1.0
+FALSE_ALARM_BUDGET_MIN: Final = 0.01
 FALSE_ALARM_BUDGET_MAX: Final = 30.0

@@ -21,7 +21,7 @@ from anxin.zones import known_zone
 from console.accounts import audit
 from console.i18n import translator
 from contracts.topics import HOME_ID_PATTERN
-from contracts.vocabulary import DEFAULT_TIMEZONE, FALSE_ALARM_BUDGET_MAX
+from contracts.vocabulary import DEFAULT_TIMEZONE, FALSE_ALARM_BUDGET_MAX, FALSE_ALARM_BUDGET_MIN
 
 PHONE = r"^\+[1-9][0-9]{6,14}$"
 SENSOR = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
@@ -79,9 +79,10 @@ class HomeIn(_In):
 
 
 class BudgetIn(_In):
-    """A home's false-alarm budget: false long_inactivity alarms per 60 days; None returns it to the default."""
+    """A home's false-alarm budget: false long_inactivity alarms per 60 days; null returns it to the default."""
 
-    budget: float | None = Field(None, gt=0, le=FALSE_ALARM_BUDGET_MAX, allow_inf_nan=False)
+    # Required, so that `{}` is a mistake rather than a reset; a number, not `true` nor "1_0".
+    budget: float | None = Field(ge=FALSE_ALARM_BUDGET_MIN, le=FALSE_ALARM_BUDGET_MAX, strict=True, allow_inf_nan=False)
 
 
 class ContactIn(_In):

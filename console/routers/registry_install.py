@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -47,6 +48,7 @@ from console.web import (
 from contracts.topics import HOME_ID_PATTERN
 
 log = logging.getLogger(__name__)
+NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")  # a budget as a person types it
 router = APIRouter(tags=["registry"])
 HomeId = Annotated[str, PathParam(pattern=rf"^{HOME_ID_PATTERN}$")]
 
@@ -257,7 +259,12 @@ async def form_budget(
     """The install page's detection form: the home's false-alarm budget (blank: the default), then back."""
 
     def change(form: dict[str, str]) -> None:
-        budget = reg.BudgetIn.model_validate({"budget": form.get("budget") or None})
+        raw = form.get("budget") or None
+        # A number as typed, else the text itself, which the model refuses with the field named ("1_0" is not 10).
+        value: float | str | None = raw
+        if raw is not None and NUMBER.fullmatch(raw):
+            value = float(raw)
+        budget = reg.BudgetIn.model_validate({"budget": value})
         reg.set_budget(session, home_id, budget, user.actor, now_utc())
 
     return await _home_form(request, home_id, session, influx, user, change, "detection")

@@ -166,3 +166,37 @@ def test_a_checkpoint_from_before_the_engine_split_starts_that_home_afresh(
     finally:
         assert svc.checkpoints is not None
         svc.checkpoints.close()
+
+
+def test_a_restored_home_takes_the_budget_in_effect_now_not_its_checkpoints(
+    broker: Broker, db_url: str, tmp_path: Path
+) -> None:
+    """A budget cleared in the console while the service was down: the checkpoint still carries the old one."""
+    from anomaly.engine import HomeLimits, HomeMonitor
+    from anomaly.store import CheckpointStore
+
+    cleared, kept = ("h-" + secrets.token_hex(6) for _ in range(2))
+    with session_factory(make_engine(db_url))() as s:
+        s.add(Home(id=cleared, label=cleared, district="d", created_at=datetime.now(UTC), false_alarm_budget=None))
+        s.add(Home(id=kept, label=kept, district="d", created_at=datetime.now(UTC), false_alarm_budget=3.0))
+        s.commit()
+    store = CheckpointStore(tmp_path / "anomaly" / "checkpoints.sqlite")
+    old = HomeLimits(false_alarm_budget_per_60d=2.5)  # what the console said when these were saved
+    store.save({h: HomeMonitor(h, UTC, old) for h in (cleared, kept)}, {}, datetime.now(UTC))
+    store.close()
+    settings = AnomalySettings(
+        mqtt=broker.settings("anomaly"),
+        database=DatabaseSettings(url=db_url),
+        state_dir=tmp_path,
+        anomaly=AnomalyOptions(client_id="anomaly-" + secrets.token_hex(4)),
+    )
+    svc = AnomalyService(settings)
+    try:
+        assert svc.health.checkpoints_restored
+        share = svc.engine.options.tuning.budget_share
+        for home, budget in ((cleared, 1.0), (kept, 3.0)):
+            m = svc.engine.homes[home]
+            assert m.limits.false_alarm_budget_per_60d == budget and m.idle.model.budget_per_60d == budget * share
+    finally:
+        assert svc.checkpoints is not None
+        svc.checkpoints.close()

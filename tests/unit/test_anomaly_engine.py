@@ -744,3 +744,25 @@ def test_a_new_home_whose_first_events_are_readings_is_still_checked() -> None:
     h = Home()
     h.ev(DAY0 + timedelta(hours=9), "plug_tv", 150.0, "living", "power")  # a reading: no movement, no stillness clock
     assert h.m.next_check < math.inf
+
+
+def test_one_homes_failing_checks_do_not_stop_every_homes_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The embedded service ticks every home in one call: one that raised used to end it (and the service) for all.
+    from anomaly.monitor import HomeMonitor
+
+    eng = Engine()
+    t0 = datetime(2025, 3, 3, 9, 0, tzinfo=TZ)
+    for home in ("h-000bad", "h-000ok1"):
+        eng.monitor(home).observe_at(t0.timestamp(), "pir_hall", "motion", 1, "hall")
+    real = HomeMonitor.tick_at
+
+    def tick_at(self: HomeMonitor, now: float) -> list[Finding]:
+        if self.home == "h-000bad":
+            raise ZeroDivisionError("float division by zero")
+        return real(self, now)
+
+    monkeypatch.setattr(HomeMonitor, "tick_at", tick_at)
+    found = [f for m in range(1, 600, 5) for f in eng.tick(t0 + timedelta(minutes=m))]
+    assert {f.home for f in found if f.kind == "long_inactivity"} == {"h-000ok1"}
+    bad = eng.homes["h-000bad"]
+    assert bad.next_check > (t0 + timedelta(minutes=596)).timestamp()  # tried again a minute later, not every tick

@@ -196,7 +196,7 @@ def test_eval_prints_one_table_per_source_and_one_json_for_all(tmp_path: Path) -
     assert answered.startswith("(--verdicts: every long_inactivity alarm answered") and answered.count("## ") == 2
     spent = subprocess.run([*run, "--budget", "4"], check=True, timeout=120, capture_output=True, text=True).stdout
     assert spent.startswith("(--budget 4: each home's false long_inactivity alarms") and spent.count("## ") == 2
-    for bad, why in (("0", "greater than 0"), ("31", "less than or equal to 30"), ("nan", "")):
+    for bad, why in (("0", "greater than or equal to 0.01"), ("31", "less than or equal to 30"), ("nan", "")):
         refused = subprocess.run([*run, "--budget", bad], timeout=60, capture_output=True, text=True)
         lines = refused.stderr.strip().splitlines()
         assert refused.returncode == 2 and len(lines) == 1 and why in lines[0] and "hint: --budget" in lines[0], bad
