@@ -141,12 +141,16 @@ def test_register_a_district_from_nothing_and_download_the_bundle(
     _shot(d, "registry-install")
     li_id = d.find_element(By.CSS_SELECTOR, "button[id^=unassign-]").get_attribute("id")  # type: ignore[attr-defined]
     _submit(d, li_id, "Nobody assigned yet.")
+    assert "uses the deployment's budget" in _main_text(d)
+    _fill(d, {"budget": "2"})
+    _submit(d, "set-budget", "This home's budget: 2 per 60 days")
 
     with url_session(db_url) as s:
         assert s.get(Home, home) is not None
         assert len(list(s.query(HomeSensor).filter_by(home_id=home))) == 4
         resident = s.query(Resident).one()
         assert resident.consent and resident.contacts and resident.contacts[0]["relation"] == "daughter"
+        assert s.get(Home, home).false_alarm_budget == 2.0  # type: ignore[union-attr]
         li = s.query(Responder).one()
         assert li.verified and li.vetted_by == "operator:operator" and li.skills == ["first aid", "driving"]
         assert li.availability == [{"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "20:00"}]
