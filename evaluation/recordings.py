@@ -27,6 +27,11 @@ from anomaly.const import ON_VALUES
 
 FORMATS = ("ordonez", "kasteren")
 HOLDING = ("pressure", "motion")  # a body on a mat, a PIR still seeing movement: no moment for a fall
+# When lies may begin (local hours, start inclusive): by day, as the judged lies are placed; or up at night, out of bed
+# (the engine's hardest hours, measured apart: docs/anomaly.md, "Results").
+DAY = (7, 23)
+NIGHT = (23, 7)
+WHEN = {"day": DAY, "night": NIGHT}
 
 # UCI ADL sensor types -> our kinds (`to_rows` gives each kind its values).
 _UCI_KINDS = {"pir": "motion", "pressure": "pressure", "electric": "power", "flush": "flush", "magnetic": "contact"}
@@ -151,14 +156,23 @@ class Lie:
     end: datetime
 
 
-def lie_moments(rows: Sequence[Row], taken: Sequence[Lie], settle_days: float = 3.0) -> list[int]:
-    """Rows after which a fall is plausible: a moment of activity, by day, with nothing held on, resident at home.
+def within(hour: int, hours: tuple[int, int]) -> bool:
+    """Whether `hour` is in [start, end) of `hours`, which may run past midnight (23-7)."""
+    start, end = hours
+    return start <= hour < end if start < end else hour >= start or hour < end
+
+
+def lie_moments(
+    rows: Sequence[Row], taken: Sequence[Lie], settle_days: float = 3.0, hours: tuple[int, int] = DAY
+) -> list[int]:
+    """Rows after which a fall is plausible: a moment of activity in `hours`, with nothing held on, resident at home.
 
     Activity: the next event follows within 10 min (the resident is up and about, not settling for a nap). Nothing
     held: no mat pressed, no PIR still on (a door or cupboard left open holds nobody: in a home whose doors stand
-    open for days, counting them left almost no moment). By day (07-23 h), after the first `settle_days` (a model
-    has something to go on) and 4 h from other lies. At home: the front door does not move for the next 3 h, so the
-    window never hides a departure (which would leave a home that looks occupied and silent for a whole absence).
+    open for days, counting them left almost no moment). By day (07-23 h; `hours=NIGHT`: up at night, out of bed),
+    after the first `settle_days` (a model has something to go on) and 4 h from other lies. At home: the front door
+    does not move for the next 3 h, so the window never hides a departure (which would leave a home that looks
+    occupied and silent for a whole absence).
     """
     held: set[str] = set()
     doors = [r[0] for r in rows if r[2] == "door"]
@@ -169,7 +183,7 @@ def lie_moments(rows: Sequence[Row], taken: Sequence[Lie], settle_days: float = 
             held.add(sensor)
         else:
             held.discard(sensor)
-        if held or not 7 <= t.hour < 23 or t <= first or i + 1 >= len(rows):
+        if held or not within(t.hour, hours) or t <= first or i + 1 >= len(rows):
             continue
         if (rows[i + 1][0] - t).total_seconds() >= 600:
             continue
@@ -181,7 +195,7 @@ def lie_moments(rows: Sequence[Row], taken: Sequence[Lie], settle_days: float = 
     return out
 
 
-def inject_lies(rows: list[Row], count: int, seed: int) -> tuple[list[Row], list[Lie]]:
+def inject_lies(rows: list[Row], count: int, seed: int, hours: tuple[int, int] = DAY) -> tuple[list[Row], list[Lie]]:
     """Remove every event inside `count` lies of 30-90 min, each just after a moment from `lie_moments`.
 
     The fall comes before the next event (5 s after the moment, or half-way to the next event if sooner), so nothing
@@ -191,7 +205,7 @@ def inject_lies(rows: list[Row], count: int, seed: int) -> tuple[list[Row], list
     rng = random.Random(seed)
     lies: list[Lie] = []
     for _ in range(count):
-        moments = lie_moments(rows, lies)
+        moments = lie_moments(rows, lies, hours=hours)
         if not moments:
             break
         i = rng.choice(moments)

@@ -231,9 +231,16 @@ def recording_import(
     lies: Annotated[int, typer.Option(help="Long lies injected per copy (0: the recording only)")] = 6,
     copies: Annotated[int, typer.Option(help="Copies with lies, one per seed")] = 6,
     seed: Annotated[int, typer.Option(help="The first copy's seed (then +1 each)")] = 101,
+    at: Annotated[
+        str, typer.Option(help="day: lies from 07 to 23 h, in OUT/lies; night: 23 to 07 h, out of bed, in OUT/night")
+    ] = "day",
 ) -> None:
     """Convert one home's public recording to replay folders, with long lies injected (docs/anomaly.md)."""
-    from evaluation.recordings import inject_lies, read_recording, write_home
+    from evaluation.recordings import WHEN, inject_lies, read_recording, write_home
+
+    if at not in WHEN:
+        typer.echo(f"anxin recording import: --at {at!r} is not one of {', '.join(WHEN)} (hint: --at night)", err=True)
+        raise typer.Exit(2)
 
     missing = [str(p) for p in raw if not p.is_file()]
     if missing:
@@ -249,8 +256,8 @@ def recording_import(
         write_home(out / "real" / home, rows, [], name)
         placed: list[str] = []
         for s in range(seed, seed + (copies if lies > 0 else 0)):
-            with_lies, made = inject_lies(rows, lies, s)
-            write_home(out / "lies" / f"{home}_{s}", with_lies, made, name)
+            with_lies, made = inject_lies(rows, lies, s, WHEN[at])
+            write_home(out / ("lies" if at == "day" else at) / f"{home}_{s}", with_lies, made, name)
             placed += [lie.start.isoformat() for lie in made]
     except OSError as err:
         typer.echo(f"anxin recording import: cannot write under {out}: {err.strerror or err}", err=True)
@@ -259,7 +266,8 @@ def recording_import(
     typer.echo(f"{home}: {len(rows)} events over {days:.1f} days -> {out}/real")
     if placed:
         # Few moments qualify in some homes (doors left open for days): copies then share lies; say how many differ.
-        typer.echo(f"{out}/lies: {len(placed)} lies in {copies} copies, {len(set(placed))} distinct")
+        folder = "lies" if at == "day" else at
+        typer.echo(f"{out}/{folder}: {len(placed)} lies in {copies} copies, {len(set(placed))} distinct")
         if len(placed) < lies * copies:
             typer.echo(f"anxin recording import: only {len(placed)} of {lies * copies} lies found a moment", err=True)
 

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.recordings import inject_lies, lie_moments, read_kasteren, read_ordonez, to_rows
+from evaluation.recordings import (
+    DAY,
+    NIGHT,
+    inject_lies,
+    lie_moments,
+    read_kasteren,
+    read_ordonez,
+    to_rows,
+    within,
+)
 
 # Hand-made rows in the two published layouts (not taken from the data sets).
 UCI = """Start time\t\tEnd time\t\tLocation\tType\t\tPlace
@@ -149,6 +158,26 @@ def test_a_door_left_open_holds_nobody_and_seeds_give_other_lies() -> None:
     assert inject_lies(rows, 3, seed=1)[1] != inject_lies(rows, 3, seed=2)[1]
 
 
+def test_lies_at_night_begin_out_of_bed_between_23_and_07() -> None:
+    # Up at night: the bed mat released, then a walk; no lie while the mat is pressed (asleep), none by day.
+    rows = _day_of_walks()
+    for d in range(5):
+        night = datetime(2020, 1, 1, 23) + timedelta(days=d)
+        rows += [
+            (night, "bed", "pressure", "1", "bedroom"),
+            (night + timedelta(hours=3), "bed", "pressure", "0", "bedroom"),
+        ]
+        rows += [(night + timedelta(hours=3, minutes=k), "pir", "motion", str(1 - k % 2), "hall") for k in range(1, 7)]
+        rows += [(night + timedelta(hours=3, minutes=8), "bed", "pressure", "1", "bedroom")]
+        rows += [(night + timedelta(hours=7, minutes=59), "bed", "pressure", "0", "bedroom")]
+    rows.sort(key=lambda r: r[0])
+    _with_lies, lies = inject_lies(rows, 2, seed=3, hours=NIGHT)
+    assert len(lies) == 2
+    for lie in lies:
+        assert within(lie.start.hour, NIGHT) and lie.start.hour == 2  # 02:01-02:06, between the bed's two sleeps
+    assert all(within(rows[i][0].hour, DAY) for i in lie_moments(rows, []))
+
+
 def test_no_lie_hides_a_departure() -> None:
     rows = _day_of_walks()
     moments = lie_moments(rows, [])
@@ -174,6 +203,7 @@ def test_the_command_writes_replay_folders_and_says_a_mistake_in_one_line(tmp_pa
         (["nosuch", str(raw)], "unknown format 'nosuch'"),
         (["ordonez", str(tmp_path / "missing.txt")], "no such file"),
         (["kasteren", str(raw)], "expected start, end, id, value"),
+        (["ordonez", str(raw), "--at", "noon"], "--at 'noon' is not one of day, night"),
     ):
         bad = subprocess.run([*run, *argv, "--out", str(tmp_path / "y")], capture_output=True, text=True, timeout=120)
         lines = bad.stderr.strip().splitlines()
