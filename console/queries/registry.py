@@ -333,5 +333,10 @@ def problem(err: Exception, lang: str) -> str:
     if isinstance(err, ValidationError):
         e = err.errors()[0]
         field = ".".join(str(p) for p in e["loc"]) or "-"
-        return t("registry.error.field", field=field, why=e["msg"])
+        # Pydantic's reason is English: said in the page's language when the catalogue knows its type.
+        key = f"validation.{e['type']}"
+        if e["type"] == "string_pattern_mismatch" and str(e["loc"][-1]).endswith("phone"):
+            key = "validation.phone"  # the form a number takes says more than "not in the expected form"
+        why = t(key, **e.get("ctx", {})) if t.has(key) else e["msg"]
+        return t("registry.error.field", field=field, why=why)
     return str(err)

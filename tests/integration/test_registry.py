@@ -207,6 +207,9 @@ def test_forms_need_csrf_and_show_errors_in_the_page_language(
     refused = c.post("/registry/policies?lang=en", data=policy)
     assert refused.status_code == 400 and "the policy is not JSON" in refused.text
     policy["spec"] = '{"warning": {"steps": [{"wait_s": 300, "assigned": 1}]}}'
+    # A field's reason in the page's language, and a phone's in the form it takes.
+    no_plus = c.post("/registry/responders?lang=zh-CN", data={"csrf": csrf, "name": "李伟", "phone": "13912345678"})
+    assert no_plus.status_code == 400 and "phone：须为国际格式号码，例如 +8613912345678" in no_plus.text
     assert c.post("/registry/policies", data=policy, follow_redirects=False).status_code == 303
     assert "district:西园社区" in c.get("/registry").text
     with url_session(db_url) as s:
@@ -252,11 +255,16 @@ def test_a_homes_false_alarm_budget_is_set_in_the_console_and_reaches_its_runnin
     assert c.post(f"/api/registry/homes/{home}/budget", json={"budget": 9}, headers=viewer).status_code == 403
     # The page: a bad value re-shows it with the reason in its language; blank returns the home to the default.
     csrf = login(c, "operator")
-    for typed in ("lots", "1_0", "0", "nan"):
+    for typed, why in (
+        ("lots", "需要一个数字"),
+        ("1_0", "需要一个数字"),
+        ("0", "不能小于 0.01"),
+        ("nan", "需要一个数字"),
+    ):
         page = c.post(f"/registry/homes/{home}/budget?lang=zh-CN", data={"csrf": csrf, "budget": typed})
         notice = re.search(r'role="alert">([^<]*)<', page.text)
-        assert page.status_code == 400 and notice is not None and "budget" in notice.group(1), typed
-        assert "误报预算" in page.text
+        # The field named, the reason in the page's language (not pydantic's English).
+        assert page.status_code == 400 and notice is not None and notice.group(1) == f"budget：{why}", typed
     done = c.post(f"/registry/homes/{home}/budget", data={"csrf": csrf, "budget": ""}, follow_redirects=False)
     assert done.status_code == 303
     assert "uses the deployment" in c.get(f"/registry/homes/{home}?lang=en").text
