@@ -69,7 +69,8 @@ class AnomalyService:
     def __init__(self, settings: AnomalySettings) -> None:
         self.settings = settings
         opts = settings.anomaly
-        self.engine = Engine(opts.engine_options(), {h: s.limits() for h, s in opts.homes.items()})
+        configured = {h: s.limits() for h, s in opts.homes.items()}  # the TOML's per-home limits
+        self.engine = Engine(opts.engine_options(), configured)
         self._folder = settings.state_dir / "anomaly"
         self.checkpoints: CheckpointStore | None = None
         self.seen = Seen()
@@ -93,7 +94,7 @@ class AnomalyService:
         self._client.on_publish = self.pubacks.on_publish
         self._client.on_subscribe = lambda *_a: self._subscribed.set()
         self.feedback_applied = 0
-        self.registry = Registry(self.engine, settings.database.url, {h: s.limits() for h, s in opts.homes.items()})
+        self.registry = Registry(self.engine, settings.database.url, configured)
         self._restore()
         self.registry.load()
 

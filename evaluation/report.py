@@ -8,6 +8,7 @@ from typing import Any
 
 from anomaly.limits import HomeLimits
 from anomaly.recording import input_fixes
+from contracts.vocabulary import FALSE_ALARM_BUDGET
 from evaluation.bound import LieBound, bound_rooms, bound_summary, stillness_bound
 from evaluation.homes import evaluate_many, home_dirs
 from evaluation.misses import misses_line
@@ -18,9 +19,6 @@ VERDICTS_NOTE = (
     "(--verdicts: every long_inactivity alarm answered at once, needed_help inside a labelled long lie, else "
     "false_alarm; the judged scoring has no verdicts)\n"
 )
-
-
-DEFAULT_BUDGET = HomeLimits().false_alarm_budget_per_60d
 
 
 def source_names(roots: list[Path]) -> list[str]:
@@ -56,11 +54,11 @@ def text(result: dict[str, Any]) -> str:
     out = []
     if result.get("verdicts"):
         out.append(VERDICTS_NOTE)
-    budget = result.get("budget_per_60d", DEFAULT_BUDGET)
-    if budget != DEFAULT_BUDGET:
+    budget = result.get("budget_per_60d", FALSE_ALARM_BUDGET)
+    if budget != FALSE_ALARM_BUDGET:
         out.append(
             f"(--budget {budget:g}: each home's false long_inactivity alarms aimed at per 60 days; default"
-            f" {DEFAULT_BUDGET:g})\n"
+            f" {FALSE_ALARM_BUDGET:g})\n"
         )
     for name, src in result["sources"].items():
         out.append(source_table(name, src["summary"], src["kits"]))

@@ -252,12 +252,13 @@ def recording_import(
         typer.echo(f"anxin recording import: {err}", err=True)
         raise typer.Exit(2) from err
     name = f"{fmt} {' '.join(p.name for p in raw)}"
+    folder = "lies" if at == "day" else at  # (OUT/lies, as before there was a choice)
     try:
         write_home(out / "real" / home, rows, [], name)
         placed: list[str] = []
         for s in range(seed, seed + (copies if lies > 0 else 0)):
             with_lies, made = inject_lies(rows, lies, s, WHEN[at])
-            write_home(out / ("lies" if at == "day" else at) / f"{home}_{s}", with_lies, made, name)
+            write_home(out / folder / f"{home}_{s}", with_lies, made, name)
             placed += [lie.start.isoformat() for lie in made]
     except OSError as err:
         typer.echo(f"anxin recording import: cannot write under {out}: {err.strerror or err}", err=True)
@@ -266,7 +267,6 @@ def recording_import(
     typer.echo(f"{home}: {len(rows)} events over {days:.1f} days -> {out}/real")
     if placed:
         # Few moments qualify in some homes (doors left open for days): copies then share lies; say how many differ.
-        folder = "lies" if at == "day" else at
         typer.echo(f"{out}/{folder}: {len(placed)} lies in {copies} copies, {len(set(placed))} distinct")
         if len(placed) < lies * copies:
             typer.echo(f"anxin recording import: only {len(placed)} of {lies * copies} lies found a moment", err=True)

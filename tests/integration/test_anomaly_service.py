@@ -42,6 +42,23 @@ def running(settings: AnomalySettings) -> Iterator[AnomalyService]:
         assert not th.is_alive()
 
 
+@contextmanager
+def built(broker: Broker, db_url: str, tmp_path: Path) -> Iterator[AnomalyService]:
+    """The service as made at start (checkpoints restored, the registry read), not running; its checkpoints closed."""
+    settings = AnomalySettings(
+        mqtt=broker.settings("anomaly"),
+        database=DatabaseSettings(url=db_url),
+        state_dir=tmp_path,
+        anomaly=AnomalyOptions(client_id="anomaly-" + secrets.token_hex(4)),
+    )
+    svc = AnomalyService(settings)
+    try:
+        yield svc
+    finally:
+        assert svc.checkpoints is not None
+        svc.checkpoints.close()
+
+
 def test_panic_to_finding_feedback_adjusts_and_a_restart_resumes(broker: Broker, db_url: str, tmp_path: Path) -> None:
     home = "h-" + secrets.token_hex(6)
     with session_factory(make_engine(db_url))() as s:
@@ -103,14 +120,7 @@ def test_each_home_keeps_its_own_time_zone_from_the_homes_table(broker: Broker, 
         for home, tz in ((london, "Europe/London"), (bad, "Mars/Olympus_Mons"), (plain, "Asia/Shanghai")):
             s.add(Home(id=home, label=home, district="d", timezone=tz, created_at=datetime.now(UTC)))
         s.commit()
-    settings = AnomalySettings(
-        mqtt=broker.settings("anomaly"),
-        database=DatabaseSettings(url=db_url),
-        state_dir=tmp_path,
-        anomaly=AnomalyOptions(client_id="anomaly-" + secrets.token_hex(4)),
-    )
-    svc = AnomalyService(settings)
-    try:
+    with built(broker, db_url, tmp_path) as svc:
         # 02:00 in London is 10:00 in Shanghai: the front door then is a night exit for one home only.
         at = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
         for home in (london, bad, plain):
@@ -128,9 +138,6 @@ def test_each_home_keeps_its_own_time_zone_from_the_homes_table(broker: Broker, 
         assert {f.home for f in found if f.kind == "night_exit"} == {london}
         assert str(svc.engine.homes[london]._tz) == "Europe/London"
         assert str(svc.engine.homes[bad]._tz) == "Asia/Shanghai"  # unknown zone: the service's, and a warning
-    finally:
-        assert svc.checkpoints is not None
-        svc.checkpoints.close()
 
 
 def test_a_checkpoint_from_before_the_engine_split_starts_that_home_afresh(
@@ -149,23 +156,13 @@ def test_a_checkpoint_from_before_the_engine_split_starts_that_home_afresh(
     with store._db:
         store._db.execute("INSERT INTO homes (home, saved, state, seen) VALUES (?, ?, ?, ?)", (old_home, 0.0, old, b""))
     store.close()
-    settings = AnomalySettings(
-        mqtt=broker.settings("anomaly"),
-        database=DatabaseSettings(url=db_url),
-        state_dir=tmp_path,
-        anomaly=AnomalyOptions(client_id="anomaly-" + secrets.token_hex(4)),
-    )
-    svc = AnomalyService(settings)
-    try:
+    with built(broker, db_url, tmp_path) as svc:
         assert svc.health.checkpoints_restored
         assert set(svc.engine.homes) == {new_home} and svc.engine.homes[new_home].scale == {"long_inactivity": 1.25}
         at = datetime.now(UTC)
         press = SensorEvent(home=old_home, agent="pi-1", seq=1, ts=at, sensor="panic", kind="button", value="press")
         svc.handle(events_topic(old_home), dump(press), at)
         assert svc.engine.homes[old_home].days_learned == 0  # a fresh monitor, detecting from its first event
-    finally:
-        assert svc.checkpoints is not None
-        svc.checkpoints.close()
 
 
 def test_a_restored_home_takes_the_budget_in_effect_now_not_its_checkpoints(
@@ -184,19 +181,9 @@ def test_a_restored_home_takes_the_budget_in_effect_now_not_its_checkpoints(
     old = HomeLimits(false_alarm_budget_per_60d=2.5)  # what the console said when these were saved
     store.save({h: HomeMonitor(h, UTC, old) for h in (cleared, kept)}, {}, datetime.now(UTC))
     store.close()
-    settings = AnomalySettings(
-        mqtt=broker.settings("anomaly"),
-        database=DatabaseSettings(url=db_url),
-        state_dir=tmp_path,
-        anomaly=AnomalyOptions(client_id="anomaly-" + secrets.token_hex(4)),
-    )
-    svc = AnomalyService(settings)
-    try:
+    with built(broker, db_url, tmp_path) as svc:
         assert svc.health.checkpoints_restored
         share = svc.engine.options.tuning.budget_share
         for home, budget in ((cleared, 1.0), (kept, 3.0)):
             m = svc.engine.homes[home]
             assert m.limits.false_alarm_budget_per_60d == budget and m.idle.model.budget_per_60d == budget * share
-    finally:
-        assert svc.checkpoints is not None
-        svc.checkpoints.close()
