@@ -41,6 +41,21 @@ class Engine:
                 m.set_sensor_meta(kit)
         return m
 
+    def install(self, home: str, monitor: HomeMonitor) -> None:
+        """Run a monitor restored from a checkpoint under what is said of its home now (limits, zone, kit).
+
+        The checkpoint holds what was in effect when it was written: a budget cleared, a zone or a kit changed in the
+        registry while the service was down (or while another worker held the home) must not come back with it.
+        """
+        self.homes[home] = monitor
+        self.apply_limits(home)
+        tz = self.home_tz.get(home)
+        if tz is not None:
+            self.set_timezone(home, tz)
+        kit = self.home_kits.get(home)
+        if kit is not None and monitor.kit.meta != kit:
+            monitor.set_sensor_meta(kit)
+
     def set_kit(self, home: str, kit: dict[str, dict[str, str]]) -> None:
         """The installer's kit of one home (sensor -> kind, room, role), for its monitor now and when created."""
         if self.home_kits.get(home) == kit:

@@ -1,7 +1,8 @@
 """The registry's word on each home, read into the engine: its time zone, its kit, its false-alarm budget.
 
-The console writes them to the SQL database (`homes`, `home_sensors`); the service reads them at start and with every
-routine summary, so an operator's change reaches a running home within a summary interval. A database problem is
+The console writes them to the SQL database (`homes`, `home_sensors`); the service (and each cluster worker, for the
+homes it holds) reads them at start and with every routine summary, so an operator's change reaches a running home
+within a summary interval. A database problem is
 logged and leaves every home as it was: detection never waits for the registry.
 """
 
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from anomaly.engine import Engine, HomeLimits
@@ -18,11 +20,25 @@ from anomaly.store import home_budgets, home_kits, home_timezones
 from contracts.vocabulary import FALSE_ALARM_BUDGET_MAX, FALSE_ALARM_BUDGET_MIN
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Word:
+    """What the database said at one read; a part it could not read is None (its homes keep what they have)."""
+
+    timezones: dict[str, str] | None
+    kits: dict[str, dict[str, dict[str, str]]] | None
+    budgets: dict[str, float] | None
 
 
 class Registry:
     """Reads zones, kits and budgets from the database at `db_url` into `engine`; `configured`: the TOML's per-home
-    limits, which a home returns to when its budget is cleared in the console."""
+    limits, which a home returns to when its budget is cleared in the console.
+
+    `read()` is the I/O and `apply(word)` changes the engine, so a worker can read in a thread and apply on its loop;
+    `load()` does both.
+    """
 
     def __init__(self, engine: Engine, db_url: str, configured: Mapping[str, HomeLimits]) -> None:
         self.engine = engine
@@ -32,18 +48,36 @@ class Registry:
         self._budgeted: set[str] = set()  # homes with a budget from the console at the last read
 
     def load(self) -> None:
-        """Read every home's zone, kit and budget; each part that cannot be read is logged and skipped."""
-        self.load_timezones()
-        self.load_kits()
-        self.load_budgets()
+        """Read every home's zone, kit and budget and apply them; each part that cannot be read is logged and kept."""
+        self.apply(self.read())
 
-    def load_timezones(self) -> None:
-        """Each home's time zone from the `homes` table; a home with an unknown zone keeps the service's."""
+    def read(self) -> Word:
+        """The registry's word on every home now; a part that cannot be read is logged (and is None)."""
+        return Word(
+            self._read(home_timezones, "home time zones not read, every home keeps its zone"),
+            self._read(home_kits, "home kits not read, sensor roles are learned only"),
+            self._read(home_budgets, "home false-alarm budgets not read, homes keep theirs"),
+        )
+
+    def _read(self, reader: Callable[[str], _T], consequence: str) -> _T | None:
         try:
-            names = home_timezones(self.db_url)
-        except Exception as err:
-            log.warning("home time zones not read, every home uses %s: %s", self.engine.options.tz, err)
-            return
+            return reader(self.db_url)
+        except Exception as err:  # detection never waits for the registry
+            log.warning("%s: %s", consequence, err)
+            return None
+
+    def apply(self, word: Word) -> None:
+        """Hand the engine's homes what `word` says of them (no I/O)."""
+        if word.timezones is not None:
+            self.apply_timezones(word.timezones)
+        if word.kits is not None:
+            for home, kit in word.kits.items():
+                self.engine.set_kit(home, kit)
+        if word.budgets is not None:
+            self.apply_budgets(word.budgets)
+
+    def apply_timezones(self, names: Mapping[str, str]) -> None:
+        """Each home's time zone from the `homes` table; a home with an unknown zone keeps the service's."""
         for home, name in names.items():
             try:
                 tz = ZoneInfo(name)
@@ -53,23 +87,8 @@ class Registry:
                 continue
             self.engine.set_timezone(home, tz)
 
-    def load_kits(self) -> None:
-        """Each registered home's kit (sensor roles and rooms) into its monitor."""
-        try:
-            kits = home_kits(self.db_url)
-        except Exception as err:
-            log.warning("home kits not read, sensor roles are learned only: %s", err)
-            return
-        for home, kit in kits.items():
-            self.engine.set_kit(home, kit)
-
-    def load_budgets(self) -> None:
+    def apply_budgets(self, budgets: Mapping[str, float]) -> None:
         """Each home's false-alarm budget set in the console over its configured limits; cleared, it returns to them."""
-        try:
-            budgets = home_budgets(self.db_url)
-        except Exception as err:
-            log.warning("home false-alarm budgets not read, homes keep theirs: %s", err)
-            return
         for home in sorted(set(budgets) | self._budgeted):
             base = self.configured.get(home, self.engine.options.limits)
             budget = budgets.get(home)

@@ -23,7 +23,7 @@ from anomaly.delivery import Health, PubAcks, Seen, digest
 from anomaly.engine import Engine
 from anomaly.finding_ids import with_epoch
 from anomaly.registry import Registry
-from anomaly.store import CheckpointStore, write_summaries
+from anomaly.store import CheckpointStore, summary_rows, write_summaries
 from anxin.mqtt import connect_and_wait, make_client
 from contracts import (
     ContractError,
@@ -127,13 +127,10 @@ class AnomalyService:
             return False
         # A home that ran afresh while the file was unreadable takes its learned state back: losing a few minutes of
         # short-term state is better than writing a fresh one over weeks of learning.
-        self.engine.homes.update(homes)
+        for home, monitor in homes.items():  # under the limits, zone and kit in effect now, not the checkpoint's
+            self.engine.install(home, monitor)
         for home, blob in seen.items():
             self.seen.load(home, blob)
-        for home in homes:  # the limits in effect now (TOML, registry), not those the checkpoint was saved with
-            self.engine.apply_limits(home)
-        for home, tz in self.engine.home_tz.items():
-            self.engine.set_timezone(home, tz)
         self.health.checkpoints_restored = True
         if homes:
             log.info("resumed %d homes from checkpoints", len(homes))
@@ -295,7 +292,7 @@ class AnomalyService:
     def summarise(self, now: datetime) -> None:
         """Write routine summaries for the console and re-read the registry's homes; a database problem is logged."""
         try:
-            write_summaries(self.settings.database.url, self.engine.homes, now)
+            write_summaries(self.settings.database.url, summary_rows(self.engine.homes), now)
         except Exception as err:
             log.warning("routine summaries not written: %s", err)
         self.registry.load()

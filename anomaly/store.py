@@ -6,6 +6,7 @@ import logging
 import pickle
 import sqlite3
 import zlib
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -135,24 +136,26 @@ def home_budgets(db_url: str) -> dict[str, float]:
         return {home: float(b) for home, b in session.execute(q) if b is not None}
 
 
-def write_summaries(db_url: str, monitors: dict[str, HomeMonitor], at: datetime) -> int:
-    """Upsert `routine_summaries` rows for homes the SQL database knows; returns how many were written."""
+def summary_rows(monitors: Mapping[str, HomeMonitor]) -> dict[str, dict[str, Any]]:
+    """Each home's `routine_summaries` values (no I/O: a worker works them out on its loop, then writes in a thread)."""
+    return {
+        home: {"days_learned": m.days_learned, "confidence": m.confidence(), "summary": m.summary()}
+        for home, m in monitors.items()
+    }
+
+
+def write_summaries(db_url: str, rows: Mapping[str, dict[str, Any]], at: datetime) -> int:
+    """Upsert `routine_summaries` rows (`summary_rows`) for homes the SQL database knows; returns how many."""
     from sqlalchemy import select
 
     from anxin.db.engine import url_session
     from anxin.db.models import Home, RoutineSummary
 
     with url_session(db_url) as session:
-        known = set(session.scalars(select(Home.id).where(Home.id.in_(list(monitors)))))
+        known = set(session.scalars(select(Home.id).where(Home.id.in_(list(rows)))))
         for home in known:
-            m = monitors[home]
             row = session.get(RoutineSummary, home)
-            values: dict[str, Any] = {
-                "updated_at": at,
-                "days_learned": m.days_learned,
-                "confidence": m.confidence(),
-                "summary": m.summary(),
-            }
+            values: dict[str, Any] = {"updated_at": at, **rows[home]}
             if row is None:
                 session.add(RoutineSummary(home_id=home, **values))
             else:

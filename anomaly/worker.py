@@ -26,8 +26,9 @@ consumer's limit) checkpoint the changed homes, then ack the events: one KV writ
 one per event, and a takeover replays at most that interval of the partition.
 The engine runs in event time here (a home is ticked at each event's time). A home whose next check passed on the wall
 clock gets a tick message in its partition, run at the engine's due time (anomaly/ticks.py); with agent status and
-heartbeats bridged by ingest, a home's findings are a pure function of its partition's messages, and a reference run
-(`anomaly.ticks.reference`) over the stream reproduces them.
+heartbeats bridged by ingest, a home's findings are a pure function of its partition's messages (and of the registry's
+word on the home, read as the service reads it: `routine`), and a reference run (`anomaly.ticks.reference`) over the
+stream reproduces them.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -60,8 +62,9 @@ from nats.js.kv import KeyValue
 
 from anomaly.config import AnomalySettings
 from anomaly.engine import Engine, HomeMonitor
+from anomaly.registry import Registry
 from anomaly.relay import FindingsRelay
-from anomaly.store import freeze, thaw
+from anomaly.store import freeze, summary_rows, thaw, write_summaries
 from anomaly.ticks import Clock, PartitionMessage, apply, quiet
 from anxin.bus import (
     AT,
@@ -135,7 +138,9 @@ class Worker:
         self.nats = settings.nats
         opts = settings.anomaly
         self.id = worker_id or f"{opts.client_id}-{socket.gethostname()}-{os.getpid()}"
-        self.engine = Engine(opts.engine_options(), {h: s.limits() for h, s in opts.homes.items()})
+        configured = {h: s.limits() for h, s in opts.homes.items()}
+        self.engine = Engine(opts.engine_options(), configured)
+        self.registry = Registry(self.engine, settings.database.url, configured)
         self.homes: dict[str, HomeState] = {}
         self.parts: dict[int, set[str]] = {}  # partition -> its homes in `homes`, for the clock
         self._preloaded: set[int] = set()  # partitions whose checkpointed homes were all read since we took them
@@ -332,7 +337,7 @@ class Worker:
                 self.engine.homes.pop(home, None)
                 st = HomeState(0, entry.revision or 0)
             else:
-                self.engine.homes[home] = monitor
+                self.engine.install(home, monitor)  # (under the registry's word now, not the checkpoint's)
                 st = HomeState(seq, entry.revision or 0)
         self.homes[home] = st
         self.parts.setdefault(partition(home, self.nats.partitions), set()).add(home)
@@ -508,6 +513,32 @@ class Worker:
 
     # --- the loop ----------------------------------------------------------------------------------------------
 
+    async def routine(self) -> None:
+        """Read the registry's word on every home into the engine, then write the held homes' routine summaries.
+
+        What the service does every `summary_s` (anomaly/registry.py). The database is read and written in a thread;
+        the engine is changed here on the loop, so between two of a home's messages, never during one. A database
+        problem is logged and detection goes on.
+        """
+        self.registry.apply(await asyncio.to_thread(self.registry.read))
+        held = self.engine.homes
+        rows = summary_rows({h: held[h] for h in self.homes if h in held})
+        if not rows:
+            return
+        try:
+            await asyncio.to_thread(write_summaries, self.settings.database.url, rows, datetime.now(UTC))
+        except Exception as err:
+            log.warning("routine summaries not written: %s: %s", type(err).__name__, err)
+
+    async def _routines(self) -> None:
+        """`routine` at start and every `summary_s`."""
+        while True:
+            try:
+                await self.routine()
+            except Exception as err:  # (each part logs its own; this is anything else)
+                log.warning("routine failed: %s: %s", type(err).__name__, err)
+            await asyncio.sleep(self.settings.anomaly.summary_s)
+
     async def open(self) -> Client:
         """Connect, create the streams and buckets if missing, and open the buckets."""
         nc = await connect(self.nats, self.id)
@@ -539,6 +570,7 @@ class Worker:
             relayer = FindingsRelay(self._js, self.nats, self.settings.mqtt, f"{self.id}-relay")
             relay = asyncio.create_task(relayer.run(), name="findings-relay")
         period, report = self.nats.lease_s / 3, 0.0
+        routines = asyncio.create_task(self._routines(), name="routines")  # (apart: leases never wait on SQL)
         try:
             while not stop.is_set():
                 try:
@@ -551,6 +583,9 @@ class Worker:
                     log.info("worker %s: partitions %s, counts %s", self.id, sorted(self.owned), self.counts)
                 await asyncio.sleep(period)
         finally:
+            routines.cancel()
+            with contextlib.suppress(Exception):  # (a last summary, as the service writes on stop; never holds it)
+                await asyncio.wait_for(self.routine(), timeout=5)
             if relay is not None:
                 relay.cancel()
                 await asyncio.wait({relay}, timeout=5)

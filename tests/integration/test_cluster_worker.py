@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from anomaly.config import AnomalyOptions, AnomalySettings, LimitsSection
 from anomaly.engine import Engine
 from anomaly.relay import DURABLE as RELAY_DURABLE
 from anomaly.relay import FindingsRelay
 from anomaly.ticks import EVENT, PartitionMessage, apply, run_tick, step
-from anomaly.worker import Stale, Worker, unpack
+from anomaly.worker import Stale, Worker, pack, unpack
 from anxin.bus import (
     AT,
     HEARTBEAT,
@@ -29,7 +30,7 @@ from anxin.bus import (
     state_key,
 )
 from anxin.mqtt import connect_and_wait, make_client
-from anxin.settings import NatsSettings
+from anxin.settings import DatabaseSettings, NatsSettings
 from contracts import ContractError, Finding, Heartbeat, SensorEvent, Status, findings_topic, parse_finding
 from contracts.topics import FINDINGS_FILTER, events_topic, heartbeat_topic, status_topic
 from contracts.vocabulary import FindingKind, Severity
@@ -46,7 +47,7 @@ HOME = "h-fence01"
 # The KV buckets of this module's own that the anomaly role may use (tests/support/cluster_fixtures.py).
 NATS_BUCKETS = (
     *("fence_state", "takeover_leases", "stale_state", "silent_state", "silent_leases"),
-    *("burst_state", "burst_leases"),
+    *("burst_state", "burst_leases", "registry_state"),
 )
 
 
@@ -232,6 +233,56 @@ def test_an_unreadable_checkpoint_starts_the_home_afresh_and_is_replaced(nats_cl
             assert seq == 1
         finally:
             await nc.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_reads_the_registry_and_writes_routine_summaries(nats_cluster: NatsCluster, db_url: str) -> None:
+    """What an operator sets in the console reaches a cluster worker's homes, checkpointed ones included, and the
+    console sees what they learned (as the service does: docs/scale.md)."""
+    from anomaly.engine import HomeLimits, HomeMonitor
+    from anxin.db.engine import url_session
+    from anxin.db.models import Home, HomeSensor, RoutineSummary
+
+    fresh = "h-registry02"
+    with url_session(db_url) as s, s.begin():
+        for home, budget in ((HOME, 3.0), (fresh, None)):
+            now, zone = datetime.now(UTC), "Asia/Shanghai"
+            s.add(Home(id=home, label=home, district="d", created_at=now, timezone=zone, false_alarm_budget=budget))
+        s.flush()
+        s.add(HomeSensor(home_id=HOME, sensor="mat_1", kind="pressure", room="bedroom", role="seat"))
+        s.add(HomeSensor(home_id=fresh, sensor="mat_1", kind="pressure", room="bedroom", role="seat"))
+    settings = AnomalySettings(
+        bus="nats",
+        nats=nats_cluster.settings("anomaly", partitions=4, state_bucket="registry_state"),
+        database=DatabaseSettings(url=db_url),
+    )
+
+    async def scenario() -> None:
+        worker = Worker(settings, "registry")
+        nc = await worker.open()
+        try:
+            kv = worker._state
+            assert kv is not None
+            # A checkpoint written under what the console said before: budget 2.5, the mat a bed, the service's zone.
+            old = HomeMonitor(HOME, UTC, HomeLimits(false_alarm_budget_per_60d=2.5))
+            old.set_sensor_meta({"mat_1": {"kind": "pressure", "room": "bedroom", "role": "bed"}})
+            await kv.put(state_key(HOME, 4), pack(7, old))
+            await worker.routine()  # the registry read (at start, and every summary_s)
+            st = await worker._home(HOME)  # the checkpoint adopted after it
+            m = worker.engine.homes[HOME]
+            assert st.seq == 7 and m.limits.false_alarm_budget_per_60d == 3.0
+            assert m.kit.mat_role("mat_1") == "seat" and str(m._tz) == "Asia/Shanghai"
+            step(worker.engine, _event(1).model_copy(update={"home": fresh}))  # a home new to the worker
+            worker.homes.setdefault(fresh, type(st)())
+            mf = worker.engine.homes[fresh]
+            assert mf.kit.mat_role("mat_1") == "seat" and str(mf._tz) == "Asia/Shanghai"
+            await worker.routine()
+        finally:
+            await nc.close()
+        with url_session(db_url) as s:
+            written = {r.home_id: r for r in s.scalars(select(RoutineSummary))}
+        assert set(written) == {HOME, fresh} and "stillness" in written[HOME].summary
 
     asyncio.run(scenario())
 

@@ -90,6 +90,8 @@ class WorkerProcess(ChildProcess):
         env.update(
             {"ANXIN_STATE_DIR": str(self.state), "ANXIN_ANOMALY__CLIENT_ID": self.name, "ANXIN_LOG_LEVEL": "INFO"}
         )
+        # Its own (empty) registry, not the checkout's demo database: the registry's part is tested in-process.
+        env.setdefault("ANXIN_DATABASE__URL", f"sqlite:///{self.state / 'registry.db'}")
         env.update(self.env_extra)
         log = open(self.state / "worker.log", "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen([sys.executable, "-m", "anxin", "anomaly"], env=env, stdout=log, stderr=log)
