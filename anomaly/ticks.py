@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 
 from anomaly.engine import Engine, HomeMonitor
 from anomaly.finding_ids import with_epoch
-from anxin.bus import AT, HEARTBEAT, KIND, STATUS, TICK, home_of
-from contracts import ContractError, Finding, SensorEvent, parse_event, parse_heartbeat, parse_status
+from anxin.bus import AT, FEEDBACK, HEARTBEAT, KIND, STATUS, TICK, home_of
+from contracts import ContractError, Finding, SensorEvent, parse_event, parse_feedback, parse_heartbeat, parse_status
 
 EVENT = ""  # an event has no kind header
 TICK_LAG_S = 1.0  # tick a due time this long after it passed: an event in flight usually comes first
@@ -30,7 +30,8 @@ TICK_RETRY_S = 10.0  # a tick published and not consumed back after this long (l
 
 @dataclass(frozen=True)
 class PartitionMessage:
-    """One message of a home's partition: an event, a status, a heartbeat or a tick, with the time it speaks for."""
+    """One message of a home's partition: an event, a status, a heartbeat, a tick or a responder's verdict, with the
+    time it speaks for."""
 
     home: str
     kind: str
@@ -42,7 +43,7 @@ class PartitionMessage:
         """From a JetStream message's subject and headers; a kind we do not know or a bad time is a ContractError."""
         headers = headers or {}
         kind = headers.get(KIND, EVENT)
-        if kind not in (EVENT, STATUS, HEARTBEAT, TICK):
+        if kind not in (EVENT, STATUS, HEARTBEAT, TICK, FEEDBACK):
             raise ContractError("kind", f"unknown partition message kind {kind[:40]!r}")
         at = None
         if kind != EVENT or AT in headers:
@@ -85,6 +86,12 @@ def apply(engine: Engine, msg: PartitionMessage) -> list[Finding]:
     if msg.kind == TICK:
         monitor = engine.homes.get(msg.home)
         return [] if monitor is None else run_tick(monitor, msg.at)
+    if msg.kind == FEEDBACK:  # (anomaly/feedback_bridge.py)
+        fb = parse_feedback(msg.data)
+        if fb.home != msg.home:
+            raise ContractError("home", f"feedback of {fb.home} in the partition subject of {msg.home}")
+        engine.feedback(fb)
+        return []
     if msg.kind == STATUS:
         online = parse_status(msg.data).state == "online"
     else:

@@ -62,6 +62,7 @@ from nats.js.kv import KeyValue
 
 from anomaly.config import AnomalySettings
 from anomaly.engine import Engine, HomeMonitor
+from anomaly.feedback_bridge import FeedbackBridge
 from anomaly.registry import Registry
 from anomaly.relay import FindingsRelay
 from anomaly.store import freeze, summary_rows, thaw, write_summaries
@@ -564,13 +565,15 @@ class Worker:
         """Run until `stop` is set; then release our leases so the others take over at once."""
         nc = await self.open()
         log.info("anomaly worker %s running on %s", self.id, ", ".join(self.nats.servers))
-        relay = None
+        assert self._js is not None
+        tasks = [asyncio.create_task(self._routines(), name="routines")]  # (apart: leases never wait on SQL)
         if self.nats.findings_to_mqtt:  # until alerts consumes JetStream itself (docs/scale.md)
-            assert self._js is not None
             relayer = FindingsRelay(self._js, self.nats, self.settings.mqtt, f"{self.id}-relay")
-            relay = asyncio.create_task(relayer.run(), name="findings-relay")
+            tasks.append(asyncio.create_task(relayer.run(), name="findings-relay"))
+        if self.nats.feedback_from_mqtt:  # responders' verdicts, which alerts publishes on MQTT
+            bridge = FeedbackBridge(self._js, self.nats, self.settings.mqtt, f"{self.id}-feedback")
+            tasks.append(asyncio.create_task(bridge.run(), name="feedback-bridge"))
         period, report = self.nats.lease_s / 3, 0.0
-        routines = asyncio.create_task(self._routines(), name="routines")  # (apart: leases never wait on SQL)
         try:
             while not stop.is_set():
                 try:
@@ -583,12 +586,11 @@ class Worker:
                     log.info("worker %s: partitions %s, counts %s", self.id, sorted(self.owned), self.counts)
                 await asyncio.sleep(period)
         finally:
-            routines.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=5)
             with contextlib.suppress(Exception):  # (a last summary, as the service writes on stop; never holds it)
                 await asyncio.wait_for(self.routine(), timeout=5)
-            if relay is not None:
-                relay.cancel()
-                await asyncio.wait({relay}, timeout=5)
             for p in list(self.owned):
                 await self.drop(p, release=True)
             await nc.close()  # not drain: unacked events are redelivered anyway, and drain waits up to 30 s

@@ -28,9 +28,9 @@ from contracts import Finding, Heartbeat, SensorEvent, Status
 EVENTS_PREFIX = "anxin.events"
 FINDINGS_PREFIX = "anxin.findings"
 MSG_ID = "Nats-Msg-Id"
-KIND = "Anxin-Kind"  # a partition message other than an event: STATUS, HEARTBEAT or TICK (no header: an event)
-AT = "Anxin-At"  # epoch seconds: when ingest received an event, status or heartbeat; a tick's due time
-STATUS, HEARTBEAT, TICK = "status", "heartbeat", "tick"
+KIND = "Anxin-Kind"  # a partition message other than an event: STATUS, HEARTBEAT, TICK or FEEDBACK (none: an event)
+AT = "Anxin-At"  # epoch seconds: when ingest (or the feedback bridge) received it; a tick's due time
+STATUS, HEARTBEAT, TICK, FEEDBACK = "status", "heartbeat", "tick", "feedback"
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 

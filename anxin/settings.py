@@ -104,6 +104,8 @@ class NatsSettings(Section):
     worker_checkpoint_s: float = Field(5.0, ge=0, le=20)
     # Anomaly workers republish findings to MQTT for today's alerts service (anomaly/relay.py).
     findings_to_mqtt: bool = True
+    # Anomaly workers take responders' verdicts off MQTT into their homes' partitions (anomaly/feedback_bridge.py).
+    feedback_from_mqtt: bool = True
 
     @field_validator("servers")
     @classmethod

@@ -12,12 +12,14 @@ from sqlalchemy import select
 
 from anomaly.config import AnomalyOptions, AnomalySettings, LimitsSection
 from anomaly.engine import Engine
+from anomaly.feedback_bridge import FeedbackBridge
 from anomaly.relay import DURABLE as RELAY_DURABLE
 from anomaly.relay import FindingsRelay
 from anomaly.ticks import EVENT, PartitionMessage, apply, run_tick, step
 from anomaly.worker import Stale, Worker, pack, unpack
 from anxin.bus import (
     AT,
+    FEEDBACK,
     HEARTBEAT,
     KIND,
     MSG_ID,
@@ -31,7 +33,18 @@ from anxin.bus import (
 )
 from anxin.mqtt import connect_and_wait, make_client
 from anxin.settings import DatabaseSettings, NatsSettings
-from contracts import ContractError, Finding, Heartbeat, SensorEvent, Status, findings_topic, parse_finding
+from contracts import (
+    ContractError,
+    Feedback,
+    Finding,
+    Heartbeat,
+    SensorEvent,
+    Status,
+    dump,
+    feedback_topic,
+    findings_topic,
+    parse_finding,
+)
 from contracts.topics import FINDINGS_FILTER, events_topic, heartbeat_topic, status_topic
 from contracts.vocabulary import FindingKind, Severity
 from ingest.jetstream import JetStreamBridge
@@ -209,6 +222,58 @@ def test_relay_republishes_findings_to_mqtt_once_acked(nats_cluster: NatsCluster
     finally:
         alerts.disconnect()
         alerts.loop_stop()
+
+
+def test_verdicts_reach_the_homes_partition_once_and_move_its_limits(nats_cluster: NatsCluster, broker: Broker) -> None:
+    """Responders' feedback, published by alerts on MQTT, is stored in its home's partition (once, however often it
+    comes) and, run there, loosens that home's limit as in the embedded service; feedback on another home's topic is
+    dropped and counted."""
+    nats = nats_cluster.settings("anomaly", partitions=4)
+    home = "h-verdict01"
+    fb = Feedback(
+        home=home,
+        alert_id=41,
+        kind=FindingKind.DOOR_LEFT_OPEN,
+        finding_ids=[f"{home}:door_left_open:1"],
+        since=datetime.now(UTC) - timedelta(minutes=30),
+        outcome="false_alarm",
+        ts=datetime.now(UTC),
+    )
+    alerts = make_client(broker.settings("alerts"), "verdict-test-alerts")
+    connect_and_wait(alerts, broker.settings("alerts"))
+
+    async def scenario() -> FeedbackBridge:
+        worker = Worker(AnomalySettings(bus="nats", nats=nats), "verdict-test")
+        nc = await worker.open()
+        try:
+            assert worker._js is not None
+            bridge = FeedbackBridge(worker._js, nats, broker.settings("anomaly"), "verdict-test-anomaly")
+            task = asyncio.create_task(bridge.run())
+            await asyncio.sleep(0.5)  # (subscribed)
+            for topic in (feedback_topic(home), feedback_topic(home), feedback_topic("h-other01")):
+                alerts.publish(topic, dump(fb), qos=1).wait_for_publish(5)  # twice: a redelivery
+            for _ in range(100):
+                if sum(bridge.counts.values()) == 3:
+                    break
+                await asyncio.sleep(0.1)
+            task.cancel()
+            await asyncio.wait({task}, timeout=5)
+            return bridge
+        finally:
+            await nc.close()
+
+    try:
+        bridge = asyncio.run(scenario())
+    finally:
+        alerts.disconnect()
+        alerts.loop_stop()
+    assert bridge.counts == {"forwarded": 2, "invalid": 1}
+    admin = nats_cluster.settings(partitions=4)
+    stored = [m for m in stream_messages(admin, admin.events_stream) if m.headers.get(KIND) == FEEDBACK]
+    assert [m.subject for m in stored] == [events_subject(home, 4)]  # stored once, in the home's partition
+    engine = Engine()
+    apply(engine, PartitionMessage.of(stored[0].subject, stored[0].headers, stored[0].data))
+    assert engine.homes[home].scale[FindingKind.DOOR_LEFT_OPEN] == 1.25  # a false alarm loosens that kind's limit
 
 
 def test_an_unreadable_checkpoint_starts_the_home_afresh_and_is_replaced(nats_cluster: NatsCluster) -> None:

@@ -65,6 +65,7 @@ def nats_env(settings: NatsSettings) -> dict[str, str]:
         env["ANXIN_NATS__USER"] = settings.user
         env["ANXIN_NATS__PASSWORD"] = settings.password.get_secret_value()
     env["ANXIN_NATS__FINDINGS_TO_MQTT"] = str(settings.findings_to_mqtt).lower()
+    env["ANXIN_NATS__FEEDBACK_FROM_MQTT"] = str(settings.feedback_from_mqtt).lower()
     for key in ("partitions", "replicas", "ack_timeout_s", "lease_s", "state_bucket", "lease_bucket"):
         env[f"ANXIN_NATS__{key.upper()}"] = str(getattr(settings, key))
     return env
