@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from anomaly.estimators import Cusum, GapQuantiles
+from anomaly.estimators import Cusum
 from anomaly.recording import front_door_of, read_rows
 from anomaly.replay import replay
 from contracts import Finding
@@ -166,19 +166,6 @@ def test_stillness_bound_counts_ordinary_stillness_that_outlasts_a_lie(tmp_path:
     out = json.loads(subprocess.run(run, check=True, timeout=120, capture_output=True, text=True).stdout)
     assert out["sources"][tmp_path.name]["stillness_bound"]["basic"]["lies"] == 2
     assert bound_summary([nap, day])["all"] == {"lies": 2, "outlasted_1": 0.5, "outlasted_2": 0.5, "passed_30_min": 0.5}
-
-
-def test_gap_quantiles_learn_decay_and_clone() -> None:
-    g = GapQuantiles(contexts=2)
-    for minutes in range(10, 110, 10):
-        g.learn_one(1, minutes * 60.0)
-    q = g.quantile(1, 0.9)
-    assert q is not None and 80 * 60 <= q <= 110 * 60
-    assert g.quantile(0, 0.9) is None and g.score_one(1, 200 * 60.0) == 0.0
-    before = g.total(1)
-    g.decay(days=30)
-    assert abs(g.total(1) - before / 2) < 1e-3
-    assert g.clone().total(1) == 0.0 and g.clone().contexts == 2
 
 
 def test_cusum_notices_a_sustained_drop_but_not_noise() -> None:
