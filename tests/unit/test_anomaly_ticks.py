@@ -11,8 +11,8 @@ from anomaly.config import AnomalyOptions, LimitsSection
 from anomaly.engine import Engine
 from anomaly.store import freeze, thaw
 from anomaly.ticks import EVENT, TICK_LAG_S, TICK_RETRY_S, Clock, PartitionMessage, apply, quiet, reference
-from anxin.bus import HEARTBEAT, STATUS, TICK, events_subject
-from contracts import ContractError, FindingKind, Heartbeat, SensorEvent, Status
+from anxin.bus import FEEDBACK, HEARTBEAT, STATUS, TICK, events_subject
+from contracts import ContractError, Feedback, FindingKind, Heartbeat, SensorEvent, Status
 
 HOME = "h-tick0001"
 T0 = datetime(2026, 12, 7, 2, 0, tzinfo=UTC).timestamp()  # 10:00 in Asia/Shanghai: a day's limits
@@ -47,7 +47,9 @@ def _clock_run(engine: Engine, msgs: list[PartitionMessage], until: float) -> li
     out = list(msgs)
     reference(engine, msgs)
     m = engine.homes[HOME]
-    while m.next_check + TICK_LAG_S <= until:
+    for _ in range(1000):  # (bounded: a clock that never moves on fails the test instead of hanging it)
+        if not m.next_check + TICK_LAG_S <= until:
+            break
         t = _tick(m.next_check)
         out.append(t)
         apply(engine, t)
@@ -90,6 +92,21 @@ def test_a_takeover_replaying_from_a_checkpoint_and_a_tick_published_twice_chang
         second.homes[HOME] = thaw(freeze(first.homes[HOME]))
         got += reference(second, [*stream[cut:], *(m for m in stream[cut:] if m.kind == TICK)])
         assert [f.model_dump() for f in got] == want, cut
+
+
+def test_a_verdict_keeps_the_homes_clock_running() -> None:
+    """A responder's verdict asks for a check at once (-inf on the embedded service's clock): on the partition's
+    clock that is the verdict's receipt, so a silence after it is still ticked and raised."""
+    at = datetime.fromtimestamp(T0 + 20 * 60, UTC)
+    fb = Feedback(
+        home=HOME, alert_id=7, kind=FindingKind.DOOR_LEFT_OPEN, finding_ids=[], since=at, outcome="false_alarm", ts=at
+    )
+    verdict = PartitionMessage(HOME, FEEDBACK, fb.model_dump_json().encode(), T0 + 20 * 60 + 1)
+    live = [_event(k, T0 + k * 60) for k in range(1, 21)] + [verdict]
+    stream = _clock_run(_engine(), live, until=T0 + 20 * 60 + 31 * 60)
+    assert any(m.kind == TICK for m in stream)
+    found = [f for f in reference(_engine(), stream) if f.kind == FindingKind.LONG_INACTIVITY]
+    assert [f.ts.timestamp() for f in found] == [T0 + 20 * 60 + 30 * 60]
 
 
 def test_clock_publishes_each_due_tick_once_until_it_comes_back_or_is_lost() -> None:
