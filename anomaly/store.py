@@ -6,7 +6,7 @@ import logging
 import pickle
 import sqlite3
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -97,19 +97,20 @@ class CheckpointStore:
         self._db.close()
 
 
-def home_timezones(db_url: str) -> dict[str, str]:
-    """Each home's IANA time zone name, as the `homes` table has it."""
+def home_timezones(db_url: str, keep: Callable[[str], bool] | None = None) -> dict[str, str]:
+    """Each home's IANA time zone name, as the `homes` table has it (`keep`: of these homes only)."""
     from sqlalchemy import select
 
     from anxin.db.engine import url_session
     from anxin.db.models import Home
 
     with url_session(db_url) as session:
-        return {home: tz for home, tz in session.execute(select(Home.id, Home.timezone))}
+        rows = session.execute(select(Home.id, Home.timezone))
+        return {home: tz for home, tz in rows if keep is None or keep(home)}
 
 
-def home_kits(db_url: str) -> dict[str, dict[str, dict[str, str]]]:
-    """Each registered home's kit as the installer gave it: sensor -> {kind, room, role} (what is known)."""
+def home_kits(db_url: str, keep: Callable[[str], bool] | None = None) -> dict[str, dict[str, dict[str, str]]]:
+    """Each registered home's kit as the installer gave it: sensor -> {kind, room, role} (`keep`: of these only)."""
     from sqlalchemy import select
 
     from anxin.db.engine import url_session
@@ -119,13 +120,15 @@ def home_kits(db_url: str) -> dict[str, dict[str, dict[str, str]]]:
     cols = (HomeSensor.home_id, HomeSensor.sensor, HomeSensor.kind, HomeSensor.room, HomeSensor.role)
     with url_session(db_url) as session:
         for home, sensor, kind, room, role in session.execute(select(*cols)):
+            if keep is not None and not keep(home):
+                continue
             meta = {"kind": kind} | ({"room": room} if room else {}) | ({"role": role} if role else {})
             kits.setdefault(home, {})[sensor] = meta
     return kits
 
 
-def home_budgets(db_url: str) -> dict[str, float]:
-    """Each home's false-alarm budget an operator set in the console (homes without one use the deployment's)."""
+def home_budgets(db_url: str, keep: Callable[[str], bool] | None = None) -> dict[str, float]:
+    """Each home's false-alarm budget an operator set in the console (`keep`: of these homes only)."""
     from sqlalchemy import select
 
     from anxin.db.engine import url_session
@@ -133,7 +136,7 @@ def home_budgets(db_url: str) -> dict[str, float]:
 
     q = select(Home.id, Home.false_alarm_budget).where(Home.false_alarm_budget.is_not(None))
     with url_session(db_url) as session:
-        return {home: float(b) for home, b in session.execute(q) if b is not None}
+        return {home: float(b) for home, b in session.execute(q) if b is not None and (keep is None or keep(home))}
 
 
 def summary_rows(monitors: Mapping[str, HomeMonitor]) -> dict[str, dict[str, Any]]:

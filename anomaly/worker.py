@@ -45,6 +45,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -62,6 +63,7 @@ from nats.js.kv import KeyValue
 
 from anomaly.config import AnomalySettings
 from anomaly.engine import Engine, HomeMonitor
+from anomaly.feedback_bridge import PARTITION as BRIDGE_PARTITION
 from anomaly.feedback_bridge import FeedbackBridge
 from anomaly.registry import Registry
 from anomaly.relay import FindingsRelay
@@ -85,6 +87,7 @@ from anxin.bus import (
 from contracts import ContractError, Finding, dump
 
 log = logging.getLogger(__name__)
+_R = TypeVar("_R")
 BATCH = 200
 ACK_WAIT_S = 30.0
 MAX_ACK_PENDING = BATCH * 5
@@ -98,6 +101,33 @@ TICK_BEHIND_S = 10.0  # how often a partition that is behind still ticks its hom
 LATE_S = 5.0
 LATE_QUIET_S = 2.0
 _SEQ = struct.Struct(">Q")
+YIELD_EVERY = 200  # homes worked on between two turns of the loop (a summary is ~0.5 ms: 0.1 s at most)
+REGISTRY_WAIT_S = 10.0  # how long a partition taken waits for the registry's word on its homes before consuming
+
+
+async def off_loop(fn: Callable[..., _R], *args: Any) -> _R:
+    """`fn(*args)` in a daemon thread: a database that never answers must hold neither the loop nor the exit."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[_R] = loop.create_future()
+
+    def settle(result: _R | None, err: BaseException | None) -> None:
+        if done.done():
+            return  # (cancelled: nobody waits any more)
+        if err is not None:
+            done.set_exception(err)
+        else:
+            done.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result, err = fn(*args), None
+        except BaseException as e:  # handed to the awaiting coroutine
+            result, err = None, e
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(settle, result, err)
+
+    threading.Thread(target=run, name=f"off-loop-{getattr(fn, '__name__', 'call')}", daemon=True).start()
+    return await done
 
 
 class Stale(Exception):
@@ -156,10 +186,15 @@ class Worker:
             "ticks": 0,
             "takeovers": 0,
             "stale": 0,
+            "feedback": 0,  # verdicts the feedback bridge stored (while we run it)
+            "feedback_invalid": 0,  # ... and dropped as invalid
         }
         self._js: JetStreamContext | None = None
         self._state: KeyValue | None = None
         self._leases: KeyValue | None = None
+        self._bridge: asyncio.Task[None] | None = None  # the feedback bridge, while we hold its partition
+        self._covered: set[int] = set()  # partitions whose homes the registry's last read covered
+        self._read_now = asyncio.Event()  # a partition was taken: read the registry now, not at the next summary
 
     # --- leases ------------------------------------------------------------------------------------------------
 
@@ -207,6 +242,10 @@ class Worker:
         await asyncio.wait({task}, timeout=10)
         self._forget(self.parts.pop(p, set()))
         self._preloaded.discard(p)
+        self._covered.discard(p)
+        parts = self.nats.partitions
+        known = {*self.engine.home_kits, *self.engine.home_tz, *self.engine.home_limits}
+        self.registry.forget(h for h in known if partition(h, parts) == p)  # (read again if it comes back)
         if release and self._leases is not None:
             with contextlib.suppress(Exception):
                 await self._leases.delete(f"p.{p}", last=rev)
@@ -278,6 +317,8 @@ class Worker:
         while me is None or not me.cancelling():
             try:
                 if sub is None:
+                    if p not in self._covered:
+                        await self._registry_ready(p)
                     sub = await self._consumer(p)
                 try:
                     msgs = await sub.fetch(BATCH, timeout=1.0)
@@ -515,30 +556,77 @@ class Worker:
     # --- the loop ----------------------------------------------------------------------------------------------
 
     async def routine(self) -> None:
-        """Read the registry's word on every home into the engine, then write the held homes' routine summaries.
+        """Read the registry's word on the homes of our partitions into the engine, then write our homes' summaries."""
+        await self.read_registry()
+        await self.write_summaries(await self.summaries())
 
-        What the service does every `summary_s` (anomaly/registry.py). The database is read and written in a thread;
-        the engine is changed here on the loop, so between two of a home's messages, never during one. A database
-        problem is logged and detection goes on.
+    async def read_registry(self) -> None:
+        """The registry's word on the homes of the partitions we hold (anomaly/registry.py), as the service reads it.
+
+        Read in a thread; applied here on the loop a few hundred homes at a time, so between two of a home's messages
+        and never holding up the leases. A database problem is logged and leaves every home as it was.
         """
-        self.registry.apply(await asyncio.to_thread(self.registry.read))
+        owned, parts = frozenset(self.owned), self.nats.partitions
+        word = await off_loop(self.registry.read, lambda home: partition(home, parts) in owned)
+        for i, _ in enumerate(self.registry.steps(word)):
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
+        self._covered |= owned & set(self.owned)  # (a partition dropped meanwhile is not covered)
+
+    async def summaries(self) -> dict[str, dict[str, Any]]:
+        """The routine summaries of the homes we hold, worked out a few hundred at a time."""
         held = self.engine.homes
-        rows = summary_rows({h: held[h] for h in self.homes if h in held})
+        homes = [h for h in self.homes if h in held]
+        rows: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(homes), YIELD_EVERY):
+            rows |= summary_rows({h: held[h] for h in homes[i : i + YIELD_EVERY] if h in held})
+            await asyncio.sleep(0)
+        return rows
+
+    async def write_summaries(self, rows: dict[str, dict[str, Any]]) -> None:
+        """Upsert routine summaries for the console; a database problem is logged."""
         if not rows:
             return
         try:
-            await asyncio.to_thread(write_summaries, self.settings.database.url, rows, datetime.now(UTC))
+            await off_loop(write_summaries, self.settings.database.url, rows, datetime.now(UTC))
         except Exception as err:
             log.warning("routine summaries not written: %s: %s", type(err).__name__, err)
 
+    async def _registry_ready(self, p: int) -> None:
+        """Before consuming partition p, let the registry's word on its homes be read (bounded: detection goes on)."""
+        self._read_now.set()
+        deadline = time.monotonic() + REGISTRY_WAIT_S
+        while p not in self._covered and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    def _run_bridge(self) -> None:
+        """Run the feedback bridge while we hold its partition's lease (one per cluster: anomaly/feedback_bridge.py)."""
+        want = self.nats.feedback_from_mqtt and BRIDGE_PARTITION in self.owned
+        running = self._bridge is not None and not self._bridge.done()
+        if want and not running:
+            assert self._js is not None
+            client_id = f"{self.settings.anomaly.client_id}-feedback"  # every worker's: the session follows the lease
+            bridge = FeedbackBridge(self._js, self.nats, self.settings.mqtt, client_id, self.counts)
+            self._bridge = asyncio.create_task(bridge.run(), name="feedback-bridge")
+        elif running and not want:
+            assert self._bridge is not None
+            self._bridge.cancel()
+
     async def _routines(self) -> None:
-        """`routine` at start and every `summary_s`."""
+        """`routine` every `summary_s`; the registry alone also as soon as a partition is taken."""
+        next_summary = time.monotonic() + self.settings.anomaly.summary_s
         while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._read_now.wait(), max(0.0, next_summary - time.monotonic()))
+            self._read_now.clear()
             try:
-                await self.routine()
+                if time.monotonic() >= next_summary:
+                    next_summary = time.monotonic() + self.settings.anomaly.summary_s
+                    await self.routine()
+                else:
+                    await self.read_registry()
             except Exception as err:  # (each part logs its own; this is anything else)
                 log.warning("routine failed: %s: %s", type(err).__name__, err)
-            await asyncio.sleep(self.settings.anomaly.summary_s)
 
     async def open(self) -> Client:
         """Connect, create the streams and buckets if missing, and open the buckets."""
@@ -570,9 +658,6 @@ class Worker:
         if self.nats.findings_to_mqtt:  # until alerts consumes JetStream itself (docs/scale.md)
             relayer = FindingsRelay(self._js, self.nats, self.settings.mqtt, f"{self.id}-relay")
             tasks.append(asyncio.create_task(relayer.run(), name="findings-relay"))
-        if self.nats.feedback_from_mqtt:  # responders' verdicts, which alerts publishes on MQTT
-            bridge = FeedbackBridge(self._js, self.nats, self.settings.mqtt, f"{self.id}-feedback")
-            tasks.append(asyncio.create_task(bridge.run(), name="feedback-bridge"))
         period, report = self.nats.lease_s / 3, 0.0
         try:
             while not stop.is_set():
@@ -580,19 +665,23 @@ class Worker:
                     await self.balance()
                 except Exception as err:  # the lease bucket is electing a leader: our leases hold for lease_s
                     log.warning("lease round failed: %s: %s", type(err).__name__, err)
+                self._run_bridge()
                 report += period
                 if report >= 10:
                     report = 0.0
                     log.info("worker %s: partitions %s, counts %s", self.id, sorted(self.owned), self.counts)
                 await asyncio.sleep(period)
         finally:
+            if self._bridge is not None:
+                tasks.append(self._bridge)
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks, timeout=5)
-            with contextlib.suppress(Exception):  # (a last summary, as the service writes on stop; never holds it)
-                await asyncio.wait_for(self.routine(), timeout=5)
+            rows = await self.summaries()  # (worked out before our homes go with their partitions)
             for p in list(self.owned):
-                await self.drop(p, release=True)
+                await self.drop(p, release=True)  # first: the others take over at once
+            with contextlib.suppress(Exception):  # a last summary, as the service writes on stop; never holds it
+                await asyncio.wait_for(self.write_summaries(rows), timeout=5)
             await nc.close()  # not drain: unacked events are redelivered anyway, and drain waits up to 30 s
 
 

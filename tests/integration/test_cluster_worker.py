@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -60,7 +61,7 @@ HOME = "h-fence01"
 # The KV buckets of this module's own that the anomaly role may use (tests/support/cluster_fixtures.py).
 NATS_BUCKETS = (
     *("fence_state", "takeover_leases", "stale_state", "silent_state", "silent_leases"),
-    *("burst_state", "burst_leases", "registry_state"),
+    *("burst_state", "burst_leases", "registry_state", "registry_leases"),
 )
 
 
@@ -225,9 +226,9 @@ def test_relay_republishes_findings_to_mqtt_once_acked(nats_cluster: NatsCluster
 
 
 def test_verdicts_reach_the_homes_partition_once_and_move_its_limits(nats_cluster: NatsCluster, broker: Broker) -> None:
-    """Responders' feedback, published by alerts on MQTT, is stored in its home's partition (once, however often it
-    comes) and, run there, loosens that home's limit as in the embedded service; feedback on another home's topic is
-    dropped and counted."""
+    """Responders' feedback, published by alerts on MQTT while the bridge is between two workers, waits in its session
+    and is stored in its home's partition (once, however often it comes); run there, it loosens that home's limit as
+    in the embedded service. Feedback on another home's topic is dropped and counted."""
     nats = nats_cluster.settings("anomaly", partitions=4)
     home = "h-verdict01"
     fb = Feedback(
@@ -242,32 +243,34 @@ def test_verdicts_reach_the_homes_partition_once_and_move_its_limits(nats_cluste
     alerts = make_client(broker.settings("alerts"), "verdict-test-alerts")
     connect_and_wait(alerts, broker.settings("alerts"))
 
-    async def scenario() -> FeedbackBridge:
+    async def bridged(publish: bool) -> dict[str, int]:
+        """Run a bridge (the one client id every worker uses) until it handled 3 verdicts, or briefly."""
         worker = Worker(AnomalySettings(bus="nats", nats=nats), "verdict-test")
         nc = await worker.open()
         try:
             assert worker._js is not None
-            bridge = FeedbackBridge(worker._js, nats, broker.settings("anomaly"), "verdict-test-anomaly")
+            bridge = FeedbackBridge(worker._js, nats, broker.settings("anomaly"), "verdict-test-feedback")
             task = asyncio.create_task(bridge.run())
-            await asyncio.sleep(0.5)  # (subscribed)
-            for topic in (feedback_topic(home), feedback_topic(home), feedback_topic("h-other01")):
-                alerts.publish(topic, dump(fb), qos=1).wait_for_publish(5)  # twice: a redelivery
             for _ in range(100):
-                if sum(bridge.counts.values()) == 3:
-                    break
                 await asyncio.sleep(0.1)
+                if sum(bridge.counts.values()) == 3 or (not publish and bridge._conn):
+                    break
+            await asyncio.sleep(0.3)  # (subscribed)
             task.cancel()
-            await asyncio.wait({task}, timeout=5)
-            return bridge
+            await asyncio.wait({task}, timeout=30)
+            return bridge.counts
         finally:
             await nc.close()
 
     try:
-        bridge = asyncio.run(scenario())
+        assert asyncio.run(bridged(publish=False)) == {}  # the first holder: the session and its subscription
+        for topic in (feedback_topic(home), feedback_topic(home), feedback_topic("h-other01")):
+            alerts.publish(topic, dump(fb), qos=1).wait_for_publish(5)  # twice: a redelivery; no bridge running
+        counts = asyncio.run(bridged(publish=True))  # the next holder takes them from the session
     finally:
         alerts.disconnect()
         alerts.loop_stop()
-    assert bridge.counts == {"forwarded": 2, "invalid": 1}
+    assert counts == {"feedback": 2, "feedback_invalid": 1}
     admin = nats_cluster.settings(partitions=4)
     stored = [m for m in stream_messages(admin, admin.events_stream) if m.headers.get(KIND) == FEEDBACK]
     assert [m.subject for m in stored] == [events_subject(home, 4)]  # stored once, in the home's partition
@@ -317,11 +320,10 @@ def test_a_worker_reads_the_registry_and_writes_routine_summaries(nats_cluster: 
         s.flush()
         s.add(HomeSensor(home_id=HOME, sensor="mat_1", kind="pressure", room="bedroom", role="seat"))
         s.add(HomeSensor(home_id=fresh, sensor="mat_1", kind="pressure", room="bedroom", role="seat"))
-    settings = AnomalySettings(
-        bus="nats",
-        nats=nats_cluster.settings("anomaly", partitions=4, state_bucket="registry_state"),
-        database=DatabaseSettings(url=db_url),
+    nats = nats_cluster.settings(
+        "anomaly", partitions=4, state_bucket="registry_state", lease_bucket="registry_leases", feedback_from_mqtt=False
     )
+    settings = AnomalySettings(bus="nats", nats=nats, database=DatabaseSettings(url=db_url))
 
     async def scenario() -> None:
         worker = Worker(settings, "registry")
@@ -333,16 +335,20 @@ def test_a_worker_reads_the_registry_and_writes_routine_summaries(nats_cluster: 
             old = HomeMonitor(HOME, UTC, HomeLimits(false_alarm_budget_per_60d=2.5))
             old.set_sensor_meta({"mat_1": {"kind": "pressure", "room": "bedroom", "role": "bed"}})
             await kv.put(state_key(HOME, 4), pack(7, old))
-            await worker.routine()  # the registry read (at start, and every summary_s)
-            st = await worker._home(HOME)  # the checkpoint adopted after it
-            m = worker.engine.homes[HOME]
+            await worker.balance()  # takes the 4 partitions: each waits for the registry's word before consuming
+            await worker.read_registry()  # (what the worker's routine task does when a partition is taken)
+            await wait_until(lambda: HOME in worker.homes, "the checkpoint adopted")
+            st, m = worker.homes[HOME], worker.engine.homes[HOME]
             assert st.seq == 7 and m.limits.false_alarm_budget_per_60d == 3.0
             assert m.kit.mat_role("mat_1") == "seat" and str(m._tz) == "Asia/Shanghai"
             step(worker.engine, _event(1).model_copy(update={"home": fresh}))  # a home new to the worker
             worker.homes.setdefault(fresh, type(st)())
             mf = worker.engine.homes[fresh]
             assert mf.kit.mat_role("mat_1") == "seat" and str(mf._tz) == "Asia/Shanghai"
-            await worker.routine()
+            await worker.write_summaries(await worker.summaries())
+            for p in list(worker.owned):
+                await worker.drop(p, release=True)
+            assert HOME not in worker.engine.home_kits  # a partition given up takes the registry's word with it
         finally:
             await nc.close()
         with url_session(db_url) as s:
@@ -350,6 +356,14 @@ def test_a_worker_reads_the_registry_and_writes_routine_summaries(nats_cluster: 
         assert set(written) == {HOME, fresh} and "stillness" in written[HOME].summary
 
     asyncio.run(scenario())
+
+
+async def wait_until(cond: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    """Poll `cond` on the loop until it holds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
 
 
 def _first_due(engine: Engine, home: str, kind: FindingKind) -> Finding:
