@@ -23,7 +23,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from nats.js import JetStreamContext
 
-from anxin.bus import AT, FEEDBACK, KIND, MSG_ID, events_subject
+from anxin.bus import AT, FEEDBACK, KIND, MSG_ID, control_subject
 from anxin.mqtt import connect_and_wait, make_client
 from anxin.settings import MqttSettings, NatsSettings
 from contracts import ContractError, parse_feedback
@@ -75,7 +75,7 @@ class FeedbackBridge:
             log.warning("feedback dropped: %s", err)
             return True
         headers = {MSG_ID: feedback_msg_id(fb.home, fb.alert_id, fb.outcome), KIND: FEEDBACK, AT: repr(time.time())}
-        subject = events_subject(fb.home, self.nats.partitions)
+        subject = control_subject(fb.home, self.nats.partitions, FEEDBACK)
         try:
             await self.js.publish(subject, payload, timeout=self.nats.ack_timeout_s, headers=headers)
         except Exception as err:  # the cluster away: not acknowledged, so the broker keeps it for us

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from anomaly.engine import Engine, HomeMonitor
 from anomaly.finding_ids import with_epoch
-from anxin.bus import AT, FEEDBACK, HEARTBEAT, KIND, STATUS, TICK, home_of
+from anxin.bus import AT, FEEDBACK, HEARTBEAT, KIND, STATUS, TICK, home_of, subject_kind
 from contracts import ContractError, Finding, SensorEvent, parse_event, parse_feedback, parse_heartbeat, parse_status
 
 EVENT = ""  # an event has no kind header
@@ -45,6 +45,12 @@ class PartitionMessage:
         kind = headers.get(KIND, EVENT)
         if kind not in (EVENT, STATUS, HEARTBEAT, TICK, FEEDBACK):
             raise ContractError("kind", f"unknown partition message kind {kind[:40]!r}")
+        carried = subject_kind(subject)
+        if carried != (kind if kind in (TICK, FEEDBACK) else None):
+            # A tick or a verdict only on a worker's own subject, which ingest may not publish to; anything else
+            # only on an agent's, which the workers may not (anxin.bus.control_subject).
+            where = f"the {carried} subject" if carried else "an agent's subject"
+            raise ContractError("kind", f"a {kind[:40]} message on {where}")
         at = None
         if kind != EVENT or AT in headers:
             try:

@@ -75,8 +75,8 @@ from anxin.bus import (
     MSG_ID,
     TICK,
     connect,
+    control_subject,
     ensure_bus,
-    events_subject,
     findings_subject,
     partition,
     partition_filter,
@@ -445,7 +445,7 @@ class Worker:
         sent = await asyncio.gather(
             *(
                 js.publish(
-                    events_subject(h, parts),
+                    control_subject(h, parts, TICK),
                     b"",
                     timeout=timeout,
                     headers={MSG_ID: tick_msg_id(h, d), KIND: TICK, AT: repr(d)},

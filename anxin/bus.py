@@ -29,6 +29,7 @@ EVENTS_PREFIX = "anxin.events"
 FINDINGS_PREFIX = "anxin.findings"
 MSG_ID = "Nats-Msg-Id"
 KIND = "Anxin-Kind"  # a partition message other than an event: STATUS, HEARTBEAT, TICK or FEEDBACK (none: an event)
+# (TICK and FEEDBACK travel on a worker's subject, `control_subject`; the others on the agents', `events_subject`.)
 AT = "Anxin-At"  # epoch seconds: when ingest (or the feedback bridge) received it; a tick's due time
 STATUS, HEARTBEAT, TICK, FEEDBACK = "status", "heartbeat", "tick", "feedback"
 T = TypeVar("T")
@@ -52,14 +53,31 @@ def events_subject(home: str, partitions: int) -> str:
     return f"{EVENTS_PREFIX}.{partition(home, partitions)}.{home}"
 
 
+def control_subject(home: str, partitions: int, kind: str) -> str:
+    """The subject of a partition message an anomaly worker writes itself (a TICK, a FEEDBACK): the kind is a token.
+
+    ingest may publish only the agents' subjects (`anxin.events.<p>.<home>`) and the workers only these, so neither
+    login can pass for the other: a tick or a verdict on an agent's subject is refused (anomaly/ticks.py), and a
+    worker cannot publish an agent's event (docs/security.md).
+    """
+    return f"{events_subject(home, partitions)}.{kind}"
+
+
 def partition_filter(p: int) -> str:
-    """The filter subject of one partition's events."""
-    return f"{EVENTS_PREFIX}.{p}.*"
+    """The filter subject of one partition: its homes' agents' messages and the workers' ticks and verdicts."""
+    return f"{EVENTS_PREFIX}.{p}.>"
 
 
 def home_of(subject: str) -> str:
-    """The home a partition subject names (its last token)."""
-    return subject.rsplit(".", 1)[-1]
+    """The home a partition subject names (`anxin.events.<p>.<home>[.<kind>]`)."""
+    tokens = subject.split(".")
+    return tokens[3] if len(tokens) > 3 else tokens[-1]
+
+
+def subject_kind(subject: str) -> str | None:
+    """The kind a worker's partition subject carries (`control_subject`); None on an agent's subject."""
+    tokens = subject.split(".")
+    return tokens[4] if len(tokens) == 5 else None
 
 
 def state_key(home: str, partitions: int) -> str:

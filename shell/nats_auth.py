@@ -21,7 +21,7 @@ import bcrypt
 
 from alerts.jetstream import DURABLE as ALERTS_DURABLE
 from anomaly.relay import DURABLE as RELAY_DURABLE
-from anxin.bus import EVENTS_PREFIX, FINDINGS_PREFIX
+from anxin.bus import EVENTS_PREFIX, FEEDBACK, FINDINGS_PREFIX, TICK
 from anxin.settings import NatsSettings
 
 ROLES = ("ingest", "anomaly", "alerts", "admin")
@@ -73,12 +73,14 @@ def _bucket(bucket: str) -> list[str]:
 def publish_allowed(role: str, s: NatsSettings, buckets: Iterable[str] = ()) -> list[str]:
     """The subjects a role may publish to (requests to JetStream's API included); nothing else."""
     events, findings = s.events_stream, s.findings_stream
-    if role == "ingest":  # the bridge: agents' messages into their home's partition
-        return [f"{EVENTS_PREFIX}.>", *_stream(events)]
+    if role == "ingest":  # the bridge: agents' messages into their home's partition, on the agents' subjects only
+        return [f"{EVENTS_PREFIX}.*.*", *_stream(events)]
     if role == "anomaly":
-        # Ticks go into the partitions (as events with Anxin-Kind: tick), findings out; each worker recreates its
-        # partitions' consumers (`anomaly-p<n>`, any name on the events stream) and runs the relay's consumer.
-        out = [f"{EVENTS_PREFIX}.>", f"{FINDINGS_PREFIX}.>", *_stream(events), *_stream(findings)]
+        # Ticks and verdicts go into the partitions on the workers' own subjects (`anxin.bus.control_subject`), never
+        # an agent's; findings out; each worker recreates its partitions' consumers (`anomaly-p<n>`, any name on the
+        # events stream) and runs the relay's consumer.
+        control = [f"{EVENTS_PREFIX}.*.*.{TICK}", f"{EVENTS_PREFIX}.*.*.{FEEDBACK}"]
+        out = [*control, f"{FINDINGS_PREFIX}.>", *_stream(events), *_stream(findings)]
         out += [*_consumer(events, "*"), f"{API}.CONSUMER.DELETE.{events}.*"]
         out += _consumer(findings, RELAY_DURABLE)
         for b in dict.fromkeys([s.state_bucket, s.lease_bucket, *buckets]):

@@ -26,6 +26,7 @@ from anxin.bus import (
     MSG_ID,
     STATUS,
     TICK,
+    control_subject,
     credentials,
     event_msg_id,
     events_subject,
@@ -106,9 +107,16 @@ def test_bridge_sends_events_status_and_heartbeats_in_the_home_partition_with_de
     assert PartitionMessage.of(subject, out[0][2], out[0][1]).kind == EVENT
     assert PartitionMessage.of(subject, {}, b"{}").at is None  # an event from an ingest before receipt times
     with pytest.raises(ContractError):
-        PartitionMessage.of(subject, {KIND: "feedback"}, b"{}")
+        PartitionMessage.of(subject, {KIND: "gossip", AT: "1.0"}, b"{}")
+    # A worker's kinds only on a worker's subject, and an agent's only on an agent's (anxin.bus.control_subject).
+    for kind in (TICK, FEEDBACK):
+        with pytest.raises(ContractError, match="an agent's subject"):
+            PartitionMessage.of(subject, {KIND: kind, AT: "1.0"}, b"{}")
+        assert PartitionMessage.of(control_subject(HOME, 8, kind), {KIND: kind, AT: "1.0"}, b"").kind == kind
+    with pytest.raises(ContractError, match="the tick subject"):
+        PartitionMessage.of(control_subject(HOME, 8, TICK), {KIND: STATUS, AT: "1.0"}, b"{}")
     with pytest.raises(ContractError):
-        PartitionMessage.of(subject, {KIND: TICK, AT: "nan"}, b"")
+        PartitionMessage.of(control_subject(HOME, 8, TICK), {KIND: TICK, AT: "nan"}, b"")
 
 
 def test_a_stale_worker_cannot_overwrite_a_newer_checkpoint(nats_cluster: NatsCluster) -> None:
@@ -273,7 +281,7 @@ def test_verdicts_reach_the_homes_partition_once_and_move_its_limits(nats_cluste
     assert counts == {"feedback": 2, "feedback_invalid": 1}
     admin = nats_cluster.settings(partitions=4)
     stored = [m for m in stream_messages(admin, admin.events_stream) if m.headers.get(KIND) == FEEDBACK]
-    assert [m.subject for m in stored] == [events_subject(home, 4)]  # stored once, in the home's partition
+    assert [m.subject for m in stored] == [control_subject(home, 4, FEEDBACK)]  # once, in the home's partition
     engine = Engine()
     apply(engine, PartitionMessage.of(stored[0].subject, stored[0].headers, stored[0].data))
     assert engine.homes[home].scale[FindingKind.DOOR_LEFT_OPEN] == 1.25  # a false alarm loosens that kind's limit

@@ -220,6 +220,47 @@ def test_ingest_cannot_publish_a_finding_write_a_checkpoint_nor_read_events(
     assert not stream_messages(admin, admin.findings_stream)
 
 
+def test_ingest_cannot_pass_for_a_worker_nor_a_worker_for_an_agent(
+    nats_cluster: NatsCluster, admin: NatsSettings
+) -> None:
+    """Ticks and verdicts travel on the workers' own subjects: ingest may not publish there, a worker may not publish
+    an agent's message, and a tick or verdict forged on an agent's subject is refused by the worker that reads it."""
+    from anomaly.ticks import PartitionMessage
+    from anxin.bus import AT, FEEDBACK, KIND, TICK, control_subject
+    from contracts import ContractError
+
+    ingest, anomaly = nats_cluster.as_role(admin, "ingest"), nats_cluster.as_role(admin, "anomaly")
+    agents = events_subject(HOME, admin.partitions)
+    forged = {MSG_ID: "forged-verdict", KIND: FEEDBACK, AT: "1.0"}
+
+    async def scenario() -> None:
+        async with Session(ingest) as s:
+            js = s.js
+            for kind in (TICK, FEEDBACK):
+                own = control_subject(HOME, admin.partitions, kind)
+                headers = {MSG_ID: f"forged-{kind}", KIND: kind, AT: "1.0"}
+
+                def attempt(own: str = own, h: dict[str, str] = headers) -> Awaitable[Any]:
+                    return js.publish(own, b"{}", headers=h)
+
+                await s.denied(f"published a {kind}", attempt, own)
+            await js.publish(agents, b"{}", headers=forged)  # the agents' subject is its job: stored, and refused below
+        async with Session(anomaly) as s:
+            js = s.js
+            headers = {MSG_ID: "forged-event"}
+            await s.denied("published an agent's event", lambda: js.publish(agents, b"{}", headers=headers), agents)
+            tick = control_subject(HOME, admin.partitions, TICK)
+            await js.publish(tick, b"", headers={MSG_ID: "genuine-tick", KIND: TICK, AT: "1.0"})  # its own job
+
+    asyncio.run(scenario())
+    stored = {m.headers.get(MSG_ID): m for m in stream_messages(admin, admin.events_stream)}
+    assert "forged-tick" not in stored and "forged-feedback" not in stored and "forged-event" not in stored
+    assert "genuine-tick" in stored
+    verdict = stored["forged-verdict"]
+    with pytest.raises(ContractError, match="an agent's subject"):
+        PartitionMessage.of(verdict.subject, verdict.headers, verdict.data)
+
+
 def test_alerts_cannot_publish_events(nats_cluster: NatsCluster, admin: NatsSettings) -> None:
     alerts = nats_cluster.as_role(admin, "alerts")
     subject = events_subject(HOME, admin.partitions)
