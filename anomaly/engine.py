@@ -41,14 +41,16 @@ class Engine:
                 m.set_sensor_meta(kit)
         return m
 
-    def install(self, home: str, monitor: HomeMonitor) -> None:
+    def install(self, home: str, monitor: HomeMonitor, *, limits: bool = True) -> None:
         """Run a monitor restored from a checkpoint under what is said of its home now (limits, zone, kit).
 
         The checkpoint holds what was in effect when it was written: a budget cleared, a zone or a kit changed in the
         registry while the service was down (or while another worker held the home) must not come back with it.
+        `limits=False` (the registry's budgets could not be read): the checkpoint's limits, the last word known, stand.
         """
         self.homes[home] = monitor
-        self.apply_limits(home)
+        if limits:
+            self.apply_limits(home)
         tz = self.home_tz.get(home)
         if tz is not None:
             self.set_timezone(home, tz)

@@ -1,16 +1,18 @@
 """Responders' feedback from MQTT into its home's partition (bus = "nats"), so cluster workers learn from verdicts.
 
 alerts publishes each verdict on `anxin/v1/feedback/<home>` (as for the embedded service). One bridge runs in the
-cluster: the worker holding partition 0's lease runs it (`Worker._run_bridge`), under one client id for every worker
-(`[anomaly] client_id` + `-feedback`) and a persistent session, so verdicts published while the bridge moves from
-one worker to another, or while it is down, wait in the broker, and those it had in hand unacknowledged come again to
-the next holder. (A shared subscription of every worker was measured losing them: Mosquitto does not hand a dead
-member's unacknowledged messages to the others.)
+cluster: the worker holding partition 0's lease, renewed within `lease_s`, runs it (`Worker._run_bridge`), under one
+client id for the cluster (`CLIENT_ID`, named after the events stream) and a persistent session, so verdicts published
+while the bridge moves from one worker to another, or while it is down, wait in the broker, and those it had in hand
+unacknowledged come again to the next holder. (Verdicts published before any bridge ever connected, when no session
+exists yet, are not kept.) A shared subscription of every worker was measured losing verdicts: Mosquitto does not hand
+a dead member's unacknowledged messages to the others.
 
-Each verdict is validated (another home's on a home's topic: dropped, counted), published into its home's partition
-with `Anxin-Kind: feedback` and a `Nats-Msg-Id` of its alert and outcome, and acknowledged to Mosquitto only once
-JetStream stored it: a verdict redelivered within the stream's duplicate window is stored once. The holder of the home
-applies it in order with its events (anomaly/ticks.py), so a home's findings stay a function of its partition.
+Each verdict is validated (another home's on a home's topic: dropped, counted), published into its home's partition on
+the workers' subject (`anxin.bus.control_subject`) with `Anxin-Kind: feedback` and a `Nats-Msg-Id` of its alert and
+outcome, and acknowledged to Mosquitto only once JetStream stored it: a verdict redelivered within the stream's
+duplicate window is stored once. The holder of the home applies it in order with its events (anomaly/ticks.py), so a
+home's findings stay a function of its partition.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from contracts.topics import FEEDBACK_FILTER, TopicKind, parse_topic
 
 log = logging.getLogger(__name__)
 PARTITION = 0  # whose lease holder runs the bridge
+# One client id for the cluster whatever each worker's `[anomaly] client_id`, so the session follows the lease.
+CLIENT_ID = "anxin-feedback-{stream}"
 SESSION_EXPIRY_S = 86400  # verdicts given while no worker runs the bridge wait this long in the broker
 CONNECT_WAIT_S = 20.0  # longer than connect_and_wait's own timeout
 
@@ -57,6 +61,7 @@ class FeedbackBridge:
         self.client_id = client_id
         self.counts = counts if counts is not None else {}  # `feedback`, `feedback_invalid` (the worker's, logged)
         self._conn = 0  # the MQTT connection a message came on: a packet id means nothing on another one
+        self.subscribed = False  # the broker granted the subscription (once per session is enough)
 
     def _count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
@@ -97,6 +102,8 @@ class FeedbackBridge:
         def on_subscribe(_c: mqtt.Client, _u: Any, _mid: int, codes: list[Any], _p: Any) -> None:
             if any(rc.is_failure for rc in codes):
                 log.error("feedback subscription refused by the broker (%s): verdicts do not reach the workers", codes)
+            else:
+                self.subscribed = True
 
         def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
             loop.call_soon_threadsafe(inbox.put_nowait, (self._conn, msg))

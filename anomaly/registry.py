@@ -31,6 +31,10 @@ class Word:
     kits: dict[str, dict[str, dict[str, str]]] | None
     budgets: dict[str, float] | None
 
+    def complete(self) -> bool:
+        """Whether every part was read."""
+        return self.timezones is not None and self.kits is not None and self.budgets is not None
+
 
 class Registry:
     """Reads zones, kits and budgets from the database at `db_url` into `engine`; `configured`: the TOML's per-home
@@ -46,6 +50,7 @@ class Registry:
         self.configured = dict(configured)
         self._bad: set[tuple[str, str]] = set()  # (zone or budget, home) warned about, once each
         self._budgeted: set[str] = set()  # homes with a budget from the console at the last read
+        self.budgets_known = False  # whether the last read of the budgets succeeded (`Engine.install`'s `limits`)
 
     def load(self) -> None:
         """Read every home's zone, kit and budget and apply them; each part that cannot be read is logged and kept."""
@@ -83,6 +88,7 @@ class Registry:
             for home, kit in word.kits.items():
                 self.engine.set_kit(home, kit)
                 yield
+        self.budgets_known = word.budgets is not None
         if word.budgets is not None:
             for home in sorted(set(word.budgets) | self._budgeted):
                 self._apply_budget(home, word.budgets.get(home))

@@ -95,8 +95,8 @@ class AnomalyService:
         self._client.on_subscribe = lambda *_a: self._subscribed.set()
         self.feedback_applied = 0
         self.registry = Registry(self.engine, settings.database.url, configured)
+        self.registry.load()  # (first: restored homes take what it says now, `_restore`)
         self._restore()
-        self.registry.load()
 
     # --- network thread ----------------------------------------------------------------------------------------
 
@@ -128,7 +128,7 @@ class AnomalyService:
         # A home that ran afresh while the file was unreadable takes its learned state back: losing a few minutes of
         # short-term state is better than writing a fresh one over weeks of learning.
         for home, monitor in homes.items():  # under the limits, zone and kit in effect now, not the checkpoint's
-            self.engine.install(home, monitor)
+            self.engine.install(home, monitor, limits=self.registry.budgets_known)
         for home, blob in seen.items():
             self.seen.load(home, blob)
         self.health.checkpoints_restored = True

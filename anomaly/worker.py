@@ -4,13 +4,13 @@ Over 400 lines on purpose: lease, consume, checkpoint with compare-and-set and a
 argument (what may be acked when), easier to check in one file than across several. What a message does to its home,
 and when a silent home is due a tick, is pure and lives in anomaly/ticks.py.
 
-Ownership: each partition `p` has one durable pull consumer `anomaly-p<p>` (filter `anxin.events.<p>.*`) and one
-lease key `p.<p>` in a KV bucket whose entries expire `lease_s` after their last write. A worker renews its leases
-every `lease_s / 3`, takes free partitions up to its fair share (partitions / live workers, each worker announcing
-itself as `w.<id>`), and releases extras. A worker killed stops renewing: its leases expire and the others take its
-partitions within about `lease_s`. One consumer per partition with one owner gives every home's events to one worker,
-in stream order; a consumer shared by several pullers (work-queue style) would hand a home's consecutive events to
-two workers at once.
+Ownership: each partition `p` has one durable pull consumer `anomaly-p<p>` (filter `anxin.events.<p>.>`: the agents'
+messages and the workers' ticks and verdicts) and one lease key `p.<p>` in a KV bucket whose entries expire `lease_s`
+after their last write. A worker renews its leases every `lease_s / 3`, takes free partitions up to its fair share
+(partitions / live workers, each worker announcing itself as `w.<id>`), and releases extras. A worker killed stops
+renewing: its leases expire and the others take its partitions within about `lease_s`. One consumer per partition with
+one owner gives every home's events to one worker, in stream order; a consumer shared by several pullers (work-queue
+style) would hand a home's consecutive events to two workers at once.
 
 Taking a partition: read the consumer's ack floor, delete it and create it again from floor + 1, so the events the
 dead owner had in hand come again in order before newer ones (a redelivery after ack_wait would come after them).
@@ -63,9 +63,10 @@ from nats.js.kv import KeyValue
 
 from anomaly.config import AnomalySettings
 from anomaly.engine import Engine, HomeMonitor
+from anomaly.feedback_bridge import CLIENT_ID as BRIDGE_CLIENT_ID
 from anomaly.feedback_bridge import PARTITION as BRIDGE_PARTITION
 from anomaly.feedback_bridge import FeedbackBridge
-from anomaly.registry import Registry
+from anomaly.registry import Registry, Word
 from anomaly.relay import FindingsRelay
 from anomaly.store import freeze, summary_rows, thaw, write_summaries
 from anomaly.ticks import Clock, PartitionMessage, apply, quiet
@@ -193,7 +194,11 @@ class Worker:
         self._state: KeyValue | None = None
         self._leases: KeyValue | None = None
         self._bridge: asyncio.Task[None] | None = None  # the feedback bridge, while we hold its partition
-        self._covered: set[int] = set()  # partitions whose homes the registry's last read covered
+        self._covered: set[int] = set()  # partitions whose homes the registry's last read covered, in full
+        self._read_homes: dict[int, set[str]] = {}  # partition -> homes the registry's word was applied to
+        self._held_since: dict[int, int] = {}  # partition -> which taking of it this is (a read spans no retaking)
+        self._takes = 0
+        self._renewed: dict[int, float] = {}  # partition -> when (monotonic) its lease was last written
         self._read_now = asyncio.Event()  # a partition was taken: read the registry now, not at the next summary
 
     # --- leases ------------------------------------------------------------------------------------------------
@@ -215,6 +220,7 @@ class Worker:
                 continue
             try:
                 self.owned[p] = (await leases.update(f"p.{p}", self.id.encode(), last=rev), self.owned[p][1])
+                self._renewed[p] = time.monotonic()
             except (KeyWrongLastSequenceError, KeyNotFoundError):
                 log.warning("lease of partition %d lost (expired or taken): dropping it", p)
                 await self.drop(p, release=False)
@@ -232,6 +238,9 @@ class Worker:
                 rev = await leases.create(f"p.{p}", self.id.encode())
             except KeyWrongLastSequenceError:
                 continue
+            self._renewed[p] = time.monotonic()
+            self._takes += 1
+            self._held_since[p] = self._takes
             self.owned[p] = (rev, asyncio.create_task(self.consume(p), name=f"partition-{p}"))
 
     async def drop(self, p: int, *, release: bool) -> None:
@@ -243,9 +252,9 @@ class Worker:
         self._forget(self.parts.pop(p, set()))
         self._preloaded.discard(p)
         self._covered.discard(p)
-        parts = self.nats.partitions
-        known = {*self.engine.home_kits, *self.engine.home_tz, *self.engine.home_limits}
-        self.registry.forget(h for h in known if partition(h, parts) == p)  # (read again if it comes back)
+        self._held_since.pop(p, None)
+        self._renewed.pop(p, None)
+        self.registry.forget(self._read_homes.pop(p, set()))  # (read again if it comes back)
         if release and self._leases is not None:
             with contextlib.suppress(Exception):
                 await self._leases.delete(f"p.{p}", last=rev)
@@ -379,7 +388,10 @@ class Worker:
                 self.engine.homes.pop(home, None)
                 st = HomeState(0, entry.revision or 0)
             else:
-                self.engine.install(home, monitor)  # (under the registry's word now, not the checkpoint's)
+                # Under the registry's word now, not the checkpoint's; while it could not be read, the checkpoint's
+                # limits (the last word a worker had) stand rather than the TOML's.
+                covered = partition(home, self.nats.partitions) in self._covered
+                self.engine.install(home, monitor, limits=covered)
                 st = HomeState(seq, entry.revision or 0)
         self.homes[home] = st
         self.parts.setdefault(partition(home, self.nats.partitions), set()).add(home)
@@ -563,15 +575,39 @@ class Worker:
     async def read_registry(self) -> None:
         """The registry's word on the homes of the partitions we hold (anomaly/registry.py), as the service reads it.
 
-        Read in a thread; applied here on the loop a few hundred homes at a time, so between two of a home's messages
-        and never holding up the leases. A database problem is logged and leaves every home as it was.
+        Read in a thread (with each home's partition worked out there); applied here on the loop a few hundred homes
+        at a time, so between two of a home's messages and never holding up the leases. A partition counts as covered
+        only when every part was read and it was held throughout; a database problem is logged and leaves every home
+        as it was.
         """
-        owned, parts = frozenset(self.owned), self.nats.partitions
-        word = await off_loop(self.registry.read, lambda home: partition(home, parts) in owned)
+        held = dict(self._held_since)
+        word, by_partition = await off_loop(self._read_for, frozenset(held))
         for i, _ in enumerate(self.registry.steps(word)):
             if i % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
-        self._covered |= owned & set(self.owned)  # (a partition dropped meanwhile is not covered)
+        kept = {p for p, take in held.items() if self._held_since.get(p) == take}  # (not dropped nor retaken since)
+        for p in kept:
+            self._read_homes.setdefault(p, set()).update(by_partition.get(p, ()))
+        if word.complete():
+            self._covered |= kept
+
+    def _read_for(self, owned: frozenset[int]) -> tuple[Word, dict[int, set[str]]]:
+        """(In a thread.) The registry's word on the homes of `owned`, and those homes by partition."""
+        parts = self.nats.partitions
+        where: dict[str, int] = {}
+
+        def keep(home: str) -> bool:
+            p = where.get(home)
+            if p is None:
+                p = where[home] = partition(home, parts)
+            return p in owned
+
+        word = self.registry.read(keep)
+        by_partition: dict[int, set[str]] = {}
+        for home, p in where.items():
+            if p in owned:
+                by_partition.setdefault(p, set()).add(home)
+        return word, by_partition
 
     async def summaries(self) -> dict[str, dict[str, Any]]:
         """The routine summaries of the homes we hold, worked out a few hundred at a time."""
@@ -601,11 +637,14 @@ class Worker:
 
     def _run_bridge(self) -> None:
         """Run the feedback bridge while we hold its partition's lease (one per cluster: anomaly/feedback_bridge.py)."""
-        want = self.nats.feedback_from_mqtt and BRIDGE_PARTITION in self.owned
+        # Held and renewed within lease_s: a worker cut off from NATS keeps partition 0 in `owned` until a round
+        # succeeds, while another takes its lease and starts the bridge under the same client id.
+        fresh = time.monotonic() - self._renewed.get(BRIDGE_PARTITION, -math.inf) < self.nats.lease_s
+        want = self.nats.feedback_from_mqtt and BRIDGE_PARTITION in self.owned and fresh
         running = self._bridge is not None and not self._bridge.done()
         if want and not running:
             assert self._js is not None
-            client_id = f"{self.settings.anomaly.client_id}-feedback"  # every worker's: the session follows the lease
+            client_id = BRIDGE_CLIENT_ID.format(stream=self.nats.events_stream)  # the session follows the lease
             bridge = FeedbackBridge(self._js, self.nats, self.settings.mqtt, client_id, self.counts)
             self._bridge = asyncio.create_task(bridge.run(), name="feedback-bridge")
         elif running and not want:
@@ -677,7 +716,11 @@ class Worker:
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks, timeout=5)
-            rows = await self.summaries()  # (worked out before our homes go with their partitions)
+            rows: dict[str, dict[str, Any]] = {}
+            try:
+                rows = await self.summaries()  # (worked out before our homes go with their partitions)
+            except Exception as err:  # never in the way of releasing the leases
+                log.warning("last routine summaries not worked out: %s: %s", type(err).__name__, err)
             for p in list(self.owned):
                 await self.drop(p, release=True)  # first: the others take over at once
             with contextlib.suppress(Exception):  # a last summary, as the service writes on stop; never holds it

@@ -6,10 +6,11 @@ extra package, and nats-server checks bcrypt hashes, so a node's config holds no
 add the nkeys and PyNaCl packages to every service and a seed file each). The passwords are random (144 bits), made
 per cluster, so the bcrypt cost guards nothing a guess could find: it is kept low (every connect pays it).
 
-Subjects (docs/scale.md): events, agents' status and heartbeats and the workers' ticks on `anxin.events.<p>.<home>`
-(stream ANXIN_EVENTS), findings on `anxin.findings.<home>` (ANXIN_FINDINGS), checkpoints and leases in two KV buckets.
-Each role subscribes to its own inbox only (`_INBOX.<role>.>`; anxin.bus.connect sets the prefix): JetStream delivers
-pulled messages and API answers there, so a shared `_INBOX.>` would let any user read every home's events.
+Subjects (docs/scale.md): events, agents' status and heartbeats on `anxin.events.<p>.<home>` and the workers' ticks
+and verdicts on `anxin.events.<p>.<home>.tick|feedback` (stream ANXIN_EVENTS), findings on `anxin.findings.<home>`
+(ANXIN_FINDINGS), checkpoints and leases in two KV buckets. Each role subscribes to its own inbox only
+(`_INBOX.<role>.>`; anxin.bus.connect sets the prefix): JetStream delivers pulled messages and API answers there, so a
+shared `_INBOX.>` would let any user read every home's events.
 """
 
 from __future__ import annotations

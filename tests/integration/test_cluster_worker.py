@@ -233,6 +233,33 @@ def test_relay_republishes_findings_to_mqtt_once_acked(nats_cluster: NatsCluster
         alerts.loop_stop()
 
 
+def test_a_registry_that_cannot_be_read_leaves_a_checkpoints_limits(nats_cluster: NatsCluster, tmp_path: Path) -> None:
+    """The database away when a worker takes a home over: the checkpoint's budget (the last word a worker had) stands,
+    not the TOML's, and no partition counts as covered."""
+    from anomaly.engine import HomeLimits, HomeMonitor
+
+    nats = nats_cluster.settings("anomaly", partitions=4, state_bucket="registry_state", feedback_from_mqtt=False)
+    away = DatabaseSettings(url=f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'anxin.db'}")
+    home = "h-dbaway01"
+
+    async def scenario() -> None:
+        worker = Worker(AnomalySettings(bus="nats", nats=nats, database=away), "db-away")
+        nc = await worker.open()
+        try:
+            assert worker._state is not None
+            old = HomeMonitor(home, UTC, HomeLimits(false_alarm_budget_per_60d=2.5))
+            await worker._state.put(state_key(home, 4), pack(3, old))
+            worker._held_since[partition(home, 4)] = 1  # (as if taken)
+            await worker.read_registry()
+            assert worker._covered == set()
+            await worker._home(home)
+            assert worker.engine.homes[home].limits.false_alarm_budget_per_60d == 2.5
+        finally:
+            await nc.close()
+
+    asyncio.run(scenario())
+
+
 def test_verdicts_reach_the_homes_partition_once_and_move_its_limits(nats_cluster: NatsCluster, broker: Broker) -> None:
     """Responders' feedback, published by alerts on MQTT while the bridge is between two workers, waits in its session
     and is stored in its home's partition (once, however often it comes); run there, it loosens that home's limit as
@@ -259,11 +286,10 @@ def test_verdicts_reach_the_homes_partition_once_and_move_its_limits(nats_cluste
             assert worker._js is not None
             bridge = FeedbackBridge(worker._js, nats, broker.settings("anomaly"), "verdict-test-feedback")
             task = asyncio.create_task(bridge.run())
-            for _ in range(100):
+            for _ in range(150):
                 await asyncio.sleep(0.1)
-                if sum(bridge.counts.values()) == 3 or (not publish and bridge._conn):
+                if sum(bridge.counts.values()) == 3 or (not publish and bridge.subscribed):
                     break
-            await asyncio.sleep(0.3)  # (subscribed)
             task.cancel()
             await asyncio.wait({task}, timeout=30)
             return bridge.counts
