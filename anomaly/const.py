@@ -113,3 +113,7 @@ def fmt_hm(nb: float) -> str:
     """Seconds after noon as local HH:MM."""
     s = int((nb + NOON) % DAY)
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}"
+
+
+# Alerts a home remembers having applied the verdict of: one delivered twice counts once (`apply_feedback`).
+VERDICTS_KEPT = 32

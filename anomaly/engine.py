@@ -106,7 +106,7 @@ class Engine:
 
     def feedback(self, fb: Feedback) -> None:
         """A responder's verdict on an alert of this home."""
-        self.monitor(fb.home).apply_feedback(fb.kind, fb.outcome, fb.finding_ids)
+        self.monitor(fb.home).apply_feedback(fb.kind, fb.outcome, fb.finding_ids, fb.alert_id)
 
     def tick(self, now: datetime) -> list[Finding]:
         """Advance every home's clock; a home with nothing due costs one comparison."""

@@ -39,6 +39,7 @@ from anomaly.const import (
     SETTLE,
     SLEEP_STILL,
     SWITCH_KINDS,
+    VERDICTS_KEPT,
     fmt_hm,
     room_class,
 )
@@ -72,6 +73,7 @@ class HomeMonitor:
         "sleep",
         "trends",
         "tuning",
+        "verdicts",
         "where",
     )
 
@@ -81,6 +83,7 @@ class HomeMonitor:
         self.limits = limits or HomeLimits()
         self.tuning = tuning or Tuning()
         self.scale: dict[str, float] = {}  # feedback's factors per finding kind (and `ctx:` moment)
+        self.verdicts: list[int] = []  # the alerts whose verdicts were applied lately (one applied twice is ignored)
         self.kit = Kit()
         self.where = Whereabouts()
         self.sleep = Sleep()
@@ -93,6 +96,12 @@ class HomeMonitor:
         self.replaying_at: float | None = None
         self.next_check = inf
         self._apply_limits()
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        # Checkpoints written before verdicts were remembered lack `verdicts`.
+        self.verdicts = []
+        for name, value in state[1].items():
+            setattr(self, name, value)
 
     # --- read-only views other code and tests use ----------------------------------------------------------------
 
@@ -397,8 +406,18 @@ class HomeMonitor:
 
     # --- feedback and summaries ----------------------------------------------------------------------------------
 
-    def apply_feedback(self, kind: str, outcome: str, finding_ids: Iterable[str] = ()) -> None:
-        """A responder's verdict: false alarms loosen this home's limit for that kind (and place), help tightens it."""
+    def apply_feedback(
+        self, kind: str, outcome: str, finding_ids: Iterable[str] = (), alert_id: int | None = None
+    ) -> None:
+        """A responder's verdict: false alarms loosen this home's limit for that kind (and place), help tightens it.
+
+        A verdict on an alert whose verdict was applied lately (`alert_id`, the last VERDICTS_KEPT) changes nothing:
+        delivered twice (a bridge's copy stored after the stream's duplicate window), it must not count twice.
+        """
+        if alert_id is not None:
+            if alert_id in self.verdicts:
+                return
+            self.verdicts = [*self.verdicts[-(VERDICTS_KEPT - 1) :], alert_id]
         if outcome in ("false_alarm", "resident_fine"):
             factor = 1.25
         elif outcome in ("needed_help", "emergency_services"):

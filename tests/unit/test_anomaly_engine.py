@@ -570,6 +570,26 @@ def test_a_fall_does_not_tighten_every_stillness_limit_of_the_home_but_other_kin
     }
 
 
+def test_a_verdict_delivered_twice_counts_once_and_old_checkpoints_still_take_verdicts() -> None:
+    # The cluster path deduplicates a verdict by the stream's window only (a copy stored later is a second message):
+    # the home remembers the alerts it applied the verdict of.
+    eng = Engine()
+    at = datetime(2026, 12, 7, 9, tzinfo=TZ)
+    fb = Feedback(home=HOME, alert_id=9, kind="door_left_open", finding_ids=[], since=at, outcome="false_alarm", ts=at)
+    eng.feedback(fb)
+    eng.feedback(fb)
+    assert eng.homes[HOME].scale == {"door_left_open": 1.25}
+    eng.feedback(fb.model_copy(update={"alert_id": 10}))  # another alert's verdict does count
+    assert eng.homes[HOME].scale == {"door_left_open": 1.25 * 1.25}
+    # A checkpoint written before verdicts were remembered (no `verdicts`) loads and takes them.
+    old = monitor()
+    del old.verdicts
+    restored = thaw(freeze(old))
+    restored.apply_feedback("door_left_open", "false_alarm", (), 3)
+    restored.apply_feedback("door_left_open", "false_alarm", (), 3)
+    assert restored.scale == {"door_left_open": 1.25} and restored.verdicts == [3]
+
+
 def test_feedback_fades_as_the_model_forgets_instead_of_ratcheting() -> None:
     # Five false alarms took a kind's limits to the 3x cap; with falls no longer pulling the other way, a factor
     # that never faded would judge a fall months later at 3x. It halves its distance to 1 in the model's half-life.
