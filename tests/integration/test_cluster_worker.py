@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -64,6 +65,17 @@ NATS_BUCKETS = (
     *("fence_state", "takeover_leases", "stale_state", "silent_state", "silent_leases"),
     *("burst_state", "burst_leases", "registry_state", "registry_leases"),
 )
+
+
+@asynccontextmanager
+async def opened(settings: AnomalySettings, worker_id: str) -> AsyncIterator[Worker]:
+    """A worker connected to the cluster (its streams and buckets open), its connection closed after."""
+    worker = Worker(settings, worker_id)
+    nc = await worker.open()
+    try:
+        yield worker
+    finally:
+        await nc.close()
 
 
 def _event(seq: int) -> SensorEvent:
@@ -203,9 +215,7 @@ def test_relay_republishes_findings_to_mqtt_once_acked(nats_cluster: NatsCluster
     )
 
     async def scenario() -> int:
-        worker = Worker(AnomalySettings(bus="nats", nats=nats), "relay-test")
-        nc = await worker.open()
-        try:
+        async with opened(AnomalySettings(bus="nats", nats=nats), "relay-test") as worker:
             await worker._publish([finding])
             await worker._publish([finding])  # again (a replay after a takeover): JetStream stores it once
             assert worker._js is not None
@@ -220,8 +230,6 @@ def test_relay_republishes_findings_to_mqtt_once_acked(nats_cluster: NatsCluster
             info = await worker._js.consumer_info(nats.findings_stream, RELAY_DURABLE)
             assert info.num_ack_pending == 0 and info.num_pending == 0
             return relay.relayed
-        finally:
-            await nc.close()
 
     try:
         assert asyncio.run(scenario()) == 1
@@ -243,9 +251,7 @@ def test_a_registry_that_cannot_be_read_leaves_a_checkpoints_limits(nats_cluster
     home = "h-dbaway01"
 
     async def scenario() -> None:
-        worker = Worker(AnomalySettings(bus="nats", nats=nats, database=away), "db-away")
-        nc = await worker.open()
-        try:
+        async with opened(AnomalySettings(bus="nats", nats=nats, database=away), "db-away") as worker:
             assert worker._state is not None
             old = HomeMonitor(home, UTC, HomeLimits(false_alarm_budget_per_60d=2.5))
             await worker._state.put(state_key(home, 4), pack(3, old))
@@ -254,8 +260,6 @@ def test_a_registry_that_cannot_be_read_leaves_a_checkpoints_limits(nats_cluster
             assert worker._covered == set()
             await worker._home(home)
             assert worker.engine.homes[home].limits.false_alarm_budget_per_60d == 2.5
-        finally:
-            await nc.close()
 
     asyncio.run(scenario())
 
@@ -280,9 +284,7 @@ def test_verdicts_reach_the_homes_partition_once_and_move_its_limits(nats_cluste
 
     async def bridged(publish: bool) -> dict[str, int]:
         """Run a bridge (the one client id every worker uses) until it handled 3 verdicts, or briefly."""
-        worker = Worker(AnomalySettings(bus="nats", nats=nats), "verdict-test")
-        nc = await worker.open()
-        try:
+        async with opened(AnomalySettings(bus="nats", nats=nats), "verdict-test") as worker:
             assert worker._js is not None
             bridge = FeedbackBridge(worker._js, nats, broker.settings("anomaly"), "verdict-test-feedback")
             task = asyncio.create_task(bridge.run())
@@ -293,8 +295,6 @@ def test_verdicts_reach_the_homes_partition_once_and_move_its_limits(nats_cluste
             task.cancel()
             await asyncio.wait({task}, timeout=30)
             return bridge.counts
-        finally:
-            await nc.close()
 
     try:
         assert asyncio.run(bridged(publish=False)) == {}  # the first holder: the session and its subscription
@@ -320,9 +320,7 @@ def test_an_unreadable_checkpoint_starts_the_home_afresh_and_is_replaced(nats_cl
     )
 
     async def scenario() -> None:
-        worker = Worker(settings, "afresh")
-        nc = await worker.open()
-        try:
+        async with opened(settings, "afresh") as worker:
             kv = worker._state
             assert kv is not None
             rev = await kv.put(state_key(HOME, 4), b"\x00" * 8 + b"not a checkpoint")
@@ -333,8 +331,6 @@ def test_an_unreadable_checkpoint_starts_the_home_afresh_and_is_replaced(nats_cl
             await worker._checkpoint({HOME})
             seq, _monitor = unpack((await kv.get(state_key(HOME, 4))).value or b"")
             assert seq == 1
-        finally:
-            await nc.close()
 
     asyncio.run(scenario())
 
@@ -360,9 +356,7 @@ def test_a_worker_reads_the_registry_and_writes_routine_summaries(nats_cluster: 
     settings = AnomalySettings(bus="nats", nats=nats, database=DatabaseSettings(url=db_url))
 
     async def scenario() -> None:
-        worker = Worker(settings, "registry")
-        nc = await worker.open()
-        try:
+        async with opened(settings, "registry") as worker:
             kv = worker._state
             assert kv is not None
             # A checkpoint written under what the console said before: budget 2.5, the mat a bed, the service's zone.
@@ -383,8 +377,6 @@ def test_a_worker_reads_the_registry_and_writes_routine_summaries(nats_cluster: 
             for p in list(worker.owned):
                 await worker.drop(p, release=True)
             assert HOME not in worker.engine.home_kits  # a partition given up takes the registry's word with it
-        finally:
-            await nc.close()
         with url_session(db_url) as s:
             written = {r.home_id: r for r in s.scalars(select(RoutineSummary))}
         assert set(written) == {HOME, fresh} and "stillness" in written[HOME].summary
