@@ -55,16 +55,14 @@ class Engine:
         if tz is not None:
             self.set_timezone(home, tz)
         kit = self.home_kits.get(home)
-        if kit is not None and monitor.kit.meta != kit:
-            monitor.set_sensor_meta(kit)
+        if kit is not None:
+            self.set_kit(home, kit)
 
     def set_kit(self, home: str, kit: dict[str, dict[str, str]]) -> None:
         """The installer's kit of one home (sensor -> kind, room, role), for its monitor now and when created."""
-        if self.home_kits.get(home) == kit:
-            return
         self.home_kits[home] = kit
         m = self.homes.get(home)
-        if m is not None:
+        if m is not None and m.kit.meta != kit:  # (the monitor's own: one restored from a checkpoint may hold another)
             m.set_sensor_meta(kit)
 
     def set_timezone(self, home: str, tz: tzinfo) -> None:

@@ -612,7 +612,7 @@ class Worker:
     async def summaries(self) -> dict[str, dict[str, Any]]:
         """The routine summaries of the homes we hold, worked out a few hundred at a time."""
         held = self.engine.homes
-        homes = [h for h in self.homes if h in held]
+        homes = list(self.homes)
         rows: dict[str, dict[str, Any]] = {}
         for i in range(0, len(homes), YIELD_EVERY):
             rows |= summary_rows({h: held[h] for h in homes[i : i + YIELD_EVERY] if h in held})
