@@ -102,9 +102,9 @@ class Engine:
         """An agent's status or heartbeat."""
         self.monitor(home).agent_status(at.timestamp(), online)
 
-    def feedback(self, fb: Feedback) -> None:
-        """A responder's verdict on an alert of this home."""
-        self.monitor(fb.home).apply_feedback(fb.kind, fb.outcome, fb.finding_ids, fb.alert_id)
+    def feedback(self, fb: Feedback, at: datetime) -> None:
+        """A responder's verdict on an alert of this home, received at `at`."""
+        self.monitor(fb.home).apply_feedback(fb.kind, fb.outcome, at.timestamp(), fb.finding_ids, fb.alert_id)
 
     def tick(self, now: datetime) -> list[Finding]:
         """Advance every home's clock; a home with nothing due costs one comparison."""

@@ -407,9 +407,10 @@ class HomeMonitor:
     # --- feedback and summaries ----------------------------------------------------------------------------------
 
     def apply_feedback(
-        self, kind: str, outcome: str, finding_ids: Iterable[str] = (), alert_id: int | None = None
+        self, kind: str, outcome: str, now: float, finding_ids: Iterable[str] = (), alert_id: int | None = None
     ) -> None:
-        """A responder's verdict: false alarms loosen this home's limit for that kind (and place), help tightens it.
+        """A responder's verdict at `now`: false alarms loosen this home's limit for that kind (and place), help
+        tightens it; either way the home asks for a check at `now`, under the limits as they are now.
 
         A verdict on an alert whose verdict was applied lately (`alert_id`, the last VERDICTS_KEPT) changes nothing:
         delivered twice (a bridge's copy stored after the stream's duplicate window), it must not count twice.
@@ -436,7 +437,7 @@ class HomeMonitor:
                 for a in filter(None, map(self.idle.alarmed.get, finding_ids)):
                     key = f"ctx:{a.ctx.describe()}"  # the moment that alarm's silence began after
                     self.scale[key] = min(self.scale.get(key, 1.0) * 1.25, 3.0)
-        self.next_check = -inf
+        self.next_check = min(self.next_check, now)
 
     def summary(self) -> dict[str, Any]:
         """What the console shows of this home's learned routine."""

@@ -96,7 +96,7 @@ def replay(
         for f in found:
             outcome = respond(f)
             if outcome:
-                m.apply_feedback(f.kind, outcome, [f.id])
+                m.apply_feedback(f.kind, outcome, now, [f.id])
                 emit(m.tick_at(now), now)  # feedback asks for a check now, as the service's tick does
 
     def tick(now: float) -> None:

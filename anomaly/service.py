@@ -235,7 +235,7 @@ class AnomalyService:
             elif kind is TopicKind.FEEDBACK:
                 fb = parse_feedback(payload)
                 if fb.home == home:
-                    self.engine.feedback(fb)
+                    self.engine.feedback(fb, now)
                     self.feedback_applied += 1
                     log.info("feedback %s on %s for %s: thresholds adjusted", fb.outcome, fb.kind, home)
             self._dirty.add(home)

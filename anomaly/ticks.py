@@ -96,12 +96,7 @@ def apply(engine: Engine, msg: PartitionMessage) -> list[Finding]:
         fb = parse_feedback(msg.data)
         if fb.home != msg.home:
             raise ContractError("home", f"feedback of {fb.home} in the partition subject of {msg.home}")
-        engine.feedback(fb)
-        m = engine.homes[fb.home]
-        if not math.isfinite(m.next_check):
-            # "Check at once" (-inf) is the embedded service's, whose clock ticks every second; on the partition's
-            # clock it would be no due time at all, and the home would not be ticked again until its next event.
-            m.next_check = msg.at
+        engine.feedback(fb, datetime.fromtimestamp(msg.at, UTC))  # (its check is due at receipt, on this clock)
         return []
     if msg.kind == STATUS:
         online = parse_status(msg.data).state == "online"

@@ -528,7 +528,7 @@ def _bath_limits(outcome: Outcome | None) -> tuple[float, float]:
     if outcome is not None:
         first = found[0]
         eng.feedback(Feedback(home=HOME, alert_id=1, kind=first.kind, finding_ids=[first.id], since=first.since,
-                              outcome=outcome, ts=first.ts))  # fmt: skip
+                              outcome=outcome, ts=first.ts), first.ts)  # fmt: skip
     limits = []
     for k, room in ((1, "bathroom"), (2, "kitchen")):
         t = t0 + timedelta(days=k)
@@ -559,10 +559,11 @@ def test_a_fall_does_not_tighten_every_stillness_limit_of_the_home_but_other_kin
     # their other silences are shorter: a kind-wide 0.9 per fall alarmed on ordinary nights. A night exit that
     # needed help still tightens night exits.
     h, f = _alarmed_bathroom(None, "needed_help")
-    h.m.apply_feedback(f.kind, "needed_help", [f.id])
-    h.m.apply_feedback("night_exit", "needed_help")
+    now = f.ts.timestamp()
+    h.m.apply_feedback(f.kind, "needed_help", now, [f.id])
+    h.m.apply_feedback("night_exit", "needed_help", now)
     assert h.m.summary()["feedback_scale"] == {"night_exit": 0.9}
-    h.m.apply_feedback(f.kind, "false_alarm", [f.id])  # (a false alarm still loosens the kind and its moment)
+    h.m.apply_feedback(f.kind, "false_alarm", now, [f.id])  # (a false alarm still loosens the kind and its moment)
     assert h.m.summary()["feedback_scale"] == {
         "night_exit": 0.9,
         "long_inactivity": 1.25,
@@ -576,17 +577,17 @@ def test_a_verdict_delivered_twice_counts_once_and_old_checkpoints_still_take_ve
     eng = Engine()
     at = datetime(2026, 12, 7, 9, tzinfo=TZ)
     fb = Feedback(home=HOME, alert_id=9, kind="door_left_open", finding_ids=[], since=at, outcome="false_alarm", ts=at)
-    eng.feedback(fb)
-    eng.feedback(fb)
+    eng.feedback(fb, at)
+    eng.feedback(fb, at)
     assert eng.homes[HOME].scale == {"door_left_open": 1.25}
-    eng.feedback(fb.model_copy(update={"alert_id": 10}))  # another alert's verdict does count
+    eng.feedback(fb.model_copy(update={"alert_id": 10}), at)  # another alert's verdict does count
     assert eng.homes[HOME].scale == {"door_left_open": 1.25 * 1.25}
     # A checkpoint written before verdicts were remembered (no `verdicts`) loads and takes them.
     old = monitor()
     del old.verdicts
     restored = thaw(freeze(old))
-    restored.apply_feedback("door_left_open", "false_alarm", (), 3)
-    restored.apply_feedback("door_left_open", "false_alarm", (), 3)
+    restored.apply_feedback("door_left_open", "false_alarm", at.timestamp(), (), 3)
+    restored.apply_feedback("door_left_open", "false_alarm", at.timestamp(), (), 3)
     assert restored.scale == {"door_left_open": 1.25} and restored.verdicts == [3]
 
 
@@ -594,9 +595,10 @@ def test_feedback_fades_as_the_model_forgets_instead_of_ratcheting() -> None:
     # Five false alarms took a kind's limits to the 3x cap; with falls no longer pulling the other way, a factor
     # that never faded would judge a fall months later at 3x. It halves its distance to 1 in the model's half-life.
     h = learned(1)
+    now = (DAY0 + timedelta(days=1)).timestamp()
     for _ in range(5):
-        h.m.apply_feedback("long_inactivity", "false_alarm")
-    h.found += h.m.tick_at((DAY0 + timedelta(days=1)).timestamp())  # (feedback asks for a check now)
+        h.m.apply_feedback("long_inactivity", "false_alarm", now)
+    h.found += h.m.tick_at(now)  # (feedback asks for a check now)
     assert h.m.summary()["feedback_scale"] == {"long_inactivity": 3.0}
     h.m.scale["ctx:pir_kitchen=0 06-12h"] = 1.005
     for d in range(1, 31):
@@ -612,13 +614,15 @@ def _alarmed_bathroom(verdict_at: float | None, outcome: Outcome) -> tuple[Home,
     h.until(t + timedelta(hours=1))
     (f,) = h.alarms(t)
     if verdict_at == 1.0:  # while the silence lasts (a responder on the doorstep)
-        h.m.apply_feedback(f.kind, outcome, [f.id])
-        h.found += h.m.tick_at((t + timedelta(hours=1)).timestamp())  # feedback asks for a check now, as a tick does
+        now = (t + timedelta(hours=1)).timestamp()
+        h.m.apply_feedback(f.kind, outcome, now, [f.id])
+        h.found += h.m.tick_at(now)  # feedback asks for a check now, as a tick does
     for i in range(4):
         h.pir(t + timedelta(hours=3, minutes=i), ("living", "kitchen")[i % 2])
     if verdict_at == 4.0:  # after it
-        h.m.apply_feedback(f.kind, outcome, [f.id])
-        h.found += h.m.tick_at((t + timedelta(hours=4)).timestamp())
+        now = (t + timedelta(hours=4)).timestamp()
+        h.m.apply_feedback(f.kind, outcome, now, [f.id])
+        h.found += h.m.tick_at(now)
     return h, f
 
 

@@ -68,10 +68,11 @@ def test_golden_synth_with_feedback_and_checkpoint() -> None:
     res = replay(rows[: len(rows) // 2], until=rows[len(rows) // 2][0] - 1)
     m = thaw(freeze(res.monitor))
     out = list(res.findings)
+    now = rows[len(rows) // 2][0] - 1
     for f in res.findings:
         outcome = "false_alarm" if f.kind == FindingKind.LONG_INACTIVITY else "needed_help"
-        m.apply_feedback(f.kind, outcome, [f.id])
-    out.extend(m.tick_at(rows[len(rows) // 2][0] - 1))  # feedback asks for a check now, as the service's tick does
+        m.apply_feedback(f.kind, outcome, now, [f.id])
+    out.extend(m.tick_at(now))  # feedback asks for a check now, as the service's tick does
     for row in rows[len(rows) // 2 :]:
         while m.next_check <= row[0]:
             out.extend(m.tick_at(m.next_check))

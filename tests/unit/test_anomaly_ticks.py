@@ -95,8 +95,8 @@ def test_a_takeover_replaying_from_a_checkpoint_and_a_tick_published_twice_chang
 
 
 def test_a_verdict_keeps_the_homes_clock_running() -> None:
-    """A responder's verdict asks for a check at once (-inf on the embedded service's clock): on the partition's
-    clock that is the verdict's receipt, so a silence after it is still ticked and raised."""
+    """A responder's verdict asks for a check at its receipt, on the partition's clock, so a silence after it is
+    still ticked and raised (as -inf, "at once", it was no due time there and stopped the home's clock)."""
     at = datetime.fromtimestamp(T0 + 20 * 60, UTC)
     fb = Feedback(
         home=HOME, alert_id=7, kind=FindingKind.DOOR_LEFT_OPEN, finding_ids=[], since=at, outcome="false_alarm", ts=at
