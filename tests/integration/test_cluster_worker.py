@@ -1,4 +1,7 @@
-"""Anomaly workers on a real 3-node JetStream cluster: fencing, takeover time, bridge ids, the relay, silent homes."""
+"""Anomaly workers on a real 3-node JetStream cluster: fencing, takeover time, bridge ids, the relay, silent homes.
+
+Over 400 lines on purpose: every test here shares one cluster (`nats_cluster` is module-scoped), started once; a
+second module would start a second cluster and add its start-up to the suite's time."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from anomaly.engine import HomeMonitor, Options
+from anomaly.engine import Engine, HomeLimits, HomeMonitor, Options
 from anxin.settings import MqttSettings
 from contracts import SensorEvent
 from tests.support.processes import ChildProcess
@@ -67,6 +67,22 @@ def routine_day(m: HomeMonitor, midnight: datetime, *, afternoon_nap_h: float = 
         h += 0.1
     at(22.0, "bedroom")
     return kinds
+
+
+def engine(**limits: float) -> Engine:
+    """An engine in TZ under these operator limits."""
+    return Engine(Options(tz=TZ, limits=HomeLimits(**limits)))
+
+
+def run_ticks(eng: Engine, until: datetime, step: timedelta = timedelta(minutes=1)) -> list[str]:
+    """Tick every home minute by minute (as the live service does every few seconds); the kinds found."""
+    out: list[str] = []
+    t = min(m.next_check for m in eng.homes.values())
+    now = datetime.fromtimestamp(t, TZ)
+    while now <= until:
+        out.extend(f.kind for f in eng.tick(now))
+        now += step
+    return out
 
 
 def monitor(options: Options | None = None) -> HomeMonitor:

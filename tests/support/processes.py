@@ -11,6 +11,14 @@ from pathlib import Path
 from typing import Any
 
 
+def rss_kib(pid: int) -> int:
+    """A process's resident memory, KiB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def alive(pid: int) -> bool:
     """Running, not merely a zombie waiting for a reaper (a container's pid 1 may never reap)."""
     try:

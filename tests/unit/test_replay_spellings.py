@@ -1,5 +1,8 @@
 """A home's events written the way other sources write them replay exactly as in the contract's own words.
 
+Over 400 lines on purpose: every spelling is checked against the same two simulated homes (`homes`, generated once
+for the module), whose replay in the contract's words is the reference.
+
 CASAS writes ON/OFF and OPEN/CLOSE, pandas 1.0/0.0 for an integer column with a gap, others times with their UTC offset
 or the front door as a plain contact sensor. Before `anomaly.synonyms` and `recording.zone_of`, each of these changed
 what the engine found: our simulator's lies found went 50/76 -> 0/76 with 1.0/0.0, and its false alerts 1.0 -> 48
