@@ -147,6 +147,7 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
         if st.stray is not None:
             _settle(m, t, place)
         _learn(m, t)
+    alarmed_since = st.quiet_since  # (before this event's share of re-arming)
     if st.quiet_since is not None and not late:
         if moved is not None and t - moved > REARM_WINDOW:
             st.quiet_events, st.quiet_sensors = 0, []  # lone strays hours apart are not the resident back
@@ -173,7 +174,9 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
             if len(kit.held) > MAX_HELD:
                 del kit.held[0]
             s.held_since = t
-        elif was and kind == "pressure":
+        elif was and kind == "pressure" and (alarmed_since is None or alarmed_since < s.held_since):
+            # (A hold whose silence raised long_inactivity teaches the mat no role: a body lay on it. Learned as a
+            # seat, a floor mat that a fallen resident lay on would have every later fall onto it judged as sitting.)
             since = s.held_since
             d = m.dt(since)
             to_five = (5 * HOUR - (d.hour * HOUR + d.minute * MIN + d.second)) % DAY

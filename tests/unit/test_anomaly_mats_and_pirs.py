@@ -114,6 +114,27 @@ def test_a_floor_mat_held_far_longer_than_a_step_is_a_body_on_it() -> None:
     assert h.m.summary()["mat_roles"]["floor_mat"] != "bed"
 
 
+def test_a_fall_onto_a_floor_mat_does_not_teach_it_to_be_a_seat() -> None:
+    # A body lay on the floor mat for 90 min (an alarm), then got up. Most of an hour held would make a seat of an
+    # unlabelled mat, and the next fall onto it would be judged as sitting: the alarmed hold teaches no role.
+    h = learned(floor_mat=True, stop_last=10.0)
+    t = DAY0 + timedelta(days=14, hours=10)
+    h.pir(t - 2 * MIN, "bedroom")
+    h.ev(t, "floor_mat", 1, "bedroom", "pressure")
+    h.until(t + timedelta(minutes=90))
+    (first,) = h.alarms(t)
+    h.ev(t + timedelta(minutes=90), "floor_mat", 0, "bedroom", "pressure")
+    for i in range(15):  # up and about (the quiet episode re-armed) until 13:00
+        h.pir(t + timedelta(minutes=91 + 6 * i), ("bedroom", "living", "kitchen")[i % 3])
+    assert h.m.summary()["mat_roles"]["floor_mat"] != "seat"
+    later = t + timedelta(hours=3)
+    h.pir(later - 2 * MIN, "bedroom")
+    h.ev(later, "floor_mat", 1, "bedroom", "pressure")  # the next fall onto it
+    h.until(later + timedelta(hours=2))
+    (second,) = h.alarms(later)
+    assert second.since == later and second.ts - later <= first.ts - t + timedelta(minutes=5)
+
+
 def test_five_hours_on_a_seat_mat_every_evening_are_not_an_alarm() -> None:
     h = learned(21, tv_h=5.0)
     assert h.alarms(DAY0 + timedelta(days=7)) == []
