@@ -148,21 +148,29 @@ def summary_rows(monitors: Mapping[str, HomeMonitor]) -> dict[str, dict[str, Any
 
 
 def write_summaries(db_url: str, rows: Mapping[str, dict[str, Any]], at: datetime) -> int:
-    """Upsert `routine_summaries` rows (`summary_rows`) for homes the SQL database knows; returns how many."""
+    """Upsert `routine_summaries` rows (`summary_rows`), worked out at `at`, for homes the SQL database knows; returns
+    how many.
+
+    One statement per home, INSERT ... ON CONFLICT DO UPDATE, never over a summary worked out later: during a takeover
+    two cluster workers may write one home's, so the first insert of a new home must not fail the other's batch, and
+    the one that lost the home (paused, or stopping) must not overwrite the newer summary with its older one.
+    """
     from sqlalchemy import select
 
-    from anxin.db.engine import url_session
+    from anxin.db.engine import upsert_into, url_session
     from anxin.db.models import Home, RoutineSummary
 
     with url_session(db_url) as session:
         known = set(session.scalars(select(Home.id).where(Home.id.in_(list(rows)))))
-        for home in known:
-            row = session.get(RoutineSummary, home)
+        for home in sorted(known):  # (one order in every writer: no deadlock between two batches)
             values: dict[str, Any] = {"updated_at": at, **rows[home]}
-            if row is None:
-                session.add(RoutineSummary(home_id=home, **values))
-            else:
-                for k, v in values.items():
-                    setattr(row, k, v)
+            stmt = upsert_into(session, RoutineSummary).values(home_id=home, **values)
+            session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[RoutineSummary.home_id],
+                    set_={k: getattr(stmt.excluded, k) for k in values},
+                    where=RoutineSummary.updated_at <= stmt.excluded.updated_at,
+                )
+            )
         session.commit()
     return len(known)

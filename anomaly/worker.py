@@ -570,7 +570,8 @@ class Worker:
     async def routine(self) -> None:
         """Read the registry's word on the homes of our partitions into the engine, then write our homes' summaries."""
         await self.read_registry()
-        await self.write_summaries(await self.summaries())
+        at = datetime.now(UTC)
+        await self.write_summaries(await self.summaries(), at)
 
     async def read_registry(self) -> None:
         """The registry's word on the homes of the partitions we hold (anomaly/registry.py), as the service reads it.
@@ -619,12 +620,12 @@ class Worker:
             await asyncio.sleep(0)
         return rows
 
-    async def write_summaries(self, rows: dict[str, dict[str, Any]]) -> None:
-        """Upsert routine summaries for the console; a database problem is logged."""
+    async def write_summaries(self, rows: dict[str, dict[str, Any]], at: datetime) -> None:
+        """Upsert routine summaries worked out at `at` for the console; a database problem is logged."""
         if not rows:
             return
         try:
-            await off_loop(write_summaries, self.settings.database.url, rows, datetime.now(UTC))
+            await off_loop(write_summaries, self.settings.database.url, rows, at)
         except Exception as err:
             log.warning("routine summaries not written: %s: %s", type(err).__name__, err)
 
@@ -717,6 +718,7 @@ class Worker:
                 task.cancel()
             await asyncio.wait(tasks, timeout=5)
             rows: dict[str, dict[str, Any]] = {}
+            at = datetime.now(UTC)
             try:
                 rows = await self.summaries()  # (worked out before our homes go with their partitions)
             except Exception as err:  # never in the way of releasing the leases
@@ -724,7 +726,7 @@ class Worker:
             for p in list(self.owned):
                 await self.drop(p, release=True)  # first: the others take over at once
             with contextlib.suppress(Exception):  # a last summary, as the service writes on stop; never holds it
-                await asyncio.wait_for(self.write_summaries(rows), timeout=5)
+                await asyncio.wait_for(self.write_summaries(rows, at), timeout=5)
             await nc.close()  # not drain: unacked events are redelivered anyway, and drain waits up to 30 s
 
 

@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Executable
 
+from anxin.db.engine import upsert_into
 from anxin.db.models import DeadLetter, DeadLetterCount
 from contracts import parse_topic
 from ingest.metrics import IngestMetrics
@@ -251,7 +250,6 @@ def _tally_time(tallies: dict[tuple[str, str], Tally], sample: Sample) -> dateti
 
 def _upsert(s: Session, home: str, reason: str, t: Tally) -> Executable:
     """INSERT ... ON CONFLICT DO UPDATE: several ingest processes may count the same home and reason."""
-    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
     values = {
         "home": home,
         "reason": reason,
@@ -263,7 +261,7 @@ def _upsert(s: Session, home: str, reason: str, t: Tally) -> Executable:
         "last_detail": t.detail,
         "last_payload": t.payload,
     }
-    stmt = insert(DeadLetterCount).values(**values)
+    stmt = upsert_into(s, DeadLetterCount).values(**values)
     return stmt.on_conflict_do_update(
         index_elements=[DeadLetterCount.home, DeadLetterCount.reason],
         set_={

@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -44,6 +48,11 @@ def make_engine(url: str) -> Engine:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def upsert_into(session: Session, model: Any) -> PgInsert | SqliteInsert:
+    """An INSERT into `model`'s table that can take ON CONFLICT DO UPDATE, in the session's SQL dialect."""
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(model)
 
 
 @contextmanager

@@ -376,7 +376,7 @@ def test_a_worker_reads_the_registry_and_writes_routine_summaries(nats_cluster: 
             worker.homes.setdefault(fresh, type(st)())
             mf = worker.engine.homes[fresh]
             assert mf.kit.mat_role("mat_1") == "seat" and str(mf._tz) == "Asia/Shanghai"
-            await worker.write_summaries(await worker.summaries())
+            await worker.write_summaries(await worker.summaries(), datetime.now(UTC))
             for p in list(worker.owned):
                 await worker.drop(p, release=True)
             assert HOME not in worker.engine.home_kits  # a partition given up takes the registry's word with it
