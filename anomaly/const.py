@@ -92,18 +92,25 @@ MAT_RESTING_ROLES = frozenset({BED_ROLE, SEAT_ROLE})
 MAT_STEPS, STEP_HOLD = 3, 1 * MIN
 
 
+# Words in a room's name, in the languages installers here are likely to write (English, Chinese, and a few of the
+# European recordings'), that say its class; the first class whose word appears wins.
+ROOM_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("bathroom", ("bath", "toilet", "wc", "shower", "restroom", "badez", "badk", "baño", "bano", "bain")),
+    ("bathroom", ("卫", "浴", "厕", "洗手")),
+    ("bedroom", ("bed", "sleep", "schlaf", "slaap", "dormitor", "chambre", "卧", "睡", "寝")),
+    ("kitchen", ("kitchen", "cook", "küche", "kuche", "keuken", "cocina", "cuisine", "厨")),
+    ("living", ("living", "lounge", "sitting", "tv", "dining", "family", "wohn", "woonkamer", "salon", "客", "餐")),
+    ("hall", ("entr", "hall", "corridor", "foyer", "door", "porch", "stair", "flur", "pasillo")),
+    ("hall", ("玄", "门", "走廊", "过道")),
+)
+
+
 def room_class(room: str) -> str:
-    """The prior class of a room name, from words any installer is likely to use."""
+    """The prior class of a room name, from words any installer is likely to use (ROOM_WORDS)."""
     r = room.lower()
     if r in (IN_BED, IN_CHAIR):
         return r
-    for words, cls in (
-        (("bath", "toilet", "wc", "shower", "restroom", "卫"), "bathroom"),
-        (("bed", "sleep", "卧"), "bedroom"),
-        (("kitchen", "cook", "厨"), "kitchen"),
-        (("living", "lounge", "sitting", "tv", "dining", "family", "客"), "living"),
-        (("entr", "hall", "corridor", "foyer", "door", "porch", "stair"), "hall"),
-    ):
+    for cls, words in ROOM_WORDS:
         if any(w in r for w in words):
             return cls
     return "other"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from anomaly.engine import HomeMonitor, Presence
+from anomaly.engine import HomeMonitor, Presence, room_class
 from tests.support.anomaly_fixtures import HOME, TZ, Agent, engine, monitor, routine_day, run_ticks
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=TZ)
@@ -286,3 +286,17 @@ def test_a_bed_mat_silent_since_morning_is_not_believed_at_night() -> None:
     assert asleep_at_midnight(7.0)
     # Out of bed at 21:45, then still in the bedroom: the mat is believed, the bed is empty, that is no sleep.
     assert not asleep_at_midnight(21.75)
+
+
+def test_a_rooms_class_is_read_from_its_name_in_the_installers_language() -> None:
+    # Sleep is read only in a sleeping room (`SLEEP_ROOMS`): a bedroom the engine cannot name is a room where every
+    # night is a long silence out of bed.
+    names = {
+        "bedroom": ("Bedroom 2", "卧室", "主卧", "睡房", "寝室", "Schlafzimmer", "slaapkamer", "chambre", "dormitorio"),
+        "bathroom": ("卫生间", "浴室", "厕所", "洗手间", "Badezimmer", "badkamer", "baño", "salle de bain"),
+        "kitchen": ("厨房", "Küche", "keuken", "cocina", "cuisine"),
+        "living": ("客厅", "餐厅", "Wohnzimmer", "woonkamer", "salon"),
+        "hall": ("玄关", "门厅", "走廊", "Flur", "pasillo", "entrée", "Hallway"),
+        "other": ("书房", "阳台", "study"),
+    }
+    assert {cls: {room_class(n) for n in ns} for cls, ns in names.items()} == {cls: {cls} for cls in names}
