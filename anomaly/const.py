@@ -92,8 +92,9 @@ MAT_RESTING_ROLES = frozenset({BED_ROLE, SEAT_ROLE})
 MAT_STEPS, STEP_HOLD = 3, 1 * MIN
 
 
-# Words in a room's name, in the languages installers here are likely to write (English, Chinese, and a few of the
-# European recordings'), that say its class; the first class whose word appears wins.
+# Words in a room's name that say its class; the first class whose word appears wins. The wire contract's rooms are
+# ascii identifiers (`bedroom`, `schlafzimmer`); a recording replayed keeps its own (卧室, Slaapkamer), hence the
+# Chinese and the European recordings' words.
 ROOM_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bathroom", ("bath", "toilet", "wc", "shower", "restroom", "badez", "badk", "baño", "bano", "bain")),
     ("bathroom", ("卫", "浴", "厕", "洗手")),
@@ -103,6 +104,15 @@ ROOM_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("hall", ("entr", "hall", "corridor", "foyer", "door", "porch", "stair", "flur", "pasillo")),
     ("hall", ("玄", "门", "走廊", "过道")),
 )
+
+
+# Rooms a front door opens into, as installers and recordings name them (not any hall: inner doors open onto one).
+ENTRANCE_ROOMS = frozenset({"entrance", "entry", "entryway", "foyer", "vestibule", "玄关", "门厅"})
+
+
+def is_entrance(room: str | None) -> bool:
+    """Whether a room's name says it is the entrance (ENTRANCE_ROOMS)."""
+    return (room or "").strip().lower() in ENTRANCE_ROOMS
 
 
 def room_class(room: str) -> str:

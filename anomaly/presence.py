@@ -19,6 +19,7 @@ from anomaly.const import (
     STRAY_CONFIRM,
     VISIT_LEAVE,
     VISIT_STILL,
+    is_entrance,
 )
 
 if TYPE_CHECKING:
@@ -146,7 +147,9 @@ def front_door(m: HomeMonitor, t: float, value: str) -> None:
     if w.presence is Presence.HOME:
         if m.sleep.asleep:
             sleep.up_sign(m, t, None)
-        w.touch(t, m.kit.room("entrance") if m.kit.front_entrance else w.last_room)
+        door = m.kit.sensors.get(m.kit.front_door or "")
+        at_door = door.room if door is not None and door.room else "entrance"  # (the door's own room: 玄关, foyer)
+        w.touch(t, m.kit.room(at_door) if m.kit.front_entrance else w.last_room)
     m.schedule(t)
 
 
@@ -154,7 +157,7 @@ def activity(m: HomeMonitor, t: float, room_name: str | None) -> None:
     """Movement in a room: a return home, a stray trigger, or the resident about (and maybe up from sleep)."""
     w = m.where
     room = m.kit.room(room_name)
-    if t - w.last_front_event < SETTLE and (room_name or "").lower() == "entrance":
+    if t - w.last_front_event < SETTLE and is_entrance(room_name):
         # Passing through the entrance around a door event: movement, but not yet proof of who is inside.
         if w.presence is Presence.HOME:
             w.touch(t, room)

@@ -20,6 +20,7 @@ from anomaly.const import (
     SEAT_ROLE,
     SLEEP_ROOMS,
     STEP_HOLD,
+    is_entrance,
     room_class,
 )
 
@@ -208,8 +209,8 @@ class Kit:
 
     def is_front(self, sensor: str, room: str | None) -> bool:
         """Whether `sensor` is a door out: one of `exits`, or the front door (the first door seen, or the first in a
-        room named entrance)."""
-        entrance = (room or "").lower() == "entrance"
+        room named entrance, `const.ENTRANCE_ROOMS`)."""
+        entrance = is_entrance(room)
         if sensor in self.exits:
             return True
         # (With other doors out known, only a door in the entrance is learned as the front one: the first door seen

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from itertools import pairwise
 
-from anomaly.const import OFF_VALUES, ON_VALUES
+from anomaly.const import OFF_VALUES, ON_VALUES, is_entrance
 from contracts.messages import KNOWN_VALUES
 
 # Column names other sources use for an events CSV's (`ts,sensor,kind,value,room`); taken only when ours is absent.
@@ -75,7 +75,6 @@ ROLE_ALIASES = {
 FRONT_WORDS_ZH = ("大门", "入户门", "前门")
 EXIT_WORDS = frozenset({"back", "rear", "exit", "garage", "patio"})  # other doors out, by name (`doors_out`)
 GENERIC_WORDS = frozenset({"door", "sensor", "contact", "reed", "d"})  # words a name may add to a door's
-ENTRANCE_ROOMS = frozenset({"entrance", "entry", "entryway", "foyer", "vestibule", "玄关", "门厅"})
 # (Switch words are const.ON_VALUES / OFF_VALUES: the engine's, defined once.)
 # Kinds a recording's kind may be read as once a generic last word is dropped: the contract's and the plain contact.
 CONTRACT_KINDS = frozenset({*KNOWN_VALUES, "contact"})
@@ -149,13 +148,14 @@ def front_among(sensors: Mapping[str, str | None]) -> str | None:
     """Which of several door or contact sensors (sensor -> room) is the front door, when no room is called entrance.
 
     The only one whose name says so (front door, main door, entrance), else the only one in an entrance
-    (`ENTRANCE_ROOMS`); None rather than a guess. Not any hall: an inner door or a cupboard opens onto a hallway, and
-    a contact taken for the front door makes the resident out, and their stillness unwatched, each time it closes.
+    (`const.ENTRANCE_ROOMS`); None rather than a guess. Not any hall: an inner door or a cupboard opens onto a
+    hallway, and a contact taken for the front door makes the resident out, and their stillness unwatched, each time
+    it closes.
     """
     named = [s for s in sensors if _says_front(s)]
     if len(named) == 1:
         return named[0]
-    at_entrance = [s for s, room in sensors.items() if (room or "").strip().lower() in ENTRANCE_ROOMS]
+    at_entrance = [s for s, room in sensors.items() if is_entrance(room)]
     return at_entrance[0] if len(at_entrance) == 1 else None
 
 

@@ -175,3 +175,18 @@ def test_an_old_checkpoint_takes_its_doors_out_from_the_kit() -> None:
     old = Kit.__new__(Kit)
     old.__setstate__((None, state))
     assert old.exits == ["d2"] and old.front_door == "fd"
+
+
+def test_a_door_in_an_entrance_by_any_of_its_names_is_the_front_door_not_the_first_door_seen() -> None:
+    # The bathroom door is seen first; the door in the foyer (or entry) is the way out, as a door in "entrance" is.
+    for entrance in ("entrance", "foyer", "entry"):
+        eng, ev = engine(), Agent()
+        eng.observe(ev(T0, "pir_bath", "motion", 1, "bathroom"))
+        eng.observe(ev(T0 + timedelta(seconds=10), "bath_door", "door", "open", "bathroom"))
+        eng.observe(ev(T0 + timedelta(minutes=3), "bath_door", "door", "closed", "bathroom"))
+        eng.observe(ev(T0 + timedelta(minutes=5), "pir_hall", "motion", 1, entrance))
+        eng.observe(ev(T0 + timedelta(minutes=5, seconds=20), "door_1", "door", "open", entrance))
+        eng.observe(ev(T0 + timedelta(minutes=5, seconds=30), "door_1", "door", "closed", entrance))
+        assert run_ticks(eng, T0 + timedelta(hours=6)) == [], entrance
+        m = eng.homes[HOME]
+        assert m.kit.front_door == "door_1" and m.presence is Presence.AWAY, entrance

@@ -288,9 +288,9 @@ def test_a_bed_mat_silent_since_morning_is_not_believed_at_night() -> None:
     assert not asleep_at_midnight(21.75)
 
 
-def test_a_rooms_class_is_read_from_its_name_in_the_installers_language() -> None:
+def test_a_rooms_class_is_read_from_its_name_in_the_recordings_language() -> None:
     # Sleep is read only in a sleeping room (`SLEEP_ROOMS`): a bedroom the engine cannot name is a room where every
-    # night is a long silence out of bed.
+    # night is a long silence out of bed. (A replayed recording keeps its own room names.)
     names = {
         "bedroom": ("Bedroom 2", "卧室", "主卧", "睡房", "寝室", "Schlafzimmer", "slaapkamer", "chambre", "dormitorio"),
         "bathroom": ("卫生间", "浴室", "厕所", "洗手间", "Badezimmer", "badkamer", "baño", "salle de bain"),
