@@ -147,7 +147,6 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
         if st.stray is not None:
             _settle(m, t, place)
         _learn(m, t)
-    alarmed_since = st.quiet_since  # (before this event's share of re-arming)
     if st.quiet_since is not None and not late:
         if moved is not None and t - moved > REARM_WINDOW:
             st.quiet_events, st.quiet_sensors = 0, []  # lone strays hours apart are not the resident back
@@ -174,9 +173,7 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
             if len(kit.held) > MAX_HELD:
                 del kit.held[0]
             s.held_since = t
-        elif was and kind == "pressure" and (alarmed_since is None or alarmed_since < s.held_since):
-            # (A hold whose silence raised long_inactivity teaches the mat no role: a body lay on it. Learned as a
-            # seat, a floor mat that a fallen resident lay on would have every later fall onto it judged as sitting.)
+        elif was and kind == "pressure" and not _lay_on(st, sensor, s.held_since):
             since = s.held_since
             d = m.dt(since)
             to_five = (5 * HOUR - (d.hour * HOUR + d.minute * MIN + d.second)) % DAY
@@ -377,6 +374,14 @@ def _blind(kit: Kit, room: str) -> bool:
     if any(s.silent and s.kind == "pressure" for s in here):
         return True
     return any(s.silent for s in here) and not any(s.kind == "motion" and not s.silent for s in here)
+
+
+def _lay_on(st: Inactivity, mat: str, since: float) -> bool:
+    """Whether a long_inactivity alarm was raised on a silence begun on `mat` since it was pressed, and no verdict
+    said it was ordinary: a body lay on it, and that hold teaches the mat no role. Learned as a seat, a floor mat a
+    fallen resident lay on would have every later fall onto it judged as sitting. (From the alarms themselves, not
+    the quiet episode: a helper walking in re-arms that before the resident is lifted off the mat.)"""
+    return any(a.ctx.held == mat and a.start >= since and a.weight < 1.0 for a in st.alarmed.values())
 
 
 def _raise(m: HomeMonitor, now: float, last: float, ctx: Context, limit: float, room: str, out: list[Finding]) -> None:

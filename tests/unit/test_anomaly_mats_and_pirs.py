@@ -115,14 +115,17 @@ def test_a_floor_mat_held_far_longer_than_a_step_is_a_body_on_it() -> None:
 
 
 def test_a_fall_onto_a_floor_mat_does_not_teach_it_to_be_a_seat() -> None:
-    # A body lay on the floor mat for 90 min (an alarm), then got up. Most of an hour held would make a seat of an
-    # unlabelled mat, and the next fall onto it would be judged as sitting: the alarmed hold teaches no role.
+    # A body lay on the floor mat for 90 min (an alarm); a helper came in (the quiet episode re-armed by their steps)
+    # and lifted the resident off it. Most of an hour held would make a seat of an unlabelled mat, and the next fall
+    # onto it would be judged as sitting: the alarmed hold teaches no role.
     h = learned(floor_mat=True, stop_last=10.0)
     t = DAY0 + timedelta(days=14, hours=10)
     h.pir(t - 2 * MIN, "bedroom")
     h.ev(t, "floor_mat", 1, "bedroom", "pressure")
-    h.until(t + timedelta(minutes=90))
+    h.until(t + timedelta(minutes=85))
     (first,) = h.alarms(t)
+    for i in range(4):  # the helper, through the living room to the bedroom
+        h.pir(t + timedelta(minutes=86 + i), ("living", "bedroom")[i % 2])
     h.ev(t + timedelta(minutes=90), "floor_mat", 0, "bedroom", "pressure")
     for i in range(15):  # up and about (the quiet episode re-armed) until 13:00
         h.pir(t + timedelta(minutes=91 + 6 * i), ("bedroom", "living", "kitchen")[i % 3])
