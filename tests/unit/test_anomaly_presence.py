@@ -198,7 +198,7 @@ def test_missed_morning_in_a_new_home_waits_for_a_late_risers_wake_time() -> Non
     assert found and found[0] < day0 + timedelta(days=10, hours=9, minutes=30)  # ten mornings: its own time
 
 
-def test_missed_morning_is_silent_once_the_resident_was_seen_up_without_a_longrun_ticks() -> None:
+def test_missed_morning_is_silent_once_the_resident_was_seen_up_without_a_long_run() -> None:
     day0 = datetime(2026, 11, 1, tzinfo=TZ)
 
     def morning(events: Sequence[tuple[float, str, str, int | str, str]]) -> list[datetime]:
