@@ -151,9 +151,11 @@ def write_summaries(db_url: str, rows: Mapping[str, dict[str, Any]], at: datetim
     """Upsert `routine_summaries` rows (`summary_rows`), worked out at `at`, for homes the SQL database knows; returns
     how many.
 
-    One statement per home, INSERT ... ON CONFLICT DO UPDATE, never over a summary worked out later: during a takeover
-    two cluster workers may write one home's, so the first insert of a new home must not fail the other's batch, and
-    the one that lost the home (paused, or stopping) must not overwrite the newer summary with its older one.
+    One statement per home, INSERT ... ON CONFLICT DO UPDATE: during a takeover two cluster workers may write one
+    home's, and the first insert of a new home must not fail the other's batch. The last write wins, whichever worked
+    it out: a worker that lost the home may put back a summary minutes old until the owner's next (`summary_s`). A
+    guard on `updated_at` would compare the clocks of two hosts, and one running fast froze the owner's summaries
+    until its own clock caught up (review).
     """
     from sqlalchemy import select
 
@@ -169,7 +171,6 @@ def write_summaries(db_url: str, rows: Mapping[str, dict[str, Any]], at: datetim
                 stmt.on_conflict_do_update(
                     index_elements=[RoutineSummary.home_id],
                     set_={k: getattr(stmt.excluded, k) for k in values},
-                    where=RoutineSummary.updated_at <= stmt.excluded.updated_at,
                 )
             )
         session.commit()

@@ -48,7 +48,7 @@ def _race(url: str, batch: list[str]) -> list[BaseException]:
     return errors
 
 
-def test_two_writers_of_new_homes_both_land_and_an_older_summary_never_overwrites_a_newer(any_db_url: str) -> None:
+def test_two_writers_of_new_homes_both_land_and_the_last_write_wins(any_db_url: str) -> None:
     homes = [f"h-sum{i:05d}" for i in range(40)]
     with url_session(any_db_url) as s, s.begin():
         s.add_all(Home(id=h, label=h, district="d", created_at=T0) for h in homes)
@@ -58,9 +58,10 @@ def test_two_writers_of_new_homes_both_land_and_an_older_summary_never_overwrite
         assert _race(any_db_url, homes[8 * k : 8 * k + 8]) == []
     written = _summaries(any_db_url)
     assert set(written) == set(homes)
-    assert {days for days, _at in written.values()} == {2}  # the newer of the two, whichever committed last
-    # The worker that lost a home writes late what it worked out earlier: the console keeps the newer summary.
-    write_summaries(any_db_url, {homes[0]: _row(9)}, T0)
-    assert _summaries(any_db_url)[homes[0]][0] == 2
+    assert {days for days, _at in written.values()} <= {1, 2}
+    # Whatever clock stamped the last write (a host running fast wrote before), the next write lands; a home the
+    # registry does not know gets no row.
+    write_summaries(any_db_url, {homes[0]: _row(9)}, T0 + timedelta(hours=2))
     write_summaries(any_db_url, {homes[0]: _row(3), "h-unknown01": _row(3)}, T0 + timedelta(hours=1))
-    assert _summaries(any_db_url)[homes[0]][0] == 3 and "h-unknown01" not in _summaries(any_db_url)
+    after = _summaries(any_db_url)
+    assert after[homes[0]] == (3, T0 + timedelta(hours=1)) and "h-unknown01" not in after
