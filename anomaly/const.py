@@ -115,6 +115,9 @@ def is_entrance(room: str | None) -> bool:
     return (room or "").strip().lower() in ENTRANCE_ROOMS
 
 
+ROOM_CLASSES = frozenset({cls for cls, _words in ROOM_WORDS} | {"other"})
+
+
 def room_class(room: str) -> str:
     """The prior class of a room name, from words any installer is likely to use (ROOM_WORDS)."""
     r = room.lower()

@@ -41,7 +41,6 @@ from anomaly.const import (
     SWITCH_KINDS,
     VERDICTS_KEPT,
     fmt_hm,
-    room_class,
 )
 from anomaly.detectors import device, door_open, inactivity, missed_morning, night_exit, trends, wandering
 from anomaly.detectors.device import Devices
@@ -353,7 +352,7 @@ class HomeMonitor:
     def _motion(self, t: float, value: int | float | str, room: str | None) -> None:
         w = self.where
         if value == 1 or value == "1":
-            if w.in_bed and (self.kit.mat or room_class(room or "") == "bedroom"):
+            if w.in_bed and (self.kit.mat or self.kit.is_sleepy(self.kit.room(room))):
                 # Moving in bed, the mat still pressed; a trigger elsewhere meanwhile is a stray one or someone
                 # else: the resident's stillness stays that of a person in bed.
                 presence.activity(self, t, IN_BED)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from anomaly.const import MAT_ROLES
+from anomaly.const import MAT_ROLES, ROOM_CLASSES, room_class
 from anomaly.synonyms import columns_of, front_among, kind_of, role_of, value_of
 
 if TYPE_CHECKING:
@@ -307,13 +307,14 @@ def zone_named(name: str) -> tzinfo | None:
 
 # What an installer can say about a sensor. A simulator's hardware quirks (miss rates, spurious triggers) are left out:
 # a detector must not learn what no real home would tell it.
-SENSOR_META_KEYS = ("kind", "room", "role", "hold_s")
+SENSOR_META_KEYS = ("kind", "room", "role", "hold_s", "room_type")
 SENSOR_ROLES = MAT_ROLES
 MAX_SENSORS = 1000
 
 
 def _sensor_entry(sensor: str, rec: Mapping[str, object], where: Path) -> dict[str, str]:
-    """One sensor's metadata, checked: a mat's role among SENSOR_ROLES, a hold time in seconds >= 0.
+    """One sensor's metadata, checked: a mat's role among SENSOR_ROLES, a hold time in seconds >= 0, a room type
+    among ROOM_CLASSES (or a word for one: `Schlafzimmer`, 卧室), for a room whose name says nothing (`r2`).
 
     Other kinds may carry any role as a label (a contact's `fridge`, `cupboard`): only a mat's role changes detection.
     """
@@ -325,6 +326,13 @@ def _sensor_entry(sensor: str, rec: Mapping[str, object], where: Path) -> dict[s
     role = entry.get("role")
     if role is not None and entry.get("kind") == "pressure" and role not in SENSOR_ROLES:
         raise ValueError(f"{where}: sensor {sensor!r}: role {role!r} is not one of {', '.join(sorted(SENSOR_ROLES))}")
+    kind_of_room = entry.get("room_type")
+    if kind_of_room is not None:
+        cls = kind_of_room.lower() if kind_of_room.lower() in ROOM_CLASSES else room_class(kind_of_room)
+        if cls == "other" and kind_of_room.lower() != "other":
+            known = ", ".join(sorted(ROOM_CLASSES))
+            raise ValueError(f"{where}: sensor {sensor!r}: room_type {kind_of_room!r} is not one of {known}")
+        entry["room_type"] = cls
     hold = entry.get("hold_s")
     if hold is not None:
         try:
@@ -337,8 +345,8 @@ def _sensor_entry(sensor: str, rec: Mapping[str, object], where: Path) -> dict[s
 
 
 def read_sensor_meta(home_dir: Path) -> dict[str, dict[str, str]]:
-    """Per-sensor metadata beside events.csv, from `sensors.csv` (sensor,kind,room[,role,hold_s]) or else home.json's
-    `sensors` list (id,kind,room,...); {} when neither exists. Only SENSOR_META_KEYS are kept."""
+    """Per-sensor metadata beside events.csv, from `sensors.csv` (sensor,kind,room[,role,hold_s,room_type]) or else
+    home.json's `sensors` list (id,kind,room,...); {} when neither exists. Only SENSOR_META_KEYS are kept."""
     csv_path, json_path = home_dir / "sensors.csv", home_dir / "home.json"
     records: list[tuple[str, Mapping[str, object]]] = []
     where = csv_path
@@ -352,7 +360,8 @@ def read_sensor_meta(home_dir: Path) -> dict[str, dict[str, str]]:
             except (UnicodeDecodeError, csv.Error) as err:
                 raise ValueError(f"{csv_path}: not a readable CSV ({err})") from None
         if "sensor" not in header:
-            raise ValueError(f"{csv_path}: header must have sensor,kind,room[,role,hold_s]; got {reader.fieldnames}")
+            got = reader.fieldnames
+            raise ValueError(f"{csv_path}: header must have sensor,kind,room[,role,hold_s,room_type]; got {got}")
     elif json_path.exists():
         where = json_path
         listed = home_doc(home_dir).get("sensors", [])

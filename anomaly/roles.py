@@ -109,9 +109,20 @@ class Kit:
             if len(self.rooms) >= MAX_ROOMS:
                 return MAX_ROOMS - 1
             self.rooms.append(name)
-            self.sleepy.append(room_class(name) in SLEEP_ROOMS)
-            self.sees_bed = any(room_class(r) in ("bedroom", IN_BED) for r in self.rooms)
+            self._classify_rooms()
             return len(self.rooms) - 1
+
+    def room_class(self, name: str | None) -> str:
+        """A room's class: the type the installer gave it (a sensor's `room_type` there), else read from its name."""
+        r = (name or "").lower()
+        given = (v["room_type"] for v in self.meta.values() if "room_type" in v and v.get("room", "").lower() == r)
+        return next(given, None) or room_class(r)
+
+    def _classify_rooms(self) -> None:
+        """Which rooms the resident sleeps in, and whether any is a bedroom (on a new room, or a new kit)."""
+        classes = [self.room_class(r) for r in self.rooms]
+        self.sleepy = [c in SLEEP_ROOMS for c in classes]
+        self.sees_bed = any(c in ("bedroom", IN_BED) for c in classes)
 
     def room_name(self, r: int) -> str:
         """The name of room index `r`."""
@@ -158,9 +169,10 @@ class Kit:
         return max(since, t - hold) if math.isfinite(hold) else None
 
     def set_meta(self, meta: dict[str, dict[str, str]]) -> None:
-        """The installer's description of the kit: sensor -> {kind, room, role (bed/seat/floor), hold_s}."""
+        """The installer's description of the kit: sensor -> {kind, room, role (bed/seat/floor), hold_s, room_type}."""
         self.meta = {k: dict(v) for k, v in meta.items()}
         self._doors_from_meta()
+        self._classify_rooms()
         if any(v.get("role") == BED_ROLE for v in self.meta.values()):
             self.mat = True
 

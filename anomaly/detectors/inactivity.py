@@ -28,7 +28,6 @@ from anomaly.const import (
     REARM_WINDOW,
     SLEEP_ROOMS,
     STRAY_CONFIRM,
-    room_class,
 )
 from anomaly.limits import Tuning
 from anomaly.presence import Presence
@@ -337,7 +336,7 @@ def _limit(
         m.sleep.asleep
         and model.days < model.warmup_days
         and ctx.slot in NIGHT_SLOTS
-        and room_class(room) in SLEEP_ROOMS
+        and m.kit.room_class(room) in SLEEP_ROOMS
     ):
         # Asleep in the bedroom at night before a night of theirs is known: however long, as someone on a mat at night
         # then is (`StillnessModel._prior_limit`). Without a bed mat the model's prior read a real home's first night

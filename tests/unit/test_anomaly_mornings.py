@@ -180,7 +180,7 @@ def test_a_checkpoint_from_before_up_at_taken_mid_morning_carries_on() -> None:
     assert not h.m.sleep.asleep and h.m.summary()["usual_wake"] == "07:00"
 
 
-def _first_evening(h: Home, day: datetime) -> None:
+def _first_evening(h: Home, day: datetime, bedroom: str = "bedroom") -> None:
     """A new home of door and cupboard switches only: home at 17:50, in the kitchen, to bed at 00:20 behind a door."""
     h.ev(day + timedelta(hours=17, minutes=50), "front_door", "open", "entrance", "door")
     h.ev(day + timedelta(hours=17, minutes=50, seconds=10), "front_door", "closed", "entrance", "door")
@@ -189,7 +189,7 @@ def _first_evening(h: Home, day: datetime) -> None:
         h.ev(t, "cupboard", "open", "kitchen", "contact")
         h.ev(t + timedelta(seconds=20), "cupboard", "closed", "kitchen", "contact")
         t += timedelta(minutes=20)
-    h.ev(day + timedelta(hours=24, minutes=20), "bedroom_door", "closed", "bedroom", "door")
+    h.ev(day + timedelta(hours=24, minutes=20), "bedroom_door", "closed", bedroom, "door")
 
 
 def test_a_first_night_asleep_behind_a_door_is_no_fall_however_long_but_the_ceiling_still_holds() -> None:
@@ -206,6 +206,20 @@ def test_a_first_night_asleep_behind_a_door_is_no_fall_however_long_but_the_ceil
     _first_evening(h2, DAY0)
     h2.ev(DAY0 + timedelta(hours=40), "cupboard", "open", "kitchen", "contact")
     assert "long_inactivity" in h2.found
+
+
+def test_a_bedroom_whose_name_says_nothing_is_one_when_the_kit_gives_its_room_type() -> None:
+    # A recording's rooms may be codes (`r2`): the kit's room_type says which is the bedroom, and its first night is
+    # sleep as in a room called bedroom; without it, the prior's limit raises a fall in the night.
+    found = []
+    for given in (True, False):
+        h = Home()
+        if given:
+            h.m.set_sensor_meta({"bedroom_door": {"kind": "door", "room": "R2", "room_type": "bedroom"}})
+        _first_evening(h, DAY0, bedroom="r2")
+        h.ev(DAY0 + timedelta(hours=35, minutes=50), "bedroom_door", "open", "r2", "door")
+        found.append("long_inactivity" in h.found)
+    assert found == [False, True]
 
 
 def test_only_a_silence_begun_in_the_bedroom_at_night_is_sleep_in_the_first_nights() -> None:

@@ -157,8 +157,15 @@ def test_sensor_metadata_from_sensors_csv_or_home_json_and_the_kit_it_gives(tmp_
         "mat1": {"kind": "pressure", "room": "bedroom", "role": "floor"},
         "pir1": {"kind": "motion", "room": "hall", "hold_s": "30"},
     }
-    for bad in ("mat1,pressure,bedroom,sideboard,\n", "pir1,motion,hall,,-5\n"):
-        (tmp_path / "sensors.csv").write_text("sensor,kind,room,role,hold_s\n" + bad)
+    (tmp_path / "sensors.csv").write_text(
+        "sensor,kind,room,role,hold_s,room_type\npir2,motion,r2,,,Schlafzimmer\npir3,motion,r3,,,kitchen\n"
+    )
+    assert read_sensor_meta(tmp_path) == {
+        "pir2": {"kind": "motion", "room": "r2", "room_type": "bedroom"},  # (a word for one: its class)
+        "pir3": {"kind": "motion", "room": "r3", "room_type": "kitchen"},
+    }
+    for bad in ("mat1,pressure,bedroom,sideboard,,\n", "pir1,motion,hall,,-5,\n", "pir1,motion,r1,,,attic\n"):
+        (tmp_path / "sensors.csv").write_text("sensor,kind,room,role,hold_s,room_type\n" + bad)
         with pytest.raises(ValueError, match=r"mat1|pir1"):
             read_sensor_meta(tmp_path)
     (tmp_path / "sensors.csv").unlink()
