@@ -191,6 +191,7 @@ def eval_cmd(
 ) -> None:
     """Replay every home of every source through the engine and score it against its labels (docs/anomaly.md)."""
     from anomaly.limits import HomeLimits
+    from evaluation.homes import home_dirs
     from evaluation.report import run, text, to_json
 
     limits: HomeLimits | None = None
@@ -206,8 +207,10 @@ def eval_cmd(
             typer.echo(f"anxin eval: --budget {budget:g}: {why} (hint: --budget 2)", err=True)
             raise typer.Exit(2) from None
     for root in roots:
-        if not any(root.glob("*/events.csv")):
-            typer.echo(f"anxin eval: no DIR/<home>/events.csv under {root}", err=True)
+        if not home_dirs(root):
+            below = sorted({str(p.parent.parent) for p in root.glob("*/*/events.csv")})
+            hint = f"anxin eval {' '.join(below[:4])}" if below else "anxin eval FOLDER, FOLDER/<home>/events.csv"
+            typer.echo(f"anxin eval: no DIR/<home>/events.csv under {root} (hint: {hint})", err=True)
             raise typer.Exit(2)
     try:
         result, scores = run(roots, jobs=jobs, bound=bound, verdicts=verdicts, limits=limits)

@@ -199,6 +199,10 @@ def test_eval_prints_one_table_per_source_and_one_json_for_all(tmp_path: Path) -
         assert src["summary"]["homes"] == 2 and sum(k["homes"] for k in src["kits"].values()) == 2
     empty = subprocess.run([*run[:4], str(tmp_path)], timeout=60, capture_output=True, text=True)
     assert empty.returncode == 2 and "no DIR/<home>/events.csv" in empty.stderr
+    assert f"(hint: anxin eval {b} {a})" in empty.stderr  # the sources one level down, named
+    one = sorted(p for p in b.iterdir() if (p / "events.csv").exists())[0]  # a home's own folder: a source of one
+    alone = subprocess.run([*run[:4], str(one), "--jobs", "1"], check=True, timeout=120, capture_output=True, text=True)
+    assert alone.stdout.startswith(f"## {one.name}: 1 homes")
     answered = subprocess.run([*run, "--verdicts"], check=True, timeout=120, capture_output=True, text=True).stdout
     assert answered.startswith("(--verdicts: every long_inactivity alarm answered") and answered.count("## ") == 2
     spent = subprocess.run([*run, "--budget", "4"], check=True, timeout=120, capture_output=True, text=True).stdout
