@@ -96,6 +96,7 @@ class Kit:
         self.mat_steps = {}  # (from before `rests`: every mat not yet known a bed or seat rests until stepped on)
         for name, value in state[1].items():
             setattr(self, name, value)
+        self._classify_rooms()  # (by today's words and the kit's room types: a checkpoint keeps those of its time)
         if "exits" not in state[1]:
             self._doors_from_meta()
         self.held = [k for k in self.held if k in self.sensors and self.sensors[k].kind in HOLDING_KINDS]
@@ -225,11 +226,16 @@ class Kit:
         entrance = is_entrance(room)
         if sensor in self.exits:
             return True
+        if self.front_door == NO_FRONT_DOOR:
+            return False  # (replay, seeing the file whole, found several doors and none it could tell: no guess)
         # (With other doors out known, only a door in the entrance is learned as the front one: the first door seen
         # may be the bathroom's, and taken for the way out it hides a fall behind it.)
-        learn = self.front_door is None and (entrance or not self.exits)  # (NO_FRONT_DOOR is not None: no guess)
+        learn = self.front_door is None and (entrance or not self.exits)
         if learn or (entrance and not self.front_entrance):
-            self.front_door, self.front_entrance = sensor, entrance
+            old, self.front_door, self.front_entrance = self.front_door, sensor, entrance
+            if old is not None and old != sensor and old not in self.exits:
+                # An inner door taken for the way out until now: left open, it would hold the home open for good.
+                self.open_exits.pop(old, None)
         return sensor == self.front_door
 
 

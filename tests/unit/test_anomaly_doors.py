@@ -190,3 +190,20 @@ def test_a_door_in_an_entrance_by_any_of_its_names_is_the_front_door_not_the_fir
         assert run_ticks(eng, T0 + timedelta(hours=6)) == [], entrance
         m = eng.homes[HOME]
         assert m.kit.front_door == "door_1" and m.presence is Presence.AWAY, entrance
+
+
+def test_an_inner_door_left_open_when_the_front_door_is_found_does_not_hold_the_home_open() -> None:
+    # The bathroom door, seen first, was taken for the way out and is open when the door in the entry shows which is
+    # the front one. It must leave the doors out: closing later it is an inner door, and the home is not left open.
+    m = monitor()
+    t0 = T0.timestamp()
+    m.observe_at(t0, "pir_living", "motion", 1, "living")
+    m.observe_at(t0 + 60, "bath_door", "door", "open", "bathroom")
+    m.observe_at(t0 + 300, "door_1", "door", "open", "entry")
+    m.observe_at(t0 + 320, "door_1", "door", "closed", "entry")
+    m.observe_at(t0 + 600, "bath_door", "door", "closed", "bathroom")
+    found: list[str] = []
+    for h in range(1, 6):
+        found += [f.kind for f in m.tick_at(t0 + 600 + h * 3600 - 1)]
+        found += [f.kind for f in m.observe_at(t0 + 600 + h * 3600, "pir_living", "motion", 1, "living")]
+    assert m.kit.open_exits == {} and "door_left_open" not in found
