@@ -96,13 +96,13 @@ MAT_STEPS, STEP_HOLD = 3, 1 * MIN
 # ascii identifiers (`bedroom`, `schlafzimmer`); a recording replayed keeps its own (卧室, Slaapkamer), hence the
 # Chinese and the European recordings' words.
 ROOM_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("bathroom", ("bath", "toilet", "wc", "shower", "restroom", "badez", "badk", "baño", "bano", "bain")),
+    ("bathroom", ("bath", "toilet", "wc", "shower", "restroom", "badez", "badk", "baño", "bain")),
     ("bathroom", ("卫", "浴", "厕", "洗手")),
     ("bedroom", ("bed", "sleep", "schlaf", "slaap", "dormitor", "chambre", "卧", "睡", "寝")),
     ("kitchen", ("kitchen", "cook", "küche", "kuche", "keuken", "cocina", "cuisine", "厨")),
     ("living", ("living", "lounge", "sitting", "tv", "dining", "family", "wohn", "woonkamer", "salon", "客", "餐")),
     ("hall", ("entr", "hall", "corridor", "foyer", "door", "porch", "stair", "flur", "pasillo")),
-    ("hall", ("玄", "门", "走廊", "过道")),
+    ("hall", ("玄", "门厅", "入户", "走廊", "过道")),
 )
 
 

@@ -326,13 +326,8 @@ def _sensor_entry(sensor: str, rec: Mapping[str, object], where: Path) -> dict[s
     role = entry.get("role")
     if role is not None and entry.get("kind") == "pressure" and role not in SENSOR_ROLES:
         raise ValueError(f"{where}: sensor {sensor!r}: role {role!r} is not one of {', '.join(sorted(SENSOR_ROLES))}")
-    kind_of_room = entry.get("room_type")
-    if kind_of_room is not None:
-        cls = kind_of_room.lower() if kind_of_room.lower() in ROOM_CLASSES else room_class(kind_of_room)
-        if cls == "other" and kind_of_room.lower() != "other":
-            known = ", ".join(sorted(ROOM_CLASSES))
-            raise ValueError(f"{where}: sensor {sensor!r}: room_type {kind_of_room!r} is not one of {known}")
-        entry["room_type"] = cls
+    if "room_type" in entry:
+        entry["room_type"] = _room_type(sensor, rec["room_type"], entry, where)
     hold = entry.get("hold_s")
     if hold is not None:
         try:
@@ -342,6 +337,33 @@ def _sensor_entry(sensor: str, rec: Mapping[str, object], where: Path) -> dict[s
         if not ok:
             raise ValueError(f"{where}: sensor {sensor!r}: hold_s {hold!r} is not a number of seconds >= 0")
     return entry
+
+
+def _room_type(sensor: str, given: object, entry: Mapping[str, str], where: Path) -> str:
+    """A sensor's `room_type`, as one of ROOM_CLASSES: the class itself, or a word for one (`Schlafzimmer`, 卧室)."""
+    text = given.strip().lower() if isinstance(given, str) else ""
+    cls = text if text in ROOM_CLASSES else room_class(text)
+    if cls not in ROOM_CLASSES or (cls == "other" and text != "other"):
+        known = ", ".join(sorted(ROOM_CLASSES))
+        raise ValueError(f"{where}: sensor {sensor!r}: room_type {given!r} is not one of {known} (or a word for one)")
+    if not entry.get("room"):
+        raise ValueError(f"{where}: sensor {sensor!r}: room_type {given!r} without a room to say it of")
+    return cls
+
+
+def _room_types_agree(meta: Mapping[str, Mapping[str, str]], where: Path) -> None:
+    """One type per room: two sensors of one room given two types is a mistake to say, not to settle by order."""
+    seen: dict[str, tuple[str, str]] = {}
+    for sensor, entry in meta.items():
+        if "room_type" not in entry:
+            continue
+        room = entry["room"].lower()
+        first = seen.setdefault(room, (sensor, entry["room_type"]))
+        if first[1] != entry["room_type"]:
+            raise ValueError(
+                f"{where}: room {entry['room']!r} is a {first[1]} for sensor {first[0]!r} and a "
+                f"{entry['room_type']} for sensor {sensor!r}"
+            )
 
 
 def read_sensor_meta(home_dir: Path) -> dict[str, dict[str, str]]:
@@ -370,4 +392,6 @@ def read_sensor_meta(home_dir: Path) -> dict[str, dict[str, str]]:
         records = [(str(s["id"]), s) for s in listed]
     if len(records) > MAX_SENSORS:
         raise ValueError(f"{where}: {len(records)} sensors, more than {MAX_SENSORS}")
-    return {sensor: _sensor_entry(sensor, rec, where) for sensor, rec in records if sensor}
+    meta = {sensor: _sensor_entry(sensor, rec, where) for sensor, rec in records if sensor}
+    _room_types_agree(meta, where)
+    return meta

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from anomaly.engine import HomeMonitor, Presence, room_class
+from anomaly.store import freeze, thaw
 from tests.support.anomaly_fixtures import HOME, TZ, Agent, engine, monitor, routine_day, run_ticks
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=TZ)
@@ -300,3 +301,9 @@ def test_a_rooms_class_is_read_from_its_name_in_the_recordings_language() -> Non
         "other": ("书房", "阳台", "study"),
     }
     assert {cls: {room_class(n) for n in ns} for cls, ns in names.items()} == {cls: {cls} for cls in names}
+    assert {room_class(n) for n in ("urbano", "书房门", "阳台门")} == {"other"}
+    # A checkpoint keeps the classes of its time: a home restored reads its rooms by today's words.
+    m = monitor()
+    m.observe_at(T0.timestamp(), "pir_s", "motion", 1, "schlafzimmer")
+    m.kit.sleepy = [False] * len(m.kit.rooms)  # (as an engine before these words classified it)
+    assert thaw(freeze(m)).kit.is_sleepy(m.kit.room("schlafzimmer"))

@@ -15,7 +15,7 @@ from anomaly.engine import HomeMonitor
 from anomaly.limits import HomeLimits
 from anomaly.recording import read_rows, read_sensor_meta
 from anomaly.replay import replay
-from evaluation.homes import evaluate, evaluate_many, kit_label, predicted_false
+from evaluation.homes import evaluate, evaluate_many, home_dirs, kit_label, predicted_false
 from evaluation.misses import WHY_TEXT, LieWatch, misses_line, summarise_misses
 from evaluation.scoring import SHORT_LIE, Found, HomeScore, Label, score
 from evaluation.summary import calibration, summarise
@@ -164,7 +164,15 @@ def test_sensor_metadata_from_sensors_csv_or_home_json_and_the_kit_it_gives(tmp_
         "pir2": {"kind": "motion", "room": "r2", "room_type": "bedroom"},  # (a word for one: its class)
         "pir3": {"kind": "motion", "room": "r3", "room_type": "kitchen"},
     }
-    for bad in ("mat1,pressure,bedroom,sideboard,,\n", "pir1,motion,hall,,-5,\n", "pir1,motion,r1,,,attic\n"):
+    bad_rows = (
+        "mat1,pressure,bedroom,sideboard,,\n",
+        "pir1,motion,hall,,-5,\n",
+        "pir1,motion,r1,,,attic\n",  # no room type
+        "pir1,motion,r1,,,in_bed\n",  # the engine's own pseudo-room, not a type
+        "pir1,motion,,,,bedroom\n",  # a type of no room
+        "pir1,motion,r1,,,bedroom\npir2,motion,R1,,,kitchen\n",  # one room, two types
+    )
+    for bad in bad_rows:
         (tmp_path / "sensors.csv").write_text("sensor,kind,room,role,hold_s,room_type\n" + bad)
         with pytest.raises(ValueError, match=r"mat1|pir1"):
             read_sensor_meta(tmp_path)
@@ -172,6 +180,10 @@ def test_sensor_metadata_from_sensors_csv_or_home_json_and_the_kit_it_gives(tmp_
     (tmp_path / "home.json").write_text(json.dumps({"sensors": [{"id": "pir_x", "kind": "motion", "room": "x",
                                                                  "hold_s": 60.0, "miss_p": 0.05}]}))  # fmt: skip
     assert read_sensor_meta(tmp_path) == {"pir_x": {"kind": "motion", "room": "x", "hold_s": "60.0"}}
+    (tmp_path / "home.json").write_text(json.dumps({"sensors": [{"id": "pir_x", "room": "x",
+                                                                 "room_type": ["bedroom", "kitchen"]}]}))  # fmt: skip
+    with pytest.raises(ValueError, match="pir_x"):  # (a list is no type, though its text says bedroom)
+        read_sensor_meta(tmp_path)
     (tmp_path / "home.json").unlink()
     assert read_sensor_meta(tmp_path) == {}
 
@@ -293,3 +305,12 @@ def test_a_button_held_is_the_residents_own_call_as_a_press_is() -> None:
     held = [Found(T0 + 2, "help_request", "warning"), Found(T0 + 86400, "help_request", "warning")]
     s = _score(labels, held)
     assert [kind for kind, _ts in s.false_alarms] == ["help_request"]  # the one no press explains
+
+
+def test_a_source_is_its_homes_folders_else_a_home_folder_itself(tmp_path: Path) -> None:
+    for home in ("h1", "h2"):
+        (tmp_path / home).mkdir()
+        (tmp_path / home / "events.csv").write_text("ts,sensor,kind,value,room\n")
+    (tmp_path / "events.csv").write_text("ts,sensor,kind,value,room\n")  # (homes below it come first: none dropped)
+    assert home_dirs(tmp_path) == [tmp_path / "h1", tmp_path / "h2"]
+    assert home_dirs(tmp_path / "h1") == [tmp_path / "h1"] and home_dirs(tmp_path / "nothing") == []
