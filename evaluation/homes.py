@@ -25,10 +25,10 @@ HOME_ID = re.compile(r"^h-[a-z0-9]{6,32}$")  # contracts' HomeId: other sources'
 
 
 def home_dirs(root: Path) -> list[Path]:
-    """Every home folder under `root`: those holding an events.csv; `root` itself if it holds one (a source of one)."""
-    if (root / "events.csv").is_file():
-        return [root]
-    return sorted(p.parent for p in root.glob("*/events.csv"))
+    """Every home folder under `root`: those holding an events.csv; else `root` itself if it holds one (a source of
+    one home)."""
+    found = sorted(p.parent for p in root.glob("*/events.csv"))
+    return found or ([root] if (root / "events.csv").is_file() else [])
 
 
 def home_meta(home_dir: Path) -> dict[str, Any]:

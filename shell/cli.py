@@ -162,6 +162,19 @@ def bench(ctx: typer.Context) -> None:
     run_words(module.app, ctx.args, "anxin bench")
 
 
+def _eval_hint(root: Path) -> str:
+    """What to type instead of a DIR that holds no homes: the sources one level down, or a file's folder."""
+    import shlex
+
+    if root.is_file():
+        return f"anxin eval {shlex.quote(str(root.parent))}  (a folder, not a file)"
+    below = sorted({str(p.parent.parent) for p in root.glob("*/*/events.csv")})
+    if not below:
+        return "anxin eval FOLDER, with FOLDER/<home>/events.csv"
+    more = f" ... ({len(below)} sources)" if len(below) > 4 else ""
+    return "anxin eval " + " ".join(shlex.quote(b) for b in below[:4]) + more
+
+
 @app.command("eval")
 def eval_cmd(
     roots: Annotated[
@@ -208,9 +221,7 @@ def eval_cmd(
             raise typer.Exit(2) from None
     for root in roots:
         if not home_dirs(root):
-            below = sorted({str(p.parent.parent) for p in root.glob("*/*/events.csv")})
-            hint = f"anxin eval {' '.join(below[:4])}" if below else "anxin eval FOLDER, FOLDER/<home>/events.csv"
-            typer.echo(f"anxin eval: no DIR/<home>/events.csv under {root} (hint: {hint})", err=True)
+            typer.echo(f"anxin eval: no DIR/<home>/events.csv under {root} (hint: {_eval_hint(root)})", err=True)
             raise typer.Exit(2)
     try:
         result, scores = run(roots, jobs=jobs, bound=bound, verdicts=verdicts, limits=limits)
