@@ -198,9 +198,10 @@ class AnomalyService:
         home = parsed[1] if parsed is not None else None
         d = digest(item.topic, item.payload)
         if home is not None and self.seen.has(home, d):
-            # Its findings went out (and its state was checkpointed) before: processing it again could page twice.
+            # Its findings went out (and its state was checkpointed) before: processing it again could page twice. (A
+            # redelivery; or a retained status published while we subscribed, which comes live and again retained.)
             self.health.redelivered_skipped += 1
-            log.info("home %s: redelivered message already processed; acknowledged without processing", home)
+            log.info("home %s: a message already processed came again; acknowledged without processing", home)
         else:
             self._publish(self.handle(item.topic, item.payload, datetime.now(UTC)))
             if home is not None and home in self.engine.homes:
