@@ -92,6 +92,14 @@ def _submit(d: object, button: str, expect: str) -> None:
     _wait(lambda: expect in _main_text(d), timeout=10, what=f"{expect!r} after {button}")
 
 
+def _downloaded(folder: Path, pattern: str) -> Path | None:
+    """A finished download: Chromium creates the file's name empty when it starts and writes to a .crdownload beside
+    it, so the name alone appears before the bytes do (a CI run once opened an empty "zip")."""
+    if any(folder.glob("*.crdownload")):
+        return None
+    return next((p for p in folder.glob(pattern) if zipfile.is_zipfile(p)), None)
+
+
 def test_register_a_district_from_nothing_and_download_the_bundle(
     console_url: str, downloading_browser: tuple[object, Path], db_url: str, edge_broker: EdgeBroker
 ) -> None:
@@ -131,7 +139,7 @@ def test_register_a_district_from_nothing_and_download_the_bundle(
 
     d.get(f"{console_url}/registry/homes/{home}?lang=en")  # type: ignore[attr-defined]
     d.find_element(By.ID, "download-bundle").click()  # type: ignore[attr-defined]
-    bundle = _wait(lambda: next(iter(downloads.glob("anxin-*.zip")), None), timeout=15, what="the bundle download")
+    bundle = _wait(lambda: _downloaded(downloads, "anxin-*.zip"), timeout=15, what="the bundle download")
     with zipfile.ZipFile(bundle) as z:
         toml = z.read("edge.toml").decode()
     assert f'home = "{home}"' in toml and f"port = {edge_broker.port}" in toml and 'password = "' in toml
