@@ -104,7 +104,7 @@ ROOM_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("hall", ("entr", "hall", "corridor", "foyer", "door", "porch", "stair", "flur", "pasillo")),
     ("hall", ("玄", "门厅", "入户", "走廊", "过道")),
 )
-
+ROOM_CLASSES = frozenset({cls for cls, _words in ROOM_WORDS} | {"other"})
 
 # Rooms a front door opens into, as installers and recordings name them (not any hall: inner doors open onto one).
 ENTRANCE_ROOMS = frozenset({"entrance", "entry", "entryway", "foyer", "vestibule", "玄关", "门厅"})
@@ -113,9 +113,6 @@ ENTRANCE_ROOMS = frozenset({"entrance", "entry", "entryway", "foyer", "vestibule
 def is_entrance(room: str | None) -> bool:
     """Whether a room's name says it is the entrance (ENTRANCE_ROOMS)."""
     return (room or "").strip().lower() in ENTRANCE_ROOMS
-
-
-ROOM_CLASSES = frozenset({cls for cls, _words in ROOM_WORDS} | {"other"})
 
 
 def room_class(room: str) -> str:
