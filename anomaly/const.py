@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contracts.messages import KNOWN_VALUES
+from contracts.vocabulary import ROOM_TYPES
 
 DETECTOR = "anxin-routine-v1"
 # An event this far behind the clock comes from an agent replaying its queue; inactivity waits until it has settled.
@@ -98,13 +99,16 @@ MAT_STEPS, STEP_HOLD = 3, 1 * MIN
 ROOM_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bathroom", ("bath", "toilet", "wc", "shower", "restroom", "badez", "badk", "baño", "bain")),
     ("bathroom", ("卫", "浴", "厕", "洗手")),
+    ("hall", ("antichambre",)),  # (an anteroom, before the bedroom's "chambre")
     ("bedroom", ("bed", "sleep", "schlaf", "slaap", "dormitor", "chambre", "卧", "睡", "寝")),
     ("kitchen", ("kitchen", "cook", "küche", "kuche", "keuken", "cocina", "cuisine", "厨")),
     ("living", ("living", "lounge", "sitting", "tv", "dining", "family", "wohn", "woonkamer", "salon", "客", "餐")),
     ("hall", ("entr", "hall", "corridor", "foyer", "door", "porch", "stair", "flur", "pasillo")),
     ("hall", ("玄", "门厅", "入户", "走廊", "过道")),
 )
-ROOM_CLASSES = frozenset({cls for cls, _words in ROOM_WORDS} | {"other"})
+# The classes are the registry's room types (a kit sensor's `room_type`, contracts.vocabulary): an installer's word
+# and the engine's reading of a name are one vocabulary (tests/unit/test_vocabulary.py checks ROOM_WORDS uses it).
+ROOM_CLASSES = frozenset(ROOM_TYPES)
 
 # Rooms a front door opens into, as installers and recordings name them (not any hall: inner doors open onto one).
 ENTRANCE_ROOMS = frozenset({"entrance", "entry", "entryway", "foyer", "vestibule", "玄关", "门厅"})

@@ -59,7 +59,7 @@ class Engine:
             self.set_kit(home, kit)
 
     def set_kit(self, home: str, kit: dict[str, dict[str, str]]) -> None:
-        """The installer's kit of one home (sensor -> kind, room, role), for its monitor now and when created."""
+        """One home's kit as the installer gave it (sensor -> kind, room, role, room_type, hold_s), for its monitor."""
         self.home_kits[home] = kit
         m = self.homes.get(home)
         if m is not None and m.kit.meta != kit:  # (the monitor's own: one restored from a checkpoint may hold another)

@@ -230,7 +230,7 @@ class HomeMonitor:
         )
 
     def set_sensor_meta(self, meta: dict[str, dict[str, str]]) -> None:
-        """The installer's description of the kit: sensor -> {kind, room, role (bed/seat/floor), hold_s}."""
+        """The installer's description of the kit: sensor -> {kind, room, role (bed/seat/floor), hold_s, room_type}."""
         self.kit.set_meta(meta)
 
     # --- events --------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import pickle
 import sqlite3
 import zlib
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.engine import HomeMonitor
+from contracts.vocabulary import ROOM_TYPES
 
 log = logging.getLogger(__name__)
 # 6: HomeMonitor split into parts (anomaly/monitor.py); a format-5 checkpoint is stale and that home starts afresh.
@@ -110,7 +112,8 @@ def home_timezones(db_url: str, keep: Callable[[str], bool] | None = None) -> di
 
 
 def home_kits(db_url: str, keep: Callable[[str], bool] | None = None) -> dict[str, dict[str, dict[str, str]]]:
-    """Each registered home's kit as the installer gave it: sensor -> {kind, room, role} (`keep`: of these only)."""
+    """Each registered home's kit as the installer gave it: sensor -> {kind, room, role, room_type, hold_s} (`keep`:
+    of these homes only). A room type or hold time the console would refuse (written past it) is left out."""
     from sqlalchemy import select
 
     from anxin.db.engine import url_session
@@ -118,11 +121,16 @@ def home_kits(db_url: str, keep: Callable[[str], bool] | None = None) -> dict[st
 
     kits: dict[str, dict[str, dict[str, str]]] = {}
     cols = (HomeSensor.home_id, HomeSensor.sensor, HomeSensor.kind, HomeSensor.room, HomeSensor.role)
+    more = (HomeSensor.room_type, HomeSensor.hold_s)
     with url_session(db_url) as session:
-        for home, sensor, kind, room, role in session.execute(select(*cols)):
+        for home, sensor, kind, room, role, room_type, hold in session.execute(select(*cols, *more)):
             if keep is not None and not keep(home):
                 continue
             meta = {"kind": kind} | ({"room": room} if room else {}) | ({"role": role} if role else {})
+            if room and room_type in ROOM_TYPES:
+                meta["room_type"] = room_type
+            if hold is not None and math.isfinite(hold) and hold >= 0:
+                meta["hold_s"] = repr(float(hold))
             kits.setdefault(home, {})[sensor] = meta
     return kits
 

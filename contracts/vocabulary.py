@@ -2,9 +2,10 @@
 
 Severities, finding kinds and dead-letter reasons cross MQTT, so they are enums of the wire contract. Alert states,
 outcomes, timeline actions and measurement names are stored in SQL or InfluxDB as plain text, so they are plain
-`str` constants grouped in a namespace class: an Enum member would reach a database driver as an Enum (psycopg
-writes an Enum's *name*), and the text in the tables must stay what it is. Every code here has a label in zh-CN and
-en in the console's catalogues (tests/unit/test_vocabulary.py walks this module to check it).
+`str` constants grouped in a namespace class (or a Literal, for a request body to check): an Enum member would reach
+a database driver as an Enum (psycopg writes an Enum's *name*), and the text in the tables must stay what it is.
+Every code here has a label in zh-CN and en in the console's catalogues (tests/unit/test_vocabulary.py walks this
+module to check it).
 """
 
 from __future__ import annotations
@@ -125,6 +126,14 @@ class Measurement:
 
 
 MEASUREMENTS = _codes(Measurement)
+
+
+# What a room is for, where its name does not say so (`r2`, `room 3`): a kit sensor's `room_type` (the
+# `home_sensors.room_type` column, a recording's sensors.csv), which the anomaly engine reads as the room's class. A
+# Literal, as outcomes are, so request bodies refuse others.
+RoomTypeCode = Literal["bedroom", "bathroom", "kitchen", "living", "hall", "other"]
+ROOM_TYPES: tuple[str, ...] = get_args(RoomTypeCode)
+
 
 # The zone of a home, a service or the simulator when none is configured.
 DEFAULT_TIMEZONE: Final = "Asia/Shanghai"

@@ -33,7 +33,7 @@ registry_app = typer.Typer(
 TABLES: dict[str, tuple[str, ...]] = {
     "districts": ("name",),
     "homes": ("id", "label", "district", "address", "timezone", "latitude", "longitude"),
-    "sensors": ("home", "sensor", "kind", "room", "role"),
+    "sensors": ("home", "sensor", "kind", "room", "role", "room_type", "hold_s"),
     "residents": ("home", "name", "phone", "notes", "consent", "contacts"),
     "responders": (
         "name",
@@ -192,9 +192,14 @@ class Importer:
     def _sensors(self, v: dict[str, str]) -> None:
         from console.queries import registry as reg
 
-        sensor = reg.SensorIn.model_validate(
-            {"sensor": v.get("sensor", ""), "kind": v.get("kind", ""), "room": _opt(v, "room"), "role": _opt(v, "role")}
-        )
+        given = {
+            "sensor": v.get("sensor", ""),
+            "kind": v.get("kind", ""),
+            "room": _opt(v, "room"),
+            "role": _opt(v, "role"),
+        }
+        given |= {"room_type": _opt(v, "room_type"), "hold_s": _num(v, "hold_s")}
+        sensor = reg.SensorIn.model_validate(given)
         reg.add_sensor(self.s, self.home(v.get("home", "")), sensor, self.actor, self.now)
 
     def _residents(self, v: dict[str, str]) -> None:
@@ -294,6 +299,7 @@ def export_tables(s: Session) -> dict[str, list[dict[str, str]]]:
         ],
         "sensors": [
             {"home": k.home_id, "sensor": k.sensor, "kind": k.kind, "room": k.room or "", "role": k.role or ""}
+            | {"room_type": k.room_type or "", "hold_s": num(k.hold_s)}
             for k in s.scalars(select(HomeSensor).order_by(HomeSensor.home_id, HomeSensor.sensor))
         ],
         "residents": [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,7 @@ from anxin.zones import known_zone
 from console.accounts import audit
 from console.i18n import translator
 from contracts.topics import HOME_ID_PATTERN
-from contracts.vocabulary import DEFAULT_TIMEZONE, FALSE_ALARM_BUDGET_MAX, FALSE_ALARM_BUDGET_MIN
+from contracts.vocabulary import DEFAULT_TIMEZONE, FALSE_ALARM_BUDGET_MAX, FALSE_ALARM_BUDGET_MIN, RoomTypeCode
 
 PHONE = r"^\+[1-9][0-9]{6,14}$"
 SENSOR = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
@@ -29,6 +29,8 @@ ROOM = r"^[a-z][a-z0-9_]{0,31}$"
 # The kinds a sensor sends on the wire (contracts/messages.py KNOWN_VALUES): ingest refuses a kit sensor of another.
 SENSOR_KINDS = ("motion", "door", "button", "pressure")
 RESPONDER_ROLES = ("volunteer", "grid_worker", "operator")
+# A motion sensor's hold time the installer can give: PIRs hold for seconds to a few minutes; an hour is a mistake.
+HOLD_S_MAX = 3600.0
 Text80 = Annotated[str, Field(min_length=1, max_length=80)]
 
 
@@ -58,6 +60,17 @@ class SensorIn(_In):
     kind: Literal["motion", "door", "button", "pressure"]
     room: str | None = Field(None, pattern=ROOM)
     role: str | None = Field(None, pattern=ROOM, description="e.g. a pressure mat's bed, seat or floor; a fixture")
+    room_type: RoomTypeCode | None = Field(None, description="what the room is for, where its name does not say so")
+    hold_s: float | None = Field(
+        None, ge=0, le=HOLD_S_MAX, allow_inf_nan=False, description="a motion sensor's hold time, in seconds"
+    )
+
+    @model_validator(mode="after")
+    def _typed_room(self) -> SensorIn:
+        # A type says what a room is; without a room it says nothing, and the engine would have nowhere to put it.
+        if self.room_type is not None and self.room is None:
+            raise ValueError("room_type needs a room")
+        return self
 
 
 class HomeIn(_In):
@@ -193,25 +206,63 @@ def set_kit(s: Session, home_id: str, sensors: list[SensorIn], actor: str, now: 
     names = [x.sensor for x in sensors]
     if len(set(names)) != len(names):
         raise RegistryError("registry.error.duplicate_sensor", home=home_id)
-    s.execute(delete(HomeSensor).where(HomeSensor.home_id == home_id))
+    typed: list[tuple[str, str | None, str | None]] = []
     for x in sensors:
-        s.add(HomeSensor(home_id=home_id, sensor=x.sensor, kind=x.kind, room=x.room, role=x.role))
+        _check_room_type(typed, x)
+        typed.append((x.sensor, x.room, x.room_type))
+    s.execute(delete(HomeSensor).where(HomeSensor.home_id == home_id))
+    s.add_all([_sensor_row(home_id, x) for x in sensors])
     s.flush()
-    kit = [f"{x.sensor}:{x.kind}:{x.room or ''}:{x.role or ''}" for x in sensors]
+    kit = [_sensor_line(x) for x in sensors]
     audit(s, now, actor, "kit_set", f"home:{home_id}", {"sensors": kit})
 
 
 def add_sensor(s: Session, home_id: str, x: SensorIn, actor: str, now: datetime) -> None:
-    """Add one sensor to a home's kit, or change its kind, room and role."""
+    """Add one sensor to a home's kit, or change its kind, room, role, room type and hold time."""
     _home(s, home_id)
+    others = s.execute(
+        select(HomeSensor.sensor, HomeSensor.room, HomeSensor.room_type).where(
+            HomeSensor.home_id == home_id, HomeSensor.sensor != x.sensor
+        )
+    )
+    _check_room_type([(k, r, rt) for k, r, rt in others], x)
     row = s.get(HomeSensor, (home_id, x.sensor))
     if row is None:
-        s.add(HomeSensor(home_id=home_id, sensor=x.sensor, kind=x.kind, room=x.room, role=x.role))
+        s.add(_sensor_row(home_id, x))
     else:
-        row.kind, row.room, row.role = x.kind, x.room, x.role
+        row.kind, row.room, row.role, row.room_type, row.hold_s = x.kind, x.room, x.role, x.room_type, x.hold_s
     s.flush()
-    detail = {"sensor": x.sensor, "kind": x.kind, "room": x.room, "role": x.role}
+    detail: dict[str, Any] = {"sensor": x.sensor, "kind": x.kind, "room": x.room, "role": x.role}
+    detail |= {"room_type": x.room_type, "hold_s": x.hold_s}
     audit(s, now, actor, "sensor_set", f"home:{home_id}", detail)
+
+
+def _sensor_row(home_id: str, x: SensorIn) -> HomeSensor:
+    return HomeSensor(
+        home_id=home_id, sensor=x.sensor, kind=x.kind, room=x.room, role=x.role, room_type=x.room_type, hold_s=x.hold_s
+    )
+
+
+def _sensor_line(x: SensorIn) -> str:
+    """A kit sensor for the audit log: sensor:kind:room:role[:room_type:hold_s]."""
+    line = f"{x.sensor}:{x.kind}:{x.room or ''}:{x.role or ''}"
+    if x.room_type is not None or x.hold_s is not None:
+        line += f":{x.room_type or ''}:{'' if x.hold_s is None else f'{x.hold_s:g}'}"
+    return line
+
+
+def _check_room_type(kit: list[tuple[str, str | None, str | None]], x: SensorIn) -> None:
+    """One type per room: a sensor giving its room another type than the kit's (sensor, room, room_type) is refused.
+
+    Two types for one room is a mistake to say, not one to settle by which sensor came last (as replay's sensors.csv).
+    """
+    if x.room_type is None:
+        return
+    for sensor, room, room_type in kit:
+        if room == x.room and room_type is not None and room_type != x.room_type:
+            raise RegistryError(
+                "registry.error.room_type_clash", room=x.room, sensor=sensor, given=room_type, other=x.room_type
+            )
 
 
 def set_budget(s: Session, home_id: str, b: BudgetIn, actor: str, now: datetime) -> None:

@@ -112,6 +112,8 @@ class SensorProgress(BaseModel):
     kind: str
     room: str | None
     role: str | None
+    room_type: str | None = None
+    hold_s: float | None = None
     first_seen: datetime | None
 
 
@@ -159,7 +161,15 @@ def install_progress(s: Session, influx: InfluxQL, home: Home) -> InstallProgres
         if row is not None:
             days, conf = int(row[0]), float(row[1])
     sensors = [
-        SensorProgress(sensor=k.sensor, kind=k.kind, room=k.room, role=k.role, first_seen=first.get(k.sensor))
+        SensorProgress(
+            sensor=k.sensor,
+            kind=k.kind,
+            room=k.room,
+            role=k.role,
+            room_type=k.room_type,
+            hold_s=k.hold_s,
+            first_seen=first.get(k.sensor),
+        )
         for k in kit
     ]
     return InstallProgress(

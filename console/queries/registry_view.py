@@ -20,6 +20,8 @@ class SensorRow(BaseModel):
     kind: str
     room: str | None
     role: str | None
+    room_type: str | None = None
+    hold_s: float | None = None
 
 
 class ContactRow(BaseModel):
@@ -87,7 +89,9 @@ def registry_view(s: Session, red: Redactor) -> RegistryView:
     """Everything registered; residents only for roles that may see personal data, phones masked."""
     kits: dict[str, list[SensorRow]] = {}
     for k in s.scalars(select(HomeSensor).order_by(HomeSensor.home_id, HomeSensor.sensor)):
-        kits.setdefault(k.home_id, []).append(SensorRow(sensor=k.sensor, kind=k.kind, room=k.room, role=k.role))
+        kits.setdefault(k.home_id, []).append(
+            SensorRow(sensor=k.sensor, kind=k.kind, room=k.room, role=k.role, room_type=k.room_type, hold_s=k.hold_s)
+        )
     people: dict[str, list[RegResident]] = {}
     if red.personal:
         for r in s.scalars(select(Resident).order_by(Resident.id)):

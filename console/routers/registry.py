@@ -21,7 +21,7 @@ from console.queries import registry as reg
 from console.queries.registry_view import RegistryView, registry_view
 from console.routers.registry_install import create_account
 from console.web import ApiUser, PageUser, SessionDep, check_csrf, now_utc, redactor, render, request_lang
-from contracts.vocabulary import DEFAULT_TIMEZONE
+from contracts.vocabulary import DEFAULT_TIMEZONE, ROOM_TYPES
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["registry"])
@@ -149,11 +149,17 @@ def _lines(text: str) -> list[str]:
 
 
 def parse_kit(text: str) -> list[dict[str, Any]]:
-    """Kit lines "sensor kind [room] [role]", one sensor a line."""
+    """Kit lines "sensor kind [room] [role] [room_type=TYPE] [hold_s=SECONDS]", one sensor a line.
+
+    A word with `=` names its field, wherever it stands; any name but those two is left for the model to refuse.
+    """
     out = []
     for line in _lines(text):
-        parts = [*line.replace(",", " ").split(), "", "", ""]
-        out.append({"sensor": parts[0], "kind": parts[1], "room": parts[2] or None, "role": parts[3] or None})
+        words = line.replace(",", " ").split()
+        named = {k: v for k, _, v in (w.partition("=") for w in words if "=" in w)}
+        parts = [*(w for w in words if "=" not in w), "", "", "", ""]
+        sensor = {"sensor": parts[0], "kind": parts[1], "room": parts[2] or None, "role": parts[3] or None}
+        out.append(sensor | {k: v or None for k, v in named.items()})
     return out
 
 
@@ -274,7 +280,13 @@ def _policy(form: dict[str, str]) -> reg.PolicyIn:
 
 def _page(request: Request, session: Session, user: Principal, **extra: Any) -> Response:
     view = registry_view(session, redactor(request, user))
-    context = {"view": view, "roles": reg.RESPONDER_ROLES, "sensor_kinds": reg.SENSOR_KINDS, "error": None}
+    context = {
+        "view": view,
+        "roles": reg.RESPONDER_ROLES,
+        "sensor_kinds": reg.SENSOR_KINDS,
+        "room_types": ROOM_TYPES,
+        "error": None,
+    }
     return render(request, "registry.html", {**context, **extra}, status_code=400 if extra.get("error") else 200)
 
 

@@ -46,6 +46,7 @@ from console.web import (
     request_lang,
 )
 from contracts.topics import HOME_ID_PATTERN
+from contracts.vocabulary import ROOM_TYPES
 
 log = logging.getLogger(__name__)
 NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")  # a budget as a person types it
@@ -201,6 +202,7 @@ def _install_page(
         "warning": warning,
         "doctor": DOCTOR,
         "sensor_kinds": reg.SENSOR_KINDS,
+        "room_types": ROOM_TYPES,
     }
     return render(
         request, "registry_home.html", context, status_code=400 if warning and request.method == "POST" else 200
@@ -245,6 +247,8 @@ async def form_sensor(
                 "kind": form.get("kind", ""),
                 "room": form.get("room") or None,
                 "role": form.get("role") or None,
+                "room_type": form.get("room_type") or None,
+                "hold_s": form.get("hold_s") or None,
             }
         )
         reg.add_sensor(session, home_id, sensor, user.actor, now_utc())

@@ -32,6 +32,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "event": v.TIMELINE_ACTIONS,
     "reason": tuple(r.value for r in v.DeadLetterReason),
     "sms": tuple(dict.fromkeys(SMS_STATUSES)),
+    "room": v.ROOM_TYPES,
 }
 
 
