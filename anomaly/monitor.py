@@ -448,6 +448,8 @@ class HomeMonitor:
             "stillness": inactivity.summary(self),
             "expected_false_alarms_per_60d": round(self.expected_false_alarms_per_60d(), 2),
             "mat_roles": {k: kit.mat_role(k) for k, v in kit.sensors.items() if v.kind == "pressure"},
+            # How each room is read (its name, or the kit's room_type): a bedroom read as "other" is a gap to see.
+            "rooms": {r: kit.room_class(r) for r in kit.rooms if r not in (IN_BED, IN_CHAIR, "unknown")},
             "night_exit_limit_min": round(night_exit.limit(self) / MIN),
             "door_open_limit_min": round(door_open.limit(self) / MIN),
             "usual_outing_min": round(float(self.where.outing_q.get() or 0) / MIN),

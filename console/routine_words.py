@@ -32,12 +32,28 @@ def routine_sentences(summary: dict[str, Any], t: Translator) -> list[str]:
     if isinstance(mats, dict) and mats:
         named = [t("routine.mat_is", sensor=s, role=t.label("mat_role", r or "unknown")) for s, r in mats.items()]
         out.append(t("routine.mats", mats=t("routine.list_sep").join(named)))
+    out += _rooms(summary.get("rooms"), t)
     fa = summary.get("expected_false_alarms_per_60d")
     if isinstance(fa, int | float):
         out.append(t("routine.false_alarms", n=f"{fa:g}"))
     now = _now(summary, t)
     if now:
         out.append(now)
+    return out
+
+
+def _rooms(rooms: object, t: Translator) -> list[str]:
+    """Rooms whose name is not their type, as the engine reads them; and those it cannot tell, for the installer."""
+    if not isinstance(rooms, dict):
+        return []
+    read = {str(r): str(c) for r, c in rooms.items() if c != "other" and r != c}
+    unread = [str(r) for r, c in rooms.items() if c == "other"]
+    out = []
+    if read:
+        named = [t("routine.room_is", room=r, type=t.label("room", c)) for r, c in read.items()]
+        out.append(t("routine.rooms", rooms=t("routine.list_sep").join(named)))
+    if unread:
+        out.append(t("routine.rooms_unread", rooms=t("routine.list_sep").join(unread)))
     return out
 
 

@@ -57,6 +57,9 @@ def test_a_room_type_and_hold_time_given_in_the_console_reach_the_engine(
     # The engine's reading of a room it cannot name: the installer's type, else "other".
     assert m.kit.room_class("r2") == "bedroom" and m.kit.room_class("r3") == "other"
     assert m.kit.meta["pir_r2"]["hold_s"] == "30.0" and "hold_s" not in m.kit.meta["pir_r3"]
+    m.observe_at(1741000000.0, "pir_r2", "motion", 1, "r2")
+    m.observe_at(1741000060.0, "pir_r3", "motion", 1, "r3")
+    assert m.summary()["rooms"] == {"r2": "bedroom", "r3": "other"}  # what the console says of them
 
     # Changing one sensor's type changes the room's for the engine at the next read.
     again = {"sensor": "pir_r2", "kind": "motion", "room": "r2", "room_type": "living"}

@@ -68,3 +68,17 @@ def test_odd_summaries_give_fewer_sentences_not_errors() -> None:
         routine_sentences(odd, t)
         stillness_sentences(odd, t)
     assert routine_sentences({}, t) == []
+
+
+def test_rooms_are_said_as_the_engine_reads_them_and_those_it_cannot_tell_are_named() -> None:
+    rooms = {"bedroom": "bedroom", "r2": "bedroom", "keuken": "kitchen", "r3": "other", "attic": "other"}
+    en = routine_sentences({"rooms": rooms}, translator("en"))
+    assert en == [
+        "Rooms read as: Bedroom (r2), Kitchen (keuken).",  # a room named for its type goes unsaid
+        "Rooms it cannot tell from their names: r3, attic. If one is a bedroom or bathroom, give its room type on the "
+        "install page.",
+    ]
+    zh = routine_sentences({"rooms": rooms}, translator("zh-CN"))
+    assert zh[0] == "房间识别为：卧室（r2），厨房（keuken）。" and zh[1].startswith("无法从名称判断的房间：r3，attic。")
+    assert routine_sentences({"rooms": {"bedroom": "bedroom"}}, translator("en")) == []
+    assert routine_sentences({"rooms": ["r2"]}, translator("en")) == []  # an odd summary: nothing, not an error
