@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import pickle
 import sqlite3
 import zlib
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.engine import HomeMonitor
-from contracts.vocabulary import ROOM_TYPES
+from contracts.vocabulary import HOLD_S_MAX, ROOM_TYPES
 
 log = logging.getLogger(__name__)
 # 6: HomeMonitor split into parts (anomaly/monitor.py); a format-5 checkpoint is stale and that home starts afresh.
@@ -113,7 +112,8 @@ def home_timezones(db_url: str, keep: Callable[[str], bool] | None = None) -> di
 
 def home_kits(db_url: str, keep: Callable[[str], bool] | None = None) -> dict[str, dict[str, dict[str, str]]]:
     """Each registered home's kit as the installer gave it: sensor -> {kind, room, role, room_type, hold_s} (`keep`:
-    of these homes only). A room type or hold time the console would refuse (written past it) is left out."""
+    of these homes only). What the console would refuse (written past it) is left out, as is the type of a room
+    given two: neither is believed."""
     from sqlalchemy import select
 
     from anxin.db.engine import url_session
@@ -123,16 +123,30 @@ def home_kits(db_url: str, keep: Callable[[str], bool] | None = None) -> dict[st
     cols = (HomeSensor.home_id, HomeSensor.sensor, HomeSensor.kind, HomeSensor.room, HomeSensor.role)
     more = (HomeSensor.room_type, HomeSensor.hold_s)
     with url_session(db_url) as session:
-        for home, sensor, kind, room, role, room_type, hold in session.execute(select(*cols, *more)):
+        rows = session.execute(select(*cols, *more).order_by(HomeSensor.home_id, HomeSensor.sensor))
+        for home, sensor, kind, room, role, room_type, hold in rows:
             if keep is not None and not keep(home):
                 continue
             meta = {"kind": kind} | ({"room": room} if room else {}) | ({"role": role} if role else {})
             if room and room_type in ROOM_TYPES:
                 meta["room_type"] = room_type
-            if hold is not None and math.isfinite(hold) and hold >= 0:
+            if kind == "motion" and hold is not None and 0 <= hold <= HOLD_S_MAX:  # (NaN compares false)
                 meta["hold_s"] = repr(float(hold))
             kits.setdefault(home, {})[sensor] = meta
+    for kit in kits.values():
+        _one_type_per_room(kit)
     return kits
+
+
+def _one_type_per_room(kit: dict[str, dict[str, str]]) -> None:
+    """Drop the room type of every room given two (the engine reads rooms in lower case, `Kit.room_class`)."""
+    types: dict[str, set[str]] = {}
+    for meta in kit.values():
+        if "room_type" in meta:
+            types.setdefault(meta["room"].lower(), set()).add(meta["room_type"])
+    for meta in kit.values():
+        if len(types.get(meta.get("room", "").lower(), ())) > 1:
+            del meta["room_type"]
 
 
 def home_budgets(db_url: str, keep: Callable[[str], bool] | None = None) -> dict[str, float]:

@@ -133,6 +133,9 @@ MEASUREMENTS = _codes(Measurement)
 # Literal, as outcomes are, so request bodies refuse others.
 RoomTypeCode = Literal["bedroom", "bathroom", "kitchen", "living", "hall", "other"]
 ROOM_TYPES: tuple[str, ...] = get_args(RoomTypeCode)
+# A motion sensor's hold time an installer can give (`home_sensors.hold_s`), in seconds: PIRs hold for seconds to a
+# few minutes; an hour is a mistake. The console refuses more, and the anomaly service leaves more out.
+HOLD_S_MAX: Final = 3600.0
 
 
 # The zone of a home, a service or the simulator when none is configured.

@@ -132,8 +132,10 @@ class IngestService:
         try:
             kits: dict[str, dict[str, KitSensor]] = {}
             with self._sessions() as s:
-                for k in s.scalars(select(HomeSensor)):
-                    kits.setdefault(k.home_id, {})[k.sensor] = KitSensor(k.kind, k.room, k.agent)
+                # Only the columns ingest reads: one a later migration adds must not need it first.
+                cols = (HomeSensor.home_id, HomeSensor.sensor, HomeSensor.kind, HomeSensor.room, HomeSensor.agent)
+                for home, sensor, kind, room, agent in s.execute(select(*cols)):
+                    kits.setdefault(home, {})[sensor] = KitSensor(kind, room, agent)
             self.validator.series.set_kits(kits)
         except Exception as err:  # an unmigrated database: homes without a kit get the series cap
             log.warning("could not read the homes' registered kits: %s", err)

@@ -190,17 +190,17 @@ class Importer:
         reg.save_home(self.s, reg.HomeIn.model_validate({"label": "", "district": "", **data}), self.actor, self.now)
 
     def _sensors(self, v: dict[str, str]) -> None:
+        from anxin.db.models import HomeSensor
         from console.queries import registry as reg
 
-        given = {
-            "sensor": v.get("sensor", ""),
-            "kind": v.get("kind", ""),
-            "room": _opt(v, "room"),
-            "role": _opt(v, "role"),
-        }
-        given |= {"room_type": _opt(v, "room_type"), "hold_s": _num(v, "hold_s")}
-        sensor = reg.SensorIn.model_validate(given)
-        reg.add_sensor(self.s, self.home(v.get("home", "")), sensor, self.actor, self.now)
+        home = self.home(v.get("home", ""))
+        # A column the sheet lacks changes nothing: an older sheet imported again keeps a room type given since.
+        row = self.s.get(HomeSensor, (home, v.get("sensor", "")))
+        kept = {k: getattr(row, k) for k in ("room", "role", "room_type", "hold_s")} if row else {}
+        given = {k: _opt(v, k) if k in v else kept.get(k) for k in ("room", "role", "room_type")}
+        given["hold_s"] = reg.typed_number(v["hold_s"]) if "hold_s" in v else kept.get("hold_s")
+        sensor = reg.SensorIn.model_validate({"sensor": v.get("sensor", ""), "kind": v.get("kind", ""), **given})
+        reg.add_sensor(self.s, home, sensor, self.actor, self.now)
 
     def _residents(self, v: dict[str, str]) -> None:
         from console.queries import registry as reg

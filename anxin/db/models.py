@@ -244,7 +244,7 @@ class HomeSensor(Base):
     agent: Mapped[str | None] = mapped_column(String(64))
     # registry (0007_sensor_role): what the installer says it is for (a pressure mat's bed, seat or floor; a fixture).
     role: Mapped[str | None] = mapped_column(String(32))
-    # registry (0011_sensor_meta): the room's type where its name does not say it (contracts.vocabulary.RoomType),
+    # registry (0011_sensor_meta): the room's type where its name does not say it (contracts.vocabulary.ROOM_TYPES),
     # and a motion sensor's hold time in seconds (how long it stays on after seeing someone), as the installer gives.
     room_type: Mapped[str | None] = mapped_column(String(16))
     hold_s: Mapped[float | None]

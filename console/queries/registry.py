@@ -7,9 +7,9 @@ function here, is checked against what already exists and is written to the audi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -17,146 +17,72 @@ from alerts.escalation import PolicyError, validate_spec
 from alerts.responders import window_error
 from anxin.db.models import Assignment, District, EscalationPolicy, Home, HomeSensor, Resident, Responder
 from anxin.registry import new_home_id
-from anxin.zones import known_zone
 from console.accounts import audit
 from console.i18n import translator
-from contracts.topics import HOME_ID_PATTERN
-from contracts.vocabulary import DEFAULT_TIMEZONE, FALSE_ALARM_BUDGET_MAX, FALSE_ALARM_BUDGET_MIN, RoomTypeCode
+from console.queries.registry_input import (
+    NUMBER,
+    PHONE,
+    RESPONDER_ROLES,
+    ROOM,
+    SENSOR,
+    SENSOR_KINDS,
+    AssignmentIn,
+    BudgetIn,
+    ContactIn,
+    DistrictIn,
+    HomeIn,
+    PolicyIn,
+    ResidentIn,
+    ResponderIn,
+    SensorIn,
+    Text80,
+    WindowIn,
+    typed_number,
+)
 
-PHONE = r"^\+[1-9][0-9]{6,14}$"
-SENSOR = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
-ROOM = r"^[a-z][a-z0-9_]{0,31}$"
-# The kinds a sensor sends on the wire (contracts/messages.py KNOWN_VALUES): ingest refuses a kit sensor of another.
-SENSOR_KINDS = ("motion", "door", "button", "pressure")
-RESPONDER_ROLES = ("volunteer", "grid_worker", "operator")
-# A motion sensor's hold time the installer can give: PIRs hold for seconds to a few minutes; an hour is a mistake.
-HOLD_S_MAX = 3600.0
-Text80 = Annotated[str, Field(min_length=1, max_length=80)]
+# The models are the registry's words (registry_input.py), named here too: callers say `reg.SensorIn`, `reg.add_sensor`.
+__all__ = [
+    "NUMBER",
+    "PHONE",
+    "RESPONDER_ROLES",
+    "ROOM",
+    "SENSOR",
+    "SENSOR_KINDS",
+    "AssignmentIn",
+    "BudgetIn",
+    "ContactIn",
+    "DistrictIn",
+    "HomeIn",
+    "PolicyIn",
+    "RegistryError",
+    "ResidentIn",
+    "ResponderIn",
+    "SensorIn",
+    "Text80",
+    "WindowIn",
+    "add_district",
+    "add_resident",
+    "add_sensor",
+    "assign",
+    "problem",
+    "save_home",
+    "save_responder",
+    "set_budget",
+    "set_kit",
+    "set_policy",
+    "typed_number",
+    "unassign",
+]
 
 
 class RegistryError(ValueError):
     """A registry change refused: `key` is its message in the catalogues, `params` fill it in."""
 
-    def __init__(self, key: str, **params: object) -> None:
+    def __init__(self, key: str, labels: dict[str, str] | None = None, **params: object) -> None:
         super().__init__(key)
         self.key = key
         self.params = params
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class DistrictIn(_In):
-    """A district to register."""
-
-    name: Text80
-
-
-class SensorIn(_In):
-    """One sensor of a home's kit: its name and kind on the wire, its room, and what it is for."""
-
-    sensor: str = Field(pattern=SENSOR)
-    kind: Literal["motion", "door", "button", "pressure"]
-    room: str | None = Field(None, pattern=ROOM)
-    role: str | None = Field(None, pattern=ROOM, description="e.g. a pressure mat's bed, seat or floor; a fixture")
-    room_type: RoomTypeCode | None = Field(None, description="what the room is for, where its name does not say so")
-    hold_s: float | None = Field(
-        None, ge=0, le=HOLD_S_MAX, allow_inf_nan=False, description="a motion sensor's hold time, in seconds"
-    )
-
-    @model_validator(mode="after")
-    def _typed_room(self) -> SensorIn:
-        # A type says what a room is; without a room it says nothing, and the engine would have nowhere to put it.
-        if self.room_type is not None and self.room is None:
-            raise ValueError("room_type needs a room")
-        return self
-
-
-class HomeIn(_In):
-    """A home: label, address, district, time zone, and optionally its kit."""
-
-    id: str | None = Field(None, pattern=rf"^{HOME_ID_PATTERN}$")
-    label: Text80
-    district: Text80
-    address: str | None = Field(None, max_length=200)
-    timezone: str = DEFAULT_TIMEZONE
-    latitude: float | None = Field(None, ge=-90, le=90)
-    longitude: float | None = Field(None, ge=-180, le=180)
-    sensors: list[SensorIn] | None = Field(None, max_length=64)
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        return known_zone(value)
-
-
-class BudgetIn(_In):
-    """A home's false-alarm budget: false long_inactivity alarms per 60 days; null returns it to the default."""
-
-    # Required, so that `{}` is a mistake rather than a reset; a number, not `true` nor "1_0".
-    budget: float | None = Field(ge=FALSE_ALARM_BUDGET_MIN, le=FALSE_ALARM_BUDGET_MAX, strict=True, allow_inf_nan=False)
-
-
-class ContactIn(_In):
-    """Someone to call about a resident: family, a neighbour, a doctor."""
-
-    name: Text80
-    relation: str | None = Field(None, max_length=40)
-    phone: str = Field(pattern=PHONE)
-    sms: bool = False  # next of kin told by SMS when an alert opens and how it ended (alerts/family.py)
-
-
-class ResidentIn(_In):
-    """A resident of a registered home; personal data."""
-
-    home: str = Field(pattern=rf"^{HOME_ID_PATTERN}$")
-    name: str = Field(min_length=1, max_length=120)
-    phone: str | None = Field(None, pattern=PHONE)
-    notes: str | None = Field(None, max_length=2000)
-    consent: bool = False
-    contacts: list[ContactIn] = Field(default_factory=list, max_length=10)
-
-
-class WindowIn(_In):
-    """An availability window: weekdays (0 = Monday) and local start and end times, HH:MM."""
-
-    days: list[Annotated[int, Field(ge=0, le=6)]] = Field(default_factory=lambda: list(range(7)), max_length=7)
-    start: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-    end: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-
-
-class ResponderIn(_In):
-    """A volunteer, grid worker or operator who can be paged by SMS; the phone number is its key."""
-
-    name: str = Field(min_length=1, max_length=120)
-    phone: str = Field(pattern=PHONE)
-    role: Literal["volunteer", "grid_worker", "operator"] = "volunteer"
-    district: str | None = Field(None, max_length=80)
-    lang: Literal["zh-CN", "en"] = "zh-CN"
-    skills: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(default_factory=list, max_length=20)
-    availability: list[WindowIn] = Field(default_factory=list, max_length=14)
-    vetted: bool = False
-    opted_in: bool = True
-    latitude: float | None = Field(None, ge=-90, le=90)
-    longitude: float | None = Field(None, ge=-180, le=180)
-
-
-class AssignmentIn(_In):
-    """A responder assigned to a home; lower priority is paged first."""
-
-    home: str = Field(pattern=rf"^{HOME_ID_PATTERN}$")
-    phone: str | None = Field(None, pattern=PHONE, description="The responder by phone number (CSV), or by id")
-    responder: int | None = Field(None, ge=1)
-    priority: int = Field(1, ge=0, le=99)
-
-
-class PolicyIn(_In):
-    """An escalation policy for a district, or an override for one home (merged over its district's)."""
-
-    district: str | None = Field(None, max_length=80)
-    home: str | None = Field(None, pattern=rf"^{HOME_ID_PATTERN}$")
-    spec: dict[str, Any]
+        self.labels = labels or {}  # param -> the label group its code is shown with (t.label)
 
 
 def _district(s: Session, name: str | None) -> None:
@@ -261,7 +187,12 @@ def _check_room_type(kit: list[tuple[str, str | None, str | None]], x: SensorIn)
     for sensor, room, room_type in kit:
         if room == x.room and room_type is not None and room_type != x.room_type:
             raise RegistryError(
-                "registry.error.room_type_clash", room=x.room, sensor=sensor, given=room_type, other=x.room_type
+                "registry.error.room_type_clash",
+                {"given": "room", "other": "room"},
+                room=x.room,
+                sensor=sensor,
+                given=room_type,
+                other=x.room_type,
             )
 
 
@@ -380,7 +311,8 @@ def problem(err: Exception, lang: str) -> str:
     """One line saying what is wrong with a change, in the caller's language."""
     t = translator(lang)
     if isinstance(err, RegistryError):
-        return t(err.key, **err.params)
+        shown = {k: t.label(err.labels[k], str(v)) if k in err.labels else v for k, v in err.params.items()}
+        return t(err.key, **shown)
     if isinstance(err, ValidationError):
         e = err.errors()[0]
         field = ".".join(str(p) for p in e["loc"]) or "-"
@@ -388,6 +320,7 @@ def problem(err: Exception, lang: str) -> str:
         key = f"validation.{e['type']}"
         if e["type"] == "string_pattern_mismatch" and str(e["loc"][-1]).endswith("phone"):
             key = "validation.phone"  # the form a number takes says more than "not in the expected form"
-        why = t(key, **e.get("ctx", {})) if t.has(key) else e["msg"]
+        ctx = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in e.get("ctx", {}).items()}
+        why = t(key, **ctx) if t.has(key) else e["msg"]  # (a bound of 0.0 is said 0)
         return t("registry.error.field", field=field, why=why)
     return str(err)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -167,7 +168,7 @@ def install_progress(s: Session, influx: InfluxQL, home: Home) -> InstallProgres
             room=k.room,
             role=k.role,
             room_type=k.room_type,
-            hold_s=k.hold_s,
+            hold_s=k.hold_s if k.hold_s is not None and math.isfinite(k.hold_s) else None,
             first_seen=first.get(k.sensor),
         )
         for k in kit

@@ -94,7 +94,7 @@ def api_home(request: Request, body: reg.HomeIn, session: SessionDep, user: ApiU
 
 @router.post("/api/registry/homes/{home_id}/sensors", response_model=Saved)
 def api_sensor(request: Request, home_id: str, body: reg.SensorIn, session: SessionDep, user: ApiUser) -> Saved:
-    """Add a sensor to a home's kit (or change its role and room)."""
+    """Add a sensor to a home's kit (or change its kind, room, role, room type and hold time)."""
     _api(request, session, user, lambda: reg.add_sensor(session, home_id, body, user.actor, now_utc()))
     return Saved(ok=True, id=f"{home_id}/{body.sensor}")
 
@@ -148,18 +148,30 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+KIT_WORDS = ("sensor", "kind", "room", "role")  # a kit line's words by position
+KIT_NAMED = ("room_type", "hold_s")  # and by name, anywhere after the first two
+
+
 def parse_kit(text: str) -> list[dict[str, Any]]:
     """Kit lines "sensor kind [room] [role] [room_type=TYPE] [hold_s=SECONDS]", one sensor a line.
 
-    A word with `=` names its field, wherever it stands; any name but those two is left for the model to refuse.
+    A word too many, a name other than those two, or one named twice is refused with its line: settled silently,
+    `p1 motion r2 bed x` or `room_type=bedroom room_type=kitchen` would register what nobody meant.
     """
     out = []
-    for line in _lines(text):
+    for n, line in enumerate(_lines(text), start=1):
         words = line.replace(",", " ").split()
-        named = {k: v for k, _, v in (w.partition("=") for w in words if "=" in w)}
-        parts = [*(w for w in words if "=" not in w), "", "", "", ""]
-        sensor = {"sensor": parts[0], "kind": parts[1], "room": parts[2] or None, "role": parts[3] or None}
-        out.append(sensor | {k: v or None for k, v in named.items()})
+        plain = [w for w in words if "=" not in w]
+        if len(plain) > len(KIT_WORDS):
+            raise reg.RegistryError("registry.error.kit_extra", line=n, word=plain[len(KIT_WORDS)])
+        sensor: dict[str, Any] = dict(zip(KIT_WORDS[:2], [*plain, "", ""][:2], strict=True))
+        sensor |= {k: v or None for k, v in zip(KIT_WORDS[2:], plain[2:], strict=False)}
+        for word in (w for w in words if "=" in w):
+            name, _, value = word.partition("=")
+            if name not in KIT_NAMED or name in sensor:
+                raise reg.RegistryError("registry.error.kit_named", line=n, word=word)
+            sensor[name] = reg.typed_number(value) if name == "hold_s" else value or None
+        out.append(sensor)
     return out
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -49,7 +48,6 @@ from contracts.topics import HOME_ID_PATTERN
 from contracts.vocabulary import ROOM_TYPES
 
 log = logging.getLogger(__name__)
-NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")  # a budget as a person types it
 router = APIRouter(tags=["registry"])
 HomeId = Annotated[str, PathParam(pattern=rf"^{HOME_ID_PATTERN}$")]
 
@@ -248,7 +246,7 @@ async def form_sensor(
                 "room": form.get("room") or None,
                 "role": form.get("role") or None,
                 "room_type": form.get("room_type") or None,
-                "hold_s": form.get("hold_s") or None,
+                "hold_s": reg.typed_number(form.get("hold_s")),
             }
         )
         reg.add_sensor(session, home_id, sensor, user.actor, now_utc())
@@ -263,12 +261,8 @@ async def form_budget(
     """The install page's detection form: the home's false-alarm budget (blank: the default), then back."""
 
     def change(form: dict[str, str]) -> None:
-        raw = form.get("budget") or None
         # A number as typed, else the text itself, which the model refuses with the field named ("1_0" is not 10).
-        value: float | str | None = raw
-        if raw is not None and NUMBER.fullmatch(raw):
-            value = float(raw)
-        budget = reg.BudgetIn.model_validate({"budget": value})
+        budget = reg.BudgetIn.model_validate({"budget": reg.typed_number(form.get("budget"))})
         reg.set_budget(session, home_id, budget, user.actor, now_utc())
 
     return await _home_form(request, home_id, session, influx, user, change, "detection")

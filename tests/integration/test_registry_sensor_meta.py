@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from anomaly.engine import Engine
 from anomaly.registry import Registry
@@ -76,32 +77,45 @@ def test_the_console_refuses_a_room_type_or_hold_time_that_says_nothing_true(
     home = c.post("/api/registry/homes", json={"label": "x", "district": "d"}, headers=op).json()["id"]
     url = f"/api/registry/homes/{home}/sensors"
     pir = {"sensor": "pir1", "kind": "motion", "room": "r2"}
-    for bad, field in (
-        ({"room_type": "attic"}, "room_type"),  # not a type the engine knows
-        ({"room_type": "卧室"}, "room_type"),  # a word for one is for names; the type is one of the codes
-        ({"room": None, "room_type": "bedroom"}, "room_type needs a room"),
-        ({"hold_s": -1}, "hold_s"),
-        ({"hold_s": 7200}, "hold_s"),  # an hour past any PIR's hold
-        ({"hold_s": "nan"}, "hold_s"),
+    for bad, why in (
+        ({"room_type": "attic"}, "literal_error"),  # not a type the engine knows
+        ({"room_type": "卧室"}, "literal_error"),  # a word for one is for names; the type is one of the codes
+        ({"room_type": "Bedroom"}, "literal_error"),
+        ({"room": None, "room_type": "bedroom"}, "room_type_without_room"),
+        ({"hold_s": -1}, "greater_than_equal"),
+        ({"hold_s": 7200}, "less_than_equal"),  # an hour past any PIR's hold
+        ({"hold_s": "30"}, "float_type"),  # a number, not text
+        ({"hold_s": True}, "float_type"),
+        ({"kind": "door", "hold_s": 30}, "hold_s_not_motion"),  # a door holds nothing
     ):
         refused = c.post(url, json=pir | bad, headers=op)
-        assert refused.status_code == 422 and field in refused.text, bad
-    # One type per room, whether in one kit or one sensor at a time.
+        assert refused.status_code == 422, bad
+        error = refused.json()["detail"][0]
+        assert error["type"] == why and error["loc"][-1] in bad, (bad, error)
+    # One type per room, whether in one kit or one sensor at a time; said with the types' names.
     two = [pir | {"room_type": "bedroom"}, {"sensor": "pir2", "kind": "motion", "room": "r2", "room_type": "kitchen"}]
     clash = c.post("/api/registry/homes", json={"label": "y", "district": "d", "sensors": two}, headers=op)
     assert clash.status_code == 422 and "one type per room" in clash.json()["detail"]
     assert c.post(url, json=pir | {"room_type": "bedroom"}, headers=op).status_code == 200
     other = {"sensor": "mat1", "kind": "pressure", "room": "r2", "room_type": "kitchen"}
     clash = c.post(url, json=other, headers=op)
-    assert clash.status_code == 422 and "room 'r2' is a bedroom for sensor pir1" in clash.json()["detail"]
+    assert clash.status_code == 422
+    assert clash.json()["detail"] == "room 'r2' is typed Bedroom by sensor pir1, not Kitchen: one type per room"
     assert c.post(url, json=other | {"room_type": "bedroom"}, headers=op).status_code == 200
     assert c.post(url, json=pir | {"room_type": "bathroom"}, headers=op).status_code == 422  # mat1 says bedroom
-    # A value written past the console is left out of what the engine reads, not believed.
+    # What is written past the console is left out of what the engine reads, not believed: a type the engine does not
+    # know, a hold past an hour or on a door, and the types of a room given two (which would be read by row order).
     with url_session(db_url) as s, s.begin():
         row = s.get(HomeSensor, (home, "pir1"))
         assert row is not None
-        row.room_type, row.hold_s = "attic", -5.0
-    assert home_kits(db_url)[home]["pir1"] == {"kind": "motion", "room": "r2"}
+        row.room_type, row.hold_s = "attic", 99999.0
+        s.add(HomeSensor(home_id=home, sensor="door1", kind="door", room="R3", room_type="hall", hold_s=30.0))
+        s.add(
+            HomeSensor(home_id=home, sensor="pir3", kind="motion", room="r3", room_type="bedroom", hold_s=float("nan"))
+        )
+    kit = home_kits(db_url)[home]
+    assert kit["pir1"] == {"kind": "motion", "room": "r2"} and kit["mat1"]["room_type"] == "bedroom"
+    assert kit["door1"] == {"kind": "door", "room": "R3"} and kit["pir3"] == {"kind": "motion", "room": "r3"}
 
 
 def test_the_install_page_gives_a_sensors_room_type_and_hold_time_in_the_pages_language(
@@ -115,6 +129,13 @@ def test_the_install_page_gives_a_sensors_room_type_and_hold_time_in_the_pages_l
     bad = c.post(f"{page_url}/sensors?lang=zh-CN", data=sensor)
     notice = re.search(r'role="alert">([^<]*)<', bad.text)
     assert bad.status_code == 400 and notice is not None and notice.group(1) == "hold_s：需要一个数字"
+    for typed, why in (("1_0", "需要一个数字"), ("-1", "不能小于 0"), ("nan", "需要一个数字")):
+        bad = c.post(f"{page_url}/sensors?lang=zh-CN", data=sensor | {"hold_s": typed})
+        notice = re.search(r'role="alert">([^<]*)<', bad.text)
+        assert bad.status_code == 400 and notice is not None and notice.group(1) == f"hold_s：{why}", typed
+    no_room = c.post(f"{page_url}/sensors?lang=zh-CN", data=sensor | {"room": "", "hold_s": ""})
+    notice = re.search(r'role="alert">([^<]*)<', no_room.text)
+    assert no_room.status_code == 400 and notice is not None and notice.group(1) == "room_type：需要先填写房间"
     sensor["hold_s"] = "30"
     assert c.post(f"{page_url}/sensors", data=sensor, follow_redirects=False).status_code == 303
     shown = c.get(f"{page_url}?lang=en").text
@@ -146,8 +167,19 @@ def test_a_spreadsheet_gives_room_types_and_hold_times_and_gets_them_back(db_url
     assert (rows["pir1"]["room_type"], rows["pir1"]["hold_s"]) == ("bedroom", "45.0")
     assert (rows["pir2"]["room_type"], rows["pir2"]["hold_s"]) == ("", "")
     assert _anxin("registry", "import", str(out), db_url=db_url).returncode == 0  # round trip
+    # An older sheet, without the new columns, imported again leaves them as they were.
+    old = tmp_path / "old"
+    old.mkdir()
+    _write(old / "sensors.csv", [["home", "sensor", "kind", "room"], ["3-501", "pir1", "motion", "r2"]])
+    assert _anxin("registry", "import", str(old), db_url=db_url).returncode == 0
+    with url_session(db_url) as s:
+        row = s.scalar(select(HomeSensor).where(HomeSensor.sensor == "pir1"))
+        assert row is not None and (row.room_type, row.hold_s) == ("bedroom", 45.0)
     no_room = [["home", "sensor", "kind", "room", "room_type"], ["3-501", "pir3", "motion", "", "hall"]]
-    _write(src / "sensors.csv", no_room)
-    bad = _anxin("registry", "import", str(src), db_url=db_url)
-    assert bad.returncode == 2 and "room_type needs a room" in bad.stderr and "Traceback" not in bad.stderr
+    _write(old / "sensors.csv", no_room)
+    bad = _anxin("registry", "import", str(old), db_url=db_url)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().endswith(
+        "sensors.csv line 2 (sensors): room_type: needs a room to say it of; nothing was imported"
+    )
     assert len(bad.stderr.strip().splitlines()) == 1

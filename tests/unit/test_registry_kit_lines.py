@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from console.queries.registry import SensorIn
+from console.queries.registry import RegistryError, SensorIn
 from console.routers.registry import parse_kit
 from contracts.vocabulary import ROOM_TYPES
 
@@ -23,16 +23,33 @@ def test_kit_lines_read_positional_words_and_named_ones_wherever_they_stand() ->
 @pytest.mark.parametrize(
     ("line", "why"),
     [
-        ("pir1 motion r2 type=bedroom", "extra_forbidden"),  # a name of no field is refused, not dropped
         ("pir1 motion r2 room_type=attic", "literal_error"),
-        ("pir1 motion room_type=bedroom", "room_type needs a room"),
-        ("pir1 motion r2 hold_s=soon", "float_parsing"),
+        ("pir1 motion room_type=bedroom", "room_type_without_room"),
+        ("pir1 motion r2 hold_s=soon", "float_type"),  # text, not a number: the strict model names the field
+        ("pir1 motion r2 hold_s=1_0", "float_type"),  # not ten
+        ("door1 door entrance hold_s=30", "hold_s_not_motion"),
     ],
 )
-def test_kit_lines_with_a_named_word_that_says_nothing_true_are_refused(line: str, why: str) -> None:
+def test_kit_lines_whose_named_words_say_nothing_true_are_refused_by_the_model(line: str, why: str) -> None:
     with pytest.raises(ValidationError) as err:
         SensorIn.model_validate(parse_kit(line)[0])
-    assert why in str(err.value) or why in {e["type"] for e in err.value.errors()}
+    assert err.value.errors()[0]["type"] == why
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "word"),
+    [
+        ("p1 motion r2 bed extra", "registry.error.kit_extra", "extra"),  # dropped silently before
+        ("p1 motion sensor=p9", "registry.error.kit_named", "sensor=p9"),  # would register p9, not p1
+        ("p1 motion r2 room=r3", "registry.error.kit_named", "room=r3"),
+        ("p1 motion r2 type=bedroom", "registry.error.kit_named", "type=bedroom"),
+        ("a motion r2 room_type=bedroom room_type=kitchen", "registry.error.kit_named", "room_type=kitchen"),
+    ],
+)
+def test_kit_lines_settle_nothing_silently(line: str, key: str, word: str) -> None:
+    with pytest.raises(RegistryError) as err:
+        parse_kit("ok motion hall\n" + line)
+    assert (err.value.key, err.value.params) == (key, {"line": 2, "word": word})
 
 
 def test_the_engines_room_classes_are_the_registrys_room_types() -> None:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_sensor_meta"
-# After 0010_home_budget, itself after 0007_sensor_role: home_sensors and its role are made there.
+# After 0010_home_budget (after 0007_sensor_role, after 0005_ingest, which makes home_sensors).
 down_revision = "0010_home_budget"
 branch_labels = None
 depends_on = None
