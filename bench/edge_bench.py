@@ -22,13 +22,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def _rss_kb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def _cpu_s() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -38,6 +31,7 @@ def worker(mode: str, rate: float, seconds: float, homes: int, port: int, state:
     """One measured case; prints JSON."""
     from anxin.broker import agent_client_id
     from anxin.mqtt import connect_and_wait, make_client
+    from anxin.procfs import rss_kib
     from anxin.settings import MqttSettings
     from edge.link import AgentLink
     from edge.queue import DiskQueue
@@ -70,7 +64,7 @@ def worker(mode: str, rate: float, seconds: float, homes: int, port: int, state:
         for link in links:
             link.connected.wait(10)
     time.sleep(1.0)  # settle, then measure the steady state
-    rss0, cpu0, t0 = _rss_kb(), _cpu_s(), time.monotonic()
+    rss0, cpu0, t0 = rss_kib() or 0, _cpu_s(), time.monotonic()
     sent = 0
     interval = 1.0 / rate if rate > 0 else None
     next_at = t0
@@ -88,7 +82,7 @@ def worker(mode: str, rate: float, seconds: float, homes: int, port: int, state:
     drained = all(link.flush(10) for link in links)
     wall = time.monotonic() - t0
     out = {
-        "rss_kb": max(_rss_kb(), rss0),
+        "rss_kb": max(rss_kib() or 0, rss0),
         "cpu_s": _cpu_s() - cpu0,
         "wall_s": wall,
         "sent": sent,

@@ -30,13 +30,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def _rss_kb(pid: str = "self") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def _proc_cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -49,6 +42,7 @@ def baseline_worker(port: int, user: str, password: str, rate: float, seconds: f
     from pydantic import SecretStr
 
     from anxin.mqtt import connect_and_wait, make_client
+    from anxin.procfs import rss_kib
     from anxin.settings import MqttSettings
     from contracts import DEFAULT_TIMEZONE, SensorEvent, dump, events_topic
 
@@ -84,7 +78,7 @@ def baseline_worker(port: int, user: str, password: str, rate: float, seconds: f
     client.loop_stop()
     cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     print(json.dumps({"sent": sent, "acked": acked[0], "acked_in_window": acked_in_window, "cpu_s": cpu,
-                      "wall_s": wall, "rss_kb": _rss_kb()}))  # fmt: skip
+                      "wall_s": wall, "rss_kb": rss_kib() or 0}))  # fmt: skip
 
 
 def run_baseline(port: int, user: str, password: str, rate: float, seconds: float, broker_pid: int) -> dict[str, Any]:
@@ -104,6 +98,8 @@ def run_load_case(
     """Connect every home, measure `seconds` of steady publishing, stop; returns the window's numbers."""
     from firmware_sim.load import LoadOptions, LoadStats, run_load
 
+    from anxin.procfs import rss_kib
+
     stop = threading.Event()
     marks: dict[str, tuple[LoadStats, float, int]] = {}
 
@@ -112,9 +108,9 @@ def run_load_case(
             return
         settled = s.published - s.acked < max(100.0, 0.2 * rate)  # no backlog left from the connect phase
         if "start" not in marks and s.seconds >= s.all_connected_s + 2.0 and settled:
-            marks["start"] = (s, _proc_cpu_s(broker_pid), _rss_kb(str(broker_pid)))
+            marks["start"] = (s, _proc_cpu_s(broker_pid), rss_kib(broker_pid) or 0)
         elif "start" in marks and s.seconds - marks["start"][0].seconds >= seconds:
-            marks["end"] = (s, _proc_cpu_s(broker_pid), _rss_kb(str(broker_pid)))
+            marks["end"] = (s, _proc_cpu_s(broker_pid), rss_kib(broker_pid) or 0)
             stop.set()
 
     result = run_load(settings, homes, LoadOptions(rate=rate), workers=workers, stop=stop, on_stats=on_stats)

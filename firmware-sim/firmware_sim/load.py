@@ -43,6 +43,7 @@ from pydantic import SecretStr
 
 from anxin.broker import Credentials, agent_client_id, new_password, reload_running_broker
 from anxin.mqtt import make_client
+from anxin.procfs import rss_kib
 from anxin.settings import MqttSettings
 from contracts import Heartbeat, SensorEvent, SensorHealth, Status, dump, events_topic, heartbeat_topic, status_topic
 from contracts.vocabulary import DEFAULT_TIMEZONE
@@ -500,7 +501,7 @@ class LoadWorker:
             "rejected": self.rejected,
             "heartbeats": self.heartbeats,
             "cpu_s": r.ru_utime + r.ru_stime,
-            "rss_kb": _rss_kb(),
+            "rss_kb": rss_kib() or 0,
             "all_connected_s": self.all_connected_s,
         }
         if with_seqs:
@@ -553,13 +554,6 @@ class LoadWorker:
                 if isinstance(sock, socket.socket):
                     sock.close()
         self.sel.close()
-
-
-def _rss_kb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def raise_own_fd_limit(need: int) -> None:

@@ -10,13 +10,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from anxin import procfs
+
 
 def rss_kib(pid: int) -> int:
-    """A process's resident memory, KiB, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+    """A process's resident memory, KiB, from /proc; a process gone (or a zombie) fails the test."""
+    kib = procfs.rss_kib(pid)
+    if kib is None:
+        raise AssertionError(f"no VmRSS for pid {pid}")
+    return kib
 
 
 def alive(pid: int) -> bool:
