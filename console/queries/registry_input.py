@@ -28,7 +28,7 @@ ROOM = r"^[a-z][a-z0-9_]{0,31}$"
 # The kinds a sensor sends on the wire (contracts/messages.py KNOWN_VALUES): ingest refuses a kit sensor of another.
 SENSOR_KINDS = ("motion", "door", "button", "pressure")
 RESPONDER_ROLES = ("volunteer", "grid_worker", "operator")
-NUMBER = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")  # a number as a person types it (not "1_0", "nan")
+NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")  # as a person (or repr) writes one
 Text80 = Annotated[str, Field(min_length=1, max_length=80)]
 
 
@@ -59,7 +59,7 @@ class SensorIn(_In):
     @classmethod
     def _typed_room(cls, value: str | None, info: ValidationInfo) -> str | None:
         # A type says what a room is; without a room it says nothing, and the engine would have nowhere to put it.
-        if value is not None and not info.data.get("room"):
+        if value is not None and "room" in info.data and not info.data["room"]:  # (a room refused is said already)
             raise PydanticCustomError("room_type_without_room", "a room type needs a room")
         return value
 
@@ -67,7 +67,7 @@ class SensorIn(_In):
     @classmethod
     def _motion_hold(cls, value: float | None, info: ValidationInfo) -> float | None:
         # Only a motion sensor stays on after seeing someone; on a door or a mat the number would mean nothing.
-        if value is not None and info.data.get("kind") != "motion":
+        if value is not None and "kind" in info.data and info.data["kind"] != "motion":
             raise PydanticCustomError("hold_s_not_motion", "only a motion sensor has a hold time")
         return None if value is None else value + 0.0  # (-0.0 is 0)
 

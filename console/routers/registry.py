@@ -149,7 +149,7 @@ def _lines(text: str) -> list[str]:
 
 
 KIT_WORDS = ("sensor", "kind", "room", "role")  # a kit line's words by position
-KIT_NAMED = ("room_type", "hold_s")  # and by name, anywhere after the first two
+KIT_NAMED = ("room_type", "hold_s")  # and by name, anywhere on the line
 
 
 def parse_kit(text: str) -> list[dict[str, Any]]:
@@ -159,8 +159,10 @@ def parse_kit(text: str) -> list[dict[str, Any]]:
     `p1 motion r2 bed x` or `room_type=bedroom room_type=kitchen` would register what nobody meant.
     """
     out = []
-    for n, line in enumerate(_lines(text), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):  # (numbered as the person sees them, blank ones too)
         words = line.replace(",", " ").split()
+        if not words:
+            continue
         plain = [w for w in words if "=" not in w]
         if len(plain) > len(KIT_WORDS):
             raise reg.RegistryError("registry.error.kit_extra", line=n, word=plain[len(KIT_WORDS)])

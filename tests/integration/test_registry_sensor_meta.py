@@ -87,11 +87,13 @@ def test_the_console_refuses_a_room_type_or_hold_time_that_says_nothing_true(
         ({"hold_s": "30"}, "float_type"),  # a number, not text
         ({"hold_s": True}, "float_type"),
         ({"kind": "door", "hold_s": 30}, "hold_s_not_motion"),  # a door holds nothing
+        ({"room": "R 2", "room_type": "bedroom"}, "string_pattern_mismatch"),  # the room's own fault, said once
+        ({"kind": "pir", "hold_s": 30}, "literal_error"),
     ):
         refused = c.post(url, json=pir | bad, headers=op)
         assert refused.status_code == 422, bad
-        error = refused.json()["detail"][0]
-        assert error["type"] == why and error["loc"][-1] in bad, (bad, error)
+        errors = refused.json()["detail"]
+        assert len(errors) == 1 and errors[0]["type"] == why and errors[0]["loc"][-1] in bad, (bad, errors)
     # One type per room, whether in one kit or one sensor at a time; said with the types' names.
     two = [pir | {"room_type": "bedroom"}, {"sensor": "pir2", "kind": "motion", "room": "r2", "room_type": "kitchen"}]
     clash = c.post("/api/registry/homes", json={"label": "y", "district": "d", "sensors": two}, headers=op)
@@ -175,6 +177,14 @@ def test_a_spreadsheet_gives_room_types_and_hold_times_and_gets_them_back(db_url
     with url_session(db_url) as s:
         row = s.scalar(select(HomeSensor).where(HomeSensor.sensor == "pir1"))
         assert row is not None and (row.room_type, row.hold_s) == ("bedroom", 45.0)
+    # ... unless the row moves the sensor (the type was its old room's) or makes it no PIR (a door holds nothing).
+    _write(old / "sensors.csv", [["home", "sensor", "kind", "room"], ["3-501", "pir1", "motion", "r3"]])
+    assert _anxin("registry", "import", str(old), db_url=db_url).returncode == 0
+    _write(old / "sensors.csv", [["home", "sensor", "kind", "room"], ["3-501", "pir2", "door", "kitchen"]])
+    assert _anxin("registry", "import", str(old), db_url=db_url).returncode == 0
+    with url_session(db_url) as s:
+        rows = {r.sensor: (r.room, r.room_type, r.hold_s) for r in s.scalars(select(HomeSensor))}
+    assert rows["pir1"] == ("r3", None, 45.0) and rows["pir2"] == ("kitchen", None, None)
     no_room = [["home", "sensor", "kind", "room", "room_type"], ["3-501", "pir3", "motion", "", "hall"]]
     _write(old / "sensors.csv", no_room)
     bad = _anxin("registry", "import", str(old), db_url=db_url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from console.queries.registry import RegistryError, SensorIn
+from console.queries.registry import RegistryError, SensorIn, typed_number
 from console.routers.registry import parse_kit
 from contracts.vocabulary import ROOM_TYPES
 
@@ -48,8 +48,20 @@ def test_kit_lines_whose_named_words_say_nothing_true_are_refused_by_the_model(l
 )
 def test_kit_lines_settle_nothing_silently(line: str, key: str, word: str) -> None:
     with pytest.raises(RegistryError) as err:
-        parse_kit("ok motion hall\n" + line)
-    assert (err.value.key, err.value.params) == (key, {"line": 2, "word": word})
+        parse_kit("ok motion hall\n\n" + line)
+    assert (err.value.key, err.value.params) == (key, {"line": 3, "word": word})  # the line as seen, blanks counted
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"), [("30", 30.0), ("+4.5e1", 45.0), ("5e-05", 5e-05), (".5", 0.5), ("-1", -1.0)]
+)
+def test_a_number_is_read_as_a_person_or_an_export_writes_it(typed: str, read: float) -> None:
+    assert typed_number(typed) == read
+
+
+@pytest.mark.parametrize("typed", ["1_0", "nan", "inf", "30s", "３０", "0x1e"])
+def test_what_is_no_number_stays_text_for_the_model_to_refuse(typed: str) -> None:
+    assert typed_number(typed) == typed
 
 
 def test_the_engines_room_classes_are_the_registrys_room_types() -> None:
