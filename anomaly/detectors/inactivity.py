@@ -287,6 +287,17 @@ def explain(m: HomeMonitor, now: float) -> tuple[str, float | None]:
     return why, (due - st.last) / MIN
 
 
+def _may_sleep_in(kit: Kit, room: str) -> bool:
+    """Whether a silence begun in `room` may be sleep: a sleeping room, or in a home where no room says it is a
+    bedroom (rooms named by code, `r1`..`r5`), any room not known to be another (a kitchen, a bathroom).
+
+    As `sleep` reads it: a home that sees no bed is asleep wherever it is still at night. With its rooms coded, van
+    Kasteren A's first night (the bedroom door closed at 00:20, nothing till 08:20) was a fall at the prior's 8 h.
+    """
+    cls = kit.room_class(room)
+    return cls in SLEEP_ROOMS or (not kit.sees_bed and cls == "other")
+
+
 def _held_until(m: HomeMonitor, now: float, last: float, floor: float) -> float | None:
     """Until when a PIR still reporting 1 holds the stillness off (None: none does).
 
@@ -332,12 +343,7 @@ def _limit(
     top = _top(m, ctx, last)
     room = kit.sensor_room(ctx.sensor)
     model = m.idle.model
-    if (
-        m.sleep.asleep
-        and model.days < model.warmup_days
-        and ctx.slot in NIGHT_SLOTS
-        and m.kit.room_class(room) in SLEEP_ROOMS
-    ):
+    if m.sleep.asleep and model.days < model.warmup_days and ctx.slot in NIGHT_SLOTS and _may_sleep_in(kit, room):
         # Asleep in the bedroom at night before a night of theirs is known: however long, as someone on a mat at night
         # then is (`StillnessModel._prior_limit`). Without a bed mat the model's prior read a real home's first night
         # (door switches only: the bedroom door closed at 00:20, nothing till 08:20) as a fall after 8 h. Only there:

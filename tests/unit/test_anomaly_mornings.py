@@ -210,16 +210,34 @@ def test_a_first_night_asleep_behind_a_door_is_no_fall_however_long_but_the_ceil
 
 def test_a_bedroom_whose_name_says_nothing_is_one_when_the_kit_gives_its_room_type() -> None:
     # A recording's rooms may be codes (`r2`): the kit's room_type says which is the bedroom, and its first night is
-    # sleep as in a room called bedroom; without it, the prior's limit raises a fall in the night.
-    found = []
+    # sleep as in a room called bedroom. Here another room is called bedroom (a guest room, its PIR seen once): without
+    # the type, the resident's own room is not a sleeping room, and the night is judged by the prior's limit.
+    why = []
     for given in (True, False):
         h = Home()
         if given:
             h.m.set_sensor_meta({"bedroom_door": {"kind": "door", "room": "R2", "room_type": "bedroom"}})
+        h.ev(DAY0 + timedelta(hours=17, minutes=40), "pir_guest", 1, "bedroom", "motion")
         _first_evening(h, DAY0, bedroom="r2")
-        h.ev(DAY0 + timedelta(hours=35, minutes=50), "bedroom_door", "open", "r2", "door")
-        found.append("long_inactivity" in h.found)
-    assert found == [False, True]
+        why.append(inactivity.explain(h.m, (DAY0 + timedelta(hours=27)).timestamp())[0])
+    assert why == [inactivity.WHY_ASLEEP, inactivity.WHY_LIMIT]
+
+
+def test_in_a_home_whose_rooms_are_all_codes_a_first_night_is_sleep_in_any_room_not_known_to_be_another() -> None:
+    # Van Kasteren A with its rooms coded (r1..r5) raised its first night as a fall after 8 h: no room said bedroom,
+    # and the first-night rule wanted one. As `sleep` reads such a home (asleep wherever still at night), so does it.
+    h = Home()
+    _first_evening(h, DAY0, bedroom="r2")
+    h.ev(DAY0 + timedelta(hours=35, minutes=50), "bedroom_door", "open", "r2", "door")
+    assert "long_inactivity" not in h.found
+    # A room that says what it is still is: a silence begun in the kitchen at 03:00 keeps its own limit.
+    h2 = Home()
+    _first_evening(h2, DAY0, bedroom="r2")
+    at = DAY0 + timedelta(hours=27)
+    h2.ev(at, "fridge", "open", "kitchen", "contact")
+    h2.ev(at + timedelta(seconds=30), "fridge", "closed", "kitchen", "contact")
+    assert h2.m.sleep.asleep
+    assert inactivity.explain(h2.m, at.timestamp() + 60)[0] != inactivity.WHY_ASLEEP
 
 
 def test_only_a_silence_begun_in_the_bedroom_at_night_is_sleep_in_the_first_nights() -> None:
