@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from anomaly.const import MAT_ROLES, ROOM_CLASSES, room_class
+from anomaly.roles import rooms_typed_twice
 from anomaly.synonyms import columns_of, front_among, kind_of, role_of, value_of
 
 if TYPE_CHECKING:
@@ -352,18 +353,13 @@ def _room_type(sensor: str, given: object, entry: Mapping[str, str], where: Path
 
 
 def _room_types_agree(meta: Mapping[str, Mapping[str, str]], where: Path) -> None:
-    """One type per room: two sensors of one room given two types is a mistake to say, not to settle by order."""
-    seen: dict[str, tuple[str, str]] = {}
-    for sensor, entry in meta.items():
-        if "room_type" not in entry:
-            continue
-        room = entry["room"].lower()
-        first = seen.setdefault(room, (sensor, entry["room_type"]))
-        if first[1] != entry["room_type"]:
-            raise ValueError(
-                f"{where}: room {entry['room']!r} is a {first[1]} for sensor {first[0]!r} and a "
-                f"{entry['room_type']} for sensor {sensor!r}"
-            )
+    """One type per room (`roles.rooms_typed_twice`): two sensors of one room given two types is a mistake to say."""
+    for given in rooms_typed_twice(meta).values():
+        (first, first_type), (sensor, room_type) = given[0], next(g for g in given if g[1] != given[0][1])
+        raise ValueError(
+            f"{where}: room {meta[sensor]['room']!r} is a {first_type} for sensor {first!r} and a "
+            f"{room_type} for sensor {sensor!r}"
+        )
 
 
 def read_sensor_meta(home_dir: Path) -> dict[str, dict[str, str]]:

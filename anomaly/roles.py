@@ -4,6 +4,7 @@ learned from how long and when they are pressed)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from anomaly.const import (
@@ -237,6 +238,17 @@ class Kit:
                 # An inner door taken for the way out until now: left open, it would hold the home open for good.
                 self.open_exits.pop(old, None)
         return sensor == self.front_door
+
+
+def rooms_typed_twice(meta: Mapping[str, Mapping[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    """Rooms of a kit given two room types by their sensors: room (in lower case, as `Kit.room_class` reads it) ->
+    each (sensor, room_type) given there, in the kit's order. One type per room: two is a mistake, not settled by
+    which sensor comes last (a recording's reader refuses it, the registry's reader leaves the type out)."""
+    typed: dict[str, list[tuple[str, str]]] = {}
+    for sensor, entry in meta.items():
+        if "room_type" in entry:
+            typed.setdefault(entry.get("room", "").lower(), []).append((sensor, entry["room_type"]))
+    return {room: given for room, given in typed.items() if len({t for _s, t in given}) > 1}
 
 
 def _given_hold(entry: dict[str, str] | None) -> float:

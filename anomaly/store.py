@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.engine import HomeMonitor
+from anomaly.roles import rooms_typed_twice
 from contracts.vocabulary import HOLD_S_MAX, ROOM_TYPES
 
 log = logging.getLogger(__name__)
@@ -134,19 +135,11 @@ def home_kits(db_url: str, keep: Callable[[str], bool] | None = None) -> dict[st
                 meta["hold_s"] = repr(float(hold))
             kits.setdefault(home, {})[sensor] = meta
     for kit in kits.values():
-        _one_type_per_room(kit)
+        clashed = rooms_typed_twice(kit)  # (neither type believed)
+        for meta in kit.values():
+            if meta.get("room", "").lower() in clashed:
+                meta.pop("room_type", None)
     return kits
-
-
-def _one_type_per_room(kit: dict[str, dict[str, str]]) -> None:
-    """Drop the room type of every room given two (the engine reads rooms in lower case, `Kit.room_class`)."""
-    types: dict[str, set[str]] = {}
-    for meta in kit.values():
-        if "room_type" in meta:
-            types.setdefault(meta["room"].lower(), set()).add(meta["room_type"])
-    for meta in kit.values():
-        if len(types.get(meta.get("room", "").lower(), ())) > 1:
-            del meta["room_type"]
 
 
 def home_budgets(db_url: str, keep: Callable[[str], bool] | None = None) -> dict[str, float]:
