@@ -452,7 +452,7 @@ class HomeMonitor:
             "rooms": {r: kit.room_class(r) for r in kit.rooms if r not in (IN_BED, IN_CHAIR, "unknown")},
             "night_exit_limit_min": round(night_exit.limit(self) / MIN),
             "door_open_limit_min": round(door_open.limit(self) / MIN),
-            "usual_outing_min": round(float(self.where.outing_q.get() or 0) / MIN),
+            "usual_outing_min": round(float(self.where.outings.get(0.5) or 0) / MIN),
             "presence": self.where.presence.value,
             "asleep": s.asleep,
             "feedback_scale": {k: round(v, 2) for k, v in self.scale.items()},

@@ -6,8 +6,6 @@ import math
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from river import stats
-
 from anomaly import sleep
 from anomaly.const import (
     HOUR,
@@ -21,6 +19,7 @@ from anomaly.const import (
     VISIT_STILL,
     is_entrance,
 )
+from anomaly.quantile import WindowQuantiles, carried_over
 
 if TYPE_CHECKING:
     from anomaly.monitor import HomeMonitor
@@ -50,8 +49,8 @@ class Whereabouts:
         "last_front_event",
         "last_room",
         "n_night_out",
-        "night_out_q",
-        "outing_q",
+        "night_outs",
+        "outings",
         "presence",
         "run_last",
         "run_start",
@@ -77,9 +76,18 @@ class Whereabouts:
         self.door_reported: float | None = None  # the door opening a door_left_open was raised for
         self.visitor_at: float | None = None
         self.stirred_at = -math.inf  # when the last stillness of VISIT_STILL or more ended
-        self.outing_q = stats.Quantile(0.5)
-        self.night_out_q = stats.Quantile(0.9)
+        self.outings = WindowQuantiles()  # outings' lengths, seconds
+        self.night_outs = WindowQuantiles()  # ... of those begun at night
         self.n_night_out = 0
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        values = dict(state[1])
+        # Checkpoints written before the windows kept river's P-square Quantiles: their estimates seed the windows.
+        if "outings" not in values:
+            self.outings = carried_over(values.pop("outing_q", None))
+            self.night_outs = carried_over(values.pop("night_out_q", None))
+        for name, value in values.items():
+            setattr(self, name, value)
 
     def touch(self, t: float, room: int) -> None:
         """Movement at `t` in `room`: restart the stillness clock and extend or start a run of activity."""
@@ -200,10 +208,10 @@ def returned(m: HomeMonitor, t: float) -> None:
     if w.away_since is not None:
         length = t - w.away_since
         m.trends.today_away_s += length
-        w.outing_q.update(length)
+        w.outings.update(length)
         if night_for_exit(m, w.away_since):
             w.n_night_out = min(w.n_night_out + 1, CAP)
-            w.night_out_q.update(length)
+            w.night_outs.update(length)
     w.presence = Presence.HOME
     w.away_since = None
     w.stray_at = None

@@ -1,11 +1,9 @@
-"""Sleep: whether the resident is asleep, their usual wake and bed times (river Quantiles), night episodes."""
+"""Sleep: whether the resident is asleep, their usual wake and bed times (recent quantiles), night episodes."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
-
-from river import stats
 
 from anomaly.const import (
     DAY,
@@ -23,6 +21,7 @@ from anomaly.const import (
     WANDER_RECENT,
     WANDER_RECENT_MOVES,
 )
+from anomaly.quantile import WindowQuantiles, carried_over
 
 if TYPE_CHECKING:
     from anomaly.monitor import HomeMonitor
@@ -42,14 +41,13 @@ class Sleep:
     __slots__ = (
         "asleep",
         "bed_at",
-        "bed_hi",
-        "bed_lo",
-        "bed_q",
+        "beds",
         "episode_entered",
         "episode_moves",
         "episode_reported",
         "episode_rooms",
         "episode_start",
+        "episodes",
         "morning_reported",
         "n_bed",
         "n_episode",
@@ -60,10 +58,7 @@ class Sleep:
         "up_day",
         "up_first",
         "wake_day",
-        "wake_hi",
-        "wake_lo",
-        "wake_q",
-        "wander_q",
+        "wakes",
     )
 
     def __init__(self) -> None:
@@ -82,13 +77,9 @@ class Sleep:
         self.episode_entered = -math.inf  # ... and when it entered the room it is in
         self.episode_reported = False
         self.night_visits = 0
-        self.wake_q = stats.Quantile(0.5)
-        self.wake_hi = stats.Quantile(0.9)
-        self.wake_lo = stats.Quantile(0.1)
-        self.bed_q = stats.Quantile(0.5)
-        self.bed_lo = stats.Quantile(0.1)
-        self.bed_hi = stats.Quantile(0.9)
-        self.wander_q = stats.Quantile(0.9)
+        self.wakes = WindowQuantiles()  # wake times, seconds after noon (`wake_value`)
+        self.beds = WindowQuantiles()  # sleep onsets, seconds after noon
+        self.episodes = WindowQuantiles()  # night episodes' lengths, seconds
         self.n_wake = self.n_bed = self.n_episode = 0  # how many values the quantiles above have seen
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
@@ -97,7 +88,15 @@ class Sleep:
         self.episode_moves = []
         self.episode_entered = -math.inf
         self.up_at = -math.inf
-        for name, value in state[1].items():
+        values = dict(state[1])
+        # Checkpoints written before the windows kept river's P-square Quantiles: their estimates seed the windows.
+        old = {name: values.pop(name, None) for name in ("wake_lo", "wake_q", "wake_hi", "bed_q", "bed_lo", "bed_hi")}
+        wander = values.pop("wander_q", None)
+        if "wakes" not in values:
+            self.wakes = carried_over(old["wake_lo"], old["wake_q"], old["wake_hi"])
+            self.beds = carried_over(old["bed_lo"], old["bed_q"], old["bed_hi"])
+            self.episodes = carried_over(wander)
+        for name, value in values.items():
             setattr(self, name, value)
 
     def restless(self, now: float) -> bool:
@@ -111,25 +110,25 @@ class Sleep:
 
     def wake_nb(self) -> float:
         """The usual wake time, seconds after noon (past DAY for a riser after noon: compare `wake_value` of a time)."""
-        return float(self.wake_q.get() or 0.0) if self.n_wake >= 3 else PRIOR_WAKE_NB
+        return float(self.wakes.get(0.5) or 0.0) if self.n_wake >= 3 and self.wakes else PRIOR_WAKE_NB
 
     def wake_hi_nb(self) -> float:
         """A late wake time (90th percentile)."""
-        return float(self.wake_hi.get() or 0.0) if self.n_wake >= 5 else PRIOR_WAKE_NB + HOUR
+        return float(self.wakes.get(0.9) or 0.0) if self.n_wake >= 5 and self.wakes else PRIOR_WAKE_NB + HOUR
 
     def wake_lo_nb(self) -> float:
         """An early wake time (10th percentile)."""
-        return float(self.wake_lo.get() or 0.0) if self.n_wake >= 5 else PRIOR_WAKE_NB - HOUR
+        return float(self.wakes.get(0.1) or 0.0) if self.n_wake >= 5 and self.wakes else PRIOR_WAKE_NB - HOUR
 
     def bed_nb(self) -> float:
         """The usual bed time, seconds after noon."""
-        return float(self.bed_q.get() or 0.0) if self.n_bed >= 3 else PRIOR_BED_NB
+        return float(self.beds.get(0.5) or 0.0) if self.n_bed >= 3 and self.beds else PRIOR_BED_NB
 
     def end_episode(self, last_act: float | None) -> None:
         """A night episode is over: learn its length."""
         if self.episode_start is not None and last_act is not None:
             self.n_episode = min(self.n_episode + 1, CAP)
-            self.wander_q.update(max(last_act - self.episode_start, 0.0))
+            self.episodes.update(max(last_act - self.episode_start, 0.0))
         self.episode_start = None
         self.episode_rooms = 0
         self.episode_moves = []
@@ -223,14 +222,10 @@ def woke(m: HomeMonitor, t: float) -> None:
             # Between midnight and 18:00. A day in bed until the evening ends the night, but is no morning: learned
             # as one, it dragged the early wake time to 03:00 and the night (and its exits) ended there.
             s.n_wake = min(s.n_wake + 1, CAP)
-            s.wake_q.update(at)
-            s.wake_hi.update(at)
-            s.wake_lo.update(at)
+            s.wakes.update(at)
         if s.sleep_onset is not None:
             s.n_bed = min(s.n_bed + 1, CAP)
-            s.bed_q.update(m.nb(s.sleep_onset))
-            s.bed_lo.update(m.nb(s.sleep_onset))
-            s.bed_hi.update(m.nb(s.sleep_onset))
+            s.beds.update(m.nb(s.sleep_onset))
             s.bed_at = s.bed_nb()
         m.trends.night(t, s.night_visits)
     s.sleep_onset = None

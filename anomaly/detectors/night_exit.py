@@ -16,7 +16,7 @@ def limit(m: HomeMonitor) -> float:
     lim, tu, w = m.limits, m.tuning, m.where
     base = tu.night_exit_prior_min * MIN
     if w.n_night_out >= 3:
-        base = max(base, float(w.night_out_q.get() or 0.0) * 1.5)
+        base = max(base, float(w.night_outs.get(0.9) or 0.0) * 1.5)
     base *= m.scale.get(FindingKind.NIGHT_EXIT, 1.0)
     return min(max(base, lim.night_exit_floor_min * MIN), lim.night_exit_ceiling_min * MIN)
 

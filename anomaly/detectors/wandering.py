@@ -16,7 +16,7 @@ def limit(m: HomeMonitor) -> float:
     base = 40 * MIN
     s = m.sleep
     if s.n_episode >= 5:
-        base = max(base, float(s.wander_q.get() or 0.0) * 1.5)
+        base = max(base, float(s.episodes.get(0.9) or 0.0) * 1.5)
     base *= m.scale.get(FindingKind.NIGHT_WANDERING, 1.0)
     return min(max(base, m.limits.wander_floor_min * MIN), 120 * MIN)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from anomaly.const import fmt_hm
 from anomaly.engine import HomeMonitor
 from anomaly.store import CheckpointStore, StaleCheckpoint, freeze, thaw
 
@@ -48,3 +49,17 @@ def test_a_new_checkpoint_round_trips() -> None:
     m.observe_at(1_741_000_000.0, "pir_kitchen", "motion", 1, "kitchen")
     back = thaw(freeze(m))
     assert back.where.last_act == 1_741_000_000.0 and back.kit.sensors["pir_kitchen"].room == "kitchen"
+
+
+def test_a_checkpoint_whose_routine_was_in_p_square_quantiles_carries_its_routine_into_the_windows() -> None:
+    # Written by the engine of 510db6e: a late riser's eight mornings in river's P-square Quantiles (early, usual and
+    # late wake 10:49, 11:17, 11:53), one night episode of 3 min, no outing yet.
+    m = thaw((Path(__file__).parent / "golden" / "checkpoint_format6_p2.bin").read_bytes())
+    s = m.sleep
+    assert (fmt_hm(s.wake_lo_nb()), fmt_hm(s.wake_nb()), fmt_hm(s.wake_hi_nb())) == ("10:55", "11:17", "11:46")
+    assert s.n_wake == 8 and fmt_hm(s.bed_nb()) == "03:00" and s.episodes.get(0.9) == 180.0
+    assert len(m.where.outings) == 0 and m.summary()["usual_outing_min"] == 0
+    t = m.next_check
+    m.observe_at(t, "bed", "pressure", 0, "bedroom")  # and it goes on learning, and saves in the new form
+    back = thaw(freeze(m))
+    assert back.sleep.wakes.values == s.wakes.values and back.where.last_act == t
