@@ -18,6 +18,10 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
     s = m.sleep
     if not s.asleep or s.morning_reported == m.day_start or s.up_day == m.day_start:
         return
+    if m.idle.quiet_since is not None:
+        # The stillness it would report already raised long_inactivity, and the resident has not been about since:
+        # one quiet episode, one alert (a stray trigger during an unseen absence then looked like going to bed).
+        return
     if m.local_s(now) > 15 * HOUR:
         return
     if m.devices.agent_offline_since is not None:

@@ -282,3 +282,37 @@ def test_out_of_bed_before_the_usual_wake_time_in_a_homes_first_weeks_is_up_not_
     h.ev(day + timedelta(hours=16), "fridge", 1, "kitchen", "contact")
     assert "missed_morning" not in h.found[before:], h.found[before:]
     assert fmt_hm(h.m.sleep.wake_lo_nb()) < "10:30"  # the early wake time of these mornings, read exactly
+
+
+def test_a_missed_morning_in_a_quiet_episode_that_already_raised_long_inactivity_is_not_raised_again() -> None:
+    # A home with no door sensor: the resident leaves unseen for two days (long_inactivity, the quiet episode's one
+    # alert), and a bathroom PIR fires once at bedtime. That stray is not the resident back; it must not start a
+    # night whose morning is then missed.
+    h = Home()
+    for d in range(10):
+        _room_pir_day(h, DAY0 + timedelta(days=d))
+    day = DAY0 + timedelta(days=10)
+    _room_pir_day(h, day, until_h=10.0)  # out at 10:00, through a door no sensor watches
+    before = len(h.found)
+    h.ev(day + timedelta(days=1, hours=22, minutes=38), "pir_bathroom", 1, "bathroom", "motion")  # a stray
+    h.ev(day + timedelta(days=1, hours=22, minutes=39), "pir_bathroom", 0, "bathroom", "motion")
+    _room_pir_day(h, day + timedelta(days=2), from_h=18.0)  # back on the third evening
+    assert h.found[before:].count("long_inactivity") == 1, h.found[before:]
+    assert "missed_morning" not in h.found[before:], h.found[before:]
+
+
+def _room_pir_day(h: Home, day: datetime, from_h: float = 7.0, until_h: float = 22.0) -> None:
+    """PIRs only: up at 07:00, about the flat every few minutes till 22:00, asleep in the bedroom."""
+    t = day + timedelta(hours=from_h)
+    rooms = ("bedroom", "bathroom", "kitchen", "living", "kitchen", "living")
+    k = 0
+    while t < day + timedelta(hours=until_h):
+        room = rooms[k % len(rooms)]
+        h.ev(t, f"pir_{room}", 1, room, "motion")
+        h.ev(t + timedelta(seconds=30), f"pir_{room}", 0, room, "motion")
+        t += timedelta(minutes=4 if k % 12 else 25)
+        k += 1
+    if until_h < 22.0:
+        return
+    h.ev(day + timedelta(hours=22, minutes=5), "pir_bedroom", 1, "bedroom", "motion")
+    h.ev(day + timedelta(hours=22, minutes=6), "pir_bedroom", 0, "bedroom", "motion")
