@@ -44,6 +44,12 @@ KIND_ALIASES = {
     "pir_sensor": "motion",
     "mat": "pressure",
     "pressure_mat": "pressure",
+    # A force-sensing resistor under a mattress or a cushion (ARAS's "Force Sensor"): a mat by another name. Left as
+    # written, beds and seats were no mats: Ordonez A's lies found 16 -> 7 of 36 (false alerts 7 -> 18), the peer's
+    # 35 -> 32 of 44.
+    "force": "pressure",
+    "fsr": "pressure",
+    "force_sensitive_resistor": "pressure",
     "magnetic": "contact",
     "reed": "contact",
     "reed_switch": "contact",

@@ -91,6 +91,12 @@ def _kind_words(rec: list[str]) -> list[str]:
     return [ts, sensor, KIND_WORDS.get(kind, kind), value, room]
 
 
+def _force(rec: list[str]) -> list[str]:
+    """Mats as ARAS names them: a "Force Sensor" under the mattress or the cushion."""
+    ts, sensor, kind, value, room = rec
+    return [ts, sensor, "Force Sensor" if kind == "pressure" else kind, value, room]
+
+
 def _zigbee2mqtt(rec: list[str]) -> list[str]:
     """zigbee2mqtt's words: `occupancy` true/false, and the front door as a `contact` whose true is shut."""
     ts, sensor, kind, value, room = rec
@@ -171,7 +177,7 @@ def _findings(home: Path) -> list[tuple[str, str, datetime]]:
 
 @pytest.mark.parametrize(
     "spelling",
-    [_casas, _pandas, _aware, _epoch, _slashes, _contact_door, _kind_words, _zigbee2mqtt, _fired],
+    [_casas, _pandas, _aware, _epoch, _slashes, _contact_door, _kind_words, _force, _zigbee2mqtt, _fired],
     ids=lambda f: f.__name__[1:],
 )
 def test_a_home_spelled_otherwise_gives_the_same_findings(
@@ -224,6 +230,7 @@ def test_synonyms_map_to_the_contract() -> None:
     # Kinds in other words: spaces and hyphens, a generic last word dropped when a kind of ours is left.
     words = ("Motion Sensor", "door-sensor", "door_sensor", "pressure sensor", "Pressure Mat", "motion_detector")
     assert [kind_of(k) for k in words] == ["motion", "door", "door", "pressure", "pressure", "motion"]
+    assert [kind_of(k) for k in ("Force Sensor", "FSR", "force-sensitive resistor")] == ["pressure"] * 3
     assert kind_of("light switch") == "light_switch" and kind_of("presence") == "presence"  # not a kind of ours
     # Any mat is a mat (a door mat is no door); a bed, a chair or a window is not a kind of ours (a bed's load cell
     # in kg read as a mat's 0 and 1 was a resident in bed; a window taken for a contact could be the front door).
