@@ -79,6 +79,8 @@ ROLE_ALIASES = {
 }
 # A front door's name (`_says_front`), and the rooms one is in, as recordings write them.
 FRONT_WORDS_ZH = ("大门", "入户门", "前门")
+# A door named for what it closes off: the house's, the flat's (ARAS's "House Door"), the outer or street door.
+FRONT_DOOR_WORDS = frozenset({"front", "main", "house", "apartment", "flat", "outer", "outside", "exterior", "street"})
 EXIT_WORDS = frozenset({"back", "rear", "exit", "garage", "patio"})  # other doors out, by name (`doors_out`)
 GENERIC_WORDS = frozenset({"door", "sensor", "contact", "reed", "d"})  # words a name may add to a door's
 # (Switch words are const.ON_VALUES / OFF_VALUES: the engine's, defined once.)
@@ -177,7 +179,7 @@ def doors_out(sensors: Mapping[str, str | None]) -> list[str]:
 def _says_front(name: str) -> bool:
     low = name.lower()
     words = [w for w in re.split(r"[^a-z0-9]+", low) if w]
-    named = bool(set(words) & {"entrance", "entry", "frontdoor", "maindoor"}) or _names_door(name, {"front", "main"})
+    named = bool(set(words) & {"entrance", "entry", "frontdoor", "maindoor"}) or _names_door(name, FRONT_DOOR_WORDS)
     return named or any(w in low for w in FRONT_WORDS_ZH)
 
 

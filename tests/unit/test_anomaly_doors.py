@@ -139,7 +139,9 @@ def test_doors_out_by_their_whole_name() -> None:
     from anomaly.synonyms import doors_out
 
     names = ["back_door", "Back Door 2", "backdoor", "rear", "garage_door", "FrontDoor", "main_door", "entrance"]
+    names += ["House Door", "apartment_door", "street-door"]  # (ARAS names its front door "House Door")
     inner = ["back_bedroom_door", "rear_bathroom_door", "front_room_door", "main_bedroom_door", "hall_closet", "D001"]
+    inner += ["house_plant_door", "Bathroom Door", "Shower Cabinet Door"]
     assert doors_out(dict.fromkeys(names + inner)) == names
 
 
