@@ -154,6 +154,8 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
             st.quiet_sensors.append(sensor)
         if st.quiet_events >= REARM_EVENTS and len(st.quiet_sensors) >= REARM_SENSORS:
             st.quiet_since = None
+        elif not stray and _answered(st, fine=True):
+            st.quiet_since = None  # a responder found the resident fine, and here they move: the episode is over
     if kind == "motion":
         if on:
             kit.motion_on[sensor] = t  # (for a PIR that reports its clears, 1 means movement still going on)
@@ -429,6 +431,19 @@ def _raise(m: HomeMonitor, now: float, last: float, ctx: Context, limit: float, 
     out.append(f)
 
 
+def alarm_stands(m: HomeMonitor) -> bool:
+    """Whether the present quiet episode raised long_inactivity and no responder has said the resident was fine."""
+    return _answered(m.idle, fine=False)
+
+
+def _answered(st: Inactivity, fine: bool) -> bool:
+    """Whether the quiet episode's long_inactivity alarm was found fine (`fine`), or is pending or a fall (not)."""
+    if st.quiet_since is None:
+        return False
+    a = next((a for a in st.alarmed.values() if a.start == st.quiet_since), None)
+    return a is not None and (a.weight >= 1.0) == fine
+
+
 def verdict(m: HomeMonitor, finding_ids: Iterable[str], fine: bool) -> None:
     """A responder's verdict on long_inactivity alarms: a false alarm's silence is ordinary here, a fall's is not.
 
@@ -448,6 +463,11 @@ def verdict(m: HomeMonitor, finding_ids: Iterable[str], fine: bool) -> None:
         if a.gap is not None:
             st.model.relearn(a.ctx, a.gap, target - a.weight)
         a.weight = target
+        if fine and a.start == st.quiet_since and a.gap is not None:
+            # The resident has moved since and is fine: the episode is over, and a stillness since is judged anew
+            # (left open until the re-arm's burst of activity, a sparse evening to bed kept every limit off all
+            # night). While the silence lasts, the next movement ends it (`event`).
+            st.quiet_since = None
 
 
 def summary(m: HomeMonitor, top: int = 12) -> list[dict[str, Any]]:

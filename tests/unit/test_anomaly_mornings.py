@@ -8,8 +8,10 @@ from anomaly.const import fmt_hm
 from anomaly.detectors import inactivity
 from anomaly.engine import HomeMonitor
 from anomaly.store import freeze, thaw
+from tests.support.anomaly_fixtures import TZ, monitor, routine_day
 
 DAY0 = datetime(2025, 3, 3, tzinfo=UTC)
+FIXTURE_DAY0 = datetime(2026, 11, 1, tzinfo=TZ)
 
 
 class Home:
@@ -316,3 +318,52 @@ def _room_pir_day(h: Home, day: datetime, from_h: float = 7.0, until_h: float = 
         return
     h.ev(day + timedelta(hours=22, minutes=5), "pir_bedroom", 1, "bedroom", "motion")
     h.ev(day + timedelta(hours=22, minutes=6), "pir_bedroom", 0, "bedroom", "motion")
+
+
+def _fixture_home(days: int) -> tuple[HomeMonitor, list[str]]:
+    """The fixtures' routine (PIRs, a front door; up at 07:00, in bed at 22:00) for `days` days, and a log."""
+    m = monitor()
+    for d in range(days):
+        routine_day(m, FIXTURE_DAY0 + timedelta(days=d))
+    return m, []
+
+
+def _tick(m: HomeMonitor, log: list[str], to: datetime) -> None:
+    while m.next_check <= to.timestamp():
+        log += [str(f.kind) for f in m.tick_at(m.next_check)]
+
+
+def test_a_morning_after_an_evening_alarm_found_false_is_still_watched() -> None:
+    # An evening's long_inactivity answered "false alarm", then a slow walk to bed (three triggers over 25 min: not
+    # the burst that re-arms a quiet episode), and no getting up. The quiet episode stayed open all night: neither
+    # long_inactivity nor missed_morning was raised again, for days.
+    m, log = _fixture_home(10)
+    day = FIXTURE_DAY0 + timedelta(days=10)
+    t, rooms = day + timedelta(hours=7), ("kitchen", "living", "bathroom", "living")
+    for k in range(100):  # about the flat every 6 min till 17:00, then still in the armchair
+        _tick(m, log, t)
+        m.observe_at(t.timestamp(), f"pir_{rooms[k % 4]}", "motion", 1, rooms[k % 4])
+        t += timedelta(minutes=6)
+    _tick(m, log, day + timedelta(hours=21, minutes=30))
+    alarms = [fid for fid in m.idle.alarmed]
+    assert log == ["long_inactivity"] and alarms
+    m.apply_feedback("long_inactivity", "false_alarm", (day + timedelta(hours=21, minutes=30)).timestamp(), alarms)
+    for minute, room in ((40, "living"), (52, "bathroom"), (65, "bedroom")):
+        at = day + timedelta(hours=21, minutes=minute)
+        _tick(m, log, at)
+        m.observe_at(at.timestamp(), f"pir_{room}", "motion", 1, room)
+    _tick(m, log, day + timedelta(days=1, hours=11))
+    assert log[1:] == ["missed_morning", "long_inactivity"], log
+
+
+def test_a_morning_after_the_agent_went_offline_is_still_watched() -> None:
+    # The hub offline 07:30-08:45 as the night's limit passes (agent_offline, possible_inactivity), and the resident
+    # never gets up: the missed morning is still raised; only long_inactivity's own episode is closed by that alert.
+    m, log = _fixture_home(11)
+    morning = FIXTURE_DAY0 + timedelta(days=11)
+    _tick(m, log, morning + timedelta(hours=7, minutes=30))
+    m.observe_at((morning + timedelta(hours=7, minutes=30)).timestamp(), "agent", "status", "offline", None)
+    _tick(m, log, morning + timedelta(hours=8, minutes=45))
+    m.observe_at((morning + timedelta(hours=8, minutes=45)).timestamp(), "agent", "heartbeat", 1, None)
+    _tick(m, log, morning + timedelta(hours=12))
+    assert "agent_offline" in log and "missed_morning" in log, log
