@@ -56,7 +56,7 @@ def test_a_checkpoint_whose_routine_was_in_p_square_quantiles_carries_its_routin
     # late wake 10:49, 11:17, 11:53), one night episode of 3 min, no outing yet.
     m = thaw((Path(__file__).parent / "golden" / "checkpoint_format6_p2.bin").read_bytes())
     s = m.sleep
-    assert (fmt_hm(s.wake_lo_nb()), fmt_hm(s.wake_nb()), fmt_hm(s.wake_hi_nb())) == ("10:55", "11:17", "11:46")
+    assert (fmt_hm(s.wake_lo_nb()), fmt_hm(s.wake_nb()), fmt_hm(s.wake_hi_nb())) == ("10:49", "11:17", "11:53")
     assert s.n_wake == 8 and fmt_hm(s.bed_nb()) == "03:00" and s.episodes.get(0.9) == 180.0
     assert len(m.where.outings) == 0 and m.summary()["usual_outing_min"] == 0
     t = m.next_check
