@@ -82,6 +82,8 @@ MAX_HELD = 8
 # A quiet episode that raised an alarm ends (re-arms) only with this much activity: a stray trigger during a long
 # absence in a home without a door sensor is not the resident back.
 REARM_EVENTS, REARM_SENSORS, REARM_WINDOW = 4, 2, 10 * MIN
+# ... and one whose alarm a responder found false ends when the resident walks from one place to the next this soon.
+FINE_REARM_S = 30 * MIN
 # A pressure mat held this long in the night is a bed; this long otherwise, a seat (learned roles, see docs).
 BED_HOLD, SEAT_HOLD = 3 * HOUR, 45 * MIN
 # A pressure mat's roles (given by the installer, or learned), and those someone rests on rather than steps on.

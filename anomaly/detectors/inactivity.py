@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from anomaly.const import (
     DAY,
+    FINE_REARM_S,
     HOLDING_KINDS,
     HOUR,
     MAX_HELD,
@@ -137,7 +138,8 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
     # A late event: its silence was counted, its state still counts (a pending stray's moments count as the latest).
     newest = max(last, st.stray.moments[-1].start) if st.stray is not None and last is not None else last
     late = newest is not None and t < newest
-    moved = st.stirred[0] if st.stirred is not None else last
+    before = st.stirred
+    moved = before[0] if before is not None else last
     place = room.lower() if room else (s.room or sensor)
     stray = not late and kind == "motion" and is_stray(m, t, sensor, on, place)
     if not late and not trailing:
@@ -154,8 +156,18 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
             st.quiet_sensors.append(sensor)
         if st.quiet_events >= REARM_EVENTS and len(st.quiet_sensors) >= REARM_SENSORS:
             st.quiet_since = None
-        elif not stray and _answered(st, fine=True):
-            st.quiet_since = None  # a responder found the resident fine, and here they move: the episode is over
+        elif (
+            not trailing
+            and before is not None
+            and place != before[1]
+            and t - before[0] <= FINE_REARM_S
+            and _answered(st, fine=True)
+        ):
+            # A responder found the resident fine, and here they walk from one place to another: the episode is
+            # over, however slowly they go to bed (three triggers 12 min apart left it open all night). Not one
+            # trigger, nor a PIR's clear sent again: a stray during an unseen absence, and a clear that is no
+            # movement, re-raised the same silence or a new one at once.
+            st.quiet_since = None
     if kind == "motion":
         if on:
             kit.motion_on[sensor] = t  # (for a PIR that reports its clears, 1 means movement still going on)
@@ -431,17 +443,21 @@ def _raise(m: HomeMonitor, now: float, last: float, ctx: Context, limit: float, 
     out.append(f)
 
 
-def alarm_stands(m: HomeMonitor) -> bool:
-    """Whether the present quiet episode raised long_inactivity and no responder has said the resident was fine."""
-    return _answered(m.idle, fine=False)
+def episode_alarmed(m: HomeMonitor) -> bool:
+    """Whether the quiet episode still open raised long_inactivity (agent_offline opens one too, and does not)."""
+    return _episode_alarm(m.idle) is not None
 
 
 def _answered(st: Inactivity, fine: bool) -> bool:
-    """Whether the quiet episode's long_inactivity alarm was found fine (`fine`), or is pending or a fall (not)."""
-    if st.quiet_since is None:
-        return False
-    a = next((a for a in st.alarmed.values() if a.start == st.quiet_since), None)
+    """Whether the open episode's long_inactivity alarm was found fine (`fine`), or is pending or a fall (not)."""
+    a = _episode_alarm(st)
     return a is not None and (a.weight >= 1.0) == fine
+
+
+def _episode_alarm(st: Inactivity) -> Alarmed | None:
+    if st.quiet_since is None:
+        return None
+    return next((a for a in st.alarmed.values() if a.start == st.quiet_since), None)
 
 
 def verdict(m: HomeMonitor, finding_ids: Iterable[str], fine: bool) -> None:
@@ -462,12 +478,7 @@ def verdict(m: HomeMonitor, finding_ids: Iterable[str], fine: bool) -> None:
             continue
         if a.gap is not None:
             st.model.relearn(a.ctx, a.gap, target - a.weight)
-        a.weight = target
-        if fine and a.start == st.quiet_since and a.gap is not None:
-            # The resident has moved since and is fine: the episode is over, and a stillness since is judged anew
-            # (left open until the re-arm's burst of activity, a sparse evening to bed kept every limit off all
-            # night). While the silence lasts, the next movement ends it (`event`).
-            st.quiet_since = None
+        a.weight = target  # (a fine one ends its quiet episode at the resident's next walk: `event`)
 
 
 def summary(m: HomeMonitor, top: int = 12) -> list[dict[str, Any]]:

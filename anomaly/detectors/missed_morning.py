@@ -19,10 +19,10 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
     s = m.sleep
     if not s.asleep or s.morning_reported == m.day_start or s.up_day == m.day_start:
         return
-    if inactivity.alarm_stands(m):
-        # The stillness it would report already raised long_inactivity, the resident has not been about since, and
-        # no responder found them fine: one quiet episode, one alert (a stray trigger during an unseen absence then
-        # looked like going to bed). After agent_offline, or an alarm found false, the morning is still watched.
+    if inactivity.episode_alarmed(m):
+        # The stillness it would report already raised long_inactivity, and the resident has not been about since:
+        # one quiet episode, one alert (a stray trigger during an unseen absence looked like going to bed). After
+        # agent_offline the morning is still watched, and after an alarm found false once the resident walks about.
         return
     if m.local_s(now) > 15 * HOUR:
         return

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from anomaly.const import fmt_hm
 from anomaly.detectors import inactivity
 from anomaly.engine import HomeMonitor
@@ -286,16 +288,23 @@ def test_out_of_bed_before_the_usual_wake_time_in_a_homes_first_weeks_is_up_not_
     assert fmt_hm(h.m.sleep.wake_lo_nb()) < "10:30"  # the early wake time of these mornings, read exactly
 
 
-def test_a_missed_morning_in_a_quiet_episode_that_already_raised_long_inactivity_is_not_raised_again() -> None:
+@pytest.mark.parametrize("answered", [False, True], ids=["no verdict", "found fine"])
+def test_a_missed_morning_in_a_quiet_episode_that_already_raised_long_inactivity_is_not_raised_again(
+    answered: bool,
+) -> None:
     # A home with no door sensor: the resident leaves unseen for two days (long_inactivity, the quiet episode's one
-    # alert), and a bathroom PIR fires once at bedtime. That stray is not the resident back; it must not start a
-    # night whose morning is then missed.
+    # alert; a responder who rings may find them fine), and PIRs fire on their own now and then. A stray is not the
+    # resident back; it must not start a night whose morning is then missed, nor, after "fine", a new episode.
     h = Home()
     for d in range(10):
         _room_pir_day(h, DAY0 + timedelta(days=d))
     day = DAY0 + timedelta(days=10)
     _room_pir_day(h, day, until_h=10.0)  # out at 10:00, through a door no sensor watches
     before = len(h.found)
+    h.ev(day + timedelta(hours=18), "pir_living", 1, "living", "motion")  # (ticks to 18:00: the alarm is raised)
+    if answered:
+        h.m.apply_feedback("long_inactivity", "false_alarm", (day + timedelta(hours=18)).timestamp(), h.m.idle.alarmed)
+    h.ev(day + timedelta(hours=18, minutes=1), "pir_living", 0, "living", "motion")
     h.ev(day + timedelta(days=1, hours=22, minutes=38), "pir_bathroom", 1, "bathroom", "motion")  # a stray
     h.ev(day + timedelta(days=1, hours=22, minutes=39), "pir_bathroom", 0, "bathroom", "motion")
     _room_pir_day(h, day + timedelta(days=2), from_h=18.0)  # back on the third evening
@@ -348,6 +357,13 @@ def test_a_morning_after_an_evening_alarm_found_false_is_still_watched() -> None
     alarms = [fid for fid in m.idle.alarmed]
     assert log == ["long_inactivity"] and alarms
     m.apply_feedback("long_inactivity", "false_alarm", (day + timedelta(hours=21, minutes=30)).timestamp(), alarms)
+    # The armchair's PIR sends its last clear again (a state report): no one moved, and the same silence is not
+    # raised again, nor the episode ended by it.
+    at = day + timedelta(hours=21, minutes=35)
+    _tick(m, log, at)
+    m.observe_at(at.timestamp(), "pir_living", "motion", 0, "living")
+    _tick(m, log, at + timedelta(minutes=2))
+    assert log == ["long_inactivity"] and m.idle.quiet_since is not None
     for minute, room in ((40, "living"), (52, "bathroom"), (65, "bedroom")):
         at = day + timedelta(hours=21, minutes=minute)
         _tick(m, log, at)
