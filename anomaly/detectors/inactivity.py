@@ -259,8 +259,10 @@ def check(m: HomeMonitor, now: float, out: list[Finding], nxt: list[float]) -> N
     """Raise long_inactivity (or agent_offline, when the home itself went silent) once per quiet episode."""
     st = m.idle
     last, ctx = st.last, st.ctx
-    if last is None or ctx is None or st.quiet_since is not None:
-        return  # one alert per quiet episode: it re-arms once the resident is moving about again
+    if last is None or ctx is None or st.quiet_since is not None or last == st.reported:
+        # One alert per quiet episode: it re-arms once the resident is moving about again. And one per silence: an
+        # episode ended by strays alone (held apart, they end no silence) left the same silence to raise again.
+        return
     floor = m.limits.inactivity_floor_min * MIN
     if now < last + floor:
         nxt.append(last + floor)  # no limit is below the floor: nothing to work out yet (most checks end here)
@@ -291,7 +293,7 @@ def explain(m: HomeMonitor, now: float) -> tuple[str, float | None]:
         return WHY_OFFLINE, None
     if st.last is None or st.ctx is None:
         return WHY_NO_MOMENT, None
-    if st.quiet_since is not None:
+    if st.quiet_since is not None or st.last == st.reported:
         return WHY_QUIET, None
     floor = m.limits.inactivity_floor_min * MIN
     if _held_until(m, now, st.last, floor) is not None:

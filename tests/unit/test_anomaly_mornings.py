@@ -383,3 +383,27 @@ def test_a_morning_after_the_agent_went_offline_is_still_watched() -> None:
     m.observe_at((morning + timedelta(hours=8, minutes=45)).timestamp(), "agent", "heartbeat", 1, None)
     _tick(m, log, morning + timedelta(hours=12))
     assert "agent_offline" in log and "missed_morning" in log, log
+
+
+def test_a_silence_already_raised_is_not_raised_again_when_strays_end_its_quiet_episode() -> None:
+    # An alarm found false while the silence lasts, then two PIRs fire on their own 15 min apart (strays, held apart:
+    # they end no silence). They walk from one place to another, so the episode ends; the same silence, raised at
+    # 17:20, was raised again at 22:20 (the same finding id: no page, and the verdict undone).
+    m, log = _fixture_home(10)
+    day = FIXTURE_DAY0 + timedelta(days=10)
+    t, rooms = day + timedelta(hours=7), ("kitchen", "living", "bathroom", "living")
+    for k in range(100):
+        _tick(m, log, t)
+        m.observe_at(t.timestamp(), f"pir_{rooms[k % 4]}", "motion", 1, rooms[k % 4])
+        t += timedelta(minutes=6)
+    _tick(m, log, day + timedelta(hours=21, minutes=30))
+    m.apply_feedback(
+        "long_inactivity", "false_alarm", (day + timedelta(hours=21, minutes=30)).timestamp(), m.idle.alarmed
+    )
+    for minute, room in ((40, "kitchen"), (55, "bathroom")):
+        at = day + timedelta(hours=21, minutes=minute)
+        _tick(m, log, at)
+        m.observe_at(at.timestamp(), f"pir_{room}", "motion", 1, room)
+    assert m.idle.stray is not None and m.idle.quiet_since is None  # (the episode is over; the strays pend)
+    _tick(m, log, day + timedelta(hours=23))
+    assert log == ["long_inactivity"] and [a.weight for a in m.idle.alarmed.values()] == [1.0], log
