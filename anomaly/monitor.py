@@ -252,6 +252,11 @@ class HomeMonitor:
             self._rollover(t, out)
         if received is not None and received - t > REPLAY_LAG:
             self.replaying_at = received
+        if self.replaying_at is not None and kind not in DEVICE_KINDS:
+            # Replayed history is not judged (the checks wait until it settles, `tick_at`), but sleep is learned from
+            # it: the stillness up to this event, in event time, may have been a night. Without this, the demo's
+            # eight days of history (and an agent's long queue) taught no wake or bed time: none was ever asleep.
+            self._sleep_until(t)
         s = self.kit.seen(t, sensor, kind, room)
         if kind == "battery" and isinstance(value, int | float):
             battery = int(value)
@@ -369,6 +374,12 @@ class HomeMonitor:
         device.agent_status(self, t, online)
 
     # --- the clock ticks -----------------------------------------------------------------------------------------
+
+    def _sleep_until(self, t: float) -> None:
+        """Sleep's own check at `t` (state only, no finding), as a tick at that moment would have run it."""
+        w = self.where
+        if w.presence is Presence.HOME and w.last_act is not None and t > w.last_act:
+            sleep.check(self, t, [])
 
     def tick_at(self, now: float) -> list[Finding]:
         """Advance the clock to epoch `now`: run whatever checks are due and return their findings."""

@@ -407,3 +407,27 @@ def test_a_silence_already_raised_is_not_raised_again_when_strays_end_its_quiet_
     assert m.idle.stray is not None and m.idle.quiet_since is None  # (the episode is over; the strays pend)
     _tick(m, log, day + timedelta(hours=23))
     assert log == ["long_inactivity"] and [a.weight for a in m.idle.alarmed.values()] == [1.0], log
+
+
+def test_a_week_of_history_replayed_at_once_teaches_the_wake_and_bed_times() -> None:
+    # The demo replays eight days of history in a minute, as an agent replays its queue: the home's checks wait until
+    # it settles, so nothing in the past is judged. Sleep still has to be learned from it; before, no replayed night
+    # was ever asleep, and the console showed the population's 06:30 and 22:00 as this home's.
+    rows: list[tuple[float, str, str]] = []  # (time, sensor, room)
+    for d in range(8):
+        midnight = FIXTURE_DAY0 + timedelta(days=d)
+        rows += [((midnight + timedelta(hours=3)).timestamp(), "pir_bathroom", "bathroom")]  # a night's toilet
+        h, rooms = 6.0 + (d % 3) * 0.5, ("kitchen", "living", "bathroom", "living")
+        while h < 21.0 + (d % 2):
+            rows.append(
+                ((midnight + timedelta(hours=h)).timestamp(), f"pir_{rooms[len(rows) % 4]}", rooms[len(rows) % 4])
+            )
+            h += 0.1
+        rows.append(((midnight + timedelta(hours=h)).timestamp(), "pir_bedroom", "bedroom"))
+    m = monitor()
+    received = rows[-1][0] + 60.0
+    found = [f for t, sensor, room in rows for f in m.observe_at(t, sensor, "motion", 1, room, received=received)]
+    assert found == []  # (history is not judged)
+    summary = m.summary()
+    assert m.sleep.n_wake >= 6 and "06:00" <= summary["usual_wake"] <= "07:00", summary
+    assert "21:00" <= summary["usual_bed"] <= "22:10" and summary["usual_bed"] != "22:00", summary
