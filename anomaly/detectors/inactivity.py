@@ -161,7 +161,7 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
             and before is not None
             and place != before[1]
             and t - before[0] <= FINE_REARM_S
-            and _answered(st, fine=True)
+            and _found_fine(st)
         ):
             # A responder found the resident fine, and here they walk from one place to another: the episode is
             # over, however slowly they go to bed (three triggers 12 min apart left it open all night). Not one
@@ -450,10 +450,10 @@ def episode_alarmed(m: HomeMonitor) -> bool:
     return _episode_alarm(m.idle) is not None
 
 
-def _answered(st: Inactivity, fine: bool) -> bool:
-    """Whether the open episode's long_inactivity alarm was found fine (`fine`), or is pending or a fall (not)."""
+def _found_fine(st: Inactivity) -> bool:
+    """Whether a responder found the open episode's long_inactivity alarm false (not pending, not a fall)."""
     a = _episode_alarm(st)
-    return a is not None and (a.weight >= 1.0) == fine
+    return a is not None and a.weight >= 1.0
 
 
 def _episode_alarm(st: Inactivity) -> Alarmed | None:
