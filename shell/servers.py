@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 import shutil
 import signal
 import socket
@@ -24,17 +25,35 @@ class ServerError(RuntimeError):
 
 
 _HANDED_OUT: set[int] = set()
+_LOWEST_PORT = 10000  # below: well-known and registered services a machine may run
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands out as a connection's own (source) port; 32768 on Linux by default."""
+    try:
+        return int(_EPHEMERAL.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now, and not one this process handed out before.
 
     A port handed out is not bound until its server starts; meanwhile the kernel may offer it again (two servers
-    set up one after the other both got it, and the second to bind failed).
+    set up one after the other both got it, and the second to bind failed). It is drawn below the kernel's
+    ephemeral range, which outgoing connections take their own ports from: a CI run's demo console could not bind
+    a port `bind(0)` had offered moments before ("address already in use"), most likely taken meanwhile as a client
+    connection's source port. The draw is random (each process hands out its own ports).
     """
-    for _ in range(100):
+    span = _ephemeral_floor() - _LOWEST_PORT  # too narrow on a machine whose ephemeral range starts low: bind(0)
+    for _ in range(200):
+        port = _LOWEST_PORT + secrets.randbelow(span) if span >= 1000 else 0  # not `random`: children share a seed
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
             port = int(s.getsockname()[1])
         if port not in _HANDED_OUT:
             _HANDED_OUT.add(port)
