@@ -162,6 +162,12 @@ class HomeState:
     rev: int = 0
 
 
+def _same_consumer(have: ConsumerConfig, want: ConsumerConfig) -> bool:
+    """Whether an existing consumer delivers and waits for acks as `want` would (where it starts aside)."""
+    fields = ("filter_subject", "ack_policy", "ack_wait", "max_ack_pending")
+    return all(getattr(have, f) == getattr(want, f) for f in fields)
+
+
 class Worker:
     """Leases partitions, consumes them in order, checkpoints homes with compare-and-set, publishes findings."""
 
@@ -199,6 +205,7 @@ class Worker:
         self._held_since: dict[int, int] = {}  # partition -> which taking of it this is (a read spans no retaking)
         self._takes = 0
         self._renewed: dict[int, float] = {}  # partition -> when (monotonic) its lease was last written
+        self._floors: dict[int, int] = {}  # partition -> its consumer's ack floor, as last read
         self._read_now = asyncio.Event()  # a partition was taken: read the registry now, not at the next summary
 
     # --- leases ------------------------------------------------------------------------------------------------
@@ -254,6 +261,7 @@ class Worker:
         self._covered.discard(p)
         self._held_since.pop(p, None)
         self._renewed.pop(p, None)
+        self._floors.pop(p, None)
         self.registry.forget(self._read_homes.pop(p, set()))  # (read again if it comes back)
         if release and self._leases is not None:
             with contextlib.suppress(Exception):
@@ -262,18 +270,42 @@ class Worker:
     # --- one partition -----------------------------------------------------------------------------------------
 
     async def _consumer(self, p: int) -> JetStreamContext.PullSubscription:
-        """Recreate the partition's durable consumer from its ack floor, so in-flight events come again in order."""
+        """Bind the partition's durable consumer, recreated at its ack floor if anything is in flight on it.
+
+        Events delivered and not acked (a dead owner's batch) would come again only after the ack wait, behind newer
+        ones: recreating the consumer at its ack floor delivers them again first, in order. A consumer with nothing
+        delivered unacked and no pull waiting is kept as it is: it delivers from its ack floor anyway. Keeping it
+        also ends a loop seen while a node was down: a create whose reply timed out (its leader took 5-7 s to
+        elect) had landed, and each retry deleted that consumer and created it again, for over a minute.
+        """
         assert self._js is not None
         js, stream, durable = self._js, self.nats.events_stream, f"anomaly-p{p}"
-        floor = 0
+        want = self._consumer_config(p, 0)
+        keep = False
         try:
             info = await js.consumer_info(stream, durable)
-            floor = info.ack_floor.stream_seq if info.ack_floor else 0
-            await js.delete_consumer(stream, durable)
-        except NotFoundError:
+            self._floors[p] = info.ack_floor.stream_seq if info.ack_floor else 0
+            keep = not info.num_ack_pending and not info.num_waiting and _same_consumer(info.config, want)
+            if not keep:
+                await js.delete_consumer(stream, durable)
+        except NotFoundError:  # (or deleted by our last try, whose create then failed: the floor read then holds)
             pass
-        cfg = ConsumerConfig(
-            durable_name=durable,
+        floor = self._floors.get(p, 0)
+        if not keep:
+            await js.add_consumer(stream, self._consumer_config(p, floor))
+        self.counts["takeovers"] += 1
+        known = 0
+        if p not in self._preloaded:  # once per ownership: a retry's forgotten homes come back with their messages
+            known = await self._preload(p)
+            self._preloaded.add(p)
+        how = "kept" if keep else "taken"
+        log.info("partition %d %s from stream sequence %d, %d checkpointed homes read", p, how, floor + 1, known)
+        return await js.pull_subscribe_bind(durable, stream)
+
+    def _consumer_config(self, p: int, floor: int) -> ConsumerConfig:
+        """Partition p's durable consumer, delivering from the stream sequence after `floor` (0: from the start)."""
+        return ConsumerConfig(
+            durable_name=f"anomaly-p{p}",
             filter_subject=partition_filter(p),
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ACK_WAIT_S,
@@ -282,14 +314,6 @@ class Worker:
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE if floor else DeliverPolicy.ALL,
             opt_start_seq=floor + 1 if floor else None,
         )
-        await js.add_consumer(stream, cfg)
-        self.counts["takeovers"] += 1
-        known = 0
-        if p not in self._preloaded:  # once per ownership: a retry's forgotten homes come back with their messages
-            known = await self._preload(p)
-            self._preloaded.add(p)
-        log.info("partition %d taken from stream sequence %d, %d checkpointed homes read", p, floor + 1, known)
-        return await js.pull_subscribe_bind(durable, stream)
 
     async def _preload(self, p: int) -> int:
         """Read every checkpointed home of partition p: a silent home has no message to bring it in, only ticks.
@@ -323,11 +347,13 @@ class Worker:
         me = asyncio.current_task()
         unsaved = Unsaved()
         ticked = time.monotonic()
+        waited = False  # for the registry, once: a retry that waits again only delays detection
         while me is None or not me.cancelling():
             try:
                 if sub is None:
-                    if p not in self._covered:
+                    if p not in self._covered and not waited:
                         await self._registry_ready(p)
+                        waited = True
                     sub = await self._consumer(p)
                 try:
                     msgs = await sub.fetch(BATCH, timeout=1.0)

@@ -6,13 +6,19 @@ second module would start a second cluster and add its start-up to the suite's t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerInfo
+from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
 from sqlalchemy import select
 
 from anomaly.config import AnomalyOptions, AnomalySettings, LimitsSection
@@ -66,7 +72,7 @@ HOME = "h-fence01"
 # The KV buckets of this module's own that the anomaly role may use (tests/support/cluster_fixtures.py).
 NATS_BUCKETS = (
     *("fence_state", "takeover_leases", "stale_state", "silent_state", "silent_leases"),
-    *("burst_state", "burst_leases", "registry_state", "registry_leases"),
+    *("burst_state", "burst_leases", "registry_state", "registry_leases", "consumer_state"),
 )
 
 
@@ -334,6 +340,83 @@ def test_an_unreadable_checkpoint_starts_the_home_afresh_and_is_replaced(nats_cl
             await worker._checkpoint({HOME})
             seq, _monitor = unpack((await kv.get(state_key(HOME, 4))).value or b"")
             assert seq == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_partitions_consumer_is_recreated_at_its_ack_floor_only_while_events_are_in_flight(
+    nats_cluster: NatsCluster,
+) -> None:
+    """A taken partition's events come in order: a dead owner's unacked batch first, none skipped, none lost.
+
+    A consumer with nothing in flight is kept as it is, so a retry whose create landed though its reply timed out
+    binds to it rather than deleting it again (a CI run looped so for over a minute while a node was down). A retry
+    whose create failed after its delete starts from the ack floor it read, not the stream's first event.
+    """
+    settings = AnomalySettings(
+        bus="nats", nats=nats_cluster.settings("anomaly", partitions=4, state_bucket="consumer_state")
+    )
+    admin = nats_cluster.settings(partitions=4)
+    home = "h-consumer01"
+    p, stream = partition(home, 4), settings.nats.events_stream
+    events = [_event(k).model_copy(update={"home": home}) for k in range(1, 9)]
+
+    async def publish(batch: list[SensorEvent]) -> None:  # (as ingest would: the anomaly role may not)
+        subject = events_subject(home, 4)
+        await _publish(admin, [(subject, e.model_dump_json().encode(), {MSG_ID: event_msg_id(e)}) for e in batch])
+
+    async def taken(worker: Worker, want: list[int]) -> tuple[JetStreamContext.PullSubscription, list[Msg]]:
+        sub = await worker._consumer(p)
+        msgs = await sub.fetch(len(want), timeout=5)
+        assert [SensorEvent.model_validate_json(m.data).seq for m in msgs] == want
+        return sub, msgs
+
+    async def created(js: JetStreamContext) -> datetime:
+        at: datetime = (await js.consumer_info(stream, f"anomaly-p{p}")).created
+        return at
+
+    async def scenario() -> None:
+        async with opened(settings, "first") as first:
+            js = first._js
+            assert js is not None
+            with contextlib.suppress(NotFoundError):  # (an earlier test's worker may have left one)
+                await js.delete_consumer(stream, f"anomaly-p{p}")
+            # A consumer from the stream's end, as a create whose reply never came would leave it: kept, not redone.
+            await js.add_consumer(stream, first._consumer_config(p, (await js.stream_info(stream)).state.last_seq))
+            made = await created(js)
+            await publish(events[:5])
+            _sub, msgs = await taken(first, [1, 2, 3, 4, 5])
+            assert await created(js) == made
+            for m in msgs[:2]:
+                await m.ack()  # the owner dies with 3, 4 and 5 delivered and not acked
+            async with opened(settings, "second") as second:
+                _, msgs = await taken(second, [3, 4, 5])  # at once, not after the 30 s ack wait
+                assert await created(js) != made
+                made = await created(js)
+                for m in msgs:
+                    await m.ack()
+            async with opened(settings, "third") as third:
+                await publish(events[5:8])
+                _, msgs = await taken(third, [6, 7, 8])
+                assert await created(js) == made  # nothing was in flight: kept
+                await msgs[0].ack()
+            async with opened(settings, "fourth") as fourth:
+                assert fourth._js is not None
+                add = fourth._js.add_consumer
+                failed: list[str] = []
+
+                async def lost_once(*args: Any, **kw: Any) -> ConsumerInfo:
+                    if not failed:  # the delete went through; the create's request is lost on the way
+                        failed.append("create")
+                        raise TimeoutError("nats: timeout")
+                    return await add(*args, **kw)
+
+                fourth._js.add_consumer = lost_once  # type: ignore[method-assign]
+                with pytest.raises(TimeoutError):
+                    await fourth._consumer(p)
+                with pytest.raises(NotFoundError):
+                    await created(js)
+                await taken(fourth, [7, 8])
 
     asyncio.run(scenario())
 
