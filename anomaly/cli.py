@@ -25,7 +25,10 @@ def run_anomaly(config: ConfigOpt = None) -> None:
 
 def replay_cmd(
     events: Annotated[
-        Path, typer.Argument(metavar="EVENTS.csv", help="CSV: ts,sensor,kind,value,room (naive local ISO times)")
+        Path,
+        typer.Argument(
+            metavar="EVENTS.csv", help="CSV: ts,sensor,kind,value,room (naive local ISO times); may be gzipped (.gz)"
+        ),
     ],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write findings here (default: stdout)")] = None,
     until: Annotated[

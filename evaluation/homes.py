@@ -11,7 +11,7 @@ from typing import Any
 
 from anomaly.engine import Tuning
 from anomaly.limits import HomeLimits
-from anomaly.recording import home_doc, read_events, read_sensor_meta
+from anomaly.recording import EVENTS_FILES, events_file, home_doc, read_events, read_sensor_meta
 from anomaly.replay import REPLAY_HOME, replay
 from contracts import Finding, FindingKind
 from evaluation.misses import LieWatch
@@ -25,10 +25,10 @@ HOME_ID = re.compile(r"^h-[a-z0-9]{6,32}$")  # contracts' HomeId: other sources'
 
 
 def home_dirs(root: Path) -> list[Path]:
-    """Every home folder under `root`: those holding an events.csv; else `root` itself if it holds one (a source of
-    one home)."""
-    found = sorted(p.parent for p in root.glob("*/events.csv"))
-    return found or ([root] if (root / "events.csv").is_file() else [])
+    """Every home folder under `root`: those holding an events.csv (or events.csv.gz); else `root` itself if it holds
+    one (a source of one home)."""
+    found = sorted({p.parent for name in EVENTS_FILES for p in root.glob(f"*/{name}") if p.is_file()})
+    return found or ([root] if events_file(root) else [])
 
 
 def home_meta(home_dir: Path) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def score_home(
     feedback would: what the engine learns from verdicts, beside the judged scoring, which has none. `limits`: the
     operator's (its false-alarm budget, floors and ceilings); default a deployment's.
     """
-    rows, tz = read_events(home_dir / "events.csv")  # (its errors name the file)
+    rows, tz = read_events(events_file(home_dir) or home_dir / "events.csv")  # (its errors name the file)
     labels = read_labels(home_dir / "labels.csv", tz)
     last = rows[-1][0] if rows else 0.0
     # The clock stops at the last row, as `anxin replay` does, or runs to the last label's end if later (a lie

@@ -168,7 +168,7 @@ def _eval_hint(root: Path) -> str:
 
     if root.is_file():
         return f"anxin eval {shlex.quote(str(root.parent))}  (a folder, not a file)"
-    below = sorted({str(p.parent.parent) for p in root.glob("*/*/events.csv")})
+    below = sorted({str(p.parent.parent) for p in [*root.glob("*/*/events.csv"), *root.glob("*/*/events.csv.gz")]})
     if not below:
         return "anxin eval FOLDER, with FOLDER/<home>/events.csv"
     more = f" ... ({len(below)} sources)" if len(below) > 4 else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 
 from anomaly.estimators import Cusum
 from anomaly.recording import front_door_of, read_rows
-from anomaly.replay import replay
+from anomaly.replay import replay, replay_file
 from contracts import Finding
 from evaluation.bound import bound_rooms, bound_summary, stillness_bound
 from evaluation.homes import evaluate
@@ -142,6 +143,32 @@ def test_eval_scores_recall_delay_and_false_alarms(tmp_path: Path) -> None:
     assert s["types"]["long_lie"]["recall"] == 1.0 and s["types"]["long_lie"]["median_delay_min"] <= 180
     assert s["types"]["night_exit"]["recall"] == 0.0  # labelled but never happened in the events: a miss
     assert s["homes"] == 1 and s["false_per_home_per_60_days"] is not None
+
+
+def test_a_gzipped_events_file_replays_and_scores_as_the_plain_one(tmp_path: Path) -> None:
+    """events.csv.gz (a busy home's year is ~80 MB as text): replay, eval and the bound read it as events.csv."""
+    rows = _quiet_home(3, True, ("living", "kitchen"))
+    rows = [r for r in rows if not (r[0].day == 5 and r[0].hour >= 15)]
+    lie_start = max(r[0] for r in rows if r[0].day == 5)
+    labels = f"type,start,end,note\nlong_lie,{lie_start.isoformat()},{(lie_start + timedelta(hours=5)).isoformat()},\n"
+    for source, name in (("plain", "events.csv"), ("zipped", "events.csv.gz")):
+        home = tmp_path / source / "h-gzhome01"
+        home.mkdir(parents=True)
+        data = _csv(rows).encode()
+        (home / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+        (home / "labels.csv").write_text(labels)
+    plain, zipped = (tmp_path / s / "h-gzhome01" for s in ("plain", "zipped"))
+    assert replay_file(zipped / "events.csv.gz").findings == replay_file(plain / "events.csv").findings
+    assert summarise(evaluate(tmp_path / "zipped", jobs=1)) == summarise(evaluate(tmp_path / "plain", jobs=1))
+    assert stillness_bound(zipped) == stillness_bound(plain)
+    # Cut short in a copy, or not gzip at all: one line that says so, no traceback.
+    whole = (zipped / "events.csv.gz").read_bytes()
+    for broken, why in ((whole[: len(whole) // 2], "ends early"), (b"ts,sensor\n", "not a gzip file")):
+        (zipped / "events.csv.gz").write_bytes(broken)
+        for cmd in (["replay", str(zipped / "events.csv.gz")], ["eval", str(tmp_path / "zipped"), "--jobs", "1"]):
+            run = subprocess.run([sys.executable, "-m", "anxin", *cmd], timeout=60, capture_output=True, text=True)
+            assert run.returncode == 2 and why in run.stderr and "Traceback" not in run.stderr, run.stderr
+            assert len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
 def test_stillness_bound_counts_ordinary_stillness_that_outlasts_a_lie(tmp_path: Path) -> None:
