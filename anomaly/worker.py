@@ -163,9 +163,10 @@ class HomeState:
 
 
 def _same_consumer(have: ConsumerConfig, want: ConsumerConfig) -> bool:
-    """Whether an existing consumer delivers and waits for acks as `want` would (where it starts aside)."""
-    fields = ("filter_subject", "ack_policy", "ack_wait", "max_ack_pending")
-    return all(getattr(have, f) == getattr(want, f) for f in fields)
+    """Whether an existing consumer is a pull consumer that delivers, waits for acks and is replicated as `want` would
+    be (where it starts aside): one kept at R1 after `replicas` went to 3 would stall while its one node is down."""
+    fields = ("filter_subject", "ack_policy", "ack_wait", "max_ack_pending", "num_replicas")
+    return have.deliver_subject is None and all(getattr(have, f) == getattr(want, f) for f in fields)
 
 
 class Worker:
@@ -347,12 +348,12 @@ class Worker:
         me = asyncio.current_task()
         unsaved = Unsaved()
         ticked = time.monotonic()
-        waited = False  # for the registry, once: a retry that waits again only delays detection
+        waited = False  # for the registry, once: a retry that waits again only delays detection (it asks again)
         while me is None or not me.cancelling():
             try:
                 if sub is None:
-                    if p not in self._covered and not waited:
-                        await self._registry_ready(p)
+                    if p not in self._covered:
+                        await self._registry_ready(p, wait=not waited)
                         waited = True
                     sub = await self._consumer(p)
                 try:
@@ -381,8 +382,9 @@ class Worker:
                 if me is not None and me.cancelling():
                     return
                 log.warning("partition %d: %s: %s; retrying in %.1fs", p, type(err).__name__, err, delay)
-                # The consumer is recreated at its ack floor: unacked events come again, so their homes' unsaved
-                # state is forgotten (else they would be skipped as processed).
+                # Events are acked only once checkpointed, so unsaved ones are still pending: the consumer is then
+                # recreated at its ack floor and they come again, so their homes' unsaved state is forgotten (else
+                # they would be skipped as processed).
                 self._forget(unsaved.homes)
                 unsaved = Unsaved()
                 sub = None
@@ -655,10 +657,10 @@ class Worker:
         except Exception as err:
             log.warning("routine summaries not written: %s: %s", type(err).__name__, err)
 
-    async def _registry_ready(self, p: int) -> None:
+    async def _registry_ready(self, p: int, wait: bool = True) -> None:
         """Before consuming partition p, let the registry's word on its homes be read (bounded: detection goes on)."""
         self._read_now.set()
-        deadline = time.monotonic() + REGISTRY_WAIT_S
+        deadline = time.monotonic() + (REGISTRY_WAIT_S if wait else 0.0)
         while p not in self._covered and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
 

@@ -388,18 +388,18 @@ def test_a_partitions_consumer_is_recreated_at_its_ack_floor_only_while_events_a
             _sub, msgs = await taken(first, [1, 2, 3, 4, 5])
             assert await created(js) == made
             for m in msgs[:2]:
-                await m.ack()  # the owner dies with 3, 4 and 5 delivered and not acked
+                await m.ack_sync()  # the owner dies with 3, 4 and 5 delivered and not acked
             async with opened(settings, "second") as second:
                 _, msgs = await taken(second, [3, 4, 5])  # at once, not after the 30 s ack wait
                 assert await created(js) != made
                 made = await created(js)
                 for m in msgs:
-                    await m.ack()
+                    await m.ack_sync()
             async with opened(settings, "third") as third:
                 await publish(events[5:8])
                 _, msgs = await taken(third, [6, 7, 8])
                 assert await created(js) == made  # nothing was in flight: kept
-                await msgs[0].ack()
+                await msgs[0].ack_sync()
             async with opened(settings, "fourth") as fourth:
                 assert fourth._js is not None
                 add = fourth._js.add_consumer
