@@ -20,20 +20,20 @@ from firmware_sim.homes import SimHome, SimHomes
 from anxin.broker import SERVICE_ACL, Credentials
 from anxin.registry import credentials_path
 from anxin.shards import Shard, assign, files
-from shell.demo import (
+from shell.demo_parts import (
     DEMO_HISTORY_MIN,
     DEMO_PHONES,
-    _demo_operator,
-    _port,
-    _prime_sessions,
-    _say,
-    _say_phones,
-    _start_phones,
-    _Stop,
-    _stop_children,
-    _supervise,
-    _tail,
-    _wait_http,
+    Stop,
+    demo_operator,
+    pick_port,
+    prime_sessions,
+    say,
+    say_phones,
+    start_phones,
+    stop_children,
+    supervise,
+    tail,
+    wait_http,
 )
 from shell.nats_auth import ROLES
 from shell.natsd import NatsCluster
@@ -101,45 +101,45 @@ def _services(configs: dict[str, Path], logs: Path) -> list[tuple[str, Path, lis
     return out
 
 
-def run_cluster(state: Path, homes: int, console_port: int, stop: _Stop) -> int:
+def run_cluster(state: Path, homes: int, console_port: int, stop: Stop) -> int:
     """The cluster topology until a signal (the caller holds the state folder's lock); returns an exit code."""
     import os
 
     logs = state / "logs"
-    _say(f"anxin demo --cluster: state in {state}")
-    pg = Postgres(state / "postgres", _port(15432), die_with_parent=True)
-    shards = [Shard(name=n, port=_port(18830 + i)) for i, n in enumerate(SHARDS)]
+    say(f"anxin demo --cluster: state in {state}")
+    pg = Postgres(state / "postgres", pick_port(15432), die_with_parent=True)
+    shards = [Shard(name=n, port=pick_port(18830 + i)) for i, n in enumerate(SHARDS)]
     brokers: list[Mosquitto] = []
     nats = NatsCluster(state / "nats", 3)
-    influx = InfluxD(state / "influxdb", _port(18086), die_with_parent=True)
+    influx = InfluxD(state / "influxdb", pick_port(18086), die_with_parent=True)
     children: list[ManagedProcess] = []
     phones = None
     code = 0
     try:
         pg.start()
-        _say(f"  postgresql 127.0.0.1:{pg.port}  (database anxin: homes, alerts, console; files in {pg.state})")
+        say(f"  postgresql 127.0.0.1:{pg.port}  (database anxin: homes, alerts, console; files in {pg.state})")
         db_url = pg.url("anxin")
         sim_homes = register_homes(db_url, state, homes)
-        login_file = _demo_operator(db_url, state)
+        login_file = demo_operator(db_url, state)
         by_shard = split_homes(db_url, state, sim_homes, shards)
         shutil.rmtree(nats.state, ignore_errors=True)  # see the module's docstring
         nats.start(timeout=60)
         logins = nats.state / "credentials.json"
-        _say(f"  nats       {', '.join(nats.urls)}  (JetStream R3, {PARTITIONS} partitions; logins in {logins})")
+        say(f"  nats       {', '.join(nats.urls)}  (JetStream R3, {PARTITIONS} partitions; logins in {logins})")
         for shard in shards:
             creds_file, folder = files(shards, shard, state)
             broker = Mosquitto(folder, shard.port, Credentials.load(creds_file).users, die_with_parent=True)
             brokers.append(broker.start())
-            _say(f"  mosquitto  127.0.0.1:{shard.port}  shard {shard.name}: {len(by_shard[shard.name])} homes")
+            say(f"  mosquitto  127.0.0.1:{shard.port}  shard {shard.name}: {len(by_shard[shard.name])} homes")
         influx.start()
-        _say(f"  influxdb   {influx.url}  (database anxin)")
-        ports = {"console": _port(console_port), "alerts": _port(8090)}
+        say(f"  influxdb   {influx.url}  (database anxin)")
+        ports = {"console": pick_port(console_port), "alerts": pick_port(8090)}
         urls = {"nats": ",".join(nats.urls), "influx": influx.url, "db": db_url}
         configs = _configs(state, shards, urls, ports)
-        phones = _start_phones(state, configs[shards[0].name], ports["alerts"])
+        phones = start_phones(state, configs[shards[0].name], ports["alerts"])
         for shard in shards:
             users = Credentials.load(files(shards, shard, state)[0]).users
-            _prime_sessions(shard.port, users, alerts=False, ingest_id=f"anxin-ingest-{shard.name}")
+            prime_sessions(shard.port, users, alerts=False, ingest_id=f"anxin-ingest-{shard.name}")
         for name, config, args in _services(configs, logs):
             if stop:
                 break
@@ -153,28 +153,28 @@ def run_cluster(state: Path, homes: int, console_port: int, stop: _Stop) -> int:
             if name.startswith("sim-"):  # a restarted simulator goes on live (replaying again would page twice)
                 proc.cmd = [sys.executable, "-m", "anxin", "sim", "run"]
             children.append(proc)
-        _wait_http(f"http://127.0.0.1:{ports['console']}/healthz", children, stop)
+        wait_http(f"http://127.0.0.1:{ports['console']}/healthz", children, stop)
         if stop:
             return 0
         dead = [c for c in children if not c.running()]
         if dead:  # dying at start is a fault to fix, not to retry: say why and stop
             c = dead[0]
             why = describe_exit(c.proc.returncode if c.proc else None)
-            _say(f"anxin demo: {c.name} {why}; last lines of {c.log}:\n{_tail(c.log)}", err=True)
+            say(f"anxin demo: {c.name} {why}; last lines of {c.log}:\n{tail(c.log)}", err=True)
             return 1
         _say_ready(ports["console"], configs, by_shard, login_file, phones is not None, logs)
         servers = [p for p in (pg.process, *(n.process for n in nats.nodes)) if p is not None]
         servers += [p for p in (*(b.process for b in brokers), influx.process) if p is not None]
-        _supervise(servers + children, stop)
+        supervise(servers + children, stop)
     except ServerError as err:
-        _say(f"anxin demo: {err}", err=True)
+        say(f"anxin demo: {err}", err=True)
         code = 1
     finally:
         _stop_all(stop, children, brokers, nats, influx, pg)
         if phones is not None:
             phones.stop()
         (state / DEMO_PHONES).unlink(missing_ok=True)
-        _say("anxin demo: stopped")
+        say("anxin demo: stopped")
     return code
 
 
@@ -186,7 +186,7 @@ def register_homes(db_url: str, state: Path, homes: int) -> SimHomes:
 
 
 def _stop_all(
-    stop: _Stop,
+    stop: Stop,
     children: list[ManagedProcess],
     brokers: list[Mosquitto],
     nats: NatsCluster,
@@ -197,9 +197,9 @@ def _stop_all(
     import signal
 
     why = f" on {signal.Signals(stop.signal).name}" if stop.signal else ""
-    _say(f"anxin demo: stopping{why} ...")
+    say(f"anxin demo: stopping{why} ...")
     servers = [p for p in (*(b.process for b in brokers), influx.process, *(n.process for n in nats.nodes)) if p]
-    _stop_children(children, servers)
+    stop_children(children, servers)
     pg.stop()
 
 
@@ -212,14 +212,14 @@ def _say_ready(
     logs: Path,
 ) -> None:
     total = sum(len(h) for h in by_shard.values())
-    _say(f"  {total} simulated homes over {len(by_shard)} shards; 2 ingest, {WORKERS} anomaly workers; logs in {logs}")
-    _say(f"\n  Console: http://127.0.0.1:{web_port}/\n")
-    _say(f"  Log in as admin; the password (and an API token) are in {login_file}")
+    say(f"  {total} simulated homes over {len(by_shard)} shards; 2 ingest, {WORKERS} anomaly workers; logs in {logs}")
+    say(f"\n  Console: http://127.0.0.1:{web_port}/\n")
+    say(f"  Log in as admin; the password (and an API token) are in {login_file}")
     for name, homes in by_shard.items():
         if homes:
             example = homes[min(1, len(homes) - 1)].label
-            _say(f"  Press a panic button on shard {name}:  .venv/bin/anxin sim press {example} -c {configs[name]}")
+            say(f"  Press a panic button on shard {name}:  .venv/bin/anxin sim press {example} -c {configs[name]}")
     first = next(iter(configs))
     if by_shard[first]:
-        _say_phones(web_port, by_shard[first][0].label, configs[first], phones)
-    _say("  A process that dies is restarted (after 1 s, doubling to 30 s). Ctrl-C stops everything.\n")
+        say_phones(web_port, by_shard[first][0].label, configs[first], phones)
+    say("  A process that dies is restarted (after 1 s, doubling to 30 s). Ctrl-C stops everything.\n")
