@@ -12,6 +12,7 @@ import gzip
 import json
 import math
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
@@ -34,16 +35,22 @@ Row = tuple[float, str, str, int | float | str, str | None]
 # A home folder's events, as written or gzipped: a busy home's year is ~80 MB as text, a tenth as gzip (the peer's
 # DEV_1: 13.6 MB in 60 days, 1.4 MB gzipped).
 EVENTS_FILES = ("events.csv", "events.csv.gz")
+GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip file (RFC 1952)
 
 
 def events_file(home_dir: Path) -> Path | None:
-    """The home folder's events file (`EVENTS_FILES`, the plain one first), or None if it has none."""
-    return next((home_dir / n for n in EVENTS_FILES if (home_dir / n).is_file()), None)
+    """The home folder's events file (one of `EVENTS_FILES`), or None; ValueError if it holds both (which is newer?)."""
+    found = [home_dir / n for n in EVENTS_FILES if (home_dir / n).is_file()]
+    if len(found) > 1:
+        raise ValueError(f"{home_dir}: holds both events.csv and events.csv.gz (hint: keep one)")
+    return found[0] if found else None
 
 
 def open_events(path: Path) -> TextIO:
-    """An events CSV opened as text, gunzipped on the way if its name ends in .gz."""
-    if path.suffix == ".gz":
+    """An events CSV opened as text, gunzipped on the way if it is gzip (told by its first bytes, whatever its name)."""
+    with open(path, "rb") as fh:
+        zipped = fh.read(2) == GZIP_MAGIC
+    if zipped:
         return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
     return open(path, newline="", encoding="utf-8-sig")
 
@@ -173,7 +180,7 @@ def zone_of(path: Path) -> tzinfo:
             if table is None or i is None:
                 return REPLAY_TZ
             first = next((rec[i] for rec in table[0] if len(rec) > i), None)
-        except (csv.Error, EOFError, gzip.BadGzipFile):
+        except (csv.Error, EOFError, gzip.BadGzipFile, zlib.error):
             return REPLAY_TZ  # (read_rows says what is wrong with it)
     try:
         offset = None if first is None else datetime.fromisoformat(first).utcoffset()
@@ -271,8 +278,8 @@ def read_events(path: Path) -> tuple[list[Row], tzinfo]:
             raise ValueError(f"{path}: {err}") from None
         except EOFError:  # (gzip: the file was cut short, in a copy or a download)
             raise ValueError(f"{path}: the gzip file ends early (cut short in a copy?)") from None
-        except gzip.BadGzipFile:
-            raise ValueError(f"{path}: not a gzip file (hint: name a plain CSV events.csv)") from None
+        except (gzip.BadGzipFile, zlib.error) as err:  # (a bad header, a failed checksum, damaged data)
+            raise ValueError(f"{path}: a damaged gzip file ({err})") from None
 
 
 def events_zone(path: Path) -> tzinfo:

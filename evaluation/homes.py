@@ -28,7 +28,7 @@ def home_dirs(root: Path) -> list[Path]:
     """Every home folder under `root`: those holding an events.csv (or events.csv.gz); else `root` itself if it holds
     one (a source of one home)."""
     found = sorted({p.parent for name in EVENTS_FILES for p in root.glob(f"*/{name}") if p.is_file()})
-    return found or ([root] if events_file(root) else [])
+    return found or ([root] if any((root / n).is_file() for n in EVENTS_FILES) else [])
 
 
 def home_meta(home_dir: Path) -> dict[str, Any]:
@@ -140,5 +140,5 @@ def evaluate_many(
 
 
 def evaluate(root: Path, tuning: Tuning | None = None, jobs: int = 0) -> list[HomeScore]:
-    """Score every home folder under `root` (those holding an events.csv)."""
+    """Score every home folder under `root` (those holding an events.csv or events.csv.gz)."""
     return evaluate_many([root], tuning, jobs)[0]

@@ -179,7 +179,7 @@ def _eval_hint(root: Path) -> str:
 def eval_cmd(
     roots: Annotated[
         list[Path],
-        typer.Argument(metavar="DIR...", help="Sources: folders of homes, DIR/<home>/events.csv + labels.csv"),
+        typer.Argument(metavar="DIR...", help="Sources: folders of homes, DIR/<home>/events.csv[.gz] + labels.csv"),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print every source's summary as one JSON document")] = False,
     png: Annotated[Path | None, typer.Option(help="Also write a PNG of delays and false alerts here")] = None,

@@ -18,7 +18,6 @@ from shell.demo_parts import (
     DEMO_PHONES,
     Stop,
     demo_operator,
-    pick_port,
     prime_sessions,
     say,
     say_phones,
@@ -28,7 +27,7 @@ from shell.demo_parts import (
     tail,
     wait_http,
 )
-from shell.servers import InfluxD, ManagedProcess, Mosquitto, ServerError
+from shell.servers import InfluxD, ManagedProcess, Mosquitto, ServerError, preferred_port
 from shell.supervisor import FolderBusy, describe_exit, lock_folder
 
 # Started in this order, stopped in reverse: the simulator stops first so nothing is left half-sent. The simulator
@@ -90,9 +89,9 @@ def _run_locked(state: Path, homes: int, console_port: int, stop: Stop) -> int:
     sim_homes = register_demo_homes(db_url, state, homes)
     login_file = demo_operator(db_url, state)
     users = Credentials.load(credentials_path(state)).users
-    mqtt_port, influx_port, web_port = pick_port(18830), pick_port(18086), pick_port(console_port)
+    mqtt_port, influx_port, web_port = preferred_port(18830), preferred_port(18086), preferred_port(console_port)
     config = state / "anxin.toml"
-    alerts_port = pick_port(8090)
+    alerts_port = preferred_port(8090)
     config.write_text(_config_text(state, mqtt_port, f"http://127.0.0.1:{influx_port}", web_port, alerts_port))
     phones = start_phones(state, config, alerts_port)
     env = {**os.environ, "ANXIN_CONFIG": str(config)}

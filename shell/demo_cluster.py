@@ -25,7 +25,6 @@ from shell.demo_parts import (
     DEMO_PHONES,
     Stop,
     demo_operator,
-    pick_port,
     prime_sessions,
     say,
     say_phones,
@@ -38,7 +37,7 @@ from shell.demo_parts import (
 from shell.nats_auth import ROLES
 from shell.natsd import NatsCluster
 from shell.postgres import Postgres
-from shell.servers import InfluxD, ManagedProcess, Mosquitto, ServerError
+from shell.servers import InfluxD, ManagedProcess, Mosquitto, ServerError, preferred_port
 from shell.supervisor import describe_exit
 
 SHARDS = ("a", "b")
@@ -107,11 +106,11 @@ def run_cluster(state: Path, homes: int, console_port: int, stop: Stop) -> int:
 
     logs = state / "logs"
     say(f"anxin demo --cluster: state in {state}")
-    pg = Postgres(state / "postgres", pick_port(15432), die_with_parent=True)
-    shards = [Shard(name=n, port=pick_port(18830 + i)) for i, n in enumerate(SHARDS)]
+    pg = Postgres(state / "postgres", preferred_port(15432), die_with_parent=True)
+    shards = [Shard(name=n, port=preferred_port(18830 + i)) for i, n in enumerate(SHARDS)]
     brokers: list[Mosquitto] = []
     nats = NatsCluster(state / "nats", 3)
-    influx = InfluxD(state / "influxdb", pick_port(18086), die_with_parent=True)
+    influx = InfluxD(state / "influxdb", preferred_port(18086), die_with_parent=True)
     children: list[ManagedProcess] = []
     phones = None
     code = 0
@@ -133,7 +132,7 @@ def run_cluster(state: Path, homes: int, console_port: int, stop: Stop) -> int:
             say(f"  mosquitto  127.0.0.1:{shard.port}  shard {shard.name}: {len(by_shard[shard.name])} homes")
         influx.start()
         say(f"  influxdb   {influx.url}  (database anxin)")
-        ports = {"console": pick_port(console_port), "alerts": pick_port(8090)}
+        ports = {"console": preferred_port(console_port), "alerts": preferred_port(8090)}
         urls = {"nats": ",".join(nats.urls), "influx": influx.url, "db": db_url}
         configs = _configs(state, shards, urls, ports)
         phones = start_phones(state, configs[shards[0].name], ports["alerts"])

@@ -16,18 +16,13 @@ from pathlib import Path
 
 from anxin.mqtt import ensure_session
 from anxin.settings import MqttSettings
-from shell.servers import ManagedProcess, ServerError, free_port, port_open
+from shell.servers import ManagedProcess, ServerError
 from shell.supervisor import Supervisor, stop_all
 from shell.twilio_standin import TwilioStandin
 
 # The simulator first replays eight days of routine, so homes are past their first week of learning
 # (console/queries/homes.py LEARNING_DAYS) and the console has history.
 DEMO_HISTORY_MIN = 8 * 24 * 60
-
-
-def pick_port(preferred: int) -> int:
-    """The preferred port if nothing listens on it, else a free one."""
-    return preferred if preferred and not port_open(preferred) else free_port()
 
 
 class Stop:
@@ -55,7 +50,7 @@ def supervise(children: list[ManagedProcess], stop: Stop) -> None:
 
 
 def stop_children(services: list[ManagedProcess], servers: list[ManagedProcess]) -> None:
-    """The simulator first (nothing left half-sent), then the services together, then the broker and InfluxDB."""
+    """The simulator first (nothing left half-sent), then the services together, then the servers (`servers`)."""
     sim = [c for c in services if c.name.startswith("sim")]  # the cluster demo runs one per shard
     stop_all(sim, timeout=15)
     stop_all([c for c in services if c not in sim], timeout=15)
@@ -122,7 +117,7 @@ def wait_http(url: str, children: list[ManagedProcess], stop: Stop, timeout: flo
             return  # it answers: a 503 names a server that is down, which the console's health page shows
         except OSError:
             if any(not c.running() for c in children) or stop:
-                return  # run_demo reports which one died
+                return  # the demo (run_demo, run_cluster) reports which one died
             time.sleep(0.3)
     raise ServerError(f"console did not answer on {url} in {timeout:.0f}s")
 

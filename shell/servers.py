@@ -61,6 +61,18 @@ def free_port() -> int:
     raise RuntimeError("no free TCP port on loopback that was not handed out already")
 
 
+def preferred_port(port: int) -> int:
+    """`port` if nothing listens on it and this process has not handed it out, else a free one; handed out either way.
+
+    The demo's fixed ports (18830, 18086, ...) lie in the range `free_port` draws from: one handed to a NATS node that
+    has not started yet must not be taken again by the broker.
+    """
+    if port and port not in _HANDED_OUT and not port_open(port):
+        _HANDED_OUT.add(port)
+        return port
+    return free_port()
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     """Whether something accepts TCP connections on the port."""
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):

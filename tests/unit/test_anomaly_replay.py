@@ -161,14 +161,30 @@ def test_a_gzipped_events_file_replays_and_scores_as_the_plain_one(tmp_path: Pat
     assert replay_file(zipped / "events.csv.gz").findings == replay_file(plain / "events.csv").findings
     assert summarise(evaluate(tmp_path / "zipped", jobs=1)) == summarise(evaluate(tmp_path / "plain", jobs=1))
     assert stillness_bound(zipped) == stillness_bound(plain)
-    # Cut short in a copy, or not gzip at all: one line that says so, no traceback.
+    # Gzip is told by its first bytes, not its name.
+    (plain / "events.csv").write_bytes((zipped / "events.csv.gz").read_bytes())
+    assert replay_file(plain / "events.csv").findings == replay_file(zipped / "events.csv.gz").findings
+    # Cut short in a copy, damaged inside, or failing its checksum: one line that says so, no traceback.
     whole = (zipped / "events.csv.gz").read_bytes()
-    for broken, why in ((whole[: len(whole) // 2], "ends early"), (b"ts,sensor\n", "not a gzip file")):
+    mid = len(whole) // 2
+    damaged = whole[:mid] + bytes(b ^ 0xFF for b in whole[mid : mid + 16]) + whole[mid + 16 :]
+    bad_crc = whole[:-8] + bytes(b ^ 0xFF for b in whole[-8:-4]) + whole[-4:]
+    cases = ((whole[:mid], "ends early"), (damaged, "damaged gzip"), (bad_crc, "damaged gzip"))
+    for broken, why in cases:
         (zipped / "events.csv.gz").write_bytes(broken)
         for cmd in (["replay", str(zipped / "events.csv.gz")], ["eval", str(tmp_path / "zipped"), "--jobs", "1"]):
-            run = subprocess.run([sys.executable, "-m", "anxin", *cmd], timeout=60, capture_output=True, text=True)
-            assert run.returncode == 2 and why in run.stderr and "Traceback" not in run.stderr, run.stderr
-            assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+            _one_line_error(cmd, why)
+    # Both files in one home: which is current? Said, not guessed.
+    (zipped / "events.csv.gz").write_bytes(whole)
+    (zipped / "events.csv").write_bytes(_csv(rows).encode())
+    _one_line_error(["eval", str(tmp_path / "zipped"), "--jobs", "1"], "keep one")
+
+
+def _one_line_error(cmd: list[str], why: str) -> None:
+    """`anxin CMD` ends with exit code 2 and one line on stderr that says `why`, no traceback."""
+    run = subprocess.run([sys.executable, "-m", "anxin", *cmd], timeout=60, capture_output=True, text=True)
+    assert run.returncode == 2 and why in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
 def test_stillness_bound_counts_ordinary_stillness_that_outlasts_a_lie(tmp_path: Path) -> None:
