@@ -38,12 +38,13 @@ EVENTS_FILES = ("events.csv", "events.csv.gz")
 GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip file (RFC 1952)
 
 
-def events_file(home_dir: Path) -> Path | None:
-    """The home folder's events file (one of `EVENTS_FILES`), or None; ValueError if it holds both (which is newer?)."""
+def events_file(home_dir: Path) -> Path:
+    """The home folder's events file, whichever of `EVENTS_FILES` it holds (events.csv, for the error to name, if
+    none); ValueError if it holds both (which is current?)."""
     found = [home_dir / n for n in EVENTS_FILES if (home_dir / n).is_file()]
     if len(found) > 1:
         raise ValueError(f"{home_dir}: holds both events.csv and events.csv.gz (hint: keep one)")
-    return found[0] if found else None
+    return found[0] if found else home_dir / EVENTS_FILES[0]
 
 
 def open_events(path: Path) -> TextIO:

@@ -280,8 +280,9 @@ class Worker:
         elect) had landed, and each retry deleted that consumer and created it again, for over a minute.
         """
         assert self._js is not None
-        js, stream, durable = self._js, self.nats.events_stream, f"anomaly-p{p}"
         want = self._consumer_config(p, 0)
+        js, stream, durable = self._js, self.nats.events_stream, want.durable_name
+        assert durable is not None
         keep = False
         try:
             info = await js.consumer_info(stream, durable)

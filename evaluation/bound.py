@@ -45,7 +45,7 @@ def stillness_bound(home_dir: Path, kit: str | None = None) -> list[LieBound]:
     rooms: list[str] = []  # each trigger's room (`in_bed` is a place in one)
     kinds: dict[str, set[str]] = defaultdict(set)
     bed_mats: set[str] = set()  # pressure mats in a bed room now pressed: someone in bed (a seat mat is not a bed)
-    rows, tz = read_events(events_file(home_dir) or home_dir / "events.csv")
+    rows, tz = read_events(events_file(home_dir))
     for t, sensor, kind, value, room in in_order(rows)[0]:  # (as the replay reads them)
         v = str(value).lower()
         if kind in DEVICE_KINDS or v not in ON_VALUES | OFF_VALUES:

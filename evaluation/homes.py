@@ -81,7 +81,7 @@ def score_home(
     feedback would: what the engine learns from verdicts, beside the judged scoring, which has none. `limits`: the
     operator's (its false-alarm budget, floors and ceilings); default a deployment's.
     """
-    rows, tz = read_events(events_file(home_dir) or home_dir / "events.csv")  # (its errors name the file)
+    rows, tz = read_events(events_file(home_dir))  # (its errors name the file)
     labels = read_labels(home_dir / "labels.csv", tz)
     last = rows[-1][0] if rows else 0.0
     # The clock stops at the last row, as `anxin replay` does, or runs to the last label's end if later (a lie

@@ -166,9 +166,11 @@ def _eval_hint(root: Path) -> str:
     """What to type instead of a DIR that holds no homes: the sources one level down, or a file's folder."""
     import shlex
 
+    from anomaly.recording import EVENTS_FILES
+
     if root.is_file():
         return f"anxin eval {shlex.quote(str(root.parent))}  (a folder, not a file)"
-    below = sorted({str(p.parent.parent) for p in [*root.glob("*/*/events.csv"), *root.glob("*/*/events.csv.gz")]})
+    below = sorted({str(p.parent.parent) for name in EVENTS_FILES for p in root.glob(f"*/*/{name}")})
     if not below:
         return "anxin eval FOLDER, with FOLDER/<home>/events.csv"
     more = f" ... ({len(below)} sources)" if len(below) > 4 else ""
