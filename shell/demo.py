@@ -15,20 +15,21 @@ from anxin.runtime import settings_or_exit, setup_logging
 from anxin.settings import ServiceSettings
 from shell.demo_parts import (
     DEMO_HISTORY_MIN,
-    DEMO_PHONES,
     Stop,
     demo_operator,
+    died_at_start,
+    end_phones,
     prime_sessions,
     say,
     say_phones,
+    say_stopping,
     start_phones,
     stop_children,
     supervise,
-    tail,
     wait_http,
 )
 from shell.servers import InfluxD, ManagedProcess, Mosquitto, ServerError, preferred_port
-from shell.supervisor import FolderBusy, describe_exit, lock_folder
+from shell.supervisor import FolderBusy, lock_folder
 
 # Started in this order, stopped in reverse: the simulator stops first so nothing is left half-sent. The simulator
 # first replays DEMO_HISTORY_MIN of routine, as agents replay their queues (shell/demo_parts.py).
@@ -117,16 +118,9 @@ def _run_locked(state: Path, homes: int, console_port: int, stop: Stop) -> int:
             proc.cmd = [sys.executable, "-m", "anxin", name, *RESTART_ARGS.get(name, args)]
             children.append(proc)
         wait_http(f"http://127.0.0.1:{web_port}/healthz", children, stop)
-        dead = [c for c in children if not c.running()]
         if stop:
             return 0
-        if dead:  # dying at start is a fault to fix, not to retry: say why and stop
-            c = dead[0]
-            say(
-                f"anxin demo: {c.name} {describe_exit(c.proc.returncode if c.proc else None)}; "
-                f"last lines of {c.log}:\n{tail(c.log)}",
-                err=True,
-            )
+        if died_at_start(children):
             return 1
         example = sim_homes.homes[min(2, len(sim_homes.homes) - 1)].label
         say(f"  {len(sim_homes.homes)} simulated homes; services ingest, anomaly, alerts, console; logs in {logs}")
@@ -140,11 +134,8 @@ def _run_locked(state: Path, homes: int, console_port: int, stop: Stop) -> int:
         say(f"anxin demo: {err}", err=True)
         code = 1
     finally:
-        why = f" on {signal.Signals(stop.signal).name}" if stop.signal else ""
-        say(f"anxin demo: stopping{why} ...")
+        say_stopping(stop)
         stop_children(children, [p for p in (broker.process, influx.process) if p is not None])
-        if phones is not None:
-            phones.stop()
-        (state / DEMO_PHONES).unlink(missing_ok=True)  # a console run later on this folder is not a demo
+        end_phones(state, phones)
         say("anxin demo: stopped")
     return code

@@ -22,23 +22,23 @@ from anxin.registry import credentials_path
 from anxin.shards import Shard, assign, files
 from shell.demo_parts import (
     DEMO_HISTORY_MIN,
-    DEMO_PHONES,
     Stop,
     demo_operator,
+    died_at_start,
+    end_phones,
     prime_sessions,
     say,
     say_phones,
+    say_stopping,
     start_phones,
     stop_children,
     supervise,
-    tail,
     wait_http,
 )
 from shell.nats_auth import ROLES
 from shell.natsd import NatsCluster
 from shell.postgres import Postgres
 from shell.servers import InfluxD, ManagedProcess, Mosquitto, ServerError, preferred_port
-from shell.supervisor import describe_exit
 
 SHARDS = ("a", "b")
 PARTITIONS = 16  # small: each worker creates a consumer per partition it takes; a city runs 256
@@ -155,11 +155,7 @@ def run_cluster(state: Path, homes: int, console_port: int, stop: Stop) -> int:
         wait_http(f"http://127.0.0.1:{ports['console']}/healthz", children, stop)
         if stop:
             return 0
-        dead = [c for c in children if not c.running()]
-        if dead:  # dying at start is a fault to fix, not to retry: say why and stop
-            c = dead[0]
-            why = describe_exit(c.proc.returncode if c.proc else None)
-            say(f"anxin demo: {c.name} {why}; last lines of {c.log}:\n{tail(c.log)}", err=True)
+        if died_at_start(children):
             return 1
         _say_ready(ports["console"], configs, by_shard, login_file, phones is not None, logs)
         servers = [p for p in (pg.process, *(n.process for n in nats.nodes)) if p is not None]
@@ -170,9 +166,7 @@ def run_cluster(state: Path, homes: int, console_port: int, stop: Stop) -> int:
         code = 1
     finally:
         _stop_all(stop, children, brokers, nats, influx, pg)
-        if phones is not None:
-            phones.stop()
-        (state / DEMO_PHONES).unlink(missing_ok=True)
+        end_phones(state, phones)
         say("anxin demo: stopped")
     return code
 
@@ -193,10 +187,7 @@ def _stop_all(
     pg: Postgres,
 ) -> None:
     """The simulators, then the services, then every server (PostgreSQL last: the services are gone by then)."""
-    import signal
-
-    why = f" on {signal.Signals(stop.signal).name}" if stop.signal else ""
-    say(f"anxin demo: stopping{why} ...")
+    say_stopping(stop)
     servers = [p for p in (*(b.process for b in brokers), influx.process, *(n.process for n in nats.nodes)) if p]
     stop_children(children, servers)
     pg.stop()

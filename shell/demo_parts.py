@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import urllib.error
@@ -17,7 +18,7 @@ from pathlib import Path
 from anxin.mqtt import ensure_session
 from anxin.settings import MqttSettings
 from shell.servers import ManagedProcess, ServerError
-from shell.supervisor import Supervisor, stop_all
+from shell.supervisor import Supervisor, describe_exit, stop_all
 from shell.twilio_standin import TwilioStandin
 
 # The simulator first replays eight days of routine, so homes are past their first week of learning
@@ -47,6 +48,22 @@ def supervise(children: list[ManagedProcess], stop: Stop) -> None:
     while not stop:
         supervisor.poll()
         time.sleep(0.2)
+
+
+def died_at_start(children: list[ManagedProcess]) -> bool:
+    """Whether a child died at start, a fault to fix rather than retry; if so, say which, how, and its log's end."""
+    dead = [c for c in children if not c.running()]
+    if dead:
+        c = dead[0]
+        why = describe_exit(c.proc.returncode if c.proc else None)
+        say(f"anxin demo: {c.name} {why}; last lines of {c.log}:\n{tail(c.log)}", err=True)
+    return bool(dead)
+
+
+def say_stopping(stop: Stop) -> None:
+    """Say the demo is stopping, and on which signal."""
+    why = f" on {signal.Signals(stop.signal).name}" if stop.signal else ""
+    say(f"anxin demo: stopping{why} ...")
 
 
 def stop_children(services: list[ManagedProcess], servers: list[ManagedProcess]) -> None:
@@ -166,6 +183,13 @@ def start_phones(state: Path, config: Path, alerts_port: int) -> TwilioStandin |
     with os.fdopen(fd, "w") as fh:
         json.dump(details, fh)
     return standin
+
+
+def end_phones(state: Path, phones: TwilioStandin | None) -> None:
+    """Stop the Twilio stand-in, and the console's demo mode: a console run later on this folder is not a demo."""
+    if phones is not None:
+        phones.stop()
+    (state / DEMO_PHONES).unlink(missing_ok=True)
 
 
 def say_phones(web_port: int, example: str, config: Path, phones: bool) -> None:
