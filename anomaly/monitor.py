@@ -344,7 +344,7 @@ class HomeMonitor:
             w.in_bed = bed
             if bed and self.sleep.asleep:
                 sleep.back_in_bed(self)
-            presence.activity(self, t, IN_BED if bed else IN_CHAIR)
+            presence.activity(self, t, IN_BED if bed else IN_CHAIR, body=True)
         else:
             # Off a mat: up, whatever its role turned out to be (a role learned on this release included).
             w.in_bed = False

@@ -161,8 +161,11 @@ def front_door(m: HomeMonitor, t: float, value: str) -> None:
     m.schedule(t)
 
 
-def activity(m: HomeMonitor, t: float, room_name: str | None) -> None:
-    """Movement in a room: a return home, a stray trigger, or the resident about (and maybe up from sleep)."""
+def activity(m: HomeMonitor, t: float, room_name: str | None, body: bool = False) -> None:
+    """Movement in a room: a return home, a stray trigger, or the resident about (and maybe up from sleep).
+
+    `body`: a mat pressed, someone's weight on it, which no sunlight or draught fakes as it does a PIR's trigger.
+    """
     w = m.where
     room = m.kit.room(room_name)
     if t - w.last_front_event < SETTLE and is_entrance(room_name):
@@ -183,9 +186,11 @@ def activity(m: HomeMonitor, t: float, room_name: str | None) -> None:
             w.touch(t0, room)
         else:
             returned(m, t)
-    elif w.door_closed_at is not None and w.door_open_since is None and m.tuning.exit_stray:
+    elif w.door_closed_at is not None and w.door_open_since is None and m.tuning.exit_stray and not body:
         # The front door just closed: one trigger inside may be a PIR's false one rather than the resident still
-        # at home; a second before the resident would be taken for gone confirms they stayed in.
+        # at home; a second before the resident would be taken for gone confirms they stayed in. A mat pressed is
+        # someone sitting down: Ordonez A's resident let someone out at 20:38 and sat down again for three hours,
+        # read as gone, so a fall on getting up from that seat would have been an empty home's silence.
         if w.stray_at is None or w.stray_at < w.door_closed_at:
             w.stray_at = t
             return

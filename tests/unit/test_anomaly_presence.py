@@ -132,6 +132,21 @@ def test_a_lone_trigger_just_after_the_front_door_closed_does_not_keep_the_resid
     assert eng2.homes[HOME].presence is Presence.HOME
 
 
+def test_a_mat_pressed_just_after_the_front_door_closed_is_someone_sitting_down_at_home() -> None:
+    # Ordonez A: up from the seat, the door opened and closed (someone let out), and back on the seat for hours.
+    eng, ev = engine(), Agent()
+    eng.observe(ev(T0, "seat", "pressure", 0, "living"))
+    eng.observe(ev(T0 + timedelta(seconds=8), "front", "door", "open", "entrance"))
+    eng.observe(ev(T0 + timedelta(seconds=26), "front", "door", "closed", "entrance"))
+    eng.observe(ev(T0 + timedelta(seconds=34), "seat", "pressure", 1, "living"))  # no sunlight presses a mat
+    run_ticks(eng, T0 + timedelta(hours=3))
+    assert eng.homes[HOME].presence is Presence.HOME
+    # Up from the seat at last, and nothing after: a fall on getting up, judged at home, not an empty home.
+    up = T0 + timedelta(hours=3)
+    eng.observe(ev(up, "seat", "pressure", 0, "living"))
+    assert run_ticks(eng, up + timedelta(hours=6)) == ["long_inactivity"]
+
+
 def test_an_offline_agent_is_a_device_problem_not_a_fall() -> None:
     eng, ev = engine(), Agent()
     eng.observe(ev(T0, "pir_bath", "motion", 1, "bathroom"))
