@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from anomaly.const import (
     DAY,
+    ECHO_S,
     FINE_REARM_S,
     HOLDING_KINDS,
     HOUR,
@@ -70,6 +71,7 @@ class Inactivity:
         "alarmed",
         "ctx",
         "last",
+        "left",
         "model",
         "quiet_events",
         "quiet_sensors",
@@ -99,6 +101,7 @@ class Inactivity:
         self.alarmed: dict[str, Alarmed] = {}  # finding id -> its silence and moment, for feedback (the last few)
         self.stirred: tuple[float, str] | None = None  # the last movement, strays included, and its place
         self.stray: Stray | None = None  # a lone trigger not yet confirmed or dismissed (anomaly/strays.py)
+        self.left: str | None = None  # the sensor the resident left within ECHO_S for the present moment's room
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         # Checkpoints written before `seen` and `alarmed` existed lack them (and hold `recent`, the moments of the
@@ -107,6 +110,7 @@ class Inactivity:
         self.seen = None
         self.alarmed = {}
         self.stirred, self.stray = None, None  # (before strays: the next trigger is taken at its word)
+        self.left = None  # (before echoes)
         for name, value in state[1].items():
             if name in Inactivity.__slots__:
                 setattr(self, name, value)
@@ -135,6 +139,12 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
                 trailing = ref is not None and cleared < ref
         else:
             trailing = s.reports_clear  # a 0 again (a redelivery, a state report): no movement seen since the last
+    elif _echo(m, t, sensor, kind, room):
+        # The sensor just left for another room, switching again with nothing between: van Kasteren's toilet flush
+        # reported six times in 47 s as the cistern refilled, the last after the bedroom door had closed behind the
+        # resident, and the night's stillness was filed under a flush this resident always walks away from (a false
+        # alarm at 20 min, then a quiet episode that hid a fall at 04:37). Like a trailing clear, no moment.
+        trailing = True
     # A late event: its silence was counted, its state still counts (a pending stray's moments count as the latest).
     newest = max(last, st.stray.moments[-1].start) if st.stray is not None and last is not None else last
     late = newest is not None and t < newest
@@ -208,7 +218,24 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
         kept = st.stray.moments[:1] if st.stray is not None and st.stray.sensor == sensor and not on else []
         st.stray = Stray(sensor, place, [*kept, Moment(ctx, t, seen)])
         return
+    before_ctx = st.ctx
+    st.left = None
+    if before_ctx is not None and last is not None and t - last <= ECHO_S and before_ctx.sensor != sensor:
+        prev = kit.sensors.get(before_ctx.sensor)
+        if prev is not None and prev.room and s.room and prev.room != s.room:
+            st.left = before_ctx.sensor  # (seen in another room at once: what that sensor says next may be an echo)
     st.ctx, st.last, st.seen = ctx, t, seen
+
+
+def _echo(m: HomeMonitor, t: float, sensor: str, kind: str, room: str | None) -> bool:
+    """Whether this switch is the echo of the sensor the resident just left for another room (ECHO_S).
+
+    Motion has its own rule (a trailing clear); a mat pressed is a body, a button a person, the front door presence's.
+    """
+    st = m.idle
+    if st.left != sensor or st.last is None or t - st.last > ECHO_S or kind in ("motion", "pressure", "button"):
+        return False
+    return not (kind == "door" and m.kit.is_front(sensor, room))
 
 
 def _learn(m: HomeMonitor, t: float) -> None:

@@ -247,6 +247,28 @@ def test_a_clear_is_weighed_against_when_the_moment_in_effect_saw_the_resident()
     assert f.since == t + 220 * SEC
 
 
+def test_a_flush_repeating_behind_a_resident_gone_to_another_room_is_an_echo_not_a_moment() -> None:
+    def moment_after(gap_s: float, between: bool = False) -> str:
+        h = learned(stop_last=10.0)
+        t = DAY0 + timedelta(days=14, hours=10)
+        h.ev(t, "flush", 1, "toilet", "flush")
+        h.ev(t + SEC, "flush", 0, "toilet", "flush")
+        h.ev(t + 8 * SEC, "bedroom_door", "closed", "bedroom", "contact")  # gone to the bedroom
+        if between:
+            h.ev(t + 12 * SEC, "bedroom_door", "open", "bedroom", "contact")  # ... and out again
+        h.ev(t + timedelta(seconds=gap_s), "flush", 1, "toilet", "flush")  # the cistern refilling, or them back
+        h.ev(t + timedelta(seconds=gap_s + 1), "flush", 0, "toilet", "flush")
+        ctx = h.m.idle.ctx
+        assert ctx is not None
+        return ctx.sensor
+
+    # Van Kasteren's flush reported six times in 47 s; the last came after the bedroom door closed behind her.
+    assert moment_after(24) == "bedroom_door"
+    # A flush a minute later, or after the bedroom door opened again, is the resident back in the toilet.
+    assert moment_after(60) == "flush"
+    assert moment_after(24, between=True) == "flush"
+
+
 def test_trailing_clears_still_count_as_activity_that_rearms_a_quiet_episode() -> None:
     h = learned(stop_last=10.0)
     t = _slow_pirs(h, DAY0 + timedelta(days=14, hours=10), "hall")
