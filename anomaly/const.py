@@ -36,6 +36,8 @@ VISIT_STILL = 10 * MIN  # the front door opening after this long without movemen
 # Within this long of the resident seen in another room, with nothing since, the sensor they left switching again is
 # its echo (a cistern refilling behind a flush, a cupboard door swinging to), not them back (detectors/inactivity.py).
 ECHO_S = 30.0
+# ... a sensor that was repeating itself when left: this many switchings in a row, each within ECHO_S of the last
+ECHO_RUN = 3
 MAT_STALE = 12 * HOUR  # a bed mat not heard from for this long, with the resident in the bedroom at night: ignored
 STIR_S = 5.0  # ... or opening within seconds of the first movement after such stillness (no time to walk there)
 VISIT_LEAVE = 4 * HOUR  # ... and the door opening again within this long at night is them leaving

@@ -186,12 +186,14 @@ def activity(m: HomeMonitor, t: float, room_name: str | None, body: bool = False
             w.touch(t0, room)
         else:
             returned(m, t)
-    elif w.door_closed_at is not None and w.door_open_since is None and m.tuning.exit_stray and not body:
+    elif w.door_closed_at is not None and w.door_open_since is None and m.tuning.exit_stray:
         # The front door just closed: one trigger inside may be a PIR's false one rather than the resident still
-        # at home; a second before the resident would be taken for gone confirms they stayed in. A mat pressed is
-        # someone sitting down: Ordonez A's resident let someone out at 20:38 and sat down again for three hours,
-        # read as gone, so a fall on getting up from that seat would have been an empty home's silence.
-        if w.stray_at is None or w.stray_at < w.door_closed_at:
+        # at home; a second before the resident would be taken for gone confirms they stayed in. A mat pressed since
+        # is someone sitting down: Ordonez A's resident let someone out at 20:38 and sat down again for three hours,
+        # read as gone, so a fall on getting up from that seat would have been an empty home's silence. (A press
+        # delivered late, from before the door closed, says nothing of after.)
+        sat_down = body and t >= w.door_closed_at
+        if not sat_down and (w.stray_at is None or w.stray_at < w.door_closed_at):
             w.stray_at = t
             return
         w.stray_at = None

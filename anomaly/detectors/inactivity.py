@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from anomaly.const import (
     DAY,
+    ECHO_RUN,
     ECHO_S,
     FINE_REARM_S,
     HOLDING_KINDS,
@@ -77,6 +78,7 @@ class Inactivity:
         "quiet_sensors",
         "quiet_since",
         "reported",
+        "run",
         "seen",
         "stirred",
         "stray",
@@ -102,6 +104,7 @@ class Inactivity:
         self.stirred: tuple[float, str] | None = None  # the last movement, strays included, and its place
         self.stray: Stray | None = None  # a lone trigger not yet confirmed or dismissed (anomaly/strays.py)
         self.left: str | None = None  # the sensor the resident left within ECHO_S for the present moment's room
+        self.run = 0  # moments in a row from the sensor in effect, each within ECHO_S of the one before
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         # Checkpoints written before `seen` and `alarmed` existed lack them (and hold `recent`, the moments of the
@@ -110,7 +113,7 @@ class Inactivity:
         self.seen = None
         self.alarmed = {}
         self.stirred, self.stray = None, None  # (before strays: the next trigger is taken at its word)
-        self.left = None  # (before echoes)
+        self.left, self.run = None, 0  # (before echoes)
         for name, value in state[1].items():
             if name in Inactivity.__slots__:
                 setattr(self, name, value)
@@ -218,13 +221,29 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
         kept = st.stray.moments[:1] if st.stray is not None and st.stray.sensor == sensor and not on else []
         st.stray = Stray(sensor, place, [*kept, Moment(ctx, t, seen)])
         return
-    before_ctx = st.ctx
-    st.left = None
-    if before_ctx is not None and last is not None and t - last <= ECHO_S and before_ctx.sensor != sensor:
-        prev = kit.sensors.get(before_ctx.sensor)
-        if prev is not None and prev.room and s.room and prev.room != s.room:
-            st.left = before_ctx.sensor  # (seen in another room at once: what that sensor says next may be an echo)
+    _note_echo_source(st, kit, t, sensor, s.room)
     st.ctx, st.last, st.seen = ctx, t, seen
+
+
+def _note_echo_source(st: Inactivity, kit: Kit, t: float, sensor: str, room: str) -> None:
+    """Before a new moment at `t`: count the run of the sensor in effect, and note it as a source of echoes if the
+    resident was just seen leaving it for another room while it was repeating itself (ECHO_S, ECHO_RUN).
+
+    Only a sensor already repeating can echo: a door opened once, a cupboard touched in the hall and the door closing
+    again within seconds is the resident going back in, not the door swinging to.
+    """
+    before, since = st.ctx, st.last  # (after `_settle`: a confirmed stray's moment is the one in effect)
+    repeating = st.run >= ECHO_RUN
+    st.left = None
+    if before is None or since is None or t - since > ECHO_S:
+        st.run = 1
+    elif before.sensor == sensor:
+        st.run += 1
+    else:
+        st.run = 1
+        prev = kit.sensors.get(before.sensor)
+        if repeating and prev is not None and prev.room and room and prev.room != room:
+            st.left = before.sensor  # (seen in another room at once: what that sensor says next may be an echo)
 
 
 def _echo(m: HomeMonitor, t: float, sensor: str, kind: str, room: str | None) -> bool:

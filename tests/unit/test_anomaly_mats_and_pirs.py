@@ -248,25 +248,40 @@ def test_a_clear_is_weighed_against_when_the_moment_in_effect_saw_the_resident()
 
 
 def test_a_flush_repeating_behind_a_resident_gone_to_another_room_is_an_echo_not_a_moment() -> None:
-    def moment_after(gap_s: float, between: bool = False) -> str:
+    def moment_after(gap_s: float, between: bool = False, flushes: int = 3) -> tuple[str, float]:
         h = learned(stop_last=10.0)
         t = DAY0 + timedelta(days=14, hours=10)
-        h.ev(t, "flush", 1, "toilet", "flush")
-        h.ev(t + SEC, "flush", 0, "toilet", "flush")
-        h.ev(t + 8 * SEC, "bedroom_door", "closed", "bedroom", "contact")  # gone to the bedroom
+        for k in range(flushes):  # the cistern refilling: the flush reports again and again
+            h.ev(t + timedelta(seconds=3 * k), "flush", 1, "toilet", "flush")
+            h.ev(t + timedelta(seconds=3 * k + 1), "flush", 0, "toilet", "flush")
+        gone = t + timedelta(seconds=3 * flushes + 8)
+        h.ev(gone, "bedroom_door", "closed", "bedroom", "contact")  # she is in the bedroom
         if between:
-            h.ev(t + 12 * SEC, "bedroom_door", "open", "bedroom", "contact")  # ... and out again
-        h.ev(t + timedelta(seconds=gap_s), "flush", 1, "toilet", "flush")  # the cistern refilling, or them back
-        h.ev(t + timedelta(seconds=gap_s + 1), "flush", 0, "toilet", "flush")
-        ctx = h.m.idle.ctx
-        assert ctx is not None
-        return ctx.sensor
+            h.ev(gone + 4 * SEC, "bedroom_door", "open", "bedroom", "contact")  # ... and out again
+        h.ev(gone + timedelta(seconds=gap_s), "flush", 1, "toilet", "flush")  # the cistern, or her back
+        h.ev(gone + timedelta(seconds=gap_s + 1), "flush", 0, "toilet", "flush")
+        ctx, last = h.m.idle.ctx, h.m.idle.last
+        assert ctx is not None and last is not None
+        return ctx.sensor, last - gone.timestamp()  # the moment in effect, and its time after the door closed
 
-    # Van Kasteren's flush reported six times in 47 s; the last came after the bedroom door closed behind her.
-    assert moment_after(24) == "bedroom_door"
+    # Van Kasteren's flush reported six times in 47 s; the last came after the bedroom door closed behind her. The
+    # silence is still the bedroom door's, from when it closed.
+    assert moment_after(16) == ("bedroom_door", 0.0)
     # A flush a minute later, or after the bedroom door opened again, is the resident back in the toilet.
-    assert moment_after(60) == "flush"
-    assert moment_after(24, between=True) == "flush"
+    assert moment_after(60)[0] == "flush"
+    assert moment_after(16, between=True)[0] == "flush"
+    # Only a sensor that was repeating echoes: one flush, the bedroom door, a flush again is her going back.
+    assert moment_after(16, flushes=1)[0] == "flush"
+
+
+def test_a_door_opened_then_closed_again_after_another_room_is_the_resident_not_an_echo() -> None:
+    h = learned(stop_last=10.0)
+    t = DAY0 + timedelta(days=14, hours=10)
+    h.ev(t, "bathroom_door", "open", "bathroom", "contact")
+    h.ev(t + 5 * SEC, "hall_cupboard", "open", "hall", "contact")  # a towel from the hall cupboard
+    h.ev(t + 12 * SEC, "bathroom_door", "closed", "bathroom", "contact")  # back in, door shut behind her
+    ctx = h.m.idle.ctx
+    assert ctx is not None and ctx.sensor == "bathroom_door"
 
 
 def test_trailing_clears_still_count_as_activity_that_rearms_a_quiet_episode() -> None:

@@ -145,6 +145,14 @@ def test_a_mat_pressed_just_after_the_front_door_closed_is_someone_sitting_down_
     up = T0 + timedelta(hours=3)
     eng.observe(ev(up, "seat", "pressure", 0, "living"))
     assert run_ticks(eng, up + timedelta(hours=6)) == ["long_inactivity"]
+    # A press delivered late, from before the door closed, says nothing of after: she went out.
+    eng2 = engine()
+    eng2.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
+    eng2.observe(ev(T0 + timedelta(seconds=20), "front", "door", "open", "entrance"))
+    eng2.observe(ev(T0 + timedelta(seconds=30), "front", "door", "closed", "entrance"))
+    eng2.observe(ev(T0 - timedelta(minutes=5), "seat", "pressure", 1, "living"))  # queued on the agent
+    run_ticks(eng2, T0 + timedelta(hours=2))
+    assert eng2.homes[HOME].presence is Presence.AWAY
 
 
 def test_an_offline_agent_is_a_device_problem_not_a_fall() -> None:
