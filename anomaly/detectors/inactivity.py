@@ -189,7 +189,7 @@ def event(m: HomeMonitor, t: float, sensor: str, kind: str, value: int | float |
             since = kit.motion_on.pop(sensor, None)
             if since is not None:
                 m.where.extend_run(since, t)
-    elif kind != "button" and not (kind == "door" and kit.is_front(sensor, room)):
+    elif kind != "button" and not _front_door(kit, sensor, kind, room):
         # (A button press is a moment, never a held state.)
         was = sensor in kit.held
         if was:
@@ -254,7 +254,12 @@ def _echo(m: HomeMonitor, t: float, sensor: str, kind: str, room: str | None) ->
     st = m.idle
     if st.left != sensor or st.last is None or t - st.last > ECHO_S or kind in ("motion", "pressure", "button"):
         return False
-    return not (kind == "door" and m.kit.is_front(sensor, room))
+    return not _front_door(m.kit, sensor, kind, room)
+
+
+def _front_door(kit: Kit, sensor: str, kind: str, room: str | None) -> bool:
+    """Whether the event is the front door's (presence's to read: away, visitors, exits), not movement inside."""
+    return kind == "door" and kit.is_front(sensor, room)
 
 
 def _learn(m: HomeMonitor, t: float) -> None:

@@ -7,12 +7,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from anomaly.engine import HomeLimits, HomeMonitor, Options, Presence, room_class
+from anomaly.engine import Engine, HomeLimits, HomeMonitor, Options, Presence, room_class
 from anomaly.store import freeze, thaw
 from tests.support.anomaly_fixtures import HOME, TZ, Agent, engine, monitor, routine_day, run_ticks
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=TZ)
 MIN = timedelta(minutes=1)
+
+
+def _walk_out(eng: Engine, ev: Agent) -> None:
+    """Through the entrance at T0 and out of the front door, closed behind at T0 + 30 s."""
+    eng.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
+    eng.observe(ev(T0 + timedelta(seconds=20), "front", "door", "open", "entrance"))
+    eng.observe(ev(T0 + timedelta(seconds=30), "front", "door", "closed", "entrance"))
 
 
 def test_panic_is_a_critical_finding_at_once() -> None:
@@ -23,9 +30,7 @@ def test_panic_is_a_critical_finding_at_once() -> None:
 
 def test_away_after_the_front_door_raises_nothing_and_a_return_is_home() -> None:
     eng, ev = engine(), Agent()
-    eng.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
-    eng.observe(ev(T0 + timedelta(seconds=20), "front", "door", "open", "entrance"))
-    eng.observe(ev(T0 + timedelta(seconds=30), "front", "door", "closed", "entrance"))
+    _walk_out(eng, ev)
     assert run_ticks(eng, T0 + timedelta(hours=6)) == []
     assert eng.homes[HOME].presence is Presence.AWAY
     eng.observe(ev(T0 + timedelta(hours=6), "front", "door", "open", "entrance"))
@@ -35,9 +40,7 @@ def test_away_after_the_front_door_raises_nothing_and_a_return_is_home() -> None
 
 def test_a_lone_trigger_while_away_is_no_return_but_two_without_the_door_are() -> None:
     eng, ev = engine(), Agent()
-    eng.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
-    eng.observe(ev(T0 + timedelta(seconds=20), "front", "door", "open", "entrance"))
-    eng.observe(ev(T0 + timedelta(seconds=30), "front", "door", "closed", "entrance"))
+    _walk_out(eng, ev)
     assert run_ticks(eng, T0 + timedelta(hours=1)) == []
     m = eng.homes[HOME]
     eng.observe(ev(T0 + timedelta(hours=1), "pir_bath", "motion", 1, "bathroom"))  # a PIR's false trigger
@@ -115,17 +118,13 @@ def test_a_visitor_leaving_at_night_is_no_night_exit() -> None:
 
 def test_a_lone_trigger_just_after_the_front_door_closed_does_not_keep_the_resident_home() -> None:
     eng, ev = engine(), Agent()
-    eng.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
-    eng.observe(ev(T0 + timedelta(seconds=20), "front", "door", "open", "entrance"))
-    eng.observe(ev(T0 + timedelta(seconds=30), "front", "door", "closed", "entrance"))
+    _walk_out(eng, ev)
     eng.observe(ev(T0 + timedelta(minutes=3), "pir_bath", "motion", 1, "bathroom"))  # sunlight on a PIR
     assert run_ticks(eng, T0 + timedelta(hours=3)) == []
     assert eng.homes[HOME].presence is Presence.AWAY
     # Two triggers after the door closed: the resident only saw someone out, and stayed.
     eng2 = engine()
-    eng2.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
-    eng2.observe(ev(T0 + timedelta(seconds=20), "front", "door", "open", "entrance"))
-    eng2.observe(ev(T0 + timedelta(seconds=30), "front", "door", "closed", "entrance"))
+    _walk_out(eng2, ev)
     eng2.observe(ev(T0 + timedelta(minutes=1), "pir_living", "motion", 1, "living"))
     eng2.observe(ev(T0 + timedelta(minutes=2), "pir_living", "motion", 1, "living"))
     assert run_ticks(eng2, T0 + timedelta(hours=4)) == ["long_inactivity"]
@@ -147,9 +146,7 @@ def test_a_mat_pressed_just_after_the_front_door_closed_is_someone_sitting_down_
     assert run_ticks(eng, up + timedelta(hours=6)) == ["long_inactivity"]
     # A press delivered late, from before the door closed, says nothing of after: she went out.
     eng2 = engine()
-    eng2.observe(ev(T0, "pir_entrance", "motion", 1, "entrance"))
-    eng2.observe(ev(T0 + timedelta(seconds=20), "front", "door", "open", "entrance"))
-    eng2.observe(ev(T0 + timedelta(seconds=30), "front", "door", "closed", "entrance"))
+    _walk_out(eng2, ev)
     eng2.observe(ev(T0 - timedelta(minutes=5), "seat", "pressure", 1, "living"))  # queued on the agent
     run_ticks(eng2, T0 + timedelta(hours=2))
     assert eng2.homes[HOME].presence is Presence.AWAY
